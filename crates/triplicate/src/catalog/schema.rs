@@ -1,0 +1,108 @@
+//! The catalog's schema, as an ordered list of migrations. `PRAGMA user_version` says
+//! how many have run; each runs in its own transaction. Never edit a released
+//! migration: add a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: photos, their names in libraries, copies, runs, operations, warnings.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    -- A photo is its content. captured is camera-local time, YYYY-MM-DDTHH:MM:SS.
+    CREATE TABLE photos (
+        id            INTEGER PRIMARY KEY,
+        hash          BLOB NOT NULL UNIQUE,
+        size          INTEGER NOT NULL,
+        captured      TEXT NOT NULL,
+        captured_from TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        first_seen    INTEGER NOT NULL,
+        protected_at  INTEGER
+    );
+
+    -- Names of photos in library folders, with the fingerprint that lets a rescan
+    -- skip unchanged files. path is the byte-exact relative path.
+    CREATE TABLE files (
+        id        INTEGER PRIMARY KEY,
+        library   TEXT NOT NULL,
+        path      BLOB NOT NULL,
+        photo_id  INTEGER NOT NULL REFERENCES photos(id),
+        size      INTEGER NOT NULL,
+        mtime_ns  INTEGER NOT NULL,
+        inode     INTEGER NOT NULL,
+        present   INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (library, path)
+    );
+    CREATE INDEX files_photo ON files(photo_id);
+
+    -- A copy is a photo at a destination (by the destination's marker id).
+    -- state: verified | failed. Absent means pending.
+    CREATE TABLE copies (
+        photo_id    INTEGER NOT NULL REFERENCES photos(id),
+        dest        TEXT NOT NULL,
+        path        BLOB,
+        state       TEXT NOT NULL,
+        verified_at INTEGER,
+        error       TEXT,
+        error_class TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        updated_at  INTEGER NOT NULL,
+        manifest    TEXT,
+        PRIMARY KEY (photo_id, dest)
+    ) WITHOUT ROWID;
+    CREATE INDEX copies_dest_state ON copies(dest, state);
+
+    CREATE TABLE runs (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome     TEXT,
+        summary     TEXT
+    );
+
+    -- Per destination: when it last completed a run without failures.
+    CREATE TABLE dest_activity (
+        dest         TEXT PRIMARY KEY,
+        last_attempt INTEGER,
+        last_success INTEGER
+    );
+
+    CREATE TABLE operations (
+        id          INTEGER PRIMARY KEY,
+        at          INTEGER NOT NULL,
+        run         TEXT,
+        kind        TEXT NOT NULL,
+        dest        TEXT,
+        photo_id    INTEGER,
+        path        BLOB,
+        bytes       INTEGER,
+        duration_ms INTEGER,
+        outcome     TEXT NOT NULL,
+        message     TEXT
+    );
+    CREATE INDEX operations_at ON operations(at);
+
+    -- Open warnings are unique per subject and kind; a repeat bumps count and last_at.
+    CREATE TABLE warnings (
+        id              INTEGER PRIMARY KEY,
+        subject         TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        message         TEXT NOT NULL,
+        class           TEXT,
+        first_at        INTEGER NOT NULL,
+        last_at         INTEGER NOT NULL,
+        count           INTEGER NOT NULL DEFAULT 1,
+        resolved_at     INTEGER,
+        acknowledged_at INTEGER
+    );
+    CREATE UNIQUE INDEX warnings_open ON warnings(subject, kind) WHERE resolved_at IS NULL;
+
+    -- Folders a run started writing into, per destination: swept for leftovers of
+    -- interrupted puts before the next run writes there.
+    CREATE TABLE write_journal (
+        dest   TEXT NOT NULL,
+        folder BLOB NOT NULL,
+        PRIMARY KEY (dest, folder)
+    ) WITHOUT ROWID;
+    "#,
+];

@@ -1,0 +1,695 @@
+//! The configuration file: libraries, destinations, the 3-2-1 policy.
+//!
+//! `config.toml` is read into a [`Config`] and checked as a whole; every error names
+//! the file, the line and the key ([`ConfigError`]). Commands that change the
+//! configuration (`init`, `library add`, `dest add` …) go through [`ConfigFile`], which
+//! edits the TOML document in place so that the user's comments and ordering survive,
+//! checks the result exactly as a load would, and replaces the file atomically.
+//!
+//! ```toml
+//! node = "studio-pc"
+//!
+//! [policy]            # what "protected" means
+//! copies = 3
+//! media = 2
+//! offsite = 1
+//!
+//! [[library]]
+//! name = "Downloads"
+//! path = "/home/ana/Pictures/Downloads"
+//! media = "ssd"
+//!
+//! [[destination]]
+//! name = "usb"
+//! target = "/media/backup-1"
+//! id = "3f0c…"          # written by `dest add`, matches the disk's marker
+//! media = "hdd"
+//! site = "onsite"
+//! layout = "{year}/{date}/{name}"
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::destination::layout::Layout;
+use crate::destination::{MediaKind, ONSITE};
+
+/// The whole configuration, checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node's name: it names manifests and, later, GRID peers.
+    pub node: String,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub scan: ScanSettings,
+    #[serde(default)]
+    pub backup: BackupSettings,
+    #[serde(default, rename = "library")]
+    pub libraries: Vec<LibraryConfig>,
+    #[serde(default, rename = "destination")]
+    pub destinations: Vec<DestinationConfig>,
+}
+
+/// The numbers that make a photo "protected": copies, distinct media, offsite copies.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub copies: u32,
+    pub media: u32,
+    pub offsite: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            copies: 3,
+            media: 2,
+            offsite: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSettings {
+    /// Back up every file, not only photos, videos and sidecars.
+    #[serde(default)]
+    pub include_all: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Files copied at once. Each file is read once and written to every destination
+    /// in parallel, so this is the number of files, not of streams.
+    #[serde(default = "default_jobs")]
+    pub jobs: usize,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        BackupSettings {
+            jobs: default_jobs(),
+        }
+    }
+}
+
+fn default_jobs() -> usize {
+    2
+}
+
+/// A folder of photos on this node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryConfig {
+    pub name: String,
+    pub path: PathBuf,
+    /// The medium the library itself is on; the original counts as one copy on it.
+    #[serde(default = "default_library_media")]
+    pub media: MediaKind,
+}
+
+fn default_library_media() -> MediaKind {
+    MediaKind::Ssd
+}
+
+/// A destination as declared: where, on what medium, at which site.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationConfig {
+    pub name: String,
+    /// A local path (a disk or a mounted share).
+    pub target: String,
+    /// The id written into the destination's marker; a different disk at the same
+    /// mount point has another id and is never written.
+    pub id: String,
+    pub media: MediaKind,
+    /// `onsite`, or the name of another site (which makes copies there offsite).
+    pub site: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Filled by the daemon as photos arrive; when false, only by `backup`.
+    #[serde(default = "yes")]
+    pub automatic: bool,
+    #[serde(default = "default_layout")]
+    pub layout: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub fn default_layout() -> String {
+    crate::destination::layout::DEFAULT_LAYOUT.to_string()
+}
+
+impl DestinationConfig {
+    pub fn is_offsite(&self) -> bool {
+        self.site != ONSITE
+    }
+
+    pub fn local_root(&self) -> PathBuf {
+        PathBuf::from(&self.target)
+    }
+}
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no configuration at {}: run `triplicate init` first (or pass --home)", path.display())]
+    Missing { path: PathBuf },
+    #[error("{}:{line}: {}{message}", path.display(), key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: Option<String>,
+        message: String,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Config::parse(path, &text)
+    }
+
+    /// Parses and checks configuration text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: line_at(text, offset),
+                key: key_at(text, offset),
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config
+            .check()
+            .map_err(|(pointer, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: line_of_pointer(text, &pointer).unwrap_or(1),
+                key: Some(pointer_name(&pointer)),
+                message,
+            })?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: names, paths, templates, overlaps. Returns where the
+    /// problem is (a key path) and what it is.
+    fn check(&self) -> Result<(), (Vec<Step>, String)> {
+        use Step::{Index, Key};
+        let at = |steps: &[Step]| steps.to_vec();
+        check_name(&self.node).map_err(|m| (at(&[Key("node")]), m))?;
+        if self.policy.copies == 0 || self.policy.media == 0 {
+            return Err((
+                at(&[Key("policy"), Key("copies")]),
+                "copies and media must be at least 1".into(),
+            ));
+        }
+        if self.backup.jobs == 0 || self.backup.jobs > 64 {
+            return Err((
+                at(&[Key("backup"), Key("jobs")]),
+                "jobs must be between 1 and 64".into(),
+            ));
+        }
+        for (i, lib) in self.libraries.iter().enumerate() {
+            let here = |k| at(&[Key("library"), Index(i), Key(k)]);
+            check_name(&lib.name).map_err(|m| (here("name"), m))?;
+            if !lib.path.is_absolute() {
+                return Err((here("path"), "must be an absolute path".into()));
+            }
+            for (j, other) in self.libraries[..i].iter().enumerate() {
+                if other.name == lib.name {
+                    return Err((
+                        here("name"),
+                        format!("library '{}' is declared twice", lib.name),
+                    ));
+                }
+                if lib.path.starts_with(&other.path) || other.path.starts_with(&lib.path) {
+                    return Err((
+                        here("path"),
+                        format!(
+                            "{} overlaps library #{} ({}): photos would be counted twice",
+                            lib.path.display(),
+                            j + 1,
+                            other.path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        for (i, dest) in self.destinations.iter().enumerate() {
+            let here = |k| at(&[Key("destination"), Index(i), Key(k)]);
+            check_name(&dest.name).map_err(|m| (here("name"), m))?;
+            if self.destinations[..i].iter().any(|d| d.name == dest.name) {
+                return Err((
+                    here("name"),
+                    format!("destination '{}' is declared twice", dest.name),
+                ));
+            }
+            if self.destinations[..i].iter().any(|d| d.id == dest.id) {
+                return Err((
+                    here("id"),
+                    format!("id {} is used by two destinations", dest.id),
+                ));
+            }
+            if dest.site.trim().is_empty() {
+                return Err((here("site"), "must be 'onsite' or a site name".into()));
+            }
+            check_target(&dest.target).map_err(|m| (here("target"), m))?;
+            Layout::parse(&dest.layout).map_err(|e| (here("layout"), e.to_string()))?;
+            let root = dest.local_root();
+            for lib in &self.libraries {
+                if root.starts_with(&lib.path) || lib.path.starts_with(&root) {
+                    return Err((
+                        here("target"),
+                        format!(
+                            "{} overlaps library '{}' ({}): a backup must live outside the library",
+                            root.display(),
+                            lib.name,
+                            lib.path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn destination(&self, name: &str) -> Option<&DestinationConfig> {
+        self.destinations.iter().find(|d| d.name == name)
+    }
+
+    pub fn library(&self, name: &str) -> Option<&LibraryConfig> {
+        self.libraries.iter().find(|l| l.name == name)
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+fn check_target(target: &str) -> Result<(), String> {
+    if let Some((scheme, _)) = target.split_once("://") {
+        return Err(format!(
+            "{scheme}:// destinations are not supported by this version; use a local path or a mounted share"
+        ));
+    }
+    if !Path::new(target).is_absolute() {
+        return Err(format!("'{target}' must be an absolute path"));
+    }
+    Ok(())
+}
+
+/// One step of a key path into the TOML document.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Key(&'static str),
+    Index(usize),
+}
+
+fn pointer_name(steps: &[Step]) -> String {
+    let mut s = String::new();
+    for step in steps {
+        match step {
+            Step::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Step::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// The line of the value at `steps`, found through toml_edit's spans; falls back to
+/// the innermost table that exists.
+fn line_of_pointer(text: &str, steps: &[Step]) -> Option<usize> {
+    let doc = toml_edit::Document::parse(text.to_string()).ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut best = None;
+    for step in steps {
+        let next = match step {
+            Step::Key(k) => item.get(k),
+            Step::Index(i) => item.get(*i),
+        };
+        match next {
+            Some(n) => {
+                item = n;
+                if let Some(span) = n.span() {
+                    best = Some(span.start);
+                } else if let Some(t) = n.as_table() {
+                    best = t.span().map(|s| s.start).or(best);
+                }
+            }
+            None => break,
+        }
+    }
+    best.map(|o| line_at(text, o))
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The dotted key whose value sits at `offset`: the `key = value` on that line, under
+/// the nearest `[table]` header above it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = text[offset..]
+        .find('\n')
+        .map(|i| offset + i)
+        .unwrap_or(text.len());
+    let line = &text[line_start..line_end];
+    let key = line.split_once('=').map(|(k, _)| k.trim().to_string());
+    let table = text[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    });
+    match (table, key) {
+        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
+        (None, Some(k)) => Some(k),
+        (Some(t), None) => Some(t),
+        (None, None) => None,
+    }
+}
+
+/// The configuration file as an editable document.
+pub struct ConfigFile {
+    path: PathBuf,
+    doc: toml_edit::DocumentMut,
+}
+
+impl ConfigFile {
+    /// A new configuration for `node`.
+    pub fn create(path: &Path, node: &str) -> Result<ConfigFile, ConfigError> {
+        if path.exists() {
+            return Err(ConfigError::Rejected(format!(
+                "{} already exists: this home is initialised (use `library add` or `dest add`)",
+                path.display()
+            )));
+        }
+        let text = format!(
+            "# Triplicate configuration. Edit freely; `triplicate` keeps your comments.\n\
+             node = {}\n\n\
+             # A photo is protected when it has this many copies (the library original\n\
+             # counts as one), on this many kinds of media, with this many offsite.\n\
+             [policy]\ncopies = 3\nmedia = 2\noffsite = 1\n",
+            toml_edit::Value::from(node)
+        );
+        let doc = text.parse().expect("generated config parses");
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            doc,
+        })
+    }
+
+    pub fn open(path: &Path) -> Result<ConfigFile, ConfigError> {
+        // Load first: editing a broken file would only move the error.
+        Config::load(path)?;
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let doc = text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: 1,
+                key: None,
+                message: e.to_string(),
+            })?;
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            doc,
+        })
+    }
+
+    pub fn add_library(&mut self, lib: &LibraryConfig) -> Result<(), ConfigError> {
+        let path = lib.path.to_str().ok_or_else(|| {
+            ConfigError::Rejected(format!(
+                "{} is not valid UTF-8, which TOML cannot hold: rename the folder or link it from a UTF-8 path",
+                lib.path.display()
+            ))
+        })?;
+        let mut t = toml_edit::Table::new();
+        t["name"] = toml_edit::value(&lib.name);
+        t["path"] = toml_edit::value(path);
+        t["media"] = toml_edit::value(lib.media.as_str());
+        self.push_table("library", t);
+        Ok(())
+    }
+
+    pub fn add_destination(&mut self, d: &DestinationConfig) {
+        let mut t = toml_edit::Table::new();
+        t["name"] = toml_edit::value(&d.name);
+        t["target"] = toml_edit::value(&d.target);
+        t["id"] = toml_edit::value(&d.id);
+        t["media"] = toml_edit::value(d.media.as_str());
+        t["site"] = toml_edit::value(&d.site);
+        t["enabled"] = toml_edit::value(d.enabled);
+        t["automatic"] = toml_edit::value(d.automatic);
+        t["layout"] = toml_edit::value(&d.layout);
+        self.push_table("destination", t);
+    }
+
+    fn push_table(&mut self, key: &str, table: toml_edit::Table) {
+        let item = self
+            .doc
+            .entry(key)
+            .or_insert_with(|| toml_edit::Item::ArrayOfTables(Default::default()));
+        if let Some(arr) = item.as_array_of_tables_mut() {
+            arr.push(table);
+        }
+    }
+
+    fn destination_index(&self, name: &str) -> Result<usize, ConfigError> {
+        self.doc
+            .get("destination")
+            .and_then(|i| i.as_array_of_tables())
+            .and_then(|arr| {
+                arr.iter()
+                    .position(|t| t.get("name").and_then(|v| v.as_str()) == Some(name))
+            })
+            .ok_or_else(|| {
+                ConfigError::Rejected(format!(
+                    "no destination named '{name}' (see `triplicate dest list`)"
+                ))
+            })
+    }
+
+    /// Forgets a destination. Its data is left exactly as it is.
+    pub fn remove_destination(&mut self, name: &str) -> Result<(), ConfigError> {
+        let i = self.destination_index(name)?;
+        if let Some(arr) = self
+            .doc
+            .get_mut("destination")
+            .and_then(|i| i.as_array_of_tables_mut())
+        {
+            arr.remove(i);
+        }
+        Ok(())
+    }
+
+    /// Sets a boolean field of a destination (`enabled`, `automatic`).
+    pub fn set_destination_flag(
+        &mut self,
+        name: &str,
+        flag: &str,
+        on: bool,
+    ) -> Result<(), ConfigError> {
+        let i = self.destination_index(name)?;
+        if let Some(t) = self
+            .doc
+            .get_mut("destination")
+            .and_then(|i| i.as_array_of_tables_mut())
+            .and_then(|arr| arr.get_mut(i))
+        {
+            t[flag] = toml_edit::value(on);
+        }
+        Ok(())
+    }
+
+    /// The document as it would be saved.
+    pub fn text(&self) -> String {
+        self.doc.to_string()
+    }
+
+    /// Checks the edited document as `load` would, then replaces the file atomically.
+    pub fn save(&self) -> Result<Config, ConfigError> {
+        let text = self.doc.to_string();
+        let config = Config::parse(&self.path, &text)?;
+        let write_err = |source| ConfigError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(write_err)?;
+        let tmp = dir.join(".config.toml.tmp");
+        let mut f = fs::File::create(&tmp).map_err(write_err)?;
+        f.write_all(text.as_bytes()).map_err(write_err)?;
+        f.sync_all().map_err(write_err)?;
+        fs::rename(&tmp, &self.path).map_err(write_err)?;
+        crate::fsutil::sync_dir(dir).map_err(write_err)?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/h/config.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+node = "studio"
+[[library]]
+name = "Downloads"
+path = "/photos/in"
+
+[[destination]]
+name = "usb"
+target = "/media/usb"
+id = "a"
+media = "hdd"
+site = "onsite"
+"#;
+
+    #[test]
+    fn loads_with_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.policy, Policy::default());
+        assert_eq!(c.libraries[0].media, MediaKind::Ssd);
+        assert!(c.destinations[0].enabled && c.destinations[0].automatic);
+        assert_eq!(c.destinations[0].layout, "{year}/{date}/{name}");
+    }
+
+    fn invalid(text: &str) -> (usize, Option<String>, String) {
+        match parse(text) {
+            Err(ConfigError::Invalid {
+                line, key, message, ..
+            }) => (line, key, message),
+            other => panic!("expected an invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let (line, key, msg) = invalid(&GOOD.replace("\"hdd\"", "\"floppy\""));
+        assert_eq!(line, 11);
+        assert_eq!(key.as_deref(), Some("destination.media"));
+        assert!(msg.contains("floppy"), "{msg}");
+
+        let (line, key, _) = invalid(&GOOD.replace("name = \"usb\"", "name = \"u b\""));
+        assert_eq!((line, key.as_deref()), (8, Some("destination[0].name")));
+
+        let (line, key, msg) = invalid(&GOOD.replace("/media/usb", "/photos/in/backup"));
+        assert_eq!((line, key.as_deref()), (9, Some("destination[0].target")));
+        assert!(msg.contains("outside the library"), "{msg}");
+
+        let (_, key, msg) = invalid(&GOOD.replace(
+            "site = \"onsite\"",
+            "site = \"onsite\"\nlayout = \"{yr}/{name}\"",
+        ));
+        assert_eq!(key.as_deref(), Some("destination[0].layout"));
+        assert!(msg.contains("{yr}"), "{msg}");
+
+        let (line, _, msg) = invalid("node = \"x\"\nbogus = 1\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn edits_keep_comments_and_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mut f = ConfigFile::create(&path, "n1").unwrap();
+        f.add_library(&LibraryConfig {
+            name: "in".into(),
+            path: "/photos/in".into(),
+            media: MediaKind::Ssd,
+        })
+        .unwrap();
+        f.save().unwrap();
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("# my own note\n");
+        fs::write(&path, &text).unwrap();
+
+        let mut f = ConfigFile::open(&path).unwrap();
+        let dest = DestinationConfig {
+            name: "usb".into(),
+            target: "/media/usb".into(),
+            id: "x".into(),
+            media: MediaKind::Hdd,
+            site: "onsite".into(),
+            enabled: true,
+            automatic: true,
+            layout: default_layout(),
+        };
+        f.add_destination(&dest);
+        f.set_destination_flag("usb", "enabled", false).unwrap();
+        let c = f.save().unwrap();
+        assert!(!c.destinations[0].enabled);
+        assert!(fs::read_to_string(&path).unwrap().contains("# my own note"));
+
+        let mut f = ConfigFile::open(&path).unwrap();
+        f.add_destination(&dest);
+        assert!(
+            f.save().is_err(),
+            "a duplicate name is refused before writing"
+        );
+        let mut f = ConfigFile::open(&path).unwrap();
+        f.remove_destination("usb").unwrap();
+        assert!(f.save().unwrap().destinations.is_empty());
+    }
+}

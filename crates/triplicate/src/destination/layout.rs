@@ -1,0 +1,337 @@
+//! Where a photo goes at a destination: the layout template and collision names.
+//!
+//! A [`Layout`] is a template such as the default `{year}/{date}/{name}`, parsed once
+//! and rendered per photo into a [`RelPath`]. Names stay byte-exact. When the rendered
+//! name is already taken by other content, [`alternate_name`] gives a distinct,
+//! deterministic name (`IMG_0001~a1b2c3d4.CR2`), so that a rerun finds the same one.
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+
+use crate::photo::{ContentHash, PhotoKind};
+use crate::relpath::RelPath;
+
+pub const DEFAULT_LAYOUT: &str = "{year}/{date}/{name}";
+
+/// The longest file name most filesystems take.
+pub const NAME_MAX: usize = 255;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Year,
+    Month,
+    Day,
+    Date,
+    Time,
+    Name,
+    Stem,
+    Ext,
+    Library,
+    RelPath,
+    RelDir,
+    Node,
+    Kind,
+}
+
+const TOKENS: &[(&str, Token)] = &[
+    ("year", Token::Year),
+    ("month", Token::Month),
+    ("day", Token::Day),
+    ("date", Token::Date),
+    ("time", Token::Time),
+    ("name", Token::Name),
+    ("stem", Token::Stem),
+    ("ext", Token::Ext),
+    ("library", Token::Library),
+    ("relpath", Token::RelPath),
+    ("reldir", Token::RelDir),
+    ("node", Token::Node),
+    ("kind", Token::Kind),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Token(Token),
+}
+
+/// A parsed layout template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LayoutError {
+    #[error("layout '{template}': unknown token {{{token}}} (known: {known})")]
+    UnknownToken {
+        template: String,
+        token: String,
+        known: String,
+    },
+    #[error("layout '{template}': unclosed '{{'")]
+    Unclosed { template: String },
+    #[error(
+        "layout '{template}' must contain {{name}}, {{stem}} or {{relpath}}, so that each photo keeps its own name"
+    )]
+    NoName { template: String },
+    #[error("layout '{template}' must be a relative path without '.' or '..' parts")]
+    NotRelative { template: String },
+}
+
+/// What a layout is rendered from.
+pub struct LayoutInput<'a> {
+    pub captured: NaiveDateTime,
+    /// The photo's path relative to its library folder.
+    pub source: &'a RelPath,
+    pub library: &'a str,
+    pub node: &'a str,
+    pub kind: PhotoKind,
+}
+
+impl Layout {
+    pub fn parse(template: &str) -> Result<Layout, LayoutError> {
+        let mut parts = Vec::new();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_string()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| LayoutError::Unclosed {
+                    template: template.into(),
+                })?;
+            let name = &rest[open + 1..open + close];
+            let token = TOKENS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| LayoutError::UnknownToken {
+                    template: template.into(),
+                    token: name.into(),
+                    known: TOKENS
+                        .iter()
+                        .map(|(n, _)| format!("{{{n}}}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                })?;
+            parts.push(Part::Token(token));
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        let names_file = parts
+            .iter()
+            .any(|p| matches!(p, Part::Token(Token::Name | Token::Stem | Token::RelPath)));
+        if !names_file {
+            return Err(LayoutError::NoName {
+                template: template.into(),
+            });
+        }
+        let literal_ok = !template.starts_with('/')
+            && template
+                .split('/')
+                .all(|c| c != "." && c != ".." && !c.contains('\0'));
+        if !literal_ok {
+            return Err(LayoutError::NotRelative {
+                template: template.into(),
+            });
+        }
+        Ok(Layout { parts })
+    }
+
+    /// The key of a photo at the destination.
+    pub fn render(&self, input: &LayoutInput<'_>) -> RelPath {
+        let c = input.captured;
+        let name = input.source.file_name();
+        let (stem, ext) = split_ext(name);
+        let mut out: Vec<u8> = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Part::Token(t) => match t {
+                    Token::Year => out.extend(format!("{:04}", c.year()).bytes()),
+                    Token::Month => out.extend(format!("{:02}", c.month()).bytes()),
+                    Token::Day => out.extend(format!("{:02}", c.day()).bytes()),
+                    Token::Date => out.extend(c.format("%Y-%m-%d").to_string().bytes()),
+                    Token::Time => out.extend(
+                        format!("{:02}{:02}{:02}", c.hour(), c.minute(), c.second()).bytes(),
+                    ),
+                    Token::Name => out.extend_from_slice(name),
+                    Token::Stem => out.extend_from_slice(stem),
+                    Token::Ext => out.extend_from_slice(ext.unwrap_or_default()),
+                    Token::Library => out.extend_from_slice(input.library.as_bytes()),
+                    Token::RelPath => out.extend_from_slice(input.source.as_bytes()),
+                    Token::RelDir => {
+                        if let Some(p) = input.source.parent() {
+                            out.extend_from_slice(p.as_bytes())
+                        }
+                    }
+                    Token::Node => out.extend_from_slice(input.node.as_bytes()),
+                    Token::Kind => out.extend_from_slice(input.kind.as_str().as_bytes()),
+                },
+            }
+        }
+        // Tokens may be empty ({reldir} at the top of a library): drop empty parts.
+        let cleaned: Vec<&[u8]> = out
+            .split(|&b| b == b'/')
+            .filter(|p| !p.is_empty() && *p != b"." && *p != b"..")
+            .collect();
+        let joined = cleaned.join(&b'/');
+        RelPath::new(joined).unwrap_or_else(|_| input.source.clone())
+    }
+}
+
+/// `(stem, Some(ext))` for `name.ext`; a leading dot does not start an extension.
+fn split_ext(name: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match name.iter().rposition(|&b| b == b'.') {
+        Some(i) if i > 0 => (&name[..i], Some(&name[i + 1..])),
+        _ => (name, None),
+    }
+}
+
+/// A distinct, deterministic name for content `hash` whose first-choice `name` is
+/// taken: `stem~<hex>.ext`, with `hex_len` hex digits of the hash. The stem is
+/// shortened (at a character boundary) when needed to stay within [`NAME_MAX`].
+pub fn alternate_name(name: &[u8], hash: &ContentHash, hex_len: usize) -> Vec<u8> {
+    let hex = hash.to_hex();
+    let tag = format!("~{}", &hex[..hex_len.min(64)]);
+    // An absurdly long "extension" is treated as part of the stem.
+    let (stem, ext) = match split_ext(name) {
+        (stem, Some(ext)) if ext.len() + 1 + tag.len() < NAME_MAX => (stem, Some(ext)),
+        _ => (name, None),
+    };
+    let room = NAME_MAX - tag.len() - ext.map(|e| e.len() + 1).unwrap_or(0);
+    let was_text = std::str::from_utf8(stem).is_ok();
+    let mut stem = &stem[..stem.len().min(room)];
+    // Do not cut a character in half in a name that was valid UTF-8.
+    while was_text && std::str::from_utf8(stem).is_err() {
+        stem = &stem[..stem.len() - 1];
+    }
+    let mut out = stem.to_vec();
+    out.extend_from_slice(tag.as_bytes());
+    if let Some(ext) = ext {
+        out.push(b'.');
+        out.extend_from_slice(ext);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    fn input<'a>(source: &'a RelPath) -> LayoutInput<'a> {
+        LayoutInput {
+            captured: NaiveDate::from_ymd_opt(2024, 5, 7)
+                .unwrap()
+                .and_hms_opt(9, 8, 7)
+                .unwrap(),
+            source,
+            library: "Downloads",
+            node: "studio",
+            kind: PhotoKind::Raw,
+        }
+    }
+
+    #[test]
+    fn renders_templates() {
+        let src = RelPath::new(b"card1/DCIM/100CANON/IMG_0001.CR2".to_vec()).unwrap();
+        let cases = [
+            ("{year}/{date}/{name}", "2024/2024-05-07/IMG_0001.CR2"),
+            (
+                "{year}/{month}/{day}/{stem}.{ext}",
+                "2024/05/07/IMG_0001.CR2",
+            ),
+            (
+                "{library}/{relpath}",
+                "Downloads/card1/DCIM/100CANON/IMG_0001.CR2",
+            ),
+            (
+                "{node}/{kind}/{date}_{time}_{name}",
+                "studio/raw/2024-05-07_090807_IMG_0001.CR2",
+            ),
+            (
+                "by-dir/{reldir}/{name}",
+                "by-dir/card1/DCIM/100CANON/IMG_0001.CR2",
+            ),
+        ];
+        for (template, want) in cases {
+            let got = Layout::parse(template).unwrap().render(&input(&src));
+            assert_eq!(got.as_str(), Some(want), "{template}");
+        }
+        let top = RelPath::new(b"a.jpg".to_vec()).unwrap();
+        let got = Layout::parse("x/{reldir}/{name}")
+            .unwrap()
+            .render(&input(&top));
+        assert_eq!(got.as_str(), Some("x/a.jpg"));
+    }
+
+    #[test]
+    fn rejects_bad_templates() {
+        assert!(matches!(
+            Layout::parse("{year}/{nmae}"),
+            Err(LayoutError::UnknownToken { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("{year}/{date}"),
+            Err(LayoutError::NoName { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("{year/{name}"),
+            Err(LayoutError::UnknownToken { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("{name"),
+            Err(LayoutError::Unclosed { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("../{name}"),
+            Err(LayoutError::NotRelative { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("/abs/{name}"),
+            Err(LayoutError::NotRelative { .. })
+        ));
+    }
+
+    #[test]
+    fn alternate_names() {
+        let h = ContentHash::of(b"x");
+        let short = h.short();
+        assert_eq!(
+            alternate_name(b"IMG_0001.CR2", &h, 8),
+            format!("IMG_0001~{short}.CR2").into_bytes()
+        );
+        assert_eq!(
+            alternate_name(b"README", &h, 8),
+            format!("README~{short}").into_bytes()
+        );
+        assert_eq!(
+            alternate_name(b".hidden", &h, 8),
+            format!(".hidden~{short}").into_bytes()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn alternate_name_is_distinct_bounded_and_deterministic(
+            name in prop::collection::vec(1u8..=255, 1..=255),
+            seed in any::<u64>(),
+        ) {
+            let name: Vec<u8> = name.into_iter().map(|b| if b == b'/' { b'_' } else { b }).collect();
+            let h = ContentHash::of(&seed.to_le_bytes());
+            let alt = alternate_name(&name, &h, 8);
+            prop_assert!(alt.len() <= NAME_MAX);
+            prop_assert_ne!(&alt, &name);
+            prop_assert_eq!(&alt, &alternate_name(&name, &h, 8));
+            prop_assert!(!alt.contains(&b'/') && !alt.contains(&0));
+            if std::str::from_utf8(&name).is_ok() {
+                prop_assert!(std::str::from_utf8(&alt).is_ok());
+            }
+        }
+    }
+}

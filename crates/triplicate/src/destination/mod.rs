@@ -1,0 +1,284 @@
+//! Destinations: places that hold copies.
+//!
+//! A destination is a few methods split by capability, after rustic_core's backends:
+//! [`ReadDestination`] (stat, list, read from the device) and [`WriteDestination`]
+//! (atomic put that never replaces, sweep of interrupted puts, remove for `prune`).
+//! Destinations travel as `Arc<dyn WriteDestination>`, built by [`open`], the one place
+//! where the stack is assembled.
+//!
+//! Every destination is self-describing: `.triplicate/destination.toml` ([`Marker`])
+//! holds its id, media and site. A destination whose marker is missing is "not
+//! mounted" and is never written: an empty mount point must not receive a backup.
+//!
+//! Destinations classify their own errors ([`DestError::class`]) as transient or
+//! permanent, so that retry code asks rather than guesses.
+
+pub mod layout;
+pub mod local;
+pub mod manifest;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::DestinationConfig;
+use crate::fsutil::Space;
+use crate::relpath::RelPath;
+
+pub use local::LocalDestination;
+
+/// The site name that means "here, with the node".
+pub const ONSITE: &str = "onsite";
+
+/// The folder (or key prefix) every destination keeps its own files in.
+pub const META_DIR: &str = ".triplicate";
+
+/// Version of the marker and manifest formats written by this program.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The kind of medium a copy lives on; distinct kinds count towards the "2" of 3-2-1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Hdd,
+    Ssd,
+    Nas,
+    Cloud,
+    Tape,
+    Optical,
+    Card,
+}
+
+impl MediaKind {
+    pub const ALL: [MediaKind; 7] = [
+        MediaKind::Hdd,
+        MediaKind::Ssd,
+        MediaKind::Nas,
+        MediaKind::Cloud,
+        MediaKind::Tape,
+        MediaKind::Optical,
+        MediaKind::Card,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Hdd => "hdd",
+            MediaKind::Ssd => "ssd",
+            MediaKind::Nas => "nas",
+            MediaKind::Cloud => "cloud",
+            MediaKind::Tape => "tape",
+            MediaKind::Optical => "optical",
+            MediaKind::Card => "card",
+        }
+    }
+}
+
+impl std::str::FromStr for MediaKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        MediaKind::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown media '{s}': use hdd, ssd, nas, cloud, tape, optical or card")
+            })
+    }
+}
+
+impl std::fmt::Display for MediaKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The contents of `.triplicate/destination.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Marker {
+    pub format: u32,
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub media: MediaKind,
+    pub site: String,
+    /// The node that created the destination.
+    pub node: String,
+}
+
+/// An object at a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: RelPath,
+    pub size: u64,
+}
+
+/// Whether trying again later can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorClass {
+    /// Timeout, unreachable, disk full, not mounted: may pass.
+    Transient,
+    /// Permission denied, bad configuration, a wrong disk: needs a person.
+    Permanent,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Permanent => "permanent",
+        }
+    }
+}
+
+/// Something a destination could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum DestError {
+    #[error("destination '{dest}' is not mounted: {} has no .triplicate/destination.toml (plug in or mount the disk; nothing is written to an empty mount point)", root.display())]
+    NotMounted { dest: String, root: PathBuf },
+    #[error("destination '{dest}': the disk at {} is another Triplicate destination (id {found}, expected {expected}); mount the right disk or `dest add` this one under its own name", root.display())]
+    WrongDestination {
+        dest: String,
+        root: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("destination '{dest}': marker {} is damaged: {message}", path.display())]
+    BadMarker {
+        dest: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("destination '{dest}' is read-only at {} (remount it read-write)", path.display())]
+    ReadOnly { dest: String, path: PathBuf },
+    #[error("destination '{dest}' is full at {} (free some space or add a larger disk; other destinations go on)", path.display())]
+    Full { dest: String, path: PathBuf },
+    #[error("destination '{dest}': {key} already exists")]
+    AlreadyExists { dest: String, key: RelPath },
+    #[error("destination '{dest}': {key} does not exist")]
+    NotFound { dest: String, key: RelPath },
+    #[error("destination '{dest}': permission denied at {} (check the owner and mode of the folder)", path.display())]
+    PermissionDenied { dest: String, path: PathBuf },
+    #[error("destination '{dest}' is in use by another triplicate process (lock {}); wait for it to finish", path.display())]
+    InUse { dest: String, path: PathBuf },
+    #[error("destination '{dest}': the data for {key} could not be read: {source}")]
+    Source {
+        dest: String,
+        key: RelPath,
+        source: std::io::Error,
+    },
+    #[error("destination '{dest}': {key} was announced as {expected} bytes but the data had {got}")]
+    LengthMismatch {
+        dest: String,
+        key: RelPath,
+        expected: u64,
+        got: u64,
+    },
+    #[error("destination '{dest}': cannot {op} {}: {source}", path.display())]
+    Io {
+        dest: String,
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl DestError {
+    /// Whether a retry can help. Asked by the engine; never guessed there.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            DestError::NotMounted { .. }
+            | DestError::Full { .. }
+            | DestError::InUse { .. }
+            | DestError::Source { .. }
+            | DestError::Io { .. } => ErrorClass::Transient,
+            DestError::WrongDestination { .. }
+            | DestError::BadMarker { .. }
+            | DestError::ReadOnly { .. }
+            | DestError::AlreadyExists { .. }
+            | DestError::NotFound { .. }
+            | DestError::PermissionDenied { .. }
+            | DestError::LengthMismatch { .. } => ErrorClass::Permanent,
+        }
+    }
+
+    /// Whether the whole destination is unusable for now (as opposed to one file).
+    pub fn stops_destination(&self) -> bool {
+        matches!(
+            self,
+            DestError::NotMounted { .. }
+                | DestError::WrongDestination { .. }
+                | DestError::BadMarker { .. }
+                | DestError::ReadOnly { .. }
+                | DestError::Full { .. }
+                | DestError::InUse { .. }
+        )
+    }
+
+    /// A short word for the destination's state that this error implies.
+    pub fn state(&self) -> &'static str {
+        match self {
+            DestError::NotMounted { .. } => "not mounted",
+            DestError::WrongDestination { .. } => "wrong disk",
+            DestError::BadMarker { .. } => "damaged marker",
+            DestError::ReadOnly { .. } => "read-only",
+            DestError::Full { .. } => "full",
+            DestError::InUse { .. } => "in use",
+            DestError::PermissionDenied { .. } => "permission denied",
+            _ => "error",
+        }
+    }
+}
+
+/// What a destination can do, asked rather than assumed.
+#[derive(Debug, Clone, Copy)]
+pub struct Properties {
+    /// Whether `put` refuses to replace atomically (rather than check-then-rename).
+    pub atomic_no_replace: bool,
+    /// Sensible number of concurrent puts.
+    pub connections: usize,
+}
+
+/// Reading from a destination.
+pub trait ReadDestination: Send + Sync {
+    /// The destination's name, for messages.
+    fn name(&self) -> &str;
+    /// Size of the object at `key`, or `None` if there is none.
+    fn stat(&self, key: &RelPath) -> Result<Option<ObjectMeta>, DestError>;
+    /// Every object under `prefix` (all objects when `None`), recursively.
+    fn list(&self, prefix: Option<&RelPath>) -> Result<Vec<ObjectMeta>, DestError>;
+    /// The bytes at `key`, read from the device rather than from a cache, so that
+    /// hashing them proves what is stored.
+    fn read(&self, key: &RelPath) -> Result<Box<dyn Read + Send>, DestError>;
+    /// Free and total space, where the destination knows it.
+    fn space(&self) -> Option<Space>;
+}
+
+/// Writing to a destination.
+pub trait WriteDestination: ReadDestination {
+    /// Stores exactly `len` bytes from `data` at `key`, atomically: nothing is visible
+    /// under `key` until every byte is durable. Never replaces an existing object:
+    /// fails with [`DestError::AlreadyExists`]. Fails with [`DestError::Source`] when
+    /// `data` fails (the engine aborts a put this way when the original changes), and
+    /// with [`DestError::LengthMismatch`] when `data` has more or fewer than `len`.
+    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<(), DestError>;
+    /// Removes what interrupted puts left in `folder` (the whole destination when
+    /// `None`); returns how many leftovers were removed.
+    fn sweep_partials(&self, folder: Option<&RelPath>) -> Result<usize, DestError>;
+    /// Deletes an object. Only `prune` under a retention policy calls this.
+    fn remove(&self, key: &RelPath) -> Result<(), DestError>;
+    fn properties(&self) -> Properties;
+}
+
+/// Opens a configured destination for writing: checks its marker, takes its lock and
+/// builds the stack of wrappers around it. The one place where that stack is built.
+pub fn open(config: &DestinationConfig) -> Result<Arc<dyn WriteDestination>, DestError> {
+    let local = LocalDestination::open(&config.name, &config.local_root(), &config.id)?;
+    Ok(Arc::new(local))
+}
+
+/// Reads the marker of a configured destination without locking it: for `status`.
+pub fn probe(config: &DestinationConfig) -> Result<Marker, DestError> {
+    LocalDestination::check_marker(&config.name, &config.local_root(), &config.id)
+}

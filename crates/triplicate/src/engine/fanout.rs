@@ -1,0 +1,265 @@
+//! Single-read fan-out: read a photo once, write it to every destination at once.
+//!
+//! [`fan_out`] reads the original in large chunks, hashes each chunk, and hands the
+//! same chunk (shared, not copied) to one writer thread per destination through a
+//! bounded channel, so memory stays bounded and the slowest writer sets the pace.
+//! Each writer sees a [`ChunkReader`], an ordinary `Read`, and calls
+//! [`WriteDestination::put`] with it. Only after the last byte does the reader check
+//! that the original held still and hashed as planned; if not, every writer's reader
+//! fails instead of ending, so no put is ever published with bytes that were not the
+//! photo. After a put, each writer reads the copy back from the device and compares
+//! hashes: only then is it verified.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use crate::destination::{DestError, WriteDestination};
+use crate::photo::{ContentHash, HASH_BUFFER};
+use crate::relpath::RelPath;
+
+/// Chunks in flight per writer.
+const CHANNEL_DEPTH: usize = 4;
+
+enum Msg {
+    Data(Arc<Vec<u8>>),
+    End,
+    Abort(String),
+}
+
+/// The writer's side of the fan-out: yields the chunks, then EOF, or an error if the
+/// reader aborted.
+pub struct ChunkReader<'a> {
+    rx: Receiver<Msg>,
+    chunk: Option<Arc<Vec<u8>>>,
+    pos: usize,
+    on_bytes: &'a (dyn Fn(u64) + Sync),
+}
+
+impl Read for ChunkReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(chunk) = &self.chunk
+                && self.pos < chunk.len()
+            {
+                let n = buf.len().min(chunk.len() - self.pos);
+                buf[..n].copy_from_slice(&chunk[self.pos..self.pos + n]);
+                self.pos += n;
+                (self.on_bytes)(n as u64);
+                return Ok(n);
+            }
+            match self.rx.recv() {
+                Ok(Msg::Data(c)) => {
+                    self.chunk = Some(c);
+                    self.pos = 0;
+                }
+                Ok(Msg::End) => return Ok(0),
+                Ok(Msg::Abort(why)) => return Err(io::Error::other(why)),
+                Err(_) => return Err(io::Error::other("the reader of the original stopped")),
+            }
+        }
+    }
+}
+
+/// One destination's part of a fan-out.
+pub struct Target<'a> {
+    pub dest: &'a dyn WriteDestination,
+    pub key: RelPath,
+}
+
+/// Why a target did not end with a verified copy.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Dest(#[from] DestError),
+    #[error(
+        "destination '{dest}': {key} read back with hash {found}, expected {expected}; the copy is damaged (bad disk, cable or memory?)"
+    )]
+    Mismatch {
+        dest: String,
+        key: RelPath,
+        expected: String,
+        found: String,
+    },
+    #[error("destination '{dest}': {key} could not be read back: {source}")]
+    ReadBack {
+        dest: String,
+        key: RelPath,
+        source: io::Error,
+    },
+}
+
+/// Why the original could not be read, for all targets at once.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error("{} changed while it was being copied; it will be copied on the next run", path.display())]
+    Changed { path: std::path::PathBuf },
+}
+
+/// Reads `source` once and writes it to every target; returns one result per target,
+/// in order. `expected` is the hash the catalog recorded: a file whose bytes no longer
+/// hash to it has changed since the scan and is not copied.
+pub fn fan_out(
+    source: &Path,
+    size: u64,
+    expected: &ContentHash,
+    targets: &[Target<'_>],
+    on_bytes: &(dyn Fn(usize, u64) + Sync),
+) -> Result<Vec<Result<(), TargetError>>, SourceError> {
+    let unreadable = |source_err| SourceError::Unreadable {
+        path: source.into(),
+        source: source_err,
+    };
+    let mut file = File::open(source).map_err(unreadable)?;
+    let before = file.metadata().map_err(unreadable)?;
+    if before.len() != size {
+        return Err(SourceError::Changed {
+            path: source.into(),
+        });
+    }
+
+    std::thread::scope(|scope| {
+        let mut senders: Vec<Option<SyncSender<Msg>>> = Vec::new();
+        let mut handles = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let (tx, rx) = sync_channel(CHANNEL_DEPTH);
+            senders.push(Some(tx));
+            let counter = move |n: u64| on_bytes(i, n);
+            handles.push(scope.spawn(move || {
+                let mut reader = ChunkReader {
+                    rx,
+                    chunk: None,
+                    pos: 0,
+                    on_bytes: &counter,
+                };
+                t.dest.put(&t.key, &mut reader, size)?;
+                drop(reader);
+                verify_copy(t.dest, &t.key, expected)
+            }));
+        }
+
+        let outcome = pump(source, &mut file, size, expected, &mut senders, &before);
+        for tx in senders.iter_mut().filter_map(Option::take) {
+            let _ = tx.send(match &outcome {
+                Pumped::Complete | Pumped::NoWriterLeft => Msg::End,
+                Pumped::Unreadable(e) => Msg::Abort(format!("the original could not be read: {e}")),
+                Pumped::Changed => Msg::Abort("the original changed while being read".into()),
+            });
+        }
+        let results: Vec<Result<(), TargetError>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        match outcome {
+            Pumped::Complete | Pumped::NoWriterLeft => Ok(results),
+            Pumped::Unreadable(e) => Err(unreadable(e)),
+            Pumped::Changed => Err(SourceError::Changed {
+                path: source.into(),
+            }),
+        }
+    })
+}
+
+/// How reading the original ended.
+enum Pumped {
+    Complete,
+    /// Every writer failed on its own; their errors say why.
+    NoWriterLeft,
+    Unreadable(io::Error),
+    Changed,
+}
+
+/// Reads, hashes and distributes the original.
+fn pump(
+    path: &Path,
+    file: &mut File,
+    size: u64,
+    expected: &ContentHash,
+    senders: &mut [Option<SyncSender<Msg>>],
+    before: &std::fs::Metadata,
+) -> Pumped {
+    let mut hasher = blake3::Hasher::new();
+    let mut total = 0u64;
+    loop {
+        let mut chunk = vec![
+            0u8;
+            HASH_BUFFER
+                .min((size - total.min(size)) as usize + 1)
+                .max(1)
+        ];
+        let n = loop {
+            match file.read(&mut chunk) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Pumped::Unreadable(e),
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        chunk.truncate(n);
+        hasher.update(&chunk);
+        total += n as u64;
+        if total > size {
+            return Pumped::Changed;
+        }
+        let chunk = Arc::new(chunk);
+        for slot in senders.iter_mut() {
+            // A writer that failed has dropped its receiver: stop feeding it.
+            if let Some(tx) = slot
+                && tx.send(Msg::Data(chunk.clone())).is_err()
+            {
+                *slot = None;
+            }
+        }
+        if senders.iter().all(Option::is_none) {
+            return Pumped::NoWriterLeft;
+        }
+    }
+    let after = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Pumped::Unreadable(e),
+    };
+    let unchanged = total == size
+        && after.len() == before.len()
+        && after.mtime() == before.mtime()
+        && after.mtime_nsec() == before.mtime_nsec()
+        // Still the same file under that name (not deleted or replaced meanwhile).
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == before.ino());
+    if !unchanged || ContentHash(*hasher.finalize().as_bytes()) != *expected {
+        return Pumped::Changed;
+    }
+    Pumped::Complete
+}
+
+/// Reads a copy back from the device and checks its hash.
+pub fn verify_copy(
+    dest: &dyn WriteDestination,
+    key: &RelPath,
+    expected: &ContentHash,
+) -> Result<(), TargetError> {
+    let mut reader = dest.read(key)?;
+    let (found, _) =
+        ContentHash::of_reader(&mut reader).map_err(|source| TargetError::ReadBack {
+            dest: dest.name().into(),
+            key: key.clone(),
+            source,
+        })?;
+    if found != *expected {
+        return Err(TargetError::Mismatch {
+            dest: dest.name().into(),
+            key: key.clone(),
+            expected: expected.to_hex(),
+            found: found.to_hex(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! Triplicate: every photo in 3 verified copies, on 2 kinds of media, 1 offsite.
+//!
+//! This crate holds all of Triplicate's behaviour; the `triplicate` binary and the
+//! server are thin layers over it. Data flows one way:
+//!
+//! ```text
+//! scan ──▶ catalog ──▶ engine (plan, fan-out) ──▶ destination ──▶ verify ──▶ catalog
+//! ```
+//!
+//! - [`config`]: the TOML configuration, checked with file/line/key errors.
+//! - [`catalog`]: SQLite state (photos, names, copies, runs, warnings).
+//! - [`scan`]: walking library folders, photo kinds, BLAKE3, EXIF capture times.
+//! - [`destination`]: the storage traits, local folders, layout, markers, manifests.
+//! - [`engine`]: backup planning, single-read fan-out, verification.
+//! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
+//! - [`setup`]: `init`, `library add`, `dest add` and friends.
+//!
+//! A complete backup, as the CLI does it:
+//!
+//! ```
+//! use triplicate::{engine, home::{Home, Triplicate}, progress::NoProgress, setup};
+//! use triplicate::destination::MediaKind;
+//!
+//! let tmp = tempfile::tempdir()?;
+//! let (library, disk) = (tmp.path().join("photos"), tmp.path().join("usb"));
+//! std::fs::create_dir_all(&library)?;
+//! std::fs::create_dir_all(&disk)?;
+//! std::fs::write(library.join("IMG_0001.JPG"), b"not really a jpeg")?;
+//!
+//! let home = Home::in_dir(&tmp.path().join("home"));
+//! setup::init(&home, "laptop", &[library])?;
+//! setup::add_destination(&home, "laptop", &setup::NewDestination {
+//!     name: "usb".into(),
+//!     target: disk.to_str().unwrap().into(),
+//!     media: MediaKind::Hdd,
+//!     site: "onsite".into(),
+//!     layout: None,
+//!     automatic: true,
+//! })?;
+//!
+//! let t = Triplicate::open(&home)?;
+//! let report = engine::backup(&t, &Default::default(), &NoProgress)?;
+//! assert!(report.ok());
+//! assert_eq!(report.destinations[0].copied, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod catalog;
+pub mod config;
+pub mod destination;
+pub mod engine;
+pub mod fsutil;
+pub mod home;
+pub mod photo;
+pub mod policy;
+pub mod progress;
+pub mod relpath;
+pub mod scan;
+pub mod setup;
+pub mod status;

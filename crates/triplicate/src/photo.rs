@@ -1,0 +1,194 @@
+//! What a photo is: its content hash and its kind.
+//!
+//! A photo is identified by the BLAKE3 hash of its bytes ([`ContentHash`]); the same
+//! bytes under two names are one photo with two names. Its [`PhotoKind`] comes from the
+//! file extension, compared case-insensitively, because cameras write `IMG_0001.JPG`
+//! and phones write `img_0001.jpg`.
+
+use std::fmt;
+use std::io::Read;
+
+/// BLAKE3 hash of a file's contents: the identity of a photo.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentHash(pub [u8; 32]);
+
+impl ContentHash {
+    /// The hash of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// Lower-case hex, 64 characters.
+    pub fn to_hex(&self) -> String {
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+
+    /// The first 8 hex characters: enough to tell names apart in a folder.
+    pub fn short(&self) -> String {
+        self.to_hex()[..8].to_string()
+    }
+
+    /// Parses 64 hex characters.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        blake3::Hash::from_hex(hex)
+            .ok()
+            .map(|h| Self(*h.as_bytes()))
+    }
+
+    /// Hashes everything `reader` yields, in large buffers. Returns the hash and the
+    /// number of bytes read.
+    pub fn of_reader(reader: &mut dyn Read) -> std::io::Result<(Self, u64)> {
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; HASH_BUFFER];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            total += n as u64;
+        }
+        Ok((Self(*hasher.finalize().as_bytes()), total))
+    }
+}
+
+/// Buffer size for streaming reads: large enough that per-call overhead vanishes
+/// beside the disk, small enough to keep many files in flight.
+pub const HASH_BUFFER: usize = 1 << 20;
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ContentHash({})", self.short())
+    }
+}
+
+/// What kind of file a photo is, decided by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoKind {
+    Raw,
+    Image,
+    Video,
+    Sidecar,
+    /// Any other file, backed up only with `include_all = true`.
+    Other,
+}
+
+const RAW: &[&str] = &[
+    "cr2", "cr3", "crw", "nef", "nrw", "arw", "sr2", "srf", "raf", "orf", "rw2", "dng", "pef",
+    "srw", "3fr", "iiq", "x3f", "erf", "mos", "mrw",
+];
+const IMAGE: &[&str] = &[
+    "jpg", "jpeg", "jpe", "heic", "heif", "hif", "tif", "tiff", "png", "avif", "jxl", "webp", "gif",
+];
+const VIDEO: &[&str] = &[
+    "mov", "mp4", "mts", "m2ts", "avi", "mxf", "braw", "r3d", "crm",
+];
+const SIDECAR: &[&str] = &["xmp", "thm", "aae"];
+
+impl PhotoKind {
+    /// The kind of a file from its name (bytes, so non-UTF-8 names work too).
+    /// Returns [`PhotoKind::Other`] for names without a known extension.
+    pub fn from_name(name: &[u8]) -> PhotoKind {
+        let Some(dot) = name.iter().rposition(|&b| b == b'.') else {
+            return PhotoKind::Other;
+        };
+        let ext = &name[dot + 1..];
+        if ext.is_empty() || ext.len() > 5 || !ext.is_ascii() {
+            return PhotoKind::Other;
+        }
+        let ext = ext.to_ascii_lowercase();
+        let ext = std::str::from_utf8(&ext).unwrap_or_default();
+        for (list, kind) in [
+            (RAW, PhotoKind::Raw),
+            (IMAGE, PhotoKind::Image),
+            (VIDEO, PhotoKind::Video),
+            (SIDECAR, PhotoKind::Sidecar),
+        ] {
+            if list.contains(&ext) {
+                return kind;
+            }
+        }
+        PhotoKind::Other
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhotoKind::Raw => "raw",
+            PhotoKind::Image => "image",
+            PhotoKind::Video => "video",
+            PhotoKind::Sidecar => "sidecar",
+            PhotoKind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PhotoKind> {
+        Some(match s {
+            "raw" => PhotoKind::Raw,
+            "image" => PhotoKind::Image,
+            "video" => PhotoKind::Video,
+            "sidecar" => PhotoKind::Sidecar,
+            "other" => PhotoKind::Other,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_by_extension_ignore_case() {
+        let cases: &[(&[u8], PhotoKind)] = &[
+            (b"IMG_0001.CR2", PhotoKind::Raw),
+            (b"img_0001.cr3", PhotoKind::Raw),
+            (b"DSC_0001.NEF", PhotoKind::Raw),
+            (b"_DSC1234.ARW", PhotoKind::Raw),
+            (b"P1000001.RW2", PhotoKind::Raw),
+            (b"a.3FR", PhotoKind::Raw),
+            (b"IMG_0001.JPG", PhotoKind::Image),
+            (b"photo.jpeg", PhotoKind::Image),
+            (b"IMG_1234.HEIC", PhotoKind::Image),
+            (b"scan.TIFF", PhotoKind::Image),
+            (b"x.jxl", PhotoKind::Image),
+            (b"C0001.MP4", PhotoKind::Video),
+            (b"A001.BRAW", PhotoKind::Video),
+            (b"00001.MTS", PhotoKind::Video),
+            (b"IMG_0001.xmp", PhotoKind::Sidecar),
+            (b"IMG_0001.THM", PhotoKind::Sidecar),
+            (b"IMG_0001.AAE", PhotoKind::Sidecar),
+            (b"notes.txt", PhotoKind::Other),
+            (b"README", PhotoKind::Other),
+            (b"trailing.", PhotoKind::Other),
+            (b"caf\xe9.JPG", PhotoKind::Image),
+            (b".JPG", PhotoKind::Image),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(
+                PhotoKind::from_name(name),
+                *kind,
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    #[test]
+    fn hash_hex_round_trip() {
+        let h = ContentHash::of(b"abc");
+        assert_eq!(ContentHash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(h.short().len(), 8);
+        let (streamed, n) = ContentHash::of_reader(&mut &b"abc"[..]).unwrap();
+        assert_eq!((streamed, n), (h, 3));
+    }
+}

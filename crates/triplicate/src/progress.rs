@@ -1,0 +1,70 @@
+//! Progress and problems, reported as events: the library never prints.
+//!
+//! Long operations take a `&dyn Progress` and call [`Progress::event`] as they go. The
+//! CLI turns events into indicatif bars; the server will turn them into SSE. A
+//! [`Problem`] is one thing that went wrong with one file or destination, in a sentence
+//! a user can act on; reports collect them and `status` shows the lasting ones.
+
+use serde::Serialize;
+
+use crate::destination::ErrorClass;
+
+/// Something that went wrong, and where.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    /// A file (`library:path`) or a destination (`dest:name`).
+    pub subject: String,
+    pub message: String,
+    pub class: ErrorClass,
+}
+
+/// What the library reports while it works.
+#[derive(Debug)]
+pub enum Event<'a> {
+    ScanStarted {
+        library: &'a str,
+    },
+    /// A file was read and hashed.
+    ScanHashed {
+        library: &'a str,
+        bytes: u64,
+    },
+    ScanFinished {
+        library: &'a str,
+        files: u64,
+        hashed: u64,
+    },
+    /// A destination will receive this much in this run.
+    CopyPlanned {
+        dest: &'a str,
+        files: u64,
+        bytes: u64,
+    },
+    /// Bytes written (and later read back) at a destination.
+    CopyBytes {
+        dest: &'a str,
+        bytes: u64,
+    },
+    /// One file done at a destination, copied or not.
+    CopyDone {
+        dest: &'a str,
+        ok: bool,
+    },
+    /// A destination can take nothing more in this run.
+    DestinationStopped {
+        dest: &'a str,
+        reason: &'a str,
+    },
+    Problem(&'a Problem),
+}
+
+pub trait Progress: Send + Sync {
+    fn event(&self, event: &Event<'_>);
+}
+
+/// Ignores every event.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn event(&self, _: &Event<'_>) {}
+}

@@ -1,0 +1,107 @@
+//! Capture times: EXIF DateTimeOriginal where the file has it, else the file's mtime.
+//!
+//! kamadak-exif reads JPEG, TIFF, HEIF, PNG and WebP containers. TIFF-based RAWs (CR2,
+//! NEF, ARW, DNG, PEF, SRW …) are TIFF files and read the same way; Olympus ORF and
+//! Panasonic RW2 are TIFF with another magic number, which is patched before parsing.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone};
+
+/// How a capture time was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureSource {
+    Exif,
+    Mtime,
+    /// Taken from the photo a sidecar belongs to.
+    Sibling,
+}
+
+impl CaptureSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureSource::Exif => "exif",
+            CaptureSource::Mtime => "mtime",
+            CaptureSource::Sibling => "sibling",
+        }
+    }
+}
+
+pub const CAPTURE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// The EXIF capture time of the file at `path`, if it has one.
+pub fn exif_capture_time(path: &Path) -> Option<NaiveDateTime> {
+    let mut file = BufReader::new(File::open(path).ok()?);
+    let reader = exif::Reader::new();
+    let exif = match reader.read_from_container(&mut file) {
+        Ok(e) => e,
+        Err(_) => read_tiff_variant(&mut file)?,
+    };
+    for tag in [
+        exif::Tag::DateTimeOriginal,
+        exif::Tag::DateTimeDigitized,
+        exif::Tag::DateTime,
+    ] {
+        let Some(field) = exif.get_field(tag, exif::In::PRIMARY) else {
+            continue;
+        };
+        if let exif::Value::Ascii(ref parts) = field.value
+            && let Some(bytes) = parts.first()
+            && let Ok(dt) = exif::DateTime::from_ascii(bytes)
+            && let Some(date) =
+                NaiveDate::from_ymd_opt(dt.year as i32, dt.month as u32, dt.day as u32)
+            && let Some(t) = date.and_hms_opt(dt.hour as u32, dt.minute as u32, dt.second as u32)
+        {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// ORF (`IIRO`, `IIRS`) and RW2 (`IIU\0`) are TIFF with their own magic number.
+fn read_tiff_variant(file: &mut BufReader<File>) -> Option<exif::Exif> {
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let mut head = Vec::with_capacity(1 << 20);
+    file.take(1 << 20).read_to_end(&mut head).ok()?;
+    if head.len() < 8 || !matches!(&head[..4], b"IIRO" | b"IIRS" | b"IIU\0") {
+        return None;
+    }
+    head[2] = b'*';
+    head[3] = 0;
+    exif::Reader::new().read_raw(head).ok()
+}
+
+/// The local time of a file modification time given in nanoseconds since the epoch.
+pub fn local_time(mtime_ns: i64) -> NaiveDateTime {
+    let secs = mtime_ns.div_euclid(1_000_000_000);
+    Local
+        .timestamp_opt(secs, 0)
+        .single()
+        .map(|t| t.naive_local())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_exif_gives_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jpg");
+        std::fs::write(&p, b"not a jpeg").unwrap();
+        assert_eq!(exif_capture_time(&p), None);
+    }
+
+    #[test]
+    fn mtime_is_shown_in_local_time() {
+        let t = local_time(86_400 * 1_000_000_000);
+        assert!(
+            t.format(CAPTURE_FORMAT)
+                .to_string()
+                .starts_with("1970-01-0")
+        );
+    }
+}

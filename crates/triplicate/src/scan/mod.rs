@@ -1,0 +1,389 @@
+//! Scanning library folders into the catalog.
+//!
+//! [`scan_library`] walks a library without following symlinks, keeps the files whose
+//! extension names a photo kind (all files with `include_all`), and hashes with BLAKE3
+//! those that are new or whose size, mtime or inode changed since the catalog last saw
+//! them, several files at a time. Unchanged files cost one `lstat` and no write.
+//!
+//! A file is recorded only if it held still while it was read: its size and mtime are
+//! taken before and after, and the path must still name the same inode. A file that
+//! changed (a camera still writing, an editor saving) is reported and picked up by the
+//! next scan. Capture times come from EXIF ([`exif`]); a sidecar takes the capture time
+//! of the photo it belongs to, so that it lands in the same date folder.
+
+pub mod exif;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::catalog::{Catalog, CatalogError, ScannedFile};
+use crate::config::LibraryConfig;
+use crate::destination::ErrorClass;
+use crate::photo::{ContentHash, PhotoKind};
+use crate::progress::{Event, Problem, Progress};
+use crate::relpath::RelPath;
+use exif::{CAPTURE_FORMAT, CaptureSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("library '{name}' at {} is not there (is its disk mounted?); nothing in it was marked as deleted", path.display())]
+    LibraryMissing {
+        name: String,
+        path: std::path::PathBuf,
+    },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// What a scan found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ScanReport {
+    pub library: String,
+    /// Photo files seen.
+    pub files: u64,
+    pub unchanged: u64,
+    pub hashed: u64,
+    pub bytes_hashed: u64,
+    /// Files the catalog knew that are no longer there.
+    pub gone: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// A file found by the walk.
+struct Found {
+    path: RelPath,
+    kind: PhotoKind,
+}
+
+/// Files hashed per catalog transaction.
+const BATCH: usize = 64;
+
+/// Scans one library into the catalog.
+pub fn scan_library(
+    catalog: &Catalog,
+    lib: &LibraryConfig,
+    include_all: bool,
+    progress: &dyn Progress,
+) -> Result<ScanReport, ScanError> {
+    if !lib.path.is_dir() {
+        return Err(ScanError::LibraryMissing {
+            name: lib.name.clone(),
+            path: lib.path.clone(),
+        });
+    }
+    progress.event(&Event::ScanStarted { library: &lib.name });
+    let mut report = ScanReport {
+        library: lib.name.clone(),
+        ..Default::default()
+    };
+    let known = catalog.known_files(&lib.name)?;
+    let mut seen: HashSet<RelPath> = HashSet::new();
+    let mut to_read: Vec<Found> = Vec::new();
+    let mut came_back: Vec<i64> = Vec::new();
+    let mut walk_failed = false;
+
+    let walker = walkdir::WalkDir::new(&lib.path)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || e.file_name() != crate::destination::META_DIR);
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                walk_failed = true;
+                let at = e
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                report.problems.push(problem(
+                    format!("{}:{at}", lib.name),
+                    format!("cannot list {at}: {e}; files below it were skipped"),
+                    ErrorClass::Permanent,
+                ));
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let kind = PhotoKind::from_name(entry.file_name().as_bytes());
+        if kind == PhotoKind::Other && !include_all {
+            continue;
+        }
+        let Ok(path) = RelPath::from_path_under(&lib.path, entry.path()) else {
+            continue;
+        };
+        report.files += 1;
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                report
+                    .problems
+                    .push(file_problem(lib, &path, &format!("cannot stat it: {e}")));
+                seen.insert(path);
+                continue;
+            }
+        };
+        match known.get(&path) {
+            Some(k)
+                if k.size == meta.len()
+                    && k.mtime_ns == mtime_ns(&meta)
+                    && k.inode == meta.ino() =>
+            {
+                report.unchanged += 1;
+                if !k.present {
+                    came_back.push(k.id);
+                }
+            }
+            _ => to_read.push(Found {
+                path: path.clone(),
+                kind,
+            }),
+        }
+        seen.insert(path);
+    }
+    catalog.set_present(&came_back, true)?;
+
+    // Photos first, then sidecars, which take their photo's capture time.
+    let (sidecars, photos): (Vec<Found>, Vec<Found>) = to_read
+        .into_iter()
+        .partition(|f| f.kind == PhotoKind::Sidecar);
+    let siblings = sibling_index(&seen);
+    for (pass, found) in [photos, sidecars].into_iter().enumerate() {
+        for chunk in found.chunks(BATCH) {
+            let results: Vec<Result<ScannedFile, Problem>> = chunk
+                .par_iter()
+                .map(|f| {
+                    let mut scanned = read_one(lib, f)?;
+                    if pass == 1
+                        && let Some(photo) = siblings.get(&sibling_key(&f.path))
+                        && let Ok(Some(captured)) = catalog.captured_of(&lib.name, photo)
+                    {
+                        scanned.captured = captured;
+                        scanned.captured_from = CaptureSource::Sibling.as_str();
+                    }
+                    progress.event(&Event::ScanHashed {
+                        library: &lib.name,
+                        bytes: scanned.size,
+                    });
+                    Ok(scanned)
+                })
+                .collect();
+            let mut batch = Vec::with_capacity(results.len());
+            for r in results {
+                match r {
+                    Ok(s) => {
+                        report.hashed += 1;
+                        report.bytes_hashed += s.size;
+                        batch.push(s);
+                    }
+                    Err(p) => {
+                        progress.event(&Event::Problem(&p));
+                        report.problems.push(p);
+                    }
+                }
+            }
+            catalog.record_files(&lib.name, &batch)?;
+        }
+    }
+
+    // A walk that failed somewhere cannot tell "gone" from "not listed".
+    if !walk_failed {
+        let gone: Vec<i64> = known
+            .iter()
+            .filter(|(path, k)| k.present && !seen.contains(*path))
+            .map(|(_, k)| k.id)
+            .collect();
+        catalog.set_present(&gone, false)?;
+        report.gone = gone.len() as u64;
+    }
+    progress.event(&Event::ScanFinished {
+        library: &lib.name,
+        files: report.files,
+        hashed: report.hashed,
+    });
+    Ok(report)
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+}
+
+/// Reads and hashes one file, making sure it held still while it was read.
+fn read_one(lib: &LibraryConfig, found: &Found) -> Result<ScannedFile, Problem> {
+    let full = found.path.to_path(&lib.path);
+    let fail = |what: String| file_problem(lib, &found.path, &what);
+    let mut file = File::open(&full).map_err(|e| {
+        fail(format!(
+            "cannot read it: {e}; check its permissions (it will be tried again on the next run)"
+        ))
+    })?;
+    let before = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot stat it: {e}")))?;
+    let (hash, bytes) = ContentHash::of_reader(&mut file).map_err(|e| {
+        fail(format!(
+            "cannot read it: {e} (it will be tried again on the next run)"
+        ))
+    })?;
+    let after = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot stat it: {e}")))?;
+    let still_there = std::fs::symlink_metadata(&full).ok();
+    let held_still = bytes == before.len()
+        && after.len() == before.len()
+        && mtime_ns(&after) == mtime_ns(&before)
+        && still_there.is_some_and(|m| m.ino() == before.ino() && m.len() == before.len());
+    if !held_still {
+        let mut p = fail(
+            "changed while it was being read (still being written?); it will be backed up on the next run"
+                .into(),
+        );
+        p.class = ErrorClass::Transient;
+        return Err(p);
+    }
+    let (captured, from) = capture_time(&full, found.kind, mtime_ns(&before));
+    Ok(ScannedFile {
+        path: found.path.clone(),
+        hash,
+        size: bytes,
+        mtime_ns: mtime_ns(&before),
+        inode: before.ino(),
+        captured: captured.format(CAPTURE_FORMAT).to_string(),
+        captured_from: from.as_str(),
+        kind: found.kind,
+    })
+}
+
+fn capture_time(
+    path: &Path,
+    kind: PhotoKind,
+    mtime_ns: i64,
+) -> (chrono::NaiveDateTime, CaptureSource) {
+    if matches!(kind, PhotoKind::Raw | PhotoKind::Image)
+        && let Some(t) = exif::exif_capture_time(path)
+    {
+        return (t, CaptureSource::Exif);
+    }
+    (exif::local_time(mtime_ns), CaptureSource::Mtime)
+}
+
+/// `folder/stem` in lower case: what a photo and its sidecars share.
+fn sibling_key(path: &RelPath) -> Vec<u8> {
+    let bytes = path.as_bytes();
+    let name_start = bytes
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let stem_end = bytes[name_start..]
+        .iter()
+        .position(|&b| b == b'.')
+        .map(|i| name_start + i)
+        .unwrap_or(bytes.len());
+    bytes[..stem_end].to_ascii_lowercase()
+}
+
+/// For each `folder/stem`, a photo (not a sidecar) with that stem.
+fn sibling_index(paths: &HashSet<RelPath>) -> HashMap<Vec<u8>, RelPath> {
+    let mut index = HashMap::new();
+    for p in paths {
+        let kind = PhotoKind::from_name(p.file_name());
+        if matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video) {
+            // Prefer the RAW when a RAW+JPEG pair shares the stem: deterministic either way.
+            let key = sibling_key(p);
+            let better = match index.get(&key) {
+                None => true,
+                Some(existing) => {
+                    let ek = PhotoKind::from_name(RelPath::file_name(existing));
+                    (kind == PhotoKind::Raw && ek != PhotoKind::Raw) || (kind == ek && p < existing)
+                }
+            };
+            if better {
+                index.insert(key, p.clone());
+            }
+        }
+    }
+    index
+}
+
+fn problem(subject: String, message: String, class: ErrorClass) -> Problem {
+    Problem {
+        subject,
+        message,
+        class,
+    }
+}
+
+fn file_problem(lib: &LibraryConfig, path: &RelPath, what: &str) -> Problem {
+    problem(
+        format!("{}:{path}", lib.name),
+        format!("{} ({}): {what}", path, path.to_path(&lib.path).display()),
+        ErrorClass::Permanent,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destination::MediaKind;
+    use crate::progress::NoProgress;
+
+    fn lib(dir: &Path) -> LibraryConfig {
+        LibraryConfig {
+            name: "in".into(),
+            path: dir.into(),
+            media: MediaKind::Ssd,
+        }
+    }
+
+    #[test]
+    fn scans_photos_skips_others_and_rescans_cheaply() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("DCIM/100")).unwrap();
+        std::fs::write(dir.path().join("DCIM/100/IMG_1.JPG"), b"one").unwrap();
+        std::fs::write(dir.path().join("DCIM/100/IMG_1.xmp"), b"<xmp/>").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"skip").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.jpg")).unwrap();
+        let c = Catalog::open_in_memory().unwrap();
+        let r = scan_library(&c, &lib(dir.path()), false, &NoProgress).unwrap();
+        assert_eq!((r.files, r.hashed, r.unchanged), (2, 2, 0));
+        let again = scan_library(&c, &lib(dir.path()), false, &NoProgress).unwrap();
+        assert_eq!((again.hashed, again.unchanged), (0, 2));
+        let all = scan_library(&c, &lib(dir.path()), true, &NoProgress).unwrap();
+        assert_eq!(all.hashed, 1, "include_all picks up notes.txt");
+
+        std::fs::remove_file(dir.path().join("DCIM/100/IMG_1.JPG")).unwrap();
+        let gone = scan_library(&c, &lib(dir.path()), true, &NoProgress).unwrap();
+        assert_eq!(gone.gone, 1);
+    }
+
+    #[test]
+    fn sidecar_takes_its_photos_capture_time() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("IMG_2.CR2"), b"raw").unwrap();
+        std::fs::write(dir.path().join("IMG_2.XMP"), b"xmp").unwrap();
+        let c = Catalog::open_in_memory().unwrap();
+        scan_library(&c, &lib(dir.path()), false, &NoProgress).unwrap();
+        let raw = c
+            .captured_of("in", &RelPath::new(b"IMG_2.CR2".to_vec()).unwrap())
+            .unwrap();
+        let xmp = c
+            .captured_of("in", &RelPath::new(b"IMG_2.XMP".to_vec()).unwrap())
+            .unwrap();
+        assert!(raw.is_some());
+        assert_eq!(raw, xmp);
+    }
+
+    #[test]
+    fn a_missing_library_marks_nothing_gone() {
+        let c = Catalog::open_in_memory().unwrap();
+        let err = scan_library(&c, &lib(Path::new("/nonexistent/lib")), false, &NoProgress);
+        assert!(matches!(err, Err(ScanError::LibraryMissing { .. })));
+    }
+}

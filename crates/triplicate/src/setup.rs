@@ -1,0 +1,207 @@
+//! Changing the setup: `init`, `library add`, `dest add|remove|enable|disable`.
+//!
+//! Each function checks its input, changes the destination (its marker) where it must,
+//! and saves the configuration through [`ConfigFile`], which refuses to write a
+//! configuration that would not load. No function here deletes photos or backups:
+//! removing a destination only forgets it.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{ConfigError, ConfigFile, DestinationConfig, LibraryConfig, default_layout};
+use crate::destination::layout::Layout;
+use crate::destination::{DestError, FORMAT_VERSION, LocalDestination, Marker, MediaKind};
+use crate::home::Home;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Destination(#[from] DestError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Creates a new home with a configuration for `node` and these libraries.
+pub fn init(home: &Home, node: &str, libraries: &[PathBuf]) -> Result<(), SetupError> {
+    let mut file = ConfigFile::create(&home.config, node)?;
+    let mut names = Vec::new();
+    for dir in libraries {
+        let lib = library_config(dir, MediaKind::Ssd, &names)?;
+        names.push(lib.name.clone());
+        file.add_library(&lib)?;
+    }
+    file.save()?;
+    crate::catalog::Catalog::open(&home.catalog).map_err(|e| SetupError::Invalid(e.to_string()))?;
+    Ok(())
+}
+
+/// Adds a library folder. Its name is the folder's name (made unique).
+pub fn add_library(home: &Home, dir: &Path, media: MediaKind) -> Result<LibraryConfig, SetupError> {
+    let mut file = ConfigFile::open(&home.config)?;
+    let existing: Vec<String> = crate::config::Config::load(&home.config)?
+        .libraries
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let lib = library_config(dir, media, &existing)?;
+    file.add_library(&lib)?;
+    file.save()?;
+    Ok(lib)
+}
+
+fn library_config(
+    dir: &Path,
+    media: MediaKind,
+    taken: &[String],
+) -> Result<LibraryConfig, SetupError> {
+    let path = std::fs::canonicalize(dir).map_err(|e| {
+        SetupError::Invalid(format!(
+            "library {}: {e} (the folder must exist)",
+            dir.display()
+        ))
+    })?;
+    if !path.is_dir() {
+        return Err(SetupError::Invalid(format!(
+            "library {} is not a folder",
+            path.display()
+        )));
+    }
+    let base: String = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "library".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = if base.is_empty() || base.starts_with('.') {
+        "library".to_string()
+    } else {
+        base
+    };
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    Ok(LibraryConfig { name, path, media })
+}
+
+/// A destination to add.
+#[derive(Debug, Clone)]
+pub struct NewDestination {
+    pub name: String,
+    pub target: String,
+    pub media: MediaKind,
+    pub site: String,
+    pub layout: Option<String>,
+    pub automatic: bool,
+}
+
+/// Adds a destination: writes (or adopts) its marker, then the configuration.
+pub fn add_destination(
+    home: &Home,
+    node: &str,
+    new: &NewDestination,
+) -> Result<DestinationConfig, SetupError> {
+    let config = crate::config::Config::load(&home.config)?;
+    if config.destination(&new.name).is_some() {
+        return Err(SetupError::Invalid(format!(
+            "a destination named '{}' exists already (see `triplicate dest list`)",
+            new.name
+        )));
+    }
+    let layout = new.layout.clone().unwrap_or_else(default_layout);
+    Layout::parse(&layout).map_err(|e| SetupError::Invalid(e.to_string()))?;
+    if new.target.contains("://") {
+        return Err(SetupError::Invalid(format!(
+            "'{}': only local paths (disks and mounted shares) are supported by this version",
+            new.target
+        )));
+    }
+    let root = std::path::absolute(&new.target)
+        .map_err(|e| SetupError::Invalid(format!("{}: {e}", new.target)))?;
+    let target = root
+        .to_str()
+        .ok_or_else(|| SetupError::Invalid(format!("{} is not valid UTF-8", root.display())))?
+        .to_string();
+    // Check the whole configuration before touching the disk.
+    let mut draft = DestinationConfig {
+        name: new.name.clone(),
+        target,
+        id: uuid::Uuid::new_v4().to_string(),
+        media: new.media,
+        site: new.site.clone(),
+        enabled: true,
+        automatic: new.automatic,
+        layout,
+    };
+    let mut file = ConfigFile::open(&home.config)?;
+    file.add_destination(&draft);
+    crate::config::Config::parse(&home.config, &file.text())?;
+
+    let marker = Marker {
+        format: FORMAT_VERSION,
+        id: draft.id.clone(),
+        name: new.name.clone(),
+        created: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        media: new.media,
+        site: new.site.clone(),
+        node: node.into(),
+    };
+    let in_force = LocalDestination::initialise(&new.name, &root, &marker)?;
+    if in_force.id != draft.id {
+        if config.destinations.iter().any(|d| d.id == in_force.id) {
+            return Err(SetupError::Invalid(format!(
+                "{} is already configured as destination '{}'",
+                root.display(),
+                config
+                    .destinations
+                    .iter()
+                    .find(|d| d.id == in_force.id)
+                    .map(|d| d.name.as_str())
+                    .unwrap_or("?")
+            )));
+        }
+        // An existing destination: keep its identity.
+        draft.id = in_force.id;
+    }
+    let mut file = ConfigFile::open(&home.config)?;
+    file.add_destination(&draft);
+    file.save()?;
+    Ok(draft)
+}
+
+/// Forgets a destination; its data stays exactly as it is.
+pub fn remove_destination(home: &Home, name: &str) -> Result<DestinationConfig, SetupError> {
+    let config = crate::config::Config::load(&home.config)?;
+    let d = config.destination(name).cloned().ok_or_else(|| {
+        SetupError::Invalid(format!(
+            "no destination named '{name}' (see `triplicate dest list`)"
+        ))
+    })?;
+    let mut file = ConfigFile::open(&home.config)?;
+    file.remove_destination(name)?;
+    file.save()?;
+    Ok(d)
+}
+
+/// Sets `enabled` or `automatic` on a destination.
+pub fn set_destination_flag(
+    home: &Home,
+    name: &str,
+    flag: &str,
+    on: bool,
+) -> Result<(), SetupError> {
+    let mut file = ConfigFile::open(&home.config)?;
+    file.set_destination_flag(name, flag, on)?;
+    file.save()?;
+    Ok(())
+}
