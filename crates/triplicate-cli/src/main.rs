@@ -1,3 +1,287 @@
-fn main() {
-    println!("Hello, world!");
+//! The `triplicate` command: parse, open, call the library, print.
+//!
+//! Exit codes: 0 all good; 1 something failed (details printed); 2 bad usage or
+//! configuration.
+
+mod bars;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use triplicate::destination::MediaKind;
+use triplicate::engine::{self, BackupOptions};
+use triplicate::home::{Home, OpenError, Triplicate};
+use triplicate::setup::{self, NewDestination, SetupError};
+
+#[derive(Parser)]
+#[command(
+    name = "triplicate",
+    version,
+    about = "Every photo in 3 verified copies, on 2 kinds of media, 1 offsite."
+)]
+struct Cli {
+    /// Folder holding config.toml and catalog.db (default: XDG config and data folders).
+    #[arg(long, global = true, env = "TRIPLICATE_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a home: a configuration and an empty catalog.
+    Init {
+        /// A library folder (repeatable).
+        #[arg(long, value_name = "DIR")]
+        library: Vec<PathBuf>,
+        /// This node's name (default: the host name).
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Library folders: the photos to protect.
+    #[command(subcommand)]
+    Library(LibraryCommand),
+    /// Destinations: where copies go.
+    #[command(subcommand)]
+    Dest(DestCommand),
+    /// Back up every photo not yet verified at each enabled destination.
+    Backup {
+        /// Only this destination (repeatable).
+        #[arg(long = "dest", value_name = "NAME")]
+        dest: Vec<String>,
+        /// Files copied at once (default: backup.jobs in the config).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print a JSON report on stdout instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Destinations, counts, 3-2-1 coverage and warnings.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// List each photo that is not protected and what it lacks.
+        #[arg(long)]
+        at_risk: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LibraryCommand {
+    /// Add a library folder.
+    Add {
+        dir: PathBuf,
+        /// The medium the library is on (its originals count as a copy there).
+        #[arg(long, default_value = "ssd")]
+        media: MediaKind,
+    },
+    /// List library folders.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DestCommand {
+    /// Add a destination and write its .triplicate/ marker.
+    Add(DestAdd),
+    /// List destinations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a destination (its data is left untouched).
+    Remove { name: String },
+    /// Write to a destination again.
+    Enable { name: String },
+    /// Stop writing to a destination (its copies still count).
+    Disable { name: String },
+}
+
+#[derive(Args)]
+struct DestAdd {
+    name: String,
+    /// A folder: another disk or a mounted share.
+    target: String,
+    /// hdd, ssd, nas, cloud, tape, optical or card.
+    #[arg(long)]
+    media: MediaKind,
+    /// `onsite`, or the name of another site (copies there are offsite).
+    #[arg(long)]
+    site: String,
+    /// Where photos go, e.g. "{year}/{date}/{name}".
+    #[arg(long)]
+    layout: Option<String>,
+    /// Fill it only on `triplicate backup`, not automatically.
+    #[arg(long)]
+    manual: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// 2 for bad usage or configuration, 1 for everything else.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<triplicate::config::ConfigError>()
+            .is_some()
+            || matches!(
+                cause.downcast_ref::<SetupError>(),
+                Some(SetupError::Invalid(_) | SetupError::Config(_))
+            )
+            || cause
+                .downcast_ref::<engine::EngineError>()
+                .is_some_and(|e| e.is_usage())
+            || matches!(
+                cause.downcast_ref::<OpenError>(),
+                Some(OpenError::Config(_))
+            )
+    });
+    if usage { 2 } else { 1 }
+}
+
+fn home(cli_home: Option<PathBuf>) -> anyhow::Result<Home> {
+    if let Some(dir) = cli_home {
+        return Ok(Home::in_dir(&dir));
+    }
+    let config = dirs::config_dir().context("no home folder: pass --home DIR")?;
+    let data = dirs::data_dir().context("no home folder: pass --home DIR")?;
+    Ok(Home::xdg(&config, &data))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let home = home(cli.home)?;
+    match cli.command {
+        Command::Init { library, node } => {
+            let node = node.unwrap_or_else(default_node);
+            setup::init(&home, &node, &library)?;
+            println!("Initialised node '{node}' at {}", home.config.display());
+            for lib in Triplicate::open(&home)?.config.libraries {
+                println!("  library {}: {}", lib.name, lib.path.display());
+            }
+            println!("Next: triplicate dest add NAME PATH --media hdd --site onsite");
+        }
+        Command::Library(LibraryCommand::Add { dir, media }) => {
+            let lib = setup::add_library(&home, &dir, media)?;
+            println!("Added library '{}' at {}", lib.name, lib.path.display());
+        }
+        Command::Library(LibraryCommand::List { json }) => {
+            let t = Triplicate::open(&home)?;
+            show::libraries(&t.config, json);
+        }
+        Command::Dest(DestCommand::Add(a)) => {
+            let t = Triplicate::open(&home)?;
+            let d = setup::add_destination(
+                &home,
+                &t.config.node,
+                &NewDestination {
+                    name: a.name,
+                    target: a.target,
+                    media: a.media,
+                    site: a.site,
+                    layout: a.layout,
+                    automatic: !a.manual,
+                },
+            )?;
+            println!(
+                "Added destination '{}' at {} ({}, {}), id {}",
+                d.name, d.target, d.media, d.site, d.id
+            );
+        }
+        Command::Dest(DestCommand::List { json }) => {
+            let t = Triplicate::open(&home)?;
+            show::destinations(&t.config, json);
+        }
+        Command::Dest(DestCommand::Remove { name }) => {
+            let d = setup::remove_destination(&home, &name)?;
+            println!(
+                "Forgot destination '{}'; its data at {} is untouched.",
+                d.name, d.target
+            );
+        }
+        Command::Dest(DestCommand::Enable { name }) => {
+            setup::set_destination_flag(&home, &name, "enabled", true)?;
+            println!("Enabled destination '{name}'.");
+        }
+        Command::Dest(DestCommand::Disable { name }) => {
+            setup::set_destination_flag(&home, &name, "enabled", false)?;
+            println!(
+                "Disabled destination '{name}': nothing is written there until `dest enable {name}`."
+            );
+        }
+        Command::Backup { dest, jobs, json } => {
+            let t = Triplicate::open(&home)?;
+            let options = BackupOptions {
+                destinations: dest,
+                jobs,
+            };
+            let bars = bars::Bars::new(!json);
+            let report = engine::backup(&t, &options, &bars)?;
+            bars.finish();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                show::backup(&report);
+            }
+            return Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Status { json, at_risk } => {
+            let t = Triplicate::open(&home)?;
+            let report = triplicate::status::status(&t, at_risk)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                show::status(&report);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The host name, cut down to what a node name may hold.
+fn default_node() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() { "node".into() } else { name }
 }

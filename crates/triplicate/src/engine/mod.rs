@@ -428,6 +428,10 @@ impl RunContext<'_> {
                     Ok(Placement::Write(key)) => writes.push((i, key)),
                     Ok(Placement::AlreadyThere(key)) => {
                         od.adopted.fetch_add(1, Ordering::Relaxed);
+                        self.progress.event(&Event::CopyBytes {
+                            dest: &od.config.name,
+                            bytes: photo.size,
+                        });
                         self.record_verified(od, photo, &key, 0, 0)?;
                     }
                     Err(e) => self.record_failure(od, photo, None, &e)?,

@@ -1,0 +1,133 @@
+//! Progress bars: a spinner for scanning and one bar per destination.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use triplicate::progress::{Event, Progress};
+
+pub struct Bars {
+    multi: MultiProgress,
+    scan: ProgressBar,
+    scanned: Mutex<(u64, u64)>,
+    dests: Mutex<HashMap<String, DestBar>>,
+}
+
+struct DestBar {
+    bar: ProgressBar,
+    files: u64,
+    done: u64,
+    failed: u64,
+}
+
+impl Bars {
+    /// Bars drawn on stderr when `show` and stderr is a terminal; hidden otherwise.
+    pub fn new(show: bool) -> Bars {
+        let target = if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let scan = multi.add(ProgressBar::new_spinner());
+        scan.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+        scan.enable_steady_tick(Duration::from_millis(120));
+        Bars {
+            multi,
+            scan,
+            scanned: Mutex::new((0, 0)),
+            dests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn finish(&self) {
+        self.scan.finish_and_clear();
+        for d in self.dests.lock().unwrap().values() {
+            if !d.bar.is_finished() {
+                d.bar.finish();
+            }
+        }
+    }
+
+    fn say(&self, line: String) {
+        if self.multi.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>12.bold} [{bar:30.cyan/blue}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4} {msg}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ")
+}
+
+impl Progress for Bars {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::ScanStarted { library } => self.scan.set_message(format!("Scanning {library}…")),
+            Event::ScanHashed { library, bytes } => {
+                let mut s = self.scanned.lock().unwrap();
+                s.0 += 1;
+                s.1 += bytes;
+                self.scan.set_message(format!(
+                    "Scanning {library}: {} new or changed files, {}",
+                    s.0,
+                    indicatif::HumanBytes(s.1)
+                ));
+            }
+            Event::ScanFinished { .. } => {}
+            Event::CopyPlanned { dest, files, bytes } => {
+                self.scan.finish_and_clear();
+                let bar = self.multi.add(ProgressBar::new(*bytes));
+                bar.set_style(bar_style());
+                bar.set_prefix(dest.to_string());
+                bar.set_message(format!("0/{files} files"));
+                if *files == 0 {
+                    bar.finish_with_message("up to date");
+                }
+                self.dests.lock().unwrap().insert(
+                    dest.to_string(),
+                    DestBar {
+                        bar,
+                        files: *files,
+                        done: 0,
+                        failed: 0,
+                    },
+                );
+            }
+            Event::CopyBytes { dest, bytes } => {
+                if let Some(d) = self.dests.lock().unwrap().get(*dest) {
+                    d.bar.inc(*bytes);
+                }
+            }
+            Event::CopyDone { dest, ok } => {
+                if let Some(d) = self.dests.lock().unwrap().get_mut(*dest) {
+                    d.done += 1;
+                    d.failed += u64::from(!ok);
+                    let failed = if d.failed > 0 {
+                        format!(", {} failed", d.failed)
+                    } else {
+                        String::new()
+                    };
+                    d.bar
+                        .set_message(format!("{}/{} files{failed}", d.done, d.files));
+                    if d.done == d.files {
+                        d.bar.finish();
+                    }
+                }
+            }
+            Event::DestinationStopped { dest, reason } => {
+                if let Some(d) = self.dests.lock().unwrap().get(*dest) {
+                    d.bar.abandon_with_message(format!("stopped: {reason}"));
+                }
+            }
+            Event::Problem(p) => self.say(format!("error: {}", p.message)),
+        }
+    }
+}

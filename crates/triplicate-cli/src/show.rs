@@ -1,0 +1,205 @@
+//! Human-readable output.
+
+use indicatif::HumanBytes;
+use triplicate::config::Config;
+use triplicate::engine::BackupReport;
+use triplicate::status::StatusReport;
+
+/// A Unix time as local "YYYY-MM-DD HH:MM", or "never".
+fn when(secs: Option<i64>) -> String {
+    secs.map(|s| {
+        triplicate::scan::exif::local_time(s * 1_000_000_000)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    })
+    .unwrap_or_else(|| "never".into())
+}
+
+pub fn libraries(config: &Config, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&config.libraries).unwrap_or_default()
+        );
+        return;
+    }
+    if config.libraries.is_empty() {
+        println!("No libraries. Add one with `triplicate library add DIR`.");
+    }
+    for l in &config.libraries {
+        println!(
+            "{:<16} {:<6} {}",
+            l.name,
+            l.media.as_str(),
+            l.path.display()
+        );
+    }
+}
+
+pub fn destinations(config: &Config, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&config.destinations).unwrap_or_default()
+        );
+        return;
+    }
+    if config.destinations.is_empty() {
+        println!(
+            "No destinations. Add one with `triplicate dest add NAME PATH --media hdd --site onsite`."
+        );
+    }
+    for d in &config.destinations {
+        let flags = match (d.enabled, d.automatic) {
+            (false, _) => "disabled",
+            (true, true) => "automatic",
+            (true, false) => "manual",
+        };
+        println!(
+            "{:<12} {:<8} {:<10} {:<10} {}  (layout {})",
+            d.name,
+            d.media.as_str(),
+            d.site,
+            flags,
+            d.target,
+            d.layout
+        );
+    }
+}
+
+pub fn backup(r: &BackupReport) {
+    for s in &r.scans {
+        println!(
+            "Scanned {}: {} photos, {} new or changed ({}), {} gone from the library",
+            s.library,
+            s.files,
+            s.hashed,
+            HumanBytes(s.bytes_hashed),
+            s.gone
+        );
+    }
+    for d in &r.destinations {
+        if d.state != "ok" && d.planned == 0 {
+            println!("{:>12}: skipped ({})", d.name, d.state);
+            continue;
+        }
+        let state = if d.state == "ok" {
+            String::new()
+        } else {
+            format!(" — stopped: {}", d.state)
+        };
+        let swept = if d.swept > 0 {
+            format!(", {} leftovers of an interrupted run removed", d.swept)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:>12}: {} copied and verified ({}), {} already there, {} failed{swept}{state}",
+            d.name,
+            d.copied,
+            HumanBytes(d.bytes),
+            d.adopted,
+            d.failed
+        );
+    }
+    if r.problems.is_empty() {
+        println!("Done in {:.1} s; every copy verified.", r.seconds);
+    } else {
+        println!(
+            "Done in {:.1} s with {} problem(s):",
+            r.seconds,
+            r.problems.len()
+        );
+        for p in &r.problems {
+            println!("  - [{}] {}", p.class.as_str(), p.message);
+        }
+    }
+}
+
+pub fn status(r: &StatusReport) {
+    let p = r.policy;
+    println!(
+        "Node {} — protected means {} copies, {} media, {} offsite",
+        r.node, p.copies, p.media, p.offsite
+    );
+    println!("\nLibraries");
+    for l in &r.libraries {
+        let state = if l.available { "" } else { "  (NOT AVAILABLE)" };
+        println!("  {:<16} {:<6} {}{state}", l.name, l.media.as_str(), l.path);
+    }
+    println!("\nDestinations");
+    if r.destinations.is_empty() {
+        println!("  none: add one with `triplicate dest add NAME PATH --media hdd --site onsite`");
+    }
+    for d in &r.destinations {
+        let space = d
+            .space
+            .map(|s| format!("{} free of {}", HumanBytes(s.free), HumanBytes(s.total)))
+            .unwrap_or_else(|| "space unknown".into());
+        println!(
+            "  {:<12} {:<12} {:<8} {:<10} {}",
+            d.name,
+            d.state.to_uppercase(),
+            d.media.as_str(),
+            d.site,
+            d.target
+        );
+        println!(
+            "  {:<12} verified {}, pending {} ({}), failed {}; {}; last success {}",
+            "",
+            d.counts.verified,
+            d.counts.pending,
+            HumanBytes(d.counts.pending_bytes),
+            d.counts.failed,
+            space,
+            when(d.counts.last_success)
+        );
+        if let Some(detail) = &d.detail {
+            println!("  {:<12} {detail}", "");
+        }
+    }
+    let c = &r.coverage;
+    println!("\n3-2-1 coverage");
+    println!(
+        "  {} photos: {} protected, {} at risk",
+        c.photos, c.protected, c.at_risk
+    );
+    if c.only_in_backups > 0 {
+        println!(
+            "  {} photos are no longer in a library and are kept in backups",
+            c.only_in_backups
+        );
+    }
+    if let Some(secs) = c.median_time_to_protected {
+        println!("  median time to protected: {}", duration(secs));
+    }
+    if let Some(list) = &r.at_risk {
+        println!("\nAt risk");
+        if list.is_empty() {
+            println!("  nothing: every photo is protected");
+        }
+        for a in list {
+            println!("  {}/{}  {}", a.library, a.path, a.description);
+        }
+    }
+    if !r.warnings.is_empty() {
+        println!("\nWarnings");
+        for w in &r.warnings {
+            let times = if w.count > 1 {
+                format!(" (×{})", w.count)
+            } else {
+                String::new()
+            };
+            println!("  [{}] {}{times}", w.kind, w.message);
+        }
+    }
+}
+
+fn duration(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
