@@ -1,14 +1,185 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Generated camera cards for Triplicate's tests and benchmarks.
+//!
+//! Files look like what cameras write, as far as Triplicate reads them: JPEGs whose
+//! APP1 segment holds real EXIF with DateTimeOriginal, TIFF-based RAWs (CR2, NEF, ARW,
+//! DNG) whose Exif IFD holds it, XMP sidecars, and incompressible payloads generated
+//! from a seed (BLAKE3 in XOF mode), so that two runs with one seed give the same bytes.
+
+use std::fs;
+use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
+
+use exif::{Field, In, Tag, Value};
+
+/// `len` pseudo-random, incompressible bytes determined by `seed`.
+pub fn noise(seed: &str, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// TIFF bytes holding an Exif IFD with DateTimeOriginal = `datetime`
+/// (`"YYYY:MM:DD HH:MM:SS"`), little-endian like Canon and Nikon.
+pub fn exif_tiff(datetime: &str, make: &str) -> Vec<u8> {
+    let dto = Field {
+        tag: Tag::DateTimeOriginal,
+        ifd_num: In::PRIMARY,
+        value: Value::Ascii(vec![datetime.as_bytes().to_vec()]),
+    };
+    let make = Field {
+        tag: Tag::Make,
+        ifd_num: In::PRIMARY,
+        value: Value::Ascii(vec![make.as_bytes().to_vec()]),
+    };
+    let mut w = exif::experimental::Writer::new();
+    w.push_field(&dto);
+    w.push_field(&make);
+    let mut buf = Cursor::new(Vec::new());
+    w.write(&mut buf, true).expect("EXIF serialises");
+    buf.into_inner()
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// A JPEG: SOI, APP1 with EXIF, a scan of `payload` bytes, EOI.
+pub fn jpeg(datetime: &str, payload: &[u8]) -> Vec<u8> {
+    let tiff = exif_tiff(datetime, "Canon");
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    let len = (2 + 6 + tiff.len()) as u16;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    // Start of scan with a minimal header, then the "entropy-coded" data.
+    out.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
+    out.extend(payload.iter().map(|&b| if b == 0xFF { 0xFE } else { b }));
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
+/// A TIFF-based RAW: the EXIF TIFF structure followed by the sensor data.
+pub fn tiff_raw(datetime: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = exif_tiff(datetime, "Nikon");
+    out.extend_from_slice(payload);
+    out
+}
+
+/// An XMP sidecar.
+pub fn xmp(rating: u8) -> Vec<u8> {
+    format!(
+        "<?xpacket begin=\"\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n  <rdf:Description xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\" xmp:Rating=\"{rating}\"/>\n </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>\n"
+    )
+    .into_bytes()
+}
+
+/// What to put on a card.
+#[derive(Debug, Clone)]
+pub struct CardSpec {
+    /// Distinguishes cards: same seed, same bytes.
+    pub seed: String,
+    /// RAW+JPEG pairs.
+    pub pairs: usize,
+    pub raw_size: usize,
+    pub jpeg_size: usize,
+    /// RAW extension, e.g. "CR2", "NEF", "ARW", "DNG".
+    pub raw_ext: String,
+    /// Add an XMP sidecar to every other pair.
+    pub sidecars: bool,
+    /// The day of the shoot, `YYYY:MM:DD`.
+    pub day: String,
+    /// DCF folder, e.g. "100CANON".
+    pub folder: String,
+    /// First file number (IMG_0001 …).
+    pub first: usize,
+}
+
+impl Default for CardSpec {
+    fn default() -> Self {
+        CardSpec {
+            seed: "card".into(),
+            pairs: 4,
+            raw_size: 64 * 1024,
+            jpeg_size: 24 * 1024,
+            raw_ext: "CR2".into(),
+            sidecars: true,
+            day: "2024:05:17".into(),
+            folder: "100CANON".into(),
+            first: 1,
+        }
     }
+}
+
+/// A written file and its camera time.
+#[derive(Debug, Clone)]
+pub struct CardFile {
+    /// Relative to the card root.
+    pub path: PathBuf,
+    pub bytes: usize,
+}
+
+/// Writes a card under `root` (`DCIM/<folder>/IMG_NNNN.*`) and returns its files.
+pub fn write_card(root: &Path, spec: &CardSpec) -> io::Result<Vec<CardFile>> {
+    let dir = Path::new("DCIM").join(&spec.folder);
+    fs::create_dir_all(root.join(&dir))?;
+    let mut files = Vec::new();
+    let mut put = |name: String, bytes: Vec<u8>| -> io::Result<()> {
+        let path = dir.join(name);
+        fs::write(root.join(&path), &bytes)?;
+        files.push(CardFile {
+            path,
+            bytes: bytes.len(),
+        });
+        Ok(())
+    };
+    for i in 0..spec.pairs {
+        let n = spec.first + i;
+        let time = format!(
+            "{} {:02}:{:02}:{:02}",
+            spec.day,
+            10 + (i / 3600) % 10,
+            (i / 60) % 60,
+            i % 60
+        );
+        let raw = noise(&format!("{}-raw-{n}", spec.seed), spec.raw_size);
+        put(
+            format!("IMG_{n:04}.{}", spec.raw_ext),
+            tiff_raw(&time, &raw),
+        )?;
+        let jpg = noise(&format!("{}-jpg-{n}", spec.seed), spec.jpeg_size);
+        put(format!("IMG_{n:04}.JPG"), jpeg(&time, &jpg))?;
+        if spec.sidecars && i % 2 == 0 {
+            put(format!("IMG_{n:04}.xmp"), xmp((n % 5) as u8))?;
+        }
+    }
+    Ok(files)
+}
+
+/// BLAKE3 of every file under `root` (skipping `.triplicate`), by relative path.
+pub fn tree_hashes(root: &Path) -> io::Result<std::collections::BTreeMap<PathBuf, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        out: &mut std::collections::BTreeMap<PathBuf, String>,
+    ) -> io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                if entry.file_name() != ".triplicate" {
+                    walk(root, &path, out)?;
+                }
+            } else if ft.is_file() {
+                let bytes = fs::read(&path)?;
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    blake3::hash(&bytes).to_hex().to_string(),
+                );
+            }
+        }
+        Ok(())
+    }
+    walk(root, root, &mut out)?;
+    Ok(out)
 }

@@ -87,6 +87,33 @@ pub fn local_time(mtime_ns: i64) -> NaiveDateTime {
 mod tests {
     use super::*;
 
+    fn time(s: &str) -> Option<NaiveDateTime> {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok()
+    }
+
+    #[test]
+    fn reads_date_time_original_from_jpeg_and_tiff_raws() {
+        use triplicate_testkit as kit;
+        let dir = tempfile::tempdir().unwrap();
+        let payload = kit::noise("x", 4096);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("a.JPG", kit::jpeg("2023:07:14 21:05:09", &payload)),
+            ("a.CR2", kit::tiff_raw("2023:07:14 21:05:09", &payload)),
+            ("a.NEF", kit::tiff_raw("2023:07:14 21:05:09", &payload)),
+            ("a.ORF", {
+                let mut raw = kit::tiff_raw("2023:07:14 21:05:09", &payload);
+                raw[2] = b'R';
+                raw[3] = b'O';
+                raw
+            }),
+        ];
+        for (name, bytes) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            assert_eq!(exif_capture_time(&p), time("2023-07-14 21:05:09"), "{name}");
+        }
+    }
+
     #[test]
     fn no_exif_gives_none() {
         let dir = tempfile::tempdir().unwrap();

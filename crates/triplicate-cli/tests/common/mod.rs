@@ -1,0 +1,254 @@
+//! Helpers for tests that drive the real `triplicate` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+pub use triplicate_testkit as kit;
+
+/// A scratch world: a home, a library folder, and room for destinations.
+pub struct World {
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::Builder::new().prefix("tpl-").tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("library")).unwrap();
+        World { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
+    pub fn library(&self) -> PathBuf {
+        self.path("library")
+    }
+
+    /// `triplicate` with this world's home.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_triplicate"));
+        c.env("TRIPLICATE_HOME", self.home()).env_remove("RUST_LOG");
+        c
+    }
+
+    /// Runs `triplicate ARGS` and returns its output, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs `triplicate ARGS` and insists on success.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "triplicate {args:?} failed ({:?}):\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `init` with the library folder, node "test".
+    pub fn init(&self) {
+        self.ok(&[
+            "init",
+            "--library",
+            self.library().to_str().unwrap(),
+            "--node",
+            "test",
+        ]);
+    }
+
+    /// `dest add NAME PATH --media MEDIA --site SITE`, creating the folder.
+    pub fn add_dest(&self, name: &str, path: &Path, media: &str, site: &str) {
+        std::fs::create_dir_all(path).unwrap();
+        self.ok(&[
+            "dest",
+            "add",
+            name,
+            path.to_str().unwrap(),
+            "--media",
+            media,
+            "--site",
+            site,
+        ]);
+    }
+
+    /// `backup --json`: (exit code, report).
+    pub fn backup(&self, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec!["backup", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "backup printed no JSON ({e}):\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), report)
+    }
+
+    pub fn status(&self) -> Value {
+        serde_json::from_str(&self.ok(&["status", "--json", "--at-risk"])).unwrap()
+    }
+
+    /// A card written into the library under `sub`.
+    pub fn card(&self, sub: &str, spec: &kit::CardSpec) -> Vec<kit::CardFile> {
+        kit::write_card(&self.library().join(sub), spec).unwrap()
+    }
+}
+
+/// The report entry of destination `name`.
+pub fn dest<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no destination {name} in {report}"))
+}
+
+/// Every photo file under a destination (not `.triplicate/`), with its BLAKE3.
+pub fn stored(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    kit::tree_hashes(root).unwrap()
+}
+
+/// Files whose name says they are leftovers of a put.
+pub fn partials(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in walk(root) {
+        if e.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".triplicate-partial-")
+        {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Fails (never skips) when a test needs root for real mounts.
+pub fn require_root() {
+    assert!(
+        rustix_is_root(),
+        "this test mounts real filesystems and must run as root (CI does); run scripts/test as root"
+    );
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn sh(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A mounted filesystem, unmounted on drop.
+pub struct Mount {
+    pub path: PathBuf,
+    loop_dev: Option<String>,
+}
+
+impl Mount {
+    /// A size-limited tmpfs: a real ENOSPC when full.
+    pub fn tmpfs(path: &Path, size: &str) -> Mount {
+        require_root();
+        std::fs::create_dir_all(path).unwrap();
+        sh(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "tmpfs",
+                path.to_str().unwrap(),
+            ],
+        );
+        Mount {
+            path: path.into(),
+            loop_dev: None,
+        }
+    }
+
+    /// exFAT through FUSE on a loop device: case-insensitive, like an SDXC card.
+    pub fn exfat(path: &Path, image: &Path) -> Mount {
+        require_root();
+        std::fs::create_dir_all(path).unwrap();
+        sh("truncate", &["-s", "64M", image.to_str().unwrap()]);
+        sh("mkfs.exfat", &[image.to_str().unwrap()]);
+        let out = Command::new("losetup")
+            .args(["-f", "--show", image.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        sh("mount.exfat-fuse", &[&dev, path.to_str().unwrap()]);
+        Mount {
+            path: path.into(),
+            loop_dev: Some(dev),
+        }
+    }
+
+    pub fn remount(&self, options: &str) {
+        sh(
+            "mount",
+            &[
+                "-o",
+                &format!("remount,{options}"),
+                self.path.to_str().unwrap(),
+            ],
+        );
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+        if let Some(dev) = &self.loop_dev {
+            let _ = Command::new("losetup").args(["-d", dev]).status();
+        }
+    }
+}
