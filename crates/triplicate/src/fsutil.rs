@@ -36,20 +36,25 @@ pub fn space(path: &Path) -> io::Result<Space> {
 /// The name of a network filesystem holding `path`, if it is on one.
 pub fn network_filesystem(path: &Path) -> io::Result<Option<&'static str>> {
     let s = rustix::fs::statfs(path).map_err(io::Error::from)?;
-    // Magic numbers from linux/magic.h and the filesystems' own sources.
     #[allow(clippy::unnecessary_cast)]
-    let name = match s.f_type as i64 {
+    Ok(network_filesystem_name(s.f_type as i64))
+}
+
+/// The network filesystem with statfs magic number `magic`, if it is one.
+/// Magic numbers from linux/magic.h and the filesystems' own sources.
+fn network_filesystem_name(magic: i64) -> Option<&'static str> {
+    let name = match magic {
         0x6969 => "NFS",
         0x517B => "SMB",
         0xFF53_4D42 => "CIFS",
         0xFE53_4D42 => "SMB2",
-        0x0C36_400 => "Ceph",
+        0x00C3_6400 => "Ceph",
         0x5346_414F => "AFS",
         0x0102_1997 => "9P",
         0x0BD0_0BD0 => "Lustre",
-        _ => return Ok(None),
+        _ => return None,
     };
-    Ok(Some(name))
+    Some(name)
 }
 
 /// ENOSPC or EDQUOT: the disk (or the user's quota on it) is full.
@@ -61,4 +66,27 @@ pub fn is_no_space(e: &io::Error) -> bool {
 
 pub fn is_read_only(e: &io::Error) -> bool {
     e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_filesystems_are_recognised() {
+        for (magic, name) in [
+            (0x6969, Some("NFS")),
+            (0xFF53_4D42, Some("CIFS")),
+            (0xFE53_4D42, Some("SMB2")),
+            (0xEF53, None),
+            (0x0102_1994, None),
+        ] {
+            assert_eq!(network_filesystem_name(magic), name, "{magic:#x}");
+        }
+        assert_eq!(
+            network_filesystem(Path::new("/tmp")).unwrap(),
+            None,
+            "local disks pass"
+        );
+    }
 }

@@ -239,7 +239,9 @@ mod tests {
             protected_at: None,
             verified_at: dests.iter().map(|d| d.to_string()).collect(),
         };
-        let cases: &[(bool, &[&str], (u32, u32, u32), bool, &str)] = &[
+        // (original in library, verified at, (copies, media, offsite), protected, words)
+        type Case<'a> = (bool, &'a [&'a str], (u32, u32, u32), bool, &'a str);
+        let cases: &[Case] = &[
             (
                 true,
                 &[],

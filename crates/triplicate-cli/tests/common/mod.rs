@@ -122,6 +122,29 @@ pub fn stored(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
     kit::tree_hashes(root).unwrap()
 }
 
+/// How many published files (not partials, not `.triplicate/`) are under `root`;
+/// safe to call while a backup is writing there.
+pub fn count_published(root: &Path) -> usize {
+    walk(root)
+        .iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            !name.starts_with(".triplicate-partial-")
+                && !p.strip_prefix(root).unwrap().starts_with(".triplicate")
+        })
+        .count()
+}
+
+/// A child process killed with SIGKILL when dropped, even if the test panics.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Files whose name says they are leftovers of a put.
 pub fn partials(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -32,8 +32,11 @@ const WRITE_BUFFER: usize = 1 << 20;
 pub struct LocalDestination {
     name: String,
     root: PathBuf,
-    /// Held for the life of the value: the exclusive write lock.
+    /// Held for the life of the value: the exclusive write lock against other processes.
     _lock: File,
+    /// Serialises check-then-rename between this process's threads, where the
+    /// filesystem cannot refuse to replace by itself.
+    publish: std::sync::Mutex<()>,
 }
 
 impl LocalDestination {
@@ -113,6 +116,7 @@ impl LocalDestination {
             name: name.into(),
             root: root.into(),
             _lock: lock,
+            publish: std::sync::Mutex::new(()),
         })
     }
 
@@ -209,12 +213,14 @@ impl LocalDestination {
             Err(e)
                 if matches!(
                     e.raw_os_error(),
-                    Some(c) if c == Errno::PERM.raw_os_error() || c == Errno::OPNOTSUPP.raw_os_error() || c == Errno::MLINK.raw_os_error()
+                    Some(c) if [Errno::PERM, Errno::OPNOTSUPP, Errno::MLINK, Errno::NOSYS].iter().any(|e| e.raw_os_error() == c)
                 ) => {}
             Err(e) => return Err(self.err("link", target, e)),
         }
         // Neither (exFAT, FAT): check, then rename. Safe against other triplicate
-        // processes because we hold the destination lock.
+        // processes because we hold the destination lock, and against our own threads
+        // because of this mutex (a rename there replaces a name differing only by case).
+        let _serial = self.publish.lock().unwrap_or_else(|p| p.into_inner());
         if fs::symlink_metadata(target).is_ok() {
             return Err(exists());
         }

@@ -111,7 +111,7 @@ mod tests {
             source: RelPath::new(b"caf\xe9.jpg".to_vec()).unwrap(),
             verified_at: "2026-11-22T00:00:01Z".into(),
         };
-        let bytes = encode(&header, &[entry.clone()]);
+        let bytes = encode(&header, std::slice::from_ref(&entry));
         assert!(
             String::from_utf8(bytes.clone())
                 .unwrap()

@@ -263,3 +263,101 @@ pub fn verify_copy(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destination::{
+        FORMAT_VERSION, LocalDestination, Marker, MediaKind, ReadDestination,
+    };
+
+    fn destination(dir: &Path) -> LocalDestination {
+        let marker = Marker {
+            format: FORMAT_VERSION,
+            id: "d".into(),
+            name: "d".into(),
+            created: String::new(),
+            media: MediaKind::Hdd,
+            site: "onsite".into(),
+            node: "n".into(),
+        };
+        LocalDestination::initialise("d", dir, &marker).unwrap();
+        LocalDestination::open("d", dir, "d").unwrap()
+    }
+
+    #[test]
+    fn fans_one_read_out_to_every_target_and_verifies() {
+        let (a, b, src) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let (da, db) = (destination(a.path()), destination(b.path()));
+        let body = triplicate_testkit::noise("fan", 3 * HASH_BUFFER + 17);
+        let path = src.path().join("x.CR2");
+        std::fs::write(&path, &body).unwrap();
+        let key = RelPath::new(b"2024/x.CR2".to_vec()).unwrap();
+        let targets = [
+            Target {
+                dest: &da,
+                key: key.clone(),
+            },
+            Target {
+                dest: &db,
+                key: key.clone(),
+            },
+        ];
+        let counted = std::sync::atomic::AtomicU64::new(0);
+        let results = fan_out(
+            &path,
+            body.len() as u64,
+            &ContentHash::of(&body),
+            &targets,
+            &|_, n| {
+                counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            },
+        )
+        .unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(counted.into_inner(), 2 * body.len() as u64);
+        assert_eq!(std::fs::read(key.to_path(a.path())).unwrap(), body);
+        assert_eq!(std::fs::read(key.to_path(b.path())).unwrap(), body);
+    }
+
+    #[test]
+    fn a_file_changed_since_the_scan_is_never_published() {
+        let (a, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let da = destination(a.path());
+        let path = src.path().join("x.JPG");
+        std::fs::write(&path, b"edited after the scan").unwrap();
+        let key = RelPath::new(b"x.JPG".to_vec()).unwrap();
+        let scanned = ContentHash::of(b"what the scan saw....");
+        let err = fan_out(
+            &path,
+            21,
+            &scanned,
+            &[Target {
+                dest: &da,
+                key: key.clone(),
+            }],
+            &|_, _| {},
+        );
+        assert!(matches!(err, Err(SourceError::Changed { .. })), "{err:?}");
+        assert!(da.list(None).unwrap().is_empty());
+        assert_eq!(
+            da.sweep_partials(None).unwrap(),
+            0,
+            "and no temp file is left"
+        );
+    }
+
+    #[test]
+    fn a_damaged_copy_fails_verification() {
+        let a = tempfile::tempdir().unwrap();
+        let da = destination(a.path());
+        let key = RelPath::new(b"x.JPG".to_vec()).unwrap();
+        da.put(&key, &mut &b"flipped"[..], 7).unwrap();
+        let err = verify_copy(&da, &key, &ContentHash::of(b"flopped"));
+        assert!(matches!(err, Err(TargetError::Mismatch { .. })), "{err:?}");
+    }
+}
