@@ -84,22 +84,21 @@ impl Progress for Bars {
             Event::ScanFinished { .. } => {}
             Event::CopyPlanned { dest, files, bytes } => {
                 self.scan.finish_and_clear();
-                let bar = self.multi.add(ProgressBar::new(*bytes));
-                bar.set_style(bar_style());
-                bar.set_prefix(dest.to_string());
-                bar.set_message(format!("0/{files} files"));
-                if *files == 0 {
-                    bar.finish_with_message("up to date");
-                }
-                self.dests.lock().unwrap().insert(
-                    dest.to_string(),
+                let mut dests = self.dests.lock().unwrap();
+                let d = dests.entry(dest.to_string()).or_insert_with(|| {
+                    let bar = self.multi.add(ProgressBar::new(0));
+                    bar.set_style(bar_style());
+                    bar.set_prefix(dest.to_string());
                     DestBar {
                         bar,
-                        files: *files,
+                        files: 0,
                         done: 0,
                         failed: 0,
-                    },
-                );
+                    }
+                });
+                d.files += files;
+                d.bar.inc_length(*bytes);
+                d.bar.set_message(format!("{}/{} files", d.done, d.files));
             }
             Event::CopyBytes { dest, bytes } => {
                 if let Some(d) = self.dests.lock().unwrap().get(*dest) {

@@ -70,7 +70,7 @@ pub fn destinations(config: &Config, json: bool) {
 pub fn backup(r: &BackupReport) {
     for s in &r.scans {
         println!(
-            "Scanned {}: {} photos, {} new or changed ({}), {} gone from the library",
+            "Scanned {}: {} files, {} new or changed ({}), {} gone from the library",
             s.library,
             s.files,
             s.hashed,

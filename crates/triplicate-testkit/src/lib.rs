@@ -64,10 +64,10 @@ pub fn tiff_raw(datetime: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An XMP sidecar.
-pub fn xmp(rating: u8) -> Vec<u8> {
+/// An XMP sidecar for the RAW named `raw_name`, as Lightroom writes it.
+pub fn xmp(raw_name: &str, rating: u8) -> Vec<u8> {
     format!(
-        "<?xpacket begin=\"\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n  <rdf:Description xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\" xmp:Rating=\"{rating}\"/>\n </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>\n"
+        "<?xpacket begin=\"\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n  <rdf:Description xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\" xmlns:crs=\"http://ns.adobe.com/camera-raw-settings/1.0/\" xmp:Rating=\"{rating}\" crs:RawFileName=\"{raw_name}\"/>\n </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>\n"
     )
     .into_bytes()
 }
@@ -148,7 +148,10 @@ pub fn write_card(root: &Path, spec: &CardSpec) -> io::Result<Vec<CardFile>> {
         let jpg = noise(&format!("{}-jpg-{n}", spec.seed), spec.jpeg_size);
         put(format!("IMG_{n:04}.JPG"), jpeg(&time, &jpg))?;
         if spec.sidecars && i % 2 == 0 {
-            put(format!("IMG_{n:04}.xmp"), xmp((n % 5) as u8))?;
+            put(
+                format!("IMG_{n:04}.xmp"),
+                xmp(&format!("IMG_{n:04}.{}", spec.raw_ext), (n % 5) as u8),
+            )?;
         }
     }
     Ok(files)

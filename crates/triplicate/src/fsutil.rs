@@ -68,6 +68,122 @@ pub fn is_read_only(e: &io::Error) -> bool {
     e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error())
 }
 
+/// Alignment that O_DIRECT needs for buffers, offsets and lengths on every common
+/// device (logical blocks are 512 or 4096 bytes).
+pub const DIRECT_ALIGN: usize = 4096;
+
+/// A zeroed heap buffer aligned for O_DIRECT.
+pub struct AlignedBuf {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: AlignedBuf owns its allocation exclusively, like a Vec<u8>.
+unsafe impl Send for AlignedBuf {}
+
+impl AlignedBuf {
+    /// `len` bytes, rounded up to a multiple of [`DIRECT_ALIGN`].
+    pub fn new(len: usize) -> AlignedBuf {
+        let len = len.max(1).next_multiple_of(DIRECT_ALIGN);
+        let layout = std::alloc::Layout::from_size_align(len, DIRECT_ALIGN).expect("valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr =
+            std::ptr::NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        AlignedBuf { ptr, len }
+    }
+}
+
+impl std::ops::Deref for AlignedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: ptr is valid for len initialised (zeroed) bytes for our lifetime.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for AlignedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and &mut self gives exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        let layout =
+            std::alloc::Layout::from_size_align(self.len, DIRECT_ALIGN).expect("valid layout");
+        // SAFETY: allocated in `new` with this very layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) }
+    }
+}
+
+/// Turns O_DIRECT on or off for an open file.
+pub fn set_direct(file: &File, on: bool) -> io::Result<()> {
+    use rustix::fs::OFlags;
+    let mut flags = rustix::fs::fcntl_getfl(file)?;
+    flags.set(OFlags::DIRECT, on);
+    rustix::fs::fcntl_setfl(file, flags)?;
+    Ok(())
+}
+
+/// Reads a file from the device, bypassing the page cache where the filesystem
+/// allows (O_DIRECT), else after asking the kernel to drop its cached pages.
+pub struct UncachedReader {
+    file: File,
+    buf: AlignedBuf,
+    pos: usize,
+    end: usize,
+    direct: bool,
+}
+
+impl UncachedReader {
+    pub fn open(path: &Path) -> io::Result<UncachedReader> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let direct = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+            .open(path);
+        let (file, direct) = match direct {
+            Ok(f) => (f, true),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                let f = File::open(path)?;
+                let _ = drop_cache(&f);
+                (f, false)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(UncachedReader {
+            file,
+            buf: AlignedBuf::new(8 << 20),
+            pos: 0,
+            end: 0,
+            direct,
+        })
+    }
+
+    /// Whether reads bypass the page cache entirely.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+}
+
+impl io::Read for UncachedReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = io::Read::read(&mut self.file, &mut self.buf)?;
+            if self.end == 0 {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

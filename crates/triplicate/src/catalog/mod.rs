@@ -288,10 +288,11 @@ impl Catalog {
         })
     }
 
-    /// Records hashed files (new or changed) in one transaction.
-    pub fn record_files(&self, library: &str, files: &[ScannedFile]) -> Result<()> {
+    /// Records hashed files (new or changed) in one transaction; returns the photo id
+    /// of each file, in order.
+    pub fn record_files(&self, library: &str, files: &[ScannedFile]) -> Result<Vec<i64>> {
         if files.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let at = now();
         self.tx(|tx| {
@@ -309,6 +310,7 @@ impl Catalog {
                    mtime_ns = excluded.mtime_ns, inode = excluded.inode,
                    present = 1",
             )?;
+            let mut ids = Vec::with_capacity(files.len());
             for f in files {
                 let id: i64 = photo.query_row(
                     params![
@@ -329,8 +331,9 @@ impl Catalog {
                     f.mtime_ns,
                     f.inode as i64
                 ])?;
+                ids.push(id);
             }
-            Ok(())
+            Ok(ids)
         })
     }
 
@@ -374,17 +377,39 @@ impl Catalog {
     /// Photos present in a library that have no verified copy at `dest`, oldest
     /// capture first, each with one library name to read it from.
     pub fn photos_to_copy(&self, dest: &str) -> Result<Vec<PendingPhoto>> {
+        self.pending(dest, None)
+    }
+
+    /// The same for one photo: `None` when `dest` holds it verified already (or it is
+    /// no longer in a library).
+    pub fn photo_to_copy(&self, dest: &str, photo_id: i64) -> Result<Option<PendingPhoto>> {
+        Ok(self.pending(dest, Some(photo_id))?.into_iter().next())
+    }
+
+    fn pending(&self, dest: &str, only: Option<i64>) -> Result<Vec<PendingPhoto>> {
+        // One pass over present files with a primary-key probe into copies; a photo
+        // with several names comes once, from its first name.
+        const SELECT: &str =
+            "SELECT p.id, p.hash, p.size, p.captured, p.kind, f.library, f.path, c.path
+             FROM files f
+             LEFT JOIN copies c ON c.photo_id = f.photo_id AND c.dest = ?1
+             JOIN photos p ON p.id = f.photo_id
+             WHERE f.present = 1 AND (c.state IS NULL OR c.state <> 'verified')";
         self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT p.id, p.hash, p.size, p.captured, p.kind, f.library, f.path, c.path
-                 FROM photos p
-                 JOIN files f ON f.id = (SELECT MIN(id) FROM files
-                                         WHERE photo_id = p.id AND present = 1)
-                 LEFT JOIN copies c ON c.photo_id = p.id AND c.dest = ?1
-                 WHERE c.state IS NULL OR c.state <> 'verified'
-                 ORDER BY p.captured, p.id",
-            )?;
-            let rows = stmt.query_map([dest], |r| {
+            let mut stmt;
+            let rows = match only {
+                None => {
+                    stmt =
+                        c.prepare_cached(&format!("{SELECT} ORDER BY p.captured, p.id, f.id"))?;
+                    stmt.query(params![dest])?
+                }
+                Some(id) => {
+                    stmt =
+                        c.prepare_cached(&format!("{SELECT} AND f.photo_id = ?2 ORDER BY f.id"))?;
+                    stmt.query(params![dest, id])?
+                }
+            };
+            let rows = rows.mapped(|r| {
                 Ok(PendingPhoto {
                     photo_id: r.get(0)?,
                     hash: hash_from(r.get(1)?),
@@ -395,8 +420,15 @@ impl Catalog {
                     path: rel(r.get(6)?)?,
                     previous_key: r.get::<_, Option<Vec<u8>>>(7)?.map(rel).transpose()?,
                 })
-            })?;
-            rows.collect()
+            });
+            let mut out: Vec<PendingPhoto> = Vec::new();
+            for row in rows {
+                let row = row?;
+                if out.last().is_none_or(|last| last.photo_id != row.photo_id) {
+                    out.push(row);
+                }
+            }
+            Ok(out)
         })
     }
 

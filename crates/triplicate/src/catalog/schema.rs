@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (photo_id, dest)
     ) WITHOUT ROWID;
     CREATE INDEX copies_dest_state ON copies(dest, state);
+    CREATE INDEX copies_unlisted ON copies(dest) WHERE state = 'verified' AND manifest IS NULL;
 
     CREATE TABLE runs (
         id          TEXT PRIMARY KEY,

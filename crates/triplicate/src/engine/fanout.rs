@@ -36,6 +36,8 @@ pub struct ChunkReader<'a> {
     rx: Receiver<Msg>,
     chunk: Option<Arc<Vec<u8>>>,
     pos: usize,
+    /// The end was received: every later read returns 0, as `Read` requires.
+    ended: bool,
     on_bytes: &'a (dyn Fn(u64) + Sync),
 }
 
@@ -51,12 +53,18 @@ impl Read for ChunkReader<'_> {
                 (self.on_bytes)(n as u64);
                 return Ok(n);
             }
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.recv() {
                 Ok(Msg::Data(c)) => {
                     self.chunk = Some(c);
                     self.pos = 0;
                 }
-                Ok(Msg::End) => return Ok(0),
+                Ok(Msg::End) => {
+                    self.ended = true;
+                    return Ok(0);
+                }
                 Ok(Msg::Abort(why)) => return Err(io::Error::other(why)),
                 Err(_) => return Err(io::Error::other("the reader of the original stopped")),
             }
@@ -138,6 +146,7 @@ pub fn fan_out(
                     rx,
                     chunk: None,
                     pos: 0,
+                    ended: false,
                     on_bytes: &counter,
                 };
                 t.dest.put(&t.key, &mut reader, size)?;
@@ -359,5 +368,34 @@ mod tests {
         da.put(&key, &mut &b"flipped"[..], 7).unwrap();
         let err = verify_copy(&da, &key, &ContentHash::of(b"flopped"));
         assert!(matches!(err, Err(TargetError::Mismatch { .. })), "{err:?}");
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    #[test]
+    fn chunk_reader_keeps_returning_eof_after_the_end() {
+        let (tx, rx) = sync_channel(4);
+        tx.send(Msg::Data(Arc::new(b"abc".to_vec()))).unwrap();
+        tx.send(Msg::End).unwrap();
+        drop(tx);
+        let count = |_| {};
+        let mut r = ChunkReader {
+            rx,
+            chunk: None,
+            pos: 0,
+            ended: false,
+            on_bytes: &count,
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abc");
+        assert_eq!(
+            r.read(&mut [0u8; 8]).unwrap(),
+            0,
+            "a second read after EOF is EOF again"
+        );
     }
 }

@@ -1,13 +1,14 @@
 //! Backing up: scan, plan, copy, verify, record.
 //!
 //! [`backup`] is the "back up existing photos" action and the body of `triplicate
-//! backup`. It scans every library into the catalog, opens each selected destination
-//! (a destination that is not mounted, read-only, or another disk is skipped with a
-//! warning, never written), sweeps what an interrupted run left there, and plans, per
-//! photo, the destinations that do not yet hold a verified copy. Workers then read each
-//! photo once and write it to all of those destinations at the same time
-//! ([`fanout`]); each copy is read back from the device and counts only when its hash
-//! matches. A destination that fills up is stopped for the rest of the run while the
+//! backup`. It opens each selected destination (one that is not mounted, read-only, or
+//! another disk is skipped with a warning, never written) and sweeps what an
+//! interrupted run left there. It then scans every library into the catalog while
+//! copy workers run: each batch of new photos is planned as soon as it is hashed, so it
+//! is copied while still in the page cache, and when the scan ends a full plan adds
+//! whatever else a destination lacks. Workers read each photo once and write it to all
+//! the destinations that lack it at the same time ([`fanout`]); each copy is read back
+//! from the device and counts only when its hash matches. A destination that fills up is stopped for the rest of the run while the
 //! others go on. At the end each destination gets a manifest of the copies it gained.
 //!
 //! Content already at a destination is never copied again: a name that is taken by the
@@ -16,7 +17,7 @@
 
 pub mod fanout;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -108,6 +109,7 @@ struct OpenDest {
     config: DestinationConfig,
     dest: Arc<dyn WriteDestination>,
     layout: Layout,
+    planned: AtomicU64,
     stopped: AtomicBool,
     stop_reason: Mutex<Option<String>>,
     copied: AtomicU64,
@@ -117,6 +119,24 @@ struct OpenDest {
     journaled: Mutex<HashSet<RelPath>>,
 }
 
+impl OpenDest {
+    fn new(config: &DestinationConfig, dest: Arc<dyn WriteDestination>) -> OpenDest {
+        OpenDest {
+            config: config.clone(),
+            layout: Layout::parse(&config.layout).expect("checked when the config was loaded"),
+            dest,
+            planned: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            stop_reason: Mutex::new(None),
+            copied: AtomicU64::new(0),
+            adopted: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            journaled: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
 /// One photo to copy, to the destinations (indices into the open list) that lack it.
 struct Job {
     photo: PendingPhoto,
@@ -124,6 +144,10 @@ struct Job {
 }
 
 /// Backs up every photo not yet verified at each selected destination.
+///
+/// The destinations are opened first; copy workers then start, and the scan feeds them
+/// each batch of new photos as soon as it is hashed. When the scan is done, a full plan
+/// adds whatever else a destination lacks (photos from earlier runs, a new destination).
 pub fn backup(
     t: &Triplicate,
     options: &BackupOptions,
@@ -143,27 +167,7 @@ pub fn backup(
         problems.push(p);
     };
 
-    // 1. Scan.
-    let mut scans = Vec::new();
-    for lib in &config.libraries {
-        match scan::scan_library(&t.catalog, lib, config.scan.include_all, progress) {
-            Ok(report) => {
-                problems.extend(report.problems.iter().cloned());
-                scans.push(report);
-            }
-            Err(scan::ScanError::Catalog(e)) => return Err(e.into()),
-            Err(e) => note(
-                Problem {
-                    subject: format!("library:{}", lib.name),
-                    message: e.to_string(),
-                    class: ErrorClass::Transient,
-                },
-                &mut problems,
-            ),
-        }
-    }
-
-    // 2. Open destinations; skip (and warn about) those that cannot be written.
+    // 1. Open destinations; skip (and warn about) those that cannot be written.
     let mut reports: Vec<DestinationReport> = Vec::new();
     let mut open: Vec<OpenDest> = Vec::new();
     for d in selected {
@@ -177,20 +181,10 @@ pub fn backup(
             Ok(dest) => {
                 t.catalog.resolve_warnings(&subject, UNAVAILABLE_KINDS)?;
                 report.swept = sweep(t, d, dest.as_ref())? as u64;
-                open.push(OpenDest {
-                    config: d.clone(),
-                    layout: Layout::parse(&d.layout).expect("checked when the config was loaded"),
-                    dest,
-                    stopped: AtomicBool::new(false),
-                    stop_reason: Mutex::new(None),
-                    copied: AtomicU64::new(0),
-                    adopted: AtomicU64::new(0),
-                    bytes: AtomicU64::new(0),
-                    failed: AtomicU64::new(0),
-                    journaled: Mutex::new(HashSet::new()),
-                });
+                open.push(OpenDest::new(d, dest));
             }
             Err(e) => {
+                tracing::info!(destination = %d.name, state = e.state(), "skipped");
                 report.state = e.state().into();
                 t.catalog.raise_warning(
                     &subject,
@@ -208,35 +202,9 @@ pub fn backup(
         reports.push(report);
     }
 
-    // 3. Plan: per photo, the open destinations that lack it.
-    let mut jobs: HashMap<i64, Job> = HashMap::new();
-    for (i, od) in open.iter().enumerate() {
-        let pending = t.catalog.photos_to_copy(&od.config.id)?;
-        let bytes = pending.iter().map(|p| p.size).sum();
-        progress.event(&Event::CopyPlanned {
-            dest: &od.config.name,
-            files: pending.len() as u64,
-            bytes,
-        });
-        report_mut(&mut reports, &od.config.name).planned = pending.len() as u64;
-        for photo in pending {
-            jobs.entry(photo.photo_id)
-                .or_insert_with(|| Job {
-                    photo,
-                    dests: Vec::new(),
-                })
-                .dests
-                .push(i);
-        }
-    }
-    let mut queue: Vec<Job> = jobs.into_values().collect();
-    queue.sort_by(|a, b| {
-        (&a.photo.captured, a.photo.photo_id).cmp(&(&b.photo.captured, b.photo.photo_id))
-    });
-    let queue = Mutex::new(VecDeque::from(queue));
-
-    // 4. Copy, several photos at once.
-    let workers = options.jobs.unwrap_or(config.backup.jobs).max(1);
+    // 2. Scan and copy at once: workers take jobs while the scan plans them.
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+    let jobs_rx = Mutex::new(jobs_rx);
     let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let ctx = RunContext {
         t,
@@ -245,10 +213,21 @@ pub fn backup(
         progress,
         problems: &found,
     };
-    std::thread::scope(|s| {
+    let workers = options.jobs.unwrap_or(config.backup.jobs).max(1);
+    let mut scans = Vec::new();
+    let mut planner = Planner {
+        t,
+        open: &open,
+        progress,
+        queued: HashSet::new(),
+        jobs: jobs_tx,
+    };
+    let scanned: Result<(), EngineError> = std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
-                while let Some(job) = { queue.lock().unwrap().pop_front() } {
+                loop {
+                    let next = jobs_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok(job) = next else { break };
                     if let Err(e) = ctx.copy_photo(&job) {
                         ctx.problem(Problem {
                             subject: "catalog".into(),
@@ -259,12 +238,55 @@ pub fn backup(
                 }
             });
         }
+        let mut planning_error = None;
+        for lib in &config.libraries {
+            let mut on_recorded = |ids: &[i64]| {
+                if planning_error.is_none()
+                    && let Err(e) = planner.plan_photos(ids)
+                {
+                    planning_error = Some(e);
+                }
+            };
+            match scan::scan_library(
+                &t.catalog,
+                lib,
+                config.scan.include_all,
+                progress,
+                &mut on_recorded,
+            ) {
+                Ok(report) => {
+                    problems.extend(report.problems.iter().cloned());
+                    scans.push(report);
+                }
+                Err(scan::ScanError::Catalog(e)) => return Err(e.into()),
+                Err(e) => note(
+                    Problem {
+                        subject: format!("library:{}", lib.name),
+                        message: e.to_string(),
+                        class: ErrorClass::Transient,
+                    },
+                    &mut problems,
+                ),
+            }
+        }
+        if let Some(e) = planning_error {
+            return Err(e.into());
+        }
+        tracing::debug!(elapsed = ?started.elapsed(), "scanned");
+        planner.plan_everything_else()?;
+        tracing::debug!(elapsed = ?started.elapsed(), "planned");
+        // Dropping the sender lets the workers finish once the queue is empty.
+        drop(planner);
+        Ok(())
     });
-    problems.extend(found.into_inner().unwrap());
+    scanned?;
+    problems.extend(found.into_inner().unwrap_or_else(|p| p.into_inner()));
+    tracing::debug!(elapsed = ?started.elapsed(), "copied");
 
-    // 5. Per destination: manifest, activity, warnings.
+    // 3. Per destination: manifest, activity, warnings.
     for od in &open {
         let report = report_mut(&mut reports, &od.config.name);
+        report.planned = od.planned.load(Ordering::Relaxed);
         report.copied = od.copied.load(Ordering::Relaxed);
         report.adopted = od.adopted.load(Ordering::Relaxed);
         report.bytes = od.bytes.load(Ordering::Relaxed);
@@ -286,10 +308,13 @@ pub fn backup(
             .record_dest_activity(&od.config.id, report.failed == 0 && report.state == "ok")?;
         t.catalog.clear_journal(&od.config.id)?;
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "manifests written");
 
-    // 6. Time to protected.
-    let (_, _, newly_protected) = crate::policy::assess(&t.catalog, config)?;
-    t.catalog.set_protected(&newly_protected)?;
+    // 4. Time to protected: only copies made now can have protected a photo.
+    if reports.iter().any(|r| r.copied + r.adopted > 0) {
+        let (_, _, newly_protected) = crate::policy::assess(&t.catalog, config)?;
+        t.catalog.set_protected(&newly_protected)?;
+    }
 
     let report = BackupReport {
         run: run.clone(),
@@ -304,6 +329,84 @@ pub fn backup(
         &serde_json::to_string(&report).unwrap_or_default(),
     )?;
     Ok(report)
+}
+
+/// Turns photos into jobs: each photo once, to every open destination that lacks it.
+struct Planner<'a> {
+    t: &'a Triplicate,
+    open: &'a [OpenDest],
+    progress: &'a dyn Progress,
+    /// Photos already handed to the workers in this run.
+    queued: HashSet<i64>,
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Planner<'_> {
+    /// Plans photos the scan just recorded.
+    fn plan_photos(&mut self, ids: &[i64]) -> Result<(), CatalogError> {
+        for &id in ids {
+            if self.queued.contains(&id) {
+                continue;
+            }
+            let mut job: Option<Job> = None;
+            for (i, od) in self.open.iter().enumerate() {
+                if let Some(photo) = self.t.catalog.photo_to_copy(&od.config.id, id)? {
+                    job.get_or_insert_with(|| Job {
+                        photo,
+                        dests: Vec::new(),
+                    })
+                    .dests
+                    .push(i);
+                }
+            }
+            if let Some(job) = job {
+                self.send(job);
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans everything the destinations still lack, oldest photos first.
+    fn plan_everything_else(&mut self) -> Result<(), CatalogError> {
+        let mut jobs: HashMap<i64, Job> = HashMap::new();
+        for (i, od) in self.open.iter().enumerate() {
+            for photo in self.t.catalog.photos_to_copy(&od.config.id)? {
+                if self.queued.contains(&photo.photo_id) {
+                    continue;
+                }
+                jobs.entry(photo.photo_id)
+                    .or_insert_with(|| Job {
+                        photo,
+                        dests: Vec::new(),
+                    })
+                    .dests
+                    .push(i);
+            }
+        }
+        let mut jobs: Vec<Job> = jobs.into_values().collect();
+        jobs.sort_by(|a, b| {
+            (&a.photo.captured, a.photo.photo_id).cmp(&(&b.photo.captured, b.photo.photo_id))
+        });
+        for job in jobs {
+            self.send(job);
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, job: Job) {
+        self.queued.insert(job.photo.photo_id);
+        for &i in &job.dests {
+            let od = &self.open[i];
+            od.planned.fetch_add(1, Ordering::Relaxed);
+            self.progress.event(&Event::CopyPlanned {
+                dest: &od.config.name,
+                files: 1,
+                bytes: job.photo.size,
+            });
+        }
+        // The workers outlive the planner, so the receiver is there.
+        let _ = self.jobs.send(job);
+    }
 }
 
 /// Warning kinds that an open destination has overcome.

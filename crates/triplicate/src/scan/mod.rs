@@ -12,10 +12,10 @@
 //! of the photo it belongs to, so that it lands in the same date folder.
 
 pub mod exif;
+mod walk;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -63,12 +63,15 @@ struct Found {
 /// Files hashed per catalog transaction.
 const BATCH: usize = 64;
 
-/// Scans one library into the catalog.
+/// Scans one library into the catalog. `on_recorded` receives the photo ids of each
+/// batch of new or changed files as soon as the catalog holds them, so that a backup
+/// can copy them while the scan goes on (and while they are still in the page cache).
 pub fn scan_library(
     catalog: &Catalog,
     lib: &LibraryConfig,
     include_all: bool,
     progress: &dyn Progress,
+    on_recorded: &mut dyn FnMut(&[i64]),
 ) -> Result<ScanReport, ScanError> {
     if !lib.path.is_dir() {
         return Err(ScanError::LibraryMissing {
@@ -81,59 +84,27 @@ pub fn scan_library(
         library: lib.name.clone(),
         ..Default::default()
     };
-    let known = catalog.known_files(&lib.name)?;
-    let mut seen: HashSet<RelPath> = HashSet::new();
+    let started = std::time::Instant::now();
+    // Read what the catalog knows while the walk runs: both take a while on big libraries.
+    let want = |name: &[u8]| include_all || PhotoKind::from_name(name) != PhotoKind::Other;
+    let (known, (walked, walk_failures)) = rayon::join(
+        || catalog.known_files(&lib.name),
+        || walk::walk(&lib.path, &want),
+    );
+    let mut known = known?;
+    tracing::debug!(elapsed = ?started.elapsed(), files = walked.len(), "walked");
+
     let mut to_read: Vec<Found> = Vec::new();
     let mut came_back: Vec<i64> = Vec::new();
-    let mut walk_failed = false;
-
-    let walker = walkdir::WalkDir::new(&lib.path)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || e.file_name() != crate::destination::META_DIR);
-    for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                walk_failed = true;
-                let at = e
-                    .path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                report.problems.push(problem(
-                    format!("{}:{at}", lib.name),
-                    format!("cannot list {at}: {e}; files below it were skipped"),
-                    ErrorClass::Permanent,
-                ));
-                continue;
-            }
-        };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let kind = PhotoKind::from_name(entry.file_name().as_bytes());
-        if kind == PhotoKind::Other && !include_all {
-            continue;
-        }
-        let Ok(path) = RelPath::from_path_under(&lib.path, entry.path()) else {
-            continue;
-        };
-        report.files += 1;
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                report
-                    .problems
-                    .push(file_problem(lib, &path, &format!("cannot stat it: {e}")));
-                seen.insert(path);
-                continue;
-            }
-        };
-        match known.get(&path) {
+    let mut all_paths: Vec<RelPath> = Vec::with_capacity(walked.len());
+    report.files = walked.len() as u64;
+    for entry in walked {
+        // What stays in `known` after this loop was not found: gone from the library.
+        match known.remove(&entry.path) {
             Some(k)
-                if k.size == meta.len()
-                    && k.mtime_ns == mtime_ns(&meta)
-                    && k.inode == meta.ino() =>
+                if k.size == entry.size
+                    && k.mtime_ns == entry.mtime_ns
+                    && k.inode == entry.inode =>
             {
                 report.unchanged += 1;
                 if !k.present {
@@ -141,11 +112,23 @@ pub fn scan_library(
                 }
             }
             _ => to_read.push(Found {
-                path: path.clone(),
-                kind,
+                kind: PhotoKind::from_name(entry.path.file_name()),
+                path: entry.path.clone(),
             }),
         }
-        seen.insert(path);
+        all_paths.push(entry.path);
+    }
+    let walk_failed = !walk_failures.is_empty();
+    for failure in walk_failures {
+        let at = failure.path.display().to_string();
+        report.problems.push(problem(
+            format!("{}:{at}", lib.name),
+            format!(
+                "cannot read {at}: {}; files below it were skipped",
+                failure.error
+            ),
+            ErrorClass::Permanent,
+        ));
     }
     catalog.set_present(&came_back, true)?;
 
@@ -153,7 +136,11 @@ pub fn scan_library(
     let (sidecars, photos): (Vec<Found>, Vec<Found>) = to_read
         .into_iter()
         .partition(|f| f.kind == PhotoKind::Sidecar);
-    let siblings = sibling_index(&seen);
+    let siblings = if sidecars.is_empty() {
+        HashMap::new()
+    } else {
+        sibling_index(&all_paths)
+    };
     for (pass, found) in [photos, sidecars].into_iter().enumerate() {
         for chunk in found.chunks(BATCH) {
             let results: Vec<Result<ScannedFile, Problem>> = chunk
@@ -188,17 +175,14 @@ pub fn scan_library(
                     }
                 }
             }
-            catalog.record_files(&lib.name, &batch)?;
+            let ids = catalog.record_files(&lib.name, &batch)?;
+            on_recorded(&ids);
         }
     }
 
     // A walk that failed somewhere cannot tell "gone" from "not listed".
     if !walk_failed {
-        let gone: Vec<i64> = known
-            .iter()
-            .filter(|(path, k)| k.present && !seen.contains(*path))
-            .map(|(_, k)| k.id)
-            .collect();
+        let gone: Vec<i64> = known.values().filter(|k| k.present).map(|k| k.id).collect();
         catalog.set_present(&gone, false)?;
         report.gone = gone.len() as u64;
     }
@@ -210,7 +194,7 @@ pub fn scan_library(
     Ok(report)
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
 }
 
@@ -290,7 +274,7 @@ fn sibling_key(path: &RelPath) -> Vec<u8> {
 }
 
 /// For each `folder/stem`, a photo (not a sidecar) with that stem.
-fn sibling_index(paths: &HashSet<RelPath>) -> HashMap<Vec<u8>, RelPath> {
+fn sibling_index(paths: &[RelPath]) -> HashMap<Vec<u8>, RelPath> {
     let mut index = HashMap::new();
     for p in paths {
         let kind = PhotoKind::from_name(p.file_name());
@@ -351,15 +335,15 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), b"skip").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.jpg")).unwrap();
         let c = Catalog::open_in_memory().unwrap();
-        let r = scan_library(&c, &lib(dir.path()), false, &NoProgress).unwrap();
+        let r = scan_library(&c, &lib(dir.path()), false, &NoProgress, &mut |_| {}).unwrap();
         assert_eq!((r.files, r.hashed, r.unchanged), (2, 2, 0));
-        let again = scan_library(&c, &lib(dir.path()), false, &NoProgress).unwrap();
+        let again = scan_library(&c, &lib(dir.path()), false, &NoProgress, &mut |_| {}).unwrap();
         assert_eq!((again.hashed, again.unchanged), (0, 2));
-        let all = scan_library(&c, &lib(dir.path()), true, &NoProgress).unwrap();
+        let all = scan_library(&c, &lib(dir.path()), true, &NoProgress, &mut |_| {}).unwrap();
         assert_eq!(all.hashed, 1, "include_all picks up notes.txt");
 
         std::fs::remove_file(dir.path().join("DCIM/100/IMG_1.JPG")).unwrap();
-        let gone = scan_library(&c, &lib(dir.path()), true, &NoProgress).unwrap();
+        let gone = scan_library(&c, &lib(dir.path()), true, &NoProgress, &mut |_| {}).unwrap();
         assert_eq!(gone.gone, 1);
     }
 
@@ -369,7 +353,7 @@ mod tests {
         std::fs::write(dir.path().join("IMG_2.CR2"), b"raw").unwrap();
         std::fs::write(dir.path().join("IMG_2.XMP"), b"xmp").unwrap();
         let c = Catalog::open_in_memory().unwrap();
-        scan_library(&c, &lib(dir.path()), false, &NoProgress).unwrap();
+        scan_library(&c, &lib(dir.path()), false, &NoProgress, &mut |_| {}).unwrap();
         let raw = c
             .captured_of("in", &RelPath::new(b"IMG_2.CR2".to_vec()).unwrap())
             .unwrap();
@@ -383,7 +367,13 @@ mod tests {
     #[test]
     fn a_missing_library_marks_nothing_gone() {
         let c = Catalog::open_in_memory().unwrap();
-        let err = scan_library(&c, &lib(Path::new("/nonexistent/lib")), false, &NoProgress);
+        let err = scan_library(
+            &c,
+            &lib(Path::new("/nonexistent/lib")),
+            false,
+            &NoProgress,
+            &mut |_| {},
+        );
         assert!(matches!(err, Err(ScanError::LibraryMissing { .. })));
     }
 }
