@@ -66,11 +66,16 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
     let mut destinations = Vec::new();
     for d in &t.config.destinations {
         let counts = t.catalog.dest_counts(&d.id)?;
-        let space = crate::fsutil::space(&d.local_root()).ok();
+        let marker = destination::probe(d);
+        // The space of an empty mount point is not the disk's: only show it when mounted.
+        let space = marker
+            .as_ref()
+            .ok()
+            .and_then(|_| crate::fsutil::space(&d.local_root()).ok());
         let (state, detail) = if !d.enabled {
             ("disabled".to_string(), None)
         } else {
-            match destination::probe(d) {
+            match &marker {
                 Err(e) => (e.state().to_string(), Some(e.to_string())),
                 Ok(_) if space.is_some_and(|s| s.read_only) => (
                     "read-only".to_string(),
