@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Killed, Mount, World, count_published, dest, kit, partials, stored};
+use common::{Killed, Mount, World, count_published, dest, is_root, kit, partials, stored};
 
 fn dest_status(w: &World, name: &str) -> serde_json::Value {
     w.status()["destinations"]
@@ -164,15 +164,6 @@ fn an_unreadable_file_is_named_and_the_rest_is_backed_up() {
         "{line}"
     );
     assert!(stdout.contains("9 copied and verified"), "{stdout}");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]

@@ -178,12 +178,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// Fails (never skips) when a test needs root for real mounts.
 pub fn require_root() {
     assert!(
-        rustix_is_root(),
+        is_root(),
         "this test mounts real filesystems and must run as root (CI does); run scripts/test as root"
     );
 }
 
-fn rustix_is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .map(|s| {
             s.lines()

@@ -495,15 +495,7 @@ mod tests {
     use super::*;
 
     fn marker(id: &str) -> Marker {
-        Marker {
-            format: FORMAT_VERSION,
-            id: id.into(),
-            name: "t".into(),
-            created: "2026-01-01T00:00:00Z".into(),
-            media: super::super::MediaKind::Hdd,
-            site: "onsite".into(),
-            node: "n".into(),
-        }
+        Marker::for_test(id)
     }
 
     fn key(s: &str) -> RelPath {

@@ -106,6 +106,22 @@ pub struct Marker {
     pub node: String,
 }
 
+impl Marker {
+    /// A marker for tests: format 1, onsite, on an hdd.
+    #[cfg(test)]
+    pub(crate) fn for_test(id: &str) -> Marker {
+        Marker {
+            format: FORMAT_VERSION,
+            id: id.into(),
+            name: id.into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            media: MediaKind::Hdd,
+            site: ONSITE.into(),
+            node: "test".into(),
+        }
+    }
+}
+
 /// An object at a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {

@@ -276,21 +276,10 @@ pub fn verify_copy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::destination::{
-        FORMAT_VERSION, LocalDestination, Marker, MediaKind, ReadDestination,
-    };
+    use crate::destination::{LocalDestination, Marker, ReadDestination};
 
     fn destination(dir: &Path) -> LocalDestination {
-        let marker = Marker {
-            format: FORMAT_VERSION,
-            id: "d".into(),
-            name: "d".into(),
-            created: String::new(),
-            media: MediaKind::Hdd,
-            site: "onsite".into(),
-            node: "n".into(),
-        };
-        LocalDestination::initialise("d", dir, &marker).unwrap();
+        LocalDestination::initialise("d", dir, &Marker::for_test("d")).unwrap();
         LocalDestination::open("d", dir, "d").unwrap()
     }
 

@@ -16,25 +16,24 @@
 //! distinct, deterministic alternative ([`layout::alternate_name`]).
 
 pub mod fanout;
+mod plan;
+mod worker;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use crate::catalog::{CatalogError, Operation, PendingPhoto};
+use crate::catalog::CatalogError;
 use crate::config::DestinationConfig;
-use crate::destination::layout::{self, Layout, LayoutInput};
 use crate::destination::{self, DestError, ErrorClass, WriteDestination, manifest};
 use crate::home::Triplicate;
-use crate::photo::ContentHash;
 use crate::progress::{Event, Problem, Progress};
-use crate::relpath::RelPath;
-use crate::scan::{self, ScanReport, exif::CAPTURE_FORMAT};
-use fanout::{SourceError, Target, TargetError, fan_out, verify_copy};
+use crate::scan::{self, ScanReport};
+use plan::{Job, Planner};
+use worker::{OpenDest, RunContext};
 
 /// What to back up, and how.
 #[derive(Debug, Clone, Default)]
@@ -102,45 +101,6 @@ impl BackupReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
-}
-
-/// A destination that is open for this run, with its counters.
-struct OpenDest {
-    config: DestinationConfig,
-    dest: Arc<dyn WriteDestination>,
-    layout: Layout,
-    planned: AtomicU64,
-    stopped: AtomicBool,
-    stop_reason: Mutex<Option<String>>,
-    copied: AtomicU64,
-    adopted: AtomicU64,
-    bytes: AtomicU64,
-    failed: AtomicU64,
-    journaled: Mutex<HashSet<RelPath>>,
-}
-
-impl OpenDest {
-    fn new(config: &DestinationConfig, dest: Arc<dyn WriteDestination>) -> OpenDest {
-        OpenDest {
-            config: config.clone(),
-            layout: Layout::parse(&config.layout).expect("checked when the config was loaded"),
-            dest,
-            planned: AtomicU64::new(0),
-            stopped: AtomicBool::new(false),
-            stop_reason: Mutex::new(None),
-            copied: AtomicU64::new(0),
-            adopted: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            journaled: Mutex::new(HashSet::new()),
-        }
-    }
-}
-
-/// One photo to copy, to the destinations (indices into the open list) that lack it.
-struct Job {
-    photo: PendingPhoto,
-    dests: Vec<usize>,
 }
 
 /// Backs up every photo not yet verified at each selected destination.
@@ -331,84 +291,6 @@ pub fn backup(
     Ok(report)
 }
 
-/// Turns photos into jobs: each photo once, to every open destination that lacks it.
-struct Planner<'a> {
-    t: &'a Triplicate,
-    open: &'a [OpenDest],
-    progress: &'a dyn Progress,
-    /// Photos already handed to the workers in this run.
-    queued: HashSet<i64>,
-    jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl Planner<'_> {
-    /// Plans photos the scan just recorded.
-    fn plan_photos(&mut self, ids: &[i64]) -> Result<(), CatalogError> {
-        for &id in ids {
-            if self.queued.contains(&id) {
-                continue;
-            }
-            let mut job: Option<Job> = None;
-            for (i, od) in self.open.iter().enumerate() {
-                if let Some(photo) = self.t.catalog.photo_to_copy(&od.config.id, id)? {
-                    job.get_or_insert_with(|| Job {
-                        photo,
-                        dests: Vec::new(),
-                    })
-                    .dests
-                    .push(i);
-                }
-            }
-            if let Some(job) = job {
-                self.send(job);
-            }
-        }
-        Ok(())
-    }
-
-    /// Plans everything the destinations still lack, oldest photos first.
-    fn plan_everything_else(&mut self) -> Result<(), CatalogError> {
-        let mut jobs: HashMap<i64, Job> = HashMap::new();
-        for (i, od) in self.open.iter().enumerate() {
-            for photo in self.t.catalog.photos_to_copy(&od.config.id)? {
-                if self.queued.contains(&photo.photo_id) {
-                    continue;
-                }
-                jobs.entry(photo.photo_id)
-                    .or_insert_with(|| Job {
-                        photo,
-                        dests: Vec::new(),
-                    })
-                    .dests
-                    .push(i);
-            }
-        }
-        let mut jobs: Vec<Job> = jobs.into_values().collect();
-        jobs.sort_by(|a, b| {
-            (&a.photo.captured, a.photo.photo_id).cmp(&(&b.photo.captured, b.photo.photo_id))
-        });
-        for job in jobs {
-            self.send(job);
-        }
-        Ok(())
-    }
-
-    fn send(&mut self, job: Job) {
-        self.queued.insert(job.photo.photo_id);
-        for &i in &job.dests {
-            let od = &self.open[i];
-            od.planned.fetch_add(1, Ordering::Relaxed);
-            self.progress.event(&Event::CopyPlanned {
-                dest: &od.config.name,
-                files: 1,
-                bytes: job.photo.size,
-            });
-        }
-        // The workers outlive the planner, so the receiver is there.
-        let _ = self.jobs.send(job);
-    }
-}
-
 /// Warning kinds that an open destination has overcome.
 const UNAVAILABLE_KINDS: &[&str] = &[
     "not mounted",
@@ -467,7 +349,7 @@ fn report_mut<'a>(reports: &'a mut [DestinationReport], name: &str) -> &'a mut D
         .expect("every destination has a report")
 }
 
-fn dest_problem(name: &str, message: &str, class: ErrorClass) -> Problem {
+pub(crate) fn dest_problem(name: &str, message: &str, class: ErrorClass) -> Problem {
     Problem {
         subject: format!("dest:{name}"),
         message: message.into(),
@@ -483,296 +365,6 @@ fn run_id() -> String {
         now.format("%Y%m%dT%H%M%SZ"),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     )
-}
-
-/// Where a photo goes at one destination.
-enum Placement {
-    /// Nothing there yet: write it.
-    Write(RelPath),
-    /// The same bytes are already there, verified by reading them back.
-    AlreadyThere(RelPath),
-}
-
-/// Everything a worker needs during a run.
-struct RunContext<'a> {
-    t: &'a Triplicate,
-    run: &'a str,
-    open: &'a [OpenDest],
-    progress: &'a dyn Progress,
-    problems: &'a Mutex<Vec<Problem>>,
-}
-
-/// Times a placement is retried when its name is taken between choosing and publishing.
-const PLACEMENT_ATTEMPTS: usize = 3;
-
-impl RunContext<'_> {
-    fn problem(&self, p: Problem) {
-        self.progress.event(&Event::Problem(&p));
-        self.problems.lock().unwrap().push(p);
-    }
-
-    fn copy_photo(&self, job: &Job) -> Result<(), CatalogError> {
-        let photo = &job.photo;
-        let lib = self.t.config.library(&photo.library);
-        let Some(lib) = lib else { return Ok(()) };
-        let source = photo.path.to_path(&lib.path);
-        let mut remaining: Vec<usize> = job.dests.clone();
-
-        for _attempt in 0..PLACEMENT_ATTEMPTS {
-            remaining.retain(|&i| !self.open[i].stopped.load(Ordering::Relaxed));
-            if remaining.is_empty() {
-                return Ok(());
-            }
-            // Choose a name at each destination, adopting copies that are already there.
-            let mut writes: Vec<(usize, RelPath)> = Vec::new();
-            for &i in &remaining {
-                let od = &self.open[i];
-                match self.place(od, photo) {
-                    Ok(Placement::Write(key)) => writes.push((i, key)),
-                    Ok(Placement::AlreadyThere(key)) => {
-                        od.adopted.fetch_add(1, Ordering::Relaxed);
-                        self.progress.event(&Event::CopyBytes {
-                            dest: &od.config.name,
-                            bytes: photo.size,
-                        });
-                        self.record_verified(od, photo, &key, 0, 0)?;
-                    }
-                    Err(e) => self.record_failure(od, photo, None, &e)?,
-                }
-            }
-            if writes.is_empty() {
-                return Ok(());
-            }
-            for (i, key) in &writes {
-                let od = &self.open[*i];
-                if let Some(folder) = key.parent()
-                    && od.journaled.lock().unwrap().insert(folder.clone())
-                {
-                    self.t.catalog.journal_folder(&od.config.id, &folder)?;
-                }
-            }
-
-            let targets: Vec<Target<'_>> = writes
-                .iter()
-                .map(|(i, key)| Target {
-                    dest: self.open[*i].dest.as_ref(),
-                    key: key.clone(),
-                })
-                .collect();
-            let began = Instant::now();
-            let on_bytes = |t: usize, n: u64| {
-                let od = &self.open[writes[t].0];
-                self.progress.event(&Event::CopyBytes {
-                    dest: &od.config.name,
-                    bytes: n,
-                });
-            };
-            let results = match fan_out(&source, photo.size, &photo.hash, &targets, &on_bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    // The original is the problem, not the destinations.
-                    let class = match e {
-                        SourceError::Changed { .. } => ErrorClass::Transient,
-                        SourceError::Unreadable { .. } => ErrorClass::Permanent,
-                    };
-                    self.t
-                        .catalog
-                        .invalidate_file(&photo.library, &photo.path)?;
-                    self.problem(Problem {
-                        subject: format!("{}:{}", photo.library, photo.path),
-                        message: e.to_string(),
-                        class,
-                    });
-                    for (i, _) in &writes {
-                        self.progress.event(&Event::CopyDone {
-                            dest: &self.open[*i].config.name,
-                            ok: false,
-                        });
-                    }
-                    return Ok(());
-                }
-            };
-            let millis = began.elapsed().as_millis() as u64;
-            let mut retry = Vec::new();
-            for ((i, key), result) in writes.iter().zip(results) {
-                let od = &self.open[*i];
-                match result {
-                    Ok(()) => {
-                        od.copied.fetch_add(1, Ordering::Relaxed);
-                        od.bytes.fetch_add(photo.size, Ordering::Relaxed);
-                        self.record_verified(od, photo, key, photo.size, millis)?;
-                    }
-                    // Taken meanwhile (a case-insensitive twin, another process): choose again.
-                    Err(TargetError::Dest(DestError::AlreadyExists { .. })) => retry.push(*i),
-                    Err(e) => self.record_failure(od, photo, Some(key), &e)?,
-                }
-            }
-            if retry.is_empty() {
-                return Ok(());
-            }
-            remaining = retry;
-        }
-        for &i in &remaining {
-            let od = &self.open[i];
-            let e = TargetError::Dest(DestError::AlreadyExists {
-                dest: od.config.name.clone(),
-                key: photo.path.clone(),
-            });
-            self.record_failure(od, photo, None, &e)?;
-        }
-        Ok(())
-    }
-
-    /// Chooses where `photo` goes at `od`: its earlier key or the layout's, or a
-    /// distinct alternative when that name holds other bytes.
-    fn place(&self, od: &OpenDest, photo: &PendingPhoto) -> Result<Placement, TargetError> {
-        let first = match &photo.previous_key {
-            Some(k) => k.clone(),
-            None => {
-                let captured = NaiveDateTime::parse_from_str(&photo.captured, CAPTURE_FORMAT)
-                    .unwrap_or_default();
-                od.layout.render(&LayoutInput {
-                    captured,
-                    source: &photo.path,
-                    library: &photo.library,
-                    node: &self.t.config.node,
-                    kind: photo.kind,
-                })
-            }
-        };
-        let name = first.file_name().to_vec();
-        let candidates = std::iter::once(Ok(first.clone())).chain(
-            [8usize, 16, 64]
-                .into_iter()
-                .map(|n| first.with_file_name(&layout::alternate_name(&name, &photo.hash, n))),
-        );
-        for candidate in candidates {
-            let Ok(key) = candidate else { continue };
-            match od.dest.stat(&key)? {
-                None => return Ok(Placement::Write(key)),
-                Some(meta)
-                    if meta.size == photo.size
-                        && same_bytes(od.dest.as_ref(), &key, &photo.hash) =>
-                {
-                    return Ok(Placement::AlreadyThere(key));
-                }
-                Some(_) => continue,
-            }
-        }
-        Err(TargetError::Dest(DestError::AlreadyExists {
-            dest: od.config.name.clone(),
-            key: first,
-        }))
-    }
-
-    fn record_verified(
-        &self,
-        od: &OpenDest,
-        photo: &PendingPhoto,
-        key: &RelPath,
-        bytes: u64,
-        millis: u64,
-    ) -> Result<(), CatalogError> {
-        self.t.catalog.record_copy_verified(
-            photo.photo_id,
-            &od.config.id,
-            key,
-            &Operation {
-                run: self.run,
-                kind: if bytes > 0 || photo.size == 0 {
-                    "copy"
-                } else {
-                    "adopt"
-                },
-                dest: Some(&od.config.name),
-                photo_id: Some(photo.photo_id),
-                path: Some(key),
-                bytes: Some(bytes),
-                duration_ms: Some(millis),
-                outcome: "verified",
-                message: None,
-            },
-        )?;
-        self.progress.event(&Event::CopyDone {
-            dest: &od.config.name,
-            ok: true,
-        });
-        Ok(())
-    }
-
-    fn record_failure(
-        &self,
-        od: &OpenDest,
-        photo: &PendingPhoto,
-        key: Option<&RelPath>,
-        e: &TargetError,
-    ) -> Result<(), CatalogError> {
-        let class = match e {
-            TargetError::Dest(d) => d.class(),
-            _ => ErrorClass::Transient,
-        };
-        let message = match e {
-            TargetError::Dest(d) if !d.stops_destination() => {
-                format!("{}:{} → {e}", photo.library, photo.path)
-            }
-            _ => e.to_string(),
-        };
-        od.failed.fetch_add(1, Ordering::Relaxed);
-        self.t.catalog.record_copy_failed(
-            photo.photo_id,
-            &od.config.id,
-            key,
-            &message,
-            class.as_str(),
-            &Operation {
-                run: self.run,
-                kind: "copy",
-                dest: Some(&od.config.name),
-                photo_id: Some(photo.photo_id),
-                path: key,
-                bytes: None,
-                duration_ms: None,
-                outcome: "failed",
-                message: Some(&message),
-            },
-        )?;
-        self.progress.event(&Event::CopyDone {
-            dest: &od.config.name,
-            ok: false,
-        });
-        if let TargetError::Dest(d) = e
-            && d.stops_destination()
-        {
-            // Only the first failure stops the destination and raises the warning.
-            if !od.stopped.swap(true, Ordering::Relaxed) {
-                *od.stop_reason.lock().unwrap() = Some(d.state().to_string());
-                let subject = format!("dest:{}", od.config.name);
-                self.t.catalog.raise_warning(
-                    &subject,
-                    d.state(),
-                    &d.to_string(),
-                    Some(class.as_str()),
-                )?;
-                self.progress.event(&Event::DestinationStopped {
-                    dest: &od.config.name,
-                    reason: d.state(),
-                });
-                self.problem(dest_problem(&od.config.name, &d.to_string(), class));
-            }
-            return Ok(());
-        }
-        self.problem(Problem {
-            subject: format!("dest:{}", od.config.name),
-            message,
-            class,
-        });
-        Ok(())
-    }
-}
-
-/// Whether the object at `key` holds exactly the bytes that hash to `hash`.
-fn same_bytes(dest: &dyn WriteDestination, key: &RelPath, hash: &ContentHash) -> bool {
-    verify_copy(dest, key, hash).is_ok()
 }
 
 /// Writes a manifest of the verified copies at `od` that no manifest lists yet.

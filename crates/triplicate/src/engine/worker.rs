@@ -1,0 +1,352 @@
+//! The copy worker: one photo, from one read, to every destination that lacks it.
+//!
+//! For each destination the worker first chooses a name ([`Placement`]): the layout's
+//! (or an earlier attempt's) when it is free, the same bytes already there (adopted
+//! after a verifying read), or a distinct, deterministic alternative when other bytes
+//! hold the name. It then runs the fan-out and records each outcome in the catalog: a
+//! verified copy, or a failure with its class. A failure that makes a destination
+//! unusable (full, read-only, gone) stops that destination for the rest of the run and
+//! raises a warning; the other destinations go on.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::NaiveDateTime;
+
+use super::dest_problem;
+use super::fanout::{SourceError, Target, TargetError, fan_out, verify_copy};
+use super::plan::Job;
+use crate::catalog::{CatalogError, Operation, PendingPhoto};
+use crate::config::DestinationConfig;
+use crate::destination::layout::{self, Layout, LayoutInput};
+use crate::destination::{DestError, ErrorClass, WriteDestination};
+use crate::home::Triplicate;
+use crate::photo::ContentHash;
+use crate::progress::{Event, Problem, Progress};
+use crate::relpath::RelPath;
+use crate::scan::exif::CAPTURE_FORMAT;
+
+/// A destination that is open for this run, with its counters.
+pub(super) struct OpenDest {
+    pub config: DestinationConfig,
+    pub dest: Arc<dyn WriteDestination>,
+    pub layout: Layout,
+    pub planned: AtomicU64,
+    pub stopped: AtomicBool,
+    pub stop_reason: Mutex<Option<String>>,
+    pub copied: AtomicU64,
+    pub adopted: AtomicU64,
+    pub bytes: AtomicU64,
+    pub failed: AtomicU64,
+    pub journaled: Mutex<HashSet<RelPath>>,
+}
+
+impl OpenDest {
+    pub fn new(config: &DestinationConfig, dest: Arc<dyn WriteDestination>) -> OpenDest {
+        OpenDest {
+            config: config.clone(),
+            layout: Layout::parse(&config.layout).expect("checked when the config was loaded"),
+            dest,
+            planned: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            stop_reason: Mutex::new(None),
+            copied: AtomicU64::new(0),
+            adopted: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            journaled: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+/// Where a photo goes at one destination.
+enum Placement {
+    /// Nothing there yet: write it.
+    Write(RelPath),
+    /// The same bytes are already there, verified by reading them back.
+    AlreadyThere(RelPath),
+}
+
+/// Everything a worker needs during a run.
+pub(super) struct RunContext<'a> {
+    pub t: &'a Triplicate,
+    pub run: &'a str,
+    pub open: &'a [OpenDest],
+    pub progress: &'a dyn Progress,
+    pub problems: &'a Mutex<Vec<Problem>>,
+}
+
+/// Times a placement is retried when its name is taken between choosing and publishing.
+const PLACEMENT_ATTEMPTS: usize = 3;
+
+impl RunContext<'_> {
+    pub fn problem(&self, p: Problem) {
+        self.progress.event(&Event::Problem(&p));
+        self.problems.lock().unwrap().push(p);
+    }
+
+    pub fn copy_photo(&self, job: &Job) -> Result<(), CatalogError> {
+        let photo = &job.photo;
+        let lib = self.t.config.library(&photo.library);
+        let Some(lib) = lib else { return Ok(()) };
+        let source = photo.path.to_path(&lib.path);
+        let mut remaining: Vec<usize> = job.dests.clone();
+
+        for _attempt in 0..PLACEMENT_ATTEMPTS {
+            remaining.retain(|&i| !self.open[i].stopped.load(Ordering::Relaxed));
+            if remaining.is_empty() {
+                return Ok(());
+            }
+            // Choose a name at each destination, adopting copies that are already there.
+            let mut writes: Vec<(usize, RelPath)> = Vec::new();
+            for &i in &remaining {
+                let od = &self.open[i];
+                match self.place(od, photo) {
+                    Ok(Placement::Write(key)) => writes.push((i, key)),
+                    Ok(Placement::AlreadyThere(key)) => {
+                        od.adopted.fetch_add(1, Ordering::Relaxed);
+                        self.progress.event(&Event::CopyBytes {
+                            dest: &od.config.name,
+                            bytes: photo.size,
+                        });
+                        self.record_verified(od, photo, &key, 0, 0)?;
+                    }
+                    Err(e) => self.record_failure(od, photo, None, &e)?,
+                }
+            }
+            if writes.is_empty() {
+                return Ok(());
+            }
+            for (i, key) in &writes {
+                let od = &self.open[*i];
+                if let Some(folder) = key.parent()
+                    && od.journaled.lock().unwrap().insert(folder.clone())
+                {
+                    self.t.catalog.journal_folder(&od.config.id, &folder)?;
+                }
+            }
+
+            let targets: Vec<Target<'_>> = writes
+                .iter()
+                .map(|(i, key)| Target {
+                    dest: self.open[*i].dest.as_ref(),
+                    key: key.clone(),
+                })
+                .collect();
+            let began = Instant::now();
+            let on_bytes = |t: usize, n: u64| {
+                let od = &self.open[writes[t].0];
+                self.progress.event(&Event::CopyBytes {
+                    dest: &od.config.name,
+                    bytes: n,
+                });
+            };
+            let results = match fan_out(&source, photo.size, &photo.hash, &targets, &on_bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    // The original is the problem, not the destinations.
+                    let class = match e {
+                        SourceError::Changed { .. } => ErrorClass::Transient,
+                        SourceError::Unreadable { .. } => ErrorClass::Permanent,
+                    };
+                    self.t
+                        .catalog
+                        .invalidate_file(&photo.library, &photo.path)?;
+                    self.problem(Problem {
+                        subject: format!("{}:{}", photo.library, photo.path),
+                        message: e.to_string(),
+                        class,
+                    });
+                    for (i, _) in &writes {
+                        self.progress.event(&Event::CopyDone {
+                            dest: &self.open[*i].config.name,
+                            ok: false,
+                        });
+                    }
+                    return Ok(());
+                }
+            };
+            let millis = began.elapsed().as_millis() as u64;
+            let mut retry = Vec::new();
+            for ((i, key), result) in writes.iter().zip(results) {
+                let od = &self.open[*i];
+                match result {
+                    Ok(()) => {
+                        od.copied.fetch_add(1, Ordering::Relaxed);
+                        od.bytes.fetch_add(photo.size, Ordering::Relaxed);
+                        self.record_verified(od, photo, key, photo.size, millis)?;
+                    }
+                    // Taken meanwhile (a case-insensitive twin, another process): choose again.
+                    Err(TargetError::Dest(DestError::AlreadyExists { .. })) => retry.push(*i),
+                    Err(e) => self.record_failure(od, photo, Some(key), &e)?,
+                }
+            }
+            if retry.is_empty() {
+                return Ok(());
+            }
+            remaining = retry;
+        }
+        for &i in &remaining {
+            let od = &self.open[i];
+            let e = TargetError::Dest(DestError::AlreadyExists {
+                dest: od.config.name.clone(),
+                key: photo.path.clone(),
+            });
+            self.record_failure(od, photo, None, &e)?;
+        }
+        Ok(())
+    }
+
+    /// Chooses where `photo` goes at `od`: its earlier key or the layout's, or a
+    /// distinct alternative when that name holds other bytes.
+    fn place(&self, od: &OpenDest, photo: &PendingPhoto) -> Result<Placement, TargetError> {
+        let first = match &photo.previous_key {
+            Some(k) => k.clone(),
+            None => {
+                let captured = NaiveDateTime::parse_from_str(&photo.captured, CAPTURE_FORMAT)
+                    .unwrap_or_default();
+                od.layout.render(&LayoutInput {
+                    captured,
+                    source: &photo.path,
+                    library: &photo.library,
+                    node: &self.t.config.node,
+                    kind: photo.kind,
+                })
+            }
+        };
+        let name = first.file_name().to_vec();
+        let candidates = std::iter::once(Ok(first.clone())).chain(
+            [8usize, 16, 64]
+                .into_iter()
+                .map(|n| first.with_file_name(&layout::alternate_name(&name, &photo.hash, n))),
+        );
+        for candidate in candidates {
+            let Ok(key) = candidate else { continue };
+            match od.dest.stat(&key)? {
+                None => return Ok(Placement::Write(key)),
+                Some(meta)
+                    if meta.size == photo.size
+                        && same_bytes(od.dest.as_ref(), &key, &photo.hash) =>
+                {
+                    return Ok(Placement::AlreadyThere(key));
+                }
+                Some(_) => continue,
+            }
+        }
+        Err(TargetError::Dest(DestError::AlreadyExists {
+            dest: od.config.name.clone(),
+            key: first,
+        }))
+    }
+
+    fn record_verified(
+        &self,
+        od: &OpenDest,
+        photo: &PendingPhoto,
+        key: &RelPath,
+        bytes: u64,
+        millis: u64,
+    ) -> Result<(), CatalogError> {
+        self.t.catalog.record_copy_verified(
+            photo.photo_id,
+            &od.config.id,
+            key,
+            &Operation {
+                run: self.run,
+                kind: if bytes > 0 || photo.size == 0 {
+                    "copy"
+                } else {
+                    "adopt"
+                },
+                dest: Some(&od.config.name),
+                photo_id: Some(photo.photo_id),
+                path: Some(key),
+                bytes: Some(bytes),
+                duration_ms: Some(millis),
+                outcome: "verified",
+                message: None,
+            },
+        )?;
+        self.progress.event(&Event::CopyDone {
+            dest: &od.config.name,
+            ok: true,
+        });
+        Ok(())
+    }
+
+    fn record_failure(
+        &self,
+        od: &OpenDest,
+        photo: &PendingPhoto,
+        key: Option<&RelPath>,
+        e: &TargetError,
+    ) -> Result<(), CatalogError> {
+        let class = match e {
+            TargetError::Dest(d) => d.class(),
+            _ => ErrorClass::Transient,
+        };
+        let message = match e {
+            TargetError::Dest(d) if !d.stops_destination() => {
+                format!("{}:{} → {e}", photo.library, photo.path)
+            }
+            _ => e.to_string(),
+        };
+        od.failed.fetch_add(1, Ordering::Relaxed);
+        self.t.catalog.record_copy_failed(
+            photo.photo_id,
+            &od.config.id,
+            key,
+            &message,
+            class.as_str(),
+            &Operation {
+                run: self.run,
+                kind: "copy",
+                dest: Some(&od.config.name),
+                photo_id: Some(photo.photo_id),
+                path: key,
+                bytes: None,
+                duration_ms: None,
+                outcome: "failed",
+                message: Some(&message),
+            },
+        )?;
+        self.progress.event(&Event::CopyDone {
+            dest: &od.config.name,
+            ok: false,
+        });
+        if let TargetError::Dest(d) = e
+            && d.stops_destination()
+        {
+            // Only the first failure stops the destination and raises the warning.
+            if !od.stopped.swap(true, Ordering::Relaxed) {
+                *od.stop_reason.lock().unwrap() = Some(d.state().to_string());
+                let subject = format!("dest:{}", od.config.name);
+                self.t.catalog.raise_warning(
+                    &subject,
+                    d.state(),
+                    &d.to_string(),
+                    Some(class.as_str()),
+                )?;
+                self.progress.event(&Event::DestinationStopped {
+                    dest: &od.config.name,
+                    reason: d.state(),
+                });
+                self.problem(dest_problem(&od.config.name, &d.to_string(), class));
+            }
+            return Ok(());
+        }
+        self.problem(Problem {
+            subject: format!("dest:{}", od.config.name),
+            message,
+            class,
+        });
+        Ok(())
+    }
+}
+
+/// Whether the object at `key` holds exactly the bytes that hash to `hash`.
+fn same_bytes(dest: &dyn WriteDestination, key: &RelPath, hash: &ContentHash) -> bool {
+    verify_copy(dest, key, hash).is_ok()
+}
