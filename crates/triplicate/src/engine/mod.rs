@@ -259,10 +259,11 @@ pub fn backup(
         }
         match write_manifest(t, od, &run) {
             Ok(m) => report.manifest = m,
-            Err(e) => note(
+            Err(ManifestFailure::Destination(e)) => note(
                 dest_problem(&od.config.name, &e.to_string(), e.class()),
                 &mut problems,
             ),
+            Err(ManifestFailure::Catalog(e)) => return Err(e.into()),
         }
         t.catalog
             .record_dest_activity(&od.config.id, report.failed == 0 && report.state == "ok")?;
@@ -368,16 +369,32 @@ fn run_id() -> String {
 }
 
 /// Writes a manifest of the verified copies at `od` that no manifest lists yet.
-fn write_manifest(t: &Triplicate, od: &OpenDest, run: &str) -> Result<Option<String>, DestError> {
-    let unlisted = t
-        .catalog
-        .unlisted_copies(&od.config.id)
-        .map_err(|e| DestError::Io {
-            dest: od.config.name.clone(),
-            op: "list copies for the manifest of",
-            path: t.catalog.path().into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+/// Why a manifest could not be written.
+enum ManifestFailure {
+    /// The destination refused it: reported as a problem, retried next run.
+    Destination(DestError),
+    /// The catalog failed: the run cannot go on.
+    Catalog(CatalogError),
+}
+
+impl From<DestError> for ManifestFailure {
+    fn from(e: DestError) -> Self {
+        ManifestFailure::Destination(e)
+    }
+}
+
+impl From<CatalogError> for ManifestFailure {
+    fn from(e: CatalogError) -> Self {
+        ManifestFailure::Catalog(e)
+    }
+}
+
+fn write_manifest(
+    t: &Triplicate,
+    od: &OpenDest,
+    run: &str,
+) -> Result<Option<String>, ManifestFailure> {
+    let unlisted = t.catalog.unlisted_copies(&od.config.id)?;
     if unlisted.is_empty() {
         return Ok(None);
     }
@@ -415,16 +432,13 @@ fn write_manifest(t: &Triplicate, od: &OpenDest, run: &str) -> Result<Option<Str
         &now.format("%Y%m%dT%H%M%SZ").to_string(),
         run.rsplit('-').next().unwrap_or(run),
     );
+    if let Some(folder) = key.parent() {
+        // Like photo folders: a crash mid-put leaves a partial here for the next run to sweep.
+        t.catalog.journal_folder(&od.config.id, &folder)?;
+    }
     od.dest
         .put(&key, &mut bytes.as_slice(), bytes.len() as u64)?;
     let ids: Vec<i64> = unlisted.iter().map(|c| c.photo_id).collect();
-    t.catalog
-        .mark_listed(&od.config.id, run, &ids)
-        .map_err(|e| DestError::Io {
-            dest: od.config.name.clone(),
-            op: "record the manifest of",
-            path: t.catalog.path().into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    t.catalog.mark_listed(&od.config.id, run, &ids)?;
     Ok(key.as_str().map(str::to_string))
 }
