@@ -82,7 +82,7 @@ impl Progress for Bars {
                 ));
             }
             Event::ScanFinished { .. } => {}
-            Event::CopyPlanned { dest, files, bytes } => {
+            Event::WorkPlanned { dest, files, bytes } => {
                 self.scan.finish_and_clear();
                 let mut dests = self.dests.lock().unwrap();
                 let d = dests.entry(dest.to_string()).or_insert_with(|| {
@@ -100,12 +100,12 @@ impl Progress for Bars {
                 d.bar.inc_length(*bytes);
                 d.bar.set_message(format!("{}/{} files", d.done, d.files));
             }
-            Event::CopyBytes { dest, bytes } => {
+            Event::WorkBytes { dest, bytes } => {
                 if let Some(d) = self.dests.lock().unwrap().get(*dest) {
                     d.bar.inc(*bytes);
                 }
             }
-            Event::CopyDone { dest, ok } => {
+            Event::WorkDone { dest, ok } => {
                 if let Some(d) = self.dests.lock().unwrap().get_mut(*dest) {
                     d.done += 1;
                     d.failed += u64::from(!ok);

@@ -62,6 +62,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-read copies from the device and check their hashes; repair bad ones.
+    Verify {
+        /// Only this destination (repeatable).
+        #[arg(long = "dest", value_name = "NAME")]
+        dest: Vec<String>,
+        /// Check a random share of the copies, in percent.
+        #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+        sample: Option<f64>,
+        /// Check only copies last verified longer ago than this (e.g. 30d, 12h).
+        #[arg(long, value_name = "DURATION", value_parser = triplicate::verify::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// Rewrite missing or damaged copies from the library or another destination.
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Destinations, counts, 3-2-1 coverage and warnings.
     Status {
         #[arg(long)]
@@ -255,6 +272,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
+        Command::Verify {
+            dest,
+            sample,
+            older_than,
+            repair,
+            json,
+        } => {
+            let t = Triplicate::open(&home)?;
+            let options = triplicate::verify::VerifyOptions {
+                destinations: dest,
+                sample_percent: sample,
+                older_than,
+                repair,
+                jobs: None,
+            };
+            let bars = bars::Bars::new(!json);
+            let report = triplicate::verify::verify(&t, &options, &bars)?;
+            bars.finish();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                show::verify(&report);
+            }
+            return Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
         Command::Status { json, at_risk } => {
             let t = Triplicate::open(&home)?;
             let report = triplicate::status::status(&t, at_risk)?;
@@ -266,6 +312,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let n: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("'{text}' is not a percentage"))?;
+    if (0.0..=100.0).contains(&n) && n > 0.0 {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{text}: the sample must be more than 0 and at most 100 percent"
+        ))
+    }
 }
 
 /// The host name, cut down to what a node name may hold.

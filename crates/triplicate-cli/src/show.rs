@@ -154,6 +154,15 @@ pub fn status(r: &StatusReport) {
             space,
             when(d.counts.last_success)
         );
+        if let Some(at) = d.oldest_verification {
+            println!("  {:<12} oldest verification {}", "", when(Some(at)));
+        }
+        if d.damaged > 0 {
+            println!(
+                "  {:<12} {} damaged or missing copies: run `triplicate verify --dest {} --repair`",
+                "", d.damaged, d.name
+            );
+        }
         if let Some(detail) = &d.detail {
             println!("  {:<12} {detail}", "");
         }
@@ -201,5 +210,43 @@ fn duration(secs: i64) -> String {
         s if s < 7200 => format!("{} min", s / 60),
         s if s < 172_800 => format!("{} h", s / 3600),
         s => format!("{} days", s / 86_400),
+    }
+}
+
+pub fn verify(r: &triplicate::verify::VerifyReport) {
+    for d in &r.destinations {
+        if d.state != "ok" {
+            println!("{:>12}: not checked ({})", d.name, d.state);
+            continue;
+        }
+        let repairs = if d.repaired + d.unrecoverable > 0 {
+            format!(
+                ", {} repaired, {} unrecoverable",
+                d.repaired, d.unrecoverable
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "{:>12}: {} checked ({}), {} good, {} missing, {} corrupt{repairs}",
+            d.name,
+            d.checked,
+            HumanBytes(d.bytes),
+            d.ok,
+            d.missing,
+            d.corrupt
+        );
+    }
+    if r.problems.is_empty() {
+        println!("Done in {:.1} s; every checked copy is good.", r.seconds);
+    } else {
+        println!(
+            "Done in {:.1} s with {} problem(s):",
+            r.seconds,
+            r.problems.len()
+        );
+        for p in &r.problems {
+            println!("  - [{}] {}", p.class.as_str(), p.message);
+        }
     }
 }

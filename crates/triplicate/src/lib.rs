@@ -13,6 +13,7 @@
 //! - [`destination`]: the storage traits, local folders, layout, markers, manifests.
 //! - [`engine`]: backup planning, single-read fan-out, verification.
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
+//! - [`verify`]: re-reading copies from the device, and repairing bad ones.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
 //!
 //! A complete backup, as the CLI does it:
@@ -58,3 +59,4 @@ pub mod relpath;
 pub mod scan;
 pub mod setup;
 pub mod status;
+pub mod verify;

@@ -34,19 +34,20 @@ pub enum Event<'a> {
         files: u64,
         hashed: u64,
     },
-    /// A destination will receive this much in this run.
-    CopyPlanned {
+    /// This much more work at a destination in this run: files to copy, check or
+    /// restore. Planning goes on while the work is done, so this comes many times.
+    WorkPlanned {
         dest: &'a str,
         files: u64,
         bytes: u64,
     },
-    /// Bytes written (and later read back) at a destination.
-    CopyBytes {
+    /// Bytes written to, read from or checked at a destination.
+    WorkBytes {
         dest: &'a str,
         bytes: u64,
     },
-    /// One file done at a destination, copied or not.
-    CopyDone {
+    /// One file done at a destination, successfully or not.
+    WorkDone {
         dest: &'a str,
         ok: bool,
     },

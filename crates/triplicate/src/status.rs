@@ -29,6 +29,10 @@ pub struct DestinationStatus {
     pub space: Option<Space>,
     #[serde(flatten)]
     pub counts: DestCounts,
+    /// When the least recently verified copy here was last read back and checked.
+    pub oldest_verification: Option<i64>,
+    /// Copies found missing or corrupt by `verify`, not yet repaired.
+    pub damaged: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +70,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
     let mut destinations = Vec::new();
     for d in &t.config.destinations {
         let counts = t.catalog.dest_counts(&d.id)?;
+        let (oldest_verification, damaged) = t.catalog.verification_health(&d.id)?;
         let marker = destination::probe(d);
         // The space of an empty mount point is not the disk's: only show it when mounted.
         let space = marker
@@ -107,6 +112,8 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             detail,
             space,
             counts,
+            oldest_verification,
+            damaged,
         });
     }
     let (coverage, at_risk, _) = policy::assess(&t.catalog, &t.config)?;

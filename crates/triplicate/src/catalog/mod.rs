@@ -100,6 +100,18 @@ pub struct UnlistedCopy {
     pub verified_at: i64,
 }
 
+/// A copy as recorded: where it is and what it should hold.
+#[derive(Debug, Clone)]
+pub struct CopyRow {
+    pub photo_id: i64,
+    pub key: RelPath,
+    pub hash: ContentHash,
+    pub size: u64,
+    /// verified, corrupt or missing.
+    pub state: String,
+    pub verified_at: Option<i64>,
+}
+
 /// Per-destination counts for `status`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DestCounts {
@@ -651,6 +663,90 @@ impl Catalog {
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    // ---- verifying -----------------------------------------------------------------
+
+    /// Copies recorded at `dest` (verified, corrupt or missing), with what they should hold.
+    pub fn copies_at(&self, dest: &str) -> Result<Vec<CopyRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT c.photo_id, c.path, p.hash, p.size, c.state, c.verified_at
+                 FROM copies c JOIN photos p ON p.id = c.photo_id
+                 WHERE c.dest = ?1 AND c.state IN ('verified', 'corrupt', 'missing') AND c.path IS NOT NULL
+                 ORDER BY c.path",
+            )?;
+            let rows = stmt.query_map([dest], |r| {
+                Ok(CopyRow {
+                    photo_id: r.get(0)?,
+                    key: rel(r.get(1)?)?,
+                    hash: hash_from(r.get(2)?),
+                    size: r.get::<_, i64>(3)? as u64,
+                    state: r.get(4)?,
+                    verified_at: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Records the outcome of checking a copy: `verified` (its time is refreshed),
+    /// `corrupt` or `missing`.
+    pub fn record_copy_checked(
+        &self,
+        photo_id: i64,
+        dest: &str,
+        state: &str,
+        error: Option<&str>,
+        op: &Operation<'_>,
+    ) -> Result<()> {
+        let at = now();
+        self.tx(|tx| {
+            tx.execute(
+                "UPDATE copies SET state = ?3, error = ?4, updated_at = ?5,
+                   verified_at = CASE WHEN ?3 = 'verified' THEN ?5 ELSE verified_at END
+                 WHERE photo_id = ?1 AND dest = ?2",
+                params![photo_id, dest, state, error, at],
+            )?;
+            insert_operation(tx, at, op)
+        })
+    }
+
+    /// Where good bytes of a photo may be found: its present library names, and the
+    /// destinations (ids) holding a verified copy, with their keys.
+    pub fn sources_of(
+        &self,
+        photo_id: i64,
+    ) -> Result<(Vec<(String, RelPath)>, Vec<(String, RelPath)>)> {
+        self.with(|c| {
+            let mut names = c.prepare_cached(
+                "SELECT library, path FROM files WHERE photo_id = ?1 AND present = 1 ORDER BY id",
+            )?;
+            let names = names
+                .query_map([photo_id], |r| Ok((r.get(0)?, rel(r.get(1)?)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut copies = c.prepare_cached(
+                "SELECT dest, path FROM copies WHERE photo_id = ?1 AND state = 'verified' AND path IS NOT NULL",
+            )?;
+            let copies = copies
+                .query_map([photo_id], |r| Ok((r.get(0)?, rel(r.get(1)?)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((names, copies))
+        })
+    }
+
+    /// When the least recently verified copy at `dest` was verified, and how many copies
+    /// are marked corrupt or missing there.
+    pub fn verification_health(&self, dest: &str) -> Result<(Option<i64>, u64)> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT MIN(CASE WHEN state = 'verified' THEN verified_at END),
+                        SUM(CASE WHEN state IN ('corrupt', 'missing') THEN 1 ELSE 0 END)
+                 FROM copies WHERE dest = ?1",
+                [dest],
+                |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64)),
+            )
         })
     }
 

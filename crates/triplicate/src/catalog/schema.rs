@@ -35,7 +35,7 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX files_photo ON files(photo_id);
 
     -- A copy is a photo at a destination (by the destination's marker id).
-    -- state: verified | failed. Absent means pending.
+    -- state: verified | failed | corrupt | missing. Absent means pending.
     CREATE TABLE copies (
         photo_id    INTEGER NOT NULL REFERENCES photos(id),
         dest        TEXT NOT NULL,

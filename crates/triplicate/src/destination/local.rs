@@ -32,8 +32,9 @@ const WRITE_BUFFER: usize = 8 << 20;
 pub struct LocalDestination {
     name: String,
     root: PathBuf,
-    /// Held for the life of the value: the exclusive write lock against other processes.
-    _lock: File,
+    /// Held for the life of the value: the exclusive write lock against other
+    /// processes. `None` when opened only for reading.
+    _lock: Option<File>,
     /// Serialises check-then-rename between this process's threads, where the
     /// filesystem cannot refuse to replace by itself.
     publish: std::sync::Mutex<()>,
@@ -115,7 +116,19 @@ impl LocalDestination {
         Ok(LocalDestination {
             name: name.into(),
             root: root.into(),
-            _lock: lock,
+            _lock: Some(lock),
+            publish: std::sync::Mutex::new(()),
+        })
+    }
+
+    /// Opens a destination for reading only: the marker must be there and match; no
+    /// lock is taken and a read-only filesystem is fine.
+    pub fn open_read_only(name: &str, root: &Path, expected_id: &str) -> Result<Self, DestError> {
+        Self::check_marker(name, root, expected_id)?;
+        Ok(LocalDestination {
+            name: name.into(),
+            root: root.into(),
+            _lock: None,
             publish: std::sync::Mutex::new(()),
         })
     }
@@ -406,6 +419,17 @@ impl WriteDestination for LocalDestination {
             }
         }
         Ok(removed)
+    }
+
+    fn rename(&self, from: &RelPath, to: &RelPath) -> Result<(), DestError> {
+        let source = from.to_path(&self.root);
+        let target = to.to_path(&self.root);
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        self.ensure_dir(&dir)?;
+        self.publish(to, &source, &target)?;
+        fsutil::sync_dir(&dir).map_err(|e| self.err("sync", &dir, e))?;
+        let old_dir = source.parent().unwrap_or(&self.root);
+        fsutil::sync_dir(old_dir).map_err(|e| self.err("sync", old_dir, e))
     }
 
     fn remove(&self, key: &RelPath) -> Result<(), DestError> {

@@ -282,6 +282,9 @@ pub trait WriteDestination: ReadDestination {
     /// Removes what interrupted puts left in `folder` (the whole destination when
     /// `None`); returns how many leftovers were removed.
     fn sweep_partials(&self, folder: Option<&RelPath>) -> Result<usize, DestError>;
+    /// Moves an object to a new key, never replacing what is there. Repair uses it to
+    /// move a damaged copy aside, into `.triplicate/quarantine/`, before rewriting it.
+    fn rename(&self, from: &RelPath, to: &RelPath) -> Result<(), DestError>;
     /// Deletes an object. Only `prune` under a retention policy calls this.
     fn remove(&self, key: &RelPath) -> Result<(), DestError>;
     fn properties(&self) -> Properties;
@@ -291,6 +294,13 @@ pub trait WriteDestination: ReadDestination {
 /// builds the stack of wrappers around it. The one place where that stack is built.
 pub fn open(config: &DestinationConfig) -> Result<Arc<dyn WriteDestination>, DestError> {
     let local = LocalDestination::open(&config.name, &config.local_root(), &config.id)?;
+    Ok(Arc::new(local))
+}
+
+/// Opens a configured destination for reading only (verify, restore): checks its
+/// marker, takes no lock, works on a read-only disk.
+pub fn open_read(config: &DestinationConfig) -> Result<Arc<dyn ReadDestination>, DestError> {
+    let local = LocalDestination::open_read_only(&config.name, &config.local_root(), &config.id)?;
     Ok(Arc::new(local))
 }
 

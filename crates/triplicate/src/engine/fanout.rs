@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use crate::destination::{DestError, WriteDestination};
+use crate::destination::{DestError, ReadDestination, WriteDestination};
 use crate::photo::{ContentHash, HASH_BUFFER};
 use crate::relpath::RelPath;
 
@@ -249,9 +249,58 @@ fn pump(
     Pumped::Complete
 }
 
+/// A reader that hashes what passes through and, at the end, fails instead of
+/// ending if the bytes were not `len` bytes hashing to `expected`. Handed to
+/// [`WriteDestination::put`], it makes sure that bad bytes (a damaged copy, a changed
+/// original) are never published: the put fails and leaves nothing behind.
+pub struct VerifyingReader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    expected: ContentHash,
+    len: u64,
+    seen: u64,
+}
+
+impl<R: Read> VerifyingReader<R> {
+    pub fn new(inner: R, expected: ContentHash, len: u64) -> Self {
+        VerifyingReader {
+            inner,
+            hasher: blake3::Hasher::new(),
+            expected,
+            len,
+            seen: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for VerifyingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            let found = ContentHash(*self.hasher.finalize().as_bytes());
+            if self.seen != self.len || found != self.expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the source holds {} bytes hashing to {}, not the {} bytes hashing to {}",
+                        self.seen,
+                        found.short(),
+                        self.len,
+                        self.expected.short()
+                    ),
+                ));
+            }
+            return Ok(0);
+        }
+        self.hasher.update(&buf[..n]);
+        self.seen += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads a copy back from the device and checks its hash.
 pub fn verify_copy(
-    dest: &dyn WriteDestination,
+    dest: &dyn ReadDestination,
     key: &RelPath,
     expected: &ContentHash,
 ) -> Result<(), TargetError> {
@@ -347,6 +396,18 @@ mod tests {
             0,
             "and no temp file is left"
         );
+    }
+
+    #[test]
+    fn a_verifying_reader_refuses_to_end_on_wrong_bytes() {
+        let mut good = VerifyingReader::new(&b"photo"[..], ContentHash::of(b"photo"), 5);
+        let mut out = Vec::new();
+        good.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"photo");
+        let mut bad = VerifyingReader::new(&b"phot0"[..], ContentHash::of(b"photo"), 5);
+        assert!(bad.read_to_end(&mut Vec::new()).is_err());
+        let mut short = VerifyingReader::new(&b"phot"[..], ContentHash::of(b"photo"), 5);
+        assert!(short.read_to_end(&mut Vec::new()).is_err());
     }
 
     #[test]

@@ -359,7 +359,7 @@ pub(crate) fn dest_problem(name: &str, message: &str, class: ErrorClass) -> Prob
 }
 
 /// `20261122T012345Z-1a2b3c4d`: sortable, unique enough, safe in a file name.
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let now = chrono::Utc::now();
     format!(
         "{}-{}",

@@ -86,7 +86,7 @@ impl Planner<'_> {
         for &i in &job.dests {
             let od = &self.open[i];
             od.planned.fetch_add(1, Ordering::Relaxed);
-            self.progress.event(&Event::CopyPlanned {
+            self.progress.event(&Event::WorkPlanned {
                 dest: &od.config.name,
                 files: 1,
                 bytes: job.photo.size,

@@ -107,7 +107,7 @@ impl RunContext<'_> {
                     Ok(Placement::Write(key)) => writes.push((i, key)),
                     Ok(Placement::AlreadyThere(key)) => {
                         od.adopted.fetch_add(1, Ordering::Relaxed);
-                        self.progress.event(&Event::CopyBytes {
+                        self.progress.event(&Event::WorkBytes {
                             dest: &od.config.name,
                             bytes: photo.size,
                         });
@@ -138,7 +138,7 @@ impl RunContext<'_> {
             let began = Instant::now();
             let on_bytes = |t: usize, n: u64| {
                 let od = &self.open[writes[t].0];
-                self.progress.event(&Event::CopyBytes {
+                self.progress.event(&Event::WorkBytes {
                     dest: &od.config.name,
                     bytes: n,
                 });
@@ -160,7 +160,7 @@ impl RunContext<'_> {
                         class,
                     });
                     for (i, _) in &writes {
-                        self.progress.event(&Event::CopyDone {
+                        self.progress.event(&Event::WorkDone {
                             dest: &self.open[*i].config.name,
                             ok: false,
                         });
@@ -269,7 +269,7 @@ impl RunContext<'_> {
                 message: None,
             },
         )?;
-        self.progress.event(&Event::CopyDone {
+        self.progress.event(&Event::WorkDone {
             dest: &od.config.name,
             ok: true,
         });
@@ -312,7 +312,7 @@ impl RunContext<'_> {
                 message: Some(&message),
             },
         )?;
-        self.progress.event(&Event::CopyDone {
+        self.progress.event(&Event::WorkDone {
             dest: &od.config.name,
             ok: false,
         });

@@ -1,0 +1,180 @@
+//! `verify`: bit rot and missing copies are found every time, and repaired from a good
+//! copy; a photo with no good copy anywhere is reported, never "repaired" with bad data.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{World, dest, kit, stored};
+
+fn backed_up() -> World {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    w.add_dest("nas", &w.path("nas"), "nas", "onsite");
+    w.card("c", &kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    w
+}
+
+/// `verify --json ARGS`: (exit code, report).
+fn verify(w: &World, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["verify", "--json"];
+    all.extend_from_slice(args);
+    let out = w.run(&all);
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), report)
+}
+
+/// Flips one byte in the middle of a file, keeping its mtime.
+fn flip_byte(path: &Path) {
+    let mtime = fs::metadata(path).unwrap().modified().unwrap();
+    let mut bytes = fs::read(path).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x20;
+    fs::write(path, bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+fn raw_copy(w: &World, dest: &str) -> PathBuf {
+    w.path(dest).join("2024/2024-05-17/IMG_0002.CR2")
+}
+
+#[test]
+fn a_clean_backup_verifies_and_status_shows_when() {
+    let w = backed_up();
+    let (code, report) = verify(&w, &[]);
+    assert_eq!(code, 0, "{report}");
+    for name in ["usb", "nas"] {
+        let d = dest(&report, name);
+        assert_eq!(
+            (d["checked"].as_u64(), d["ok"].as_u64()),
+            (Some(10), Some(10)),
+            "{d}"
+        );
+    }
+    let status = w.status();
+    assert!(status["destinations"][0]["oldest_verification"].is_i64());
+    assert_eq!(status["destinations"][0]["damaged"], 0);
+}
+
+#[test]
+fn one_flipped_byte_is_found_every_time_and_repaired_from_the_library() {
+    let w = backed_up();
+    let copy = raw_copy(&w, "usb");
+    let good = fs::read(&copy).unwrap();
+    flip_byte(&copy);
+    for _ in 0..3 {
+        let (code, report) = verify(&w, &["--dest", "usb"]);
+        assert_eq!(code, 1);
+        assert_eq!(dest(&report, "usb")["corrupt"], 1, "{report}");
+        let problems = report["problems"].to_string();
+        assert!(
+            problems.contains("IMG_0002.CR2") && problems.contains("--repair"),
+            "{problems}"
+        );
+    }
+    assert_eq!(w.status()["destinations"][0]["damaged"], 1);
+    let text = w.ok(&["status"]);
+    assert!(text.contains("damaged or missing"), "{text}");
+
+    let (code, report) = verify(&w, &["--dest", "usb", "--repair"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(dest(&report, "usb")["repaired"], 1);
+    assert_eq!(fs::read(&copy).unwrap(), good, "rewritten at its own place");
+    // The damaged bytes are kept aside, not deleted.
+    let quarantine = stored(&w.path("usb/.triplicate/quarantine"));
+    assert_eq!(quarantine.len(), 1, "{quarantine:?}");
+    assert_eq!(verify(&w, &[]).0, 0);
+    assert_eq!(w.status()["destinations"][0]["damaged"], 0);
+}
+
+#[test]
+fn a_copy_is_repaired_from_another_destination_when_the_original_is_gone() {
+    let w = backed_up();
+    fs::remove_file(w.library().join("c/DCIM/100CANON/IMG_0002.CR2")).unwrap();
+    let good = fs::read(raw_copy(&w, "nas")).unwrap();
+    flip_byte(&raw_copy(&w, "usb"));
+    let (code, report) = verify(&w, &["--repair"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(dest(&report, "usb")["repaired"], 1);
+    assert_eq!(fs::read(raw_copy(&w, "usb")).unwrap(), good);
+}
+
+#[test]
+fn a_photo_with_no_good_copy_anywhere_is_unrecoverable_and_left_alone() {
+    let w = backed_up();
+    flip_byte(&raw_copy(&w, "usb"));
+    flip_byte(&raw_copy(&w, "nas"));
+    flip_byte(&w.library().join("c/DCIM/100CANON/IMG_0002.CR2"));
+    let before = fs::read(raw_copy(&w, "usb")).unwrap();
+    let (code, report) = verify(&w, &["--repair"]);
+    assert_eq!(code, 1);
+    for name in ["usb", "nas"] {
+        assert_eq!(dest(&report, name)["unrecoverable"], 1, "{report}");
+        assert_eq!(dest(&report, name)["repaired"], 0);
+    }
+    assert!(report["problems"].to_string().contains("unrecoverable"));
+    assert_eq!(
+        fs::read(raw_copy(&w, "usb")).unwrap(),
+        before,
+        "the damaged copy stays where it was"
+    );
+}
+
+#[test]
+fn a_missing_copy_is_reported_and_rewritten() {
+    let w = backed_up();
+    let good = fs::read(raw_copy(&w, "nas")).unwrap();
+    fs::remove_file(raw_copy(&w, "nas")).unwrap();
+    let (code, report) = verify(&w, &["--dest", "nas"]);
+    assert_eq!(code, 1);
+    assert_eq!(dest(&report, "nas")["missing"], 1);
+    assert!(report["problems"].to_string().contains("is missing"));
+    let (code, report) = verify(&w, &["--dest", "nas", "--repair"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(fs::read(raw_copy(&w, "nas")).unwrap(), good);
+}
+
+#[test]
+fn sample_and_age_limit_what_is_checked() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    w.card(
+        "c",
+        &kit::CardSpec {
+            pairs: 100,
+            raw_size: 4096,
+            jpeg_size: 2048,
+            sidecars: false,
+            ..Default::default()
+        },
+    );
+    assert_eq!(w.backup(&[]).0, 0);
+    let (_, report) = verify(&w, &["--sample", "25"]);
+    let checked = dest(&report, "usb")["checked"].as_u64().unwrap();
+    assert!(
+        (20..=80).contains(&checked),
+        "about a quarter of 200: {checked}"
+    );
+    let (_, report) = verify(&w, &["--older-than", "1d"]);
+    assert_eq!(
+        dest(&report, "usb")["checked"],
+        0,
+        "everything was verified just now"
+    );
+    assert_eq!(w.run(&["verify", "--sample", "0"]).status.code(), Some(2));
+    assert_eq!(
+        w.run(&["verify", "--older-than", "soon"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(w.run(&["verify", "--dest", "nope"]).status.code(), Some(2));
+}

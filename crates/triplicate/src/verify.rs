@@ -1,0 +1,596 @@
+//! Verifying copies, and repairing the bad ones from good ones.
+//!
+//! [`verify`] re-reads copies from the device (never from the page cache), several at
+//! a time, and compares their BLAKE3 hashes with the catalog's. A good copy gets a new
+//! verification time; a copy that is gone is marked `missing`, one whose bytes differ
+//! `corrupt`. `--sample PCT` checks a random share of the copies (a different share
+//! each run) and `--older-than` only those not verified for that long; copies already
+//! known to be bad are always checked again.
+//!
+//! With `repair`, each bad copy is rewritten at its own place from a good source: the
+//! library original if it still hashes right, else a verified copy on another
+//! destination. The damaged file is first moved aside into
+//! `.triplicate/quarantine/<run>/`, never deleted. Every byte written passes through a
+//! [`VerifyingReader`], so a source that turns out to be bad too publishes nothing, and
+//! the rewritten copy is read back like any other. A photo with no good copy anywhere
+//! is reported as unrecoverable and left as it is.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::catalog::{CatalogError, CopyRow, Operation};
+use crate::config::DestinationConfig;
+use crate::destination::{self, DestError, ErrorClass, ReadDestination, WriteDestination};
+use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
+use crate::engine::{EngineError, dest_problem, run_id};
+use crate::home::Triplicate;
+use crate::photo::{ContentHash, HASH_BUFFER};
+use crate::progress::{Event, Problem, Progress};
+use crate::relpath::RelPath;
+
+/// What to verify, and whether to repair.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Only these destinations (by name); all enabled ones when empty.
+    pub destinations: Vec<String>,
+    /// Check only this share of the copies, in percent (chosen anew each run).
+    pub sample_percent: Option<f64>,
+    /// Check only copies last verified longer ago than this.
+    pub older_than: Option<Duration>,
+    /// Rewrite bad copies from good sources.
+    pub repair: bool,
+    /// Copies checked at once per destination (default 2).
+    pub jobs: Option<usize>,
+}
+
+/// What verification found at one destination.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DestinationVerifyReport {
+    pub name: String,
+    /// "ok", or why the destination could not be checked.
+    pub state: String,
+    pub checked: u64,
+    pub ok: u64,
+    pub missing: u64,
+    pub corrupt: u64,
+    pub repaired: u64,
+    pub unrecoverable: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub run: String,
+    pub destinations: Vec<DestinationVerifyReport>,
+    pub problems: Vec<Problem>,
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    /// True when every checked copy is good (or was repaired).
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Parses durations such as `90s`, `45m`, `12h`, `30d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a duration: use a number and s, m, h, d or w (e.g. 30d)")
+    })?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" | "" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "'{text}': unknown unit '{unit}'; use s, m, h, d or w"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(n * secs))
+}
+
+/// How checking one copy went.
+enum Check {
+    Good,
+    Missing,
+    Corrupt(ContentHash),
+    /// The copy could not be read (an I/O error other than "not there").
+    Unreadable(DestError),
+}
+
+/// Checks (and with `repair`, mends) the copies at each selected destination.
+pub fn verify(
+    t: &Triplicate,
+    options: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, EngineError> {
+    let started = Instant::now();
+    let selected = select(t, &options.destinations)?;
+    let run = run_id();
+    t.catalog.begin_run(&run, "verify")?;
+    let mut problems = Vec::new();
+    let mut reports = Vec::new();
+    let sources = SourcePool::new(t);
+    for d in selected {
+        let report = verify_destination(t, d, options, &run, &sources, progress, &mut problems)?;
+        reports.push(report);
+    }
+    let report = VerifyReport {
+        run: run.clone(),
+        destinations: reports,
+        problems,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    t.catalog.finish_run(
+        &run,
+        if report.ok() { "ok" } else { "failed" },
+        &serde_json::to_string(&report).unwrap_or_default(),
+    )?;
+    Ok(report)
+}
+
+fn select<'a>(
+    t: &'a Triplicate,
+    names: &[String],
+) -> Result<Vec<&'a DestinationConfig>, EngineError> {
+    if names.is_empty() {
+        let all: Vec<_> = t.config.destinations.iter().filter(|d| d.enabled).collect();
+        if all.is_empty() {
+            return Err(EngineError::NoDestinations);
+        }
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            t.config
+                .destination(n)
+                .ok_or_else(|| EngineError::UnknownDestination(n.clone()))
+        })
+        .collect()
+}
+
+/// Whether this copy is in this run's sample: a hash of the run and the photo, so each
+/// run picks another share.
+fn in_sample(run: &str, photo_id: i64, percent: f64) -> bool {
+    let h = blake3::Hasher::new()
+        .update(run.as_bytes())
+        .update(&photo_id.to_le_bytes())
+        .finalize();
+    let draw = u16::from_le_bytes([h.as_bytes()[0], h.as_bytes()[1]]) as f64 / 65_536.0;
+    draw * 100.0 < percent
+}
+
+fn verify_destination(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    options: &VerifyOptions,
+    run: &str,
+    sources: &SourcePool,
+    progress: &dyn Progress,
+    problems: &mut Vec<Problem>,
+) -> Result<DestinationVerifyReport, EngineError> {
+    let mut report = DestinationVerifyReport {
+        name: d.name.clone(),
+        state: "ok".into(),
+        ..Default::default()
+    };
+    let problem = |p: Problem, problems: &mut Vec<Problem>| {
+        progress.event(&Event::Problem(&p));
+        problems.push(p);
+    };
+    let dest = match destination::open_read(d) {
+        Ok(dest) => dest,
+        Err(e) => {
+            report.state = e.state().into();
+            problem(dest_problem(&d.name, &e.to_string(), e.class()), problems);
+            return Ok(report);
+        }
+    };
+    let now = crate::catalog::now();
+    let rows: Vec<CopyRow> = t
+        .catalog
+        .copies_at(&d.id)?
+        .into_iter()
+        .filter(|r| {
+            let known_bad = r.state != "verified";
+            let old_enough = match (options.older_than, r.verified_at) {
+                (None, _) | (_, None) => true,
+                (Some(age), Some(at)) => now - at >= age.as_secs() as i64,
+            };
+            let sampled = options
+                .sample_percent
+                .is_none_or(|p| in_sample(run, r.photo_id, p));
+            known_bad || (old_enough && sampled)
+        })
+        .collect();
+    progress.event(&Event::WorkPlanned {
+        dest: &d.name,
+        files: rows.len() as u64,
+        bytes: rows.iter().map(|r| r.size).sum(),
+    });
+
+    // Check, several copies at once.
+    let queue = Mutex::new(rows.into_iter());
+    let bad: Mutex<Vec<(CopyRow, &'static str)>> = Mutex::new(Vec::new());
+    let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
+    let counts = [(); 5].map(|_| AtomicU64::new(0)); // checked, ok, missing, corrupt, bytes
+    let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..options.jobs.unwrap_or(2).max(1) {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some(row) = next else { break };
+                    let check = check_copy(dest.as_ref(), &row, progress);
+                    counts[0].fetch_add(1, Ordering::Relaxed);
+                    let (state, message) = match &check {
+                        Check::Good => {
+                            counts[1].fetch_add(1, Ordering::Relaxed);
+                            counts[4].fetch_add(row.size, Ordering::Relaxed);
+                            ("verified", None)
+                        }
+                        Check::Missing => {
+                            counts[2].fetch_add(1, Ordering::Relaxed);
+                            (
+                                "missing",
+                                Some(format!("destination '{}': {} is missing", d.name, row.key)),
+                            )
+                        }
+                        Check::Corrupt(found) => {
+                            counts[3].fetch_add(1, Ordering::Relaxed);
+                            counts[4].fetch_add(row.size, Ordering::Relaxed);
+                            (
+                                "corrupt",
+                                Some(format!(
+                                    "destination '{}': {} is damaged: it hashes to {}, not {}",
+                                    d.name,
+                                    row.key,
+                                    found.short(),
+                                    row.hash.short()
+                                )),
+                            )
+                        }
+                        Check::Unreadable(e) => {
+                            found.lock().unwrap().push(dest_problem(
+                                &d.name,
+                                &e.to_string(),
+                                e.class(),
+                            ));
+                            progress.event(&Event::WorkDone {
+                                dest: &d.name,
+                                ok: false,
+                            });
+                            continue;
+                        }
+                    };
+                    let op = Operation {
+                        run,
+                        kind: "verify",
+                        dest: Some(&d.name),
+                        photo_id: Some(row.photo_id),
+                        path: Some(&row.key),
+                        bytes: Some(row.size),
+                        duration_ms: None,
+                        outcome: state,
+                        message: message.as_deref(),
+                    };
+                    if let Err(e) = t.catalog.record_copy_checked(
+                        row.photo_id,
+                        &d.id,
+                        state,
+                        message.as_deref(),
+                        &op,
+                    ) {
+                        catalog_error.lock().unwrap().get_or_insert(e);
+                    }
+                    progress.event(&Event::WorkDone {
+                        dest: &d.name,
+                        ok: message.is_none(),
+                    });
+                    if message.is_some() {
+                        bad.lock().unwrap().push((row, state));
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = catalog_error.into_inner().unwrap() {
+        return Err(e.into());
+    }
+    for p in found.into_inner().unwrap() {
+        problem(p, problems);
+    }
+    let [checked, ok, missing, corrupt, bytes] = counts.map(|c| c.into_inner());
+    report.checked = checked;
+    report.ok = ok;
+    report.missing = missing;
+    report.corrupt = corrupt;
+    report.bytes = bytes;
+    let mut bad = bad.into_inner().unwrap();
+    bad.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    if bad.is_empty() {
+        return Ok(report);
+    }
+
+    if !options.repair {
+        for (row, state) in &bad {
+            let what = if *state == "missing" {
+                "missing"
+            } else {
+                "damaged"
+            };
+            problem(
+                Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: format!(
+                        "destination '{}': {} is {what}; run `triplicate verify --dest {} --repair` to rewrite it from a good copy",
+                        d.name, row.key, d.name
+                    ),
+                    class: ErrorClass::Permanent,
+                },
+                problems,
+            );
+        }
+        return Ok(report);
+    }
+
+    // Repair, one copy at a time: it is rare, and each may try several sources.
+    let writable = match destination::open(d) {
+        Ok(w) => w,
+        Err(e) => {
+            problem(
+                dest_problem(&d.name, &format!("cannot repair: {e}"), e.class()),
+                problems,
+            );
+            return Ok(report);
+        }
+    };
+    for (attempt, (row, _)) in bad.iter().enumerate() {
+        match repair_copy(t, writable.as_ref(), d, row, sources, run, attempt) {
+            Ok(from) => {
+                report.repaired += 1;
+                let message = format!("rewritten from {from}");
+                t.catalog.record_copy_checked(
+                    row.photo_id,
+                    &d.id,
+                    "verified",
+                    None,
+                    &Operation {
+                        run,
+                        kind: "repair",
+                        dest: Some(&d.name),
+                        photo_id: Some(row.photo_id),
+                        path: Some(&row.key),
+                        bytes: Some(row.size),
+                        duration_ms: None,
+                        outcome: "repaired",
+                        message: Some(&message),
+                    },
+                )?;
+            }
+            Err(why) => {
+                report.unrecoverable += 1;
+                problem(
+                    Problem {
+                        subject: format!("dest:{}", d.name),
+                        message: format!(
+                            "destination '{}': {} is unrecoverable: {why}",
+                            d.name, row.key
+                        ),
+                        class: ErrorClass::Permanent,
+                    },
+                    problems,
+                );
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Reads a copy from the device and compares its hash.
+fn check_copy(dest: &dyn ReadDestination, row: &CopyRow, progress: &dyn Progress) -> Check {
+    let mut reader = match dest.read(&row.key) {
+        Ok(r) => r,
+        Err(DestError::NotFound { .. }) => return Check::Missing,
+        Err(e) => return Check::Unreadable(e),
+    };
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; HASH_BUFFER];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                progress.event(&Event::WorkBytes {
+                    dest: dest.name(),
+                    bytes: n as u64,
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Check::Unreadable(DestError::Io {
+                    dest: dest.name().into(),
+                    op: "read",
+                    path: row.key.to_string().into(),
+                    source: e,
+                });
+            }
+        }
+    }
+    let found = ContentHash(*hasher.finalize().as_bytes());
+    if found == row.hash {
+        Check::Good
+    } else {
+        Check::Corrupt(found)
+    }
+}
+
+/// Rewrites one bad copy at its own key from the first good source; returns which.
+fn repair_copy(
+    t: &Triplicate,
+    dest: &dyn WriteDestination,
+    d: &DestinationConfig,
+    row: &CopyRow,
+    sources: &SourcePool,
+    run: &str,
+    attempt: usize,
+) -> Result<String, String> {
+    let (names, copies) = t
+        .catalog
+        .sources_of(row.photo_id)
+        .map_err(|e| e.to_string())?;
+    let mut tried = Vec::new();
+    let mut candidates: Vec<(
+        String,
+        Box<dyn FnOnce() -> Result<Box<dyn Read + Send>, String>>,
+    )> = Vec::new();
+    for (library, path) in names {
+        if let Some(lib) = t.config.library(&library) {
+            let full = path.to_path(&lib.path);
+            candidates.push((
+                format!("the library original {library}:{path}"),
+                Box::new(move || {
+                    std::fs::File::open(&full)
+                        .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                        .map_err(|e| format!("{}: {e}", full.display()))
+                }),
+            ));
+        }
+    }
+    for (dest_id, key) in copies {
+        if dest_id == d.id {
+            continue;
+        }
+        let Some(other) = sources.get(&dest_id) else {
+            continue;
+        };
+        candidates.push((
+            format!("destination '{}' ({key})", other.name()),
+            Box::new(move || other.read(&key).map_err(|e| e.to_string())),
+        ));
+    }
+    if candidates.is_empty() {
+        return Err(
+            "no good copy anywhere: not in a library, and no other destination holds it".into(),
+        );
+    }
+    // The damaged copy, moved aside before the first rewrite: put back if nothing works.
+    let mut damaged: Option<RelPath> = None;
+    for (n, (name, open)) in candidates.into_iter().enumerate() {
+        // Whatever sits at the key (the damaged copy, or a failed rewrite) moves aside.
+        match dest.stat(&row.key) {
+            Ok(Some(_)) => {
+                let aside = quarantine_key(run, attempt, n, &row.key);
+                if let Err(e) = dest.rename(&row.key, &aside) {
+                    return Err(format!("could not move the damaged copy aside: {e}"));
+                }
+                damaged.get_or_insert(aside);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let result = open().map_err(|e| e.to_string()).and_then(|reader| {
+            let mut checked = VerifyingReader::new(reader, row.hash, row.size);
+            dest.put(&row.key, &mut checked, row.size)
+                .map_err(TargetError::from)
+                .and_then(|()| verify_copy(dest, &row.key, &row.hash))
+                .map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(()) => return Ok(name),
+            Err(why) => tried.push(format!("{name}: {why}")),
+        }
+    }
+    if let Some(aside) = damaged
+        && matches!(dest.stat(&row.key), Ok(None))
+    {
+        // Leave things as they were found: the damaged bytes are still the only copy here.
+        let _ = dest.rename(&aside, &row.key);
+    }
+    Err(format!("no good copy anywhere ({})", tried.join("; ")))
+}
+
+/// `.triplicate/quarantine/<run>-<attempt>-<n>/<key>`: where a damaged copy is kept.
+fn quarantine_key(run: &str, attempt: usize, n: usize, key: &RelPath) -> RelPath {
+    let folder = RelPath::new(
+        format!("{}/quarantine/{run}-{attempt}-{n}", destination::META_DIR).into_bytes(),
+    )
+    .expect("run ids are clean");
+    folder.join(key)
+}
+
+/// Other destinations, opened for reading when repair first needs them.
+struct SourcePool<'a> {
+    t: &'a Triplicate,
+    open: Mutex<HashMap<String, Option<Arc<dyn ReadDestination>>>>,
+}
+
+impl<'a> SourcePool<'a> {
+    fn new(t: &'a Triplicate) -> Self {
+        SourcePool {
+            t,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The destination with this id, if it is configured and mounted.
+    fn get(&self, id: &str) -> Option<Arc<dyn ReadDestination>> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.entry(id.to_string())
+            .or_insert_with(|| {
+                let config = self.t.config.destinations.iter().find(|d| d.id == id)?;
+                destination::open_read(config).ok()
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("45m").unwrap(), Duration::from_secs(2700));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+
+    #[test]
+    fn samples_are_about_the_asked_share_and_differ_between_runs() {
+        let picked = |run: &str| {
+            (0..10_000)
+                .filter(|&i| in_sample(run, i, 10.0))
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (picked("run-a"), picked("run-b"));
+        assert!((800..1200).contains(&a.len()), "{}", a.len());
+        assert_ne!(a, b);
+        assert!((0..100).all(|i| in_sample("r", i, 100.0)));
+        assert!((0..100).all(|i| !in_sample("r", i, 0.0)));
+    }
+}
