@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::catalog::{CatalogError, CopyRow, Operation};
+use crate::catalog::{CatalogError, CopyRow, Operation, Sources};
 use crate::config::DestinationConfig;
 use crate::destination::{self, DestError, ErrorClass, ReadDestination, WriteDestination};
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
@@ -440,6 +440,9 @@ fn check_copy(dest: &dyn ReadDestination, row: &CopyRow, progress: &dyn Progress
     }
 }
 
+/// Opens one candidate source of good bytes.
+type OpenSource = Box<dyn FnOnce() -> Result<Box<dyn Read + Send>, String>>;
+
 /// Rewrites one bad copy at its own key from the first good source; returns which.
 fn repair_copy(
     t: &Triplicate,
@@ -450,15 +453,12 @@ fn repair_copy(
     run: &str,
     attempt: usize,
 ) -> Result<String, String> {
-    let (names, copies) = t
+    let Sources { names, copies } = t
         .catalog
         .sources_of(row.photo_id)
         .map_err(|e| e.to_string())?;
     let mut tried = Vec::new();
-    let mut candidates: Vec<(
-        String,
-        Box<dyn FnOnce() -> Result<Box<dyn Read + Send>, String>>,
-    )> = Vec::new();
+    let mut candidates: Vec<(String, OpenSource)> = Vec::new();
     for (library, path) in names {
         if let Some(lib) = t.config.library(&library) {
             let full = path.to_path(&lib.path);

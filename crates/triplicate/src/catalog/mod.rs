@@ -112,6 +112,15 @@ pub struct CopyRow {
     pub verified_at: Option<i64>,
 }
 
+/// Where good bytes of a photo may be found.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Present library names: (library, path).
+    pub names: Vec<(String, RelPath)>,
+    /// Verified copies: (destination id, key).
+    pub copies: Vec<(String, RelPath)>,
+}
+
 /// Per-destination counts for `status`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DestCounts {
@@ -715,10 +724,7 @@ impl Catalog {
 
     /// Where good bytes of a photo may be found: its present library names, and the
     /// destinations (ids) holding a verified copy, with their keys.
-    pub fn sources_of(
-        &self,
-        photo_id: i64,
-    ) -> Result<(Vec<(String, RelPath)>, Vec<(String, RelPath)>)> {
+    pub fn sources_of(&self, photo_id: i64) -> Result<Sources> {
         self.with(|c| {
             let mut names = c.prepare_cached(
                 "SELECT library, path FROM files WHERE photo_id = ?1 AND present = 1 ORDER BY id",
@@ -732,7 +738,7 @@ impl Catalog {
             let copies = copies
                 .query_map([photo_id], |r| Ok((r.get(0)?, rel(r.get(1)?)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((names, copies))
+            Ok(Sources { names, copies })
         })
     }
 
