@@ -79,6 +79,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring photos back from verified copies; never overwrites a file.
+    Restore {
+        /// The folder to restore into.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Read only from this destination.
+        #[arg(long = "dest", value_name = "NAME")]
+        dest: Option<String>,
+        /// Photos captured on or after this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: Option<day::Day>,
+        /// Photos captured on or before this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        until: Option<day::Day>,
+        /// Every photo: rebuilds whole library trees under their original paths.
+        #[arg(long)]
+        all: bool,
+        /// Leave a file that holds other bytes alone instead of restoring beside it.
+        #[arg(long)]
+        skip_existing: bool,
+        #[arg(long)]
+        json: bool,
+        /// Names to restore, e.g. '*.CR2' or '2024/**' (matched against the library path).
+        globs: Vec<String>,
+    },
     /// Destinations, counts, 3-2-1 coverage and warnings.
     Status {
         #[arg(long)]
@@ -179,6 +204,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 cause.downcast_ref::<OpenError>(),
                 Some(OpenError::Config(_))
             )
+            || cause
+                .downcast_ref::<triplicate::restore::RestoreError>()
+                .is_some_and(|e| e.is_usage())
     });
     if usage { 2 } else { 1 }
 }
@@ -301,6 +329,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
+        Command::Restore {
+            to,
+            dest,
+            from,
+            until,
+            all,
+            skip_existing,
+            json,
+            globs,
+        } => {
+            let t = Triplicate::open(&home)?;
+            let options = triplicate::restore::RestoreOptions {
+                to,
+                destination: dest,
+                from: from.map(|d| d.0),
+                until: until.map(|d| d.0),
+                all,
+                globs,
+                skip_existing,
+            };
+            let bars = bars::Bars::new(!json);
+            let report = triplicate::restore::restore(&t, &options, &bars)?;
+            bars.finish();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                show::restore(&report);
+            }
+            return Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
         Command::Status { json, at_risk } => {
             let t = Triplicate::open(&home)?;
             let report = triplicate::status::status(&t, at_risk)?;
@@ -312,6 +374,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A day on the command line.
+mod day {
+    #[derive(Clone, Copy, Debug)]
+    pub struct Day(pub chrono::NaiveDate);
+
+    impl std::str::FromStr for Day {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Day)
+                .map_err(|_| format!("'{s}' is not a day: use YYYY-MM-DD"))
+        }
+    }
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {

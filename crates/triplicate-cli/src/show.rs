@@ -250,3 +250,29 @@ pub fn verify(r: &triplicate::verify::VerifyReport) {
         }
     }
 }
+
+pub fn restore(r: &triplicate::restore::RestoreReport) {
+    println!(
+        "Restored {} of {} selected into {} ({}); {} were there already, {} restored beside a different file, {} skipped, {} failed.",
+        r.restored,
+        r.selected,
+        r.to.display(),
+        HumanBytes(r.bytes),
+        r.already_there,
+        r.renamed,
+        r.skipped,
+        r.failed
+    );
+    if r.problems.is_empty() {
+        println!("Done in {:.1} s; every restored file verified.", r.seconds);
+    } else {
+        println!(
+            "Done in {:.1} s with {} problem(s):",
+            r.seconds,
+            r.problems.len()
+        );
+        for p in &r.problems {
+            println!("  - [{}] {}", p.class.as_str(), p.message);
+        }
+    }
+}

@@ -64,10 +64,13 @@ pub fn tiff_raw(datetime: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An XMP sidecar for the RAW named `raw_name`, as Lightroom writes it.
-pub fn xmp(raw_name: &str, rating: u8) -> Vec<u8> {
+/// An XMP sidecar for the RAW named `raw_name`, as Lightroom writes it, with a
+/// document id unique to `seed`.
+pub fn xmp(raw_name: &str, rating: u8, seed: &str) -> Vec<u8> {
+    let id = blake3::hash(format!("{seed}/{raw_name}").as_bytes()).to_hex();
+    let id = &id[..32];
     format!(
-        "<?xpacket begin=\"\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n  <rdf:Description xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\" xmlns:crs=\"http://ns.adobe.com/camera-raw-settings/1.0/\" xmp:Rating=\"{rating}\" crs:RawFileName=\"{raw_name}\"/>\n </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>\n"
+        "<?xpacket begin=\"\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n  <rdf:Description xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\" xmlns:crs=\"http://ns.adobe.com/camera-raw-settings/1.0/\" xmlns:xmpMM=\"http://ns.adobe.com/xap/1.0/mm/\" xmpMM:DocumentID=\"xmp.did:{id}\" xmp:Rating=\"{rating}\" crs:RawFileName=\"{raw_name}\"/>\n </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>\n"
     )
     .into_bytes()
 }
@@ -150,7 +153,11 @@ pub fn write_card(root: &Path, spec: &CardSpec) -> io::Result<Vec<CardFile>> {
         if spec.sidecars && i % 2 == 0 {
             put(
                 format!("IMG_{n:04}.xmp"),
-                xmp(&format!("IMG_{n:04}.{}", spec.raw_ext), (n % 5) as u8),
+                xmp(
+                    &format!("IMG_{n:04}.{}", spec.raw_ext),
+                    (n % 5) as u8,
+                    &spec.seed,
+                ),
             )?;
         }
     }

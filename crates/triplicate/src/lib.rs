@@ -14,6 +14,7 @@
 //! - [`engine`]: backup planning, single-read fan-out, verification.
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
 //! - [`verify`]: re-reading copies from the device, and repairing bad ones.
+//! - [`restore`]: bringing photos back from verified copies, never overwriting.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
 //!
 //! A complete backup, as the CLI does it:
@@ -56,6 +57,7 @@ pub mod photo;
 pub mod policy;
 pub mod progress;
 pub mod relpath;
+pub mod restore;
 pub mod scan;
 pub mod setup;
 pub mod status;

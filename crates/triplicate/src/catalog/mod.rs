@@ -112,6 +112,19 @@ pub struct CopyRow {
     pub verified_at: Option<i64>,
 }
 
+/// A photo under one of its library names.
+#[derive(Debug, Clone)]
+pub struct NamedPhoto {
+    pub photo_id: i64,
+    pub library: String,
+    pub path: RelPath,
+    /// The file's modification time when last scanned (-1 if unknown).
+    pub mtime_ns: i64,
+    pub hash: ContentHash,
+    pub size: u64,
+    pub captured: String,
+}
+
 /// Where good bytes of a photo may be found.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -753,6 +766,32 @@ impl Catalog {
                 [dest],
                 |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64)),
             )
+        })
+    }
+
+    // ---- restoring ---------------------------------------------------------------
+
+    /// Every name of every photo the catalog knows (in a library or no longer), with
+    /// what it should hold, by library and path.
+    pub fn names_to_restore(&self) -> Result<Vec<NamedPhoto>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT f.photo_id, f.library, f.path, f.mtime_ns, p.hash, p.size, p.captured
+                 FROM files f JOIN photos p ON p.id = f.photo_id
+                 ORDER BY f.library, f.path",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(NamedPhoto {
+                    photo_id: r.get(0)?,
+                    library: r.get(1)?,
+                    path: rel(r.get(2)?)?,
+                    mtime_ns: r.get(3)?,
+                    hash: hash_from(r.get(4)?),
+                    size: r.get::<_, i64>(5)? as u64,
+                    captured: r.get(6)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 

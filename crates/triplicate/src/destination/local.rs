@@ -133,6 +133,19 @@ impl LocalDestination {
         })
     }
 
+    /// A plain folder that is not a Triplicate destination (no marker, no lock), for
+    /// `restore` to write into with the same atomic, never-replacing puts. The folder is
+    /// created if needed.
+    pub fn plain_folder(name: &str, root: &Path) -> Result<Self, DestError> {
+        fs::create_dir_all(root).map_err(|e| map_io(name, "create", root, e))?;
+        Ok(LocalDestination {
+            name: name.into(),
+            root: root.into(),
+            _lock: None,
+            publish: std::sync::Mutex::new(()),
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

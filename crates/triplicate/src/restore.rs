@@ -1,0 +1,346 @@
+//! Restoring photos from verified copies.
+//!
+//! [`restore`] picks the photos to bring back (all of them, a capture-date range, or
+//! names matching globs, including photos no longer in any library), and writes each
+//! under its original path relative to its library into the target folder, prefixed
+//! with the library's name when there are several libraries. `restore --all --to DIR`
+//! therefore rebuilds a lost library tree, byte for byte, names and mtimes included.
+//!
+//! Each photo is read from a verified copy on a reachable destination (the configured
+//! order; `--dest` picks one), through a [`VerifyingReader`], and written with the same
+//! atomic, never-replacing put as a backup: a file already in the target folder is
+//! never overwritten. A name taken by the same bytes counts as restored already; a
+//! name taken by other bytes gets a distinct name (`IMG_0001~a1b2c3d4.CR2`), or is
+//! skipped with `skip_existing`. The written file is read back and its hash checked.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::catalog::NamedPhoto;
+use crate::destination::layout::alternate_name;
+use crate::destination::{
+    self, DestError, ErrorClass, LocalDestination, ReadDestination, WriteDestination,
+};
+use crate::engine::EngineError;
+use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
+use crate::home::Triplicate;
+use crate::progress::{Event, Problem, Progress};
+use crate::relpath::RelPath;
+
+/// What to restore, and where.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// The folder to restore into (created if needed).
+    pub to: PathBuf,
+    /// Read only from this destination.
+    pub destination: Option<String>,
+    /// Photos captured on or after this day.
+    pub from: Option<NaiveDate>,
+    /// Photos captured on or before this day.
+    pub until: Option<NaiveDate>,
+    /// Every photo (with no globs and no dates, something must say what to restore).
+    pub all: bool,
+    /// Names to restore, matched against `path` and `library/path` (`*.CR2`,
+    /// `2024-05-*/**`).
+    pub globs: Vec<String>,
+    /// Leave a name that holds other bytes alone instead of restoring beside it.
+    pub skip_existing: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("say what to restore: --all, --from/--until, or name patterns")]
+    NothingSelected,
+    #[error("bad pattern '{pattern}': {message}")]
+    BadGlob { pattern: String, message: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot restore into {}: {source}", to.display())]
+    Target { to: PathBuf, source: DestError },
+}
+
+impl RestoreError {
+    pub fn is_usage(&self) -> bool {
+        match self {
+            RestoreError::NothingSelected | RestoreError::BadGlob { .. } => true,
+            RestoreError::Engine(e) => e.is_usage(),
+            RestoreError::Target { .. } => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreReport {
+    pub to: PathBuf,
+    /// Names selected.
+    pub selected: u64,
+    pub restored: u64,
+    /// Already in the target folder with the same bytes.
+    pub already_there: u64,
+    /// Restored beside a different file that had the name.
+    pub renamed: u64,
+    /// Left alone because the name held other bytes (`skip_existing`).
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub problems: Vec<Problem>,
+    pub seconds: f64,
+}
+
+impl RestoreReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The progress bar's name for restore work.
+const BAR: &str = "restore";
+
+pub fn restore(
+    t: &Triplicate,
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport, RestoreError> {
+    let started = Instant::now();
+    if !options.all && options.globs.is_empty() && options.from.is_none() && options.until.is_none()
+    {
+        return Err(RestoreError::NothingSelected);
+    }
+    let globs = build_globs(&options.globs)?;
+    let sources: Vec<_> = match &options.destination {
+        Some(name) => vec![
+            t.config
+                .destination(name)
+                .ok_or_else(|| EngineError::UnknownDestination(name.clone()))?,
+        ],
+        None => t.config.destinations.iter().collect(),
+    };
+    let mut report = RestoreReport {
+        to: options.to.clone(),
+        ..Default::default()
+    };
+    let problem = |p: Problem, report: &mut RestoreReport| {
+        progress.event(&Event::Problem(&p));
+        report.problems.push(p);
+    };
+    // Open what can be read; say why the others cannot.
+    let mut readable: HashMap<String, Arc<dyn ReadDestination>> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for d in sources {
+        match destination::open_read(d) {
+            Ok(r) => {
+                readable.insert(d.id.clone(), r);
+                order.push(d.id.clone());
+            }
+            Err(e) => tracing::info!(destination = %d.name, "not used for restore: {e}"),
+        }
+    }
+    let target = LocalDestination::plain_folder(BAR, &options.to).map_err(|source| {
+        RestoreError::Target {
+            to: options.to.clone(),
+            source,
+        }
+    })?;
+
+    let several_libraries = t.config.libraries.len() > 1;
+    let selected: Vec<NamedPhoto> = t
+        .catalog
+        .names_to_restore()
+        .map_err(EngineError::from)?
+        .into_iter()
+        .filter(|n| {
+            let day = n
+                .captured
+                .get(..10)
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+            let in_range = match day {
+                Some(day) => {
+                    options.from.is_none_or(|f| day >= f) && options.until.is_none_or(|u| day <= u)
+                }
+                None => options.from.is_none() && options.until.is_none(),
+            };
+            let named = globs.as_ref().is_none_or(|g| {
+                use std::os::unix::ffi::OsStrExt;
+                let plain = std::ffi::OsStr::from_bytes(n.path.as_bytes());
+                let with_library = std::path::Path::new(&n.library).join(plain);
+                g.is_match(plain) || g.is_match(with_library)
+            });
+            in_range && named
+        })
+        .collect();
+    report.selected = selected.len() as u64;
+    progress.event(&Event::WorkPlanned {
+        dest: BAR,
+        files: selected.len() as u64,
+        bytes: selected.iter().map(|n| n.size).sum(),
+    });
+
+    for photo in &selected {
+        let key = if several_libraries {
+            RelPath::new(photo.library.clone().into_bytes())
+                .map(|lib| lib.join(&photo.path))
+                .unwrap_or_else(|_| photo.path.clone())
+        } else {
+            photo.path.clone()
+        };
+        let outcome = restore_one(
+            t,
+            &target,
+            &readable,
+            &order,
+            photo,
+            &key,
+            options.skip_existing,
+        );
+        let ok = outcome.is_ok();
+        match outcome {
+            Ok(Outcome::Restored { renamed }) => {
+                report.restored += 1;
+                report.renamed += u64::from(renamed);
+                report.bytes += photo.size;
+            }
+            Ok(Outcome::AlreadyThere) => report.already_there += 1,
+            Ok(Outcome::Skipped) => report.skipped += 1,
+            Err(why) => {
+                report.failed += 1;
+                problem(
+                    Problem {
+                        subject: format!("{}:{}", photo.library, photo.path),
+                        message: format!(
+                            "{}:{} could not be restored: {why}",
+                            photo.library, photo.path
+                        ),
+                        class: ErrorClass::Permanent,
+                    },
+                    &mut report,
+                );
+            }
+        }
+        progress.event(&Event::WorkBytes {
+            dest: BAR,
+            bytes: photo.size,
+        });
+        progress.event(&Event::WorkDone { dest: BAR, ok });
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+enum Outcome {
+    Restored { renamed: bool },
+    AlreadyThere,
+    Skipped,
+}
+
+fn build_globs(patterns: &[String]) -> Result<Option<globset::GlobSet>, RestoreError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for p in patterns {
+        let glob = globset::Glob::new(p).map_err(|e| RestoreError::BadGlob {
+            pattern: p.clone(),
+            message: e.kind().to_string(),
+        })?;
+        set.add(glob);
+    }
+    set.build().map(Some).map_err(|e| RestoreError::BadGlob {
+        pattern: patterns.join(" "),
+        message: e.to_string(),
+    })
+}
+
+/// Restores one name: chooses where in the target folder, then copies from the first
+/// verified copy that reads back right.
+fn restore_one(
+    t: &Triplicate,
+    target: &LocalDestination,
+    readable: &HashMap<String, Arc<dyn ReadDestination>>,
+    order: &[String],
+    photo: &NamedPhoto,
+    key: &RelPath,
+    skip_existing: bool,
+) -> Result<Outcome, String> {
+    let copies = t
+        .catalog
+        .sources_of(photo.photo_id)
+        .map_err(|e| e.to_string())?
+        .copies;
+    let mut tried = Vec::new();
+    for id in order {
+        let Some((_, source_key)) = copies.iter().find(|(d, _)| d == id) else {
+            continue;
+        };
+        let source = &readable[id];
+        // Choose a name: free, the same bytes already, or a distinct one.
+        let name = key.file_name().to_vec();
+        let candidates = std::iter::once(Ok(key.clone())).chain(
+            [8usize, 16, 64]
+                .into_iter()
+                .map(|n| key.with_file_name(&alternate_name(&name, &photo.hash, n))),
+        );
+        let mut place = None;
+        for (i, candidate) in candidates.enumerate() {
+            let Ok(candidate) = candidate else { continue };
+            match target.stat(&candidate) {
+                Ok(None) => {
+                    place = Some((candidate, i > 0));
+                    break;
+                }
+                Ok(Some(meta))
+                    if meta.size == photo.size
+                        && verify_copy(target, &candidate, &photo.hash).is_ok() =>
+                {
+                    return Ok(Outcome::AlreadyThere);
+                }
+                Ok(Some(_)) if skip_existing => return Ok(Outcome::Skipped),
+                Ok(Some(_)) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let Some((place, renamed)) = place else {
+            return Err(format!("{key} and its alternative names are taken"));
+        };
+        let copied = source
+            .read(source_key)
+            .map_err(TargetError::from)
+            .and_then(|reader| {
+                let mut checked = VerifyingReader::new(reader, photo.hash, photo.size);
+                target
+                    .put(&place, &mut checked, photo.size)
+                    .map_err(TargetError::from)
+            })
+            .and_then(|()| verify_copy(target, &place, &photo.hash));
+        match copied {
+            Ok(()) => {
+                set_mtime(&place.to_path(target.root()), photo.mtime_ns);
+                return Ok(Outcome::Restored { renamed });
+            }
+            Err(e) => tried.push(format!("from '{}': {e}", source.name())),
+        }
+    }
+    if tried.is_empty() {
+        return Err(
+            "no verified copy on a reachable destination (plug in or mount one that holds it)"
+                .into(),
+        );
+    }
+    Err(tried.join("; "))
+}
+
+/// Gives a restored file its original modification time, so that a rescan of a
+/// restored library sees it unchanged.
+fn set_mtime(path: &std::path::Path, mtime_ns: i64) {
+    if mtime_ns < 0 {
+        return;
+    }
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(mtime_ns as u64);
+    if let Ok(f) = std::fs::File::options().write(true).open(path) {
+        let _ = f.set_modified(when);
+    }
+}
