@@ -50,6 +50,9 @@ enum Command {
     /// Destinations: where copies go.
     #[command(subcommand)]
     Dest(DestCommand),
+    /// The catalog: what Triplicate knows.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Back up every photo not yet verified at each enabled destination.
     Backup {
         /// Only this destination (repeatable).
@@ -145,6 +148,15 @@ enum DestCommand {
     Enable { name: String },
     /// Stop writing to a destination (its copies still count).
     Disable { name: String },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Recreate a lost catalog from the destinations' markers and manifests.
+    Rebuild {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -279,6 +291,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "Disabled destination '{name}': nothing is written there until `dest enable {name}`."
             );
+        }
+        Command::Catalog(CatalogCommand::Rebuild { json }) => {
+            let config = triplicate::config::Config::load(&home.config)?;
+            let bars = bars::Bars::new(!json);
+            let report = triplicate::rebuild::rebuild(&home, &config, &bars)?;
+            bars.finish();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                show::rebuild(&report);
+            }
+            return Ok(if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         Command::Backup { dest, jobs, json } => {
             let t = Triplicate::open(&home)?;

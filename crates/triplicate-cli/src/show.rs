@@ -276,3 +276,19 @@ pub fn restore(r: &triplicate::restore::RestoreReport) {
         }
     }
 }
+
+pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
+    if let Some(previous) = &r.previous {
+        println!("The previous catalog was moved to {}", previous.display());
+    }
+    println!(
+        "Rebuilt the catalog from {} destination(s): {} manifests, {} copies.",
+        r.destinations, r.manifests, r.copies
+    );
+    println!(
+        "Next: `triplicate backup` finds the originals again; `triplicate verify` re-checks the copies."
+    );
+    for p in &r.problems {
+        println!("  - [{}] {}", p.class.as_str(), p.message);
+    }
+}

@@ -215,3 +215,53 @@ fn restore_reads_from_whichever_destination_is_there() {
     );
     assert!(!Path::new(&w.path("none/c")).exists());
 }
+
+#[test]
+fn a_lost_catalog_is_rebuilt_from_the_destinations_and_restore_works_as_before() {
+    let w = backed_up_studio();
+    w.card("c", &kit::CardSpec::default());
+    fs::write(
+        w.library()
+            .join(std::ffi::OsStr::from_bytes(b"caf\xe9.JPG")),
+        b"latin-1",
+    )
+    .unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    let original = kit::tree_hashes(&w.library()).unwrap();
+    let before = w.status();
+
+    fs::remove_file(w.home().join("catalog.db")).unwrap();
+    let _ = fs::remove_file(w.home().join("catalog.db-wal"));
+    let _ = fs::remove_file(w.home().join("catalog.db-shm"));
+    let out = w.ok(&["catalog", "rebuild"]);
+    assert!(
+        out.contains("2 destination(s)") && out.contains("22 copies"),
+        "{out}"
+    );
+
+    // Status: the same copies per destination; photos count as only-in-backups until a scan.
+    let after = w.status();
+    for i in 0..2 {
+        assert_eq!(
+            after["destinations"][i]["verified"],
+            before["destinations"][i]["verified"]
+        );
+    }
+    // Restore works as before, byte-exact (the odd name included).
+    fs::remove_dir_all(w.library()).unwrap();
+    let (code, report) = restore(&w, &["--all", "--to", w.library().to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(kit::tree_hashes(&w.library()).unwrap(), original);
+    // And the next backup finds everything in place: nothing copied, coverage as before.
+    let (code, backup) = w.backup(&[]);
+    assert_eq!(code, 0, "{backup}");
+    assert_eq!(common::dest(&backup, "usb")["copied"], 0);
+    assert_eq!(
+        w.status()["coverage"]["photos"],
+        before["coverage"]["photos"]
+    );
+
+    // A second rebuild keeps the first catalog aside.
+    let out = w.ok(&["catalog", "rebuild"]);
+    assert!(out.contains("moved to"), "{out}");
+}

@@ -15,6 +15,7 @@
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
 //! - [`verify`]: re-reading copies from the device, and repairing bad ones.
 //! - [`restore`]: bringing photos back from verified copies, never overwriting.
+//! - [`rebuild`]: a lost catalog, recreated from the destinations' manifests.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
 //!
 //! A complete backup, as the CLI does it:
@@ -56,6 +57,7 @@ pub mod home;
 pub mod photo;
 pub mod policy;
 pub mod progress;
+pub mod rebuild;
 pub mod relpath;
 pub mod restore;
 pub mod scan;

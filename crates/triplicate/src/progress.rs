@@ -69,3 +69,38 @@ pub struct NoProgress;
 impl Progress for NoProgress {
     fn event(&self, _: &Event<'_>) {}
 }
+
+/// The problems of one run: each is reported as an event when found, and kept for
+/// the run's report.
+pub struct Problems<'a> {
+    progress: &'a dyn Progress,
+    list: Vec<Problem>,
+}
+
+impl<'a> Problems<'a> {
+    pub fn new(progress: &'a dyn Progress) -> Self {
+        Problems {
+            progress,
+            list: Vec::new(),
+        }
+    }
+
+    /// Reports a new problem and keeps it.
+    pub fn report(&mut self, p: Problem) {
+        self.progress.event(&Event::Problem(&p));
+        self.list.push(p);
+    }
+
+    /// Keeps problems that were reported as events already (by a scan, by workers).
+    pub fn extend_reported(&mut self, problems: impl IntoIterator<Item = Problem>) {
+        self.list.extend(problems);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.list
+    }
+}

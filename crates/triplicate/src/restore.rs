@@ -29,7 +29,7 @@ use crate::destination::{
 use crate::engine::EngineError;
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::home::Triplicate;
-use crate::progress::{Event, Problem, Progress};
+use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
 
 /// What to restore, and where.
@@ -124,10 +124,7 @@ pub fn restore(
         to: options.to.clone(),
         ..Default::default()
     };
-    let problem = |p: Problem, report: &mut RestoreReport| {
-        progress.event(&Event::Problem(&p));
-        report.problems.push(p);
-    };
+    let mut problems = Problems::new(progress);
     // Open what can be read; say why the others cannot.
     let mut readable: HashMap<String, Arc<dyn ReadDestination>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -208,17 +205,14 @@ pub fn restore(
             Ok(Outcome::Skipped) => report.skipped += 1,
             Err(why) => {
                 report.failed += 1;
-                problem(
-                    Problem {
-                        subject: format!("{}:{}", photo.library, photo.path),
-                        message: format!(
-                            "{}:{} could not be restored: {why}",
-                            photo.library, photo.path
-                        ),
-                        class: ErrorClass::Permanent,
-                    },
-                    &mut report,
-                );
+                problems.report(Problem {
+                    subject: format!("{}:{}", photo.library, photo.path),
+                    message: format!(
+                        "{}:{} could not be restored: {why}",
+                        photo.library, photo.path
+                    ),
+                    class: ErrorClass::Permanent,
+                });
             }
         }
         progress.event(&Event::WorkBytes {
@@ -227,6 +221,7 @@ pub fn restore(
         });
         progress.event(&Event::WorkDone { dest: BAR, ok });
     }
+    report.problems = problems.into_vec();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

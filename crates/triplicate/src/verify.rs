@@ -30,7 +30,7 @@ use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::engine::{EngineError, dest_problem, run_id};
 use crate::home::Triplicate;
 use crate::photo::{ContentHash, HASH_BUFFER};
-use crate::progress::{Event, Problem, Progress};
+use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
 
 /// What to verify, and whether to repair.
@@ -122,7 +122,7 @@ pub fn verify(
     let selected = select(t, &options.destinations)?;
     let run = run_id();
     t.catalog.begin_run(&run, "verify")?;
-    let mut problems = Vec::new();
+    let mut problems = Problems::new(progress);
     let mut reports = Vec::new();
     let sources = SourcePool::new(t);
     for d in selected {
@@ -132,7 +132,7 @@ pub fn verify(
     let report = VerifyReport {
         run: run.clone(),
         destinations: reports,
-        problems,
+        problems: problems.into_vec(),
         seconds: started.elapsed().as_secs_f64(),
     };
     t.catalog.finish_run(
@@ -182,22 +182,18 @@ fn verify_destination(
     run: &str,
     sources: &SourcePool,
     progress: &dyn Progress,
-    problems: &mut Vec<Problem>,
+    problems: &mut Problems<'_>,
 ) -> Result<DestinationVerifyReport, EngineError> {
     let mut report = DestinationVerifyReport {
         name: d.name.clone(),
         state: "ok".into(),
         ..Default::default()
     };
-    let problem = |p: Problem, problems: &mut Vec<Problem>| {
-        progress.event(&Event::Problem(&p));
-        problems.push(p);
-    };
     let dest = match destination::open_read(d) {
         Ok(dest) => dest,
         Err(e) => {
             report.state = e.state().into();
-            problem(dest_problem(&d.name, &e.to_string(), e.class()), problems);
+            problems.report(dest_problem(&d.name, &e.to_string(), e.class()));
             return Ok(report);
         }
     };
@@ -313,7 +309,7 @@ fn verify_destination(
         return Err(e.into());
     }
     for p in found.into_inner().unwrap() {
-        problem(p, problems);
+        problems.report(p);
     }
     let [checked, ok, missing, corrupt, bytes] = counts.map(|c| c.into_inner());
     report.checked = checked;
@@ -334,17 +330,14 @@ fn verify_destination(
             } else {
                 "damaged"
             };
-            problem(
-                Problem {
+            problems.report(Problem {
                     subject: format!("dest:{}", d.name),
                     message: format!(
                         "destination '{}': {} is {what}; run `triplicate verify --dest {} --repair` to rewrite it from a good copy",
                         d.name, row.key, d.name
                     ),
                     class: ErrorClass::Permanent,
-                },
-                problems,
-            );
+                });
         }
         return Ok(report);
     }
@@ -353,10 +346,11 @@ fn verify_destination(
     let writable = match destination::open(d) {
         Ok(w) => w,
         Err(e) => {
-            problem(
-                dest_problem(&d.name, &format!("cannot repair: {e}"), e.class()),
-                problems,
-            );
+            problems.report(dest_problem(
+                &d.name,
+                &format!("cannot repair: {e}"),
+                e.class(),
+            ));
             return Ok(report);
         }
     };
@@ -385,17 +379,14 @@ fn verify_destination(
             }
             Err(why) => {
                 report.unrecoverable += 1;
-                problem(
-                    Problem {
-                        subject: format!("dest:{}", d.name),
-                        message: format!(
-                            "destination '{}': {} is unrecoverable: {why}",
-                            d.name, row.key
-                        ),
-                        class: ErrorClass::Permanent,
-                    },
-                    problems,
-                );
+                problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: format!(
+                        "destination '{}': {} is unrecoverable: {why}",
+                        d.name, row.key
+                    ),
+                    class: ErrorClass::Permanent,
+                });
             }
         }
     }

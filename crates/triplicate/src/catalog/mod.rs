@@ -795,6 +795,54 @@ impl Catalog {
         })
     }
 
+    // ---- rebuilding ----------------------------------------------------------------
+
+    /// Records what one manifest says about copies at `dest`, in one transaction: the
+    /// photos, their library names (absent until a scan finds them), and the copies as
+    /// verified at the manifest's time. Returns how many entries were recorded.
+    pub fn record_manifest(
+        &self,
+        dest: &str,
+        entries: &[crate::destination::manifest::Entry],
+    ) -> Result<usize> {
+        self.tx(|tx| {
+            let mut photo = tx.prepare_cached(
+                "INSERT INTO photos(hash, size, captured, captured_from, kind, first_seen)
+                 VALUES (?1, ?2, ?3, 'manifest', ?4, ?5)
+                 ON CONFLICT(hash) DO UPDATE SET hash = hash
+                 RETURNING id",
+            )?;
+            let mut file = tx.prepare_cached(
+                "INSERT INTO files(library, path, photo_id, size, mtime_ns, inode, present)
+                 VALUES (?1, ?2, ?3, ?4, -1, 0, 0)
+                 ON CONFLICT(library, path) DO NOTHING",
+            )?;
+            let mut copy = tx.prepare_cached(
+                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, manifest)
+                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4, 'rebuilt')
+                 ON CONFLICT(photo_id, dest) DO UPDATE SET path = excluded.path,
+                   verified_at = MAX(COALESCE(verified_at, 0), excluded.verified_at)",
+            )?;
+            let mut n = 0;
+            for e in entries {
+                let Some(hash) = ContentHash::from_hex(&e.blake3) else { continue };
+                let verified_at = chrono::DateTime::parse_from_rfc3339(&e.verified_at)
+                    .map(|t| t.timestamp())
+                    .unwrap_or_else(|_| now());
+                let id: i64 = photo.query_row(
+                    params![&hash.0[..], e.size as i64, e.captured, e.kind, verified_at],
+                    |r| r.get(0),
+                )?;
+                if !e.library.is_empty() {
+                    file.execute(params![e.library, e.source.as_bytes(), id, e.size as i64])?;
+                }
+                copy.execute(params![id, dest, e.path.as_bytes(), verified_at])?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
     // ---- status ------------------------------------------------------------------
 
     pub fn dest_counts(&self, dest: &str) -> Result<DestCounts> {

@@ -30,7 +30,7 @@ use crate::catalog::CatalogError;
 use crate::config::DestinationConfig;
 use crate::destination::{self, DestError, ErrorClass, WriteDestination, manifest};
 use crate::home::Triplicate;
-use crate::progress::{Event, Problem, Progress};
+use crate::progress::{Problem, Problems, Progress};
 use crate::scan::{self, ScanReport};
 use plan::{Job, Planner};
 use worker::{OpenDest, RunContext};
@@ -121,11 +121,7 @@ pub fn backup(
     }
     let run = run_id();
     t.catalog.begin_run(&run, "backup")?;
-    let mut problems: Vec<Problem> = Vec::new();
-    let note = |p: Problem, problems: &mut Vec<Problem>| {
-        progress.event(&Event::Problem(&p));
-        problems.push(p);
-    };
+    let mut problems = Problems::new(progress);
 
     // 1. Open destinations; skip (and warn about) those that cannot be written.
     let mut reports: Vec<DestinationReport> = Vec::new();
@@ -153,10 +149,7 @@ pub fn backup(
                     Some(e.class().as_str()),
                 )?;
                 t.catalog.record_dest_activity(&d.id, false)?;
-                note(
-                    dest_problem(&d.name, &e.to_string(), e.class()),
-                    &mut problems,
-                );
+                problems.report(dest_problem(&d.name, &e.to_string(), e.class()));
             }
         }
         reports.push(report);
@@ -215,18 +208,15 @@ pub fn backup(
                 &mut on_recorded,
             ) {
                 Ok(report) => {
-                    problems.extend(report.problems.iter().cloned());
+                    problems.extend_reported(report.problems.iter().cloned());
                     scans.push(report);
                 }
                 Err(scan::ScanError::Catalog(e)) => return Err(e.into()),
-                Err(e) => note(
-                    Problem {
-                        subject: format!("library:{}", lib.name),
-                        message: e.to_string(),
-                        class: ErrorClass::Transient,
-                    },
-                    &mut problems,
-                ),
+                Err(e) => problems.report(Problem {
+                    subject: format!("library:{}", lib.name),
+                    message: e.to_string(),
+                    class: ErrorClass::Transient,
+                }),
             }
         }
         if let Some(e) = planning_error {
@@ -240,7 +230,7 @@ pub fn backup(
         Ok(())
     });
     scanned?;
-    problems.extend(found.into_inner().unwrap_or_else(|p| p.into_inner()));
+    problems.extend_reported(found.into_inner().unwrap_or_else(|p| p.into_inner()));
     tracing::debug!(elapsed = ?started.elapsed(), "copied");
 
     // 3. Per destination: manifest, activity, warnings.
@@ -259,10 +249,9 @@ pub fn backup(
         }
         match write_manifest(t, od, &run) {
             Ok(m) => report.manifest = m,
-            Err(ManifestFailure::Destination(e)) => note(
-                dest_problem(&od.config.name, &e.to_string(), e.class()),
-                &mut problems,
-            ),
+            Err(ManifestFailure::Destination(e)) => {
+                problems.report(dest_problem(&od.config.name, &e.to_string(), e.class()))
+            }
             Err(ManifestFailure::Catalog(e)) => return Err(e.into()),
         }
         t.catalog
@@ -281,7 +270,7 @@ pub fn backup(
         run: run.clone(),
         scans,
         destinations: reports,
-        problems,
+        problems: problems.into_vec(),
         seconds: started.elapsed().as_secs_f64(),
     };
     t.catalog.finish_run(

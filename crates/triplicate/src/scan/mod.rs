@@ -121,14 +121,16 @@ pub fn scan_library(
     let walk_failed = !walk_failures.is_empty();
     for failure in walk_failures {
         let at = failure.path.display().to_string();
-        report.problems.push(problem(
+        let p = problem(
             format!("{}:{at}", lib.name),
             format!(
                 "cannot read {at}: {}; files below it were skipped",
                 failure.error
             ),
             ErrorClass::Permanent,
-        ));
+        );
+        progress.event(&Event::Problem(&p));
+        report.problems.push(p);
     }
     catalog.set_present(&came_back, true)?;
 

@@ -1,0 +1,147 @@
+//! Rebuilding a lost catalog from the destinations.
+//!
+//! Every destination describes itself: its marker says which destination it is, and its
+//! manifests (`.triplicate/manifests/<node>/*.jsonl`) list every copy it received, with
+//! its hash, size, capture time and the library name it came from. [`rebuild`] reads
+//! them all from every mounted destination in the configuration into a fresh catalog.
+//! Copies count as verified as of their manifest's time (run `verify` to check them
+//! again); library names are recorded as absent until the next scan finds the files,
+//! so `status` and `restore` work at once and `backup` picks up where it was. An
+//! existing catalog is moved aside (`catalog.db.before-rebuild-<time>`), never deleted.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::Config;
+use crate::destination::{self, ErrorClass, META_DIR, manifest};
+use crate::home::Home;
+use crate::progress::{Event, Problem, Problems, Progress};
+use crate::relpath::RelPath;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RebuildReport {
+    /// Where the catalog that was there before went, if there was one.
+    pub previous: Option<PathBuf>,
+    pub destinations: u64,
+    pub manifests: u64,
+    pub copies: u64,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("cannot move the current catalog {} aside: {source}", path.display())]
+    MoveAside {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+pub fn rebuild(
+    home: &Home,
+    config: &Config,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, RebuildError> {
+    let mut report = RebuildReport {
+        previous: move_aside(&home.catalog)?,
+        ..Default::default()
+    };
+    let catalog = Catalog::open(&home.catalog)?;
+    let mut problems = Problems::new(progress);
+    for d in &config.destinations {
+        let dest = match destination::open_read(d) {
+            Ok(dest) => dest,
+            Err(e) => {
+                problems.report(Problem {
+                        subject: format!("dest:{}", d.name),
+                        message: format!("{e}; its copies are not in the rebuilt catalog (run `catalog rebuild` again when it is back)"),
+                        class: e.class(),
+                    });
+                continue;
+            }
+        };
+        report.destinations += 1;
+        let prefix = RelPath::new(format!("{META_DIR}/manifests").into_bytes()).expect("clean");
+        let mut manifests = match dest.list(Some(&prefix)) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: e.to_string(),
+                    class: e.class(),
+                });
+                continue;
+            }
+        };
+        // Oldest first (names start with the time), so later runs win.
+        manifests.sort_by(|a, b| a.key.file_name().cmp(b.key.file_name()));
+        progress.event(&Event::WorkPlanned {
+            dest: &d.name,
+            files: manifests.len() as u64,
+            bytes: manifests.iter().map(|m| m.size).sum(),
+        });
+        for m in manifests
+            .iter()
+            .filter(|m| m.key.file_name().ends_with(b".jsonl"))
+        {
+            let mut bytes = Vec::new();
+            let read = dest
+                .read(&m.key)
+                .map_err(|e| e.to_string())
+                .and_then(|mut r| r.read_to_end(&mut bytes).map_err(|e| e.to_string()));
+            let parsed = read.and_then(|_| manifest::decode(&bytes).map_err(|e| e.to_string()));
+            match parsed {
+                Ok((header, entries)) if header.destination == d.id => {
+                    report.copies += catalog.record_manifest(&d.id, &entries)? as u64;
+                    report.manifests += 1;
+                }
+                Ok((header, _)) => problems.report(Problem {
+                        subject: format!("dest:{}", d.name),
+                        message: format!(
+                            "destination '{}': manifest {} belongs to destination {}, not this one; skipped",
+                            d.name, m.key, header.destination
+                        ),
+                        class: ErrorClass::Permanent,
+                    }),
+                Err(why) => problems.report(Problem {
+                        subject: format!("dest:{}", d.name),
+                        message: format!("destination '{}': manifest {} is unreadable: {why}; skipped", d.name, m.key),
+                        class: ErrorClass::Permanent,
+                    }),
+            }
+            progress.event(&Event::WorkBytes {
+                dest: &d.name,
+                bytes: m.size,
+            });
+            progress.event(&Event::WorkDone {
+                dest: &d.name,
+                ok: true,
+            });
+        }
+    }
+    report.problems = problems.into_vec();
+    Ok(report)
+}
+
+/// Moves `catalog.db` (and its WAL files) aside; returns where it went.
+fn move_aside(path: &Path) -> Result<Option<PathBuf>, RebuildError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let aside = path.with_file_name(format!("catalog.db.before-rebuild-{stamp}"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        if from.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+            std::fs::rename(&from, &to)
+                .map_err(|source| RebuildError::MoveAside { path: from, source })?;
+        }
+    }
+    Ok(Some(aside))
+}
