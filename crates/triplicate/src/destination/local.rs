@@ -528,6 +528,62 @@ pub(crate) fn map_io(dest: &str, op: &'static str, path: &Path, e: io::Error) ->
 }
 
 #[cfg(test)]
+mod conformance {
+    //! The conformance suite, on local folders.
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::destination::conformance::{self, Harness};
+
+    /// Fresh destinations in temporary folders, kept until the harness is dropped.
+    #[derive(Default)]
+    struct Local {
+        dirs: Mutex<Vec<tempfile::TempDir>>,
+    }
+
+    impl Harness for Local {
+        fn fresh(&self) -> Arc<dyn WriteDestination> {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("dest");
+            LocalDestination::initialise("conf", &root, &Marker::for_test("conf")).unwrap();
+            let d = LocalDestination::open("conf", &root, "conf").unwrap();
+            self.dirs.lock().unwrap().push(dir);
+            Arc::new(d)
+        }
+
+        fn reopen_without_marker(
+            &self,
+            _: &Arc<dyn WriteDestination>,
+        ) -> Result<Arc<dyn WriteDestination>, DestError> {
+            let dirs = self.dirs.lock().unwrap();
+            let root = dirs.last().unwrap().path().join("dest");
+            fs::remove_file(root.join(META_DIR).join(MARKER_FILE)).unwrap();
+            LocalDestination::open("conf", &root, "conf")
+                .map(|d| Arc::new(d) as Arc<dyn WriteDestination>)
+        }
+    }
+
+    macro_rules! conformance_tests {
+        ($($check:ident),* $(,)?) => {
+            $(#[test]
+            fn $check() {
+                conformance::$check(&Local::default());
+            })*
+        };
+    }
+
+    conformance_tests!(
+        put_get_stat_list,
+        put_is_atomic,
+        a_reader_that_lies_about_its_length_fails_the_put,
+        lists_many_entries,
+        keeps_names_byte_exact,
+        refuses_to_overwrite,
+        not_mounted_without_marker,
+    );
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -537,24 +593,6 @@ mod tests {
 
     fn key(s: &str) -> RelPath {
         RelPath::new(s.as_bytes().to_vec()).unwrap()
-    }
-
-    #[test]
-    fn put_read_and_refuse_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        LocalDestination::initialise("t", dir.path(), &marker("a")).unwrap();
-        let d = LocalDestination::open("t", dir.path(), "a").unwrap();
-        let k = key("2024/2024-01-01/IMG_0001.JPG");
-        d.put(&k, &mut &b"hello"[..], 5).unwrap();
-        let mut back = Vec::new();
-        d.read(&k).unwrap().read_to_end(&mut back).unwrap();
-        assert_eq!(back, b"hello");
-        assert!(matches!(
-            d.put(&k, &mut &b"other"[..], 5),
-            Err(DestError::AlreadyExists { .. })
-        ));
-        assert_eq!(fs::read(k.to_path(dir.path())).unwrap(), b"hello");
-        assert_eq!(d.list(None).unwrap(), vec![ObjectMeta { key: k, size: 5 }]);
     }
 
     #[test]
@@ -582,26 +620,6 @@ mod tests {
             d.read(&k).unwrap().read_to_end(&mut pieces).unwrap();
             assert_eq!(pieces, body, "{len}");
         }
-    }
-
-    #[test]
-    fn a_reader_that_lies_about_its_length_fails_the_put() {
-        let dir = tempfile::tempdir().unwrap();
-        LocalDestination::initialise("t", dir.path(), &marker("a")).unwrap();
-        let d = LocalDestination::open("t", dir.path(), "a").unwrap();
-        let short = d.put(&key("a.jpg"), &mut &b"1234"[..], 5);
-        assert!(matches!(
-            short,
-            Err(DestError::LengthMismatch { got: 4, .. })
-        ));
-        let long = d.put(&key("b.jpg"), &mut &b"123456"[..], 5);
-        assert!(matches!(long, Err(DestError::LengthMismatch { .. })));
-        assert!(d.list(None).unwrap().is_empty());
-        assert_eq!(
-            d.sweep_partials(None).unwrap(),
-            0,
-            "failed puts leave nothing"
-        );
     }
 
     #[test]

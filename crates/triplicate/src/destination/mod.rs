@@ -13,6 +13,7 @@
 //! Destinations classify their own errors ([`DestError::class`]) as transient or
 //! permanent, so that retry code asks rather than guesses.
 
+pub mod conformance;
 pub mod layout;
 pub mod local;
 pub mod manifest;
