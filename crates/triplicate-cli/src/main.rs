@@ -313,6 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = BackupOptions {
                 destinations: dest,
                 jobs,
+                wrap: None,
             };
             let bars = bars::Bars::new(!json);
             let report = engine::backup(&t, &options, &bars)?;

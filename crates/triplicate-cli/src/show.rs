@@ -144,13 +144,19 @@ pub fn status(r: &StatusReport) {
             d.site,
             d.target
         );
+        let failed = match d.counts.failed_permanent {
+            0 => d.counts.failed.to_string(),
+            n => format!(
+                "{} ({n} need a person: see `triplicate backup` output)",
+                d.counts.failed
+            ),
+        };
         println!(
-            "  {:<12} verified {}, pending {} ({}), failed {}; {}; last success {}",
+            "  {:<12} verified {}, pending {} ({}), failed {failed}; {}; last success {}",
             "",
             d.counts.verified,
             d.counts.pending,
             HumanBytes(d.counts.pending_bytes),
-            d.counts.failed,
             space,
             when(d.counts.last_success)
         );

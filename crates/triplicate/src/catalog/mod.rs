@@ -141,6 +141,10 @@ pub struct DestCounts {
     pub pending: u64,
     pub pending_bytes: u64,
     pub failed: u64,
+    /// Of the failed copies, those whose last error needs a person (permission denied,
+    /// a name that cannot be placed): they are tried again each run, but will not
+    /// succeed on their own.
+    pub failed_permanent: u64,
     pub last_success: Option<i64>,
     pub last_attempt: Option<i64>,
 }
@@ -854,13 +858,14 @@ impl Catalog {
                 [dest],
                 |r| r.get(0),
             )?;
-            let failed: i64 = c.query_row(
+            let (failed, failed_permanent): (i64, i64) = c.query_row(
                 &format!(
-                    "SELECT COUNT(*) FROM copies c JOIN photos p ON p.id = c.photo_id
+                    "SELECT COUNT(*), COALESCE(SUM(c.error_class = 'permanent'), 0)
+                     FROM copies c JOIN photos p ON p.id = c.photo_id
                      WHERE c.dest = ?1 AND c.state = 'failed' AND {present}"
                 ),
                 [dest],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             let (pending, pending_bytes): (i64, i64) = c.query_row(
                 &format!(
@@ -884,6 +889,7 @@ impl Catalog {
                 pending: (pending - failed).max(0) as u64,
                 pending_bytes: pending_bytes as u64,
                 failed: failed as u64,
+                failed_permanent: failed_permanent as u64,
                 last_success,
                 last_attempt,
             })

@@ -14,6 +14,7 @@
 //! permanent, so that retry code asks rather than guesses.
 
 pub mod conformance;
+pub mod faulty;
 pub mod layout;
 pub mod local;
 pub mod manifest;

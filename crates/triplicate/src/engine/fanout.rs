@@ -100,6 +100,31 @@ pub enum TargetError {
     },
 }
 
+impl TargetError {
+    /// Whether a retry can help: the destination says so for its own errors; a copy that
+    /// read back wrong may be a passing fault (cable, memory) and is written again.
+    pub fn class(&self) -> crate::destination::ErrorClass {
+        match self {
+            TargetError::Dest(d) => d.class(),
+            TargetError::Mismatch { .. } | TargetError::ReadBack { .. } => {
+                crate::destination::ErrorClass::Transient
+            }
+        }
+    }
+
+    /// Worth another attempt in the same run: a name taken meanwhile, or a transient
+    /// failure of this file that does not put the whole destination out of action.
+    pub fn is_worth_retrying(&self) -> bool {
+        match self {
+            TargetError::Dest(DestError::AlreadyExists { .. }) => true,
+            TargetError::Dest(d) => {
+                !d.stops_destination() && d.class() == crate::destination::ErrorClass::Transient
+            }
+            _ => true,
+        }
+    }
+}
+
 /// Why the original could not be read, for all targets at once.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

@@ -20,8 +20,8 @@ mod plan;
 mod worker;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -42,6 +42,21 @@ pub struct BackupOptions {
     pub destinations: Vec<String>,
     /// Files in flight at once; the config's `backup.jobs` when `None`.
     pub jobs: Option<usize>,
+    /// Wraps each destination once it is open (fault injection in tests).
+    pub wrap: Option<DestinationWrapper>,
+}
+
+/// A function that wraps a destination in another (see [`destination::faulty`]).
+#[derive(Clone)]
+pub struct DestinationWrapper(pub Arc<WrapFn>);
+
+/// Takes a destination, returns it wrapped.
+pub type WrapFn = dyn Fn(Arc<dyn WriteDestination>) -> Arc<dyn WriteDestination> + Send + Sync;
+
+impl std::fmt::Debug for DestinationWrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DestinationWrapper")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +150,10 @@ pub fn backup(
         let subject = format!("dest:{}", d.name);
         match destination::open(d) {
             Ok(dest) => {
+                let dest = match &options.wrap {
+                    Some(wrap) => (wrap.0)(dest),
+                    None => dest,
+                };
                 t.catalog.resolve_warnings(&subject, UNAVAILABLE_KINDS)?;
                 report.swept = sweep(t, d, dest.as_ref())? as u64;
                 open.push(OpenDest::new(d, dest));

@@ -78,8 +78,19 @@ pub(super) struct RunContext<'a> {
     pub problems: &'a Mutex<Vec<Problem>>,
 }
 
-/// Times a placement is retried when its name is taken between choosing and publishing.
-const PLACEMENT_ATTEMPTS: usize = 3;
+/// Attempts per photo and destination within one run. A name taken between choosing and
+/// publishing, or a transient failure (an I/O error, a copy that read back wrong), is
+/// tried again, after a backoff for failures; permanent failures are not.
+const ATTEMPTS: u32 = 4;
+
+/// Backoff before attempt `attempt` (1, 2, …): 50 ms × 4ⁿ⁻¹, with ±50 % jitter drawn
+/// from the photo id so that workers do not retry in step.
+fn backoff(attempt: u32, photo_id: i64) -> std::time::Duration {
+    let base = 50u64 * 4u64.pow(attempt.saturating_sub(1));
+    let h = blake3::hash(&[photo_id.to_le_bytes(), u64::from(attempt).to_le_bytes()].concat());
+    let jitter = u64::from(h.as_bytes()[0]) * base / 255; // 0 ..= base
+    std::time::Duration::from_millis(base / 2 + jitter)
+}
 
 impl RunContext<'_> {
     pub fn problem(&self, p: Problem) {
@@ -93,8 +104,16 @@ impl RunContext<'_> {
         let Some(lib) = lib else { return Ok(()) };
         let source = photo.path.to_path(&lib.path);
         let mut remaining: Vec<usize> = job.dests.clone();
+        let mut last_errors: Vec<(usize, TargetError)> = Vec::new();
 
-        for _attempt in 0..PLACEMENT_ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if last_errors
+                .iter()
+                .any(|(_, e)| !matches!(e, TargetError::Dest(DestError::AlreadyExists { .. })))
+            {
+                std::thread::sleep(backoff(attempt, photo.photo_id));
+            }
+            last_errors.clear();
             remaining.retain(|&i| !self.open[i].stopped.load(Ordering::Relaxed));
             if remaining.is_empty() {
                 return Ok(());
@@ -169,7 +188,7 @@ impl RunContext<'_> {
                 }
             };
             let millis = began.elapsed().as_millis() as u64;
-            let mut retry = Vec::new();
+            let last_attempt = attempt + 1 == ATTEMPTS;
             for ((i, key), result) in writes.iter().zip(results) {
                 let od = &self.open[*i];
                 match result {
@@ -178,23 +197,19 @@ impl RunContext<'_> {
                         od.bytes.fetch_add(photo.size, Ordering::Relaxed);
                         self.record_verified(od, photo, key, photo.size, millis)?;
                     }
-                    // Taken meanwhile (a case-insensitive twin, another process): choose again.
-                    Err(TargetError::Dest(DestError::AlreadyExists { .. })) => retry.push(*i),
+                    // Taken meanwhile (a case-insensitive twin, another process), or a
+                    // failure that may pass: try again.
+                    Err(e) if e.is_worth_retrying() && !last_attempt => {
+                        tracing::info!(destination = %od.config.name, attempt, "retrying {}: {e}", photo.path);
+                        last_errors.push((*i, e));
+                    }
                     Err(e) => self.record_failure(od, photo, Some(key), &e)?,
                 }
             }
-            if retry.is_empty() {
+            if last_errors.is_empty() {
                 return Ok(());
             }
-            remaining = retry;
-        }
-        for &i in &remaining {
-            let od = &self.open[i];
-            let e = TargetError::Dest(DestError::AlreadyExists {
-                dest: od.config.name.clone(),
-                key: photo.path.clone(),
-            });
-            self.record_failure(od, photo, None, &e)?;
+            remaining = last_errors.iter().map(|(i, _)| *i).collect();
         }
         Ok(())
     }
@@ -283,10 +298,7 @@ impl RunContext<'_> {
         key: Option<&RelPath>,
         e: &TargetError,
     ) -> Result<(), CatalogError> {
-        let class = match e {
-            TargetError::Dest(d) => d.class(),
-            _ => ErrorClass::Transient,
-        };
+        let class = e.class();
         let message = match e {
             TargetError::Dest(d) if !d.stops_destination() => {
                 format!("{}:{} → {e}", photo.library, photo.path)
