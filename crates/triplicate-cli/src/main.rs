@@ -79,6 +79,9 @@ enum Command {
         /// Rewrite missing or damaged copies from the library or another destination.
         #[arg(long)]
         repair: bool,
+        /// Copies read at once per destination.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
         #[arg(long)]
         json: bool,
     },
@@ -102,6 +105,9 @@ enum Command {
         /// Leave a file that holds other bytes alone instead of restoring beside it.
         #[arg(long)]
         skip_existing: bool,
+        /// Photos restored at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
         #[arg(long)]
         json: bool,
         /// Names to restore, e.g. '*.CR2' or '2024/**' (matched against the library path).
@@ -334,6 +340,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sample,
             older_than,
             repair,
+            jobs,
             json,
         } => {
             let t = Triplicate::open(&home)?;
@@ -342,7 +349,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sample_percent: sample,
                 older_than,
                 repair,
-                jobs: None,
+                jobs: Some(jobs),
             };
             let bars = bars::Bars::new(!json);
             let report = triplicate::verify::verify(&t, &options, &bars)?;
@@ -365,6 +372,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             until,
             all,
             skip_existing,
+            jobs,
             json,
             globs,
         } => {
@@ -377,6 +385,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 all,
                 globs,
                 skip_existing,
+                jobs,
             };
             let bars = bars::Bars::new(!json);
             let report = triplicate::restore::restore(&t, &options, &bars)?;

@@ -245,6 +245,17 @@ fn names_differing_only_by_case_both_survive_on_a_case_insensitive_card() {
     let (code, again) = w.backup(&[]);
     assert_eq!(code, 0);
     assert_eq!(dest(&again, "card")["copied"], 0);
+    // Restored from the card, every name comes back byte-exact, none overwritten.
+    let original = kit::tree_hashes(&lib).unwrap();
+    fs::remove_dir_all(&lib).unwrap();
+    let out = w.run(&["restore", "--all", "--to", lib.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(kit::tree_hashes(&lib).unwrap(), original);
 }
 
 #[test]

@@ -127,60 +127,36 @@ pub fn set_direct(file: &File, on: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads a file from the device, bypassing the page cache where the filesystem
-/// allows (O_DIRECT), else after asking the kernel to drop its cached pages.
+/// Reads a file from the device rather than from the page cache: before the first
+/// read its dirty pages are written out and all its cached pages dropped, so every
+/// byte read comes from the device; reads then go through the cache with the kernel's
+/// sequential readahead (measured here: as fast as `b3sum`, and steadier than
+/// synchronous O_DIRECT reads), and the pages are dropped again when the reader is
+/// done, so that checking a whole disk does not flood the cache.
 pub struct UncachedReader {
     file: File,
-    buf: AlignedBuf,
-    pos: usize,
-    end: usize,
-    direct: bool,
 }
 
 impl UncachedReader {
     pub fn open(path: &Path) -> io::Result<UncachedReader> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let direct = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
-            .open(path);
-        let (file, direct) = match direct {
-            Ok(f) => (f, true),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-                let f = File::open(path)?;
-                let _ = drop_cache(&f);
-                (f, false)
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(UncachedReader {
-            file,
-            buf: AlignedBuf::new(8 << 20),
-            pos: 0,
-            end: 0,
-            direct,
-        })
-    }
-
-    /// Whether reads bypass the page cache entirely.
-    pub fn is_direct(&self) -> bool {
-        self.direct
+        let file = File::open(path)?;
+        // A read-only descriptor may still flush: dirty pages cannot be dropped.
+        let _ = file.sync_data();
+        let _ = drop_cache(&file);
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+        Ok(UncachedReader { file })
     }
 }
 
 impl io::Read for UncachedReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.end {
-            self.pos = 0;
-            self.end = io::Read::read(&mut self.file, &mut self.buf)?;
-            if self.end == 0 {
-                return Ok(0);
-            }
-        }
-        let n = out.len().min(self.end - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        io::Read::read(&mut self.file, out)
+    }
+}
+
+impl Drop for UncachedReader {
+    fn drop(&mut self) {
+        let _ = drop_cache(&self.file);
     }
 }
 

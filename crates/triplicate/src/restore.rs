@@ -50,6 +50,8 @@ pub struct RestoreOptions {
     pub globs: Vec<String>,
     /// Leave a name that holds other bytes alone instead of restoring beside it.
     pub skip_existing: bool,
+    /// Photos restored at once.
+    pub jobs: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,50 +179,65 @@ pub fn restore(
         bytes: selected.iter().map(|n| n.size).sum(),
     });
 
-    for photo in &selected {
-        let key = if several_libraries {
-            RelPath::new(photo.library.clone().into_bytes())
-                .map(|lib| lib.join(&photo.path))
-                .unwrap_or_else(|_| photo.path.clone())
-        } else {
-            photo.path.clone()
-        };
-        let outcome = restore_one(
-            t,
-            &target,
-            &readable,
-            &order,
-            photo,
-            &key,
-            options.skip_existing,
-        );
-        let ok = outcome.is_ok();
-        match outcome {
-            Ok(Outcome::Restored { renamed }) => {
-                report.restored += 1;
-                report.renamed += u64::from(renamed);
-                report.bytes += photo.size;
-            }
-            Ok(Outcome::AlreadyThere) => report.already_there += 1,
-            Ok(Outcome::Skipped) => report.skipped += 1,
-            Err(why) => {
-                report.failed += 1;
-                problems.report(Problem {
-                    subject: format!("{}:{}", photo.library, photo.path),
-                    message: format!(
-                        "{}:{} could not be restored: {why}",
-                        photo.library, photo.path
-                    ),
-                    class: ErrorClass::Permanent,
-                });
-            }
+    // Several photos at once: each is a read, a write and a read-back, mostly waiting.
+    let queue = std::sync::Mutex::new(selected.iter());
+    let shared = std::sync::Mutex::new((&mut report, &mut problems));
+    std::thread::scope(|s| {
+        for _ in 0..options.jobs.max(1) {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some(photo) = next else { break };
+                    let key = if several_libraries {
+                        RelPath::new(photo.library.clone().into_bytes())
+                            .map(|lib| lib.join(&photo.path))
+                            .unwrap_or_else(|_| photo.path.clone())
+                    } else {
+                        photo.path.clone()
+                    };
+                    let outcome = restore_one(
+                        t,
+                        &target,
+                        &readable,
+                        &order,
+                        photo,
+                        &key,
+                        options.skip_existing,
+                    );
+                    let ok = outcome.is_ok();
+                    {
+                        let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+                        let (report, problems) = &mut *guard;
+                        match outcome {
+                            Ok(Outcome::Restored { renamed }) => {
+                                report.restored += 1;
+                                report.renamed += u64::from(renamed);
+                                report.bytes += photo.size;
+                            }
+                            Ok(Outcome::AlreadyThere) => report.already_there += 1,
+                            Ok(Outcome::Skipped) => report.skipped += 1,
+                            Err(why) => {
+                                report.failed += 1;
+                                problems.report(Problem {
+                                    subject: format!("{}:{}", photo.library, photo.path),
+                                    message: format!(
+                                        "{}:{} could not be restored: {why}",
+                                        photo.library, photo.path
+                                    ),
+                                    class: ErrorClass::Permanent,
+                                });
+                            }
+                        }
+                    }
+                    progress.event(&Event::WorkBytes {
+                        dest: BAR,
+                        bytes: photo.size,
+                    });
+                    progress.event(&Event::WorkDone { dest: BAR, ok });
+                }
+            });
         }
-        progress.event(&Event::WorkBytes {
-            dest: BAR,
-            bytes: photo.size,
-        });
-        progress.event(&Event::WorkDone { dest: BAR, ok });
-    }
+    });
     report.problems = problems.into_vec();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

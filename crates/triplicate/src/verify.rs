@@ -44,7 +44,7 @@ pub struct VerifyOptions {
     pub older_than: Option<Duration>,
     /// Rewrite bad copies from good sources.
     pub repair: bool,
-    /// Copies checked at once per destination (default 2).
+    /// Copies checked at once per destination (default 4).
     pub jobs: Option<usize>,
 }
 
@@ -227,7 +227,7 @@ fn verify_destination(
     let counts = [(); 5].map(|_| AtomicU64::new(0)); // checked, ok, missing, corrupt, bytes
     let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..options.jobs.unwrap_or(2).max(1) {
+        for _ in 0..options.jobs.unwrap_or(4).max(1) {
             s.spawn(|| {
                 loop {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
