@@ -529,7 +529,7 @@ impl Catalog {
             let mut stmt = c.prepare(
                 "SELECT c.photo_id, c.path, p.hash, p.size, p.captured, p.kind,
                         COALESCE(f.library, ''), COALESCE(f.path, c.path), c.verified_at
-                 FROM copies c JOIN photos p ON p.id = c.photo_id
+                 FROM copies c INDEXED BY copies_unlisted JOIN photos p ON p.id = c.photo_id
                  LEFT JOIN files f ON f.id = (SELECT MIN(id) FROM files WHERE photo_id = p.id)
                  WHERE c.dest = ?1 AND c.state = 'verified' AND c.manifest IS NULL
                  ORDER BY c.path",
