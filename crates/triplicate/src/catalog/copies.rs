@@ -1,0 +1,433 @@
+//! Copies: what each destination should receive, holds, and holds damaged; the
+//! 3-2-1 inputs; and rebuilding copies from manifests.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::*;
+
+impl Catalog {
+    // ---- backing up --------------------------------------------------------------
+
+    /// Photos present in a library that have no verified copy at `dest`, oldest
+    /// capture first, each with one library name to read it from.
+    pub fn photos_to_copy(&self, dest: &str) -> Result<Vec<PendingPhoto>> {
+        self.pending(dest, None)
+    }
+
+    /// The same for one photo: `None` when `dest` holds it verified already (or it is
+    /// no longer in a library).
+    pub fn photo_to_copy(&self, dest: &str, photo_id: i64) -> Result<Option<PendingPhoto>> {
+        Ok(self.pending(dest, Some(photo_id))?.into_iter().next())
+    }
+
+    fn pending(&self, dest: &str, only: Option<i64>) -> Result<Vec<PendingPhoto>> {
+        // One pass over present files with a primary-key probe into copies; a photo
+        // with several names comes once, from its first name.
+        const SELECT: &str =
+            "SELECT p.id, p.hash, p.size, p.captured, p.kind, f.library, f.path, c.path
+             FROM files f
+             LEFT JOIN copies c ON c.photo_id = f.photo_id AND c.dest = ?1
+             JOIN photos p ON p.id = f.photo_id
+             WHERE f.present = 1 AND (c.state IS NULL OR c.state <> 'verified')";
+        self.with(|c| {
+            let mut stmt;
+            let rows = match only {
+                None => {
+                    stmt =
+                        c.prepare_cached(&format!("{SELECT} ORDER BY p.captured, p.id, f.id"))?;
+                    stmt.query(params![dest])?
+                }
+                Some(id) => {
+                    stmt =
+                        c.prepare_cached(&format!("{SELECT} AND f.photo_id = ?2 ORDER BY f.id"))?;
+                    stmt.query(params![dest, id])?
+                }
+            };
+            let rows = rows.mapped(|r| {
+                Ok(PendingPhoto {
+                    photo_id: r.get(0)?,
+                    hash: hash_from(r.get(1)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    captured: r.get(3)?,
+                    kind: PhotoKind::parse(&r.get::<_, String>(4)?).unwrap_or(PhotoKind::Other),
+                    library: r.get(5)?,
+                    path: rel(r.get(6)?)?,
+                    previous_key: r.get::<_, Option<Vec<u8>>>(7)?.map(rel).transpose()?,
+                })
+            });
+            let mut out: Vec<PendingPhoto> = Vec::new();
+            for row in rows {
+                let row = row?;
+                if out.last().is_none_or(|last| last.photo_id != row.photo_id) {
+                    out.push(row);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// A copy was read back from `dest` and its hash matched.
+    pub fn record_copy_verified(
+        &self,
+        photo_id: i64,
+        dest: &str,
+        key: &RelPath,
+        op: &Operation<'_>,
+    ) -> Result<()> {
+        let at = now();
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at)
+                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4)
+                 ON CONFLICT(photo_id, dest) DO UPDATE SET
+                   path = excluded.path, state = 'verified', verified_at = excluded.verified_at,
+                   error = NULL, error_class = NULL, attempts = attempts + 1,
+                   updated_at = excluded.updated_at, manifest = NULL",
+                params![photo_id, dest, key.as_bytes(), at],
+            )?;
+            insert_operation(tx, at, op)
+        })
+    }
+
+    /// A copy could not be made or did not verify.
+    pub fn record_copy_failed(
+        &self,
+        photo_id: i64,
+        dest: &str,
+        key: Option<&RelPath>,
+        error: &str,
+        class: &str,
+        op: &Operation<'_>,
+    ) -> Result<()> {
+        let at = now();
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO copies(photo_id, dest, path, state, error, error_class, attempts, updated_at)
+                 VALUES (?1, ?2, ?3, 'failed', ?4, ?5, 1, ?6)
+                 ON CONFLICT(photo_id, dest) DO UPDATE SET
+                   path = COALESCE(excluded.path, path), state = 'failed', error = excluded.error,
+                   error_class = excluded.error_class, attempts = attempts + 1,
+                   updated_at = excluded.updated_at",
+                params![photo_id, dest, key.map(|k| k.as_bytes().to_vec()), error, class, at],
+            )?;
+            insert_operation(tx, at, op)
+        })
+    }
+
+    pub fn record_operation(&self, op: &Operation<'_>) -> Result<()> {
+        self.with(|c| insert_operation(c, now(), op))
+    }
+
+    /// Verified copies at `dest` that no manifest on it lists yet (including those of
+    /// an interrupted run).
+    pub fn unlisted_copies(&self, dest: &str) -> Result<Vec<UnlistedCopy>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT c.photo_id, c.path, p.hash, p.size, p.captured, p.kind,
+                        COALESCE(f.library, ''), COALESCE(f.path, c.path), c.verified_at
+                 FROM copies c INDEXED BY copies_unlisted JOIN photos p ON p.id = c.photo_id
+                 LEFT JOIN files f ON f.id = (SELECT MIN(id) FROM files WHERE photo_id = p.id)
+                 WHERE c.dest = ?1 AND c.state = 'verified' AND c.manifest IS NULL
+                 ORDER BY c.path",
+            )?;
+            let rows = stmt.query_map([dest], |r| {
+                Ok(UnlistedCopy {
+                    photo_id: r.get(0)?,
+                    key: rel(r.get(1)?)?,
+                    hash: hash_from(r.get(2)?),
+                    size: r.get::<_, i64>(3)? as u64,
+                    captured: r.get(4)?,
+                    kind: r.get(5)?,
+                    library: r.get(6)?,
+                    source: rel(r.get(7)?)?,
+                    verified_at: r.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn mark_listed(&self, dest: &str, manifest: &str, photo_ids: &[i64]) -> Result<()> {
+        self.tx(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE copies SET manifest = ?3 WHERE photo_id = ?1 AND dest = ?2",
+            )?;
+            for id in photo_ids {
+                stmt.execute(params![id, dest, manifest])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Notes that a run is about to write into `folder` at `dest`.
+    pub fn journal_folder(&self, dest: &str, folder: &RelPath) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO write_journal(dest, folder) VALUES (?1, ?2)",
+                params![dest, folder.as_bytes()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Folders that a run wrote into and that have not been swept since.
+    pub fn journaled_folders(&self, dest: &str) -> Result<Vec<RelPath>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT folder FROM write_journal WHERE dest = ?1")?;
+            let rows = stmt.query_map([dest], |r| rel(r.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    pub fn clear_journal(&self, dest: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM write_journal WHERE dest = ?1", [dest])
+                .map(drop)
+        })
+    }
+
+    // ---- verifying -----------------------------------------------------------------
+
+    /// Copies recorded at `dest` (verified, corrupt or missing), with what they should hold.
+    pub fn copies_at(&self, dest: &str) -> Result<Vec<CopyRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT c.photo_id, c.path, p.hash, p.size, c.state, c.verified_at
+                 FROM copies c JOIN photos p ON p.id = c.photo_id
+                 WHERE c.dest = ?1 AND c.state IN ('verified', 'corrupt', 'missing') AND c.path IS NOT NULL
+                 ORDER BY c.path",
+            )?;
+            let rows = stmt.query_map([dest], |r| {
+                Ok(CopyRow {
+                    photo_id: r.get(0)?,
+                    key: rel(r.get(1)?)?,
+                    hash: hash_from(r.get(2)?),
+                    size: r.get::<_, i64>(3)? as u64,
+                    state: r.get(4)?,
+                    verified_at: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Records the outcome of checking a copy: `verified` (its time is refreshed),
+    /// `corrupt` or `missing`.
+    pub fn record_copy_checked(
+        &self,
+        photo_id: i64,
+        dest: &str,
+        state: &str,
+        error: Option<&str>,
+        op: &Operation<'_>,
+    ) -> Result<()> {
+        let at = now();
+        self.tx(|tx| {
+            tx.execute(
+                "UPDATE copies SET state = ?3, error = ?4, updated_at = ?5,
+                   verified_at = CASE WHEN ?3 = 'verified' THEN ?5 ELSE verified_at END
+                 WHERE photo_id = ?1 AND dest = ?2",
+                params![photo_id, dest, state, error, at],
+            )?;
+            insert_operation(tx, at, op)
+        })
+    }
+
+    /// Where good bytes of a photo may be found: its present library names, and the
+    /// destinations (ids) holding a verified copy, with their keys.
+    pub fn sources_of(&self, photo_id: i64) -> Result<Sources> {
+        self.with(|c| {
+            let mut names = c.prepare_cached(
+                "SELECT library, path FROM files WHERE photo_id = ?1 AND present = 1 ORDER BY id",
+            )?;
+            let names = names
+                .query_map([photo_id], |r| Ok((r.get(0)?, rel(r.get(1)?)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut copies = c.prepare_cached(
+                "SELECT dest, path FROM copies WHERE photo_id = ?1 AND state = 'verified' AND path IS NOT NULL",
+            )?;
+            let copies = copies
+                .query_map([photo_id], |r| Ok((r.get(0)?, rel(r.get(1)?)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Sources { names, copies })
+        })
+    }
+
+    /// When the least recently verified copy at `dest` was verified, and how many copies
+    /// are marked corrupt or missing there.
+    pub fn verification_health(&self, dest: &str) -> Result<(Option<i64>, u64)> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT MIN(CASE WHEN state = 'verified' THEN verified_at END),
+                        SUM(CASE WHEN state IN ('corrupt', 'missing') THEN 1 ELSE 0 END)
+                 FROM copies WHERE dest = ?1",
+                [dest],
+                |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64)),
+            )
+        })
+    }
+
+    // ---- rebuilding ----------------------------------------------------------------
+
+    /// Records what one manifest says about copies at `dest`, in one transaction: the
+    /// photos, their library names (absent until a scan finds them), and the copies as
+    /// verified at the manifest's time. Returns how many entries were recorded.
+    pub fn record_manifest(
+        &self,
+        dest: &str,
+        entries: &[crate::destination::manifest::Entry],
+    ) -> Result<usize> {
+        self.tx(|tx| {
+            let mut photo = tx.prepare_cached(
+                "INSERT INTO photos(hash, size, captured, captured_from, kind, first_seen)
+                 VALUES (?1, ?2, ?3, 'manifest', ?4, ?5)
+                 ON CONFLICT(hash) DO UPDATE SET hash = hash
+                 RETURNING id",
+            )?;
+            let mut file = tx.prepare_cached(
+                "INSERT INTO files(library, path, photo_id, size, mtime_ns, inode, present)
+                 VALUES (?1, ?2, ?3, ?4, -1, 0, 0)
+                 ON CONFLICT(library, path) DO NOTHING",
+            )?;
+            let mut copy = tx.prepare_cached(
+                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, manifest)
+                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4, 'rebuilt')
+                 ON CONFLICT(photo_id, dest) DO UPDATE SET path = excluded.path,
+                   verified_at = MAX(COALESCE(verified_at, 0), excluded.verified_at)",
+            )?;
+            let mut n = 0;
+            for e in entries {
+                let Some(hash) = ContentHash::from_hex(&e.blake3) else { continue };
+                let verified_at = chrono::DateTime::parse_from_rfc3339(&e.verified_at)
+                    .map(|t| t.timestamp())
+                    .unwrap_or_else(|_| now());
+                let id: i64 = photo.query_row(
+                    params![&hash.0[..], e.size as i64, e.captured, e.kind, verified_at],
+                    |r| r.get(0),
+                )?;
+                if !e.library.is_empty() {
+                    file.execute(params![e.library, e.source.as_bytes(), id, e.size as i64])?;
+                }
+                copy.execute(params![id, dest, e.path.as_bytes(), verified_at])?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    // ---- status ------------------------------------------------------------------
+
+    pub fn dest_counts(&self, dest: &str) -> Result<DestCounts> {
+        self.with(|c| {
+            let present =
+                "EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.present = 1)";
+            let verified: i64 = c.query_row(
+                "SELECT COUNT(*) FROM copies WHERE dest = ?1 AND state = 'verified'",
+                [dest],
+                |r| r.get(0),
+            )?;
+            let (failed, failed_permanent): (i64, i64) = c.query_row(
+                &format!(
+                    "SELECT COUNT(*), COALESCE(SUM(c.error_class = 'permanent'), 0)
+                     FROM copies c JOIN photos p ON p.id = c.photo_id
+                     WHERE c.dest = ?1 AND c.state = 'failed' AND {present}"
+                ),
+                [dest],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let (pending, pending_bytes): (i64, i64) = c.query_row(
+                &format!(
+                    "SELECT COUNT(*), COALESCE(SUM(p.size), 0) FROM photos p
+                     WHERE {present} AND NOT EXISTS (SELECT 1 FROM copies c
+                       WHERE c.photo_id = p.id AND c.dest = ?1 AND c.state = 'verified')"
+                ),
+                [dest],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let (last_attempt, last_success) = c
+                .query_row(
+                    "SELECT last_attempt, last_success FROM dest_activity WHERE dest = ?1",
+                    [dest],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .unwrap_or((None, None));
+            Ok(DestCounts {
+                verified: verified as u64,
+                pending: (pending - failed).max(0) as u64,
+                pending_bytes: pending_bytes as u64,
+                failed: failed as u64,
+                failed_permanent: failed_permanent as u64,
+                last_success,
+                last_attempt,
+            })
+        })
+    }
+
+    /// Every photo with where it has verified copies, for the 3-2-1 computation.
+    pub fn coverage_rows(&self) -> Result<Vec<CoverageRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT p.id,
+                        (SELECT library FROM files f WHERE f.photo_id = p.id AND f.present = 1
+                         ORDER BY f.id LIMIT 1),
+                        p.first_seen, p.protected_at,
+                        (SELECT group_concat(dest, char(31)) FROM copies c
+                         WHERE c.photo_id = p.id AND c.state = 'verified')
+                 FROM photos p ORDER BY p.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let dests: Option<String> = r.get(4)?;
+                Ok(CoverageRow {
+                    photo_id: r.get(0)?,
+                    library: r.get(1)?,
+                    first_seen: r.get(2)?,
+                    protected_at: r.get(3)?,
+                    verified_at: dests
+                        .map(|d| d.split('\u{1f}').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Marks photos as protected from now, the first time they are.
+    pub fn set_protected(&self, photo_ids: &[i64]) -> Result<()> {
+        let at = now();
+        self.tx(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE photos SET protected_at = ?2 WHERE id = ?1 AND protected_at IS NULL",
+            )?;
+            for id in photo_ids {
+                stmt.execute(params![id, at])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The library names of a photo (library, path), present ones first.
+    pub fn names_of(&self, photo_id: i64) -> Result<Vec<(String, RelPath)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT library, path FROM files WHERE photo_id = ?1 ORDER BY present DESC, id",
+            )?;
+            let rows = stmt.query_map([photo_id], |r| Ok((r.get(0)?, rel(r.get(1)?)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// How many verified copies of `hash` are recorded at `dest` (0 or 1): for tests
+    /// and checks.
+    pub fn copy_of(&self, hash: &ContentHash, dest: &str) -> Result<Option<(RelPath, String)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT c.path, c.state FROM copies c JOIN photos p ON p.id = c.photo_id
+                 WHERE p.hash = ?1 AND c.dest = ?2",
+                params![&hash.0[..], dest],
+                |r| Ok((rel(r.get(0)?)?, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+}

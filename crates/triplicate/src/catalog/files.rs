@@ -1,0 +1,142 @@
+//! Library files: what the scanner found, and the names restore brings back.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::*;
+
+impl Catalog {
+    // ---- scanning ----------------------------------------------------------------
+
+    /// Every file the catalog knows in `library`, by path.
+    pub fn known_files(&self, library: &str) -> Result<HashMap<RelPath, KnownFile>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, path, size, mtime_ns, inode, photo_id, present FROM files WHERE library = ?1",
+            )?;
+            let rows = stmt.query_map([library], |r| {
+                Ok((
+                    rel(r.get(1)?)?,
+                    KnownFile {
+                        id: r.get(0)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                        mtime_ns: r.get(3)?,
+                        inode: r.get::<_, i64>(4)? as u64,
+                        photo_id: r.get(5)?,
+                        present: r.get(6)?,
+                    },
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Records hashed files (new or changed) in one transaction; returns the photo id
+    /// of each file, in order.
+    pub fn record_files(&self, library: &str, files: &[ScannedFile]) -> Result<Vec<i64>> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = now();
+        self.tx(|tx| {
+            let mut photo = tx.prepare_cached(
+                "INSERT INTO photos(hash, size, captured, captured_from, kind, first_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(hash) DO UPDATE SET hash = hash
+                 RETURNING id",
+            )?;
+            let mut file = tx.prepare_cached(
+                "INSERT INTO files(library, path, photo_id, size, mtime_ns, inode, present)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+                 ON CONFLICT(library, path) DO UPDATE SET
+                   photo_id = excluded.photo_id, size = excluded.size,
+                   mtime_ns = excluded.mtime_ns, inode = excluded.inode,
+                   present = 1",
+            )?;
+            let mut ids = Vec::with_capacity(files.len());
+            for f in files {
+                let id: i64 = photo.query_row(
+                    params![
+                        &f.hash.0[..],
+                        f.size as i64,
+                        f.captured,
+                        f.captured_from,
+                        f.kind.as_str(),
+                        at
+                    ],
+                    |r| r.get(0),
+                )?;
+                file.execute(params![
+                    library,
+                    f.path.as_bytes(),
+                    id,
+                    f.size as i64,
+                    f.mtime_ns,
+                    f.inode as i64
+                ])?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Marks files present or absent (a file that vanished, or came back unchanged).
+    pub fn set_present(&self, file_ids: &[i64], present: bool) -> Result<()> {
+        self.tx(|tx| {
+            let mut stmt = tx.prepare_cached("UPDATE files SET present = ?2 WHERE id = ?1")?;
+            for id in file_ids {
+                stmt.execute(params![id, present])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Forces the next scan to read this file again (its fingerprint is forgotten).
+    pub fn invalidate_file(&self, library: &str, path: &RelPath) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE files SET mtime_ns = -1 WHERE library = ?1 AND path = ?2",
+                params![library, path.as_bytes()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Capture time of the photo at `path` in `library`, if known.
+    pub fn captured_of(&self, library: &str, path: &RelPath) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT p.captured FROM files f JOIN photos p ON p.id = f.photo_id
+                 WHERE f.library = ?1 AND f.path = ?2",
+                params![library, path.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    // ---- restoring ---------------------------------------------------------------
+
+    /// Every name of every photo the catalog knows (in a library or no longer), with
+    /// what it should hold, by library and path.
+    pub fn names_to_restore(&self) -> Result<Vec<NamedPhoto>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT f.photo_id, f.library, f.path, f.mtime_ns, p.hash, p.size, p.captured
+                 FROM files f JOIN photos p ON p.id = f.photo_id
+                 ORDER BY f.library, f.path",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(NamedPhoto {
+                    photo_id: r.get(0)?,
+                    library: r.get(1)?,
+                    path: rel(r.get(2)?)?,
+                    mtime_ns: r.get(3)?,
+                    hash: hash_from(r.get(4)?),
+                    size: r.get::<_, i64>(5)? as u64,
+                    captured: r.get(6)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}

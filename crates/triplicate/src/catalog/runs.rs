@@ -1,0 +1,134 @@
+//! Runs, per-destination activity, the operations log, warnings, and the journal of
+//! folders a run writes into.
+
+use rusqlite::params;
+
+use super::*;
+
+impl Catalog {
+    // ---- runs, activity, warnings ------------------------------------------------
+
+    pub fn begin_run(&self, id: &str, kind: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO runs(id, kind, started_at) VALUES (?1, ?2, ?3)",
+                params![id, kind, now()],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn finish_run(&self, id: &str, outcome: &str, summary: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4 WHERE id = ?1",
+                params![id, now(), outcome, summary],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records that a run at `dest` ended, successfully or not.
+    pub fn record_dest_activity(&self, dest: &str, success: bool) -> Result<()> {
+        let at = now();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO dest_activity(dest, last_attempt, last_success) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(dest) DO UPDATE SET last_attempt = excluded.last_attempt,
+                   last_success = COALESCE(excluded.last_success, last_success)",
+                params![dest, at, success.then_some(at)],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Raises a warning, or bumps the open one with the same subject and kind.
+    pub fn raise_warning(
+        &self,
+        subject: &str,
+        kind: &str,
+        message: &str,
+        class: Option<&str>,
+    ) -> Result<()> {
+        let at = now();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO warnings(subject, kind, message, class, first_at, last_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT(subject, kind) WHERE resolved_at IS NULL DO UPDATE SET
+                   message = excluded.message, class = excluded.class,
+                   last_at = excluded.last_at, count = count + 1",
+                params![subject, kind, message, class, at],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Resolves the open warnings about `subject` (all kinds when `kinds` is empty).
+    pub fn resolve_warnings(&self, subject: &str, kinds: &[&str]) -> Result<usize> {
+        let at = now();
+        self.with(|c| {
+            if kinds.is_empty() {
+                return c.execute(
+                    "UPDATE warnings SET resolved_at = ?2 WHERE subject = ?1 AND resolved_at IS NULL",
+                    params![subject, at],
+                );
+            }
+            let mut n = 0;
+            for kind in kinds {
+                n += c.execute(
+                    "UPDATE warnings SET resolved_at = ?3
+                     WHERE subject = ?1 AND kind = ?2 AND resolved_at IS NULL",
+                    params![subject, kind, at],
+                )?;
+            }
+            Ok(n)
+        })
+    }
+
+    pub fn open_warnings(&self) -> Result<Vec<Warning>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, subject, kind, message, class, first_at, last_at, count
+                 FROM warnings WHERE resolved_at IS NULL ORDER BY last_at DESC, id DESC",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Warning {
+                    id: r.get(0)?,
+                    subject: r.get(1)?,
+                    kind: r.get(2)?,
+                    message: r.get(3)?,
+                    class: r.get(4)?,
+                    first_at: r.get(5)?,
+                    last_at: r.get(6)?,
+                    count: r.get(7)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+pub(super) fn insert_operation(
+    c: &Connection,
+    at: i64,
+    op: &Operation<'_>,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO operations(at, run, kind, dest, photo_id, path, bytes, duration_ms, outcome, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        at,
+        op.run,
+        op.kind,
+        op.dest,
+        op.photo_id,
+        op.path.map(|p| p.as_bytes().to_vec()),
+        op.bytes.map(|b| b as i64),
+        op.duration_ms.map(|d| d as i64),
+        op.outcome,
+        op.message
+    ])
+    .map(drop)
+}
