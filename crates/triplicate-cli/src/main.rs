@@ -8,6 +8,8 @@ mod show;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -112,6 +114,37 @@ enum Command {
         json: bool,
         /// Names to restore, e.g. '*.CR2' or '2024/**' (matched against the library path).
         globs: Vec<String>,
+    },
+    /// The service: back up new photos to automatic destinations as they arrive.
+    Run {
+        /// One pass over what is pending, then exit (for cron).
+        #[arg(long)]
+        once: bool,
+        /// Seconds a file must be left alone before it is backed up.
+        #[arg(long, default_value_t = 1.0)]
+        settle: f64,
+        /// Seconds between full rescans when no change is seen.
+        #[arg(long, default_value_t = 300)]
+        rescan: u64,
+        /// Seconds before trying again what a pass left for later (a destination not
+        /// mounted or full, a file still being written).
+        #[arg(long, default_value_t = 10)]
+        retry: u64,
+    },
+    /// The operations log: every copy, verify, repair and failure.
+    Log {
+        /// Only failures.
+        #[arg(long)]
+        errors: bool,
+        /// Keep printing new operations as they happen.
+        #[arg(long)]
+        follow: bool,
+        /// How many of the newest operations to show first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
     /// Destinations, counts, 3-2-1 coverage and warnings.
     Status {
@@ -319,7 +352,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = BackupOptions {
                 destinations: dest,
                 jobs,
-                wrap: None,
+                ..Default::default()
             };
             let bars = bars::Bars::new(!json);
             let report = engine::backup(&t, &options, &bars)?;
@@ -400,6 +433,72 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             });
+        }
+        Command::Run {
+            once,
+            settle,
+            rescan,
+            retry,
+        } => {
+            let t = Triplicate::open(&home)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+                signal_hook::flag::register(signal, stop.clone())?;
+            }
+            let options = triplicate::daemon::DaemonOptions {
+                settle: std::time::Duration::from_secs_f64(settle.max(0.0)),
+                rescan: std::time::Duration::from_secs(rescan.max(1)),
+                retry: std::time::Duration::from_secs(retry.max(1)),
+                once,
+            };
+            if !once {
+                eprintln!(
+                    "Watching {} librar{} (settle {settle} s, full rescan every {rescan} s); stop with Ctrl-C.",
+                    t.config.libraries.len(),
+                    if t.config.libraries.len() == 1 {
+                        "y"
+                    } else {
+                        "ies"
+                    }
+                );
+            }
+            let quiet = bars::Bars::new(false);
+            let report = triplicate::daemon::run(&t, &options, &quiet, &show::PassLine, stop)?;
+            return Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Log {
+            errors,
+            follow,
+            limit,
+            json,
+        } => {
+            let t = Triplicate::open(&home)?;
+            let mut last = 0;
+            loop {
+                let ops =
+                    t.catalog
+                        .operations(last, if last == 0 { limit } else { 10_000 }, errors)?;
+                for op in &ops {
+                    show::operation(op, json);
+                    last = op.id;
+                }
+                if !follow {
+                    break;
+                }
+                if last == 0 {
+                    last = t
+                        .catalog
+                        .operations(0, 1, false)?
+                        .last()
+                        .map(|o| o.id)
+                        .unwrap_or(0);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
         }
         Command::Status { json, at_risk } => {
             let t = Triplicate::open(&home)?;

@@ -298,3 +298,68 @@ pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
         println!("  - [{}] {}", p.class.as_str(), p.message);
     }
 }
+
+/// One line per daemon pass that did something.
+pub struct PassLine;
+
+impl triplicate::daemon::PassObserver for PassLine {
+    fn pass_done(&self, r: &BackupReport) {
+        let copied: u64 = r.destinations.iter().map(|d| d.copied).sum();
+        let failed: u64 = r.destinations.iter().map(|d| d.failed).sum();
+        let deferred: u64 = r.scans.iter().map(|s| s.deferred).sum();
+        if copied + failed + deferred == 0 && r.problems.is_empty() {
+            return;
+        }
+        let per_dest: Vec<String> = r
+            .destinations
+            .iter()
+            .map(|d| {
+                if d.state == "ok" {
+                    format!("{} {}", d.name, d.copied)
+                } else {
+                    format!("{} {}", d.name, d.state)
+                }
+            })
+            .collect();
+        let later = if deferred > 0 {
+            format!(", {deferred} still being written")
+        } else {
+            String::new()
+        };
+        println!(
+            "{} copied and verified ({}){later}; {} failed; {:.1} s",
+            copied,
+            per_dest.join(", "),
+            failed,
+            r.seconds
+        );
+    }
+}
+
+pub fn operation(op: &triplicate::catalog::LoggedOperation, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(op).unwrap_or_default());
+        return;
+    }
+    let path = op.path.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let bytes = op
+        .bytes
+        .map(|b| HumanBytes(b).to_string())
+        .unwrap_or_default();
+    let took = op
+        .duration_ms
+        .map(|d| format!("{d} ms"))
+        .unwrap_or_default();
+    let message = op
+        .message
+        .as_deref()
+        .map(|m| format!(" — {m}"))
+        .unwrap_or_default();
+    println!(
+        "{} {:<7} {:<10} {:<10} {path} {bytes} {took}{message}",
+        when(Some(op.at)),
+        op.kind,
+        op.dest.as_deref().unwrap_or("-"),
+        op.outcome
+    );
+}

@@ -13,6 +13,7 @@
 //! - [`destination`]: the storage traits, local folders, layout, markers, manifests.
 //! - [`engine`]: backup planning, single-read fan-out, verification.
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
+//! - [`daemon`]: `triplicate run`, automatic backup as photos arrive.
 //! - [`verify`]: re-reading copies from the device, and repairing bad ones.
 //! - [`restore`]: bringing photos back from verified copies, never overwriting.
 //! - [`rebuild`]: a lost catalog, recreated from the destinations' manifests.
@@ -50,6 +51,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod daemon;
 pub mod destination;
 pub mod engine;
 pub mod fsutil;

@@ -5,7 +5,70 @@ use rusqlite::params;
 
 use super::*;
 
+/// One line of the operations log, as read back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoggedOperation {
+    pub id: i64,
+    pub at: i64,
+    pub run: Option<String>,
+    pub kind: String,
+    pub dest: Option<String>,
+    pub path: Option<RelPath>,
+    pub bytes: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub outcome: String,
+    pub message: Option<String>,
+}
+
+/// Operations kept in the log; older ones are pruned at the end of each run.
+pub const OPERATIONS_KEPT: i64 = 200_000;
+
 impl Catalog {
+    /// The newest `limit` operations after `after_id` (all when 0), oldest first; only
+    /// failures with `errors_only`.
+    pub fn operations(
+        &self,
+        after_id: i64,
+        limit: usize,
+        errors_only: bool,
+    ) -> Result<Vec<LoggedOperation>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT * FROM (
+                   SELECT id, at, run, kind, dest, path, bytes, duration_ms, outcome, message
+                   FROM operations
+                   WHERE id > ?1 AND (?2 = 0 OR outcome NOT IN ('verified', 'repaired', 'ok'))
+                   ORDER BY id DESC LIMIT ?3)
+                 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![after_id, errors_only, limit as i64], |r| {
+                Ok(LoggedOperation {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    run: r.get(2)?,
+                    kind: r.get(3)?,
+                    dest: r.get(4)?,
+                    path: r.get::<_, Option<Vec<u8>>>(5)?.map(rel).transpose()?,
+                    bytes: r.get::<_, Option<i64>>(6)?.map(|b| b as u64),
+                    duration_ms: r.get::<_, Option<i64>>(7)?.map(|d| d as u64),
+                    outcome: r.get(8)?,
+                    message: r.get(9)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Keeps the newest `keep` operations; returns how many were pruned.
+    pub fn prune_operations(&self, keep: i64) -> Result<usize> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM operations WHERE id <= (SELECT MAX(id) FROM operations) - ?1",
+                [keep],
+            )
+        })
+    }
+
     // ---- runs, activity, warnings ------------------------------------------------
 
     pub fn begin_run(&self, id: &str, kind: &str) -> Result<()> {

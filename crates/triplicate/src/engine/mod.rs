@@ -44,6 +44,12 @@ pub struct BackupOptions {
     pub jobs: Option<usize>,
     /// Wraps each destination once it is open (fault injection in tests).
     pub wrap: Option<DestinationWrapper>,
+    /// Only destinations marked `automatic` (the daemon).
+    pub only_automatic: bool,
+    /// Leave files modified less than this long ago for a later run.
+    pub settle: Option<std::time::Duration>,
+    /// When set, no new copy is started; copies in flight finish (graceful shutdown).
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// A function that wraps a destination in another (see [`destination::faulty`]).
@@ -130,7 +136,19 @@ pub fn backup(
 ) -> Result<BackupReport, EngineError> {
     let started = Instant::now();
     let config = &t.config;
-    let selected = select_destinations(t, &options.destinations)?;
+    let mut selected = select_destinations(t, &options.destinations)?;
+    if options.only_automatic {
+        selected.retain(|d| d.automatic);
+        if selected.is_empty() {
+            return Err(EngineError::NoDestinations);
+        }
+    }
+    let cancelled = || {
+        options
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
     if config.libraries.is_empty() {
         return Err(EngineError::NoLibraries);
     }
@@ -200,6 +218,10 @@ pub fn backup(
                 loop {
                     let next = jobs_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                     let Ok(job) = next else { break };
+                    if cancelled() {
+                        // Stopping: leave the rest for the next run.
+                        continue;
+                    }
                     if let Err(e) = ctx.copy_photo(&job) {
                         ctx.problem(Problem {
                             subject: "catalog".into(),
@@ -219,13 +241,11 @@ pub fn backup(
                     planning_error = Some(e);
                 }
             };
-            match scan::scan_library(
-                &t.catalog,
-                lib,
-                config.scan.include_all,
-                progress,
-                &mut on_recorded,
-            ) {
+            let scan_options = scan::ScanOptions {
+                include_all: config.scan.include_all,
+                settle: options.settle,
+            };
+            match scan::scan_library(&t.catalog, lib, scan_options, progress, &mut on_recorded) {
                 Ok(report) => {
                     problems.extend_reported(report.problems.iter().cloned());
                     scans.push(report);
@@ -292,6 +312,8 @@ pub fn backup(
         problems: problems.into_vec(),
         seconds: started.elapsed().as_secs_f64(),
     };
+    t.catalog
+        .prune_operations(crate::catalog::OPERATIONS_KEPT)?;
     t.catalog.finish_run(
         &run,
         if report.ok() { "ok" } else { "failed" },

@@ -51,6 +51,8 @@ pub struct ScanReport {
     pub bytes_hashed: u64,
     /// Files the catalog knew that are no longer there.
     pub gone: u64,
+    /// New or changed files left for a later scan because they changed too recently.
+    pub deferred: u64,
     pub problems: Vec<Problem>,
 }
 
@@ -63,13 +65,23 @@ struct Found {
 /// Files hashed per catalog transaction.
 const BATCH: usize = 64;
 
+/// How to scan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanOptions {
+    /// Take every file, not only photos, videos and sidecars.
+    pub include_all: bool,
+    /// Leave for a later scan the files modified less than this long ago: a camera or
+    /// a download may still be writing them. They are counted as `deferred`.
+    pub settle: Option<std::time::Duration>,
+}
+
 /// Scans one library into the catalog. `on_recorded` receives the photo ids of each
 /// batch of new or changed files as soon as the catalog holds them, so that a backup
 /// can copy them while the scan goes on (and while they are still in the page cache).
 pub fn scan_library(
     catalog: &Catalog,
     lib: &LibraryConfig,
-    include_all: bool,
+    options: ScanOptions,
     progress: &dyn Progress,
     on_recorded: &mut dyn FnMut(&[i64]),
 ) -> Result<ScanReport, ScanError> {
@@ -86,7 +98,13 @@ pub fn scan_library(
     };
     let started = std::time::Instant::now();
     // Read what the catalog knows while the walk runs: both take a while on big libraries.
-    let want = |name: &[u8]| include_all || PhotoKind::from_name(name) != PhotoKind::Other;
+    let want = |name: &[u8]| options.include_all || PhotoKind::from_name(name) != PhotoKind::Other;
+    let settled_before = options.settle.map(|settle| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        now.saturating_sub(settle).as_nanos() as i64
+    });
     let (known, (walked, walk_failures)) = rayon::join(
         || catalog.known_files(&lib.name),
         || walk::walk(&lib.path, &want),
@@ -111,6 +129,8 @@ pub fn scan_library(
                     came_back.push(k.id);
                 }
             }
+            // Still being written, perhaps: a later scan takes it.
+            _ if settled_before.is_some_and(|t| entry.mtime_ns > t) => report.deferred += 1,
             _ => to_read.push(Found {
                 kind: PhotoKind::from_name(entry.path.file_name()),
                 path: entry.path.clone(),
@@ -337,16 +357,80 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), b"skip").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.jpg")).unwrap();
         let c = Catalog::open_in_memory().unwrap();
-        let r = scan_library(&c, &lib(dir.path()), false, &NoProgress, &mut |_| {}).unwrap();
+        let r = scan_library(
+            &c,
+            &lib(dir.path()),
+            ScanOptions::default(),
+            &NoProgress,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!((r.files, r.hashed, r.unchanged), (2, 2, 0));
-        let again = scan_library(&c, &lib(dir.path()), false, &NoProgress, &mut |_| {}).unwrap();
+        let again = scan_library(
+            &c,
+            &lib(dir.path()),
+            ScanOptions::default(),
+            &NoProgress,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!((again.hashed, again.unchanged), (0, 2));
-        let all = scan_library(&c, &lib(dir.path()), true, &NoProgress, &mut |_| {}).unwrap();
+        let all = scan_library(
+            &c,
+            &lib(dir.path()),
+            ScanOptions {
+                include_all: true,
+                settle: None,
+            },
+            &NoProgress,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(all.hashed, 1, "include_all picks up notes.txt");
 
         std::fs::remove_file(dir.path().join("DCIM/100/IMG_1.JPG")).unwrap();
-        let gone = scan_library(&c, &lib(dir.path()), true, &NoProgress, &mut |_| {}).unwrap();
+        let gone = scan_library(
+            &c,
+            &lib(dir.path()),
+            ScanOptions {
+                include_all: true,
+                settle: None,
+            },
+            &NoProgress,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(gone.gone, 1);
+    }
+
+    #[test]
+    fn files_written_too_recently_are_left_for_later() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("IMG_1.JPG"), b"settled").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("IMG_1.JPG"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        std::fs::write(dir.path().join("IMG_2.JPG"), b"being written").unwrap();
+        let c = Catalog::open_in_memory().unwrap();
+        let settle = ScanOptions {
+            include_all: false,
+            settle: Some(std::time::Duration::from_secs(10)),
+        };
+        let r = scan_library(&c, &lib(dir.path()), settle, &NoProgress, &mut |_| {}).unwrap();
+        assert_eq!((r.hashed, r.deferred), (1, 1));
+        let later = scan_library(
+            &c,
+            &lib(dir.path()),
+            ScanOptions::default(),
+            &NoProgress,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!((later.hashed, later.unchanged), (1, 1));
     }
 
     #[test]
@@ -355,7 +439,14 @@ mod tests {
         std::fs::write(dir.path().join("IMG_2.CR2"), b"raw").unwrap();
         std::fs::write(dir.path().join("IMG_2.XMP"), b"xmp").unwrap();
         let c = Catalog::open_in_memory().unwrap();
-        scan_library(&c, &lib(dir.path()), false, &NoProgress, &mut |_| {}).unwrap();
+        scan_library(
+            &c,
+            &lib(dir.path()),
+            ScanOptions::default(),
+            &NoProgress,
+            &mut |_| {},
+        )
+        .unwrap();
         let raw = c
             .captured_of("in", &RelPath::new(b"IMG_2.CR2".to_vec()).unwrap())
             .unwrap();
@@ -372,7 +463,7 @@ mod tests {
         let err = scan_library(
             &c,
             &lib(Path::new("/nonexistent/lib")),
-            false,
+            ScanOptions::default(),
             &NoProgress,
             &mut |_| {},
         );

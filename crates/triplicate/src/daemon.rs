@@ -1,0 +1,169 @@
+//! The service: every new photo backed up automatically, without holding up the download.
+//!
+//! [`run`] repeats backup passes ([`engine::backup`] to the destinations marked
+//! `automatic`) and waits between them for whichever comes first:
+//! - a change in a library folder (inotify through the notify crate), after the folder
+//!   has been quiet for the settle time;
+//! - the retry time, when the last pass left something for later (a file still being
+//!   written, a destination not mounted, full or unreachable);
+//! - the rescan interval, because events can be lost (queue overflow, network shares, a
+//!   folder replaced wholesale);
+//! - the stop flag (SIGTERM, SIGINT), after which copies in flight finish and no new
+//!   one starts.
+//!
+//! The service only reads the libraries and takes no locks there, so the camera
+//! software is never held up. A file modified less than the settle time ago is left for
+//! the next pass, so a photo still being written is never copied half-done; the scan's
+//! own check (size and mtime before and after reading, plus the hash) catches the rest.
+//! Nothing is queued in memory that the catalog does not know: what is pending is what
+//! the destinations lack, so a pass after a crash or a restart picks up exactly there.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+use crate::engine::{self, BackupOptions, BackupReport, EngineError};
+use crate::home::Triplicate;
+use crate::progress::Progress;
+
+/// How the service paces itself.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// One pass, then return (for cron).
+    pub once: bool,
+    /// How long a file must be left alone before it is backed up.
+    pub settle: Duration,
+    /// Wait after a pass that left something for later.
+    pub retry: Duration,
+    /// Full rescan at least this often, events or not.
+    pub rescan: Duration,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            once: false,
+            settle: Duration::from_secs(1),
+            retry: Duration::from_secs(10),
+            rescan: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What the service reports after each pass.
+pub trait PassObserver {
+    fn pass_done(&self, report: &BackupReport);
+}
+
+/// Runs backup passes until `stop` is set (or once); returns the last pass's report.
+pub fn run(
+    t: &Triplicate,
+    options: &DaemonOptions,
+    progress: &dyn Progress,
+    observer: &dyn PassObserver,
+    stop: Arc<AtomicBool>,
+) -> Result<BackupReport, EngineError> {
+    let backup_options = BackupOptions {
+        only_automatic: true,
+        settle: Some(options.settle),
+        cancel: Some(stop.clone()),
+        ..Default::default()
+    };
+    // Watch before the first pass, so that nothing written during it is missed.
+    let (events_tx, events) = mpsc::channel();
+    let watcher = watch(t, events_tx);
+    loop {
+        let report = engine::backup(t, &backup_options, progress)?;
+        observer.pass_done(&report);
+        let left_for_later = report.scans.iter().any(|s| s.deferred > 0)
+            || report
+                .destinations
+                .iter()
+                .any(|d| d.state != "ok" || d.failed > 0);
+        if options.once || stop.load(Ordering::Relaxed) {
+            return Ok(report);
+        }
+        let wait = if left_for_later {
+            options.retry
+        } else {
+            options.rescan
+        };
+        if !wait_for_change(&events, watcher.is_some(), wait, options.settle, &stop) {
+            return Ok(report);
+        }
+    }
+}
+
+/// Watches every library folder, recursively. Without a watcher (inotify limits, a
+/// filesystem without events) the periodic rescan still finds everything.
+fn watch(
+    t: &Triplicate,
+    events: mpsc::Sender<notify::Result<notify::Event>>,
+) -> Option<notify::RecommendedWatcher> {
+    let mut watcher = match notify::recommended_watcher(events) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("cannot watch the libraries ({e}); relying on the periodic rescan");
+            return None;
+        }
+    };
+    for lib in &t.config.libraries {
+        if let Err(e) = watcher.watch(&lib.path, RecursiveMode::Recursive) {
+            tracing::warn!(library = %lib.name, "cannot watch {} ({e}); relying on the periodic rescan", lib.path.display());
+        }
+    }
+    Some(watcher)
+}
+
+/// Waits until the libraries changed and then stayed quiet for `settle`, or `wait` has
+/// passed. Returns false when asked to stop.
+fn wait_for_change(
+    events: &mpsc::Receiver<notify::Result<notify::Event>>,
+    watching: bool,
+    wait: Duration,
+    settle: Duration,
+    stop: &AtomicBool,
+) -> bool {
+    let tick = Duration::from_millis(100);
+    let deadline = Instant::now() + wait;
+    let mut changed_at: Option<Instant> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = Instant::now();
+        if changed_at.is_some_and(|at| now.duration_since(at) >= settle) || now >= deadline {
+            return true;
+        }
+        if !watching {
+            std::thread::sleep(tick);
+            continue;
+        }
+        match events.recv_timeout(tick) {
+            Ok(Ok(event)) if is_content_change(&event) => changed_at = Some(Instant::now()),
+            Ok(Ok(_)) => {}
+            // The kernel dropped events (queue overflow): rescan soon.
+            Ok(Err(_)) => changed_at = Some(Instant::now()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(tick),
+        }
+    }
+}
+
+/// Creations, writes, closes after writing, renames and removals; not reads.
+fn is_content_change(event: &notify::Event) -> bool {
+    use notify::EventKind;
+    let ours = event.paths.iter().all(|p: &PathBuf| {
+        p.components()
+            .any(|c| c.as_os_str() == crate::destination::META_DIR)
+    });
+    !ours
+        && matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
+        )
+}
