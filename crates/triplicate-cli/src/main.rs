@@ -441,6 +441,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             retry,
         } => {
             let t = Triplicate::open(&home)?;
+            if t.config.daemon.io_priority == triplicate::config::IoPriority::Low {
+                // Before any thread starts, so that all of them inherit it.
+                if let Err(e) = triplicate::fsutil::lower_io_priority() {
+                    tracing::warn!("cannot lower the I/O priority: {e}");
+                }
+            }
             let stop = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
                 signal_hook::flag::register(signal, stop.clone())?;

@@ -177,3 +177,128 @@ fn sigterm_stops_the_service_cleanly_and_once_does_one_pass() {
     );
     assert_eq!(stored(&w.path("usb")).len(), 10);
 }
+
+#[test]
+fn kill_9_mid_copy_then_restart_completes_everything_once() {
+    let w = studio();
+    w.card(
+        "c",
+        &kit::CardSpec {
+            pairs: 40,
+            raw_size: 2 << 20,
+            jpeg_size: 1 << 20,
+            ..Default::default()
+        },
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let daemon = start(&w, &[]);
+    eventually(30, "copying has begun", || {
+        common::count_published(&w.path("usb")) > 5
+    });
+    drop(daemon); // SIGKILL mid-copy
+    let daemon = start(&w, &[]);
+    let want: BTreeSet<String> = kit::tree_hashes(&w.library())
+        .unwrap()
+        .into_values()
+        .collect();
+    for name in ["usb", "nas"] {
+        eventually(60, &format!("{name} complete after the restart"), || {
+            contents(&w.path(name)) == want
+        });
+    }
+    drop(daemon);
+    for name in ["usb", "nas"] {
+        assert_eq!(
+            stored(&w.path(name)).len(),
+            want.len(),
+            "{name}: a photo was copied twice"
+        );
+        assert!(common::partials(&w.path(name)).is_empty());
+    }
+}
+
+#[test]
+fn a_destination_that_fills_up_or_turns_read_only_is_paused_and_named() {
+    let w = World::new();
+    w.init();
+    let small = common::Mount::tmpfs(&w.path("small"), "3m");
+    let ro = common::Mount::tmpfs(&w.path("ro"), "64m");
+    w.add_dest("small", &small.path, "hdd", "onsite");
+    w.add_dest("ro", &ro.path, "ssd", "onsite");
+    w.add_dest("big", &w.path("big"), "nas", "onsite");
+    ro.remount("ro");
+    let daemon = start(&w, &[]);
+    w.card(
+        "c",
+        &kit::CardSpec {
+            pairs: 4,
+            raw_size: 1 << 20,
+            jpeg_size: 512 << 10,
+            sidecars: false,
+            ..Default::default()
+        },
+    );
+    let want: BTreeSet<String> = kit::tree_hashes(&w.library())
+        .unwrap()
+        .into_values()
+        .collect();
+    eventually(30, "the healthy destination is complete", || {
+        contents(&w.path("big")) == want
+    });
+    eventually(10, "warnings name both causes", || {
+        let warnings = w.status()["warnings"].to_string();
+        warnings.contains("is full") && warnings.contains("read-only")
+    });
+    let status = w.status();
+    let state = |n: &str| {
+        status["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == n)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(
+        (state("small"), state("ro"), state("big")),
+        ("full".into(), "read-only".into(), "ok".into())
+    );
+    // Room and write access come back: both catch up by themselves.
+    small.remount("size=64m");
+    ro.remount("rw");
+    for name in ["small", "ro"] {
+        eventually(40, &format!("{name} catches up"), || {
+            contents(&w.path(name)) == want
+        });
+    }
+    drop(daemon);
+}
+
+#[test]
+fn manual_destinations_are_left_to_triplicate_backup() {
+    let w = studio();
+    std::fs::create_dir_all(w.path("drawer")).unwrap();
+    w.ok(&[
+        "dest",
+        "add",
+        "drawer",
+        w.path("drawer").to_str().unwrap(),
+        "--media",
+        "hdd",
+        "--site",
+        "onsite",
+        "--manual",
+    ]);
+    w.card("c", &kit::CardSpec::default());
+    assert_eq!(
+        w.run(&["run", "--once", "--settle", "0"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(stored(&w.path("usb")).len(), 10);
+    assert!(
+        stored(&w.path("drawer")).is_empty(),
+        "run never fills a manual destination"
+    );
+    assert_eq!(w.backup(&["--dest", "drawer"]).0, 0);
+    assert_eq!(stored(&w.path("drawer")).len(), 10);
+}

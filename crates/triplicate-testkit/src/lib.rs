@@ -164,7 +164,9 @@ pub fn write_card(root: &Path, spec: &CardSpec) -> io::Result<Vec<CardFile>> {
     Ok(files)
 }
 
-/// BLAKE3 of every file under `root` (skipping `.triplicate`), by relative path.
+/// BLAKE3 of every published file under `root` (skipping `.triplicate` folders and the
+/// `.triplicate-partial-` files of puts in progress), by relative path. Safe to call
+/// while a backup writes there: a file that vanishes meanwhile is left out.
 pub fn tree_hashes(root: &Path) -> io::Result<std::collections::BTreeMap<PathBuf, String>> {
     let mut out = std::collections::BTreeMap::new();
     fn walk(
@@ -181,7 +183,18 @@ pub fn tree_hashes(root: &Path) -> io::Result<std::collections::BTreeMap<PathBuf
                     walk(root, &path, out)?;
                 }
             } else if ft.is_file() {
-                let bytes = fs::read(&path)?;
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".triplicate-partial-")
+                {
+                    continue;
+                }
+                let bytes = match fs::read(&path) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
                 out.insert(
                     path.strip_prefix(root).unwrap().to_path_buf(),
                     blake3::hash(&bytes).to_hex().to_string(),

@@ -49,6 +49,8 @@ pub struct Config {
     pub scan: ScanSettings,
     #[serde(default)]
     pub backup: BackupSettings,
+    #[serde(default)]
+    pub daemon: DaemonSettings,
     #[serde(default, rename = "library")]
     pub libraries: Vec<LibraryConfig>,
     #[serde(default, rename = "destination")]
@@ -101,6 +103,23 @@ impl Default for BackupSettings {
 
 fn default_jobs() -> usize {
     2
+}
+
+/// How `triplicate run` behaves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// `low` puts the service's disk I/O in the idle class, behind everything else.
+    #[serde(default)]
+    pub io_priority: IoPriority,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoPriority {
+    #[default]
+    Normal,
+    Low,
 }
 
 /// A folder of photos on this node.

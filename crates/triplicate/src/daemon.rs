@@ -4,8 +4,9 @@
 //! `automatic`) and waits between them for whichever comes first:
 //! - a change in a library folder (inotify through the notify crate), after the folder
 //!   has been quiet for the settle time;
-//! - the retry time, when the last pass left something for later (a file still being
-//!   written, a destination not mounted, full or unreachable);
+//! - soon after the settle time, when the last pass found a file still being written;
+//! - the retry time, doubling while a destination stays out of action (not mounted,
+//!   full, read-only, failing), up to the rescan interval;
 //! - the rescan interval, because events can be lost (queue overflow, network shares, a
 //!   folder replaced wholesale);
 //! - the stop flag (SIGTERM, SIGINT), after which copies in flight finish and no new
@@ -71,24 +72,30 @@ pub fn run(
         only_automatic: true,
         settle: Some(options.settle),
         cancel: Some(stop.clone()),
+        unattended: true,
         ..Default::default()
     };
     // Watch before the first pass, so that nothing written during it is missed.
     let (events_tx, events) = mpsc::channel();
     let watcher = watch(t, events_tx);
+    // Consecutive passes that found a destination out of action or failing.
+    let mut troubled = 0u32;
     loop {
         let report = engine::backup(t, &backup_options, progress)?;
         observer.pass_done(&report);
-        let left_for_later = report.scans.iter().any(|s| s.deferred > 0)
-            || report
-                .destinations
-                .iter()
-                .any(|d| d.state != "ok" || d.failed > 0);
+        let still_being_written = report.scans.iter().any(|s| s.deferred > 0);
+        let trouble = report
+            .destinations
+            .iter()
+            .any(|d| d.state != "ok" || d.failed > 0);
+        troubled = if trouble { troubled + 1 } else { 0 };
         if options.once || stop.load(Ordering::Relaxed) {
             return Ok(report);
         }
-        let wait = if left_for_later {
-            options.retry
+        let wait = if still_being_written {
+            options.settle.max(Duration::from_millis(200))
+        } else if trouble {
+            backoff(options.retry, troubled, options.rescan)
         } else {
             options.rescan
         };
@@ -96,6 +103,20 @@ pub fn run(
             return Ok(report);
         }
     }
+}
+
+/// `retry` × 2ⁿ⁻¹ for the n-th troubled pass in a row, at most `cap`, with ±20 %
+/// jitter so that many nodes do not knock on a shared destination in step.
+fn backoff(retry: Duration, n: u32, cap: Duration) -> Duration {
+    let base = retry
+        .saturating_mul(1 << n.saturating_sub(1).min(16))
+        .min(cap);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let jitter = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
+    base.mul_f64(jitter)
 }
 
 /// Watches every library folder, recursively. Without a watcher (inotify limits, a

@@ -215,6 +215,7 @@ mod tests {
             policy: Policy::default(),
             scan: Default::default(),
             backup: Default::default(),
+            daemon: Default::default(),
             libraries: vec![LibraryConfig {
                 name: "lib".into(),
                 path: "/lib".into(),

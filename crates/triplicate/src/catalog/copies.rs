@@ -11,16 +11,27 @@ impl Catalog {
     /// Photos present in a library that have no verified copy at `dest`, oldest
     /// capture first, each with one library name to read it from.
     pub fn photos_to_copy(&self, dest: &str) -> Result<Vec<PendingPhoto>> {
-        self.pending(dest, None)
+        self.pending(dest, None, true)
+    }
+
+    /// The same, leaving out photos whose last attempt at `dest` failed for a reason
+    /// that needs a person (the service does not retry those forever).
+    pub fn photos_to_copy_unattended(&self, dest: &str) -> Result<Vec<PendingPhoto>> {
+        self.pending(dest, None, false)
     }
 
     /// The same for one photo: `None` when `dest` holds it verified already (or it is
     /// no longer in a library).
     pub fn photo_to_copy(&self, dest: &str, photo_id: i64) -> Result<Option<PendingPhoto>> {
-        Ok(self.pending(dest, Some(photo_id))?.into_iter().next())
+        Ok(self.pending(dest, Some(photo_id), true)?.into_iter().next())
     }
 
-    fn pending(&self, dest: &str, only: Option<i64>) -> Result<Vec<PendingPhoto>> {
+    fn pending(
+        &self,
+        dest: &str,
+        only: Option<i64>,
+        with_permanent_failures: bool,
+    ) -> Result<Vec<PendingPhoto>> {
         // One pass over present files with a primary-key probe into copies; a photo
         // with several names comes once, from its first name.
         const SELECT: &str =
@@ -29,17 +40,24 @@ impl Catalog {
              LEFT JOIN copies c ON c.photo_id = f.photo_id AND c.dest = ?1
              JOIN photos p ON p.id = f.photo_id
              WHERE f.present = 1 AND (c.state IS NULL OR c.state <> 'verified')";
+        let skip = if with_permanent_failures {
+            ""
+        } else {
+            " AND NOT (c.state IS NOT NULL AND c.state = 'failed' AND c.error_class = 'permanent')"
+        };
         self.with(|c| {
             let mut stmt;
             let rows = match only {
                 None => {
-                    stmt =
-                        c.prepare_cached(&format!("{SELECT} ORDER BY p.captured, p.id, f.id"))?;
+                    stmt = c.prepare_cached(&format!(
+                        "{SELECT}{skip} ORDER BY p.captured, p.id, f.id"
+                    ))?;
                     stmt.query(params![dest])?
                 }
                 Some(id) => {
-                    stmt =
-                        c.prepare_cached(&format!("{SELECT} AND f.photo_id = ?2 ORDER BY f.id"))?;
+                    stmt = c.prepare_cached(&format!(
+                        "{SELECT}{skip} AND f.photo_id = ?2 ORDER BY f.id"
+                    ))?;
                     stmt.query(params![dest, id])?
                 }
             };

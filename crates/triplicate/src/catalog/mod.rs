@@ -388,6 +388,36 @@ mod tests {
     }
 
     #[test]
+    fn the_service_leaves_failures_that_need_a_person_alone() {
+        let c = Catalog::open_in_memory().unwrap();
+        c.record_files("lib", &[scanned("a.jpg", b"x"), scanned("b.jpg", b"yy")])
+            .unwrap();
+        let p = c.photos_to_copy("d").unwrap();
+        c.record_copy_failed(
+            p[0].photo_id,
+            "d",
+            None,
+            "permission denied",
+            "permanent",
+            &op(),
+        )
+        .unwrap();
+        c.record_copy_failed(p[1].photo_id, "d", None, "timeout", "transient", &op())
+            .unwrap();
+        assert_eq!(
+            c.photos_to_copy("d").unwrap().len(),
+            2,
+            "backup tries everything"
+        );
+        let unattended = c.photos_to_copy_unattended("d").unwrap();
+        assert_eq!(unattended.len(), 1);
+        assert_eq!(
+            unattended[0].photo_id, p[1].photo_id,
+            "only the transient failure is retried"
+        );
+    }
+
+    #[test]
     fn files_not_seen_are_gone_and_not_copied() {
         let c = Catalog::open_in_memory().unwrap();
         c.record_files("lib", &[scanned("a.jpg", b"x")]).unwrap();

@@ -50,6 +50,9 @@ pub struct BackupOptions {
     pub settle: Option<std::time::Duration>,
     /// When set, no new copy is started; copies in flight finish (graceful shutdown).
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Leave alone the copies whose last attempt failed for a reason that needs a
+    /// person (the service); `triplicate backup` tries everything.
+    pub unattended: bool,
 }
 
 /// A function that wraps a destination in another (see [`destination::faulty`]).
@@ -208,6 +211,7 @@ pub fn backup(
     let mut planner = Planner {
         t,
         open: &open,
+        unattended: options.unattended,
         progress,
         queued: HashSet::new(),
         jobs: jobs_tx,

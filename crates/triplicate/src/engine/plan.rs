@@ -23,6 +23,8 @@ pub(super) struct Job {
 pub(super) struct Planner<'a> {
     pub t: &'a Triplicate,
     pub open: &'a [OpenDest],
+    /// Leave failures that need a person alone (see `BackupOptions::unattended`).
+    pub unattended: bool,
     pub progress: &'a dyn Progress,
     /// Photos already handed to the workers in this run.
     pub queued: HashSet<i64>,
@@ -58,7 +60,12 @@ impl Planner<'_> {
     pub fn plan_everything_else(&mut self) -> Result<(), CatalogError> {
         let mut jobs: HashMap<i64, Job> = HashMap::new();
         for (i, od) in self.open.iter().enumerate() {
-            for photo in self.t.catalog.photos_to_copy(&od.config.id)? {
+            let pending = if self.unattended {
+                self.t.catalog.photos_to_copy_unattended(&od.config.id)?
+            } else {
+                self.t.catalog.photos_to_copy(&od.config.id)?
+            };
+            for photo in pending {
                 if self.queued.contains(&photo.photo_id) {
                     continue;
                 }

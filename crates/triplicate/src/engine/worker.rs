@@ -201,6 +201,18 @@ impl RunContext<'_> {
                     // failure that may pass: try again.
                     Err(e) if e.is_worth_retrying() && !last_attempt => {
                         tracing::info!(destination = %od.config.name, attempt, "retrying {}: {e}", photo.path);
+                        let message = e.to_string();
+                        self.t.catalog.record_operation(&Operation {
+                            run: self.run,
+                            kind: "copy",
+                            dest: Some(&od.config.name),
+                            photo_id: Some(photo.photo_id),
+                            path: Some(key),
+                            bytes: None,
+                            duration_ms: Some(millis),
+                            outcome: "retrying",
+                            message: Some(&message),
+                        })?;
                         last_errors.push((*i, e));
                     }
                     Err(e) => self.record_failure(od, photo, Some(key), &e)?,
