@@ -302,3 +302,76 @@ fn manual_destinations_are_left_to_triplicate_backup() {
     assert_eq!(w.backup(&["--dest", "drawer"]).0, 0);
     assert_eq!(stored(&w.path("drawer")).len(), 10);
 }
+
+#[test]
+fn a_burst_of_10000_small_files_and_a_4_gib_card_at_once_all_arrive() {
+    let w = studio();
+    let daemon = start(&w, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    // Both land at once: a 4 GiB card copied in by the camera software, and a burst
+    // of small files (an Allsky night, say) written by another program.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let card = kit::CardSpec {
+                seed: "burst".into(),
+                pairs: 124,
+                raw_size: 25 << 20,
+                jpeg_size: 8 << 20,
+                sidecars: false,
+                ..Default::default()
+            };
+            kit::write_card(&w.library().join("card"), &card).unwrap();
+        });
+        s.spawn(|| kit::write_flat_library(&w.library().join("allsky"), 10_000, "burst").unwrap());
+    });
+    let want: BTreeSet<String> = kit::tree_hashes(&w.library())
+        .unwrap()
+        .into_values()
+        .collect();
+    assert_eq!(want.len(), 10_248);
+    for name in ["usb", "nas"] {
+        eventually(600, &format!("everything at {name}"), || {
+            common::count_published(&w.path(name)) >= want.len() && contents(&w.path(name)) == want
+        });
+    }
+    drop(daemon);
+}
+
+#[test]
+fn a_steady_stream_of_photos_is_backed_up_while_it_lasts() {
+    // A tethered shoot: a new photo every 300 ms for 6 s. The first ones must be safe
+    // long before the shoot ends.
+    let w = studio();
+    let daemon = start(&w, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let folder = w.library().join("tethered");
+    fs::create_dir_all(&folder).unwrap();
+    let first = kit::jpeg("2024:05:17 10:00:00", &kit::noise("stream-0", 200_000));
+    fs::write(folder.join("IMG_0000.JPG"), &first).unwrap();
+    let first_hash = blake3::hash(&first).to_hex().to_string();
+    let started = Instant::now();
+    let mut first_safe_at = None;
+    for i in 1..20 {
+        std::thread::sleep(Duration::from_millis(300));
+        fs::write(
+            folder.join(format!("IMG_{i:04}.JPG")),
+            kit::jpeg(
+                "2024:05:17 10:00:00",
+                &kit::noise(&format!("stream-{i}"), 200_000),
+            ),
+        )
+        .unwrap();
+        if first_safe_at.is_none() && contents(&w.path("usb")).contains(&first_hash) {
+            first_safe_at = Some(started.elapsed());
+        }
+    }
+    let first_safe_at =
+        first_safe_at.expect("the first photo was backed up while the shoot went on");
+    assert!(first_safe_at < Duration::from_secs(4), "{first_safe_at:?}");
+    let want: BTreeSet<String> = kit::tree_hashes(&w.library())
+        .unwrap()
+        .into_values()
+        .collect();
+    eventually(30, "the whole shoot", || contents(&w.path("usb")) == want);
+    drop(daemon);
+}

@@ -164,6 +164,22 @@ pub fn write_card(root: &Path, spec: &CardSpec) -> io::Result<Vec<CardFile>> {
     Ok(files)
 }
 
+/// Writes `n` small JPEGs spread over date folders (`2024-MM-DD/IMG_NNNNNN.JPG`), like a
+/// night of an all-sky camera, for rescan and burst tests.
+pub fn write_flat_library(dir: &Path, n: usize, seed: &str) -> io::Result<()> {
+    for i in 0..n {
+        let folder = dir.join(format!(
+            "2024-{:02}-{:02}",
+            1 + (i / 3000) % 12,
+            1 + (i / 100) % 28
+        ));
+        fs::create_dir_all(&folder)?;
+        let body = jpeg("2024:01:01 00:00:00", &noise(&format!("{seed}-{i}"), 256));
+        fs::write(folder.join(format!("IMG_{i:06}.JPG")), body)?;
+    }
+    Ok(())
+}
+
 /// BLAKE3 of every published file under `root` (skipping `.triplicate` folders and the
 /// `.triplicate-partial-` files of puts in progress), by relative path. Safe to call
 /// while a backup writes there: a file that vanishes meanwhile is left out.

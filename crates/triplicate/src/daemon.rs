@@ -140,8 +140,10 @@ fn watch(
     Some(watcher)
 }
 
-/// Waits until the libraries changed and then stayed quiet for `settle`, or `wait` has
-/// passed. Returns false when asked to stop.
+/// Waits until `settle` after the first change in the libraries, or until `wait` has
+/// passed. A steady stream of new photos (a tethered shoot) must not postpone the pass:
+/// files still being written are left for the next pass by their own mtime, so there
+/// is no need to wait for the folders to fall quiet. Returns false when asked to stop.
 fn wait_for_change(
     events: &mpsc::Receiver<notify::Result<notify::Event>>,
     watching: bool,
@@ -165,10 +167,14 @@ fn wait_for_change(
             continue;
         }
         match events.recv_timeout(tick) {
-            Ok(Ok(event)) if is_content_change(&event) => changed_at = Some(Instant::now()),
+            Ok(Ok(event)) if is_content_change(&event) => {
+                changed_at.get_or_insert_with(Instant::now);
+            }
             Ok(Ok(_)) => {}
             // The kernel dropped events (queue overflow): rescan soon.
-            Ok(Err(_)) => changed_at = Some(Instant::now()),
+            Ok(Err(_)) => {
+                changed_at.get_or_insert_with(Instant::now);
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(tick),
         }

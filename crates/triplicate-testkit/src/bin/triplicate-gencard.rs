@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use triplicate_testkit::{CardSpec, noise, write_card};
+use triplicate_testkit::{CardSpec, write_card};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -44,19 +44,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     if let Some(n) = flat {
-        for i in 0..n {
-            let folder = dir.join(format!(
-                "2024-{:02}-{:02}",
-                1 + (i / 3000) % 12,
-                1 + (i / 100) % 28
-            ));
-            std::fs::create_dir_all(&folder).unwrap();
-            let body = triplicate_testkit::jpeg(
-                "2024:01:01 00:00:00",
-                &noise(&format!("{}-{i}", spec.seed), 256),
-            );
-            std::fs::write(folder.join(format!("IMG_{i:06}.JPG")), body).unwrap();
-        }
+        triplicate_testkit::write_flat_library(&dir, n, &spec.seed).unwrap();
         println!("wrote {n} files under {}", dir.display());
         return ExitCode::SUCCESS;
     }
