@@ -375,3 +375,17 @@ fn a_steady_stream_of_photos_is_backed_up_while_it_lasts() {
     eventually(30, "the whole shoot", || contents(&w.path("usb")) == want);
     drop(daemon);
 }
+
+#[test]
+fn a_file_closed_after_writing_is_taken_without_waiting_for_the_settle_time() {
+    let w = studio();
+    let daemon = Killed(w.cmd().args(["run", "--settle", "5"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(800));
+    let body = kit::jpeg("2024:05:17 10:00:00", &kit::noise("closed", 300_000));
+    let hash = blake3::hash(&body).to_hex().to_string();
+    let written = Instant::now();
+    fs::write(w.library().join("IMG_7777.JPG"), &body).unwrap();
+    eventually(10, "the closed file at usb", || contents(&w.path("usb")).contains(&hash));
+    assert!(written.elapsed() < Duration::from_secs(2), "took {:?}: it waited for the 5 s settle time", written.elapsed());
+    drop(daemon);
+}

@@ -19,6 +19,7 @@
 //! Nothing is queued in memory that the catalog does not know: what is pending is what
 //! the destinations lack, so a pass after a crash or a restart picks up exactly there.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,7 +69,7 @@ pub fn run(
     observer: &dyn PassObserver,
     stop: Arc<AtomicBool>,
 ) -> Result<BackupReport, EngineError> {
-    let backup_options = BackupOptions {
+    let mut backup_options = BackupOptions {
         only_automatic: true,
         settle: Some(options.settle),
         cancel: Some(stop.clone()),
@@ -80,7 +81,10 @@ pub fn run(
     let watcher = watch(t, events_tx);
     // Consecutive passes that found a destination out of action or failing.
     let mut troubled = 0u32;
+    // Files seen closed after writing since the last pass: complete, whatever their age.
+    let mut closed: HashSet<PathBuf> = HashSet::new();
     loop {
+        backup_options.complete = Arc::new(std::mem::take(&mut closed));
         let report = engine::backup(t, &backup_options, progress)?;
         observer.pass_done(&report);
         let still_being_written = report.scans.iter().any(|s| s.deferred > 0);
@@ -99,7 +103,14 @@ pub fn run(
         } else {
             options.rescan
         };
-        if !wait_for_change(&events, watcher.is_some(), wait, options.settle, &stop) {
+        if !wait_for_change(
+            &events,
+            watcher.is_some(),
+            wait,
+            options.settle,
+            &stop,
+            &mut closed,
+        ) {
             return Ok(report);
         }
     }
@@ -143,15 +154,20 @@ fn watch(
 /// Waits until `settle` after the first change in the libraries, or until `wait` has
 /// passed. A steady stream of new photos (a tethered shoot) must not postpone the pass:
 /// files still being written are left for the next pass by their own mtime, so there
-/// is no need to wait for the folders to fall quiet. Returns false when asked to stop.
+/// is no need to wait for the folders to fall quiet. A file closed after writing is
+/// complete: it is added to `closed`, and the pass starts after a short debounce
+/// instead of the settle time. Returns false when asked to stop.
 fn wait_for_change(
     events: &mpsc::Receiver<notify::Result<notify::Event>>,
     watching: bool,
     wait: Duration,
     settle: Duration,
     stop: &AtomicBool,
+    closed: &mut HashSet<PathBuf>,
 ) -> bool {
-    let tick = Duration::from_millis(100);
+    // Closes come in bursts (a card copied in): gather them for a moment.
+    let debounce = Duration::from_millis(100).min(settle);
+    let tick = Duration::from_millis(100).min(debounce.max(Duration::from_millis(10)));
     let deadline = Instant::now() + wait;
     let mut changed_at: Option<Instant> = None;
     loop {
@@ -159,7 +175,12 @@ fn wait_for_change(
             return false;
         }
         let now = Instant::now();
-        if changed_at.is_some_and(|at| now.duration_since(at) >= settle) || now >= deadline {
+        let due = match changed_at {
+            Some(at) if !closed.is_empty() => now.duration_since(at) >= debounce,
+            Some(at) => now.duration_since(at) >= settle,
+            None => false,
+        };
+        if due || now >= deadline {
             return true;
         }
         if !watching {
@@ -168,6 +189,9 @@ fn wait_for_change(
         }
         match events.recv_timeout(tick) {
             Ok(Ok(event)) if is_content_change(&event) => {
+                if is_closed_after_writing(&event) {
+                    closed.extend(event.paths.iter().cloned());
+                }
                 changed_at.get_or_insert_with(Instant::now);
             }
             Ok(Ok(_)) => {}
@@ -181,6 +205,15 @@ fn wait_for_change(
     }
 }
 
+/// A file closed after being written: complete, as far as its writer is concerned.
+fn is_closed_after_writing(event: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    matches!(
+        event.kind,
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
+}
+
 /// Creations, writes, closes after writing, renames and removals; not reads.
 fn is_content_change(event: &notify::Event) -> bool {
     use notify::EventKind;
@@ -189,8 +222,9 @@ fn is_content_change(event: &notify::Event) -> bool {
             .any(|c| c.as_os_str() == crate::destination::META_DIR)
     });
     !ours
-        && matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
-        )
+        && (is_closed_after_writing(event)
+            || matches!(
+                event.kind,
+                EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
+            ))
 }

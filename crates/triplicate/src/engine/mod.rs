@@ -46,8 +46,10 @@ pub struct BackupOptions {
     pub wrap: Option<DestinationWrapper>,
     /// Only destinations marked `automatic` (the daemon).
     pub only_automatic: bool,
-    /// Leave files modified less than this long ago for a later run.
+    /// Leave files modified less than this long ago for a later run...
     pub settle: Option<std::time::Duration>,
+    /// ...except these, known to be complete (closed after writing).
+    pub complete: Arc<std::collections::HashSet<std::path::PathBuf>>,
     /// When set, no new copy is started; copies in flight finish (graceful shutdown).
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Leave alone the copies whose last attempt failed for a reason that needs a
@@ -248,6 +250,7 @@ pub fn backup(
             let scan_options = scan::ScanOptions {
                 include_all: config.scan.include_all,
                 settle: options.settle,
+                complete: options.complete.clone(),
             };
             match scan::scan_library(&t.catalog, lib, scan_options, progress, &mut on_recorded) {
                 Ok(report) => {

@@ -66,13 +66,16 @@ struct Found {
 const BATCH: usize = 64;
 
 /// How to scan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
     /// Take every file, not only photos, videos and sidecars.
     pub include_all: bool,
     /// Leave for a later scan the files modified less than this long ago: a camera or
     /// a download may still be writing them. They are counted as `deferred`.
     pub settle: Option<std::time::Duration>,
+    /// Files known to be complete (closed after writing) however recent: the settle
+    /// time does not apply to them. Full paths.
+    pub complete: std::sync::Arc<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 /// Scans one library into the catalog. `on_recorded` receives the photo ids of each
@@ -130,7 +133,11 @@ pub fn scan_library(
                 }
             }
             // Still being written, perhaps: a later scan takes it.
-            _ if settled_before.is_some_and(|t| entry.mtime_ns > t) => report.deferred += 1,
+            _ if settled_before.is_some_and(|t| entry.mtime_ns > t)
+                && !options.complete.contains(&entry.path.to_path(&lib.path)) =>
+            {
+                report.deferred += 1
+            }
             _ => to_read.push(Found {
                 kind: PhotoKind::from_name(entry.path.file_name()),
                 path: entry.path.clone(),
@@ -380,7 +387,7 @@ mod tests {
             &lib(dir.path()),
             ScanOptions {
                 include_all: true,
-                settle: None,
+                ..Default::default()
             },
             &NoProgress,
             &mut |_| {},
@@ -394,7 +401,7 @@ mod tests {
             &lib(dir.path()),
             ScanOptions {
                 include_all: true,
-                settle: None,
+                ..Default::default()
             },
             &NoProgress,
             &mut |_| {},
@@ -417,11 +424,24 @@ mod tests {
         std::fs::write(dir.path().join("IMG_2.JPG"), b"being written").unwrap();
         let c = Catalog::open_in_memory().unwrap();
         let settle = ScanOptions {
-            include_all: false,
             settle: Some(std::time::Duration::from_secs(10)),
+            ..Default::default()
         };
         let r = scan_library(&c, &lib(dir.path()), settle, &NoProgress, &mut |_| {}).unwrap();
         assert_eq!((r.hashed, r.deferred), (1, 1));
+        std::fs::write(dir.path().join("IMG_3.JPG"), b"closed after writing").unwrap();
+        let closed = ScanOptions {
+            settle: Some(std::time::Duration::from_secs(10)),
+            complete: std::sync::Arc::new([dir.path().join("IMG_3.JPG")].into_iter().collect()),
+            ..Default::default()
+        };
+        let r = scan_library(&c, &lib(dir.path()), closed, &NoProgress, &mut |_| {}).unwrap();
+        assert_eq!(
+            (r.hashed, r.deferred),
+            (1, 1),
+            "the closed file is taken, the other still waits"
+        );
+        std::fs::remove_file(dir.path().join("IMG_3.JPG")).unwrap();
         let later = scan_library(
             &c,
             &lib(dir.path()),
