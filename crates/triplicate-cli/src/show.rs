@@ -102,18 +102,7 @@ pub fn backup(r: &BackupReport) {
             d.failed
         );
     }
-    if r.problems.is_empty() {
-        println!("Done in {:.1} s; every copy verified.", r.seconds);
-    } else {
-        println!(
-            "Done in {:.1} s with {} problem(s):",
-            r.seconds,
-            r.problems.len()
-        );
-        for p in &r.problems {
-            println!("  - [{}] {}", p.class.as_str(), p.message);
-        }
-    }
+    footer(r.seconds, &r.problems, "every copy verified");
 }
 
 pub fn status(r: &StatusReport) {
@@ -243,18 +232,7 @@ pub fn verify(r: &triplicate::verify::VerifyReport) {
             d.corrupt
         );
     }
-    if r.problems.is_empty() {
-        println!("Done in {:.1} s; every checked copy is good.", r.seconds);
-    } else {
-        println!(
-            "Done in {:.1} s with {} problem(s):",
-            r.seconds,
-            r.problems.len()
-        );
-        for p in &r.problems {
-            println!("  - [{}] {}", p.class.as_str(), p.message);
-        }
-    }
+    footer(r.seconds, &r.problems, "every checked copy is good");
 }
 
 pub fn restore(r: &triplicate::restore::RestoreReport) {
@@ -269,18 +247,7 @@ pub fn restore(r: &triplicate::restore::RestoreReport) {
         r.skipped,
         r.failed
     );
-    if r.problems.is_empty() {
-        println!("Done in {:.1} s; every restored file verified.", r.seconds);
-    } else {
-        println!(
-            "Done in {:.1} s with {} problem(s):",
-            r.seconds,
-            r.problems.len()
-        );
-        for p in &r.problems {
-            println!("  - [{}] {}", p.class.as_str(), p.message);
-        }
-    }
+    footer(r.seconds, &r.problems, "every restored file verified");
 }
 
 pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
@@ -362,4 +329,16 @@ pub fn operation(op: &triplicate::catalog::LoggedOperation, json: bool) {
         op.dest.as_deref().unwrap_or("-"),
         op.outcome
     );
+}
+
+/// "Done in 1.2 s; <all good>." or the list of problems.
+fn footer(seconds: f64, problems: &[triplicate::progress::Problem], all_good: &str) {
+    if problems.is_empty() {
+        println!("Done in {seconds:.1} s; {all_good}.");
+    } else {
+        println!("Done in {seconds:.1} s with {} problem(s):", problems.len());
+        for p in problems {
+            println!("  - [{}] {}", p.class.as_str(), p.message);
+        }
+    }
 }

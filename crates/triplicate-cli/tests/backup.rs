@@ -5,15 +5,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{World, dest, kit, partials, stored};
-
-fn studio() -> World {
-    let w = World::new();
-    w.init();
-    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
-    w.add_dest("nas", &w.path("nas"), "nas", "onsite");
-    w
-}
+use common::{World, dest, kit, partials, stored, studio};
 
 #[test]
 fn quickstart_backs_up_every_photo_verified_on_both_destinations() {

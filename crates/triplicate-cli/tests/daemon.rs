@@ -9,15 +9,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Killed, World, kit, stored};
-
-fn studio() -> World {
-    let w = World::new();
-    w.init();
-    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
-    w.add_dest("nas", &w.path("nas"), "nas", "onsite");
-    w
-}
+use common::{Killed, World, kit, stored, studio};
 
 fn start(w: &World, extra: &[&str]) -> Killed {
     let mut args = vec!["run", "--settle", "0.5", "--retry", "1"];
@@ -379,13 +371,26 @@ fn a_steady_stream_of_photos_is_backed_up_while_it_lasts() {
 #[test]
 fn a_file_closed_after_writing_is_taken_without_waiting_for_the_settle_time() {
     let w = studio();
-    let daemon = Killed(w.cmd().args(["run", "--settle", "5"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let daemon = Killed(
+        w.cmd()
+            .args(["run", "--settle", "5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(800));
     let body = kit::jpeg("2024:05:17 10:00:00", &kit::noise("closed", 300_000));
     let hash = blake3::hash(&body).to_hex().to_string();
     let written = Instant::now();
     fs::write(w.library().join("IMG_7777.JPG"), &body).unwrap();
-    eventually(10, "the closed file at usb", || contents(&w.path("usb")).contains(&hash));
-    assert!(written.elapsed() < Duration::from_secs(2), "took {:?}: it waited for the 5 s settle time", written.elapsed());
+    eventually(10, "the closed file at usb", || {
+        contents(&w.path("usb")).contains(&hash)
+    });
+    assert!(
+        written.elapsed() < Duration::from_secs(2),
+        "took {:?}: it waited for the 5 s settle time",
+        written.elapsed()
+    );
     drop(daemon);
 }

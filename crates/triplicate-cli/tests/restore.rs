@@ -6,29 +6,16 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use common::{World, kit};
-
-fn backed_up_studio() -> World {
-    let w = World::new();
-    w.init();
-    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
-    w.add_dest("nas", &w.path("nas"), "nas", "onsite");
-    w
-}
+use common::{World, kit, studio};
 
 /// `restore --json ARGS`: (exit code, report).
 fn restore(w: &World, args: &[&str]) -> (i32, serde_json::Value) {
-    let mut all = vec!["restore", "--json"];
-    all.extend_from_slice(args);
-    let out = w.run(&all);
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), report)
+    w.json("restore", args)
 }
 
 #[test]
 fn restore_all_rebuilds_the_lost_library_byte_for_byte() {
-    let w = backed_up_studio();
+    let w = studio();
     w.card("card1", &kit::CardSpec::default());
     let lib = w.library();
     fs::write(
@@ -85,7 +72,7 @@ fn restore_all_rebuilds_the_lost_library_byte_for_byte() {
 
 #[test]
 fn restore_never_overwrites_a_different_file() {
-    let w = backed_up_studio();
+    let w = studio();
     w.card("c", &kit::CardSpec::default());
     assert_eq!(w.backup(&[]).0, 0);
     let to = w.path("restored");
@@ -122,7 +109,7 @@ fn restore_never_overwrites_a_different_file() {
 
 #[test]
 fn restore_picks_by_pattern_and_capture_date() {
-    let w = backed_up_studio();
+    let w = studio();
     w.card(
         "may",
         &kit::CardSpec {
@@ -184,7 +171,7 @@ fn restore_picks_by_pattern_and_capture_date() {
 
 #[test]
 fn restore_reads_from_whichever_destination_is_there() {
-    let w = backed_up_studio();
+    let w = studio();
     w.card("c", &kit::CardSpec::default());
     assert_eq!(w.backup(&[]).0, 0);
     let original = kit::tree_hashes(&w.library()).unwrap();
@@ -218,7 +205,7 @@ fn restore_reads_from_whichever_destination_is_there() {
 
 #[test]
 fn a_lost_catalog_is_rebuilt_from_the_destinations_and_restore_works_as_before() {
-    let w = backed_up_studio();
+    let w = studio();
     w.card("c", &kit::CardSpec::default());
     fs::write(
         w.library()

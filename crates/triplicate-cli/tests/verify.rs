@@ -6,13 +6,10 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{World, dest, kit, stored};
+use common::{World, dest, kit, stored, studio};
 
 fn backed_up() -> World {
-    let w = World::new();
-    w.init();
-    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
-    w.add_dest("nas", &w.path("nas"), "nas", "onsite");
+    let w = studio();
     w.card("c", &kit::CardSpec::default());
     assert_eq!(w.backup(&[]).0, 0);
     w
@@ -20,12 +17,7 @@ fn backed_up() -> World {
 
 /// `verify --json ARGS`: (exit code, report).
 fn verify(w: &World, args: &[&str]) -> (i32, serde_json::Value) {
-    let mut all = vec!["verify", "--json"];
-    all.extend_from_slice(args);
-    let out = w.run(&all);
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), report)
+    w.json("verify", args)
 }
 
 /// Flips one byte in the middle of a file, keeping its mtime.

@@ -27,7 +27,7 @@ use crate::catalog::{CatalogError, CopyRow, Operation, Sources};
 use crate::config::DestinationConfig;
 use crate::destination::{self, DestError, ErrorClass, ReadDestination, WriteDestination};
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
-use crate::engine::{EngineError, dest_problem, run_id};
+use crate::engine::{EngineError, dest_problem, run_id, select_destinations};
 use crate::home::Triplicate;
 use crate::photo::{ContentHash, HASH_BUFFER};
 use crate::progress::{Event, Problem, Problems, Progress};
@@ -119,7 +119,7 @@ pub fn verify(
     progress: &dyn Progress,
 ) -> Result<VerifyReport, EngineError> {
     let started = Instant::now();
-    let selected = select(t, &options.destinations)?;
+    let selected = select_destinations(t, &options.destinations, true)?;
     let run = run_id();
     t.catalog.begin_run(&run, "verify")?;
     let mut problems = Problems::new(progress);
@@ -141,27 +141,6 @@ pub fn verify(
         &serde_json::to_string(&report).unwrap_or_default(),
     )?;
     Ok(report)
-}
-
-fn select<'a>(
-    t: &'a Triplicate,
-    names: &[String],
-) -> Result<Vec<&'a DestinationConfig>, EngineError> {
-    if names.is_empty() {
-        let all: Vec<_> = t.config.destinations.iter().filter(|d| d.enabled).collect();
-        if all.is_empty() {
-            return Err(EngineError::NoDestinations);
-        }
-        return Ok(all);
-    }
-    names
-        .iter()
-        .map(|n| {
-            t.config
-                .destination(n)
-                .ok_or_else(|| EngineError::UnknownDestination(n.clone()))
-        })
-        .collect()
 }
 
 /// Whether this copy is in this run's sample: a hash of the run and the photo, so each

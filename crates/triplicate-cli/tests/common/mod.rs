@@ -82,19 +82,24 @@ impl World {
         ]);
     }
 
-    /// `backup --json`: (exit code, report).
-    pub fn backup(&self, extra: &[&str]) -> (i32, Value) {
-        let mut args = vec!["backup", "--json"];
+    /// `triplicate COMMAND --json ARGS`: (exit code, report).
+    pub fn json(&self, command: &str, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec![command, "--json"];
         args.extend_from_slice(extra);
         let out = self.run(&args);
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
-                "backup printed no JSON ({e}):\n{}\n{}",
+                "{command} printed no JSON ({e}):\n{}\n{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             )
         });
         (out.status.code().unwrap_or(-1), report)
+    }
+
+    /// `backup --json`: (exit code, report).
+    pub fn backup(&self, extra: &[&str]) -> (i32, Value) {
+        self.json("backup", extra)
     }
 
     pub fn status(&self) -> Value {
@@ -105,6 +110,15 @@ impl World {
     pub fn card(&self, sub: &str, spec: &kit::CardSpec) -> Vec<kit::CardFile> {
         kit::write_card(&self.library().join(sub), spec).unwrap()
     }
+}
+
+/// A home with two onsite destinations: "usb" (hdd) and "nas" (nas).
+pub fn studio() -> World {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    w.add_dest("nas", &w.path("nas"), "nas", "onsite");
+    w
 }
 
 /// The report entry of destination `name`.

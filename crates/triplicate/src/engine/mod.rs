@@ -141,7 +141,7 @@ pub fn backup(
 ) -> Result<BackupReport, EngineError> {
     let started = Instant::now();
     let config = &t.config;
-    let mut selected = select_destinations(t, &options.destinations)?;
+    let mut selected = select_destinations(t, &options.destinations, false)?;
     if options.only_automatic {
         selected.retain(|d| d.automatic);
         if selected.is_empty() {
@@ -340,9 +340,12 @@ const UNAVAILABLE_KINDS: &[&str] = &[
     "error",
 ];
 
-fn select_destinations<'a>(
+/// The named destinations, or all enabled ones when none is named. Named destinations
+/// that are disabled are refused unless `disabled_ok` (reading from them is harmless).
+pub(crate) fn select_destinations<'a>(
     t: &'a Triplicate,
     names: &[String],
+    disabled_ok: bool,
 ) -> Result<Vec<&'a DestinationConfig>, EngineError> {
     let config = &t.config;
     if names.is_empty() {
@@ -358,7 +361,7 @@ fn select_destinations<'a>(
             let d = config
                 .destination(n)
                 .ok_or_else(|| EngineError::UnknownDestination(n.clone()))?;
-            if !d.enabled {
+            if !d.enabled && !disabled_ok {
                 return Err(EngineError::Disabled(n.clone()));
             }
             Ok(d)
