@@ -157,6 +157,10 @@ pub struct DestinationConfig {
     pub automatic: bool,
     #[serde(default = "default_layout")]
     pub layout: String,
+    /// Copies written here at once (default: `backup.jobs`). A slow destination with a
+    /// low limit never holds up the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
 }
 
 fn yes() -> bool {
@@ -308,6 +312,12 @@ impl Config {
                 return Err((here("site"), "must be 'onsite' or a site name".into()));
             }
             check_target(&dest.target).map_err(|m| (here("target"), m))?;
+            if dest.concurrency.is_some_and(|n| n == 0 || n > 64) {
+                return Err((
+                    here("concurrency"),
+                    "concurrency must be between 1 and 64".into(),
+                ));
+            }
             Layout::parse(&dest.layout).map_err(|e| (here("layout"), e.to_string()))?;
             let root = dest.local_root();
             for lib in &self.libraries {
@@ -669,6 +679,17 @@ site = "onsite"
     }
 
     #[test]
+    fn a_destination_concurrency_must_be_sensible() {
+        let (_, key, msg) =
+            invalid(&GOOD.replace("site = \"onsite\"", "site = \"onsite\"\nconcurrency = 0"));
+        assert_eq!(key.as_deref(), Some("destination[0].concurrency"));
+        assert!(msg.contains("between 1 and 64"), "{msg}");
+        let ok = parse(&GOOD.replace("site = \"onsite\"", "site = \"onsite\"\nconcurrency = 1"))
+            .unwrap();
+        assert_eq!(ok.destinations[0].concurrency, Some(1));
+    }
+
+    #[test]
     fn edits_keep_comments_and_validate() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
@@ -694,6 +715,7 @@ site = "onsite"
             enabled: true,
             automatic: true,
             layout: default_layout(),
+            concurrency: None,
         };
         f.add_destination(&dest);
         f.set_destination_flag("usb", "enabled", false).unwrap();

@@ -209,6 +209,7 @@ mod tests {
             enabled: true,
             automatic: true,
             layout: crate::config::default_layout(),
+            concurrency: None,
         };
         Config {
             node: "n".into(),

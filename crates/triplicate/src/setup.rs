@@ -142,6 +142,7 @@ pub fn add_destination(
         enabled: true,
         automatic: new.automatic,
         layout,
+        concurrency: None,
     };
     let mut file = ConfigFile::open(&home.config)?;
     file.add_destination(&draft);

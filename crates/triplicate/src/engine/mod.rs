@@ -17,6 +17,7 @@
 
 pub mod fanout;
 mod plan;
+mod queue;
 mod worker;
 
 use std::collections::HashSet;
@@ -32,7 +33,7 @@ use crate::destination::{self, DestError, ErrorClass, WriteDestination, manifest
 use crate::home::Triplicate;
 use crate::progress::{Problem, Problems, Progress};
 use crate::scan::{self, ScanReport};
-use plan::{Job, Planner};
+use plan::Planner;
 use worker::{OpenDest, RunContext};
 
 /// What to back up, and how.
@@ -179,7 +180,8 @@ pub fn backup(
                 };
                 t.catalog.resolve_warnings(&subject, UNAVAILABLE_KINDS)?;
                 report.swept = sweep(t, d, dest.as_ref())? as u64;
-                open.push(OpenDest::new(d, dest));
+                let concurrency = d.concurrency.unwrap_or(config.backup.jobs);
+                open.push(OpenDest::new(d, dest, concurrency));
             }
             Err(e) => {
                 tracing::info!(destination = %d.name, state = e.state(), "skipped");
@@ -198,8 +200,7 @@ pub fn backup(
     }
 
     // 2. Scan and copy at once: workers take jobs while the scan plans them.
-    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
-    let jobs_rx = Mutex::new(jobs_rx);
+    let queue = queue::JobQueue::default();
     let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let ctx = RunContext {
         t,
@@ -207,6 +208,7 @@ pub fn backup(
         open: &open,
         progress,
         problems: &found,
+        queue: &queue,
     };
     let workers = options.jobs.unwrap_or(config.backup.jobs).max(1);
     let mut scans = Vec::new();
@@ -216,25 +218,23 @@ pub fn backup(
         unattended: options.unattended,
         progress,
         queued: HashSet::new(),
-        jobs: jobs_tx,
+        queue: &queue,
     };
     let scanned: Result<(), EngineError> = std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
-                loop {
-                    let next = jobs_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok(job) = next else { break };
-                    if cancelled() {
-                        // Stopping: leave the rest for the next run.
-                        continue;
-                    }
-                    if let Err(e) = ctx.copy_photo(&job) {
+                while let Some(job) = queue.next() {
+                    // When stopping, leave the rest for the next run.
+                    if !cancelled()
+                        && let Err(e) = ctx.copy_photo(&job)
+                    {
                         ctx.problem(Problem {
                             subject: "catalog".into(),
                             message: e.to_string(),
                             class: ErrorClass::Transient,
                         });
                     }
+                    queue.done();
                 }
             });
         }
@@ -271,8 +271,8 @@ pub fn backup(
         tracing::debug!(elapsed = ?started.elapsed(), "scanned");
         planner.plan_everything_else()?;
         tracing::debug!(elapsed = ?started.elapsed(), "planned");
-        // Dropping the sender lets the workers finish once the queue is empty.
-        drop(planner);
+        // The workers finish once the queue is empty and nobody can put a job back.
+        queue.planning_done();
         Ok(())
     });
     scanned?;

@@ -28,7 +28,7 @@ pub(super) struct Planner<'a> {
     pub progress: &'a dyn Progress,
     /// Photos already handed to the workers in this run.
     pub queued: HashSet<i64>,
-    pub jobs: std::sync::mpsc::Sender<Job>,
+    pub queue: &'a super::queue::JobQueue,
 }
 
 impl Planner<'_> {
@@ -99,7 +99,6 @@ impl Planner<'_> {
                 bytes: job.photo.size,
             });
         }
-        // The workers outlive the planner, so the receiver is there.
-        let _ = self.jobs.send(job);
+        self.queue.push(job);
     }
 }

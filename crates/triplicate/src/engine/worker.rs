@@ -9,7 +9,7 @@
 //! raises a warning; the other destinations go on.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use chrono::NaiveDateTime;
 use super::dest_problem;
 use super::fanout::{SourceError, Target, TargetError, fan_out, verify_copy};
 use super::plan::Job;
+use super::queue::JobQueue;
 use crate::catalog::{CatalogError, Operation, PendingPhoto};
 use crate::config::DestinationConfig;
 use crate::destination::layout::{self, Layout, LayoutInput};
@@ -41,11 +42,21 @@ pub(super) struct OpenDest {
     pub bytes: AtomicU64,
     pub failed: AtomicU64,
     pub journaled: Mutex<HashSet<RelPath>>,
+    /// Copies written here at once, at most.
+    concurrency: usize,
+    in_flight: AtomicUsize,
 }
 
 impl OpenDest {
-    pub fn new(config: &DestinationConfig, dest: Arc<dyn WriteDestination>) -> OpenDest {
+    /// `concurrency`: copies written here at once.
+    pub fn new(
+        config: &DestinationConfig,
+        dest: Arc<dyn WriteDestination>,
+        concurrency: usize,
+    ) -> OpenDest {
         OpenDest {
+            concurrency: concurrency.max(1),
+            in_flight: AtomicUsize::new(0),
             config: config.clone(),
             layout: Layout::parse(&config.layout).expect("checked when the config was loaded"),
             dest,
@@ -76,6 +87,33 @@ pub(super) struct RunContext<'a> {
     pub open: &'a [OpenDest],
     pub progress: &'a dyn Progress,
     pub problems: &'a Mutex<Vec<Problem>>,
+    /// Where a photo goes back for destinations that are at their concurrency limit.
+    pub queue: &'a JobQueue,
+}
+
+impl OpenDest {
+    /// Takes one of this destination's write slots, if one is free.
+    fn try_acquire(&self) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.concurrency).then_some(n + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// Write slots held for one attempt; given back when dropped, whatever happens.
+struct Slots<'a> {
+    open: &'a [OpenDest],
+    held: Vec<usize>,
+}
+
+impl Drop for Slots<'_> {
+    fn drop(&mut self) {
+        for &i in &self.held {
+            self.open[i].in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// Attempts per photo and destination within one run. A name taken between choosing and
@@ -115,6 +153,29 @@ impl RunContext<'_> {
             }
             last_errors.clear();
             remaining.retain(|&i| !self.open[i].stopped.load(Ordering::Relaxed));
+            if remaining.is_empty() {
+                return Ok(());
+            }
+            // A destination at its concurrency limit drops out of this read: the photo
+            // goes back to the queue for it alone, so a slow destination never paces
+            // the others (the original will most likely still be in the page cache).
+            let (free, busy): (Vec<usize>, Vec<usize>) =
+                remaining.iter().partition(|&&i| self.open[i].try_acquire());
+            let _slots = Slots {
+                open: self.open,
+                held: free.clone(),
+            };
+            if !busy.is_empty() {
+                if free.is_empty() {
+                    // Nothing to do for this photo now: let the busy destinations catch up.
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                self.queue.put_back(Job {
+                    photo: photo.clone(),
+                    dests: busy,
+                });
+            }
+            remaining = free;
             if remaining.is_empty() {
                 return Ok(());
             }

@@ -1,0 +1,80 @@
+//! The run's work queue: jobs from the planner, and jobs put back for destinations
+//! that were at their concurrency limit when a worker took the photo.
+//!
+//! A run is over when the planner is done, both queues are empty and no worker holds a
+//! job (a worker may still put one back).
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use super::plan::Job;
+
+#[derive(Default)]
+struct State {
+    fresh: VecDeque<Job>,
+    put_back: VecDeque<Job>,
+    planning_done: bool,
+    /// Workers holding a job.
+    active: usize,
+}
+
+#[derive(Default)]
+pub(super) struct JobQueue {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl JobQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A job from the planner.
+    pub fn push(&self, job: Job) {
+        self.lock().fresh.push_back(job);
+        self.changed.notify_one();
+    }
+
+    /// A job for destinations that were busy: taken again after the fresh ones.
+    pub fn put_back(&self, job: Job) {
+        self.lock().put_back.push_back(job);
+        self.changed.notify_one();
+    }
+
+    pub fn planning_done(&self) {
+        self.lock().planning_done = true;
+        self.changed.notify_all();
+    }
+
+    /// The next job (the caller then holds it until [`JobQueue::done`]), or `None` when
+    /// the run's work is over.
+    pub fn next(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state
+                .fresh
+                .pop_front()
+                .or_else(|| state.put_back.pop_front())
+            {
+                state.active += 1;
+                return Some(job);
+            }
+            if state.planning_done && state.active == 0 {
+                self.changed.notify_all();
+                return None;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// The caller is finished with the job it took.
+    pub fn done(&self) {
+        self.lock().active -= 1;
+        self.changed.notify_all();
+    }
+}
