@@ -394,3 +394,44 @@ fn a_file_closed_after_writing_is_taken_without_waiting_for_the_settle_time() {
     );
     drop(daemon);
 }
+
+#[test]
+fn log_follow_prints_operations_as_they_happen() {
+    use std::io::{BufRead, BufReader};
+    let w = studio();
+    let mut follow = Killed(
+        w.cmd()
+            .args(["log", "--follow", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = follow.0.stdout.take().unwrap();
+    let lines = std::sync::mpsc::channel();
+    let sender = lines.0;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if sender.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    w.card("c", &kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    let mut seen = 0;
+    let until = Instant::now() + Duration::from_secs(10);
+    while seen < 20 && Instant::now() < until {
+        if let Ok(line) = lines.1.recv_timeout(Duration::from_millis(200)) {
+            let op: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(op["outcome"], "verified", "{line}");
+            seen += 1;
+        }
+    }
+    assert_eq!(
+        seen, 20,
+        "every copy of the backup appeared in the followed log"
+    );
+    drop(follow);
+}
