@@ -434,18 +434,4 @@ impl Catalog {
             rows.collect()
         })
     }
-
-    /// How many verified copies of `hash` are recorded at `dest` (0 or 1): for tests
-    /// and checks.
-    pub fn copy_of(&self, hash: &ContentHash, dest: &str) -> Result<Option<(RelPath, String)>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT c.path, c.state FROM copies c JOIN photos p ON p.id = c.photo_id
-                 WHERE p.hash = ?1 AND c.dest = ?2",
-                params![&hash.0[..], dest],
-                |r| Ok((rel(r.get(0)?)?, r.get(1)?)),
-            )
-            .optional()
-        })
-    }
 }
