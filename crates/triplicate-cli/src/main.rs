@@ -4,6 +4,7 @@
 //! configuration.
 
 mod bars;
+mod server;
 mod show;
 
 use std::path::PathBuf;
@@ -130,6 +131,13 @@ enum Command {
         /// mounted or full, a file still being written).
         #[arg(long, default_value_t = 10)]
         retry: u64,
+        /// Serve the Backup window and API here (default: server.listen in the config,
+        /// 127.0.0.1:8321). Beyond loopback an access token is required.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<std::net::SocketAddr>,
+        /// Do not serve the Backup window.
+        #[arg(long, conflicts_with = "listen")]
+        no_server: bool,
     },
     /// The operations log: every copy, verify, repair and failure.
     Log {
@@ -244,6 +252,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         cause
             .downcast_ref::<triplicate::config::ConfigError>()
             .is_some()
+            || cause
+                .downcast_ref::<triplicate_server::AccessError>()
+                .is_some()
             || matches!(
                 cause.downcast_ref::<SetupError>(),
                 Some(SetupError::Invalid(_) | SetupError::Config(_))
@@ -439,6 +450,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             settle,
             rescan,
             retry,
+            listen,
+            no_server,
         } => {
             let t = Triplicate::open(&home)?;
             if t.config.daemon.io_priority == triplicate::config::IoPriority::Low {
@@ -457,6 +470,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 retry: std::time::Duration::from_secs(retry.max(1)),
                 once,
             };
+            let service = Arc::new(triplicate::service::Service::new());
+            // `--once` is for cron: no page, unless asked for.
+            let serve = !no_server && (listen.is_some() || (!once && t.config.server.enabled));
+            let server = if serve {
+                Some(server::start(
+                    &home,
+                    &t.config,
+                    listen,
+                    service.clone(),
+                    stop.clone(),
+                )?)
+            } else {
+                None
+            };
             if !once {
                 eprintln!(
                     "Watching {} librar{} (settle {settle} s, full rescan every {rescan} s); stop with Ctrl-C.",
@@ -469,8 +496,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             let quiet = bars::Bars::new(false);
-            let report = triplicate::daemon::run(&t, &options, &quiet, &show::PassLine, stop)?;
-            return Ok(if report.ok() {
+            let result = triplicate::daemon::run(
+                t,
+                &options,
+                &service,
+                &quiet,
+                &show::PassLine,
+                stop.clone(),
+            );
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(server) = server {
+                server.join();
+            }
+            let report = result?;
+            return Ok(if report.is_none_or(|r| r.ok()) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -12,7 +12,16 @@ use std::time::{Duration, Instant};
 use common::{Killed, World, kit, stored, studio};
 
 fn start(w: &World, extra: &[&str]) -> Killed {
-    let mut args = vec!["run", "--settle", "0.5", "--retry", "1"];
+    // Port 0: tests run side by side, each with its own Backup window.
+    let mut args = vec![
+        "run",
+        "--settle",
+        "0.5",
+        "--retry",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+    ];
     args.extend_from_slice(extra);
     Killed(
         w.cmd()
@@ -373,7 +382,7 @@ fn a_file_closed_after_writing_is_taken_without_waiting_for_the_settle_time() {
     let w = studio();
     let daemon = Killed(
         w.cmd()
-            .args(["run", "--settle", "5"])
+            .args(["run", "--settle", "5", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -434,4 +443,39 @@ fn log_follow_prints_operations_as_they_happen() {
         "every copy of the backup appeared in the followed log"
     );
     drop(follow);
+}
+
+#[test]
+fn the_backup_window_refuses_to_listen_beyond_loopback_without_a_token() {
+    let w = studio();
+    let out = w.run(&["run", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("requires an access token"), "{err}");
+    // A token that could be guessed is refused too.
+    let out = w
+        .cmd()
+        .args(["run", "--listen", "0.0.0.0:0"])
+        .env("TRIPLICATE_TOKEN", "1234")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+}
+
+#[test]
+fn a_port_in_use_stops_the_service_before_it_starts() {
+    let w = studio();
+    w.card("a", &kit::CardSpec::default());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = w.run(&["run", "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert_eq!(
+        common::count_published(&w.path("usb")),
+        0,
+        "nothing was backed up"
+    );
 }

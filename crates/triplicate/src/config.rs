@@ -51,6 +51,8 @@ pub struct Config {
     pub backup: BackupSettings,
     #[serde(default)]
     pub daemon: DaemonSettings,
+    #[serde(default)]
+    pub server: ServerSettings,
     #[serde(default, rename = "library")]
     pub libraries: Vec<LibraryConfig>,
     #[serde(default, rename = "destination")]
@@ -112,6 +114,43 @@ pub struct DaemonSettings {
     /// `low` puts the service's disk I/O in the idle class, behind everything else.
     #[serde(default)]
     pub io_priority: IoPriority,
+}
+
+/// The status page and API served by `triplicate run`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Serve at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Address and port; `--listen` overrides it.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// A file holding the access token (required to listen beyond loopback). The
+    /// token itself is never written into this file, so the configuration can be
+    /// shown and archived without secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// Host names the page may be reached by, besides the listening address and
+    /// `localhost` (e.g. "studio-pc.local").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            enabled: true,
+            listen: default_listen(),
+            token_file: None,
+            hosts: Vec::new(),
+        }
+    }
+}
+
+/// 8321: "3-2-1".
+pub fn default_listen() -> String {
+    "127.0.0.1:8321".into()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +304,15 @@ impl Config {
             return Err((
                 at(&[Key("backup"), Key("jobs")]),
                 "jobs must be between 1 and 64".into(),
+            ));
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err((
+                at(&[Key("server"), Key("listen")]),
+                format!(
+                    "'{}' is not an address and port, e.g. 127.0.0.1:8321",
+                    self.server.listen
+                ),
             ));
         }
         for (i, lib) in self.libraries.iter().enumerate() {
@@ -564,6 +612,25 @@ impl ConfigFile {
             .and_then(|i| i.as_array_of_tables_mut())
         {
             arr.remove(i);
+        }
+        Ok(())
+    }
+
+    /// Sets any field of a destination; [`ConfigFile::save`] checks the result.
+    pub fn set_destination_value(
+        &mut self,
+        name: &str,
+        key: &str,
+        value: toml_edit::Value,
+    ) -> Result<(), ConfigError> {
+        let i = self.destination_index(name)?;
+        if let Some(t) = self
+            .doc
+            .get_mut("destination")
+            .and_then(|i| i.as_array_of_tables_mut())
+            .and_then(|arr| arr.get_mut(i))
+        {
+            t[key] = toml_edit::Item::Value(value);
         }
         Ok(())
     }

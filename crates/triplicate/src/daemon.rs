@@ -31,6 +31,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::engine::{self, BackupOptions, BackupReport, EngineError};
 use crate::home::Triplicate;
 use crate::progress::Progress;
+use crate::service::{Action, Service};
 
 /// How the service paces itself.
 #[derive(Debug, Clone)]
@@ -61,15 +62,23 @@ pub trait PassObserver {
     fn pass_done(&self, report: &BackupReport);
 }
 
-/// Runs backup passes until `stop` is set (or once); returns the last pass's report.
+/// Runs backup passes, and the actions asked of `service`, until `stop` is set (or
+/// once); returns the last pass's report, if a pass ran.
+///
+/// The configuration is read again before each pass, so destinations added, edited or
+/// switched off (from the page or with `triplicate dest …`) take effect without a
+/// restart. A configuration that no longer loads is reported and the last good one
+/// kept. A service with nothing to do yet (no library, no automatic destination) keeps
+/// waiting for one, except with `once`, which returns the error.
 pub fn run(
-    t: &Triplicate,
+    mut t: Triplicate,
     options: &DaemonOptions,
+    service: &Service,
     progress: &dyn Progress,
     observer: &dyn PassObserver,
     stop: Arc<AtomicBool>,
-) -> Result<BackupReport, EngineError> {
-    let mut backup_options = BackupOptions {
+) -> Result<Option<BackupReport>, EngineError> {
+    let automatic = BackupOptions {
         only_automatic: true,
         settle: Some(options.settle),
         cancel: Some(stop.clone()),
@@ -78,27 +87,76 @@ pub fn run(
     };
     // Watch before the first pass, so that nothing written during it is missed.
     let (events_tx, events) = mpsc::channel();
-    let watcher = watch(t, events_tx);
+    let mut watched = library_paths(&t);
+    let mut watcher = watch(&t, events_tx.clone());
     // Consecutive passes that found a destination out of action or failing.
     let mut troubled = 0u32;
     // Files seen closed after writing since the last pass: complete, whatever their age.
     let mut closed: HashSet<PathBuf> = HashSet::new();
+    let mut last: Option<BackupReport> = None;
     loop {
-        backup_options.complete = Arc::new(std::mem::take(&mut closed));
-        let report = engine::backup(t, &backup_options, progress)?;
-        observer.pass_done(&report);
-        let still_being_written = report.scans.iter().any(|s| s.deferred > 0);
-        let trouble = report
-            .destinations
-            .iter()
-            .any(|d| d.state != "ok" || d.failed > 0);
-        troubled = if trouble { troubled + 1 } else { 0 };
+        reload_config(&mut t);
+        if library_paths(&t) != watched {
+            watched = library_paths(&t);
+            watcher = watch(&t, events_tx.clone());
+        }
+        let (queued, action) = match service.next_request() {
+            Some((id, action)) => (Some(id), action),
+            None => (None, Action::Rescan),
+        };
+        let mut still_being_written = false;
+        if let Action::Verify {
+            sample_percent,
+            repair,
+        } = action
+        {
+            run_verify(&t, service, queued, sample_percent, repair, progress);
+        } else {
+            let mut pass = automatic.clone();
+            pass.complete = Arc::new(std::mem::take(&mut closed));
+            let (kind, title) = match (&action, queued) {
+                (Action::BackupExisting, _) => {
+                    pass.only_automatic = false;
+                    pass.unattended = false;
+                    ("backup_existing", action.title())
+                }
+                (_, Some(_)) => ("rescan", action.title()),
+                (_, None) => ("automatic", "Automatic backup".to_string()),
+            };
+            let job = service.start(queued, kind, &title, progress);
+            match engine::backup(&t, &pass, &job) {
+                Ok(report) => {
+                    job.finish(report.ok(), report.summary());
+                    observer.pass_done(&report);
+                    still_being_written = report.scans.iter().any(|s| s.deferred > 0);
+                    let trouble = report
+                        .destinations
+                        .iter()
+                        .any(|d| d.state != "ok" || d.failed > 0);
+                    troubled = if trouble { troubled + 1 } else { 0 };
+                    last = Some(report);
+                }
+                // Nothing to back up to (yet): wait for a destination to be added.
+                Err(e) if e.is_usage() && !options.once => {
+                    tracing::info!("nothing to do yet: {e}");
+                    job.finish(false, e.to_string());
+                    troubled += 1;
+                }
+                Err(e) => {
+                    job.finish(false, e.to_string());
+                    return Err(e);
+                }
+            }
+        }
         if options.once || stop.load(Ordering::Relaxed) {
-            return Ok(report);
+            return Ok(last);
+        }
+        if service.has_requests() {
+            continue;
         }
         let wait = if still_being_written {
             options.settle.max(Duration::from_millis(200))
-        } else if trouble {
+        } else if troubled > 0 {
             backoff(options.retry, troubled, options.rescan)
         } else {
             options.rescan
@@ -110,10 +168,59 @@ pub fn run(
             options.settle,
             &stop,
             &mut closed,
+            service,
         ) {
-            return Ok(report);
+            return Ok(last);
         }
     }
+}
+
+/// "Verify now", asked from the page.
+fn run_verify(
+    t: &Triplicate,
+    service: &Service,
+    queued: Option<u64>,
+    sample_percent: Option<f64>,
+    repair: bool,
+    progress: &dyn Progress,
+) {
+    let title = Action::Verify {
+        sample_percent,
+        repair,
+    }
+    .title();
+    let job = service.start(queued, "verify", &title, progress);
+    let options = crate::verify::VerifyOptions {
+        sample_percent,
+        repair,
+        ..Default::default()
+    };
+    match crate::verify::verify(t, &options, &job) {
+        Ok(report) => job.finish(report.ok(), report.summary()),
+        Err(e) => job.finish(false, e.to_string()),
+    }
+}
+
+/// Reads the configuration again if it loads; keeps the old one (and says why) if not.
+fn reload_config(t: &mut Triplicate) {
+    match crate::config::Config::load(&t.home.config) {
+        Ok(config) => t.config = config,
+        Err(e) => {
+            tracing::warn!("the configuration no longer loads, keeping the last good one: {e}");
+            let _ = t.catalog.raise_warning(
+                "config",
+                "invalid",
+                &format!("{e}; the service keeps running with the last good configuration"),
+                Some("needs-attention"),
+            );
+            return;
+        }
+    }
+    let _ = t.catalog.resolve_warnings("config", &["invalid"]);
+}
+
+fn library_paths(t: &Triplicate) -> Vec<PathBuf> {
+    t.config.libraries.iter().map(|l| l.path.clone()).collect()
 }
 
 /// `retry` × 2ⁿ⁻¹ for the n-th troubled pass in a row, at most `cap`, with ±20 %
@@ -164,6 +271,7 @@ fn wait_for_change(
     settle: Duration,
     stop: &AtomicBool,
     closed: &mut HashSet<PathBuf>,
+    service: &Service,
 ) -> bool {
     // Closes come in bursts (a card copied in): gather them for a moment.
     let debounce = Duration::from_millis(100).min(settle);
@@ -173,6 +281,9 @@ fn wait_for_change(
     loop {
         if stop.load(Ordering::Relaxed) {
             return false;
+        }
+        if service.has_requests() {
+            return true;
         }
         let now = Instant::now();
         let due = match changed_at {

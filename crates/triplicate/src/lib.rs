@@ -18,6 +18,7 @@
 //! - [`restore`]: bringing photos back from verified copies, never overwriting.
 //! - [`rebuild`]: a lost catalog, recreated from the destinations' manifests.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
+//! - [`service`]: the running service's jobs, requested actions and announced changes.
 //!
 //! A complete backup, as the CLI does it:
 //!
@@ -63,6 +64,7 @@ pub mod rebuild;
 pub mod relpath;
 pub mod restore;
 pub mod scan;
+pub mod service;
 pub mod setup;
 pub mod status;
 pub mod verify;

@@ -217,6 +217,7 @@ mod tests {
             scan: Default::default(),
             backup: Default::default(),
             daemon: Default::default(),
+            server: Default::default(),
             libraries: vec![LibraryConfig {
                 name: "lib".into(),
                 path: "/lib".into(),

@@ -206,3 +206,59 @@ pub fn set_destination_flag(
     file.save()?;
     Ok(())
 }
+
+/// Changes to a destination's declaration; `None` leaves a field as it is. Where the
+/// copies are (the target) cannot change: add the new place as another destination.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationEdit {
+    pub media: Option<MediaKind>,
+    pub site: Option<String>,
+    pub layout: Option<String>,
+    pub concurrency: Option<usize>,
+    pub enabled: Option<bool>,
+    pub automatic: Option<bool>,
+}
+
+/// Edits a destination's declaration, checked as a whole before it is saved.
+pub fn edit_destination(
+    home: &Home,
+    name: &str,
+    edit: &DestinationEdit,
+) -> Result<DestinationConfig, SetupError> {
+    let mut file = ConfigFile::open(&home.config)?;
+    if let Some(media) = edit.media {
+        file.set_destination_value(name, "media", media.as_str().into())?;
+    }
+    if let Some(site) = &edit.site {
+        if site.trim().is_empty() {
+            return Err(SetupError::Invalid(
+                "the site must be 'onsite' or the name of another site".into(),
+            ));
+        }
+        file.set_destination_value(name, "site", site.trim().into())?;
+    }
+    if let Some(layout) = &edit.layout {
+        Layout::parse(layout).map_err(|e| SetupError::Invalid(e.to_string()))?;
+        file.set_destination_value(name, "layout", layout.as_str().into())?;
+    }
+    if let Some(n) = edit.concurrency {
+        if n == 0 || n > 64 {
+            return Err(SetupError::Invalid(
+                "concurrency must be between 1 and 64".into(),
+            ));
+        }
+        file.set_destination_value(name, "concurrency", (n as i64).into())?;
+    }
+    if let Some(on) = edit.enabled {
+        file.set_destination_flag(name, "enabled", on)?;
+    }
+    if let Some(on) = edit.automatic {
+        file.set_destination_flag(name, "automatic", on)?;
+    }
+    let config = file.save()?;
+    Ok(config
+        .destination(name)
+        .cloned()
+        .expect("edited destination exists"))
+}

@@ -59,14 +59,71 @@ pub struct StatusReport {
     pub libraries: Vec<LibraryStatus>,
     pub destinations: Vec<DestinationStatus>,
     pub coverage: CoverageSummary,
-    pub warnings: Vec<Warning>,
+    pub warnings: Vec<ExplainedWarning>,
     /// Filled when asked for (`--at-risk`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_risk: Option<Vec<AtRiskPhoto>>,
 }
 
+/// An open warning, with what to do about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainedWarning {
+    #[serde(flatten)]
+    pub warning: Warning,
+    /// What to do, in a sentence.
+    pub advice: &'static str,
+}
+
+impl std::ops::Deref for ExplainedWarning {
+    type Target = Warning;
+    fn deref(&self) -> &Warning {
+        &self.warning
+    }
+}
+
+/// What a person can do about a warning of this kind.
+pub fn advice(kind: &str) -> &'static str {
+    match kind {
+        "not mounted" => {
+            "The disk or share is not there. Plug the disk in or mount the share; backups resume by themselves within seconds."
+        }
+        "wrong disk" => {
+            "Another disk is mounted where this destination should be. Mount the right disk, or add this one as a destination of its own."
+        }
+        "damaged marker" => {
+            "The destination's .triplicate/destination.toml cannot be read. Check the disk for errors; do not format it, the copies are still there."
+        }
+        "read-only" => {
+            "The destination is mounted read-only, which Linux also does to a failing disk. Check the disk, then remount it read-write."
+        }
+        "full" => {
+            "No space is left. Free space there, or add a larger destination and disable this one; nothing already copied is lost."
+        }
+        "in use" => {
+            "Another Triplicate process is writing to this destination. Wait for it to finish; the service tries again by itself."
+        }
+        "permission denied" => {
+            "Triplicate may not write there. Give the user running Triplicate write access to the folder."
+        }
+        "invalid" => {
+            "Fix config.toml at the line named; meanwhile the service keeps running with the last good configuration."
+        }
+        _ => {
+            "See the operations log (`triplicate log --errors`) for the details; the service tries again by itself."
+        }
+    }
+}
+
 pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, CatalogError> {
-    let warnings = t.catalog.open_warnings()?;
+    let warnings: Vec<ExplainedWarning> = t
+        .catalog
+        .open_warnings()?
+        .into_iter()
+        .map(|w| ExplainedWarning {
+            advice: advice(&w.kind),
+            warning: w,
+        })
+        .collect();
     let mut destinations = Vec::new();
     for d in &t.config.destinations {
         let counts = t.catalog.dest_counts(&d.id)?;
@@ -118,21 +175,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
     }
     let (coverage, at_risk, _) = policy::assess(&t.catalog, &t.config)?;
     let at_risk = if with_at_risk {
-        let mut out = Vec::with_capacity(at_risk.len());
-        for r in at_risk {
-            let Some((library, path)) = t.catalog.names_of(r.photo_id)?.into_iter().next() else {
-                continue;
-            };
-            out.push(AtRiskPhoto {
-                library,
-                path,
-                description: r.coverage.describe(),
-                coverage: r.coverage,
-                lacks: r.lacks,
-            });
-        }
-        out.sort_by(|a, b| (&a.library, &a.path).cmp(&(&b.library, &b.path)));
-        Some(out)
+        Some(name_at_risk(t, at_risk)?)
     } else {
         None
     };
@@ -155,4 +198,97 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
         warnings,
         at_risk,
     })
+}
+
+/// The at-risk photos by name, sorted by library and path.
+fn name_at_risk(
+    t: &Triplicate,
+    at_risk: Vec<policy::AtRisk>,
+) -> Result<Vec<AtRiskPhoto>, CatalogError> {
+    let mut names = t.catalog.present_names()?;
+    let mut out: Vec<AtRiskPhoto> = at_risk
+        .into_iter()
+        .filter_map(|r| {
+            let (library, path) = names.remove(&r.photo_id)?;
+            Some(AtRiskPhoto {
+                library,
+                path,
+                description: r.coverage.describe(),
+                coverage: r.coverage,
+                lacks: r.lacks,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.library, &a.path).cmp(&(&b.library, &b.path)));
+    Ok(out)
+}
+
+/// The at-risk photos in one folder of a library (or all of them), by name.
+pub fn at_risk(
+    t: &Triplicate,
+    library: Option<&str>,
+    folder: Option<&str>,
+) -> Result<Vec<AtRiskPhoto>, CatalogError> {
+    let (_, at_risk, _) = policy::assess(&t.catalog, &t.config)?;
+    let mut list = name_at_risk(t, at_risk)?;
+    list.retain(|a| {
+        library.is_none_or(|l| a.library == l) && folder.is_none_or(|f| folder_of(&a.path) == f)
+    });
+    Ok(list)
+}
+
+/// Coverage of the photos in one folder of a library: the date folders, in the usual
+/// layout.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FolderCoverage {
+    pub library: String,
+    /// The folder's path in the library; empty for the library's top.
+    pub folder: String,
+    pub photos: u64,
+    pub protected: u64,
+    /// Backed up somewhere, but short of the policy.
+    pub partial: u64,
+    /// Only the original: no verified backup anywhere.
+    pub unprotected: u64,
+}
+
+/// 3-2-1 coverage per folder, sorted by library and folder.
+pub fn coverage_by_folder(t: &Triplicate) -> Result<Vec<FolderCoverage>, CatalogError> {
+    let model = policy::CoverageModel::new(&t.config);
+    let names = t.catalog.present_names()?;
+    let mut folders: std::collections::BTreeMap<(String, String), FolderCoverage> =
+        Default::default();
+    for row in t.catalog.coverage_rows()? {
+        let Some((library, path)) = names.get(&row.photo_id) else {
+            continue;
+        };
+        let folder = folder_of(path);
+        let entry = folders
+            .entry((library.clone(), folder.clone()))
+            .or_insert_with(|| FolderCoverage {
+                library: library.clone(),
+                folder,
+                photos: 0,
+                protected: 0,
+                partial: 0,
+                unprotected: 0,
+            });
+        entry.photos += 1;
+        let c = model.coverage(&row);
+        if c.is_protected(model.policy()) {
+            entry.protected += 1;
+        } else if row.verified_at.is_empty() {
+            entry.unprotected += 1;
+        } else {
+            entry.partial += 1;
+        }
+    }
+    Ok(folders.into_values().collect())
+}
+
+/// The folder part of a library path, as text.
+fn folder_of(path: &RelPath) -> String {
+    path.parent()
+        .map(|p| crate::relpath::escape(p.as_bytes()))
+        .unwrap_or_default()
 }

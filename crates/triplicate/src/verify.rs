@@ -76,6 +76,32 @@ impl VerifyReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// One line: how many copies were checked, and what was found.
+    pub fn summary(&self) -> String {
+        let sum = |f: fn(&DestinationVerifyReport) -> u64| -> u64 {
+            self.destinations.iter().map(f).sum()
+        };
+        let mut parts = vec![format!(
+            "{} copies checked, {} good",
+            sum(|d| d.checked),
+            sum(|d| d.ok)
+        )];
+        for (n, what) in [
+            (sum(|d| d.missing), "missing"),
+            (sum(|d| d.corrupt), "corrupt"),
+            (sum(|d| d.repaired), "repaired"),
+            (sum(|d| d.unrecoverable), "unrecoverable"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        for d in self.destinations.iter().filter(|d| d.state != "ok") {
+            parts.push(format!("{}: {}", d.name, d.state));
+        }
+        parts.join(", ")
+    }
 }
 
 /// Parses durations such as `90s`, `45m`, `12h`, `30d` or `2w`.

@@ -3,6 +3,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use std::collections::HashMap;
+
 use super::*;
 
 impl Catalog {
@@ -421,6 +423,32 @@ impl Catalog {
                 stmt.execute(params![id, at])?;
             }
             Ok(())
+        })
+    }
+
+    /// For each photo still in a library, one of its names there (library, path).
+    pub fn present_names(&self) -> Result<HashMap<i64, (String, RelPath)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT photo_id, library, path FROM files WHERE present = 1 ORDER BY id DESC",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, (r.get(1)?, rel(r.get(2)?)?)))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Bytes held in verified copies at `dest`, and when a copy there was last verified.
+    pub fn stored_at(&self, dest: &str) -> Result<(u64, Option<i64>)> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(p.size), 0), MAX(c.verified_at)
+                 FROM copies c JOIN photos p ON p.id = c.photo_id
+                 WHERE c.dest = ?1 AND c.state = 'verified'",
+                [dest],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
         })
     }
 

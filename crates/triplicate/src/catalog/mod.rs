@@ -177,6 +177,8 @@ pub struct Warning {
     pub first_at: i64,
     pub last_at: i64,
     pub count: i64,
+    /// When a person acknowledged it (it stays open until its cause is gone).
+    pub acknowledged_at: Option<i64>,
 }
 
 /// One line of the operations log.

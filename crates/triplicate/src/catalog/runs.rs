@@ -41,20 +41,33 @@ impl Catalog {
                    ORDER BY id DESC LIMIT ?3)
                  ORDER BY id",
             )?;
-            let rows = stmt.query_map(params![after_id, errors_only, limit as i64], |r| {
-                Ok(LoggedOperation {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    run: r.get(2)?,
-                    kind: r.get(3)?,
-                    dest: r.get(4)?,
-                    path: r.get::<_, Option<Vec<u8>>>(5)?.map(rel).transpose()?,
-                    bytes: r.get::<_, Option<i64>>(6)?.map(|b| b as u64),
-                    duration_ms: r.get::<_, Option<i64>>(7)?.map(|d| d as u64),
-                    outcome: r.get(8)?,
-                    message: r.get(9)?,
-                })
-            })?;
+            let rows = stmt.query_map(
+                params![after_id, errors_only, limit as i64],
+                logged_operation,
+            )?;
+            rows.collect()
+        })
+    }
+
+    /// One page of the log, newest first: the `limit` operations before `before_id`
+    /// (from the newest when `None`); only failures with `errors_only`.
+    pub fn operations_page(
+        &self,
+        before_id: Option<i64>,
+        limit: usize,
+        errors_only: bool,
+    ) -> Result<Vec<LoggedOperation>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, at, run, kind, dest, path, bytes, duration_ms, outcome, message
+                 FROM operations
+                 WHERE id < ?1 AND (?2 = 0 OR outcome NOT IN ('verified', 'repaired', 'ok'))
+                 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![before_id.unwrap_or(i64::MAX), errors_only, limit as i64],
+                logged_operation,
+            )?;
             rows.collect()
         })
     }
@@ -149,10 +162,24 @@ impl Catalog {
         })
     }
 
+    /// Marks an open warning as seen by a person. It stays open (and in `status`) until
+    /// its cause is gone, but the page no longer draws attention to it. Returns false
+    /// when no open warning has that id.
+    pub fn acknowledge_warning(&self, id: i64) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE warnings SET acknowledged_at = COALESCE(acknowledged_at, ?2)
+                 WHERE id = ?1 AND resolved_at IS NULL",
+                params![id, now()],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
     pub fn open_warnings(&self) -> Result<Vec<Warning>> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, subject, kind, message, class, first_at, last_at, count
+                "SELECT id, subject, kind, message, class, first_at, last_at, count, acknowledged_at
                  FROM warnings WHERE resolved_at IS NULL ORDER BY last_at DESC, id DESC",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -165,11 +192,27 @@ impl Catalog {
                     first_at: r.get(5)?,
                     last_at: r.get(6)?,
                     count: r.get(7)?,
+                    acknowledged_at: r.get(8)?,
                 })
             })?;
             rows.collect()
         })
     }
+}
+
+fn logged_operation(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedOperation> {
+    Ok(LoggedOperation {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        run: r.get(2)?,
+        kind: r.get(3)?,
+        dest: r.get(4)?,
+        path: r.get::<_, Option<Vec<u8>>>(5)?.map(rel).transpose()?,
+        bytes: r.get::<_, Option<i64>>(6)?.map(|b| b as u64),
+        duration_ms: r.get::<_, Option<i64>>(7)?.map(|d| d as u64),
+        outcome: r.get(8)?,
+        message: r.get(9)?,
+    })
 }
 
 pub(super) fn insert_operation(

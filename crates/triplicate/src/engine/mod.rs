@@ -128,6 +128,27 @@ impl BackupReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// One line: what was copied, and what went wrong.
+    pub fn summary(&self) -> String {
+        let copied: u64 = self.destinations.iter().map(|d| d.copied).sum();
+        let adopted: u64 = self.destinations.iter().map(|d| d.adopted).sum();
+        let failed: u64 = self.destinations.iter().map(|d| d.failed).sum();
+        let mut parts = vec![format!("{copied} copies made")];
+        if adopted > 0 {
+            parts.push(format!("{adopted} found in place"));
+        }
+        if failed > 0 {
+            parts.push(format!("{failed} failed"));
+        }
+        for d in self.destinations.iter().filter(|d| d.state != "ok") {
+            parts.push(format!("{}: {}", d.name, d.state));
+        }
+        if !self.problems.is_empty() {
+            parts.push(format!("{} problems", self.problems.len()));
+        }
+        parts.join(", ")
+    }
 }
 
 /// Backs up every photo not yet verified at each selected destination.

@@ -1,0 +1,476 @@
+// The Backup window: reads /api/v1, listens to /api/v1/events, and redraws.
+// No framework and nothing fetched from elsewhere, so the page works offline.
+"use strict";
+
+const API = "/api/v1";
+const $ = (id) => document.getElementById(id);
+const state = { status: null, jobs: new Map(), lastOp: 0, oldestOp: null, errorsOnly: false,
+  drill: null, editing: null };
+
+// ---- helpers -------------------------------------------------------------------
+
+async function api(path, options = {}) {
+  const init = { credentials: "same-origin", headers: {}, ...options };
+  if (init.body !== undefined && typeof init.body !== "string") {
+    init.body = JSON.stringify(init.body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(API + path, init);
+  if (response.status === 401) { location.reload(); throw new Error("signed out"); }
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new Error((data && data.error) || response.statusText);
+  return data;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    // Through the CSSOM: the page's CSP forbids style attributes.
+    else if (k === "style") Object.assign(node.style, v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+function bytes(n) {
+  if (n === undefined || n === null) return "–";
+  const units = ["B", "KB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return (i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)) + " " + units[i];
+}
+
+function duration(secs) {
+  if (secs === undefined || secs === null) return "–";
+  if (secs < 90) return Math.round(secs) + " s";
+  if (secs < 5400) return Math.round(secs / 60) + " min";
+  if (secs < 172800) return (secs / 3600).toFixed(1) + " h";
+  return Math.round(secs / 86400) + " days";
+}
+
+function ago(unix) {
+  if (!unix) return "never";
+  const secs = Date.now() / 1000 - unix;
+  if (secs < 5) return "just now";
+  return duration(secs) + " ago";
+}
+
+function when(unix) {
+  const d = new Date(unix * 1000);
+  const today = new Date();
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return d.toDateString() === today.toDateString() ? time : d.toLocaleDateString() + " " + time;
+}
+
+let toastTimer = null;
+function toast(text) {
+  const t = $("toast");
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+function debounce(fn, ms) {
+  let timer = null;
+  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+}
+
+// ---- status: destinations and warnings ------------------------------------------
+
+// The library's states, as the page names and colours them.
+function stateOf(d) {
+  switch (d.state) {
+    case "ok": return { label: "ok", cls: "ok" };
+    case "backing up": return { label: "backing up", cls: "busy" };
+    case "disabled": return { label: "paused", cls: "paused" };
+    case "not mounted": return { label: "not mounted", cls: "bad" };
+    case "full": return { label: "full", cls: "bad" };
+    case "in use": return { label: "busy elsewhere", cls: "paused" };
+    default: return { label: d.state === "error" ? "unreachable" : d.state, cls: "bad" };
+  }
+}
+
+async function loadStatus() {
+  const s = await api("/status");
+  state.status = s;
+  $("node").textContent = "node " + s.node + " · triplicate " + s.version;
+  $("policy").textContent = `${s.policy.copies} copies, ${s.policy.media} kinds of media, ${s.policy.offsite} offsite`;
+  for (const job of s.jobs) state.jobs.set(job.id, job);
+  drawDestinations(s.destinations);
+  drawWarnings(s.warnings);
+  drawJobs();
+  drawSettingsList();
+}
+
+function drawDestinations(list) {
+  const box = $("destinations");
+  box.replaceChildren();
+  if (list.length === 0) {
+    box.append(el("p", { class: "muted" }, "No destinations yet. Add one with the ", el("b", {}, "⚙"), " button."));
+  }
+  for (const d of list) {
+    const st = stateOf(d);
+    const space = d.space;
+    const used = space && space.total ? 100 * (1 - space.free / space.total) : null;
+    const card = el("article", { class: "card " + st.cls, dataset: { dest: d.name, state: st.label } },
+      el("header", {},
+        el("h3", {}, d.name),
+        el("span", { class: "state " + st.cls, dataset: { role: "state" } }, st.label)),
+      el("div", { class: "where" }, d.target),
+      el("div", { class: "tags" },
+        el("span", { class: "tag" }, "local folder"),
+        el("span", { class: "tag" }, d.media),
+        el("span", { class: "tag" }, d.site === "onsite" ? "onsite" : "offsite: " + d.site),
+        d.automatic ? null : el("span", { class: "tag" }, "manual")),
+      d.detail ? el("div", { class: "detail" }, d.detail) : null,
+      space ? el("div", { title: `${bytes(space.free)} free of ${bytes(space.total)}` },
+        el("div", { class: "space" }, el("span", { style: { width: `${used.toFixed(1)}%` } })),
+        el("small", { class: "muted" }, `${bytes(space.free)} free of ${bytes(space.total)}`)) : null,
+      el("div", { class: "counts" },
+        el("div", {}, el("b", {}, d.verified), "verified"),
+        el("div", {}, el("b", {}, d.pending), "pending"),
+        el("div", { class: d.failed ? "bad" : "" }, el("b", {}, d.failed), "failed")),
+      el("footer", {},
+        el("span", {}, "last success " + ago(d.last_success)),
+        el("label", { class: "switch", title: "Back up automatically as photos arrive" },
+          el("input", { type: "checkbox", checked: d.automatic, dataset: { role: "automatic" },
+            onchange: (e) => setDestination(d.name, { automatic: e.target.checked }) }),
+          "automatic"),
+        el("button", { type: "button", class: "small", onclick: () => openSettings(d.name) }, "Edit")));
+    box.append(card);
+  }
+}
+
+function drawWarnings(list) {
+  const ul = $("warnings");
+  ul.replaceChildren();
+  $("problems").hidden = list.length === 0;
+  for (const w of list) {
+    const subject = w.subject.replace(/^dest:/, "destination ").replace(/^library:/, "library ");
+    ul.append(el("li", { class: "warning" + (w.acknowledged_at ? " seen" : ""), dataset: { kind: w.kind, subject: w.subject } },
+      el("span", { class: "what" }, `${subject}: ${w.kind}`),
+      el("span", {}, w.message),
+      el("span", { class: "advice" }, "What to do: " + w.advice),
+      el("span", { class: "meta" },
+        el("span", {}, `since ${when(w.first_at)}` + (w.count > 1 ? ` · ${w.count} times` : "")),
+        w.acknowledged_at ? el("span", {}, "acknowledged") :
+          el("button", { type: "button", class: "small", onclick: () => acknowledge(w.id) }, "Acknowledge"))));
+  }
+}
+
+async function acknowledge(id) {
+  try { await api(`/warnings/${id}/acknowledge`, { method: "POST" }); await loadStatus(); }
+  catch (e) { toast(e.message); }
+}
+
+async function setDestination(name, change) {
+  try {
+    await api(`/destinations/${encodeURIComponent(name)}`, { method: "PATCH", body: change });
+    await loadStatus();
+  } catch (e) { toast(e.message); await loadStatus(); }
+}
+
+// ---- coverage --------------------------------------------------------------------
+
+async function loadCoverage() {
+  const c = await api("/coverage");
+  const s = c.summary;
+  $("coverage-protected").textContent = s.protected;
+  $("coverage-at-risk").textContent = s.at_risk;
+  $("coverage-photos").textContent = s.photos;
+  $("coverage-time").textContent = s.median_time_to_protected === null ? "–" : duration(s.median_time_to_protected);
+  const chart = $("chart");
+  chart.replaceChildren();
+  if (c.folders.length === 0) chart.append(el("p", { class: "muted" }, "No photos yet."));
+  const many = new Set(c.folders.map((f) => f.library)).size > 1;
+  // Newest date folders first.
+  for (const f of [...c.folders].reverse()) {
+    const pct = (n) => (100 * n / f.photos).toFixed(2) + "%";
+    const name = (many ? f.library + "/" : "") + (f.folder || "(top)");
+    const risk = f.partial + f.unprotected;
+    chart.append(el("button", { type: "button", class: "row", dataset: { folder: f.folder, library: f.library },
+      title: `${name}: ${f.protected} protected, ${f.partial} short of 3-2-1, ${f.unprotected} without backup`,
+      onclick: () => openDrill(f.library, f.folder, name) },
+      el("span", { class: "label" }, name),
+      el("span", { class: "bar" },
+        el("span", { class: "protected", style: { width: `${pct(f.protected)}` } }),
+        el("span", { class: "partial", style: { width: `${pct(f.partial)}` } }),
+        el("span", { class: "unprotected", style: { width: `${pct(f.unprotected)}` } })),
+      el("span", { class: "count" }, risk ? `${risk} at risk` : `${f.photos} safe`)));
+  }
+  if (state.drill) loadDrill(true);
+}
+
+function openDrill(library, folder, name) {
+  state.drill = { library, folder, name, offset: 0 };
+  loadDrill(true);
+}
+
+async function loadDrill(fresh) {
+  const d = state.drill;
+  if (fresh) { d.offset = 0; $("drill-rows").replaceChildren(); }
+  const q = new URLSearchParams({ offset: d.offset, limit: 100 });
+  if (d.library !== null) q.set("library", d.library);
+  if (d.folder !== null) q.set("folder", d.folder);
+  const a = await api("/coverage/at-risk?" + q);
+  $("drill").hidden = false;
+  $("drill-title").textContent = `At risk in ${d.name}: ${a.total}`;
+  for (const p of a.photos) {
+    $("drill-rows").append(el("tr", {},
+      el("td", {}, `${p.library}/${p.path}`),
+      el("td", {}, p.description),
+      el("td", {}, p.lacks.map((l) => ({ copies: "more copies", media: "another kind of media", offsite: "an offsite copy" }[l] || l)).join(", "))));
+  }
+  if (a.total === 0) $("drill-rows").append(el("tr", {}, el("td", { colspan: 3 }, "Nothing: every photo here is protected.")));
+  d.offset += a.photos.length;
+  $("drill-more").hidden = d.offset >= a.total;
+}
+
+// ---- jobs ------------------------------------------------------------------------
+
+function drawJobs() {
+  const ul = $("jobs");
+  ul.replaceChildren();
+  const jobs = [...state.jobs.values()].sort((a, b) => {
+    const rank = (j) => ({ running: 0, queued: 1 }[j.state] ?? 2);
+    return rank(a) - rank(b) || b.id - a.id;
+  });
+  // Quiet automatic passes that moved nothing are not worth a line.
+  const shown = jobs.filter((j) => j.state === "running" || j.state === "queued" || j.kind !== "automatic" || j.files_planned > 0 || j.state === "failed").slice(0, 8);
+  if (shown.length === 0) ul.append(el("li", { class: "muted" }, "Nothing running. New photos are backed up as they arrive."));
+  for (const j of shown) {
+    const total = j.bytes_planned || 0;
+    const pct = j.state === "done" ? 100 : total ? Math.min(100, 100 * j.bytes_done / total) :
+      j.files_planned ? 100 * j.files_done / j.files_planned : 0;
+    ul.append(el("li", { class: "job " + j.state, dataset: { job: j.id, kind: j.kind, state: j.state } },
+      el("div", { class: "head" },
+        el("b", {}, j.title),
+        el("span", { class: "muted" }, j.state === "running" ? (j.phase || "running") : j.state +
+          (j.finished_at ? " " + ago(j.finished_at) : ""))),
+      el("div", { class: "progress" }, el("span", { style: { width: `${pct.toFixed(1)}%` } })),
+      el("div", { class: "numbers" },
+        el("span", {}, `${j.files_done} of ${j.files_planned} ${j.kind === "verify" ? "checks" : "copies"}`),
+        el("span", {}, `${bytes(j.bytes_done)} of ${bytes(j.bytes_planned)}`),
+        j.state === "running" ? el("span", {}, `${bytes(j.speed)}/s`) : null,
+        j.state === "running" && j.eta_seconds !== null ? el("span", {}, `about ${duration(j.eta_seconds)} left`) : null,
+        j.files_failed ? el("span", { class: "bad" }, `${j.files_failed} failed`) : null,
+        j.active_destinations.length ? el("span", {}, "→ " + j.active_destinations.join(", ")) : null),
+      j.summary ? el("div", { class: "muted" }, j.summary) : null));
+  }
+}
+
+async function act(path, body, what) {
+  try {
+    const job = await api(path, { method: "POST", body });
+    state.jobs.set(job.id, job);
+    drawJobs();
+    toast(what);
+  } catch (e) { toast(e.message); }
+}
+
+// ---- operations ------------------------------------------------------------------
+
+function opRow(op) {
+  const failed = !["verified", "repaired", "ok"].includes(op.outcome);
+  return el("tr", { class: failed ? "failed" : "", dataset: { op: op.id } },
+    el("td", {}, when(op.at)),
+    el("td", {}, op.kind),
+    el("td", {}, op.dest || ""),
+    el("td", {}, op.path || ""),
+    el("td", {}, op.outcome + (op.message ? ": " + op.message : "")));
+}
+
+async function loadOperations() {
+  const q = new URLSearchParams({ limit: 50 });
+  if (state.errorsOnly) q.set("errors", "true");
+  const a = await api("/operations?" + q);
+  const body = $("operations");
+  body.replaceChildren(...a.operations.map(opRow));
+  if (a.operations.length === 0) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "Nothing yet.")));
+  state.lastOp = a.operations.length ? a.operations[0].id : state.lastOp;
+  state.oldestOp = a.next_before;
+  $("older").hidden = !a.next_before;
+}
+
+async function newerOperations() {
+  const q = new URLSearchParams({ after: state.lastOp, limit: 200 });
+  if (state.errorsOnly) q.set("errors", "true");
+  const a = await api("/operations?" + q);
+  if (a.operations.length === 0) return;
+  const body = $("operations");
+  if (body.querySelector("td[colspan]")) body.replaceChildren();
+  body.prepend(...a.operations.map(opRow));
+  state.lastOp = a.operations[0].id;
+  while (body.children.length > 300) body.lastChild.remove();
+}
+
+async function olderOperations() {
+  const q = new URLSearchParams({ before: state.oldestOp, limit: 50 });
+  if (state.errorsOnly) q.set("errors", "true");
+  const a = await api("/operations?" + q);
+  $("operations").append(...a.operations.map(opRow));
+  state.oldestOp = a.next_before;
+  $("older").hidden = !a.next_before;
+}
+
+// ---- settings --------------------------------------------------------------------
+
+function drawSettingsList() {
+  const ul = $("settings-list");
+  ul.replaceChildren();
+  const list = state.status ? state.status.destinations : [];
+  if (list.length === 0) ul.append(el("li", { class: "muted" }, "None yet."));
+  for (const d of list) {
+    ul.append(el("li", { dataset: { dest: d.name } },
+      el("span", {}, el("b", {}, d.name), " ", el("span", { class: "muted" }, `${d.media}, ${d.site}`)),
+      el("span", { class: "row" },
+        el("label", { class: "switch" },
+          el("input", { type: "checkbox", checked: d.automatic, dataset: { role: "automatic" },
+            onchange: (e) => setDestination(d.name, { automatic: e.target.checked }) }), "automatic"),
+        el("button", { type: "button", class: "small", onclick: () => editDestination(d.name) }, "Edit"))));
+  }
+}
+
+function openSettings(name) {
+  const dialog = $("settings");
+  if (!dialog.open) dialog.showModal();
+  if (name) editDestination(name); else resetForm();
+}
+
+function resetForm() {
+  const f = $("dest-form");
+  f.reset();
+  state.editing = null;
+  f.elements.name.disabled = false;
+  f.elements.target.disabled = false;
+  $("form-title").textContent = "Add a destination";
+  $("dest-save").textContent = "Add destination";
+  $("dest-cancel").hidden = true;
+  $("dest-remove").hidden = true;
+  $("form-error").hidden = true;
+}
+
+async function editDestination(name) {
+  const d = await api(`/destinations/${encodeURIComponent(name)}`);
+  const f = $("dest-form");
+  state.editing = name;
+  f.elements.name.value = d.name;
+  f.elements.name.disabled = true;
+  f.elements.target.value = d.target;
+  f.elements.target.disabled = true;
+  f.elements.media.value = d.media;
+  f.elements.site.value = d.site;
+  f.elements.layout.value = d.layout;
+  f.elements.automatic.checked = d.automatic;
+  f.elements.enabled.checked = d.enabled;
+  $("form-title").textContent = `Edit ${d.name}`;
+  $("dest-save").textContent = "Save";
+  $("dest-cancel").hidden = false;
+  $("dest-remove").hidden = false;
+  $("form-error").hidden = true;
+}
+
+async function saveDestination(event) {
+  event.preventDefault();
+  const f = event.target.elements;
+  const error = $("form-error");
+  error.hidden = true;
+  $("dest-save").disabled = true;
+  try {
+    if (state.editing) {
+      await api(`/destinations/${encodeURIComponent(state.editing)}`, { method: "PATCH", body: {
+        media: f.media.value, site: f.site.value, layout: f.layout.value || undefined,
+        automatic: f.automatic.checked, enabled: f.enabled.checked } });
+      toast(`Saved ${state.editing}.`);
+    } else {
+      const added = await api("/destinations", { method: "POST", body: {
+        name: f.name.value.trim(), target: f.target.value.trim(), media: f.media.value,
+        site: f.site.value.trim(), layout: f.layout.value.trim() || undefined, automatic: f.automatic.checked } });
+      if (!f.enabled.checked) await api(`/destinations/${encodeURIComponent(added.name)}/disable`, { method: "POST" });
+      toast(`Added ${added.name}: photos start going there now.`);
+    }
+    resetForm();
+    await loadStatus();
+  } catch (e) {
+    error.textContent = e.message;
+    error.hidden = false;
+  } finally {
+    $("dest-save").disabled = false;
+  }
+}
+
+async function removeDestination() {
+  const name = state.editing;
+  if (!name || !confirm(`Forget ${name}? Its copies stay on the disk; Triplicate just stops using it.`)) return;
+  try {
+    await api(`/destinations/${encodeURIComponent(name)}`, { method: "DELETE" });
+    toast(`Forgot ${name}; its data is untouched.`);
+    resetForm();
+    await refreshAll();
+  } catch (e) { toast(e.message); }
+}
+
+// ---- live updates ----------------------------------------------------------------
+
+const refreshStatus = debounce(() => loadStatus().catch(() => {}), 300);
+const refreshCoverage = debounce(() => loadCoverage().catch(() => {}), 800);
+const refreshOperations = debounce(() => newerOperations().catch(() => {}), 300);
+
+async function refreshAll() {
+  await Promise.all([loadStatus(), loadCoverage(), loadOperations()]).catch((e) => toast(e.message));
+}
+
+function connect() {
+  const live = $("live");
+  const source = new EventSource(API + "/events");
+  source.addEventListener("hello", () => {
+    live.textContent = "live";
+    live.classList.remove("off");
+    refreshAll();
+  });
+  source.addEventListener("job", (e) => {
+    const { job } = JSON.parse(e.data);
+    const before = state.jobs.get(job.id);
+    state.jobs.set(job.id, job);
+    drawJobs();
+    if (job.state !== "running" || !before || before.state !== "running") { refreshStatus(); refreshCoverage(); }
+  });
+  source.addEventListener("status", () => { refreshStatus(); refreshCoverage(); });
+  source.addEventListener("warnings", refreshStatus);
+  source.addEventListener("config", refreshStatus);
+  source.addEventListener("operations", refreshOperations);
+  source.addEventListener("resync", refreshAll);
+  source.onerror = () => {
+    live.textContent = "reconnecting…";
+    live.classList.add("off");
+  };
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("backup-existing").addEventListener("click", () => act("/actions/backup-existing", undefined, "Backing up every photo to every destination…"));
+  $("verify-now").addEventListener("click", () => act("/actions/verify", { sample_percent: 5 }, "Verifying 5% of the copies…"));
+  $("rescan").addEventListener("click", () => act("/actions/rescan", undefined, "Looking for new photos…"));
+  $("gear").addEventListener("click", () => openSettings(null));
+  $("dest-form").addEventListener("submit", saveDestination);
+  $("dest-cancel").addEventListener("click", resetForm);
+  $("dest-remove").addEventListener("click", removeDestination);
+  $("drill-close").addEventListener("click", () => { state.drill = null; $("drill").hidden = true; });
+  $("drill-more").addEventListener("click", () => loadDrill(false));
+  $("show-at-risk").addEventListener("click", () => openDrill(null, null, "every library"));
+  $("older").addEventListener("click", olderOperations);
+  $("errors-only").addEventListener("change", (e) => { state.errorsOnly = e.target.checked; loadOperations(); });
+  refreshAll();
+  connect();
+  // Relative times ("2 min ago") age even when nothing happens.
+  setInterval(refreshStatus, 30000);
+});

@@ -1,0 +1,116 @@
+//! The Backup window: Triplicate's HTTP API and status page.
+//!
+//! A thin axum layer over the `triplicate` library, served by `triplicate run`:
+//! - [`app`] builds the router: the JSON API under `/api/v1` ([`api`]), the live
+//!   change stream (`/api/v1/events`, [`events`]), Prometheus metrics (`/metrics`,
+//!   [`metrics`]) and the page itself with every asset embedded ([`page`]).
+//! - [`guard`] stands in front of every route: the Host and Origin checks that keep
+//!   DNS rebinding and other sites away from a loopback server, and the access token.
+//! - [`serve`] runs it on a listener until shutdown, with [`events::watch`] noticing
+//!   what changes between jobs.
+//!
+//! The API is documented in `docs/openapi.yaml` at the repository's root.
+
+pub mod api;
+pub mod events;
+pub mod guard;
+pub mod metrics;
+pub mod page;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use triplicate::home::Home;
+use triplicate::service::Service;
+
+pub use guard::{Access, AccessError};
+
+/// Request bodies are small JSON documents: anything larger is refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// A request that takes longer than this gets 408 (the event stream is exempt).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler shares.
+pub struct AppState {
+    pub home: Home,
+    pub service: Arc<Service>,
+    pub access: Access,
+    /// Turns true when the server shuts down: event streams end, the watcher stops.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl AppState {
+    pub fn new(home: Home, service: Arc<Service>, access: Access) -> SharedState {
+        Arc::new(AppState {
+            home,
+            service,
+            access,
+            stopping: tokio::sync::watch::Sender::new(false),
+        })
+    }
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// The whole router: API, events, metrics and page, behind the guard.
+pub fn app(state: SharedState) -> Router {
+    let timed = Router::new()
+        .nest("/api/v1", api::routes())
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .merge(page::routes())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    Router::new()
+        .route("/api/v1/events", axum::routing::get(events::stream))
+        .merge(timed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; [`events::watch`] runs
+/// beside it, announcing changes made outside the jobs.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let watcher = tokio::spawn(events::watch(state.clone()));
+    let stopping = state.clone();
+    let after = state.clone();
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        stopping.stopping.send_replace(true);
+    })
+    .await;
+    after.stopping.send_replace(true);
+    let _ = watcher.await;
+    result
+}

@@ -1,0 +1,223 @@
+//! Prometheus metrics at `/metrics`, in the text exposition format, for studios that
+//! already watch their machines with Grafana.
+//!
+//! Gauges come from the catalog (what is true now: photos protected and at risk,
+//! pending copies, bytes stored, verification ages); counters come from the service
+//! (what moved since it started: bytes copied and verified, failures), which
+//! Prometheus handles across restarts as counter resets.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use triplicate::home::Triplicate;
+
+use crate::SharedState;
+
+pub async fn metrics(State(state): State<SharedState>) -> Response {
+    let home = state.home.clone();
+    let service = state.service.clone();
+    let text = tokio::task::spawn_blocking(move || -> Result<String, String> {
+        let t = Triplicate::open(&home).map_err(|e| e.to_string())?;
+        render(&t, &service).map_err(|e| e.to_string())
+    })
+    .await;
+    match text {
+        Ok(Ok(text)) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// One metric family at a time: `# HELP`, `# TYPE`, then its samples.
+struct Families(String);
+
+impl Families {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP triplicate_{name} {help}");
+        let _ = writeln!(self.0, "# TYPE triplicate_{name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let _ = write!(self.0, "triplicate_{name}");
+        if !labels.is_empty() {
+            let inner: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = write!(self.0, "{{{}}}", inner.join(","));
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The metrics as text.
+pub fn render(
+    t: &Triplicate,
+    service: &triplicate::service::Service,
+) -> Result<String, triplicate::catalog::CatalogError> {
+    let now = triplicate::catalog::now();
+    let (coverage, _, _) = triplicate::policy::assess(&t.catalog, &t.config)?;
+    let mut m = Families(String::new());
+    m.family(
+        "photos",
+        "gauge",
+        "Photos in the libraries, by 3-2-1 coverage.",
+    );
+    m.sample(
+        "photos",
+        &[("coverage", "protected")],
+        coverage.protected as f64,
+    );
+    m.sample(
+        "photos",
+        &[("coverage", "at_risk")],
+        coverage.at_risk as f64,
+    );
+    m.sample(
+        "photos",
+        &[("coverage", "only_in_backups")],
+        coverage.only_in_backups as f64,
+    );
+
+    let throughput = service.throughput();
+    let mut rows = Vec::new();
+    for d in &t.config.destinations {
+        let counts = t.catalog.dest_counts(&d.id)?;
+        let (stored, newest) = t.catalog.stored_at(&d.id)?;
+        let (oldest, damaged) = t.catalog.verification_health(&d.id)?;
+        let moved = throughput.get(&d.name).cloned().unwrap_or_default();
+        rows.push((d, counts, stored, newest, oldest, damaged, moved));
+    }
+    let per_dest = |m: &mut Families,
+                    name: &str,
+                    kind: &str,
+                    help: &str,
+                    value: &dyn Fn(usize) -> Option<f64>| {
+        m.family(name, kind, help);
+        for (i, row) in rows.iter().enumerate() {
+            if let Some(v) = value(i) {
+                m.sample(name, &[("destination", &row.0.name)], v);
+            }
+        }
+    };
+    per_dest(
+        &mut m,
+        "destination_bytes_copied_total",
+        "counter",
+        "Bytes written to the destination since the service started.",
+        &|i| Some(rows[i].6.bytes_copied as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_bytes_verified_total",
+        "counter",
+        "Bytes read back by verification since the service started.",
+        &|i| Some(rows[i].6.bytes_verified as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_errors_total",
+        "counter",
+        "Copies or checks that failed since the service started.",
+        &|i| Some(rows[i].6.failures as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_bytes_stored",
+        "gauge",
+        "Bytes held in verified copies.",
+        &|i| Some(rows[i].2 as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_copies",
+        "gauge",
+        "Verified copies held.",
+        &|i| Some(rows[i].1.verified as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_pending_copies",
+        "gauge",
+        "Photos waiting to be copied (the queue depth).",
+        &|i| Some(rows[i].1.pending as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_failed_copies",
+        "gauge",
+        "Photos whose last copy attempt failed.",
+        &|i| Some(rows[i].1.failed as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_damaged_copies",
+        "gauge",
+        "Copies found missing or corrupt, not yet repaired.",
+        &|i| Some(rows[i].5 as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_last_success_age_seconds",
+        "gauge",
+        "Seconds since the last run without failures.",
+        &|i| rows[i].1.last_success.map(|at| (now - at).max(0) as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_last_verification_age_seconds",
+        "gauge",
+        "Seconds since a copy here was last read back and checked.",
+        &|i| rows[i].3.map(|at| (now - at).max(0) as f64),
+    );
+    per_dest(
+        &mut m,
+        "destination_oldest_verification_age_seconds",
+        "gauge",
+        "Seconds since the least recently checked copy here was checked.",
+        &|i| rows[i].4.map(|at| (now - at).max(0) as f64),
+    );
+
+    let pending: u64 = rows.iter().map(|r| r.1.pending).sum();
+    m.family(
+        "queue_depth",
+        "gauge",
+        "Copies waiting at all destinations, plus jobs queued.",
+    );
+    let queued_jobs = service
+        .jobs()
+        .iter()
+        .filter(|j| j.state == "queued")
+        .count() as u64;
+    m.sample("queue_depth", &[], (pending + queued_jobs) as f64);
+    let warnings = t.catalog.open_warnings()?;
+    m.family("warnings", "gauge", "Open warnings.");
+    m.sample("warnings", &[], warnings.len() as f64);
+    m.family("jobs_running", "gauge", "Jobs running now.");
+    m.sample(
+        "jobs_running",
+        &[],
+        service
+            .jobs()
+            .iter()
+            .filter(|j| j.state == "running")
+            .count() as f64,
+    );
+    Ok(m.0)
+}

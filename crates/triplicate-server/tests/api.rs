@@ -1,0 +1,797 @@
+//! The API through the router, without a socket: guard, validation, pagination,
+//! actions, events and metrics, on a real home with a backed-up card.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use triplicate::destination::MediaKind;
+use triplicate::home::{Home, Triplicate};
+use triplicate::progress::NoProgress;
+use triplicate::service::Service;
+use triplicate::setup::{self, NewDestination};
+use triplicate_server::{Access, AppState, SharedState, app};
+use triplicate_testkit as kit;
+
+const TOKEN: &str = "correct-horse-battery-staple";
+const HOST: &str = "127.0.0.1:8321";
+
+struct World {
+    dir: tempfile::TempDir,
+    home: Home,
+}
+
+impl World {
+    /// A library with a card, two destinations, and one backup done.
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let library = dir.path().join("photos");
+        kit::write_card(&library, &kit::CardSpec::default()).unwrap();
+        let home = Home::in_dir(&dir.path().join("home"));
+        setup::init(&home, "studio", std::slice::from_ref(&library)).unwrap();
+        let w = World { dir, home };
+        w.add("usb", MediaKind::Hdd, "onsite");
+        w.add("nas", MediaKind::Nas, "onsite");
+        let t = Triplicate::open(&w.home).unwrap();
+        let report = triplicate::engine::backup(&t, &Default::default(), &NoProgress).unwrap();
+        assert!(report.ok(), "{report:?}");
+        w
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn add(&self, name: &str, media: MediaKind, site: &str) {
+        let target = self.path(name);
+        std::fs::create_dir_all(&target).unwrap();
+        setup::add_destination(
+            &self.home,
+            "studio",
+            &NewDestination {
+                name: name.into(),
+                target: target.to_str().unwrap().into(),
+                media,
+                site: site.into(),
+                layout: None,
+                automatic: true,
+            },
+        )
+        .unwrap();
+    }
+
+    fn state(&self, token: Option<&str>) -> SharedState {
+        let access = Access::new(HOST.parse().unwrap(), token, &[]).unwrap();
+        AppState::new(self.home.clone(), Arc::new(Service::new()), access)
+    }
+}
+
+fn request(method: &str, path: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, HOST)
+}
+
+async fn send(state: &SharedState, req: Request<Body>) -> Response<Body> {
+    app(state.clone()).oneshot(req).await.unwrap()
+}
+
+async fn json_of(response: Response<Body>) -> Value {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)))
+}
+
+async fn get(state: &SharedState, path: &str) -> (StatusCode, Value) {
+    let r = send(state, request("GET", path).body(Body::empty()).unwrap()).await;
+    let status = r.status();
+    (status, json_of(r).await)
+}
+
+async fn send_json(
+    state: &SharedState,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let r = send(
+        state,
+        request(method, path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await;
+    let status = r.status();
+    (status, json_of(r).await)
+}
+
+/// Every route the server has, with a method that reaches it.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/index.html"),
+    ("GET", "/app.js"),
+    ("GET", "/app.css"),
+    ("GET", "/icon.svg"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/status"),
+    ("GET", "/api/v1/coverage"),
+    ("GET", "/api/v1/coverage/at-risk"),
+    ("GET", "/api/v1/destinations"),
+    ("POST", "/api/v1/destinations"),
+    ("GET", "/api/v1/destinations/usb"),
+    ("PATCH", "/api/v1/destinations/usb"),
+    ("DELETE", "/api/v1/destinations/usb"),
+    ("POST", "/api/v1/destinations/usb/enable"),
+    ("POST", "/api/v1/destinations/usb/disable"),
+    ("GET", "/api/v1/operations"),
+    ("GET", "/api/v1/warnings"),
+    ("POST", "/api/v1/warnings/1/acknowledge"),
+    ("GET", "/api/v1/jobs"),
+    ("GET", "/api/v1/jobs/1"),
+    ("POST", "/api/v1/actions/backup-existing"),
+    ("POST", "/api/v1/actions/verify"),
+    ("POST", "/api/v1/actions/rescan"),
+    ("POST", "/api/v1/session"),
+    ("GET", "/api/v1/no-such-route"),
+    ("GET", "/no-such-page"),
+];
+
+#[tokio::test]
+async fn every_route_wants_the_token_when_one_is_configured() {
+    let w = World::new();
+    let state = w.state(Some(TOKEN));
+    for (method, path) in ROUTES {
+        let r = send(&state, request(method, path).body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a token"
+        );
+        let r = send(
+            &state,
+            request(method, path)
+                .header(header::AUTHORIZATION, "Bearer wrong-token-wrong-token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a wrong token"
+        );
+    }
+    // Nothing changed behind the refusals.
+    let config = triplicate::config::Config::load(&w.home.config).unwrap();
+    assert_eq!(config.destinations.len(), 2);
+    assert!(config.destinations.iter().all(|d| d.enabled));
+
+    // The token opens every read, as a header or as the page's cookie.
+    for (method, path) in ROUTES
+        .iter()
+        .filter(|(m, p)| *m == "GET" && !p.contains("events"))
+    {
+        let r = send(
+            &state,
+            request(method, path)
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_ne!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with the token"
+        );
+    }
+    let r = send(
+        &state,
+        request("GET", "/api/v1/status")
+            .header(header::COOKIE, format!("other=1; triplicate_token={TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_page_without_a_token_is_a_sign_in_form_that_sets_a_strict_cookie() {
+    let w = World::new();
+    let state = w.state(Some(TOKEN));
+    let r = send(&state, request("GET", "/").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8_lossy(&body);
+    assert!(
+        html.contains("<form method=\"post\" action=\"/api/v1/session\""),
+        "{html}"
+    );
+    assert!(!html.contains(TOKEN));
+
+    let form = |token: &str| {
+        request("POST", "/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={token}")))
+            .unwrap()
+    };
+    assert_eq!(
+        send(&state, form("not-the-token-at-all")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = send(&state, form(TOKEN)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.starts_with(&format!("triplicate_token={TOKEN};")),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+
+    let (status, _) = send_json(
+        &state,
+        "POST",
+        "/api/v1/session",
+        json!({ "token": "nope-nope-nope-nope" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send_json(&state, "POST", "/api/v1/session", json!({ "token": TOKEN })).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn other_hosts_and_origins_are_refused() {
+    let w = World::new();
+    let state = w.state(None);
+    // DNS rebinding: the browser sends the attacker's name as Host.
+    let r = send(
+        &state,
+        Request::get("/api/v1/status")
+            .header(header::HOST, "attacker.example:8321")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
+    let r = send(
+        &state,
+        Request::get("/api/v1/status")
+            .header(header::HOST, "localhost:9999")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::MISDIRECTED_REQUEST,
+        "another port is another origin"
+    );
+
+    // Another site posting an action.
+    let r = send(
+        &state,
+        request("POST", "/api/v1/actions/backup-existing")
+            .header(header::ORIGIN, "http://attacker.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(state.service.jobs().is_empty(), "nothing was queued");
+
+    // The page itself, and a client without an Origin (curl), are fine.
+    let r = send(
+        &state,
+        request("POST", "/api/v1/actions/rescan")
+            .header(header::ORIGIN, format!("http://{HOST}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = send(
+        &state,
+        Request::get("/api/v1/status")
+            .header(header::HOST, "localhost:8321")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let w = World::new();
+    let state = w.state(None);
+    let huge = json!({ "name": "x".repeat(200_000), "target": "/tmp/x", "media": "hdd", "site": "onsite" })
+        .to_string();
+    for declared in [true, false] {
+        let mut req = request("POST", "/api/v1/destinations")
+            .header(header::CONTENT_TYPE, "application/json");
+        if declared {
+            req = req.header(header::CONTENT_LENGTH, huge.len());
+        }
+        let r = send(&state, req.body(Body::from(huge.clone())).unwrap()).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "length declared: {declared}"
+        );
+    }
+    let config = triplicate::config::Config::load(&w.home.config).unwrap();
+    assert_eq!(config.destinations.len(), 2);
+}
+
+#[tokio::test]
+async fn destinations_are_added_edited_and_removed_with_the_cli_checks() {
+    let w = World::new();
+    let state = w.state(None);
+    let (status, list) = get(&state, "/api/v1/destinations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    let cloud = w.path("offsite");
+    std::fs::create_dir_all(&cloud).unwrap();
+    let new = |name: &str, target: &Path, media: &str| json!({ "name": name, "target": target.to_str().unwrap(), "media": media, "site": "friend" });
+    // The same checks as `dest add`.
+    let (status, e) = send_json(
+        &state,
+        "POST",
+        "/api/v1/destinations",
+        new("bad name!", &cloud, "hdd"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("not a valid name"),
+        "{e}"
+    );
+    let (status, e) = send_json(
+        &state,
+        "POST",
+        "/api/v1/destinations",
+        new("usb", &cloud, "hdd"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("exists already"),
+        "{e}"
+    );
+    let (status, _) = send_json(
+        &state,
+        "POST",
+        "/api/v1/destinations",
+        new("x", &cloud, "floppy"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, e) = send_json(
+        &state,
+        "POST",
+        "/api/v1/destinations",
+        new("inside", &w.path("photos/sub"), "hdd"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a destination inside the library: {e}"
+    );
+
+    let (status, added) = send_json(
+        &state,
+        "POST",
+        "/api/v1/destinations",
+        new("offsite", &cloud, "hdd"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["offsite"], json!(true));
+    assert!(
+        cloud.join(".triplicate/destination.toml").is_file(),
+        "the marker is written"
+    );
+    assert!(
+        state.service.has_requests(),
+        "a new destination is filled without waiting for the next change"
+    );
+
+    let (status, edited) = send_json(
+        &state,
+        "PATCH",
+        "/api/v1/destinations/offsite",
+        json!({ "automatic": false, "site": "bank-vault", "media": "hdd" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["automatic"], json!(false));
+    assert_eq!(edited["site"], json!("bank-vault"));
+    let (status, e) = send_json(
+        &state,
+        "PATCH",
+        "/api/v1/destinations/offsite",
+        json!({ "layout": "{nope}" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let (status, _) = send_json(
+        &state,
+        "PATCH",
+        "/api/v1/destinations/offsite",
+        json!({ "target": "/elsewhere" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the target cannot change");
+    let (status, _) = send_json(
+        &state,
+        "PATCH",
+        "/api/v1/destinations/ghost",
+        json!({ "automatic": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, d) = send_json(
+        &state,
+        "POST",
+        "/api/v1/destinations/usb/disable",
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, &d["enabled"]), (StatusCode::OK, &json!(false)));
+    let (_, s) = get(&state, "/api/v1/status").await;
+    let usb = s["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "usb")
+        .unwrap();
+    assert_eq!(usb["state"], "disabled");
+    let (status, d) = send_json(&state, "POST", "/api/v1/destinations/usb/enable", json!({})).await;
+    assert_eq!((status, &d["enabled"]), (StatusCode::OK, &json!(true)));
+
+    let r = send(
+        &state,
+        request("DELETE", "/api/v1/destinations/offsite")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        cloud.join(".triplicate/destination.toml").is_file(),
+        "forgetting deletes nothing"
+    );
+    let config = triplicate::config::Config::load(&w.home.config).unwrap();
+    let names: Vec<_> = config
+        .destinations
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(names, ["usb", "nas"]);
+    let (status, _) = get(&state, "/api/v1/destinations/offsite").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn status_coverage_and_at_risk_say_what_is_safe() {
+    let w = World::new();
+    let state = w.state(None);
+    let (status, s) = get(&state, "/api/v1/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s["node"], "studio");
+    let photos = s["coverage"]["photos"].as_u64().unwrap();
+    assert!(photos >= 8, "{s}");
+    for d in s["destinations"].as_array().unwrap() {
+        assert_eq!(d["state"], "ok");
+        assert_eq!(d["verified"].as_u64(), Some(photos));
+        assert_eq!(d["pending"].as_u64(), Some(0));
+        assert!(d["space"]["free"].as_u64().unwrap() > 0);
+        assert!(d["last_success"].as_i64().is_some());
+    }
+    // Two onsite copies plus the original: three copies, two media, nothing offsite.
+    let (_, c) = get(&state, "/api/v1/coverage").await;
+    assert_eq!(c["summary"]["at_risk"].as_u64(), Some(photos));
+    let folders = c["folders"].as_array().unwrap();
+    assert_eq!(folders.len(), 1, "{c}");
+    assert_eq!(folders[0]["folder"], "DCIM/100CANON");
+    assert_eq!(folders[0]["partial"].as_u64(), Some(photos));
+
+    let (_, a) = get(
+        &state,
+        "/api/v1/coverage/at-risk?folder=DCIM/100CANON&limit=3",
+    )
+    .await;
+    assert_eq!(a["total"].as_u64(), Some(photos));
+    assert_eq!(a["photos"].as_array().unwrap().len(), 3);
+    assert_eq!(a["photos"][0]["lacks"], json!(["offsite"]));
+    let (_, a) = get(&state, "/api/v1/coverage/at-risk?folder=2020-01-01").await;
+    assert_eq!(a["total"].as_u64(), Some(0));
+
+    // An offsite copy makes them protected.
+    w.add("vault", MediaKind::Hdd, "bank");
+    let t = Triplicate::open(&w.home).unwrap();
+    triplicate::engine::backup(&t, &Default::default(), &NoProgress).unwrap();
+    let (_, c) = get(&state, "/api/v1/coverage").await;
+    assert_eq!(c["summary"]["protected"].as_u64(), Some(photos));
+    assert_eq!(c["folders"][0]["protected"].as_u64(), Some(photos));
+}
+
+#[tokio::test]
+async fn operations_page_backwards_and_filter_errors() {
+    let w = World::new();
+    let state = w.state(None);
+    let (_, all) = get(&state, "/api/v1/operations?limit=1000").await;
+    let all: Vec<i64> = all["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    assert!(all.len() >= 16, "{all:?}");
+    assert!(all.windows(2).all(|p| p[0] > p[1]), "newest first");
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/operations?limit=5".to_string();
+    loop {
+        let (_, page) = get(&state, &path).await;
+        seen.extend(
+            page["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_i64().unwrap()),
+        );
+        match page["next_before"].as_i64() {
+            Some(before) => path = format!("/api/v1/operations?limit=5&before={before}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all, "pages join up without gaps or repeats");
+
+    let (_, newer) = get(&state, &format!("/api/v1/operations?after={}", all[2])).await;
+    let newer: Vec<i64> = newer["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(newer, all[..2]);
+
+    let (_, errors) = get(&state, "/api/v1/operations?errors=true").await;
+    assert!(errors["operations"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn warnings_explain_themselves_and_can_be_acknowledged() {
+    let w = World::new();
+    let state = w.state(None);
+    // Unplug the disk: the next backup reports it.
+    std::fs::rename(w.path("usb"), w.path("usb-away")).unwrap();
+    let t = Triplicate::open(&w.home).unwrap();
+    triplicate::engine::backup(&t, &Default::default(), &NoProgress).unwrap();
+    let (_, list) = get(&state, "/api/v1/warnings").await;
+    let warning = &list.as_array().unwrap()[0];
+    assert_eq!(warning["subject"], "dest:usb");
+    assert_eq!(warning["kind"], "not mounted");
+    assert!(
+        warning["advice"]
+            .as_str()
+            .unwrap()
+            .contains("Plug the disk in"),
+        "{warning}"
+    );
+    assert_eq!(warning["acknowledged_at"], Value::Null);
+    let id = warning["id"].as_i64().unwrap();
+
+    let (status, _) = send_json(
+        &state,
+        "POST",
+        &format!("/api/v1/warnings/{id}/acknowledge"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = get(&state, "/api/v1/warnings").await;
+    assert!(
+        list[0]["acknowledged_at"].as_i64().is_some(),
+        "acknowledged, still open"
+    );
+    let (status, _) = send_json(
+        &state,
+        "POST",
+        "/api/v1/warnings/999999/acknowledge",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn actions_queue_jobs_once() {
+    let w = World::new();
+    let state = w.state(None);
+    let (status, job) = send_json(
+        &state,
+        "POST",
+        "/api/v1/actions/backup-existing",
+        json!(null),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(
+        (job["state"].as_str(), job["kind"].as_str()),
+        (Some("queued"), Some("backup_existing"))
+    );
+    let (_, again) = send_json(
+        &state,
+        "POST",
+        "/api/v1/actions/backup-existing",
+        json!(null),
+    )
+    .await;
+    assert_eq!(again["id"], job["id"], "asking twice queues it once");
+    let (status, v) = send_json(
+        &state,
+        "POST",
+        "/api/v1/actions/verify",
+        json!({ "sample_percent": 10 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(v["title"], "Verify 10% of the copies");
+    let (status, _) = send_json(
+        &state,
+        "POST",
+        "/api/v1/actions/verify",
+        json!({ "sample_percent": 0 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send_json(
+        &state,
+        "POST",
+        "/api/v1/actions/verify",
+        json!({ "everything": true }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused"
+    );
+    let (status, _) = send_json(&state, "POST", "/api/v1/actions/rescan", json!(null)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let (_, jobs) = get(&state, "/api/v1/jobs").await;
+    assert_eq!(jobs.as_array().unwrap().len(), 3);
+    let id = job["id"].as_u64().unwrap();
+    let (status, one) = get(&state, &format!("/api/v1/jobs/{id}")).await;
+    assert_eq!((status, &one["id"]), (StatusCode::OK, &job["id"]));
+    let (status, _) = get(&state, "/api/v1/jobs/424242").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let actions: Vec<_> = std::iter::from_fn(|| state.service.next_request())
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(actions.len(), 3);
+}
+
+#[tokio::test]
+async fn events_stream_changes_as_they_are_announced() {
+    let w = World::new();
+    let state = w.state(None);
+    let r = send(
+        &state,
+        request("GET", "/api/v1/events")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = r.into_body();
+    let mut text = String::new();
+    let mut next = async || {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+            .await
+            .expect("an event within 5 s")
+            .unwrap()
+            .unwrap();
+        String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
+    };
+    text.push_str(&next().await);
+    assert!(text.contains("event: hello"), "{text}");
+    state.service.request(triplicate::service::Action::Rescan);
+    let event = next().await;
+    assert!(event.contains("event: job"), "{event}");
+    assert!(event.contains("\"state\":\"queued\""), "{event}");
+}
+
+#[tokio::test]
+async fn metrics_speak_prometheus() {
+    let w = World::new();
+    let state = w.state(None);
+    let r = send(
+        &state,
+        request("GET", "/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text =
+        String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    for needle in [
+        "# TYPE triplicate_photos gauge",
+        "triplicate_photos{coverage=\"protected\"} 0",
+        "triplicate_photos{coverage=\"at_risk\"} 10",
+        "# TYPE triplicate_destination_bytes_copied_total counter",
+        "triplicate_destination_bytes_copied_total{destination=\"usb\"}",
+        "triplicate_destination_errors_total{destination=\"nas\"} 0",
+        "triplicate_destination_pending_copies{destination=\"usb\"} 0",
+        "triplicate_destination_last_verification_age_seconds{destination=\"usb\"}",
+        "triplicate_queue_depth 0",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    // Every sample line is `name{labels} number`.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_never_sent() {
+    let w = World::new();
+    let token_file = w.path("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let config = std::fs::read_to_string(&w.home.config).unwrap();
+    std::fs::write(
+        &w.home.config,
+        format!(
+            "{config}\n[server]\ntoken_file = \"{}\"\n",
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let state = w.state(Some(TOKEN));
+    for (_, path) in ROUTES
+        .iter()
+        .filter(|(m, p)| *m == "GET" && !p.contains("events"))
+    {
+        let r = send(
+            &state,
+            request("GET", path)
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains(TOKEN), "{path} sent the token");
+        assert!(
+            !text.contains("token_file") && !text.contains(token_file.to_str().unwrap()),
+            "{path} sent the token file"
+        );
+    }
+}

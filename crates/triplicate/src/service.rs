@@ -1,0 +1,646 @@
+//! The running service's shared state: the jobs it runs, the actions asked of it, and
+//! the changes it announces.
+//!
+//! `triplicate run` owns one [`Service`]. The daemon loop ([`crate::daemon::run`]) is
+//! its only worker: automatic passes and requested [`Action`]s ("back up existing
+//! photos", "verify now", "rescan") run one after another, because each of them takes
+//! the destinations' write locks. The server reads the jobs ([`Service::jobs`]), asks
+//! for actions ([`Service::request`]) and subscribes to [`Change`]s, which it pushes to
+//! the page as Server-Sent Events.
+//!
+//! A job's progress is a [`JobProgress`]: the [`Progress`] the engine reports to,
+//! which keeps the job's counters, its speed over the last seconds and its ETA, and
+//! announces them a few times a second at most. [`Monitor`] notices what happens
+//! outside the jobs: a disk unplugged or full between passes, operations logged by
+//! another process (`triplicate backup` in a terminal), an edited configuration.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::catalog::CatalogError;
+use crate::destination;
+use crate::home::Triplicate;
+use crate::progress::{Event, Progress};
+
+/// Something the page (or the API) asks the service to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// "Back up existing photos": a full backup to every enabled destination, manual
+    /// ones included, trying again what needed a person.
+    BackupExisting,
+    /// "Verify now": re-read a share (or all) of the copies from the devices.
+    Verify {
+        sample_percent: Option<f64>,
+        repair: bool,
+    },
+    /// Scan the libraries now instead of waiting for a change or the rescan time.
+    Rescan,
+}
+
+impl Action {
+    pub fn title(&self) -> String {
+        match self {
+            Action::BackupExisting => "Back up existing photos".into(),
+            Action::Verify {
+                sample_percent: Some(p),
+                ..
+            } => format!("Verify {p}% of the copies"),
+            Action::Verify { .. } => "Verify every copy".into(),
+            Action::Rescan => "Rescan the libraries".into(),
+        }
+    }
+}
+
+/// One job, as the page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobInfo {
+    pub id: u64,
+    /// automatic, backup_existing, verify, rescan.
+    pub kind: String,
+    pub title: String,
+    /// queued, running, done, failed.
+    pub state: String,
+    /// scanning, copying, verifying: what the running job is doing now.
+    pub phase: String,
+    /// Unix seconds.
+    pub requested_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub files_planned: u64,
+    pub files_done: u64,
+    pub files_failed: u64,
+    pub bytes_planned: u64,
+    pub bytes_done: u64,
+    /// Bytes read while scanning (hashing new photos).
+    pub bytes_scanned: u64,
+    /// Bytes per second over the last few seconds.
+    pub speed: f64,
+    /// Seconds left at that speed, when there is something left and a speed.
+    pub eta_seconds: Option<u64>,
+    /// Destinations written or read in the last seconds.
+    pub active_destinations: Vec<String>,
+    pub problems: u64,
+    /// One line on how it ended.
+    pub summary: Option<String>,
+}
+
+/// What changed, announced to subscribers (the page, through SSE).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// A job was queued, progressed, or ended.
+    Job { job: Box<JobInfo> },
+    /// Destinations' states, counts or coverage may have changed.
+    Status,
+    /// New operations were logged, up to this id.
+    Operations { last_id: i64 },
+    /// Warnings were raised, resolved or acknowledged.
+    Warnings,
+    /// The configuration file changed.
+    Config,
+}
+
+impl Change {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Change::Job { .. } => "job",
+            Change::Status => "status",
+            Change::Operations { .. } => "operations",
+            Change::Warnings => "warnings",
+            Change::Config => "config",
+        }
+    }
+}
+
+/// Finished jobs kept for the page.
+const JOBS_KEPT: usize = 30;
+/// A destination counts as "backing up" this long after its last byte.
+const ACTIVE_FOR: Duration = Duration::from_secs(3);
+/// Progress is announced at most this often per job.
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(250);
+/// Speed is measured over this window.
+const SPEED_WINDOW: Duration = Duration::from_secs(5);
+
+/// What moved through one destination since the service started (for `/metrics`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Throughput {
+    /// Bytes written by backup jobs.
+    pub bytes_copied: u64,
+    /// Bytes read back by verify jobs.
+    pub bytes_verified: u64,
+    /// Copies or checks that failed.
+    pub failures: u64,
+}
+
+/// The shared state of `triplicate run`.
+pub struct Service {
+    board: Mutex<Board>,
+    throughput: Mutex<HashMap<String, Throughput>>,
+    changes: broadcast::Sender<Change>,
+    next_id: AtomicU64,
+    started: SystemTime,
+}
+
+#[derive(Default)]
+struct Board {
+    queue: VecDeque<(u64, Action)>,
+    /// Newest last.
+    jobs: VecDeque<JobInfo>,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service::new()
+    }
+}
+
+impl Service {
+    pub fn new() -> Service {
+        let (changes, _) = broadcast::channel(1024);
+        Service {
+            board: Mutex::new(Board::default()),
+            throughput: Mutex::new(HashMap::new()),
+            changes,
+            next_id: AtomicU64::new(1),
+            started: SystemTime::now(),
+        }
+    }
+
+    /// When the service started.
+    pub fn started(&self) -> SystemTime {
+        self.started
+    }
+
+    /// Queues an action; an identical one already queued is not queued twice.
+    pub fn request(&self, action: Action) -> JobInfo {
+        let mut board = self.lock();
+        if let Some((id, _)) = board.queue.iter().find(|(_, a)| *a == action)
+            && let Some(job) = board.jobs.iter().find(|j| j.id == *id)
+        {
+            return job.clone();
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let job = new_job(id, kind_of(&action), action.title());
+        board.queue.push_back((id, action));
+        push_job(&mut board, job.clone());
+        drop(board);
+        self.announce(Change::Job {
+            job: Box::new(job.clone()),
+        });
+        job
+    }
+
+    /// Whether an action is waiting.
+    pub fn has_requests(&self) -> bool {
+        !self.lock().queue.is_empty()
+    }
+
+    /// The oldest waiting action, taken off the queue.
+    pub fn next_request(&self) -> Option<(u64, Action)> {
+        self.lock().queue.pop_front()
+    }
+
+    /// Starts a job: a queued one (by id), or a new one of this kind.
+    pub fn start<'a>(
+        &'a self,
+        queued: Option<u64>,
+        kind: &str,
+        title: &str,
+        forward: &'a dyn Progress,
+    ) -> JobProgress<'a> {
+        let id = queued.unwrap_or_else(|| self.next_id.fetch_add(1, Ordering::Relaxed));
+        let mut board = self.lock();
+        let now = crate::catalog::now();
+        let job = match board.jobs.iter_mut().find(|j| j.id == id) {
+            Some(job) => job,
+            None => {
+                let job = new_job(id, kind, title.to_string());
+                push_job(&mut board, job);
+                board.jobs.back_mut().expect("just pushed")
+            }
+        };
+        job.state = "running".into();
+        job.phase = "scanning".into();
+        job.started_at = Some(now);
+        let snapshot = job.clone();
+        let snapshot_kind = snapshot.kind.clone();
+        drop(board);
+        self.announce(Change::Job {
+            job: Box::new(snapshot),
+        });
+        JobProgress {
+            service: self,
+            id,
+            kind: snapshot_kind,
+            forward,
+            live: Mutex::new(Live {
+                samples: VecDeque::new(),
+                last_announce: None,
+                touched: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Running and queued jobs first, then finished ones, newest first.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let board = self.lock();
+        let mut jobs: Vec<JobInfo> = board.jobs.iter().rev().cloned().collect();
+        jobs.sort_by_key(|j| match j.state.as_str() {
+            "running" => 0,
+            "queued" => 1,
+            _ => 2,
+        });
+        jobs
+    }
+
+    pub fn job(&self, id: u64) -> Option<JobInfo> {
+        self.lock().jobs.iter().find(|j| j.id == id).cloned()
+    }
+
+    /// Destinations the running job touched in the last seconds.
+    pub fn active_destinations(&self) -> Vec<String> {
+        self.lock()
+            .jobs
+            .iter()
+            .filter(|j| j.state == "running")
+            .flat_map(|j| j.active_destinations.iter().cloned())
+            .collect()
+    }
+
+    /// Per destination, what moved since the service started.
+    pub fn throughput(&self) -> HashMap<String, Throughput> {
+        self.throughput
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn count(&self, dest: &str, f: impl FnOnce(&mut Throughput)) {
+        let mut all = self.throughput.lock().unwrap_or_else(|p| p.into_inner());
+        f(all.entry(dest.to_string()).or_default());
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Tells every subscriber; nobody listening is fine.
+    pub fn announce(&self, change: Change) {
+        let _ = self.changes.send(change);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update(&self, id: u64, f: impl FnOnce(&mut JobInfo)) -> Option<JobInfo> {
+        let mut board = self.lock();
+        let job = board.jobs.iter_mut().find(|j| j.id == id)?;
+        f(job);
+        Some(job.clone())
+    }
+}
+
+fn kind_of(action: &Action) -> &'static str {
+    match action {
+        Action::BackupExisting => "backup_existing",
+        Action::Verify { .. } => "verify",
+        Action::Rescan => "rescan",
+    }
+}
+
+fn new_job(id: u64, kind: &str, title: String) -> JobInfo {
+    JobInfo {
+        id,
+        kind: kind.into(),
+        title,
+        state: "queued".into(),
+        phase: String::new(),
+        requested_at: crate::catalog::now(),
+        started_at: None,
+        finished_at: None,
+        files_planned: 0,
+        files_done: 0,
+        files_failed: 0,
+        bytes_planned: 0,
+        bytes_done: 0,
+        bytes_scanned: 0,
+        speed: 0.0,
+        eta_seconds: None,
+        active_destinations: Vec::new(),
+        problems: 0,
+        summary: None,
+    }
+}
+
+/// Adds a job, dropping the oldest finished ones beyond [`JOBS_KEPT`].
+fn push_job(board: &mut Board, job: JobInfo) {
+    board.jobs.push_back(job);
+    while board.jobs.len() > JOBS_KEPT {
+        match board
+            .jobs
+            .iter()
+            .position(|j| j.state != "running" && j.state != "queued")
+        {
+            Some(i) => {
+                board.jobs.remove(i);
+            }
+            None => break,
+        }
+    }
+}
+
+/// The progress of one running job: counts, speed and ETA, announced as they change.
+pub struct JobProgress<'a> {
+    service: &'a Service,
+    id: u64,
+    kind: String,
+    forward: &'a dyn Progress,
+    live: Mutex<Live>,
+}
+
+struct Live {
+    /// (when, bytes done) over the last [`SPEED_WINDOW`].
+    samples: VecDeque<(Instant, u64)>,
+    last_announce: Option<Instant>,
+    /// When each destination last moved bytes.
+    touched: HashMap<String, Instant>,
+}
+
+impl JobProgress<'_> {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Ends the job: `ok` false marks it failed. Always announced.
+    pub fn finish(self, ok: bool, summary: String) {
+        let now = crate::catalog::now();
+        if let Some(job) = self.service.update(self.id, |j| {
+            j.state = if ok { "done" } else { "failed" }.into();
+            j.phase.clear();
+            j.finished_at = Some(now);
+            j.speed = 0.0;
+            j.eta_seconds = None;
+            j.active_destinations.clear();
+            j.summary = Some(summary);
+        }) {
+            self.service.announce(Change::Job { job: Box::new(job) });
+        }
+        self.service.announce(Change::Status);
+    }
+
+    fn record(&self, event: &Event<'_>) {
+        let now = Instant::now();
+        match event {
+            Event::WorkBytes { dest, bytes } if self.kind == "verify" => {
+                self.service.count(dest, |t| t.bytes_verified += bytes)
+            }
+            Event::WorkBytes { dest, bytes } => {
+                self.service.count(dest, |t| t.bytes_copied += bytes)
+            }
+            Event::WorkDone { dest, ok: false } => self.service.count(dest, |t| t.failures += 1),
+            _ => {}
+        }
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut urgent = false;
+        let job = self.service.update(self.id, |j| {
+            match event {
+                Event::ScanStarted { .. } => j.phase = "scanning".into(),
+                Event::ScanHashed { bytes, .. } => j.bytes_scanned += bytes,
+                Event::ScanFinished { .. } => {}
+                Event::WorkPlanned { files, bytes, .. } => {
+                    j.files_planned += files;
+                    j.bytes_planned += bytes;
+                }
+                Event::WorkBytes { dest, bytes } => {
+                    if j.phase == "scanning" {
+                        j.phase = if self.kind == "verify" {
+                            "verifying"
+                        } else {
+                            "copying"
+                        }
+                        .into();
+                    }
+                    j.bytes_done += bytes;
+                    live.touched.insert(dest.to_string(), now);
+                }
+                Event::WorkDone { ok, .. } => {
+                    j.files_done += 1;
+                    if !ok {
+                        j.files_failed += 1;
+                    }
+                }
+                Event::DestinationStopped { .. } => urgent = true,
+                Event::Problem(_) => {
+                    j.problems += 1;
+                    urgent = true;
+                }
+            }
+            live.samples.push_back((now, j.bytes_done));
+            while live
+                .samples
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > SPEED_WINDOW)
+                && live.samples.len() > 2
+            {
+                live.samples.pop_front();
+            }
+            let (t0, b0) = *live.samples.front().expect("just pushed");
+            let elapsed = now.duration_since(t0).as_secs_f64();
+            j.speed = if elapsed > 0.2 {
+                (j.bytes_done - b0) as f64 / elapsed
+            } else {
+                j.speed
+            };
+            let left = j.bytes_planned.saturating_sub(j.bytes_done);
+            j.eta_seconds =
+                (j.speed > 0.0 && left > 0).then(|| (left as f64 / j.speed).ceil() as u64);
+            live.touched
+                .retain(|_, at| now.duration_since(*at) < ACTIVE_FOR);
+            let mut active: Vec<String> = live.touched.keys().cloned().collect();
+            active.sort();
+            j.active_destinations = active;
+        });
+        let due = live
+            .last_announce
+            .is_none_or(|at| now.duration_since(at) >= ANNOUNCE_EVERY);
+        if let Some(job) = job
+            && (due || urgent)
+        {
+            live.last_announce = Some(now);
+            drop(live);
+            self.service.announce(Change::Job { job: Box::new(job) });
+            if urgent {
+                self.service.announce(Change::Status);
+                self.service.announce(Change::Warnings);
+            }
+        }
+    }
+}
+
+impl Progress for JobProgress<'_> {
+    fn event(&self, event: &Event<'_>) {
+        self.record(event);
+        self.forward.event(event);
+    }
+}
+
+/// Notices changes made outside the jobs, by looking: destinations' markers and space,
+/// the operations log, the warnings, the configuration file. Call [`Monitor::check`]
+/// every second or so.
+#[derive(Default)]
+pub struct Monitor {
+    states: HashMap<String, String>,
+    last_operation: i64,
+    warnings: Vec<(i64, i64)>,
+    config_modified: Option<SystemTime>,
+    primed: bool,
+}
+
+/// Warning kinds that a readable marker disproves.
+const MARKER_KINDS: &[&str] = &["not mounted", "wrong disk", "damaged marker"];
+
+impl Monitor {
+    /// Checks once; raises or resolves "not mounted"-like warnings for destinations
+    /// whose marker appeared or vanished, and returns what changed since last time.
+    pub fn check(&mut self, t: &Triplicate) -> Result<Vec<Change>, CatalogError> {
+        let mut changes = Vec::new();
+        let modified = std::fs::metadata(&t.home.config)
+            .and_then(|m| m.modified())
+            .ok();
+        if self.primed && modified != self.config_modified {
+            changes.push(Change::Config);
+        }
+        self.config_modified = modified;
+
+        // The configuration may have changed under us: read it afresh.
+        let config = crate::config::Config::load(&t.home.config).unwrap_or(t.config.clone());
+        let mut states = HashMap::new();
+        for d in config.destinations.iter().filter(|d| d.enabled) {
+            let subject = format!("dest:{}", d.name);
+            let state = match destination::probe(d) {
+                Ok(_) => {
+                    if self.states.get(&d.name).is_some_and(|s| s != "ok") {
+                        t.catalog.resolve_warnings(&subject, MARKER_KINDS)?;
+                    }
+                    match crate::fsutil::space(&d.local_root()) {
+                        Ok(s) if s.free == 0 => "full".to_string(),
+                        _ => "ok".to_string(),
+                    }
+                }
+                Err(e) => {
+                    if self.states.get(&d.name).map(String::as_str) != Some(e.state()) {
+                        t.catalog.raise_warning(
+                            &subject,
+                            e.state(),
+                            &e.to_string(),
+                            Some(e.class().as_str()),
+                        )?;
+                    }
+                    e.state().to_string()
+                }
+            };
+            states.insert(d.name.clone(), state);
+        }
+        if self.primed && states != self.states {
+            changes.push(Change::Status);
+        }
+        self.states = states;
+
+        let last = t
+            .catalog
+            .operations(0, 1, false)?
+            .last()
+            .map(|o| o.id)
+            .unwrap_or(0);
+        if self.primed && last != self.last_operation {
+            changes.push(Change::Operations { last_id: last });
+            changes.push(Change::Status);
+        }
+        self.last_operation = last;
+
+        let warnings: Vec<(i64, i64)> = t
+            .catalog
+            .open_warnings()?
+            .iter()
+            .map(|w| (w.id, w.count))
+            .collect();
+        if self.primed && warnings != self.warnings {
+            changes.push(Change::Warnings);
+            changes.push(Change::Status);
+        }
+        self.warnings = warnings;
+        self.primed = true;
+        changes.dedup_by(|a, b| a.name() == b.name());
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+
+    #[test]
+    fn requests_queue_once_and_jobs_progress() {
+        let s = Service::new();
+        let mut rx = s.subscribe();
+        let a = s.request(Action::Rescan);
+        let b = s.request(Action::Rescan);
+        assert_eq!(a.id, b.id, "an identical queued action is not queued twice");
+        let v = s.request(Action::Verify {
+            sample_percent: Some(5.0),
+            repair: true,
+        });
+        assert_ne!(v.id, a.id);
+        assert!(matches!(rx.try_recv(), Ok(Change::Job { job }) if job.state == "queued"));
+
+        let (id, action) = s.next_request().unwrap();
+        assert_eq!((id, action), (a.id, Action::Rescan));
+        let job = s.start(Some(id), "rescan", "Rescan", &NoProgress);
+        job.event(&Event::WorkPlanned {
+            dest: "usb",
+            files: 2,
+            bytes: 2000,
+        });
+        job.event(&Event::WorkBytes {
+            dest: "usb",
+            bytes: 1000,
+        });
+        job.event(&Event::WorkDone {
+            dest: "usb",
+            ok: true,
+        });
+        let now = s.job(id).unwrap();
+        assert_eq!(now.state, "running");
+        assert_eq!((now.files_planned, now.files_done), (2, 1));
+        assert_eq!((now.bytes_planned, now.bytes_done), (2000, 1000));
+        assert_eq!(now.active_destinations, vec!["usb".to_string()]);
+        assert_eq!(s.active_destinations(), vec!["usb".to_string()]);
+        assert_eq!(s.throughput()["usb"].bytes_copied, 1000);
+        assert_eq!(s.jobs()[0].id, id, "the running job comes first");
+        job.finish(true, "1 copied".into());
+        let done = s.job(id).unwrap();
+        assert_eq!(done.state, "done");
+        assert!(done.active_destinations.is_empty());
+        assert_eq!(done.summary.as_deref(), Some("1 copied"));
+        assert!(s.has_requests(), "the verify is still queued");
+    }
+
+    #[test]
+    fn old_finished_jobs_are_dropped() {
+        let s = Service::new();
+        for _ in 0..(JOBS_KEPT + 10) {
+            s.start(None, "automatic", "Automatic backup", &NoProgress)
+                .finish(true, String::new());
+        }
+        assert_eq!(s.jobs().len(), JOBS_KEPT);
+    }
+}
