@@ -54,7 +54,9 @@ pub fn start(
             format!("server.listen '{}' is not ADDR:PORT", config.server.listen)
         })?,
     };
-    let access = Access::new(addr, token(config)?.as_deref(), &config.server.hosts)?;
+    let token = token(config)?;
+    // Checked before binding, so that a missing token is the error a user sees.
+    Access::new(addr, token.as_deref(), &config.server.hosts)?;
     let listener = std::net::TcpListener::bind(addr).with_context(|| {
         format!(
             "cannot listen on {addr}: is another `triplicate run` serving there? Choose another address with --listen, or --no-server"
@@ -62,6 +64,8 @@ pub fn start(
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
+    // The port actually bound (with port 0) is the one the Host header names.
+    let access = Access::new(local, token.as_deref(), &config.server.hosts)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("triplicate-http")

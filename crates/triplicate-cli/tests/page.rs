@@ -1,0 +1,141 @@
+//! The Backup window end to end: `triplicate run` on a generated library, driven in
+//! Debian's chromium by Playwright (`e2e/backup-window.mjs`). `scripts/test` installs
+//! chromium and the npm package; screenshots land in `target/test-artifacts/`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Killed, World, kit, studio};
+
+/// The repository's root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Starts `triplicate run` on a free port; returns the process and the page's URL.
+fn serve(w: &World) -> (Killed, String) {
+    let mut child = w
+        .cmd()
+        .args([
+            "run",
+            "--settle",
+            "0.2",
+            "--retry",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("Backup window: ") {
+                let _ = tx.send(url.to_string());
+            }
+            eprintln!("triplicate run: {line}");
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("triplicate run announces its URL");
+    (Killed(child), url)
+}
+
+#[test]
+fn the_backup_window_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let driver = root().join("e2e/node_modules/playwright-core");
+    assert!(
+        Path::new(&chromium).exists() && driver.exists(),
+        "this test needs Debian's chromium and e2e/node_modules: run scripts/test, which installs both"
+    );
+    let w = studio();
+    // Large enough that the copy takes a moment the page can show.
+    let mut files = 0;
+    for (sub, day) in [("2024-05-17", "2024:05:17"), ("2024-05-18", "2024:05:18")] {
+        files += w
+            .card(
+                sub,
+                &kit::CardSpec {
+                    seed: sub.into(),
+                    pairs: 12,
+                    raw_size: 6 << 20,
+                    jpeg_size: 1 << 20,
+                    day: day.into(),
+                    ..Default::default()
+                },
+            )
+            .len() as u64;
+    }
+    let (_daemon, url) = serve(&w);
+    // Both destinations filled before the page is asked anything of.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let photos = loop {
+        let s = w.status();
+        let photos = s["coverage"]["photos"].as_u64().unwrap();
+        let done = s["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["pending"] == 0 && d["verified"] == photos);
+        if photos == files && done {
+            break photos;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first pass did not finish: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let vault = w.path("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    let artifacts = root().join("target/test-artifacts/backup-window");
+    let out = Command::new("node")
+        .arg(root().join("e2e/backup-window.mjs"))
+        .env("URL", &url)
+        .env("PHOTOS", photos.to_string())
+        .env("THIRD_DEST", &vault)
+        .env("OFFLINE_DEST", w.path("usb"))
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (Debian's nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{stdout}\n{stderr}\nscreenshots: {}",
+        artifacts.display()
+    );
+    assert!(stdout.contains("all good"), "{stdout}");
+    for shot in [
+        "01-two-destinations.png",
+        "04-protected.png",
+        "05-unplugged.png",
+        "06-phone.png",
+    ] {
+        assert!(artifacts.join(shot).is_file(), "{shot} saved");
+    }
+
+    // What the page showed is what happened.
+    let s = w.status();
+    let vault = s["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "vault")
+        .expect("the destination added from the page is in the configuration");
+    assert_eq!(vault["verified"].as_u64(), Some(photos));
+    assert_eq!(vault["automatic"], false);
+    assert_eq!(vault["site"], "bank");
+    assert_eq!(s["coverage"]["protected"].as_u64(), Some(photos));
+    assert_eq!(common::count_published(&w.path("vault")), photos as usize);
+}
