@@ -139,3 +139,138 @@ fn the_backup_window_in_a_real_browser() {
     assert_eq!(s["coverage"]["protected"].as_u64(), Some(photos));
     assert_eq!(common::count_published(&w.path("vault")), photos as usize);
 }
+
+/// One HTTP/1.1 request over a real socket; returns the status and the body.
+fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Waits for job `id` to end; returns it.
+fn finished(url: &str, id: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = http(url, "GET", &format!("/api/v1/jobs/{id}"), "");
+        assert_eq!(status, 200, "{body}");
+        let job: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if job["state"] == "done" || job["state"] == "failed" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not end: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn actions_asked_over_http_are_carried_out_by_the_service() {
+    let w = studio();
+    let files = w.card("2024-05-17", &kit::CardSpec::default()).len() as u64;
+    w.ok(&[
+        "dest",
+        "add",
+        "vault",
+        w.path("vault").to_str().unwrap(),
+        "--media",
+        "hdd",
+        "--site",
+        "bank",
+        "--manual",
+    ]);
+    let (_daemon, url) = serve(&w);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.status()["coverage"]["photos"].as_u64() != Some(files) {
+        assert!(Instant::now() < deadline, "the card was not scanned");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // "Back up existing photos" fills the manual destination too.
+    let (status, body) = http(&url, "POST", "/api/v1/actions/backup-existing", "");
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let job = finished(&url, id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(common::count_published(&w.path("vault")), files as usize);
+
+    // A damaged copy is found and repaired by "verify now".
+    let damaged = walk_files(&w.path("nas"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "CR2"))
+        .unwrap();
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (status, body) = http(&url, "POST", "/api/v1/actions/verify", "{}");
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let job = finished(&url, id);
+    assert_eq!(job["kind"], "verify");
+    let summary = job["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("1 corrupt") && summary.contains("1 repaired"),
+        "{summary}"
+    );
+    assert_ne!(
+        std::fs::read(&damaged).unwrap(),
+        bytes,
+        "the copy was rewritten"
+    );
+
+    // Rescan picks up a photo at once, and metrics count what moved.
+    w.card(
+        "2024-05-18",
+        &kit::CardSpec {
+            seed: "more".into(),
+            pairs: 1,
+            sidecars: false,
+            day: "2024:05:18".into(),
+            ..Default::default()
+        },
+    );
+    let (status, body) = http(&url, "POST", "/api/v1/actions/rescan", "");
+    assert_eq!(status, 202, "{body}");
+    let (status, metrics) = http(&url, "GET", "/metrics", "");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("triplicate_destination_bytes_copied_total{destination=\"vault\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("triplicate_destination_bytes_verified_total{destination=\"nas\"} 0\n"),
+        "{metrics}"
+    );
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == ".triplicate") {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
