@@ -795,3 +795,39 @@ async fn secrets_are_never_sent() {
         );
     }
 }
+
+#[test]
+fn the_openapi_file_documents_every_route() {
+    let spec = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/openapi.yaml"
+    ))
+    .unwrap();
+    let documented: Vec<&str> = spec
+        .lines()
+        .filter(|l| l.starts_with("  /") && l.ends_with(':'))
+        .map(|l| l.trim().trim_end_matches(':'))
+        .collect();
+    let served: std::collections::BTreeSet<String> = ROUTES
+        .iter()
+        .map(|(_, p)| *p)
+        .filter(|p| (p.starts_with("/api/") || *p == "/metrics") && !p.contains("no-such"))
+        .map(|p| {
+            p.replace("/destinations/usb", "/destinations/{name}")
+                .replace("/warnings/1/", "/warnings/{id}/")
+                .replace("/jobs/1", "/jobs/{id}")
+        })
+        .collect();
+    for route in &served {
+        assert!(
+            documented.contains(&route.as_str()),
+            "{route} is not in docs/openapi.yaml"
+        );
+    }
+    for path in &documented {
+        assert!(
+            served.contains(*path),
+            "docs/openapi.yaml documents {path}, which is not served"
+        );
+    }
+}
