@@ -98,6 +98,11 @@ try {
   if (!(await page.evaluate(() => window.stillTheSamePage === true))) fail("the page was reloaded");
   await shot("05-unplugged.png");
 
+  step("plug it back in: the warning goes by itself");
+  renameSync(OFFLINE_DEST + "-unplugged", OFFLINE_DEST);
+  await page.waitForSelector('[data-dest="usb"][data-state="ok"]', { timeout: 20_000 });
+  await page.waitForFunction(() => !document.querySelector('.warning[data-subject="dest:usb"]'));
+
   step("the page on a phone");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(200);

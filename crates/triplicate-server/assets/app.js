@@ -80,9 +80,16 @@ function toast(text) {
   toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
 }
 
-function debounce(fn, ms) {
+// Runs fn at most once per `ms`, and always once after the last call: a steady stream
+// of events (a long backup) refreshes at a steady pace instead of never or always.
+function throttle(fn, ms) {
+  let last = 0;
   let timer = null;
-  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  return () => {
+    if (timer) return;
+    const wait = Math.max(0, last + ms - Date.now());
+    timer = setTimeout(() => { timer = null; last = Date.now(); fn(); }, wait);
+  };
 }
 
 // ---- status: destinations and warnings ------------------------------------------
@@ -422,9 +429,10 @@ async function removeDestination() {
 
 // ---- live updates ----------------------------------------------------------------
 
-const refreshStatus = debounce(() => loadStatus().catch(() => {}), 300);
-const refreshCoverage = debounce(() => loadCoverage().catch(() => {}), 800);
-const refreshOperations = debounce(() => newerOperations().catch(() => {}), 300);
+const refreshStatus = throttle(() => loadStatus().catch(() => {}), 500);
+// Coverage looks at every photo: at most every 3 s.
+const refreshCoverage = throttle(() => loadCoverage().catch(() => {}), 3000);
+const refreshOperations = throttle(() => newerOperations().catch(() => {}), 500);
 
 async function refreshAll() {
   await Promise.all([loadStatus(), loadCoverage(), loadOperations()]).catch((e) => toast(e.message));
@@ -458,7 +466,14 @@ function connect() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("backup-existing").addEventListener("click", () => act("/actions/backup-existing", undefined, "Backing up every photo to every destination…"));
-  $("verify-now").addEventListener("click", () => act("/actions/verify", { sample_percent: 5 }, "Verifying 5% of the copies…"));
+  $("verify-sample").addEventListener("click", () => {
+    $("verify-menu").open = false;
+    act("/actions/verify", { sample_percent: 5 }, "Verifying 5% of the copies…");
+  });
+  $("verify-all").addEventListener("click", () => {
+    $("verify-menu").open = false;
+    act("/actions/verify", {}, "Verifying every copy…");
+  });
   $("rescan").addEventListener("click", () => act("/actions/rescan", undefined, "Looking for new photos…"));
   $("gear").addEventListener("click", () => openSettings(null));
   $("dest-form").addEventListener("submit", saveDestination);

@@ -4,7 +4,10 @@
 //! Each [`Change`](triplicate::service::Change) the service announces goes to every open stream as an event named
 //! after it (`job`, `status`, `operations`, `warnings`, `config`) with the change as
 //! JSON data. A stream that falls behind gets a `resync` event, after which the page
-//! reloads everything. The first event, `hello`, carries the newest operation id.
+//! reloads everything. The first event, `hello`, carries the server's version.
+//!
+//! The watcher also asks for a pass as soon as a destination comes back (a disk plugged
+//! in again), instead of leaving it to the daemon's retry back-off.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use triplicate::home::Triplicate;
-use triplicate::service::Monitor;
+use triplicate::service::{Action, Monitor};
 
 use crate::SharedState;
 
@@ -60,13 +63,18 @@ pub async fn watch(state: SharedState) {
         let checked = tokio::task::spawn_blocking(move || {
             let t = Triplicate::open(&home).map_err(|e| e.to_string())?;
             let mut m = m.lock().unwrap_or_else(|p| p.into_inner());
-            m.check(&t).map_err(|e| e.to_string())
+            let changes = m.check(&t).map_err(|e| e.to_string())?;
+            Ok::<_, String>((changes, m.take_returned()))
         })
         .await;
         match checked {
-            Ok(Ok(changes)) => {
+            Ok(Ok((changes, returned))) => {
                 for change in changes {
                     state.service.announce(change);
+                }
+                if !returned.is_empty() {
+                    tracing::info!(destinations = ?returned, "back: catching up now");
+                    state.service.request(Action::Rescan);
                 }
             }
             Ok(Err(e)) => tracing::warn!("watching for changes: {e}"),

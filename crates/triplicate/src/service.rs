@@ -502,12 +502,19 @@ pub struct Monitor {
     warnings: Vec<(i64, i64)>,
     config_modified: Option<SystemTime>,
     primed: bool,
+    returned: Vec<String>,
 }
 
 /// Warning kinds that a readable marker disproves.
 const MARKER_KINDS: &[&str] = &["not mounted", "wrong disk", "damaged marker"];
 
 impl Monitor {
+    /// Destinations that came back (plugged in, mounted) since the last call: worth a
+    /// pass now rather than at the end of the retry back-off.
+    pub fn take_returned(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.returned)
+    }
+
     /// Checks once; raises or resolves "not mounted"-like warnings for destinations
     /// whose marker appeared or vanished, and returns what changed since last time.
     pub fn check(&mut self, t: &Triplicate) -> Result<Vec<Change>, CatalogError> {
@@ -529,6 +536,7 @@ impl Monitor {
                 Ok(_) => {
                     if self.states.get(&d.name).is_some_and(|s| s != "ok") {
                         t.catalog.resolve_warnings(&subject, MARKER_KINDS)?;
+                        self.returned.push(d.name.clone());
                     }
                     match crate::fsutil::space(&d.local_root()) {
                         Ok(s) if s.free == 0 => "full".to_string(),
@@ -632,6 +640,74 @@ mod tests {
         assert!(done.active_destinations.is_empty());
         assert_eq!(done.summary.as_deref(), Some("1 copied"));
         assert!(s.has_requests(), "the verify is still queued");
+    }
+
+    #[test]
+    fn the_monitor_notices_a_disk_unplugged_and_plugged_back_between_passes() {
+        use crate::destination::MediaKind;
+        let dir = tempfile::tempdir().unwrap();
+        let (lib, usb) = (dir.path().join("photos"), dir.path().join("usb"));
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::create_dir_all(&usb).unwrap();
+        let home = crate::home::Home::in_dir(&dir.path().join("home"));
+        crate::setup::init(&home, "n", &[lib]).unwrap();
+        let new = crate::setup::NewDestination {
+            name: "usb".into(),
+            target: usb.to_str().unwrap().into(),
+            media: MediaKind::Hdd,
+            site: "onsite".into(),
+            layout: None,
+            automatic: true,
+        };
+        crate::setup::add_destination(&home, "n", &new).unwrap();
+        let t = Triplicate::open(&home).unwrap();
+        let mut m = Monitor::default();
+        assert!(
+            m.check(&t).unwrap().is_empty(),
+            "the first look only primes"
+        );
+        assert!(m.check(&t).unwrap().is_empty(), "nothing changed");
+
+        std::fs::rename(&usb, dir.path().join("usb-away")).unwrap();
+        let changes = m.check(&t).unwrap();
+        assert!(
+            changes.iter().any(|c| matches!(c, Change::Status)),
+            "{changes:?}"
+        );
+        let warnings = t.catalog.open_warnings().unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(
+            (warnings[0].subject.as_str(), warnings[0].kind.as_str()),
+            ("dest:usb", "not mounted")
+        );
+        assert!(m.take_returned().is_empty());
+        m.check(&t).unwrap();
+        assert_eq!(
+            t.catalog.open_warnings().unwrap()[0].count,
+            1,
+            "raised once, not every second"
+        );
+
+        std::fs::rename(dir.path().join("usb-away"), &usb).unwrap();
+        let changes = m.check(&t).unwrap();
+        assert!(
+            changes.iter().any(|c| matches!(c, Change::Status)),
+            "{changes:?}"
+        );
+        assert!(
+            t.catalog.open_warnings().unwrap().is_empty(),
+            "resolved when it is back"
+        );
+        assert_eq!(m.take_returned(), vec!["usb".to_string()]);
+
+        // An edited configuration is noticed too.
+        std::thread::sleep(Duration::from_millis(20));
+        crate::setup::set_destination_flag(&home, "usb", "automatic", false).unwrap();
+        let changes = m.check(&t).unwrap();
+        assert!(
+            changes.iter().any(|c| matches!(c, Change::Config)),
+            "{changes:?}"
+        );
     }
 
     #[test]
