@@ -516,17 +516,7 @@ async fn operations(
 }
 
 async fn warnings(State(state): State<SharedState>) -> ApiResult<Vec<status::ExplainedWarning>> {
-    let list = with_home(&state, |t| {
-        Ok(t.catalog
-            .open_warnings()?
-            .into_iter()
-            .map(|w| status::ExplainedWarning {
-                advice: status::advice(&w.kind),
-                warning: w,
-            })
-            .collect())
-    })
-    .await?;
+    let list = with_home(&state, |t| Ok(status::warnings(t)?)).await?;
     Ok(Json(list))
 }
 

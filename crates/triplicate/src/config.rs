@@ -642,16 +642,7 @@ impl ConfigFile {
         flag: &str,
         on: bool,
     ) -> Result<(), ConfigError> {
-        let i = self.destination_index(name)?;
-        if let Some(t) = self
-            .doc
-            .get_mut("destination")
-            .and_then(|i| i.as_array_of_tables_mut())
-            .and_then(|arr| arr.get_mut(i))
-        {
-            t[flag] = toml_edit::value(on);
-        }
-        Ok(())
+        self.set_destination_value(name, flag, on.into())
     }
 
     /// The document as it would be saved.

@@ -545,12 +545,7 @@ impl Monitor {
                 }
                 Err(e) => {
                     if self.states.get(&d.name).map(String::as_str) != Some(e.state()) {
-                        t.catalog.raise_warning(
-                            &subject,
-                            e.state(),
-                            &e.to_string(),
-                            Some(e.class().as_str()),
-                        )?;
+                        t.catalog.raise_destination_warning(&d.name, &e)?;
                     }
                     e.state().to_string()
                 }

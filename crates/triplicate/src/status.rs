@@ -114,16 +114,20 @@ pub fn advice(kind: &str) -> &'static str {
     }
 }
 
-pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, CatalogError> {
-    let warnings: Vec<ExplainedWarning> = t
-        .catalog
+/// The open warnings, newest first, each with what to do.
+pub fn warnings(t: &Triplicate) -> Result<Vec<ExplainedWarning>, CatalogError> {
+    Ok(t.catalog
         .open_warnings()?
         .into_iter()
         .map(|w| ExplainedWarning {
             advice: advice(&w.kind),
             warning: w,
         })
-        .collect();
+        .collect())
+}
+
+pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, CatalogError> {
+    let warnings = self::warnings(t)?;
     let mut destinations = Vec::new();
     for d in &t.config.destinations {
         let counts = t.catalog.dest_counts(&d.id)?;

@@ -140,6 +140,21 @@ impl Catalog {
         })
     }
 
+    /// Raises the warning that destination `dest` cannot be used, of the error's kind
+    /// ("not mounted", "full" …).
+    pub fn raise_destination_warning(
+        &self,
+        dest: &str,
+        e: &crate::destination::DestError,
+    ) -> Result<()> {
+        self.raise_warning(
+            &format!("dest:{dest}"),
+            e.state(),
+            &e.to_string(),
+            Some(e.class().as_str()),
+        )
+    }
+
     /// Resolves the open warnings about `subject` (all kinds when `kinds` is empty).
     pub fn resolve_warnings(&self, subject: &str, kinds: &[&str]) -> Result<usize> {
         let at = now();

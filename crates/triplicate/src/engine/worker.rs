@@ -407,13 +407,9 @@ impl RunContext<'_> {
             // Only the first failure stops the destination and raises the warning.
             if !od.stopped.swap(true, Ordering::Relaxed) {
                 *od.stop_reason.lock().unwrap() = Some(d.state().to_string());
-                let subject = format!("dest:{}", od.config.name);
-                self.t.catalog.raise_warning(
-                    &subject,
-                    d.state(),
-                    &d.to_string(),
-                    Some(class.as_str()),
-                )?;
+                self.t
+                    .catalog
+                    .raise_destination_warning(&od.config.name, d)?;
                 self.progress.event(&Event::DestinationStopped {
                     dest: &od.config.name,
                     reason: d.state(),
