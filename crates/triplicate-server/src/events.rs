@@ -56,15 +56,27 @@ pub async fn stream(
 /// until `stop` turns true.
 pub async fn watch(state: SharedState) {
     let mut stop = state.stopping.subscribe();
-    let monitor = std::sync::Arc::new(std::sync::Mutex::new(Monitor::default()));
+    // The home stays open between looks (the monitor reads the configuration afresh);
+    // it is opened again after an error.
+    let watching: std::sync::Arc<std::sync::Mutex<(Monitor, Option<Triplicate>)>> =
+        Default::default();
     loop {
         let home = state.home.clone();
-        let m = monitor.clone();
+        let w = watching.clone();
         let checked = tokio::task::spawn_blocking(move || {
-            let t = Triplicate::open(&home).map_err(|e| e.to_string())?;
-            let mut m = m.lock().unwrap_or_else(|p| p.into_inner());
-            let changes = m.check(&t).map_err(|e| e.to_string())?;
-            Ok::<_, String>((changes, m.take_returned()))
+            let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
+            let (monitor, open) = &mut *w;
+            if open.is_none() {
+                *open = Some(Triplicate::open(&home).map_err(|e| e.to_string())?);
+            }
+            let t = open.as_ref().expect("just opened");
+            match monitor.check(t) {
+                Ok(changes) => Ok((changes, monitor.take_returned())),
+                Err(e) => {
+                    *open = None;
+                    Err(e.to_string())
+                }
+            }
         })
         .await;
         match checked {
