@@ -189,6 +189,12 @@ enum DestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A quick health check: reachable, the right destination, writable.
+    Test {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Forget a destination (its data is left untouched).
     Remove { name: String },
     /// Write to a destination again.
@@ -209,7 +215,8 @@ enum CatalogCommand {
 #[derive(Args)]
 struct DestAdd {
     name: String,
-    /// A folder: another disk or a mounted share.
+    /// A folder (another disk, a mounted share), or an S3-compatible bucket:
+    /// s3://bucket/prefix?endpoint=https://…&region=…
     target: String,
     /// hdd, ssd, nas, cloud, tape, optical or card.
     #[arg(long)]
@@ -223,6 +230,10 @@ struct DestAdd {
     /// Fill it only on `triplicate backup`, not automatically.
     #[arg(long)]
     manual: bool,
+    /// For s3:// targets: a shared credentials file (aws_access_key_id,
+    /// aws_secret_access_key) instead of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+    #[arg(long, value_name = "FILE")]
+    credentials_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -314,6 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     site: a.site,
                     layout: a.layout,
                     automatic: !a.manual,
+                    credentials_file: a.credentials_file,
                 },
             )?;
             println!(
@@ -324,6 +336,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dest(DestCommand::List { json }) => {
             let t = Triplicate::open(&home)?;
             show::destinations(&t.config, json);
+        }
+        Command::Dest(DestCommand::Test { name, json }) => {
+            let t = Triplicate::open(&home)?;
+            let check = setup::test_destination(&t.config, &name)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&check)?);
+            } else {
+                println!(
+                    "Destination '{}' at {} is reachable, is the right one (id {}) and is writable; round trip {} ms.",
+                    check.name, check.target, check.marker_id, check.round_trip_ms
+                );
+            }
         }
         Command::Dest(DestCommand::Remove { name }) => {
             let d = setup::remove_destination(&home, &name)?;

@@ -392,6 +392,7 @@ async fn add_destination(
             site: body.site.trim().to_string(),
             layout: body.layout.filter(|l| !l.trim().is_empty()),
             automatic: body.automatic,
+            credentials_file: None,
         };
         if new.site.is_empty() {
             return Err(ApiError::new(

@@ -59,6 +59,7 @@ impl World {
                 site: site.into(),
                 layout: None,
                 automatic: true,
+                credentials_file: None,
             },
         )
         .unwrap();

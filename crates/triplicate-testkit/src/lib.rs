@@ -5,6 +5,8 @@
 //! DNG) whose Exif IFD holds it, XMP sidecars, and incompressible payloads generated
 //! from a seed (BLAKE3 in XOF mode), so that two runs with one seed give the same bytes.
 
+pub mod garage;
+
 use std::fs;
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};

@@ -200,6 +200,10 @@ pub struct DestinationConfig {
     /// low limit never holds up the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
+    /// For remote destinations: a shared credentials file (`aws_access_key_id`,
+    /// `aws_secret_access_key`); else the `AWS_*` environment variables are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -217,6 +221,11 @@ impl DestinationConfig {
 
     pub fn local_root(&self) -> PathBuf {
         PathBuf::from(&self.target)
+    }
+
+    /// Whether the target is a URL (`s3://…`) rather than a local folder.
+    pub fn is_remote(&self) -> bool {
+        crate::destination::remote::is_remote(&self.target)
     }
 }
 
@@ -368,7 +377,7 @@ impl Config {
             }
             Layout::parse(&dest.layout).map_err(|e| (here("layout"), e.to_string()))?;
             let root = dest.local_root();
-            for lib in &self.libraries {
+            for lib in self.libraries.iter().filter(|_| !dest.is_remote()) {
                 if root.starts_with(&lib.path) || lib.path.starts_with(&root) {
                     return Err((
                         here("target"),
@@ -411,10 +420,8 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn check_target(target: &str) -> Result<(), String> {
-    if let Some((scheme, _)) = target.split_once("://") {
-        return Err(format!(
-            "{scheme}:// destinations are not supported by this version; use a local path or a mounted share"
-        ));
+    if crate::destination::remote::is_remote(target) {
+        return crate::destination::remote::S3Target::parse(target).map(drop);
     }
     if !Path::new(target).is_absolute() {
         return Err(format!("'{target}' must be an absolute path"));
@@ -774,6 +781,7 @@ site = "onsite"
             automatic: true,
             layout: default_layout(),
             concurrency: None,
+            credentials_file: None,
         };
         f.add_destination(&dest);
         f.set_destination_flag("usb", "enabled", false).unwrap();

@@ -41,6 +41,7 @@
 //!     site: "onsite".into(),
 //!     layout: None,
 //!     automatic: true,
+//!     credentials_file: None,
 //! })?;
 //!
 //! let t = Triplicate::open(&home)?;

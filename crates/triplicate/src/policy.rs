@@ -210,6 +210,7 @@ mod tests {
             automatic: true,
             layout: crate::config::default_layout(),
             concurrency: None,
+            credentials_file: None,
         };
         Config {
             node: "n".into(),

@@ -63,7 +63,7 @@ pub enum RestoreError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("cannot restore into {}: {source}", to.display())]
-    Target { to: PathBuf, source: DestError },
+    Target { to: PathBuf, source: Box<DestError> },
 }
 
 impl RestoreError {
@@ -142,7 +142,7 @@ pub fn restore(
     let target = LocalDestination::plain_folder(BAR, &options.to).map_err(|source| {
         RestoreError::Target {
             to: options.to.clone(),
-            source,
+            source: Box::new(source),
         }
     })?;
 

@@ -503,7 +503,11 @@ pub struct Monitor {
     config_modified: Option<SystemTime>,
     primed: bool,
     returned: Vec<String>,
+    remote_checked: HashMap<String, Instant>,
 }
+
+/// How often [`Monitor`] asks a remote store whether it is there.
+const REMOTE_EVERY: Duration = Duration::from_secs(30);
 
 /// Warning kinds that a readable marker disproves.
 const MARKER_KINDS: &[&str] = &["not mounted", "wrong disk", "damaged marker"];
@@ -532,6 +536,18 @@ impl Monitor {
         let mut states = HashMap::new();
         for d in config.destinations.iter().filter(|d| d.enabled) {
             let subject = format!("dest:{}", d.name);
+            // A remote store is asked over the network: not every second.
+            if d.is_remote()
+                && let (Some(at), Some(state)) =
+                    (self.remote_checked.get(&d.name), self.states.get(&d.name))
+                && at.elapsed() < REMOTE_EVERY
+            {
+                states.insert(d.name.clone(), state.clone());
+                continue;
+            }
+            if d.is_remote() {
+                self.remote_checked.insert(d.name.clone(), Instant::now());
+            }
             let state = match destination::probe(d) {
                 Ok(_) => {
                     if self.states.get(&d.name).is_some_and(|s| s != "ok") {
@@ -653,6 +669,7 @@ mod tests {
             site: "onsite".into(),
             layout: None,
             automatic: true,
+            credentials_file: None,
         };
         crate::setup::add_destination(&home, "n", &new).unwrap();
         let t = Triplicate::open(&home).unwrap();

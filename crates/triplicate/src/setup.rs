@@ -103,6 +103,8 @@ pub struct NewDestination {
     pub site: String,
     pub layout: Option<String>,
     pub automatic: bool,
+    /// For remote destinations: a shared credentials file, instead of `AWS_*`.
+    pub credentials_file: Option<PathBuf>,
 }
 
 /// Adds a destination: writes (or adopts) its marker, then the configuration.
@@ -120,14 +122,14 @@ pub fn add_destination(
     }
     let layout = new.layout.clone().unwrap_or_else(default_layout);
     Layout::parse(&layout).map_err(|e| SetupError::Invalid(e.to_string()))?;
-    if new.target.contains("://") {
-        return Err(SetupError::Invalid(format!(
-            "'{}': only local paths (disks and mounted shares) are supported by this version",
-            new.target
-        )));
-    }
-    let root = std::path::absolute(&new.target)
-        .map_err(|e| SetupError::Invalid(format!("{}: {e}", new.target)))?;
+    let remote = crate::destination::remote::is_remote(&new.target);
+    let root = if remote {
+        crate::destination::remote::S3Target::parse(&new.target).map_err(SetupError::Invalid)?;
+        PathBuf::from(&new.target)
+    } else {
+        std::path::absolute(&new.target)
+            .map_err(|e| SetupError::Invalid(format!("{}: {e}", new.target)))?
+    };
     let target = root
         .to_str()
         .ok_or_else(|| SetupError::Invalid(format!("{} is not valid UTF-8", root.display())))?
@@ -143,6 +145,12 @@ pub fn add_destination(
         automatic: new.automatic,
         layout,
         concurrency: None,
+        credentials_file: match &new.credentials_file {
+            Some(p) => Some(std::path::absolute(p).map_err(|e| {
+                SetupError::Invalid(format!("credentials file {}: {e}", p.display()))
+            })?),
+            None => None,
+        },
     };
     let mut file = ConfigFile::open(&home.config)?;
     file.add_destination(&draft);
@@ -157,7 +165,12 @@ pub fn add_destination(
         site: new.site.clone(),
         node: node.into(),
     };
-    let in_force = LocalDestination::initialise(&new.name, &root, &marker)?;
+    // Writing the marker is also the check that the target is reachable and writable.
+    let in_force = if remote {
+        crate::destination::connect(&draft)?.initialise(&marker)?
+    } else {
+        LocalDestination::initialise(&new.name, &root, &marker)?
+    };
     if in_force.id != draft.id {
         if config.destinations.iter().any(|d| d.id == in_force.id) {
             return Err(SetupError::Invalid(format!(
@@ -261,4 +274,56 @@ pub fn edit_destination(
         .destination(name)
         .cloned()
         .expect("edited destination exists"))
+}
+
+/// What `dest test` found: the marker read, a small object written, read back and
+/// removed, and how long that took.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HealthCheck {
+    pub name: String,
+    pub target: String,
+    pub marker_id: String,
+    pub round_trip_ms: u64,
+}
+
+/// A quick health check of a destination: reachable, the right one, writable.
+pub fn test_destination(
+    config: &crate::config::Config,
+    name: &str,
+) -> Result<HealthCheck, SetupError> {
+    let d = config.destination(name).ok_or_else(|| {
+        SetupError::Invalid(format!(
+            "no destination named '{name}' (see `triplicate dest list`)"
+        ))
+    })?;
+    let started = std::time::Instant::now();
+    let marker = crate::destination::probe(d)?;
+    let dest = crate::destination::open(d)?;
+    let key = crate::relpath::RelPath::new(
+        format!(
+            "{}/health-{}",
+            crate::destination::META_DIR,
+            uuid::Uuid::new_v4().simple()
+        )
+        .into_bytes(),
+    )
+    .expect("a clean key");
+    let probe = b"triplicate health check";
+    dest.put(&key, &mut &probe[..], probe.len() as u64)?;
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut dest.read(&key)?, &mut back).map_err(|e| {
+        SetupError::Invalid(format!("destination '{name}': reading the check back: {e}"))
+    })?;
+    dest.remove(&key)?;
+    if back != probe {
+        return Err(SetupError::Invalid(format!(
+            "destination '{name}' gave back other bytes than were written"
+        )));
+    }
+    Ok(HealthCheck {
+        name: d.name.clone(),
+        target: d.target.clone(),
+        marker_id: marker.id,
+        round_trip_ms: started.elapsed().as_millis() as u64,
+    })
 }

@@ -58,6 +58,7 @@ fn a_slow_destination_does_not_pace_a_fast_one() {
                 site: "onsite".into(),
                 layout: None,
                 automatic: true,
+                credentials_file: None,
             },
         )
         .unwrap();

@@ -26,6 +26,7 @@ fn add(home: &Home, name: &str, root: &std::path::Path, media: MediaKind) {
             site: "onsite".into(),
             layout: None,
             automatic: true,
+            credentials_file: None,
         },
     )
     .unwrap();

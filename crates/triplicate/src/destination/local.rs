@@ -25,7 +25,7 @@ use crate::relpath::RelPath;
 /// Prefix of the temporary names that puts write before publishing.
 pub const PARTIAL_PREFIX: &str = ".triplicate-partial-";
 
-const MARKER_FILE: &str = "destination.toml";
+pub(crate) const MARKER_FILE: &str = "destination.toml";
 const WRITE_BUFFER: usize = 8 << 20;
 
 #[derive(Debug)]

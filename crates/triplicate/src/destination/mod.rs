@@ -18,6 +18,7 @@ pub mod faulty;
 pub mod layout;
 pub mod local;
 pub mod manifest;
+pub mod remote;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -193,6 +194,21 @@ pub enum DestError {
         expected: u64,
         got: u64,
     },
+    #[error("destination '{dest}': cannot {op}{}: {message}", key.as_ref().map(|k| format!(" {k}")).unwrap_or_default())]
+    Remote {
+        dest: String,
+        op: &'static str,
+        key: Option<RelPath>,
+        message: String,
+        /// Whether trying again later can help (a timeout, a server error).
+        transient: bool,
+    },
+    #[error("destination '{dest}' cannot hold {key}: {what}")]
+    Unsupported {
+        dest: String,
+        key: RelPath,
+        what: &'static str,
+    },
     #[error("destination '{dest}': cannot {op} {}: {source}", path.display())]
     Io {
         dest: String,
@@ -217,7 +233,15 @@ impl DestError {
             | DestError::AlreadyExists { .. }
             | DestError::NotFound { .. }
             | DestError::PermissionDenied { .. }
-            | DestError::LengthMismatch { .. } => ErrorClass::Permanent,
+            | DestError::LengthMismatch { .. }
+            | DestError::Unsupported { .. } => ErrorClass::Permanent,
+            DestError::Remote { transient, .. } => {
+                if *transient {
+                    ErrorClass::Transient
+                } else {
+                    ErrorClass::Permanent
+                }
+            }
         }
     }
 
@@ -231,6 +255,8 @@ impl DestError {
                 | DestError::ReadOnly { .. }
                 | DestError::Full { .. }
                 | DestError::InUse { .. }
+                // A store that cannot be reached or refuses the credentials as a whole.
+                | DestError::Remote { key: None, .. }
         )
     }
 
@@ -244,6 +270,9 @@ impl DestError {
             DestError::Full { .. } => "full",
             DestError::InUse { .. } => "in use",
             DestError::PermissionDenied { .. } => "permission denied",
+            DestError::Remote {
+                transient: true, ..
+            } => "unreachable",
             _ => "error",
         }
     }
@@ -295,18 +324,50 @@ pub trait WriteDestination: ReadDestination {
 /// Opens a configured destination for writing: checks its marker, takes its lock and
 /// builds the stack of wrappers around it. The one place where that stack is built.
 pub fn open(config: &DestinationConfig) -> Result<Arc<dyn WriteDestination>, DestError> {
+    if config.is_remote() {
+        let remote = connect(config)?;
+        remote.check_marker(&config.id)?;
+        return Ok(Arc::new(remote));
+    }
     let local = LocalDestination::open(&config.name, &config.local_root(), &config.id)?;
     Ok(Arc::new(local))
+}
+
+/// A remote destination, connected with its configured credentials.
+pub fn connect(config: &DestinationConfig) -> Result<remote::ObjectDestination, DestError> {
+    let credentials = match &config.credentials_file {
+        Some(path) => {
+            Some(
+                remote::Credentials::from_file(path).map_err(|message| DestError::Remote {
+                    dest: config.name.clone(),
+                    op: "configure",
+                    key: None,
+                    message,
+                    transient: false,
+                })?,
+            )
+        }
+        None => None,
+    };
+    remote::ObjectDestination::connect(&config.name, &config.target, credentials.as_ref())
 }
 
 /// Opens a configured destination for reading only (verify, restore): checks its
 /// marker, takes no lock, works on a read-only disk.
 pub fn open_read(config: &DestinationConfig) -> Result<Arc<dyn ReadDestination>, DestError> {
+    if config.is_remote() {
+        let remote = connect(config)?;
+        remote.check_marker(&config.id)?;
+        return Ok(Arc::new(remote));
+    }
     let local = LocalDestination::open_read_only(&config.name, &config.local_root(), &config.id)?;
     Ok(Arc::new(local))
 }
 
 /// Reads the marker of a configured destination without locking it: for `status`.
 pub fn probe(config: &DestinationConfig) -> Result<Marker, DestError> {
+    if config.is_remote() {
+        return connect(config)?.check_marker(&config.id);
+    }
     LocalDestination::check_marker(&config.name, &config.local_root(), &config.id)
 }
