@@ -124,7 +124,14 @@ impl Garage {
             });
         }
         let first = nodes[0].config.clone();
-        let ids: Vec<String> = nodes.iter().map(|node| wait_for_id(&node.config)).collect();
+        let ids: Vec<String> = nodes
+            .iter()
+            .map(|node| {
+                let id = wait_for_id(&node.config);
+                wait_for_rpc(&node.config);
+                id
+            })
+            .collect();
         // Connect the nodes to each other, then lay them out: one zone each.
         for (i, id) in ids.iter().enumerate().skip(1) {
             garage(
@@ -235,7 +242,7 @@ impl Garage {
                 .spawn()
                 .unwrap(),
         );
-        wait_for_id(&node.config);
+        wait_for_rpc(&node.config);
     }
 
     fn wait_until_writable(&self) {
@@ -255,6 +262,29 @@ impl Garage {
             assert!(Instant::now() < deadline, "garage did not become ready");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+/// Waits until a node's server answers over RPC (`garage status`).
+fn wait_for_rpc(config: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = Command::new(binary())
+            .arg("-c")
+            .arg(config)
+            .arg("status")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "garage at {} does not answer: {}",
+            config.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

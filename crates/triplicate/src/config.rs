@@ -582,6 +582,12 @@ impl ConfigFile {
         t["enabled"] = toml_edit::value(d.enabled);
         t["automatic"] = toml_edit::value(d.automatic);
         t["layout"] = toml_edit::value(&d.layout);
+        if let Some(n) = d.concurrency {
+            t["concurrency"] = toml_edit::value(n as i64);
+        }
+        if let Some(path) = &d.credentials_file {
+            t["credentials_file"] = toml_edit::value(path.to_string_lossy().as_ref());
+        }
         self.push_table("destination", t);
     }
 
