@@ -52,6 +52,24 @@ fn a_card_backed_up_to_a_disk_and_a_bucket_is_protected_3_2_1() {
         "{s}"
     );
     assert_eq!(s["coverage"]["at_risk"].as_u64(), Some(0));
+    let by = |name: &str| {
+        s["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap()["verified_by"]
+            .clone()
+    };
+    assert_eq!(
+        by("cloud")["CRC32C checked by the store on upload, then read back"].as_u64(),
+        Some(files.len() as u64),
+        "the catalog records how each copy was proven"
+    );
+    assert_eq!(
+        by("usb")["read back from the device"].as_u64(),
+        Some(files.len() as u64)
+    );
 
     // The bucket holds the same layout as a disk, and its own manifest.
     let test = w.ok(&["dest", "test", "cloud"]);

@@ -33,6 +33,8 @@ pub struct DestinationStatus {
     pub oldest_verification: Option<i64>,
     /// Copies found missing or corrupt by `verify`, not yet repaired.
     pub damaged: u64,
+    /// How the verified copies were proven, with how many each way.
+    pub verified_by: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +177,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             counts,
             oldest_verification,
             damaged,
+            verified_by: t.catalog.verification_methods(&d.id)?.into_iter().collect(),
         });
     }
     let (coverage, at_risk, _) = policy::assess(&t.catalog, &t.config)?;

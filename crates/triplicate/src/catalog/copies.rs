@@ -86,24 +86,26 @@ impl Catalog {
         })
     }
 
-    /// A copy was read back from `dest` and its hash matched.
+    /// A copy was proven at `dest` (how: `verified_by`) and its hash matched.
     pub fn record_copy_verified(
         &self,
         photo_id: i64,
         dest: &str,
         key: &RelPath,
+        verified_by: &str,
         op: &Operation<'_>,
     ) -> Result<()> {
         let at = now();
         self.tx(|tx| {
             tx.execute(
-                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at)
-                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4)
+                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, verified_by)
+                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4, ?5)
                  ON CONFLICT(photo_id, dest) DO UPDATE SET
                    path = excluded.path, state = 'verified', verified_at = excluded.verified_at,
                    error = NULL, error_class = NULL, attempts = attempts + 1,
-                   updated_at = excluded.updated_at, manifest = NULL",
-                params![photo_id, dest, key.as_bytes(), at],
+                   updated_at = excluded.updated_at, manifest = NULL,
+                   verified_by = excluded.verified_by",
+                params![photo_id, dest, key.as_bytes(), at, verified_by],
             )?;
             insert_operation(tx, at, op)
         })
@@ -245,7 +247,8 @@ impl Catalog {
         self.tx(|tx| {
             tx.execute(
                 "UPDATE copies SET state = ?3, error = ?4, updated_at = ?5,
-                   verified_at = CASE WHEN ?3 = 'verified' THEN ?5 ELSE verified_at END
+                   verified_at = CASE WHEN ?3 = 'verified' THEN ?5 ELSE verified_at END,
+                   verified_by = CASE WHEN ?3 = 'verified' THEN 'read back' ELSE verified_by END
                  WHERE photo_id = ?1 AND dest = ?2",
                 params![photo_id, dest, state, error, at],
             )?;
@@ -435,6 +438,18 @@ impl Catalog {
             let rows = stmt.query_map([], |r| {
                 Ok((r.get::<_, i64>(0)?, (r.get(1)?, rel(r.get(2)?)?)))
             })?;
+            rows.collect()
+        })
+    }
+
+    /// How the verified copies at `dest` were proven, with how many each way.
+    pub fn verification_methods(&self, dest: &str) -> Result<Vec<(String, u64)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT COALESCE(verified_by, 'read back'), COUNT(*) FROM copies
+                 WHERE dest = ?1 AND state = 'verified' GROUP BY 1 ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([dest], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
             rows.collect()
         })
     }

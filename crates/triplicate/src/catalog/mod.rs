@@ -373,7 +373,7 @@ mod tests {
             .unwrap();
         let p = c.photos_to_copy("d").unwrap();
         let key = RelPath::new(b"k/a.jpg".to_vec()).unwrap();
-        c.record_copy_verified(p[0].photo_id, "d", &key, &op())
+        c.record_copy_verified(p[0].photo_id, "d", &key, "read back", &op())
             .unwrap();
         c.record_copy_failed(p[1].photo_id, "d", None, "boom", "transient", &op())
             .unwrap();

@@ -106,4 +106,8 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (dest, folder)
     ) WITHOUT ROWID;
     "#,
+    // 2: how each copy was proven (read back from the device, a store's checksum …).
+    r#"
+    ALTER TABLE copies ADD COLUMN verified_by TEXT;
+    "#,
 ];

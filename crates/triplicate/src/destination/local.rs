@@ -456,6 +456,7 @@ impl WriteDestination for LocalDestination {
         Properties {
             atomic_no_replace: true,
             connections: 2,
+            verified_by: "read back from the device",
         }
     }
 }

@@ -285,6 +285,8 @@ pub struct Properties {
     pub atomic_no_replace: bool,
     /// Sensible number of concurrent puts.
     pub connections: usize,
+    /// How a copy written here is proven, as the catalog records it.
+    pub verified_by: &'static str,
 }
 
 /// Reading from a destination.

@@ -486,6 +486,7 @@ impl WriteDestination for ObjectDestination {
         Properties {
             atomic_no_replace: self.if_not_exists,
             connections: 8,
+            verified_by: "CRC32C checked by the store on upload, then read back",
         }
     }
 }

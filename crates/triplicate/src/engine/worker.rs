@@ -341,6 +341,7 @@ impl RunContext<'_> {
             photo.photo_id,
             &od.config.id,
             key,
+            od.dest.properties().verified_by,
             &Operation {
                 run: self.run,
                 kind: if bytes > 0 || photo.size == 0 {
