@@ -234,6 +234,9 @@ struct DestAdd {
     /// aws_secret_access_key) instead of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
     #[arg(long, value_name = "FILE")]
     credentials_file: Option<PathBuf>,
+    /// For s3:// targets: at most this much per second, e.g. 20MB/s.
+    #[arg(long, value_name = "RATE")]
+    bandwidth: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -326,6 +329,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     layout: a.layout,
                     automatic: !a.manual,
                     credentials_file: a.credentials_file,
+                    bandwidth: a.bandwidth,
                 },
             )?;
             println!(

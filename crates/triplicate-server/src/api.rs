@@ -393,6 +393,7 @@ async fn add_destination(
             layout: body.layout.filter(|l| !l.trim().is_empty()),
             automatic: body.automatic,
             credentials_file: None,
+            bandwidth: None,
         };
         if new.site.is_empty() {
             return Err(ApiError::new(

@@ -60,6 +60,7 @@ impl World {
                 layout: None,
                 automatic: true,
                 credentials_file: None,
+                bandwidth: None,
             },
         )
         .unwrap();

@@ -204,6 +204,10 @@ pub struct DestinationConfig {
     /// `aws_secret_access_key`); else the `AWS_*` environment variables are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<PathBuf>,
+    /// For remote destinations: at most this many bytes per second, e.g. "20MB/s",
+    /// "500KiB/s" (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<String>,
 }
 
 fn yes() -> bool {
@@ -369,6 +373,9 @@ impl Config {
                 return Err((here("site"), "must be 'onsite' or a site name".into()));
             }
             check_target(&dest.target).map_err(|m| (here("target"), m))?;
+            if let Some(b) = &dest.bandwidth {
+                parse_bandwidth(b).map_err(|m| (here("bandwidth"), m))?;
+            }
             if dest.concurrency.is_some_and(|n| n == 0 || n > 64) {
                 return Err((
                     here("concurrency"),
@@ -401,6 +408,45 @@ impl Config {
     pub fn library(&self, name: &str) -> Option<&LibraryConfig> {
         self.libraries.iter().find(|l| l.name == name)
     }
+}
+
+/// Bytes per second from "20MB/s", "500KiB/s", "1GB/s" or a plain number of bytes.
+pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t).trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a bandwidth: use e.g. \"20MB/s\" or \"500KiB/s\""))?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "KiB" => 1024.0,
+        "MB" => 1e6,
+        "MiB" => 1024.0 * 1024.0,
+        "GB" => 1e9,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "'{text}': unknown unit '{other}' (B, KB, KiB, MB, MiB, GB, GiB)"
+            ));
+        }
+    };
+    let bytes = (n * scale) as u64;
+    if bytes < 1024 {
+        return Err(format!(
+            "'{text}' is below 1 KiB/s: too slow to back anything up"
+        ));
+    }
+    if bytes > u32::MAX as u64 {
+        return Err(format!(
+            "'{text}' is above 4 GB/s: leave the limit out instead"
+        ));
+    }
+    Ok(bytes)
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -585,6 +631,9 @@ impl ConfigFile {
         if let Some(n) = d.concurrency {
             t["concurrency"] = toml_edit::value(n as i64);
         }
+        if let Some(b) = &d.bandwidth {
+            t["bandwidth"] = toml_edit::value(b.as_str());
+        }
         if let Some(path) = &d.credentials_file {
             t["credentials_file"] = toml_edit::value(path.to_string_lossy().as_ref());
         }
@@ -648,6 +697,20 @@ impl ConfigFile {
         Ok(())
     }
 
+    /// Removes a field of a destination, so that its default applies.
+    pub fn remove_destination_key(&mut self, name: &str, key: &str) -> Result<(), ConfigError> {
+        let i = self.destination_index(name)?;
+        if let Some(t) = self
+            .doc
+            .get_mut("destination")
+            .and_then(|i| i.as_array_of_tables_mut())
+            .and_then(|arr| arr.get_mut(i))
+        {
+            t.remove(key);
+        }
+        Ok(())
+    }
+
     /// Sets a boolean field of a destination (`enabled`, `automatic`).
     pub fn set_destination_flag(
         &mut self,
@@ -704,6 +767,17 @@ id = "a"
 media = "hdd"
 site = "onsite"
 "#;
+
+    #[test]
+    fn bandwidths_in_the_usual_units() {
+        assert_eq!(parse_bandwidth("20MB/s"), Ok(20_000_000));
+        assert_eq!(parse_bandwidth("500KiB/s"), Ok(512_000));
+        assert_eq!(parse_bandwidth("1.5 MiB/s"), Ok(1_572_864));
+        assert_eq!(parse_bandwidth("65536"), Ok(65_536));
+        assert!(parse_bandwidth("fast").is_err());
+        assert!(parse_bandwidth("10 parsecs/s").is_err());
+        assert!(parse_bandwidth("100B/s").is_err(), "too slow to be meant");
+    }
 
     #[test]
     fn loads_with_defaults() {
@@ -788,6 +862,7 @@ site = "onsite"
             layout: default_layout(),
             concurrency: None,
             credentials_file: None,
+            bandwidth: None,
         };
         f.add_destination(&dest);
         f.set_destination_flag("usb", "enabled", false).unwrap();

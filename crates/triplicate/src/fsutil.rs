@@ -24,6 +24,12 @@ pub struct Space {
     pub read_only: bool,
 }
 
+/// Whether users other than the owner may read `path` (a key or credentials file).
+pub fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
 pub fn space(path: &Path) -> io::Result<Space> {
     let s = rustix::fs::statvfs(path).map_err(io::Error::from)?;
     Ok(Space {

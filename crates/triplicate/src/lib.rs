@@ -42,6 +42,7 @@
 //!     layout: None,
 //!     automatic: true,
 //!     credentials_file: None,
+//!     bandwidth: None,
 //! })?;
 //!
 //! let t = Triplicate::open(&home)?;

@@ -211,6 +211,7 @@ mod tests {
             layout: crate::config::default_layout(),
             concurrency: None,
             credentials_file: None,
+            bandwidth: None,
         };
         Config {
             node: "n".into(),

@@ -670,6 +670,7 @@ mod tests {
             layout: None,
             automatic: true,
             credentials_file: None,
+            bandwidth: None,
         };
         crate::setup::add_destination(&home, "n", &new).unwrap();
         let t = Triplicate::open(&home).unwrap();

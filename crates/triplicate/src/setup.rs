@@ -105,6 +105,8 @@ pub struct NewDestination {
     pub automatic: bool,
     /// For remote destinations: a shared credentials file, instead of `AWS_*`.
     pub credentials_file: Option<PathBuf>,
+    /// For remote destinations: a bandwidth limit such as "20MB/s".
+    pub bandwidth: Option<String>,
 }
 
 /// Adds a destination: writes (or adopts) its marker, then the configuration.
@@ -145,6 +147,7 @@ pub fn add_destination(
         automatic: new.automatic,
         layout,
         concurrency: None,
+        bandwidth: new.bandwidth.clone(),
         credentials_file: match &new.credentials_file {
             Some(p) => Some(std::path::absolute(p).map_err(|e| {
                 SetupError::Invalid(format!("credentials file {}: {e}", p.display()))
@@ -231,6 +234,8 @@ pub struct DestinationEdit {
     pub concurrency: Option<usize>,
     pub enabled: Option<bool>,
     pub automatic: Option<bool>,
+    /// A bandwidth limit for a remote destination ("20MB/s"); "" removes it.
+    pub bandwidth: Option<String>,
 }
 
 /// Edits a destination's declaration, checked as a whole before it is saved.
@@ -262,6 +267,14 @@ pub fn edit_destination(
             ));
         }
         file.set_destination_value(name, "concurrency", (n as i64).into())?;
+    }
+    if let Some(b) = &edit.bandwidth {
+        if b.trim().is_empty() {
+            file.remove_destination_key(name, "bandwidth")?;
+        } else {
+            crate::config::parse_bandwidth(b).map_err(SetupError::Invalid)?;
+            file.set_destination_value(name, "bandwidth", b.trim().into())?;
+        }
     }
     if let Some(on) = edit.enabled {
         file.set_destination_flag(name, "enabled", on)?;

@@ -59,6 +59,7 @@ fn a_slow_destination_does_not_pace_a_fast_one() {
                 layout: None,
                 automatic: true,
                 credentials_file: None,
+                bandwidth: None,
             },
         )
         .unwrap();

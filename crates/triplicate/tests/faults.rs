@@ -27,6 +27,7 @@ fn add(home: &Home, name: &str, root: &std::path::Path, media: MediaKind) {
             layout: None,
             automatic: true,
             credentials_file: None,
+            bandwidth: None,
         },
     )
     .unwrap();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use triplicate::destination::conformance::{self, Harness};
 use triplicate::destination::remote::{Credentials, ObjectDestination};
-use triplicate::destination::{DestError, Marker, MediaKind, WriteDestination};
+use triplicate::destination::{DestError, Marker, MediaKind, ReadDestination, WriteDestination};
 use triplicate::relpath::RelPath;
 use triplicate_testkit::garage::Garage;
 
@@ -53,7 +53,7 @@ impl Harness for S3<'_> {
     fn fresh(&self) -> Arc<dyn WriteDestination> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let target = self.garage.target(&format!("{}-{n}", self.run));
-        let d = ObjectDestination::connect("s3", &target, Some(&self.credentials())).unwrap();
+        let d = ObjectDestination::connect("s3", &target, Some(&self.credentials()), None).unwrap();
         d.initialise(&marker("conf")).unwrap();
         d.check_marker("conf").unwrap();
         *self.last.lock().unwrap() = target;
@@ -67,7 +67,7 @@ impl Harness for S3<'_> {
         dest.remove(&RelPath::new(b".triplicate/destination.toml".to_vec()).unwrap())
             .unwrap();
         let target = self.last.lock().unwrap().clone();
-        let d = ObjectDestination::connect("s3", &target, Some(&self.credentials()))?;
+        let d = ObjectDestination::connect("s3", &target, Some(&self.credentials()), None)?;
         d.check_marker("conf")?;
         Ok(Arc::new(d))
     }
@@ -102,7 +102,7 @@ fn a_wrong_key_or_bucket_is_named_clearly() {
         access_key_id: "GK0000000000000000000000".into(),
         secret_access_key: "0".repeat(64),
     };
-    let d = ObjectDestination::connect("offsite", &garage.target("x"), Some(&wrong)).unwrap();
+    let d = ObjectDestination::connect("offsite", &garage.target("x"), Some(&wrong), None).unwrap();
     let e = d.read_marker().unwrap_err().to_string();
     assert!(e.contains("'offsite'") && e.contains("credentials"), "{e}");
     assert!(
@@ -117,10 +117,34 @@ fn a_wrong_key_or_bucket_is_named_clearly() {
     let target = garage
         .target("x")
         .replace("s3://photos/", "s3://no-such-bucket/");
-    let d = ObjectDestination::connect("offsite", &target, Some(&good)).unwrap();
+    let d = ObjectDestination::connect("offsite", &target, Some(&good), None).unwrap();
     let e = d.read_marker().unwrap_err().to_string();
     assert!(
         e.contains("'offsite'") && e.contains("bucket does not exist"),
         "{e}"
     );
+}
+
+#[test]
+fn a_bandwidth_limit_holds_uploads_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let garage = Garage::single(dir.path());
+    let h = S3::new(&garage, "bandwidth");
+    let rate = 8u64 << 20;
+    let d = ObjectDestination::connect(
+        "s3",
+        &garage.target("throttled"),
+        Some(&h.credentials()),
+        Some(rate),
+    )
+    .unwrap();
+    d.initialise(&marker("bw")).unwrap();
+    let body = triplicate_testkit::noise("throttled", 48 << 20);
+    let started = std::time::Instant::now();
+    let key = RelPath::new(b"big.bin".to_vec()).unwrap();
+    d.put(&key, &mut &body[..], body.len() as u64).unwrap();
+    let took = started.elapsed().as_secs_f64();
+    // One part (16 MiB) may go at once; the other 32 MiB wait for the limit: 4 s.
+    assert!(took >= 3.5, "48 MiB at 8 MiB/s took only {took:.1} s");
+    assert_eq!(d.stat(&key).unwrap().unwrap().size, body.len() as u64);
 }

@@ -351,7 +351,33 @@ pub fn connect(config: &DestinationConfig) -> Result<remote::ObjectDestination, 
         }
         None => None,
     };
-    remote::ObjectDestination::connect(&config.name, &config.target, credentials.as_ref())
+    if let Some(path) = &config.credentials_file
+        && crate::fsutil::readable_by_others(path)
+    {
+        tracing::warn!(
+            destination = %config.name,
+            "credentials file {} can be read by other users: chmod 600 it",
+            path.display()
+        );
+    }
+    let bandwidth = config
+        .bandwidth
+        .as_deref()
+        .map(crate::config::parse_bandwidth)
+        .transpose()
+        .map_err(|message| DestError::Remote {
+            dest: config.name.clone(),
+            op: "configure",
+            key: None,
+            message,
+            transient: false,
+        })?;
+    remote::ObjectDestination::connect(
+        &config.name,
+        &config.target,
+        credentials.as_ref(),
+        bandwidth,
+    )
 }
 
 /// Opens a configured destination for reading only (verify, restore): checks its

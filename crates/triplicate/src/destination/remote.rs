@@ -185,6 +185,7 @@ impl ObjectDestination {
         name: &str,
         target: &str,
         credentials: Option<&Credentials>,
+        bandwidth: Option<u64>,
     ) -> Result<ObjectDestination, DestError> {
         let t = S3Target::parse(target).map_err(|message| DestError::Remote {
             dest: name.into(),
@@ -221,7 +222,15 @@ impl ObjectDestination {
                 .disable_config_load();
         }
         let fail = |e: opendal::Error| remote_error(name, "configure", None, e);
-        let op = opendal::Operator::new(builder).map_err(fail)?;
+        let mut op = opendal::Operator::new(builder).map_err(fail)?;
+        if let Some(bytes) = bandwidth {
+            // The burst must hold one part, which is written in one go.
+            let bytes = bytes.min(u32::MAX as u64) as u32;
+            op = op.layer(opendal::layers::ThrottleLayer::new(
+                bytes,
+                bytes.max(PART as u32),
+            ));
+        }
         let if_not_exists = op.info().capability().write_with_if_not_exists;
         let _guard = RUNTIME.enter();
         let op = blocking::Operator::new(op).map_err(fail)?;
