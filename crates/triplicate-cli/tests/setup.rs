@@ -99,22 +99,25 @@ fn destinations_are_checked_before_anything_is_written() {
         stderr(&out)
     );
 
-    let out = w.run(&[
-        "dest",
-        "add",
-        "s3",
-        "s3://bucket/photos",
-        "--media",
-        "cloud",
-        "--site",
-        "b2",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("only local paths"),
-        "{}",
-        stderr(&out)
-    );
+    // Remote targets are checked before any request: kinds not yet supported, and
+    // credentials in the URL.
+    for (target, says) in [
+        ("sftp://nas/photos", "remote destinations are s3://"),
+        (
+            "s3://AKIA:secret@bucket/photos",
+            "no credentials in the URL",
+        ),
+        (
+            "s3://bucket/photos?secret_access_key=x",
+            "does not belong in the URL",
+        ),
+    ] {
+        let out = w.run(&[
+            "dest", "add", "r", target, "--media", "cloud", "--site", "b2",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{target}");
+        assert!(stderr(&out).contains(says), "{target}: {}", stderr(&out));
+    }
 
     let out = w.run(&[
         "dest", "add", "x", "/tmp", "--media", "floppy", "--site", "onsite",

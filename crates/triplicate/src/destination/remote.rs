@@ -44,7 +44,9 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 });
 
 /// Bytes sent per part of a multipart upload (and per write call).
-const PART: usize = 16 << 20;
+const PART: usize = 8 << 20;
+/// Parts of one file in flight at once: memory per file is PART × this.
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// A parsed `s3://bucket/prefix?endpoint=…&region=…&path_style=true` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,6 +408,7 @@ impl WriteDestination for ObjectDestination {
         let options = opendal::options::WriteOptions {
             if_not_exists: self.if_not_exists,
             chunk: Some(PART),
+            concurrent: PARTS_IN_FLIGHT,
             ..Default::default()
         };
         let mut writer = self
