@@ -158,13 +158,7 @@ fn a_destination_without_its_marker_is_not_mounted_and_never_written() {
     assert!(problems.contains("not mounted"), "{problems}");
 
     let status = w.status();
-    let nas = status["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "nas")
-        .unwrap()
-        .clone();
+    let nas = common::dest(&status, "nas").clone();
     assert_eq!(nas["state"], "not mounted");
     assert_eq!(nas["pending"], 10);
     assert!(status["warnings"].to_string().contains("not mounted"));

@@ -127,12 +127,7 @@ fn the_backup_window_in_a_real_browser() {
 
     // What the page showed is what happened.
     let s = w.status();
-    let vault = s["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "vault")
-        .expect("the destination added from the page is in the configuration");
+    let vault = common::dest(&s, "vault");
     assert_eq!(vault["verified"].as_u64(), Some(photos));
     assert_eq!(vault["automatic"], false);
     assert_eq!(vault["site"], "bank");

@@ -52,15 +52,7 @@ fn a_card_backed_up_to_a_disk_and_a_bucket_is_protected_3_2_1() {
         "{s}"
     );
     assert_eq!(s["coverage"]["at_risk"].as_u64(), Some(0));
-    let by = |name: &str| {
-        s["destinations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["name"] == name)
-            .unwrap()["verified_by"]
-            .clone()
-    };
+    let by = |name: &str| common::dest(&s, name)["verified_by"].clone();
     assert_eq!(
         by("cloud")["CRC32C checked by the store on upload, then read back"].as_u64(),
         Some(files.len() as u64),
@@ -230,12 +222,7 @@ fn the_server_killed_mid_upload_leaves_nothing_visible_and_the_next_run_complete
 
     // Nothing was marked verified too early, and no partial object is visible.
     let s = w.status();
-    let cloud = s["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "cloud")
-        .unwrap();
+    let cloud = common::dest(&s, "cloud");
     assert!(cloud["verified"].as_u64().unwrap() < 2, "{cloud}");
     let listing = list_bucket(&w);
     for (key, size) in &listing {
@@ -249,12 +236,7 @@ fn the_server_killed_mid_upload_leaves_nothing_visible_and_the_next_run_complete
     let (code, report) = w.backup(&["--dest", "cloud"]);
     assert_eq!(code, 0, "{report}");
     let s = w.status();
-    let cloud = s["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "cloud")
-        .unwrap();
+    let cloud = common::dest(&s, "cloud");
     assert_eq!(cloud["verified"].as_u64(), Some(2), "{cloud}");
     assert_eq!(cloud["pending"].as_u64(), Some(0));
 }
