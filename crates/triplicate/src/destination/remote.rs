@@ -115,8 +115,8 @@ impl S3Target {
     }
 }
 
-/// Access keys, from a shared credentials file (`[default]` or the first profile,
-/// `aws_access_key_id = …`, `aws_secret_access_key = …`).
+/// Access keys, from a shared credentials file in the AWS format: the first profile
+/// with `aws_access_key_id = …` and `aws_secret_access_key = …`.
 #[derive(Clone)]
 pub struct Credentials {
     pub access_key_id: String,
@@ -134,18 +134,12 @@ impl Credentials {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read credentials file {}: {e}", path.display()))?;
         let (mut id, mut secret) = (None, None);
-        let mut section: Option<String> = None;
         for line in text.lines().map(str::trim) {
+            // The first profile that has both keys.
             if line.starts_with('[') {
-                // The first profile, or [default] wherever it is.
                 if id.is_some() && secret.is_some() {
                     break;
                 }
-                section = Some(
-                    line.trim_matches(|c| c == '[' || c == ']')
-                        .trim()
-                        .to_string(),
-                );
                 continue;
             }
             let Some((k, v)) = line.split_once('=') else {
@@ -157,7 +151,6 @@ impl Credentials {
                 "aws_secret_access_key" | "secret_access_key" => secret = Some(v),
                 _ => {}
             }
-            let _ = &section;
         }
         match (id, secret) {
             (Some(access_key_id), Some(secret_access_key)) => Ok(Credentials {
