@@ -386,14 +386,14 @@ async fn add_destination(
     let home = state.home.clone();
     let added = with_home(&state, move |t| {
         let new = NewDestination {
-            name: body.name.trim().to_string(),
-            target: body.target.trim().to_string(),
-            media: body.media,
-            site: body.site.trim().to_string(),
             layout: body.layout.filter(|l| !l.trim().is_empty()),
             automatic: body.automatic,
-            credentials_file: None,
-            bandwidth: None,
+            ..NewDestination::new(
+                body.name.trim(),
+                body.target.trim(),
+                body.media,
+                body.site.trim(),
+            )
         };
         if new.site.is_empty() {
             return Err(ApiError::new(

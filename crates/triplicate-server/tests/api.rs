@@ -52,16 +52,7 @@ impl World {
         setup::add_destination(
             &self.home,
             "studio",
-            &NewDestination {
-                name: name.into(),
-                target: target.to_str().unwrap().into(),
-                media,
-                site: site.into(),
-                layout: None,
-                automatic: true,
-                credentials_file: None,
-                bandwidth: None,
-            },
+            &NewDestination::new(name, target.to_str().unwrap(), media, site),
         )
         .unwrap();
     }

@@ -34,16 +34,8 @@
 //!
 //! let home = Home::in_dir(&tmp.path().join("home"));
 //! setup::init(&home, "laptop", &[library])?;
-//! setup::add_destination(&home, "laptop", &setup::NewDestination {
-//!     name: "usb".into(),
-//!     target: disk.to_str().unwrap().into(),
-//!     media: MediaKind::Hdd,
-//!     site: "onsite".into(),
-//!     layout: None,
-//!     automatic: true,
-//!     credentials_file: None,
-//!     bandwidth: None,
-//! })?;
+//! let usb = setup::NewDestination::new("usb", disk.to_str().unwrap(), MediaKind::Hdd, "onsite");
+//! setup::add_destination(&home, "laptop", &usb)?;
 //!
 //! let t = Triplicate::open(&home)?;
 //! let report = engine::backup(&t, &Default::default(), &NoProgress)?;

@@ -662,16 +662,12 @@ mod tests {
         std::fs::create_dir_all(&usb).unwrap();
         let home = crate::home::Home::in_dir(&dir.path().join("home"));
         crate::setup::init(&home, "n", &[lib]).unwrap();
-        let new = crate::setup::NewDestination {
-            name: "usb".into(),
-            target: usb.to_str().unwrap().into(),
-            media: MediaKind::Hdd,
-            site: "onsite".into(),
-            layout: None,
-            automatic: true,
-            credentials_file: None,
-            bandwidth: None,
-        };
+        let new = crate::setup::NewDestination::new(
+            "usb",
+            usb.to_str().unwrap(),
+            MediaKind::Hdd,
+            "onsite",
+        );
         crate::setup::add_destination(&home, "n", &new).unwrap();
         let t = Triplicate::open(&home).unwrap();
         let mut m = Monitor::default();

@@ -109,6 +109,23 @@ pub struct NewDestination {
     pub bandwidth: Option<String>,
 }
 
+impl NewDestination {
+    /// A destination filled automatically, with the default layout and no remote
+    /// settings; set the other fields on the result where they differ.
+    pub fn new(name: &str, target: &str, media: MediaKind, site: &str) -> NewDestination {
+        NewDestination {
+            name: name.into(),
+            target: target.into(),
+            media,
+            site: site.into(),
+            layout: None,
+            automatic: true,
+            credentials_file: None,
+            bandwidth: None,
+        }
+    }
+}
+
 /// Adds a destination: writes (or adopts) its marker, then the configuration.
 pub fn add_destination(
     home: &Home,

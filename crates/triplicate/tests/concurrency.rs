@@ -51,16 +51,7 @@ fn a_slow_destination_does_not_pace_a_fast_one() {
         setup::add_destination(
             &home,
             "test",
-            &NewDestination {
-                name: name.into(),
-                target: root.to_str().unwrap().into(),
-                media: MediaKind::Hdd,
-                site: "onsite".into(),
-                layout: None,
-                automatic: true,
-                credentials_file: None,
-                bandwidth: None,
-            },
+            &NewDestination::new(name, root.to_str().unwrap(), MediaKind::Hdd, "onsite"),
         )
         .unwrap();
     }

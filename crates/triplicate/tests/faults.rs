@@ -19,16 +19,7 @@ fn add(home: &Home, name: &str, root: &std::path::Path, media: MediaKind) {
     setup::add_destination(
         home,
         "test",
-        &NewDestination {
-            name: name.into(),
-            target: root.to_str().unwrap().into(),
-            media,
-            site: "onsite".into(),
-            layout: None,
-            automatic: true,
-            credentials_file: None,
-            bandwidth: None,
-        },
+        &NewDestination::new(name, root.to_str().unwrap(), media, "onsite"),
     )
     .unwrap();
 }
