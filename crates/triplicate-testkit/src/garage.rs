@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::servers::free_port;
+
 /// A running Garage cluster with one bucket and one key allowed on it.
 pub struct Garage {
     pub endpoint: String,
@@ -34,14 +36,6 @@ pub fn binary() -> PathBuf {
         return cargo;
     }
     "garage".into()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn garage(config: &Path, args: &[&str]) -> String {

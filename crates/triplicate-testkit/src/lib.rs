@@ -6,12 +6,18 @@
 //! from a seed (BLAKE3 in XOF mode), so that two runs with one seed give the same bytes.
 
 pub mod garage;
+pub mod servers;
 
 use std::fs;
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
 
 use exif::{Field, In, Tag, Value};
+
+/// 16 hex digits determined by `seed`: names and passwords for test servers.
+pub fn noise_hex(seed: &str) -> String {
+    blake3::hash(seed.as_bytes()).to_hex()[..16].to_string()
+}
 
 /// `len` pseudo-random, incompressible bytes determined by `seed`.
 pub fn noise(seed: &str, len: usize) -> Vec<u8> {

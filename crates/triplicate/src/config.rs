@@ -467,7 +467,7 @@ fn check_name(name: &str) -> Result<(), String> {
 
 fn check_target(target: &str) -> Result<(), String> {
     if crate::destination::remote::is_remote(target) {
-        return crate::destination::remote::S3Target::parse(target).map(drop);
+        return crate::destination::remote::RemoteTarget::parse(target).map(drop);
     }
     if !Path::new(target).is_absolute() {
         return Err(format!("'{target}' must be an absolute path"));

@@ -143,7 +143,8 @@ pub fn add_destination(
     Layout::parse(&layout).map_err(|e| SetupError::Invalid(e.to_string()))?;
     let remote = crate::destination::remote::is_remote(&new.target);
     let root = if remote {
-        crate::destination::remote::S3Target::parse(&new.target).map_err(SetupError::Invalid)?;
+        crate::destination::remote::RemoteTarget::parse(&new.target)
+            .map_err(SetupError::Invalid)?;
         PathBuf::from(&new.target)
     } else {
         std::path::absolute(&new.target)

@@ -336,21 +336,7 @@ pub fn open(config: &DestinationConfig) -> Result<Arc<dyn WriteDestination>, Des
 }
 
 /// A remote destination, connected with its configured credentials.
-pub fn connect(config: &DestinationConfig) -> Result<remote::ObjectDestination, DestError> {
-    let credentials = match &config.credentials_file {
-        Some(path) => {
-            Some(
-                remote::Credentials::from_file(path).map_err(|message| DestError::Remote {
-                    dest: config.name.clone(),
-                    op: "configure",
-                    key: None,
-                    message,
-                    transient: false,
-                })?,
-            )
-        }
-        None => None,
-    };
+pub fn connect(config: &DestinationConfig) -> Result<remote::RemoteDestination, DestError> {
     if let Some(path) = &config.credentials_file
         && crate::fsutil::readable_by_others(path)
     {
@@ -372,10 +358,10 @@ pub fn connect(config: &DestinationConfig) -> Result<remote::ObjectDestination, 
             message,
             transient: false,
         })?;
-    remote::ObjectDestination::connect(
+    remote::RemoteDestination::connect(
         &config.name,
         &config.target,
-        credentials.as_ref(),
+        config.credentials_file.as_deref(),
         bandwidth,
     )
 }
