@@ -215,8 +215,10 @@ enum CatalogCommand {
 #[derive(Args)]
 struct DestAdd {
     name: String,
-    /// A folder (another disk, a mounted share), or an S3-compatible bucket:
-    /// s3://bucket/prefix?endpoint=https://…&region=…
+    /// A folder (another disk, a mounted share), or a server:
+    /// s3://bucket/prefix?endpoint=https://…&region=…,
+    /// sftp://user@host:port/path[?known_hosts=accept-new],
+    /// webdav://host/path (HTTP) or webdavs://host/path (HTTPS).
     target: String,
     /// hdd, ssd, nas, cloud, tape, optical or card.
     #[arg(long)]
@@ -230,11 +232,13 @@ struct DestAdd {
     /// Fill it only on `triplicate backup`, not automatically.
     #[arg(long)]
     manual: bool,
-    /// For s3:// targets: a shared credentials file (aws_access_key_id,
-    /// aws_secret_access_key) instead of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+    /// The secret a server needs, kept in a file (chmod 600): for s3:// an AWS
+    /// credentials file (else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY); for sftp:// a
+    /// private key (else ssh's own keys and agent); for webdav:// a file with
+    /// `username = …` and `password = …` (else WEBDAV_USERNAME / WEBDAV_PASSWORD).
     #[arg(long, value_name = "FILE")]
     credentials_file: Option<PathBuf>,
-    /// For s3:// targets: at most this much per second, e.g. 20MB/s.
+    /// For remote targets: at most this much per second, e.g. 20MB/s.
     #[arg(long, value_name = "RATE")]
     bandwidth: Option<String>,
 }

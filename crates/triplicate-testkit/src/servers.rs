@@ -91,6 +91,7 @@ pub struct Sshd {
 
 impl Sshd {
     pub fn start(dir: &Path) -> Sshd {
+        std::fs::create_dir_all(dir).unwrap();
         let key = dir.join("id_ed25519");
         run(Command::new("ssh-keygen")
             .args([

@@ -276,7 +276,16 @@ impl Config {
                 });
             }
         };
-        Config::parse(path, &text)
+        let config = Config::parse(path, &text)?;
+        if (config.destinations.iter().any(|d| d.is_remote()) || config.server.token_file.is_some())
+            && crate::fsutil::readable_by_others(path)
+        {
+            tracing::warn!(
+                "{} can be read by other users and says where your backups are and how to reach them: chmod 600 it",
+                path.display()
+            );
+        }
+        Ok(config)
     }
 
     /// Parses and checks configuration text; `path` is only used in messages.
@@ -737,7 +746,18 @@ impl ConfigFile {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(write_err)?;
         let tmp = dir.join(".config.toml.tmp");
-        let mut f = fs::File::create(&tmp).map_err(write_err)?;
+        // Private: it says where the backups are and how to reach them.
+        let _ = fs::remove_file(&tmp);
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(write_err)?
+        };
         f.write_all(text.as_bytes()).map_err(write_err)?;
         f.sync_all().map_err(write_err)?;
         fs::rename(&tmp, &self.path).map_err(write_err)?;
