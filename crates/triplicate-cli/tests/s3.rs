@@ -54,7 +54,7 @@ fn a_card_backed_up_to_a_disk_and_a_bucket_is_protected_3_2_1() {
     assert_eq!(s["coverage"]["at_risk"].as_u64(), Some(0));
     let by = |name: &str| common::dest(&s, name)["verified_by"].clone();
     assert_eq!(
-        by("cloud")["CRC32C checked by the store on upload, then read back"].as_u64(),
+        by("cloud")["CRC32C of every part checked by the store on upload"].as_u64(),
         Some(files.len() as u64),
         "the catalog records how each copy was proven"
     );

@@ -209,6 +209,16 @@ impl Garage {
         .unwrap();
     }
 
+    /// Multipart uploads started and neither completed nor aborted, as Garage counts
+    /// them (its counters settle a moment after a change).
+    pub fn unfinished_uploads(&self) -> u64 {
+        let out = garage(&self.nodes[0].config, &["bucket", "info", &self.bucket]);
+        out.lines()
+            .find_map(|l| l.strip_prefix("Unfinished uploads:"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Stops node `i` (SIGKILL).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {

@@ -246,3 +246,43 @@ fn a_wrong_webdav_password_is_named_clearly() {
     assert!(e.contains("'cloud'") && e.contains("credentials"), "{e}");
     assert!(!e.contains("not-it"), "the password is never shown: {e}");
 }
+
+/// Gives `good` bytes, then fails: an original that became unreadable mid-upload.
+struct FailsAfter {
+    good: usize,
+}
+
+impl std::io::Read for FailsAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.good == 0 {
+            return Err(std::io::Error::other("the card was pulled"));
+        }
+        let n = buf.len().min(self.good);
+        buf[..n].fill(7);
+        self.good -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failed_multipart_upload_is_aborted_not_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let garage = Garage::single(dir.path());
+    let h = Remote::s3(&garage, "abort", dir.path());
+    let d = h.fresh();
+    let key = RelPath::new(b"2026/big.CR2".to_vec()).unwrap();
+    // Three 8 MiB parts reach the store before the source fails.
+    let result = d.put(&key, &mut FailsAfter { good: 26 << 20 }, 64 << 20);
+    assert!(
+        matches!(result, Err(DestError::Source { .. })),
+        "{result:?}"
+    );
+    assert_eq!(d.stat(&key).unwrap(), None);
+    // Garage's counters settle shortly after a change: wait long enough to see one.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        garage.unfinished_uploads(),
+        0,
+        "the upload's parts were left behind"
+    );
+}

@@ -457,6 +457,7 @@ impl WriteDestination for LocalDestination {
             atomic_no_replace: true,
             connections: 2,
             verified_by: "read back from the device",
+            proven_on_upload: false,
         }
     }
 }

@@ -287,6 +287,10 @@ pub struct Properties {
     pub connections: usize,
     /// How a copy written here is proven, as the catalog records it.
     pub verified_by: &'static str,
+    /// Whether the store itself proves an upload: it checks a checksum computed here,
+    /// from the same bytes that were hashed, before it accepts them (S3's additional
+    /// checksums). A copy written here then needs no read-back.
+    pub proven_on_upload: bool,
 }
 
 /// Reading from a destination.

@@ -16,9 +16,10 @@
 //!   ask the store to refuse an existing key (`If-None-Match: *`). A destination has
 //!   one writer (the node that owns it), so the check holds.
 //! - **The store proves the bytes** where it can: each S3 part is sent with its CRC32C,
-//!   computed here, which the store checks before it accepts the part. The engine then
-//!   reads every copy back and compares BLAKE3, on every kind of remote, so a copy is
-//!   verified by the server, not by our memory.
+//!   computed here from the bytes the engine hashes as it reads the original, and the
+//!   store checks it before it accepts the part, so the copy needs no read-back
+//!   ([`Properties::proven_on_upload`]). SFTP and WebDAV offer no such check: the
+//!   engine reads those copies back and compares BLAKE3, as on a disk.
 //!
 //! Secrets (see [`target`]) never come from the URL and never appear in messages.
 
@@ -68,6 +69,8 @@ pub struct RemoteDestination {
     /// The target as configured, for messages (it holds no secret).
     target: String,
     op: blocking::Operator,
+    /// The same store, for uploads: only the async writer can abort a multipart upload.
+    uploads: opendal::Operator,
     protocol: &'static str,
     publish: Publish,
     if_not_exists: bool,
@@ -144,11 +147,13 @@ impl RemoteDestination {
         }
         let capability = op.info().capability();
         let _guard = RUNTIME.enter();
+        let uploads = op.clone();
         let op = blocking::Operator::new(op).map_err(fail)?;
         Ok(RemoteDestination {
             name: name.into(),
             target: target.into(),
             op,
+            uploads,
             protocol: parsed.protocol(),
             publish,
             if_not_exists: publish == Publish::Direct && capability.write_with_if_not_exists,
@@ -328,10 +333,26 @@ impl RemoteDestination {
             concurrent: PARTS_IN_FLIGHT,
             ..Default::default()
         };
-        let mut writer = self
-            .op
-            .writer_options(path, options)
+        let mut writer = RUNTIME
+            .block_on(self.uploads.writer_options(path, options))
             .map_err(|e| self.err("start writing", Some(key), e))?;
+        let result = self.send(&mut writer, key, data, len);
+        if result.is_err() {
+            // An unfinished multipart upload is never visible, but its parts cost
+            // storage until aborted (or until a lifecycle rule clears them, when the
+            // store cannot be reached now).
+            let _ = RUNTIME.block_on(writer.abort());
+        }
+        result
+    }
+
+    fn send(
+        &self,
+        writer: &mut opendal::Writer,
+        key: &RelPath,
+        data: &mut dyn Read,
+        len: u64,
+    ) -> Result<(), DestError> {
         let source = |source| DestError::Source {
             dest: self.name.clone(),
             key: key.clone(),
@@ -348,7 +369,6 @@ impl RemoteDestination {
             let mut sent = 0u64;
             let mut buf = vec![0u8; PART];
             loop {
-                // Dropping the writer unfinished leaves nothing under the key.
                 let n = read_full(data, &mut buf).map_err(source)?;
                 if n == 0 {
                     break;
@@ -357,7 +377,9 @@ impl RemoteDestination {
                 if sent > len {
                     return Err(mismatch(sent));
                 }
-                writer.write(buf[..n].to_vec()).map_err(write_error)?;
+                RUNTIME
+                    .block_on(writer.write(buf[..n].to_vec()))
+                    .map_err(write_error)?;
             }
             if sent != len {
                 return Err(mismatch(sent));
@@ -372,17 +394,19 @@ impl RemoteDestination {
             if sent != len {
                 return Err(mismatch(sent));
             }
-            writer.write(body).map_err(write_error)?;
+            RUNTIME.block_on(writer.write(body)).map_err(write_error)?;
         }
-        writer.close().map_err(|e| match e.kind() {
-            opendal::ErrorKind::ConditionNotMatch | opendal::ErrorKind::AlreadyExists => {
-                DestError::AlreadyExists {
-                    dest: self.name.clone(),
-                    key: key.clone(),
+        RUNTIME
+            .block_on(writer.close())
+            .map_err(|e| match e.kind() {
+                opendal::ErrorKind::ConditionNotMatch | opendal::ErrorKind::AlreadyExists => {
+                    DestError::AlreadyExists {
+                        dest: self.name.clone(),
+                        key: key.clone(),
+                    }
                 }
-            }
-            _ => self.err("finish writing", Some(key), e),
-        })?;
+                _ => self.err("finish writing", Some(key), e),
+            })?;
         Ok(())
     }
 
@@ -502,8 +526,9 @@ impl WriteDestination for RemoteDestination {
         Properties {
             atomic_no_replace: self.if_not_exists,
             connections: if self.protocol == "s3" { 8 } else { 4 },
+            proven_on_upload: self.protocol == "s3",
             verified_by: match self.protocol {
-                "s3" => "CRC32C checked by the store on upload, then read back",
+                "s3" => "CRC32C of every part checked by the store on upload",
                 "sftp" => "read back over SFTP",
                 _ => "read back over WebDAV",
             },
