@@ -99,10 +99,18 @@ fn destinations_are_checked_before_anything_is_written() {
         stderr(&out)
     );
 
-    // Remote targets are checked before any request: kinds not yet supported, and
+    // Remote targets are checked before any request: unknown protocols, and
     // credentials in the URL.
     for (target, says) in [
-        ("sftp://nas/photos", "remote destinations are s3://"),
+        (
+            "ftp://nas/photos",
+            "not a destination this program can write to",
+        ),
+        ("sftp://ana:pw@nas/photos", "put no password in the URL"),
+        (
+            "webdavs://ana:pw@cloud/photos",
+            "put no user or password in the URL",
+        ),
         (
             "s3://AKIA:secret@bucket/photos",
             "no credentials in the URL",
