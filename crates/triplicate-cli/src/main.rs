@@ -85,6 +85,11 @@ enum Command {
         /// Copies read at once per destination.
         #[arg(long, default_value_t = 4)]
         jobs: usize,
+        /// On encrypted destinations, decrypt each copy and check the photo's own hash
+        /// (needs the destination's identity or passphrase file); without it, the hash
+        /// of the ciphertext is checked, which needs no key.
+        #[arg(long)]
+        decrypt: bool,
         #[arg(long)]
         json: bool,
     },
@@ -195,6 +200,8 @@ enum DestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change how a destination is declared; where its copies are cannot change.
+    Edit(DestEdit),
     /// Forget a destination (its data is left untouched).
     Remove { name: String },
     /// Write to a destination again.
@@ -241,6 +248,43 @@ struct DestAdd {
     /// For remote targets: at most this much per second, e.g. 20MB/s.
     #[arg(long, value_name = "RATE")]
     bandwidth: Option<String>,
+    /// Encrypt every copy with age to this X25519 recipient (age1…, from
+    /// `age-keygen`); repeat for several. Copies are stored as NAME.age.
+    #[arg(long = "encrypt-to", value_name = "AGE_RECIPIENT")]
+    encrypt_to: Vec<String>,
+    /// The age identity file (from `age-keygen`) that opens the copies, for restore and
+    /// `verify --decrypt`; backups need only the recipients. Keep it chmod 600.
+    #[arg(long, value_name = "FILE", requires = "encrypt_to")]
+    identity_file: Option<PathBuf>,
+    /// Encrypt with a passphrase, read from the first line of FILE (chmod 600): the
+    /// destination gets its own age identity, stored on it as .triplicate/identity.age
+    /// and encrypted with the passphrase; `age -d -i identity.age` opens the copies.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DestEdit {
+    name: String,
+    /// hdd, ssd, nas, cloud, tape, optical or card.
+    #[arg(long)]
+    media: Option<MediaKind>,
+    /// `onsite`, or the name of another site.
+    #[arg(long)]
+    site: Option<String>,
+    /// Where new photos go, e.g. "{year}/{date}/{name}".
+    #[arg(long)]
+    layout: Option<String>,
+    /// Copies written here at once.
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// For remote targets: at most this much per second, e.g. 20MB/s ("" for none).
+    #[arg(long, value_name = "RATE")]
+    bandwidth: Option<String>,
+    /// For an encrypted destination: the age identity file that opens its copies ("" to
+    /// forget it).
+    #[arg(long, value_name = "FILE")]
+    identity_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -334,11 +378,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     automatic: !a.manual,
                     credentials_file: a.credentials_file,
                     bandwidth: a.bandwidth,
+                    encrypt_to: a.encrypt_to,
+                    identity_file: a.identity_file,
+                    passphrase_file: a.passphrase_file,
                 },
             )?;
             println!(
                 "Added destination '{}' at {} ({}, {}), id {}",
                 d.name, d.target, d.media, d.site, d.id
+            );
+            if !d.encrypt_to.is_empty() {
+                println!(
+                    "  Copies are encrypted with age to {}.",
+                    d.encrypt_to.join(", ")
+                );
+                if d.passphrase_file.is_some() {
+                    println!(
+                        "  Its key is on the destination (.triplicate/identity.age), locked by your passphrase: without the passphrase the copies cannot be opened."
+                    );
+                } else if d.identity_file.is_none() {
+                    println!(
+                        "  This node cannot open them: keep the identity safe elsewhere; restore needs identity_file set."
+                    );
+                }
+            }
+        }
+        Command::Dest(DestCommand::Edit(e)) => {
+            let d = setup::edit_destination(
+                &home,
+                &e.name,
+                &setup::DestinationEdit {
+                    media: e.media,
+                    site: e.site,
+                    layout: e.layout,
+                    concurrency: e.concurrency,
+                    bandwidth: e.bandwidth,
+                    identity_file: e.identity_file,
+                    ..Default::default()
+                },
+            )?;
+            println!(
+                "Destination '{}': {} ({}, {}), layout {}",
+                d.name, d.target, d.media, d.site, d.layout
             );
         }
         Command::Dest(DestCommand::List { json }) => {
@@ -417,6 +498,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             older_than,
             repair,
             jobs,
+            decrypt,
             json,
         } => {
             let t = Triplicate::open(&home)?;
@@ -426,6 +508,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 older_than,
                 repair,
                 jobs: Some(jobs),
+                decrypt,
             };
             let bars = bars::Bars::new(!json);
             let report = triplicate::verify::verify(&t, &options, &bars)?;

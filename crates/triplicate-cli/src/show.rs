@@ -56,13 +56,18 @@ pub fn destinations(config: &Config, json: bool) {
             (true, false) => "manual",
         };
         println!(
-            "{:<12} {:<8} {:<10} {:<10} {}  (layout {})",
+            "{:<12} {:<8} {:<10} {:<10} {}  (layout {}{})",
             d.name,
             d.media.as_str(),
             d.site,
             flags,
             d.target,
-            d.layout
+            d.layout,
+            if d.encrypt_to.is_empty() {
+                ""
+            } else {
+                ", age-encrypted"
+            }
         );
     }
 }
@@ -126,12 +131,13 @@ pub fn status(r: &StatusReport) {
             .map(|s| format!("{} free of {}", HumanBytes(s.free), HumanBytes(s.total)))
             .unwrap_or_else(|| "space unknown".into());
         println!(
-            "  {:<12} {:<12} {:<8} {:<10} {}",
+            "  {:<12} {:<12} {:<8} {:<10} {}{}",
             d.name,
             d.state.to_uppercase(),
             d.media.as_str(),
             d.site,
-            d.target
+            d.target,
+            if d.encrypted { "  (age-encrypted)" } else { "" }
         );
         let failed = match d.counts.failed_permanent {
             0 => d.counts.failed.to_string(),

@@ -267,3 +267,87 @@ fn list_bucket(w: &World) -> Vec<(String, u64)> {
         .map(|m| (m.key.to_string(), m.size))
         .collect()
 }
+
+#[test]
+fn an_encrypted_bucket_holds_age_objects_that_stock_age_opens() {
+    let w = World::new();
+    w.init();
+    let garage = Garage::single(&w.path("garage"));
+    garage.credentials_file(&w.path("garage-credentials"));
+    let recipient = common::age_keygen(&w.path("key.txt"));
+    w.ok(&[
+        "dest",
+        "add",
+        "cloud",
+        &garage.target("sealed"),
+        "--media",
+        "cloud",
+        "--site",
+        "garage-vault",
+        "--credentials-file",
+        w.path("garage-credentials").to_str().unwrap(),
+        "--encrypt-to",
+        &recipient,
+    ]);
+    let files = w.card("2024-05-17", &kit::CardSpec::default());
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        common::dest(&report, "cloud")["copied"].as_u64(),
+        Some(files.len() as u64),
+        "{report}"
+    );
+    // The store checked the CRC32C of every part of the ciphertext it was sent.
+    let s = w.status();
+    assert_eq!(
+        common::dest(&s, "cloud")["verified_by"]["CRC32C of every part checked by the store on upload"]
+            .as_u64(),
+        Some(files.len() as u64),
+        "{s}"
+    );
+
+    // What the bucket holds, as the store sees it: age objects only.
+    let config = triplicate::config::Config::load(&w.home().join("config.toml")).unwrap();
+    let raw = triplicate::destination::connect(config.destination("cloud").unwrap()).unwrap();
+    let objects = triplicate::destination::ReadDestination::list(&raw, None).unwrap();
+    let library: std::collections::BTreeSet<String> =
+        common::stored(&w.library()).into_values().collect();
+    let mut opened = std::collections::BTreeSet::new();
+    for o in &objects {
+        let key = o.key.to_string();
+        assert!(key.ends_with(".age"), "{key} is stored plain");
+        // Downloaded, then opened by Debian's age.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut triplicate::destination::ReadDestination::read_stored(&raw, &o.key).unwrap(),
+            &mut bytes,
+        )
+        .unwrap();
+        let download = w.path("download.age");
+        std::fs::write(&download, &bytes).unwrap();
+        let plain = common::age_decrypt(&w.path("key.txt"), &download);
+        opened.insert(blake3::hash(&plain).to_hex().to_string());
+    }
+    assert_eq!(
+        opened, library,
+        "the objects open into the library's photos"
+    );
+    let manifests = triplicate::destination::ReadDestination::list(
+        &raw,
+        Some(&triplicate::relpath::RelPath::new(".triplicate/manifests").unwrap()),
+    )
+    .unwrap();
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    assert!(
+        manifests[0].key.to_string().ends_with(".jsonl.age"),
+        "the manifest is encrypted too: {manifests:?}"
+    );
+
+    // Checked again later without the key, by the ciphertext's hash.
+    let (code, v) = w.json("verify", &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        common::dest(&v, "cloud")["ok"].as_u64(),
+        Some(files.len() as u64)
+    );
+}

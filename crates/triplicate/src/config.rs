@@ -208,6 +208,18 @@ pub struct DestinationConfig {
     /// "500KiB/s" (default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<String>,
+    /// age X25519 recipients (`age1…`): when set, every copy is encrypted to them and
+    /// stored as `<name>.age`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encrypt_to: Vec<String>,
+    /// An age identity file that opens this destination's files (for restore, repair
+    /// from here and `verify --decrypt`); backups need only the recipients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+    /// A file whose first line is the passphrase of this destination's own identity,
+    /// kept encrypted on the destination at `.triplicate/identity.age`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -384,6 +396,18 @@ impl Config {
             check_target(&dest.target).map_err(|m| (here("target"), m))?;
             if let Some(b) = &dest.bandwidth {
                 parse_bandwidth(b).map_err(|m| (here("bandwidth"), m))?;
+            }
+            for r in &dest.encrypt_to {
+                crate::destination::encrypted::parse_recipient(r)
+                    .map_err(|m| (here("encrypt_to"), m))?;
+            }
+            if dest.encrypt_to.is_empty()
+                && (dest.identity_file.is_some() || dest.passphrase_file.is_some())
+            {
+                return Err((
+                    here("encrypt_to"),
+                    "an identity or passphrase file is set, but no recipients to encrypt to".into(),
+                ));
             }
             if dest.concurrency.is_some_and(|n| n == 0 || n > 64) {
                 return Err((
@@ -646,6 +670,17 @@ impl ConfigFile {
         if let Some(path) = &d.credentials_file {
             t["credentials_file"] = toml_edit::value(path.to_string_lossy().as_ref());
         }
+        if !d.encrypt_to.is_empty() {
+            t["encrypt_to"] = toml_edit::value(d.encrypt_to.iter().collect::<toml_edit::Array>());
+        }
+        for (key, path) in [
+            ("identity_file", &d.identity_file),
+            ("passphrase_file", &d.passphrase_file),
+        ] {
+            if let Some(path) = path {
+                t[key] = toml_edit::value(path.to_string_lossy().as_ref());
+            }
+        }
         self.push_table("destination", t);
     }
 
@@ -883,6 +918,9 @@ site = "onsite"
             concurrency: None,
             credentials_file: None,
             bandwidth: None,
+            encrypt_to: Vec::new(),
+            identity_file: None,
+            passphrase_file: None,
         };
         f.add_destination(&dest);
         f.set_destination_flag("usb", "enabled", false).unwrap();

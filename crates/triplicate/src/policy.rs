@@ -212,6 +212,9 @@ mod tests {
             concurrency: None,
             credentials_file: None,
             bandwidth: None,
+            encrypt_to: Vec::new(),
+            identity_file: None,
+            passphrase_file: None,
         };
         Config {
             node: "n".into(),

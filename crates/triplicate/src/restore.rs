@@ -22,6 +22,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::catalog::NamedPhoto;
+use crate::destination::Stored;
 use crate::destination::layout::alternate_name;
 use crate::destination::{
     self, DestError, ErrorClass, LocalDestination, ReadDestination, WriteDestination,
@@ -306,7 +307,8 @@ fn restore_one(
                 }
                 Ok(Some(meta))
                     if meta.size == photo.size
-                        && verify_copy(target, &candidate, &photo.hash).is_ok() =>
+                        && verify_copy(target, &candidate, &photo.hash, Stored::AsGiven)
+                            .is_ok() =>
                 {
                     return Ok(Outcome::AlreadyThere);
                 }
@@ -327,7 +329,7 @@ fn restore_one(
                     .put(&place, &mut checked, photo.size)
                     .map_err(TargetError::from)
             })
-            .and_then(|()| verify_copy(target, &place, &photo.hash));
+            .and_then(|stored| verify_copy(target, &place, &photo.hash, stored));
         match copied {
             Ok(()) => {
                 set_mtime(&place.to_path(target.root()), photo.mtime_ns);

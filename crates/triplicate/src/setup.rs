@@ -107,6 +107,13 @@ pub struct NewDestination {
     pub credentials_file: Option<PathBuf>,
     /// For remote destinations: a bandwidth limit such as "20MB/s".
     pub bandwidth: Option<String>,
+    /// age X25519 recipients to encrypt every copy to.
+    pub encrypt_to: Vec<String>,
+    /// An age identity file that opens the copies (for restore and `verify --decrypt`).
+    pub identity_file: Option<PathBuf>,
+    /// A passphrase file: the destination gets its own identity, stored on it
+    /// encrypted with the passphrase, and every copy is encrypted to that identity.
+    pub passphrase_file: Option<PathBuf>,
 }
 
 impl NewDestination {
@@ -122,8 +129,44 @@ impl NewDestination {
             automatic: true,
             credentials_file: None,
             bandwidth: None,
+            encrypt_to: Vec::new(),
+            identity_file: None,
+            passphrase_file: None,
         }
     }
+}
+
+fn absolute(what: &str, path: &Option<PathBuf>) -> Result<Option<PathBuf>, SetupError> {
+    path.as_ref()
+        .map(|p| {
+            std::path::absolute(p)
+                .map_err(|e| SetupError::Invalid(format!("{what} {}: {e}", p.display())))
+        })
+        .transpose()
+}
+
+/// Checks an identity file before it is named in the configuration: it must hold age
+/// keys, and one of them must open what is encrypted to `recipients`.
+fn check_identity_file(path: &Path, recipients: &[String]) -> Result<(), SetupError> {
+    use crate::destination::encrypted::parse_identities;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SetupError::Invalid(format!(
+            "cannot read the identity file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let identities = parse_identities(&text)
+        .map_err(|e| SetupError::Invalid(format!("identity file {}: {e}", path.display())))?;
+    let opens = identities
+        .iter()
+        .any(|i| recipients.contains(&i.to_public().to_string()));
+    if !opens {
+        return Err(SetupError::Invalid(format!(
+            "the identity file {} holds no key for any of the recipients given with --encrypt-to",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Adds a destination: writes (or adopts) its marker, then the configuration.
@@ -166,16 +209,35 @@ pub fn add_destination(
         layout,
         concurrency: None,
         bandwidth: new.bandwidth.clone(),
-        credentials_file: match &new.credentials_file {
-            Some(p) => Some(std::path::absolute(p).map_err(|e| {
-                SetupError::Invalid(format!("credentials file {}: {e}", p.display()))
-            })?),
-            None => None,
-        },
+        credentials_file: absolute("credentials file", &new.credentials_file)?,
+        encrypt_to: new
+            .encrypt_to
+            .iter()
+            .map(|r| r.trim().to_string())
+            .collect(),
+        identity_file: absolute("identity file", &new.identity_file)?,
+        passphrase_file: absolute("passphrase file", &new.passphrase_file)?,
     };
+    // A passphrase-protected destination gets its own identity (kept only if the
+    // destination is new; an existing one has its identity already).
+    let passphrase = draft
+        .passphrase_file
+        .as_deref()
+        .map(crate::destination::encrypted::read_passphrase)
+        .transpose()
+        .map_err(SetupError::Invalid)?;
+    let protected_identity = passphrase
+        .as_ref()
+        .map(crate::destination::encrypted::new_protected_identity);
+    if let Some((recipient, _)) = &protected_identity {
+        draft.encrypt_to.push(recipient.clone());
+    }
     let mut file = ConfigFile::open(&home.config)?;
     file.add_destination(&draft);
     crate::config::Config::parse(&home.config, &file.text())?;
+    if let Some(path) = &draft.identity_file {
+        check_identity_file(path, &draft.encrypt_to)?;
+    }
 
     let marker = Marker {
         format: FORMAT_VERSION,
@@ -185,6 +247,7 @@ pub fn add_destination(
         media: new.media,
         site: new.site.clone(),
         node: node.into(),
+        age_recipients: draft.encrypt_to.clone(),
     };
     // Writing the marker is also the check that the target is reachable and writable.
     let in_force = if remote {
@@ -206,12 +269,74 @@ pub fn add_destination(
             )));
         }
         // An existing destination: keep its identity.
-        draft.id = in_force.id;
+        draft.id = in_force.id.clone();
+    }
+    if in_force.age_recipients.is_empty() != draft.encrypt_to.is_empty() {
+        return Err(SetupError::Invalid(if draft.encrypt_to.is_empty() {
+            format!(
+                "{} holds age-encrypted copies: add it with --encrypt-to and its recipients ({}), or --passphrase-file",
+                root.display(),
+                in_force.age_recipients.join(", ")
+            )
+        } else {
+            format!(
+                "{} holds plain copies already: an encrypted destination must start empty (choose another folder or bucket prefix)",
+                root.display()
+            )
+        }));
+    }
+    if let (Some(passphrase), Some((made, identity))) = (&passphrase, &protected_identity) {
+        let recipient = store_protected_identity(&draft, passphrase, identity)?;
+        // An existing destination's own identity, rather than the one just made.
+        draft.encrypt_to.retain(|r| r != made);
+        if !draft.encrypt_to.contains(&recipient) {
+            draft.encrypt_to.push(recipient);
+        }
     }
     let mut file = ConfigFile::open(&home.config)?;
     file.add_destination(&draft);
     file.save()?;
     Ok(draft)
+}
+
+/// Stores a passphrase-protected identity at a new destination, or opens the one an
+/// existing destination has; returns the recipient its copies are encrypted to.
+fn store_protected_identity(
+    draft: &DestinationConfig,
+    passphrase: &age::secrecy::SecretString,
+    made: &[u8],
+) -> Result<String, SetupError> {
+    use crate::destination::WriteDestination;
+    use crate::destination::encrypted::{IDENTITY_KEY, open_protected_identity};
+    let raw: Box<dyn WriteDestination> = if draft.is_remote() {
+        Box::new(crate::destination::connect(draft)?)
+    } else {
+        Box::new(LocalDestination::open(
+            &draft.name,
+            &draft.local_root(),
+            &draft.id,
+        )?)
+    };
+    let key = crate::relpath::RelPath::new(IDENTITY_KEY).expect("a clean key");
+    let bytes = match raw.stat(&key)? {
+        None => {
+            raw.put(&key, &mut &made[..], made.len() as u64)?;
+            made.to_vec()
+        }
+        Some(_) => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut raw.read(&key)?, &mut bytes).map_err(|e| {
+                SetupError::Invalid(format!(
+                    "destination '{}': cannot read {IDENTITY_KEY}: {e}",
+                    draft.name
+                ))
+            })?;
+            bytes
+        }
+    };
+    let identities = open_protected_identity(&bytes, passphrase)
+        .map_err(|e| SetupError::Invalid(format!("destination '{}': {e}", draft.name)))?;
+    Ok(identities[0].to_public().to_string())
 }
 
 /// Forgets a destination; its data stays exactly as it is.
@@ -254,6 +379,9 @@ pub struct DestinationEdit {
     pub automatic: Option<bool>,
     /// A bandwidth limit for a remote destination ("20MB/s"); "" removes it.
     pub bandwidth: Option<String>,
+    /// The age identity file that opens an encrypted destination's copies; "" removes
+    /// it. It must hold a key for one of the destination's recipients.
+    pub identity_file: Option<PathBuf>,
 }
 
 /// Edits a destination's declaration, checked as a whole before it is saved.
@@ -292,6 +420,30 @@ pub fn edit_destination(
         } else {
             crate::config::parse_bandwidth(b).map_err(SetupError::Invalid)?;
             file.set_destination_value(name, "bandwidth", b.trim().into())?;
+        }
+    }
+    if let Some(path) = &edit.identity_file {
+        if path.as_os_str().is_empty() {
+            file.remove_destination_key(name, "identity_file")?;
+        } else {
+            let path = absolute("identity file", &Some(path.clone()))?.expect("given");
+            let config = crate::config::Config::parse(&home.config, &file.text())?;
+            let d = config.destination(name).ok_or_else(|| {
+                SetupError::Invalid(format!(
+                    "no destination named '{name}' (see `triplicate dest list`)"
+                ))
+            })?;
+            if d.encrypt_to.is_empty() {
+                return Err(SetupError::Invalid(format!(
+                    "destination '{name}' is not encrypted: it needs no identity"
+                )));
+            }
+            check_identity_file(&path, &d.encrypt_to)?;
+            file.set_destination_value(
+                name,
+                "identity_file",
+                path.to_string_lossy().as_ref().into(),
+            )?;
         }
     }
     if let Some(on) = edit.enabled {
@@ -340,13 +492,20 @@ pub fn test_destination(
     )
     .expect("a clean key");
     let probe = b"triplicate health check";
-    dest.put(&key, &mut &probe[..], probe.len() as u64)?;
+    let stored = dest.put(&key, &mut &probe[..], probe.len() as u64)?;
+    // What was stored, as stored: an encrypted destination is checked without its key.
     let mut back = Vec::new();
-    std::io::Read::read_to_end(&mut dest.read(&key)?, &mut back).map_err(|e| {
+    std::io::Read::read_to_end(&mut dest.read_stored(&key)?, &mut back).map_err(|e| {
         SetupError::Invalid(format!("destination '{name}': reading the check back: {e}"))
     })?;
     dest.remove(&key)?;
-    if back != probe {
+    let good = match stored {
+        crate::destination::Stored::AsGiven => back == probe,
+        crate::destination::Stored::Transformed { hash, .. } => {
+            crate::photo::ContentHash::of(&back) == hash
+        }
+    };
+    if !good {
         return Err(SetupError::Invalid(format!(
             "destination '{name}' gave back other bytes than were written"
         )));

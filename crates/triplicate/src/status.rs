@@ -35,6 +35,8 @@ pub struct DestinationStatus {
     pub damaged: u64,
     /// How the verified copies were proven, with how many each way.
     pub verified_by: std::collections::BTreeMap<String, u64>,
+    /// Whether copies are stored encrypted with age.
+    pub encrypted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -171,6 +173,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             site: d.site.clone(),
             enabled: d.enabled,
             automatic: d.automatic,
+            encrypted: !d.encrypt_to.is_empty(),
             state,
             detail,
             space,

@@ -14,6 +14,10 @@
 //! [`VerifyingReader`], so a source that turns out to be bad too publishes nothing, and
 //! the rewritten copy is read back like any other. A photo with no good copy anywhere
 //! is reported as unrecoverable and left as it is.
+//!
+//! An encrypted copy is checked by the hash of its ciphertext, recorded when it was
+//! written, so no key is needed; with `decrypt` it is opened and the photo's own hash
+//! is checked, which also proves that the key still opens it.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -25,7 +29,7 @@ use serde::Serialize;
 
 use crate::catalog::{CatalogError, CopyRow, Operation, Sources};
 use crate::config::DestinationConfig;
-use crate::destination::{self, DestError, ErrorClass, ReadDestination, WriteDestination};
+use crate::destination::{self, DestError, ErrorClass, ReadDestination, Stored, WriteDestination};
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::engine::{EngineError, dest_problem, run_id, select_destinations};
 use crate::home::Triplicate;
@@ -46,6 +50,9 @@ pub struct VerifyOptions {
     pub repair: bool,
     /// Copies checked at once per destination (default 4).
     pub jobs: Option<usize>,
+    /// On encrypted destinations, decrypt each copy and check the photo's own hash
+    /// (needs the key); otherwise the ciphertext's hash is checked, which needs none.
+    pub decrypt: bool,
 }
 
 /// What verification found at one destination.
@@ -133,7 +140,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 enum Check {
     Good,
     Missing,
-    Corrupt(ContentHash),
+    /// Its bytes hash to `found`, not `expected` (the ciphertext's hash for a copy
+    /// checked without decrypting).
+    Corrupt {
+        found: ContentHash,
+        expected: ContentHash,
+    },
+    /// An encrypted copy that its key does not open: damaged, or not what it should be.
+    Undecryptable(String),
     /// The copy could not be read (an I/O error other than "not there").
     Unreadable(DestError),
 }
@@ -231,13 +245,19 @@ fn verify_destination(
     let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let counts = [(); 5].map(|_| AtomicU64::new(0)); // checked, ok, missing, corrupt, bytes
     let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
+    // An error that puts the whole destination out of action (unplugged, no key):
+    // checking stops, and it is reported once.
+    let stopped: Mutex<Option<(String, ErrorClass, &'static str)>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..options.jobs.unwrap_or(4).max(1) {
             s.spawn(|| {
                 loop {
+                    if stopped.lock().unwrap().is_some() {
+                        break;
+                    }
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                     let Some(row) = next else { break };
-                    let check = check_copy(dest.as_ref(), &row, progress);
+                    let check = check_copy(dest.as_ref(), &row, options.decrypt, progress);
                     counts[0].fetch_add(1, Ordering::Relaxed);
                     let (state, message) = match &check {
                         Check::Good => {
@@ -252,7 +272,7 @@ fn verify_destination(
                                 Some(format!("destination '{}': {} is missing", d.name, row.key)),
                             )
                         }
-                        Check::Corrupt(found) => {
+                        Check::Corrupt { found, expected } => {
                             counts[3].fetch_add(1, Ordering::Relaxed);
                             counts[4].fetch_add(row.size, Ordering::Relaxed);
                             (
@@ -262,9 +282,28 @@ fn verify_destination(
                                     d.name,
                                     row.key,
                                     found.short(),
-                                    row.hash.short()
+                                    expected.short()
                                 )),
                             )
+                        }
+                        Check::Undecryptable(why) => {
+                            counts[3].fetch_add(1, Ordering::Relaxed);
+                            (
+                                "corrupt",
+                                Some(format!(
+                                    "destination '{}': {} is damaged: {why}",
+                                    d.name, row.key
+                                )),
+                            )
+                        }
+                        Check::Unreadable(e) if e.stops_destination() => {
+                            counts[0].fetch_sub(1, Ordering::Relaxed);
+                            stopped.lock().unwrap().get_or_insert((
+                                e.to_string(),
+                                e.class(),
+                                e.state(),
+                            ));
+                            break;
                         }
                         Check::Unreadable(e) => {
                             found.lock().unwrap().push(dest_problem(
@@ -316,6 +355,10 @@ fn verify_destination(
     for p in found.into_inner().unwrap() {
         problems.report(p);
     }
+    if let Some((message, class, state)) = stopped.into_inner().unwrap() {
+        report.state = state.into();
+        problems.report(dest_problem(&d.name, &message, class));
+    }
     let [checked, ok, missing, corrupt, bytes] = counts.map(|c| c.into_inner());
     report.checked = checked;
     report.ok = ok;
@@ -361,14 +404,13 @@ fn verify_destination(
     };
     for (attempt, (row, _)) in bad.iter().enumerate() {
         match repair_copy(t, writable.as_ref(), d, row, sources, run, attempt) {
-            Ok(from) => {
+            Ok((from, stored)) => {
                 report.repaired += 1;
                 let message = format!("rewritten from {from}");
-                t.catalog.record_copy_checked(
+                t.catalog.record_copy_rewritten(
                     row.photo_id,
                     &d.id,
-                    "verified",
-                    None,
+                    stored,
                     &Operation {
                         run,
                         kind: "repair",
@@ -398,11 +440,22 @@ fn verify_destination(
     Ok(report)
 }
 
-/// Reads a copy from the device and compares its hash.
-fn check_copy(dest: &dyn ReadDestination, row: &CopyRow, progress: &dyn Progress) -> Check {
-    let mut reader = match dest.read(&row.key) {
+/// Reads a copy from the device and compares its hash: the photo's, or, for a copy
+/// stored encrypted and unless asked to `decrypt`, the ciphertext's.
+fn check_copy(
+    dest: &dyn ReadDestination,
+    row: &CopyRow,
+    decrypt: bool,
+    progress: &dyn Progress,
+) -> Check {
+    let (opened, expected) = match row.stored_hash {
+        Some(stored) if !decrypt => (dest.read_stored(&row.key), stored),
+        _ => (dest.read(&row.key), row.hash),
+    };
+    let mut reader = match opened {
         Ok(r) => r,
         Err(DestError::NotFound { .. }) => return Check::Missing,
+        Err(DestError::Decrypt { message, .. }) => return Check::Undecryptable(message),
         Err(e) => return Check::Unreadable(e),
     };
     let mut hasher = blake3::Hasher::new();
@@ -418,6 +471,10 @@ fn check_copy(dest: &dyn ReadDestination, row: &CopyRow, progress: &dyn Progress
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // age's authentication of a chunk failed: the ciphertext was altered.
+            Err(e) if row.stored_hash.is_some() && e.kind() == std::io::ErrorKind::InvalidData => {
+                return Check::Undecryptable(e.to_string());
+            }
             Err(e) => {
                 return Check::Unreadable(DestError::Io {
                     dest: dest.name().into(),
@@ -429,17 +486,18 @@ fn check_copy(dest: &dyn ReadDestination, row: &CopyRow, progress: &dyn Progress
         }
     }
     let found = ContentHash(*hasher.finalize().as_bytes());
-    if found == row.hash {
+    if found == expected {
         Check::Good
     } else {
-        Check::Corrupt(found)
+        Check::Corrupt { found, expected }
     }
 }
 
 /// Opens one candidate source of good bytes.
 type OpenSource = Box<dyn FnOnce() -> Result<Box<dyn Read + Send>, String>>;
 
-/// Rewrites one bad copy at its own key from the first good source; returns which.
+/// Rewrites one bad copy at its own key from the first good source; returns which, and
+/// how the new copy is stored.
 fn repair_copy(
     t: &Triplicate,
     dest: &dyn WriteDestination,
@@ -448,7 +506,7 @@ fn repair_copy(
     sources: &SourcePool,
     run: &str,
     attempt: usize,
-) -> Result<String, String> {
+) -> Result<(String, Stored), String> {
     let Sources { names, copies } = t
         .catalog
         .sources_of(row.photo_id)
@@ -488,9 +546,10 @@ fn repair_copy(
     // The damaged copy, moved aside before the first rewrite: put back if nothing works.
     let mut damaged: Option<RelPath> = None;
     for (n, (name, open)) in candidates.into_iter().enumerate() {
-        // Whatever sits at the key (the damaged copy, or a failed rewrite) moves aside.
+        // Whatever sits at the key (the damaged copy, or a failed rewrite) moves aside;
+        // an encrypted copy whose header is damaged is there too.
         match dest.stat(&row.key) {
-            Ok(Some(_)) => {
+            Ok(Some(_)) | Err(DestError::Decrypt { .. }) => {
                 let aside = quarantine_key(run, attempt, n, &row.key);
                 if let Err(e) = dest.rename(&row.key, &aside) {
                     return Err(format!("could not move the damaged copy aside: {e}"));
@@ -504,11 +563,11 @@ fn repair_copy(
             let mut checked = VerifyingReader::new(reader, row.hash, row.size);
             dest.put(&row.key, &mut checked, row.size)
                 .map_err(TargetError::from)
-                .and_then(|()| verify_copy(dest, &row.key, &row.hash))
+                .and_then(|stored| verify_copy(dest, &row.key, &row.hash, stored).map(|()| stored))
                 .map_err(|e| e.to_string())
         });
         match result {
-            Ok(()) => return Ok(name),
+            Ok(stored) => return Ok((name, stored)),
             Err(why) => tried.push(format!("{name}: {why}")),
         }
     }

@@ -70,6 +70,7 @@ fn marker(id: &str) -> Marker {
         media: MediaKind::Cloud,
         site: "bank".into(),
         node: "test".into(),
+        age_recipients: Vec::new(),
     }
 }
 

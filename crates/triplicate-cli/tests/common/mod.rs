@@ -290,3 +290,37 @@ impl Drop for Mount {
         }
     }
 }
+
+/// Makes an age identity with Debian's `age-keygen`; returns its recipient.
+pub fn age_keygen(path: &Path) -> String {
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(path)
+        .output()
+        .expect("age-keygen runs (scripts/test installs Debian's age)");
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("age-keygen writes the public key")
+        .to_string()
+}
+
+/// Decrypts `file` with Debian's `age` and the identity file `key`.
+pub fn age_decrypt(key: &Path, file: &Path) -> Vec<u8> {
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(key)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "age -d {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

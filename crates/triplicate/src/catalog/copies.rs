@@ -6,6 +6,15 @@ use rusqlite::{OptionalExtension, params};
 use std::collections::HashMap;
 
 use super::*;
+use crate::destination::Stored;
+
+/// The stored hash column of a copy stored as `stored`.
+fn stored_blob(stored: Stored) -> Option<Vec<u8>> {
+    match stored {
+        Stored::AsGiven => None,
+        Stored::Transformed { hash, .. } => Some(hash.0.to_vec()),
+    }
+}
 
 impl Catalog {
     // ---- backing up --------------------------------------------------------------
@@ -86,26 +95,28 @@ impl Catalog {
         })
     }
 
-    /// A copy was proven at `dest` (how: `verified_by`) and its hash matched.
+    /// A copy was proven at `dest` (how: `verified_by`) and its hash matched; `stored`
+    /// says how its bytes are stored.
     pub fn record_copy_verified(
         &self,
         photo_id: i64,
         dest: &str,
         key: &RelPath,
+        stored: Stored,
         verified_by: &str,
         op: &Operation<'_>,
     ) -> Result<()> {
         let at = now();
         self.tx(|tx| {
             tx.execute(
-                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, verified_by)
-                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4, ?5)
+                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, verified_by, stored_hash)
+                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4, ?5, ?6)
                  ON CONFLICT(photo_id, dest) DO UPDATE SET
                    path = excluded.path, state = 'verified', verified_at = excluded.verified_at,
                    error = NULL, error_class = NULL, attempts = attempts + 1,
                    updated_at = excluded.updated_at, manifest = NULL,
-                   verified_by = excluded.verified_by",
-                params![photo_id, dest, key.as_bytes(), at, verified_by],
+                   verified_by = excluded.verified_by, stored_hash = excluded.stored_hash",
+                params![photo_id, dest, key.as_bytes(), at, verified_by, stored_blob(stored)],
             )?;
             insert_operation(tx, at, op)
         })
@@ -146,7 +157,8 @@ impl Catalog {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT c.photo_id, c.path, p.hash, p.size, p.captured, p.kind,
-                        COALESCE(f.library, ''), COALESCE(f.path, c.path), c.verified_at
+                        COALESCE(f.library, ''), COALESCE(f.path, c.path), c.verified_at,
+                        c.stored_hash
                  FROM copies c INDEXED BY copies_unlisted JOIN photos p ON p.id = c.photo_id
                  LEFT JOIN files f ON f.id = (SELECT MIN(id) FROM files WHERE photo_id = p.id)
                  WHERE c.dest = ?1 AND c.state = 'verified' AND c.manifest IS NULL
@@ -163,6 +175,7 @@ impl Catalog {
                     library: r.get(6)?,
                     source: rel(r.get(7)?)?,
                     verified_at: r.get(8)?,
+                    stored_hash: r.get::<_, Option<Vec<u8>>>(9)?.map(hash_from),
                 })
             })?;
             rows.collect()
@@ -214,7 +227,7 @@ impl Catalog {
     pub fn copies_at(&self, dest: &str) -> Result<Vec<CopyRow>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT c.photo_id, c.path, p.hash, p.size, c.state, c.verified_at
+                "SELECT c.photo_id, c.path, p.hash, p.size, c.state, c.verified_at, c.stored_hash
                  FROM copies c JOIN photos p ON p.id = c.photo_id
                  WHERE c.dest = ?1 AND c.state IN ('verified', 'corrupt', 'missing') AND c.path IS NOT NULL
                  ORDER BY c.path",
@@ -227,6 +240,7 @@ impl Catalog {
                     size: r.get::<_, i64>(3)? as u64,
                     state: r.get(4)?,
                     verified_at: r.get(5)?,
+                    stored_hash: r.get::<_, Option<Vec<u8>>>(6)?.map(hash_from),
                 })
             })?;
             rows.collect()
@@ -251,6 +265,27 @@ impl Catalog {
                    verified_by = CASE WHEN ?3 = 'verified' THEN 'read back' ELSE verified_by END
                  WHERE photo_id = ?1 AND dest = ?2",
                 params![photo_id, dest, state, error, at],
+            )?;
+            insert_operation(tx, at, op)
+        })
+    }
+
+    /// A bad copy was rewritten at its place and proven: it is verified again, stored as
+    /// `stored` (an encrypted copy is new ciphertext).
+    pub fn record_copy_rewritten(
+        &self,
+        photo_id: i64,
+        dest: &str,
+        stored: Stored,
+        op: &Operation<'_>,
+    ) -> Result<()> {
+        let at = now();
+        self.tx(|tx| {
+            tx.execute(
+                "UPDATE copies SET state = 'verified', error = NULL, updated_at = ?3,
+                   verified_at = ?3, verified_by = 'read back', stored_hash = ?4, manifest = NULL
+                 WHERE photo_id = ?1 AND dest = ?2",
+                params![photo_id, dest, at, stored_blob(stored)],
             )?;
             insert_operation(tx, at, op)
         })
@@ -313,10 +348,11 @@ impl Catalog {
                  ON CONFLICT(library, path) DO NOTHING",
             )?;
             let mut copy = tx.prepare_cached(
-                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, manifest)
-                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4, 'rebuilt')
+                "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, manifest, stored_hash)
+                 VALUES (?1, ?2, ?3, 'verified', ?4, 1, ?4, 'rebuilt', ?5)
                  ON CONFLICT(photo_id, dest) DO UPDATE SET path = excluded.path,
-                   verified_at = MAX(COALESCE(verified_at, 0), excluded.verified_at)",
+                   verified_at = MAX(COALESCE(verified_at, 0), excluded.verified_at),
+                   stored_hash = excluded.stored_hash",
             )?;
             let mut n = 0;
             for e in entries {
@@ -331,7 +367,12 @@ impl Catalog {
                 if !e.library.is_empty() {
                     file.execute(params![e.library, e.source.as_bytes(), id, e.size as i64])?;
                 }
-                copy.execute(params![id, dest, e.path.as_bytes(), verified_at])?;
+                let stored_hash = e
+                    .stored_blake3
+                    .as_deref()
+                    .and_then(ContentHash::from_hex)
+                    .map(|h| h.0.to_vec());
+                copy.execute(params![id, dest, e.path.as_bytes(), verified_at, stored_hash])?;
                 n += 1;
             }
             Ok(n)

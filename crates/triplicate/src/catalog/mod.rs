@@ -103,6 +103,8 @@ pub struct UnlistedCopy {
     pub library: String,
     pub source: RelPath,
     pub verified_at: i64,
+    /// The hash of the bytes as stored, where they are not the photo's (encrypted).
+    pub stored_hash: Option<ContentHash>,
 }
 
 /// A copy as recorded: where it is and what it should hold.
@@ -115,6 +117,8 @@ pub struct CopyRow {
     /// verified, corrupt or missing.
     pub state: String,
     pub verified_at: Option<i64>,
+    /// The hash of the bytes as stored, where they are not the photo's (encrypted).
+    pub stored_hash: Option<ContentHash>,
 }
 
 /// A photo under one of its library names.
@@ -373,8 +377,15 @@ mod tests {
             .unwrap();
         let p = c.photos_to_copy("d").unwrap();
         let key = RelPath::new(b"k/a.jpg".to_vec()).unwrap();
-        c.record_copy_verified(p[0].photo_id, "d", &key, "read back", &op())
-            .unwrap();
+        c.record_copy_verified(
+            p[0].photo_id,
+            "d",
+            &key,
+            crate::destination::Stored::AsGiven,
+            "read back",
+            &op(),
+        )
+        .unwrap();
         c.record_copy_failed(p[1].photo_id, "d", None, "boom", "transient", &op())
             .unwrap();
         let counts = c.dest_counts("d").unwrap();

@@ -110,4 +110,9 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE copies ADD COLUMN verified_by TEXT;
     "#,
+    // 3: the BLAKE3 hash of a copy's bytes as stored, where they differ from the photo's
+    // (age-encrypted destinations): checkable without the key.
+    r#"
+    ALTER TABLE copies ADD COLUMN stored_hash BLOB;
+    "#,
 ];

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{DestError, ObjectMeta, Properties, ReadDestination, WriteDestination};
+use super::{DestError, ObjectMeta, Properties, ReadDestination, Stored, WriteDestination};
 use crate::fsutil::Space;
 use crate::relpath::RelPath;
 
@@ -135,13 +135,25 @@ impl ReadDestination for FaultyDestination {
         Ok(reader)
     }
 
+    fn read_stored(&self, key: &RelPath) -> Result<Box<dyn Read + Send>, DestError> {
+        let reader = self.inner.read_stored(key)?;
+        if self.strikes(self.plan.read_flips) {
+            self.exercised.read_flips.fetch_add(1, Ordering::Relaxed);
+            return Ok(Box::new(FlippingReader {
+                inner: reader,
+                flipped: false,
+            }));
+        }
+        Ok(reader)
+    }
+
     fn space(&self) -> Option<Space> {
         self.inner.space()
     }
 }
 
 impl WriteDestination for FaultyDestination {
-    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<(), DestError> {
+    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
         if self.strikes(self.plan.write_errors) {
             self.exercised.write_errors.fetch_add(1, Ordering::Relaxed);
             // Consume the data as a real failing write would, then fail.

@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::{
-    DestError, FORMAT_VERSION, META_DIR, Marker, ObjectMeta, Properties, ReadDestination,
+    DestError, FORMAT_VERSION, META_DIR, Marker, ObjectMeta, Properties, ReadDestination, Stored,
     WriteDestination,
 };
 use crate::fsutil::{self, Space};
@@ -376,7 +376,7 @@ impl ReadDestination for LocalDestination {
 }
 
 impl WriteDestination for LocalDestination {
-    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<(), DestError> {
+    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
         let target = key.to_path(&self.root);
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         self.ensure_dir(&dir)?;
@@ -399,11 +399,12 @@ impl WriteDestination for LocalDestination {
             .fill(key, &mut file, &tmp, data, len)
             .and_then(|()| self.publish(key, &tmp, &target));
         drop(file);
-        if result.is_err() {
+        if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
-            return result;
+            return Err(e);
         }
-        fsutil::sync_dir(&dir).map_err(|e| self.err("sync", &dir, e))
+        fsutil::sync_dir(&dir).map_err(|e| self.err("sync", &dir, e))?;
+        Ok(Stored::AsGiven)
     }
 
     fn sweep_partials(&self, folder: Option<&RelPath>) -> Result<usize, DestError> {
@@ -458,6 +459,7 @@ impl WriteDestination for LocalDestination {
             connections: 2,
             verified_by: "read back from the device",
             proven_on_upload: false,
+            encrypted: false,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! header line, then one line per verified copy with its path, size and BLAKE3 hash,
 //! and where it came from. Anyone can check a copy with `b3sum` and these files, and the
 //! catalog can be rebuilt from them. Non-UTF-8 paths are written as `{"hex": "…"}`.
+//! On an encrypted destination manifests are encrypted too, and each line also has the
+//! hash of the ciphertext.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,10 @@ pub struct Entry {
     /// The photo's path in its library.
     pub source: RelPath,
     pub verified_at: String,
+    /// On an encrypted destination the file is `<path>.age`, and this is the BLAKE3 of
+    /// its bytes as stored (`b3sum` checks it without the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_blake3: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +116,7 @@ mod tests {
             library: "in".into(),
             source: RelPath::new(b"caf\xe9.jpg".to_vec()).unwrap(),
             verified_at: "2026-11-22T00:00:01Z".into(),
+            stored_blake3: None,
         };
         let bytes = encode(&header, std::slice::from_ref(&entry));
         assert!(

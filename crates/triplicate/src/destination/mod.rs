@@ -14,6 +14,7 @@
 //! permanent, so that retry code asks rather than guesses.
 
 pub mod conformance;
+pub mod encrypted;
 pub mod faulty;
 pub mod layout;
 pub mod local;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::DestinationConfig;
 use crate::fsutil::Space;
+use crate::photo::ContentHash;
 use crate::relpath::RelPath;
 
 pub use local::LocalDestination;
@@ -107,6 +109,10 @@ pub struct Marker {
     pub site: String,
     /// The node that created the destination.
     pub node: String,
+    /// The age recipients (public keys) its copies are encrypted to when it was set up;
+    /// empty for a destination that stores plain files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub age_recipients: Vec<String>,
 }
 
 impl Marker {
@@ -121,6 +127,7 @@ impl Marker {
             media: MediaKind::Hdd,
             site: ONSITE.into(),
             node: "test".into(),
+            age_recipients: Vec::new(),
         }
     }
 }
@@ -209,6 +216,16 @@ pub enum DestError {
         key: RelPath,
         what: &'static str,
     },
+    #[error("destination '{dest}' is encrypted, and {what}")]
+    NoKey { dest: String, what: String },
+    #[error("destination '{dest}': cannot decrypt {key}: {message}")]
+    Decrypt {
+        dest: String,
+        key: RelPath,
+        message: String,
+    },
+    #[error("destination '{dest}': {message}")]
+    Encryption { dest: String, message: String },
     #[error("destination '{dest}': cannot {op} {}: {source}", path.display())]
     Io {
         dest: String,
@@ -234,7 +251,10 @@ impl DestError {
             | DestError::NotFound { .. }
             | DestError::PermissionDenied { .. }
             | DestError::LengthMismatch { .. }
-            | DestError::Unsupported { .. } => ErrorClass::Permanent,
+            | DestError::Unsupported { .. }
+            | DestError::NoKey { .. }
+            | DestError::Decrypt { .. }
+            | DestError::Encryption { .. } => ErrorClass::Permanent,
             DestError::Remote { transient, .. } => {
                 if *transient {
                     ErrorClass::Transient
@@ -255,6 +275,8 @@ impl DestError {
                 | DestError::ReadOnly { .. }
                 | DestError::Full { .. }
                 | DestError::InUse { .. }
+                | DestError::NoKey { .. }
+                | DestError::Encryption { .. }
                 // A store that cannot be reached or refuses the credentials as a whole.
                 | DestError::Remote { key: None, .. }
         )
@@ -270,6 +292,8 @@ impl DestError {
             DestError::Full { .. } => "full",
             DestError::InUse { .. } => "in use",
             DestError::PermissionDenied { .. } => "permission denied",
+            DestError::NoKey { .. } => "no key",
+            DestError::Encryption { .. } => "encryption misconfigured",
             DestError::Remote {
                 transient: true, ..
             } => "unreachable",
@@ -291,6 +315,18 @@ pub struct Properties {
     /// from the same bytes that were hashed, before it accepts them (S3's additional
     /// checksums). A copy written here then needs no read-back.
     pub proven_on_upload: bool,
+    /// Whether copies are stored encrypted, as other bytes than they were given.
+    pub encrypted: bool,
+}
+
+/// How a put stored its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// As given: the stored bytes hash to the hash of the data.
+    AsGiven,
+    /// Transformed on the way (encrypted): the bytes as stored, which
+    /// [`ReadDestination::read_stored`] gives back, are `size` bytes hashing to `hash`.
+    Transformed { hash: ContentHash, size: u64 },
 }
 
 /// Reading from a destination.
@@ -304,6 +340,12 @@ pub trait ReadDestination: Send + Sync {
     /// The bytes at `key`, read from the device rather than from a cache, so that
     /// hashing them proves what is stored.
     fn read(&self, key: &RelPath) -> Result<Box<dyn Read + Send>, DestError>;
+    /// The bytes at `key` as the device holds them: for an encrypted destination the
+    /// ciphertext, which can be checked against [`Stored::Transformed`] without the
+    /// key. Elsewhere the same as [`ReadDestination::read`].
+    fn read_stored(&self, key: &RelPath) -> Result<Box<dyn Read + Send>, DestError> {
+        self.read(key)
+    }
     /// Free and total space, where the destination knows it.
     fn space(&self) -> Option<Space>;
 }
@@ -315,7 +357,8 @@ pub trait WriteDestination: ReadDestination {
     /// fails with [`DestError::AlreadyExists`]. Fails with [`DestError::Source`] when
     /// `data` fails (the engine aborts a put this way when the original changes), and
     /// with [`DestError::LengthMismatch`] when `data` has more or fewer than `len`.
-    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<(), DestError>;
+    /// Says how the bytes were stored: as given, or transformed (encrypted).
+    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError>;
     /// Removes what interrupted puts left in `folder` (the whole destination when
     /// `None`); returns how many leftovers were removed.
     fn sweep_partials(&self, folder: Option<&RelPath>) -> Result<usize, DestError>;
@@ -330,13 +373,22 @@ pub trait WriteDestination: ReadDestination {
 /// Opens a configured destination for writing: checks its marker, takes its lock and
 /// builds the stack of wrappers around it. The one place where that stack is built.
 pub fn open(config: &DestinationConfig) -> Result<Arc<dyn WriteDestination>, DestError> {
-    if config.is_remote() {
+    let (dest, marker): (Arc<dyn WriteDestination>, Marker) = if config.is_remote() {
         let remote = connect(config)?;
-        remote.check_marker(&config.id)?;
-        return Ok(Arc::new(remote));
+        let marker = remote.check_marker(&config.id)?;
+        (Arc::new(remote), marker)
+    } else {
+        let local = LocalDestination::open(&config.name, &config.local_root(), &config.id)?;
+        let marker =
+            LocalDestination::check_marker(&config.name, &config.local_root(), &config.id)?;
+        (Arc::new(local), marker)
+    };
+    match encrypted::Encryption::of(config, &marker)? {
+        Some(encryption) => Ok(Arc::new(encrypted::EncryptedDestination::new(
+            dest, encryption,
+        ))),
+        None => Ok(dest),
     }
-    let local = LocalDestination::open(&config.name, &config.local_root(), &config.id)?;
-    Ok(Arc::new(local))
 }
 
 /// A remote destination, connected with its configured credentials.
@@ -373,13 +425,23 @@ pub fn connect(config: &DestinationConfig) -> Result<remote::RemoteDestination, 
 /// Opens a configured destination for reading only (verify, restore): checks its
 /// marker, takes no lock, works on a read-only disk.
 pub fn open_read(config: &DestinationConfig) -> Result<Arc<dyn ReadDestination>, DestError> {
-    if config.is_remote() {
+    let (dest, marker): (Arc<dyn ReadDestination>, Marker) = if config.is_remote() {
         let remote = connect(config)?;
-        remote.check_marker(&config.id)?;
-        return Ok(Arc::new(remote));
+        let marker = remote.check_marker(&config.id)?;
+        (Arc::new(remote), marker)
+    } else {
+        let local =
+            LocalDestination::open_read_only(&config.name, &config.local_root(), &config.id)?;
+        let marker =
+            LocalDestination::check_marker(&config.name, &config.local_root(), &config.id)?;
+        (Arc::new(local), marker)
+    };
+    match encrypted::Encryption::of(config, &marker)? {
+        Some(encryption) => Ok(Arc::new(encrypted::EncryptedDestination::new(
+            dest, encryption,
+        ))),
+        None => Ok(dest),
     }
-    let local = LocalDestination::open_read_only(&config.name, &config.local_root(), &config.id)?;
-    Ok(Arc::new(local))
 }
 
 /// Reads the marker of a configured destination without locking it: for `status`.

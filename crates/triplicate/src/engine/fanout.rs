@@ -10,7 +10,8 @@
 //! photo. After a put, each writer reads the copy back from the device and compares
 //! hashes: only then is it verified. A store that proves the upload itself (S3 checks
 //! our CRC32C of every part, [`crate::destination::Properties::proven_on_upload`]) is
-//! not read back.
+//! not read back. An encrypted destination stores other bytes than it was given; its
+//! put returns their hash ([`Stored::Transformed`]), and those bytes are read back.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use crate::destination::{DestError, ReadDestination, WriteDestination};
+use crate::destination::{DestError, ReadDestination, Stored, WriteDestination};
 use crate::photo::{ContentHash, HASH_BUFFER};
 use crate::relpath::RelPath;
 
@@ -140,7 +141,7 @@ pub enum SourceError {
 }
 
 /// Reads `source` once and writes it to every target; returns one result per target,
-/// in order. `expected` is the hash the catalog recorded: a file whose bytes no longer
+/// in order: how each verified copy is stored. `expected` is the hash the catalog recorded: a file whose bytes no longer
 /// hash to it has changed since the scan and is not copied.
 pub fn fan_out(
     source: &Path,
@@ -148,7 +149,7 @@ pub fn fan_out(
     expected: &ContentHash,
     targets: &[Target<'_>],
     on_bytes: &(dyn Fn(usize, u64) + Sync),
-) -> Result<Vec<Result<(), TargetError>>, SourceError> {
+) -> Result<Vec<Result<Stored, TargetError>>, SourceError> {
     let unreadable = |source_err| SourceError::Unreadable {
         path: source.into(),
         source: source_err,
@@ -176,13 +177,13 @@ pub fn fan_out(
                     ended: false,
                     on_bytes: &counter,
                 };
-                t.dest.put(&t.key, &mut reader, size)?;
+                let stored = t.dest.put(&t.key, &mut reader, size)?;
                 drop(reader);
                 if t.dest.properties().proven_on_upload {
                     // The store checked our checksum of these very bytes.
-                    return Ok(());
+                    return Ok(stored);
                 }
-                verify_copy(t.dest, &t.key, expected)
+                verify_copy(t.dest, &t.key, expected, stored).map(|()| stored)
             }));
         }
 
@@ -194,7 +195,7 @@ pub fn fan_out(
                 Pumped::Changed => Msg::Abort("the original changed while being read".into()),
             });
         }
-        let results: Vec<Result<(), TargetError>> = handles
+        let results: Vec<Result<Stored, TargetError>> = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect();
@@ -329,13 +330,18 @@ impl<R: Read> Read for VerifyingReader<R> {
     }
 }
 
-/// Reads a copy back from the device and checks its hash.
+/// Reads a copy back from the device and checks its hash: of the plain bytes, or of the
+/// bytes as stored when the put transformed them.
 pub fn verify_copy(
     dest: &dyn ReadDestination,
     key: &RelPath,
     expected: &ContentHash,
+    stored: Stored,
 ) -> Result<(), TargetError> {
-    let mut reader = dest.read(key)?;
+    let (mut reader, expected) = match stored {
+        Stored::AsGiven => (dest.read(key)?, expected),
+        Stored::Transformed { ref hash, .. } => (dest.read_stored(key)?, hash),
+    };
     let (found, _) =
         ContentHash::of_reader(&mut reader).map_err(|source| TargetError::ReadBack {
             dest: dest.name().into(),
@@ -447,7 +453,7 @@ mod tests {
         let da = destination(a.path());
         let key = RelPath::new(b"x.JPG".to_vec()).unwrap();
         da.put(&key, &mut &b"flipped"[..], 7).unwrap();
-        let err = verify_copy(&da, &key, &ContentHash::of(b"flopped"));
+        let err = verify_copy(&da, &key, &ContentHash::of(b"flopped"), Stored::AsGiven);
         assert!(matches!(err, Err(TargetError::Mismatch { .. })), "{err:?}");
     }
 }

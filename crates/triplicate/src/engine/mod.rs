@@ -480,6 +480,7 @@ fn write_manifest(
             library: c.library.clone(),
             source: c.source.clone(),
             verified_at: when(c.verified_at),
+            stored_blake3: c.stored_hash.map(|h| h.to_hex()),
         })
         .collect();
     let bytes = manifest::encode(&header, &entries);

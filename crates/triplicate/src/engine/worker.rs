@@ -22,7 +22,7 @@ use super::queue::JobQueue;
 use crate::catalog::{CatalogError, Operation, PendingPhoto};
 use crate::config::DestinationConfig;
 use crate::destination::layout::{self, Layout, LayoutInput};
-use crate::destination::{DestError, ErrorClass, WriteDestination};
+use crate::destination::{DestError, ErrorClass, Stored, WriteDestination};
 use crate::home::Triplicate;
 use crate::photo::ContentHash;
 use crate::progress::{Event, Problem, Progress};
@@ -76,8 +76,8 @@ impl OpenDest {
 enum Placement {
     /// Nothing there yet: write it.
     Write(RelPath),
-    /// The same bytes are already there, verified by reading them back.
-    AlreadyThere(RelPath),
+    /// The same bytes are already there, verified by reading them back, and stored so.
+    AlreadyThere(RelPath, Stored),
 }
 
 /// Everything a worker needs during a run.
@@ -185,13 +185,13 @@ impl RunContext<'_> {
                 let od = &self.open[i];
                 match self.place(od, photo) {
                     Ok(Placement::Write(key)) => writes.push((i, key)),
-                    Ok(Placement::AlreadyThere(key)) => {
+                    Ok(Placement::AlreadyThere(key, stored)) => {
                         od.adopted.fetch_add(1, Ordering::Relaxed);
                         self.progress.event(&Event::WorkBytes {
                             dest: &od.config.name,
                             bytes: photo.size,
                         });
-                        self.record_verified(od, photo, &key, 0, 0)?;
+                        self.record_verified(od, photo, &key, stored, 0, 0)?;
                     }
                     Err(e) => self.record_failure(od, photo, None, &e)?,
                 }
@@ -253,10 +253,10 @@ impl RunContext<'_> {
             for ((i, key), result) in writes.iter().zip(results) {
                 let od = &self.open[*i];
                 match result {
-                    Ok(()) => {
+                    Ok(stored) => {
                         od.copied.fetch_add(1, Ordering::Relaxed);
                         od.bytes.fetch_add(photo.size, Ordering::Relaxed);
-                        self.record_verified(od, photo, key, photo.size, millis)?;
+                        self.record_verified(od, photo, key, stored, photo.size, millis)?;
                     }
                     // Taken meanwhile (a case-insensitive twin, another process), or a
                     // failure that may pass: try again.
@@ -314,13 +314,12 @@ impl RunContext<'_> {
             let Ok(key) = candidate else { continue };
             match od.dest.stat(&key)? {
                 None => return Ok(Placement::Write(key)),
-                Some(meta)
-                    if meta.size == photo.size
-                        && same_bytes(od.dest.as_ref(), &key, &photo.hash) =>
-                {
-                    return Ok(Placement::AlreadyThere(key));
+                Some(meta) if meta.size == photo.size => {
+                    if let Some(stored) = same_bytes(od.dest.as_ref(), &key, &photo.hash) {
+                        return Ok(Placement::AlreadyThere(key, stored));
+                    }
                 }
-                Some(_) => continue,
+                Some(_) => {}
             }
         }
         Err(TargetError::Dest(DestError::AlreadyExists {
@@ -334,6 +333,7 @@ impl RunContext<'_> {
         od: &OpenDest,
         photo: &PendingPhoto,
         key: &RelPath,
+        stored: Stored,
         bytes: u64,
         millis: u64,
     ) -> Result<(), CatalogError> {
@@ -341,6 +341,7 @@ impl RunContext<'_> {
             photo.photo_id,
             &od.config.id,
             key,
+            stored,
             od.dest.properties().verified_by,
             &Operation {
                 run: self.run,
@@ -428,7 +429,13 @@ impl RunContext<'_> {
     }
 }
 
-/// Whether the object at `key` holds exactly the bytes that hash to `hash`.
-fn same_bytes(dest: &dyn WriteDestination, key: &RelPath, hash: &ContentHash) -> bool {
-    verify_copy(dest, key, hash).is_ok()
+/// Whether the object at `key` holds exactly the bytes that hash to `hash`, and if so,
+/// how they are stored. An encrypted destination that cannot decrypt here answers no.
+fn same_bytes(dest: &dyn WriteDestination, key: &RelPath, hash: &ContentHash) -> Option<Stored> {
+    verify_copy(dest, key, hash, Stored::AsGiven).ok()?;
+    if !dest.properties().encrypted {
+        return Some(Stored::AsGiven);
+    }
+    let (hash, size) = ContentHash::of_reader(&mut dest.read_stored(key).ok()?).ok()?;
+    Some(Stored::Transformed { hash, size })
 }

@@ -33,7 +33,7 @@ use opendal::blocking;
 
 use super::local::{MARKER_FILE, PARTIAL_PREFIX};
 use super::{
-    DestError, FORMAT_VERSION, META_DIR, Marker, ObjectMeta, Properties, ReadDestination,
+    DestError, FORMAT_VERSION, META_DIR, Marker, ObjectMeta, Properties, ReadDestination, Stored,
     WriteDestination,
 };
 use crate::relpath::RelPath;
@@ -439,13 +439,13 @@ fn is_partial(path: &str) -> bool {
 }
 
 impl WriteDestination for RemoteDestination {
-    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<(), DestError> {
+    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
         let path = self.path(key)?;
         if self.stat(key)?.is_some() {
             return Err(self.already_exists(key));
         }
         if self.publish == Publish::Direct {
-            return self.upload(key, &path, data, len);
+            return self.upload(key, &path, data, len).map(|()| Stored::AsGiven);
         }
         let partial = partial_path(&path);
         let result = self.upload(key, &partial, data, len).and_then(|()| {
@@ -460,7 +460,7 @@ impl WriteDestination for RemoteDestination {
             // Best effort: what stays behind is swept on the next pass.
             let _ = self.op.delete(&partial);
         }
-        result
+        result.map(|()| Stored::AsGiven)
     }
 
     /// S3 shows nothing unfinished; elsewhere, removes the temporary names that
@@ -527,6 +527,7 @@ impl WriteDestination for RemoteDestination {
             atomic_no_replace: self.if_not_exists,
             connections: if self.protocol == "s3" { 8 } else { 4 },
             proven_on_upload: self.protocol == "s3",
+            encrypted: false,
             verified_by: match self.protocol {
                 "s3" => "CRC32C of every part checked by the store on upload",
                 "sftp" => "read back over SFTP",
