@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::{World, age_decrypt, age_keygen, kit};
 
@@ -132,6 +133,9 @@ fn an_encrypted_destination_holds_only_age_files_that_stock_age_opens() {
     );
     assert_eq!(common::dest(&s, "vault")["encrypted"], true);
     assert!(w.ok(&["dest", "list"]).contains("age-encrypted"));
+    // The health check writes, reads back and removes an encrypted object, keyless.
+    w.ok(&["dest", "test", "vault"]);
+    assert_eq!(photo_files(&vault).len(), files.len());
 
     // Without the key, copies are checked by their ciphertext's hash ...
     let (code, v) = w.json("verify", &["--dest", "vault"]);
@@ -268,6 +272,11 @@ fn a_passphrase_locks_the_destinations_own_identity() {
     w.init();
     let passphrase = w.path("passphrase");
     std::fs::write(&passphrase, "a long and memorable passphrase\n").unwrap();
+    std::fs::set_permissions(
+        &passphrase,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     std::fs::create_dir_all(w.path("vault")).unwrap();
     w.ok(&[
         "dest",
@@ -297,6 +306,19 @@ fn a_passphrase_locks_the_destinations_own_identity() {
     let files = w.card("2024-05-17", &kit::CardSpec::default());
     let (code, report) = w.backup(&[]);
     assert_eq!(code, 0, "{report}");
+    // A passphrase file others can read is named in a warning.
+    let out = w.run(&["verify", "--decrypt"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("{} opens this destination", passphrase.display()))
+            && said.contains("chmod 600"),
+        "{said}"
+    );
+    std::fs::set_permissions(
+        &passphrase,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let (code, v) = w.json("verify", &["--decrypt"]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(
@@ -313,6 +335,30 @@ fn a_passphrase_locks_the_destinations_own_identity() {
         "--all",
     ]);
     assert_eq!(common::stored(&out).len(), files.len());
+
+    // Stock age opens a copy with the stored identity and the passphrase, typed at its
+    // prompt (a terminal, given by `script`).
+    let copy = w.path("vault").join(&photo_files(&w.path("vault"))[0]);
+    let opened = w.path("opened");
+    let typed = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf 'a long and memorable passphrase\\n' | script -qec 'age -d -i {} -o {} {}' /dev/null",
+            identity.display(),
+            opened.display(),
+            copy.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(typed.status.success(), "{typed:?}");
+    let plain = std::fs::read(&opened).unwrap();
+    let plain_hash = blake3::hash(&plain).to_hex().to_string();
+    assert!(
+        common::stored(&w.library())
+            .values()
+            .any(|h| *h == plain_hash),
+        "age opened the copy into one of the photos"
+    );
 
     // Another node (a new home) adopting the destination: a wrong passphrase is refused
     // by name; without encryption it is refused too, so no plain file lands there.
@@ -367,6 +413,13 @@ fn a_passphrase_locks_the_destinations_own_identity() {
         passphrase.to_str().unwrap(),
     ]);
     w2.ok(&["catalog", "rebuild"]);
+    // The manifests gave back each ciphertext's hash: copies check without decrypting.
+    let (code, v) = w2.json("verify", &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        common::dest(&v, "vault")["ok"].as_u64(),
+        Some(files.len() as u64)
+    );
     let out2 = w2.path("restored");
     w2.ok(&[
         "restore",

@@ -9,6 +9,12 @@ const state = { status: null, jobs: new Map(), lastOp: 0, oldestOp: null, errors
 
 // ---- helpers -------------------------------------------------------------------
 
+/** What kind of place a destination's target is. */
+function targetKind(target) {
+  const scheme = /^([a-z0-9]+):\/\//.exec(target);
+  return { s3: "S3 bucket", sftp: "SFTP server", webdav: "WebDAV server", webdavs: "WebDAV server" }[scheme && scheme[1]] || "local folder";
+}
+
 async function api(path, options = {}) {
   const init = { credentials: "same-origin", headers: {}, ...options };
   if (init.body !== undefined && typeof init.body !== "string") {
@@ -135,9 +141,10 @@ function drawDestinations(list) {
         el("span", { class: "state " + st.cls, dataset: { role: "state" } }, st.label)),
       el("div", { class: "where" }, d.target),
       el("div", { class: "tags" },
-        el("span", { class: "tag" }, "local folder"),
+        el("span", { class: "tag" }, targetKind(d.target)),
         el("span", { class: "tag" }, d.media),
         el("span", { class: "tag" }, d.site === "onsite" ? "onsite" : "offsite: " + d.site),
+        d.encrypted ? el("span", { class: "tag", title: "copies are stored encrypted with age" }, "age-encrypted") : null,
         d.automatic ? null : el("span", { class: "tag" }, "manual")),
       d.detail ? el("div", { class: "detail" }, d.detail) : null,
       space ? el("div", { title: `${bytes(space.free)} free of ${bytes(space.total)}` },
