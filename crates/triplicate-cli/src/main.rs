@@ -93,6 +93,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Offload a memory card: read each file once, write it to the library and every
+    /// automatic destination at the same time, verify every copy, and say whether the
+    /// card is safe to format. Nothing on the card is changed.
+    Ingest {
+        /// The card's mount point (or any folder of photos).
+        card: PathBuf,
+        /// The library to ingest into (default: ingest.library, else the first).
+        #[arg(long, value_name = "NAME")]
+        library: Option<String>,
+        /// Also write to this (manual) destination; repeatable.
+        #[arg(long, value_name = "DEST")]
+        also: Vec<String>,
+        /// A job name, for the {job} token.
+        #[arg(long, value_name = "NAME")]
+        job: Option<String>,
+        /// Where files go in the library, e.g. "{year}/{date}/{make}-{model}/{name}".
+        #[arg(long, value_name = "T")]
+        template: Option<String>,
+        /// The card's label, for {card} (default: the card folder's name).
+        #[arg(long, value_name = "LABEL")]
+        label: Option<String>,
+        /// Files copied at once.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Unmount the card when it is safe to format.
+        #[arg(long)]
+        eject: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring photos back from verified copies; never overwrites a file.
     Restore {
         /// The folder to restore into.
@@ -331,6 +361,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<triplicate::restore::RestoreError>()
                 .is_some_and(|e| e.is_usage())
+            || cause
+                .downcast_ref::<triplicate::ingest::IngestError>()
+                .is_some_and(|e| e.is_usage())
     });
     if usage { 2 } else { 1 }
 }
@@ -519,6 +552,52 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 show::verify(&report);
             }
             return Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Ingest {
+            card,
+            library,
+            also,
+            job,
+            template,
+            label,
+            jobs,
+            eject,
+            json,
+        } => {
+            let t = Triplicate::open(&home)?;
+            let options = triplicate::ingest::IngestOptions {
+                card: card.clone(),
+                library,
+                also,
+                job,
+                template,
+                label,
+                jobs,
+                wrap: None,
+            };
+            let bars = bars::Bars::new(!json);
+            let report = triplicate::ingest::ingest(&t, &options, &bars)?;
+            bars.finish();
+            let ejected = if eject && report.verdict.safe {
+                Some(triplicate::fsutil::unmount(&card))
+            } else {
+                None
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                show::ingest(&report);
+                match &ejected {
+                    Some(Ok(())) => println!("The card at {} was unmounted.", card.display()),
+                    Some(Err(e)) => println!("The card could not be unmounted: {e}"),
+                    None => {}
+                }
+            }
+            return Ok(if report.verdict.safe && !matches!(ejected, Some(Err(_))) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -256,6 +256,56 @@ pub fn restore(r: &triplicate::restore::RestoreReport) {
     footer(r.seconds, &r.problems, "every restored file verified");
 }
 
+pub fn ingest(r: &triplicate::ingest::IngestReport) {
+    println!(
+        "Card {} ({}): {} files, {}; {} copied into library '{}', {} there already.",
+        r.label,
+        r.card,
+        r.files,
+        HumanBytes(r.bytes),
+        r.copied,
+        r.library,
+        r.already
+    );
+    for d in &r.destinations {
+        if d.state == "ok" {
+            println!(
+                "{:>12}: {} written and verified, {} there already, {} failed",
+                d.name, d.written, d.already, d.failed
+            );
+        } else {
+            println!("{:>12}: skipped ({})", d.name, d.state);
+        }
+    }
+    let mut by_copies = std::collections::BTreeMap::new();
+    for f in &r.file_copies {
+        *by_copies.entry(f.copies.len()).or_insert(0u64) += 1;
+    }
+    let counts: Vec<String> = by_copies
+        .iter()
+        .rev()
+        .map(|(copies, files)| format!("{files} with {copies} verified copies"))
+        .collect();
+    println!("Files: {}.", counts.join(", "));
+    for p in &r.problems {
+        println!("  - [{}] {}", p.class.as_str(), p.message);
+    }
+    if r.verdict.safe {
+        println!("SAFE TO FORMAT: {}.", r.verdict.rule);
+    } else {
+        println!("NOT SAFE TO FORMAT: the rule is that {}.", r.verdict.rule);
+        for reason in r.verdict.reasons.iter().take(20) {
+            println!("  - {reason}");
+        }
+        if r.verdict.reasons.len() > 20 {
+            println!("  … and {} more", r.verdict.reasons.len() - 20);
+        }
+        println!(
+            "Keep the card. Run `triplicate ingest` again once the destinations are back to finish."
+        );
+    }
+}
+
 pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
     if let Some(previous) = &r.previous {
         println!("The previous catalog was moved to {}", previous.display());

@@ -53,6 +53,8 @@ pub struct Config {
     pub daemon: DaemonSettings,
     #[serde(default)]
     pub server: ServerSettings,
+    #[serde(default)]
+    pub ingest: IngestSettings,
     #[serde(default, rename = "library")]
     pub libraries: Vec<LibraryConfig>,
     #[serde(default, rename = "destination")]
@@ -93,6 +95,40 @@ pub struct BackupSettings {
     /// in parallel, so this is the number of files, not of streams.
     #[serde(default = "default_jobs")]
     pub jobs: usize,
+}
+
+/// Card ingest: where cards go, and when a card is safe to format.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// The library cards go into (default: the first one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
+    /// Where a card's files go in the library (see the README for the tokens).
+    #[serde(default = "default_layout")]
+    pub template: String,
+    /// A card is safe to format when every file on it has at least this many verified
+    /// copies ...
+    #[serde(default = "two")]
+    pub safe_copies: u32,
+    /// ... on at least this many different devices, none of them the card.
+    #[serde(default = "two")]
+    pub safe_devices: u32,
+}
+
+fn two() -> u32 {
+    2
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            library: None,
+            template: default_layout(),
+            safe_copies: 2,
+            safe_devices: 2,
+        }
+    }
 }
 
 impl Default for BackupSettings {

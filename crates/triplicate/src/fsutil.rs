@@ -198,6 +198,19 @@ impl Drop for UncachedReader {
     }
 }
 
+/// Unmounts the filesystem mounted at `path` (a card after ingest), with the system's
+/// `umount`.
+pub fn unmount(path: &Path) -> std::io::Result<()> {
+    let out = std::process::Command::new("umount").arg(path).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,7 @@ pub mod destination;
 pub mod engine;
 pub mod fsutil;
 pub mod home;
+pub mod ingest;
 pub mod photo;
 pub mod policy;
 pub mod progress;

@@ -93,7 +93,7 @@ const IMAGE: &[&str] = &[
 const VIDEO: &[&str] = &[
     "mov", "mp4", "mts", "m2ts", "avi", "mxf", "braw", "r3d", "crm",
 ];
-const SIDECAR: &[&str] = &["xmp", "thm", "aae"];
+const SIDECAR: &[&str] = &["xmp", "thm", "aae", "xml"];
 
 impl PhotoKind {
     /// The kind of a file from its name (bytes, so non-UTF-8 names work too).

@@ -223,6 +223,7 @@ mod tests {
             backup: Default::default(),
             daemon: Default::default(),
             server: Default::default(),
+            ingest: Default::default(),
             libraries: vec![LibraryConfig {
                 name: "lib".into(),
                 path: "/lib".into(),

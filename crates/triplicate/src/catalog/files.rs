@@ -30,6 +30,18 @@ impl Catalog {
         })
     }
 
+    /// The photo with this content, if the catalog knows it.
+    pub fn photo_id_of(&self, hash: &ContentHash) -> Result<Option<i64>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id FROM photos WHERE hash = ?1",
+                [&hash.0[..]],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
     /// Records hashed files (new or changed) in one transaction; returns the photo id
     /// of each file, in order.
     pub fn record_files(&self, library: &str, files: &[ScannedFile]) -> Result<Vec<i64>> {

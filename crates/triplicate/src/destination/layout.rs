@@ -30,6 +30,11 @@ enum Token {
     RelDir,
     Node,
     Kind,
+    Make,
+    Model,
+    Card,
+    Job,
+    Seq,
 }
 
 const TOKENS: &[(&str, Token)] = &[
@@ -46,6 +51,11 @@ const TOKENS: &[(&str, Token)] = &[
     ("reldir", Token::RelDir),
     ("node", Token::Node),
     ("kind", Token::Kind),
+    ("make", Token::Make),
+    ("model", Token::Model),
+    ("card", Token::Card),
+    ("job", Token::Job),
+    ("seq", Token::Seq),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +96,21 @@ pub struct LayoutInput<'a> {
     pub library: &'a str,
     pub node: &'a str,
     pub kind: PhotoKind,
+    /// What a card ingest knows besides: camera, card, job, sequence.
+    pub ingest: Option<&'a IngestTokens>,
+}
+
+/// The tokens only a card ingest fills: `{make}`, `{model}` (from EXIF, else
+/// "unknown"), `{card}` (the card's label), `{job}` and `{seq}` (the file's number in
+/// the ingest, from 0001). Elsewhere they render empty, and an empty folder level is
+/// dropped.
+#[derive(Debug, Clone, Default)]
+pub struct IngestTokens {
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub card: String,
+    pub job: String,
+    pub seq: u32,
 }
 
 impl Layout {
@@ -170,6 +195,19 @@ impl Layout {
                     }
                     Token::Node => out.extend_from_slice(input.node.as_bytes()),
                     Token::Kind => out.extend_from_slice(input.kind.as_str().as_bytes()),
+                    Token::Make | Token::Model | Token::Card | Token::Job | Token::Seq => {
+                        if let Some(i) = input.ingest {
+                            let text = match t {
+                                Token::Make => i.make.as_deref().unwrap_or("unknown").to_string(),
+                                Token::Model => i.model.as_deref().unwrap_or("unknown").to_string(),
+                                Token::Card => i.card.clone(),
+                                Token::Job => i.job.clone(),
+                                _ => format!("{:04}", i.seq),
+                            };
+                            // A value is one folder level: no slashes from EXIF.
+                            out.extend(text.replace(['/', '\0'], "_").bytes());
+                        }
+                    }
                 },
             }
         }
@@ -234,6 +272,7 @@ mod tests {
             library: "Downloads",
             node: "studio",
             kind: PhotoKind::Raw,
+            ingest: None,
         }
     }
 

@@ -20,6 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use crate::destination::layout::alternate_name;
 use crate::destination::{DestError, ReadDestination, Stored, WriteDestination};
 use crate::photo::{ContentHash, HASH_BUFFER};
 use crate::relpath::RelPath;
@@ -141,8 +142,9 @@ pub enum SourceError {
 }
 
 /// Reads `source` once and writes it to every target; returns one result per target,
-/// in order: how each verified copy is stored. `expected` is the hash the catalog recorded: a file whose bytes no longer
-/// hash to it has changed since the scan and is not copied.
+/// in order: how each verified copy is stored. `expected` is the hash the catalog
+/// recorded: a file whose bytes no longer hash to it has changed since the scan and is
+/// not copied.
 pub fn fan_out(
     source: &Path,
     size: u64,
@@ -150,6 +152,50 @@ pub fn fan_out(
     targets: &[Target<'_>],
     on_bytes: &(dyn Fn(usize, u64) + Sync),
 ) -> Result<Vec<Result<Stored, TargetError>>, SourceError> {
+    fan_out_with(source, size, Expect::Hash(expected), targets, on_bytes).map(|(_, r)| r)
+}
+
+/// How one target of a fan-out ended: how its verified copy is stored, or why not.
+pub type CopyResult = Result<Stored, TargetError>;
+
+/// The hashes of the bytes a [`fan_out_learning`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learned {
+    pub blake3: ContentHash,
+    /// xxh64, the ASC MHL interchange hash.
+    pub xxh64: u64,
+}
+
+/// Like [`fan_out`], for an original whose hash is not known yet (a card): the hashes
+/// are computed in the same single read, and each copy is read back and checked
+/// against them. The original must still hold still while it is read.
+///
+/// The hashes are `None` when every writer failed before the end of the read.
+pub fn fan_out_learning(
+    source: &Path,
+    size: u64,
+    targets: &[Target<'_>],
+    on_bytes: &(dyn Fn(usize, u64) + Sync),
+) -> Result<(Option<Learned>, Vec<CopyResult>), SourceError> {
+    fan_out_with(source, size, Expect::Nothing, targets, on_bytes)
+}
+
+/// What the read of the original is checked against.
+#[derive(Clone, Copy)]
+enum Expect<'a> {
+    /// The hash the catalog recorded.
+    Hash(&'a ContentHash),
+    /// Nothing yet: learn the hashes from this read.
+    Nothing,
+}
+
+fn fan_out_with(
+    source: &Path,
+    size: u64,
+    expect: Expect<'_>,
+    targets: &[Target<'_>],
+    on_bytes: &(dyn Fn(usize, u64) + Sync),
+) -> Result<(Option<Learned>, Vec<CopyResult>), SourceError> {
     let unreadable = |source_err| SourceError::Unreadable {
         path: source.into(),
         source: source_err,
@@ -162,6 +208,8 @@ pub fn fan_out(
         });
     }
 
+    // The hash of what was read, set before the writers are told the end has come.
+    let read_hash: std::sync::OnceLock<ContentHash> = std::sync::OnceLock::new();
     std::thread::scope(|scope| {
         let mut senders: Vec<Option<SyncSender<Msg>>> = Vec::new();
         let mut handles = Vec::new();
@@ -169,6 +217,7 @@ pub fn fan_out(
             let (tx, rx) = sync_channel(CHANNEL_DEPTH);
             senders.push(Some(tx));
             let counter = move |n: u64| on_bytes(i, n);
+            let read_hash = &read_hash;
             handles.push(scope.spawn(move || {
                 let mut reader = ChunkReader {
                     rx,
@@ -183,14 +232,21 @@ pub fn fan_out(
                     // The store checked our checksum of these very bytes.
                     return Ok(stored);
                 }
+                // A put ends only after the end of the read, when its hash is known.
+                let expected = read_hash.get().expect("set before the end is sent");
                 verify_copy(t.dest, &t.key, expected, stored).map(|()| stored)
             }));
         }
 
-        let outcome = pump(source, &mut file, size, expected, &mut senders, &before);
+        let outcome = pump(source, &mut file, size, expect, &mut senders, &before);
+        let mut learned = None;
+        if let Pumped::Complete { blake3, xxh64 } = outcome {
+            read_hash.set(blake3).expect("set once");
+            learned = xxh64.map(|xxh64| Learned { blake3, xxh64 });
+        }
         for tx in senders.iter_mut().filter_map(Option::take) {
             let _ = tx.send(match &outcome {
-                Pumped::Complete | Pumped::NoWriterLeft => Msg::End,
+                Pumped::Complete { .. } | Pumped::NoWriterLeft => Msg::End,
                 Pumped::Unreadable(e) => Msg::Abort(format!("the original could not be read: {e}")),
                 Pumped::Changed => Msg::Abort("the original changed while being read".into()),
             });
@@ -200,7 +256,7 @@ pub fn fan_out(
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect();
         match outcome {
-            Pumped::Complete | Pumped::NoWriterLeft => Ok(results),
+            Pumped::Complete { .. } | Pumped::NoWriterLeft => Ok((learned, results)),
             Pumped::Unreadable(e) => Err(unreadable(e)),
             Pumped::Changed => Err(SourceError::Changed {
                 path: source.into(),
@@ -211,7 +267,12 @@ pub fn fan_out(
 
 /// How reading the original ended.
 enum Pumped {
-    Complete,
+    /// Every byte was read and held still; the hashes of what was read (xxh64 when
+    /// learning).
+    Complete {
+        blake3: ContentHash,
+        xxh64: Option<u64>,
+    },
     /// Every writer failed on its own; their errors say why.
     NoWriterLeft,
     Unreadable(io::Error),
@@ -223,11 +284,12 @@ fn pump(
     path: &Path,
     file: &mut File,
     size: u64,
-    expected: &ContentHash,
+    expect: Expect<'_>,
     senders: &mut [Option<SyncSender<Msg>>],
     before: &std::fs::Metadata,
 ) -> Pumped {
     let mut hasher = blake3::Hasher::new();
+    let mut xxh64 = matches!(expect, Expect::Nothing).then(|| xxhash_rust::xxh64::Xxh64::new(0));
     let mut total = 0u64;
     loop {
         let mut chunk = vec![
@@ -248,6 +310,9 @@ fn pump(
         }
         chunk.truncate(n);
         hasher.update(&chunk);
+        if let Some(x) = xxh64.as_mut() {
+            x.update(&chunk);
+        }
         total += n as u64;
         if total > size {
             return Pumped::Changed;
@@ -275,10 +340,14 @@ fn pump(
         && after.mtime_nsec() == before.mtime_nsec()
         // Still the same file under that name (not deleted or replaced meanwhile).
         && std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == before.ino());
-    if !unchanged || ContentHash(*hasher.finalize().as_bytes()) != *expected {
+    let blake3 = ContentHash(*hasher.finalize().as_bytes());
+    if !unchanged || matches!(expect, Expect::Hash(h) if *h != blake3) {
         return Pumped::Changed;
     }
-    Pumped::Complete
+    Pumped::Complete {
+        blake3,
+        xxh64: xxh64.map(|x| x.digest()),
+    }
 }
 
 /// A reader that hashes what passes through and, at the end, fails instead of
@@ -328,6 +397,59 @@ impl<R: Read> Read for VerifyingReader<R> {
         self.seen += n as u64;
         Ok(n)
     }
+}
+
+/// Where a copy goes at a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Nothing there yet: write it.
+    Write(RelPath),
+    /// The same bytes are already there, verified by reading them back, and stored so.
+    AlreadyThere(RelPath, Stored),
+}
+
+/// Chooses where a photo (`hash`, `size`) goes at `dest`: `first` if it is free or
+/// holds these very bytes, else a distinct alternative name (`IMG_0001~a1b2c3d4.JPG`),
+/// so that a name held by other content is never replaced.
+pub fn choose_key(
+    dest: &dyn WriteDestination,
+    first: RelPath,
+    hash: &ContentHash,
+    size: u64,
+) -> Result<Placement, TargetError> {
+    let name = first.file_name().to_vec();
+    let candidates = std::iter::once(Ok(first.clone())).chain(
+        [8usize, 16, 64]
+            .into_iter()
+            .map(|n| first.with_file_name(&alternate_name(&name, hash, n))),
+    );
+    for candidate in candidates {
+        let Ok(key) = candidate else { continue };
+        match dest.stat(&key)? {
+            None => return Ok(Placement::Write(key)),
+            Some(meta) if meta.size == size => {
+                if let Some(stored) = same_bytes(dest, &key, hash) {
+                    return Ok(Placement::AlreadyThere(key, stored));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Err(TargetError::Dest(DestError::AlreadyExists {
+        dest: dest.name().into(),
+        key: first,
+    }))
+}
+
+/// Whether the object at `key` holds exactly the bytes that hash to `hash`, and if so,
+/// how they are stored. An encrypted destination that cannot decrypt here answers no.
+fn same_bytes(dest: &dyn WriteDestination, key: &RelPath, hash: &ContentHash) -> Option<Stored> {
+    verify_copy(dest, key, hash, Stored::AsGiven).ok()?;
+    if !dest.properties().encrypted {
+        return Some(Stored::AsGiven);
+    }
+    let (hash, size) = ContentHash::of_reader(&mut dest.read_stored(key).ok()?).ok()?;
+    Some(Stored::Transformed { hash, size })
 }
 
 /// Reads a copy back from the device and checks its hash: of the plain bytes, or of the
@@ -406,6 +528,51 @@ mod tests {
         assert_eq!(counted.into_inner(), 2 * body.len() as u64);
         assert_eq!(std::fs::read(key.to_path(a.path())).unwrap(), body);
         assert_eq!(std::fs::read(key.to_path(b.path())).unwrap(), body);
+    }
+
+    #[test]
+    fn a_learning_fan_out_hashes_in_the_same_read_and_checks_copies_against_it() {
+        let (a, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let da = destination(a.path());
+        // The ASC MHL specification's test vector: xxh64("abcd\n") = 0ea03b369a463d9d.
+        let path = src.path().join("abcd.txt");
+        std::fs::write(&path, b"abcd\n").unwrap();
+        let key = RelPath::new(b"abcd.txt".to_vec()).unwrap();
+        let target = [Target {
+            dest: &da,
+            key: key.clone(),
+        }];
+        let (learned, results) = fan_out_learning(&path, 5, &target, &|_, _| {}).unwrap();
+        let learned = learned.unwrap();
+        assert_eq!(format!("{:016x}", learned.xxh64), "0ea03b369a463d9d");
+        assert_eq!(learned.blake3, ContentHash::of(b"abcd\n"));
+        assert!(results[0].is_ok(), "{results:?}");
+
+        // A copy that reads back wrong is not verified, though nothing was expected.
+        let body = triplicate_testkit::noise("learn", 2 * HASH_BUFFER + 3);
+        let path = src.path().join("big.CR2");
+        std::fs::write(&path, &body).unwrap();
+        drop(da);
+        let flip = crate::destination::faulty::FaultyDestination::new(
+            Arc::new(destination(a.path())),
+            crate::destination::faulty::FaultPlan {
+                read_flips: 1.0,
+                ..Default::default()
+            },
+            Arc::new(true.into()),
+            Default::default(),
+        );
+        let target = [Target {
+            dest: &flip,
+            key: RelPath::new(b"big.CR2".to_vec()).unwrap(),
+        }];
+        let (learned, results) =
+            fan_out_learning(&path, body.len() as u64, &target, &|_, _| {}).unwrap();
+        assert_eq!(learned.unwrap().blake3, ContentHash::of(&body));
+        assert!(
+            matches!(results[0], Err(TargetError::Mismatch { .. })),
+            "{results:?}"
+        );
     }
 
     #[test]

@@ -16,15 +16,14 @@ use std::time::Instant;
 use chrono::NaiveDateTime;
 
 use super::dest_problem;
-use super::fanout::{SourceError, Target, TargetError, fan_out, verify_copy};
+use super::fanout::{Placement, SourceError, Target, TargetError, choose_key, fan_out};
 use super::plan::Job;
 use super::queue::JobQueue;
 use crate::catalog::{CatalogError, Operation, PendingPhoto};
 use crate::config::DestinationConfig;
-use crate::destination::layout::{self, Layout, LayoutInput};
+use crate::destination::layout::{Layout, LayoutInput};
 use crate::destination::{DestError, ErrorClass, Stored, WriteDestination};
 use crate::home::Triplicate;
-use crate::photo::ContentHash;
 use crate::progress::{Event, Problem, Progress};
 use crate::relpath::RelPath;
 use crate::scan::exif::CAPTURE_FORMAT;
@@ -70,14 +69,6 @@ impl OpenDest {
             journaled: Mutex::new(HashSet::new()),
         }
     }
-}
-
-/// Where a photo goes at one destination.
-enum Placement {
-    /// Nothing there yet: write it.
-    Write(RelPath),
-    /// The same bytes are already there, verified by reading them back, and stored so.
-    AlreadyThere(RelPath, Stored),
 }
 
 /// Everything a worker needs during a run.
@@ -301,31 +292,11 @@ impl RunContext<'_> {
                     library: &photo.library,
                     node: &self.t.config.node,
                     kind: photo.kind,
+                    ingest: None,
                 })
             }
         };
-        let name = first.file_name().to_vec();
-        let candidates = std::iter::once(Ok(first.clone())).chain(
-            [8usize, 16, 64]
-                .into_iter()
-                .map(|n| first.with_file_name(&layout::alternate_name(&name, &photo.hash, n))),
-        );
-        for candidate in candidates {
-            let Ok(key) = candidate else { continue };
-            match od.dest.stat(&key)? {
-                None => return Ok(Placement::Write(key)),
-                Some(meta) if meta.size == photo.size => {
-                    if let Some(stored) = same_bytes(od.dest.as_ref(), &key, &photo.hash) {
-                        return Ok(Placement::AlreadyThere(key, stored));
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-        Err(TargetError::Dest(DestError::AlreadyExists {
-            dest: od.config.name.clone(),
-            key: first,
-        }))
+        choose_key(od.dest.as_ref(), first, &photo.hash, photo.size)
     }
 
     fn record_verified(
@@ -427,15 +398,4 @@ impl RunContext<'_> {
         });
         Ok(())
     }
-}
-
-/// Whether the object at `key` holds exactly the bytes that hash to `hash`, and if so,
-/// how they are stored. An encrypted destination that cannot decrypt here answers no.
-fn same_bytes(dest: &dyn WriteDestination, key: &RelPath, hash: &ContentHash) -> Option<Stored> {
-    verify_copy(dest, key, hash, Stored::AsGiven).ok()?;
-    if !dest.properties().encrypted {
-        return Some(Stored::AsGiven);
-    }
-    let (hash, size) = ContentHash::of_reader(&mut dest.read_stored(key).ok()?).ok()?;
-    Some(Stored::Transformed { hash, size })
 }

@@ -31,14 +31,51 @@ impl CaptureSource {
 
 pub const CAPTURE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
+/// What a photo's EXIF says of where and when it was taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExifInfo {
+    pub captured: Option<NaiveDateTime>,
+    /// The camera's maker and model, as the camera wrote them (trimmed).
+    pub make: Option<String>,
+    pub model: Option<String>,
+}
+
 /// The EXIF capture time of the file at `path`, if it has one.
 pub fn exif_capture_time(path: &Path) -> Option<NaiveDateTime> {
-    let mut file = BufReader::new(File::open(path).ok()?);
-    let reader = exif::Reader::new();
-    let exif = match reader.read_from_container(&mut file) {
-        Ok(e) => e,
-        Err(_) => read_tiff_variant(&mut file)?,
+    read_exif(path).captured
+}
+
+/// The capture time and camera of the file at `path`, as far as its EXIF tells.
+pub fn read_exif(path: &Path) -> ExifInfo {
+    let Some(exif) = File::open(path).ok().and_then(|f| {
+        let mut file = BufReader::new(f);
+        match exif::Reader::new().read_from_container(&mut file) {
+            Ok(e) => Some(e),
+            Err(_) => read_tiff_variant(&mut file),
+        }
+    }) else {
+        return ExifInfo::default();
     };
+    let text = |tag| {
+        let field = exif.get_field(tag, exif::In::PRIMARY)?;
+        let exif::Value::Ascii(ref parts) = field.value else {
+            return None;
+        };
+        let text = String::from_utf8_lossy(parts.first()?)
+            .trim()
+            .trim_end_matches('\0')
+            .trim()
+            .to_string();
+        (!text.is_empty()).then_some(text)
+    };
+    ExifInfo {
+        captured: capture_time(&exif),
+        make: text(exif::Tag::Make),
+        model: text(exif::Tag::Model),
+    }
+}
+
+fn capture_time(exif: &exif::Exif) -> Option<NaiveDateTime> {
     for tag in [
         exif::Tag::DateTimeOriginal,
         exif::Tag::DateTimeDigitized,

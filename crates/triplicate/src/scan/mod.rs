@@ -287,7 +287,7 @@ fn capture_time(
 }
 
 /// `folder/stem` in lower case: what a photo and its sidecars share.
-fn sibling_key(path: &RelPath) -> Vec<u8> {
+pub(crate) fn sibling_key(path: &RelPath) -> Vec<u8> {
     let bytes = path.as_bytes();
     let name_start = bytes
         .iter()
@@ -303,7 +303,7 @@ fn sibling_key(path: &RelPath) -> Vec<u8> {
 }
 
 /// For each `folder/stem`, a photo (not a sidecar) with that stem.
-fn sibling_index(paths: &[RelPath]) -> HashMap<Vec<u8>, RelPath> {
+pub(crate) fn sibling_index(paths: &[RelPath]) -> HashMap<Vec<u8>, RelPath> {
     let mut index = HashMap::new();
     for p in paths {
         let kind = PhotoKind::from_name(p.file_name());

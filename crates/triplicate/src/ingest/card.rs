@@ -1,0 +1,285 @@
+//! Memory cards: which files on a card are photos and clips, and which sidecars belong
+//! to which of them.
+//!
+//! [`read_card`] recognises the layouts cameras write: DCF (`DCIM/100CANON/…`), Sony's
+//! `PRIVATE/M4ROOT/CLIP` (and AVCHD's `PRIVATE/AVCHD/BDMV/STREAM`), Canon's XF-style
+//! `CONTENTS/CLIPS001`, and, when none of them is there, a plain folder taken whole.
+//! Folder names are matched without regard to case, as cards are FAT or exFAT.
+//! Thumbnails, camera catalogues and the files operating systems leave behind are not
+//! photos and stay on the card untouched. Nothing on the card is ever written.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::photo::PhotoKind;
+use crate::relpath::RelPath;
+use crate::scan::{sibling_index, sibling_key};
+
+/// A layout a card was recognised by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CardLayout {
+    /// `DCIM/NNNxxxxx/`: every stills camera (and Canon's CRM clips).
+    Dcf,
+    /// `PRIVATE/M4ROOT/CLIP/` (XAVC) or `PRIVATE/AVCHD/BDMV/STREAM/`.
+    Sony,
+    /// `CONTENTS/CLIPS001/` (Canon XF and cinema cameras).
+    CanonXf,
+    /// No camera layout: every photo in the folder.
+    Plain,
+}
+
+/// A file on the card that ingest copies.
+#[derive(Debug, Clone)]
+pub struct CardFile {
+    pub path: PathBuf,
+    /// Its path relative to the card's root.
+    pub rel: RelPath,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub kind: PhotoKind,
+    /// For a sidecar: the index (in [`Card::files`]) of the photo it belongs to.
+    pub photo: Option<usize>,
+}
+
+/// What a card holds.
+#[derive(Debug, Clone)]
+pub struct Card {
+    pub root: PathBuf,
+    pub layouts: Vec<CardLayout>,
+    /// In path order; photos before the sidecars that point at them is not promised.
+    pub files: Vec<CardFile>,
+    /// The device the card is on: a copy there is no copy at all.
+    pub device: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error("card {}: {source} (is it inserted and mounted?)", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("card {}: no photos or clips found", path.display())]
+    Empty { path: PathBuf },
+}
+
+/// Folders that hold no photos of the user's: thumbnails, catalogues, OS litter.
+const SKIPPED_DIRS: &[&str] = &[
+    "thmbnl",
+    "misc",
+    ".trashes",
+    ".spotlight-v100",
+    ".fseventsd",
+    "system volume information",
+    "ascmhl",
+];
+
+/// The layouts' roots, as paths of folder names (matched without regard to case).
+const ROOTS: &[(CardLayout, &[&str])] = &[
+    (CardLayout::Dcf, &["dcim"]),
+    (CardLayout::Sony, &["private", "m4root", "clip"]),
+    (CardLayout::Sony, &["private", "avchd", "bdmv", "stream"]),
+    (CardLayout::CanonXf, &["contents"]),
+];
+
+/// Finds `names` under `root`, one folder level per name, ignoring case.
+fn find_dir(root: &Path, names: &[&str]) -> Option<PathBuf> {
+    let mut dir = root.to_path_buf();
+    for want in names {
+        let found = std::fs::read_dir(&dir).ok()?.flatten().find(|e| {
+            e.file_type().is_ok_and(|t| t.is_dir())
+                && e.file_name().to_string_lossy().eq_ignore_ascii_case(want)
+        })?;
+        dir = found.path();
+    }
+    Some(dir)
+}
+
+/// Lists the photos, clips and sidecars on the card at `root`.
+pub fn read_card(root: &Path) -> Result<Card, CardError> {
+    let unreadable = |path: &Path, source| CardError::Unreadable {
+        path: path.into(),
+        source,
+    };
+    let device = std::fs::metadata(root)
+        .map_err(|e| unreadable(root, e))?
+        .dev();
+    let mut layouts = Vec::new();
+    let mut dirs = Vec::new();
+    for (layout, names) in ROOTS {
+        if let Some(dir) = find_dir(root, names) {
+            if !layouts.contains(layout) {
+                layouts.push(*layout);
+            }
+            dirs.push((*layout, dir));
+        }
+    }
+    if dirs.is_empty() {
+        layouts.push(CardLayout::Plain);
+        dirs.push((CardLayout::Plain, root.to_path_buf()));
+    }
+    let mut files = Vec::new();
+    for (_, dir) in &dirs {
+        let walker = walkdir::WalkDir::new(dir)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                let name = e.file_name().to_string_lossy().to_ascii_lowercase();
+                e.depth() == 0
+                    || !(name.starts_with('.')
+                        || e.file_type().is_dir() && SKIPPED_DIRS.contains(&name.as_str()))
+            });
+        for entry in walker {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                unreadable(&path, e.into())
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let name = entry.file_name().as_encoded_bytes();
+            let kind = match PhotoKind::from_name(name) {
+                PhotoKind::Other => continue,
+                kind => kind,
+            };
+            let meta = entry
+                .metadata()
+                .map_err(|e| unreadable(entry.path(), e.into()))?;
+            let Ok(rel) = RelPath::from_path_under(root, entry.path()) else {
+                continue;
+            };
+            files.push(CardFile {
+                path: entry.path().to_path_buf(),
+                rel,
+                size: meta.len(),
+                mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                kind,
+                photo: None,
+            });
+        }
+    }
+    if files.is_empty() {
+        return Err(CardError::Empty { path: root.into() });
+    }
+    pair_sidecars(&mut files);
+    Ok(Card {
+        root: root.into(),
+        layouts,
+        files,
+        device,
+    })
+}
+
+/// Points each sidecar at its photo: the same folder and stem (`IMG_0001.XMP` with
+/// `IMG_0001.CR2`), or Sony's `C0001M01.XML` with `C0001.MP4`.
+fn pair_sidecars(files: &mut [CardFile]) {
+    let paths: Vec<RelPath> = files.iter().map(|f| f.rel.clone()).collect();
+    let index_of: HashMap<&RelPath, usize> =
+        paths.iter().enumerate().map(|(i, p)| (p, i)).collect();
+    let photos = sibling_index(&paths);
+    for f in files.iter_mut().filter(|f| f.kind == PhotoKind::Sidecar) {
+        let key = sibling_key(&f.rel);
+        let photo = photos.get(&key).or_else(|| {
+            // Sony: the clip's stem, then M01.
+            photos.get(key.strip_suffix(b"m01")?)
+        });
+        f.photo = photo.and_then(|p| index_of.get(p).copied());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, rel: &str, body: &[u8]) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+
+    fn rels(card: &Card) -> Vec<String> {
+        card.files.iter().map(|f| f.rel.to_string()).collect()
+    }
+
+    #[test]
+    fn a_dcf_card_gives_its_photos_and_leaves_the_litter() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "DCIM/100CANON/IMG_0001.CR2", b"raw");
+        touch(root, "DCIM/100CANON/IMG_0001.JPG", b"jpg");
+        touch(root, "DCIM/100CANON/IMG_0001.XMP", b"xmp");
+        touch(root, "DCIM/100CANON/._IMG_0001.CR2", b"apple double");
+        touch(root, "DCIM/CANONMSC/M0100.CTG", b"catalogue");
+        touch(root, "MISC/info.xml", b"misc");
+        touch(root, ".Trashes/x.jpg", b"deleted");
+        touch(root, "notes.txt", b"not on a DCF path");
+        let card = read_card(root).unwrap();
+        assert_eq!(card.layouts, vec![CardLayout::Dcf]);
+        assert_eq!(
+            rels(&card),
+            [
+                "DCIM/100CANON/IMG_0001.CR2",
+                "DCIM/100CANON/IMG_0001.JPG",
+                "DCIM/100CANON/IMG_0001.XMP"
+            ]
+        );
+        // The sidecar belongs to the RAW.
+        assert_eq!(card.files[2].photo, Some(0));
+    }
+
+    #[test]
+    fn sony_clips_bring_their_xml_and_thumbnails_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "PRIVATE/M4ROOT/CLIP/C0001.MP4", b"clip");
+        touch(root, "PRIVATE/M4ROOT/CLIP/C0001M01.XML", b"<xml/>");
+        touch(root, "PRIVATE/M4ROOT/THMBNL/C0001T01.JPG", b"thumb");
+        touch(root, "DCIM/100MSDCF/DSC00001.ARW", b"raw");
+        let card = read_card(root).unwrap();
+        assert_eq!(card.layouts, vec![CardLayout::Dcf, CardLayout::Sony]);
+        assert_eq!(
+            rels(&card),
+            [
+                "DCIM/100MSDCF/DSC00001.ARW",
+                "PRIVATE/M4ROOT/CLIP/C0001.MP4",
+                "PRIVATE/M4ROOT/CLIP/C0001M01.XML"
+            ]
+        );
+        assert_eq!(card.files[2].kind, PhotoKind::Sidecar);
+        assert_eq!(card.files[2].photo, Some(1));
+    }
+
+    #[test]
+    fn canon_xf_clips_and_plain_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(
+            dir.path(),
+            "CONTENTS/CLIPS001/A001C001_230101AB_CANON.MXF",
+            b"mxf",
+        );
+        touch(
+            dir.path(),
+            "CONTENTS/CLIPS001/A001C001_230101AB_CANON.XML",
+            b"xml",
+        );
+        let card = read_card(dir.path()).unwrap();
+        assert_eq!(card.layouts, vec![CardLayout::CanonXf]);
+        assert_eq!(card.files[1].photo, Some(0));
+
+        let plain = tempfile::tempdir().unwrap();
+        touch(plain.path(), "shoot/a.jpg", b"a");
+        touch(plain.path(), "b.NEF", b"b");
+        let card = read_card(plain.path()).unwrap();
+        assert_eq!(card.layouts, vec![CardLayout::Plain]);
+        assert_eq!(rels(&card), ["b.NEF", "shoot/a.jpg"]);
+
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            read_card(empty.path()),
+            Err(CardError::Empty { .. })
+        ));
+    }
+}

@@ -1,0 +1,931 @@
+//! Card ingest: read each file on a card once, write it to the library and to every
+//! ingest destination at the same time, prove every copy, and say truthfully when the
+//! card may be formatted.
+//!
+//! [`ingest`] lists the card ([`card`]), places each file in the library by a template
+//! (`{year}/{date}/{name}` unless configured; camera, card, job and sequence tokens
+//! too), and at each destination by that destination's own layout, exactly where a
+//! later `backup` would put it. Each file is then read from the card once
+//! ([`fan_out_learning`]): the same chunks go to the library and to every destination,
+//! BLAKE3 and xxh64 are computed in that pass, and every copy is read back from its
+//! device and checked against the hash of what was read from the card. A copy that
+//! fails is tried again, from the card. The library file and the destination copies
+//! are recorded in the catalog as a scan and a backup would, so neither repeats the
+//! work.
+//!
+//! Where a name is taken already, the card file is hashed first: the same content (a
+//! card ingested before) is recognised and not copied again; other content (the same
+//! `DSC_0001.JPG` from a second body) gets a distinct name. Nothing on the card is
+//! ever written or deleted.
+//!
+//! The verdict: the card is safe to format when every file on it has at least
+//! `safe_copies` verified copies on at least `safe_devices` different devices, none of
+//! them the card (the library counts: it is a copy on the computer's disk).
+
+pub mod card;
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use crate::catalog::{CatalogError, Operation, ScannedFile};
+use crate::config::{DestinationConfig, LibraryConfig};
+use crate::destination::layout::{IngestTokens, Layout, LayoutInput};
+use crate::destination::{self, DestError, LocalDestination, Stored, WriteDestination};
+use crate::engine::fanout::{Learned, Placement, Target, choose_key, fan_out, fan_out_learning};
+use crate::engine::{DestinationWrapper, run_id};
+use crate::home::Triplicate;
+use crate::photo::{ContentHash, PhotoKind};
+use crate::progress::{Event, Problem, Problems, Progress};
+use crate::relpath::RelPath;
+use crate::scan::exif::{self, CAPTURE_FORMAT, CaptureSource};
+use card::{Card, CardError, CardFile, CardLayout};
+
+/// Attempts per copy: the first, and two retries from the card.
+const ATTEMPTS: usize = 3;
+
+/// What to ingest, and where to.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// The card's mount point (or any folder).
+    pub card: PathBuf,
+    /// The library to ingest into (default: `ingest.library`, else the first).
+    pub library: Option<String>,
+    /// Destinations to write besides the enabled, automatic ones (manual ones).
+    pub also: Vec<String>,
+    /// Fills `{job}`.
+    pub job: Option<String>,
+    /// Where files go in the library (default: `ingest.template`).
+    pub template: Option<String>,
+    /// Fills `{card}` (default: the card folder's name, usually the volume label).
+    pub label: Option<String>,
+    /// Files copied at once (default: `backup.jobs`).
+    pub jobs: Option<usize>,
+    /// Wraps each destination once it is open (fault injection in tests).
+    pub wrap: Option<DestinationWrapper>,
+}
+
+/// What an ingest did, and its verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    pub run: String,
+    pub card: String,
+    pub label: String,
+    pub layouts: Vec<CardLayout>,
+    pub library: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// Files this ingest wrote into the library.
+    pub copied: u64,
+    /// Files whose content was in the library already (a card ingested before).
+    pub already: u64,
+    pub destinations: Vec<IngestDestination>,
+    pub file_copies: Vec<IngestedFile>,
+    pub verdict: Verdict,
+    pub problems: Vec<Problem>,
+    pub seconds: f64,
+}
+
+/// One destination's part in an ingest.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestDestination {
+    pub name: String,
+    /// "ok", or why it took no part (not mounted, full …).
+    pub state: String,
+    /// Copies written and verified by this ingest.
+    pub written: u64,
+    /// Copies that were there already.
+    pub already: u64,
+    pub failed: u64,
+}
+
+/// Where one file of the card has verified copies.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestedFile {
+    pub card_path: RelPath,
+    pub library_path: Option<RelPath>,
+    pub size: u64,
+    pub blake3: Option<String>,
+    /// The ASC MHL interchange hash, 16 hex digits.
+    pub xxh64: Option<String>,
+    /// "library", then the names of destinations with a verified copy.
+    pub copies: Vec<String>,
+    /// Distinct devices among those copies, the card's own not counted.
+    pub devices: u32,
+}
+
+/// Whether the card may be formatted, and if not, why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub safe: bool,
+    /// The rule applied, in words.
+    pub rule: String,
+    /// What is not yet safe, one line per file or destination.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Card(#[from] CardError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl IngestError {
+    /// Whether the command line or configuration is at fault.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, IngestError::Usage(_))
+    }
+}
+
+/// An open destination taking part in the ingest.
+struct Writer {
+    config: DestinationConfig,
+    dest: std::sync::Arc<dyn WriteDestination>,
+    layout: Layout,
+    /// Its device, for the verdict (a remote store counts as its own).
+    device: Device,
+    report: Mutex<IngestDestination>,
+}
+
+/// A device a copy lives on: a local filesystem, or a remote store.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Device {
+    Local(u64),
+    Remote(String),
+}
+
+/// What is known of a card file before it is copied.
+struct Planned<'a> {
+    file: &'a CardFile,
+    captured: NaiveDateTime,
+    captured_from: CaptureSource,
+    tokens: IngestTokens,
+}
+
+/// Offloads the card at `options.card` (see the module documentation).
+pub fn ingest(
+    t: &Triplicate,
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let settings = &t.config.ingest;
+    let library = pick_library(t, options)?;
+    let template = options.template.as_deref().unwrap_or(&settings.template);
+    let layout = Layout::parse(template).map_err(|e| IngestError::Usage(e.to_string()))?;
+    let card = card::read_card(&options.card)?;
+    let label = options.label.clone().unwrap_or_else(|| {
+        card.root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "card".into())
+    });
+    if std::fs::metadata(&library.path).is_ok_and(|m| m.dev() == card.device)
+        && card.root.starts_with(&library.path)
+    {
+        return Err(IngestError::Usage(format!(
+            "the card {} is inside library '{}': ingest copies a card into a library",
+            card.root.display(),
+            library.name
+        )));
+    }
+    let run = run_id();
+    t.catalog.begin_run(&run, "ingest")?;
+    let mut problems = Problems::new(progress);
+
+    // The library is written like a destination: atomic, never replacing, read back.
+    std::fs::create_dir_all(&library.path)
+        .map_err(|e| IngestError::Usage(format!("library {}: {e}", library.path.display())))?;
+    let library_dest = LocalDestination::plain_folder(&library.name, &library.path)
+        .map_err(|e| IngestError::Usage(e.to_string()))?;
+    let library_device = Device::Local(
+        std::fs::metadata(&library.path)
+            .map(|m| m.dev())
+            .unwrap_or_default(),
+    );
+    let writers = open_writers(t, options, &mut problems)?;
+    let plans = plan(&card, &label, options.job.as_deref().unwrap_or(""));
+    let files = card.files.len() as u64;
+    let bytes = card.files.iter().map(|f| f.size).sum();
+    progress.event(&Event::WorkPlanned {
+        dest: &library.name,
+        files,
+        bytes,
+    });
+    for w in &writers {
+        progress.event(&Event::WorkPlanned {
+            dest: &w.config.name,
+            files,
+            bytes,
+        });
+    }
+
+    // Copy, several files at once.
+    let ctx = Context {
+        t,
+        run: &run,
+        library: &library,
+        library_dest: &library_dest,
+        layout: &layout,
+        writers: &writers,
+        progress,
+    };
+    let queue = Mutex::new(plans.iter().enumerate());
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; plans.len()]);
+    let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
+    let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..options.jobs.unwrap_or(t.config.backup.jobs).max(1) {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap().next();
+                    let Some((i, planned)) = next else { break };
+                    match ctx.ingest_file(planned, &found) {
+                        Ok(outcome) => outcomes.lock().unwrap()[i] = Some(outcome),
+                        Err(e) => {
+                            catalog_error.lock().unwrap().get_or_insert(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = catalog_error.into_inner().unwrap() {
+        return Err(e.into());
+    }
+    for p in found.into_inner().unwrap() {
+        problems.report(p);
+    }
+
+    // The verdict, from what was proven.
+    let outcomes: Vec<Outcome> = outcomes
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.unwrap_or_default())
+        .collect();
+    let mut file_copies = Vec::new();
+    let mut reasons = Vec::new();
+    let card_device = Device::Local(card.device);
+    for (planned, outcome) in plans.iter().zip(&outcomes) {
+        // Every verified copy with its device; one on the card's own device is no copy.
+        let mut located: Vec<(String, &Device)> = Vec::new();
+        if outcome.library_path.is_some() {
+            located.push(("library".into(), &library_device));
+        }
+        for name in &outcome.verified_at {
+            if let Some(w) = writers.iter().find(|w| &w.config.name == name) {
+                located.push((name.clone(), &w.device));
+            }
+        }
+        let on_card: Vec<String> = located
+            .iter()
+            .filter(|(_, device)| **device == card_device)
+            .map(|(name, _)| name.clone())
+            .collect();
+        located.retain(|(_, device)| **device != card_device);
+        let copies: Vec<String> = located.iter().map(|(name, _)| name.clone()).collect();
+        let devices: BTreeSet<&Device> = located.iter().map(|(_, d)| *d).collect();
+        let counted = copies.len() as u32;
+        if counted < settings.safe_copies || (devices.len() as u32) < settings.safe_devices {
+            reasons.push(format!(
+                "{}: {} verified {} on {} {}{}{}",
+                planned.file.rel,
+                counted,
+                if counted == 1 { "copy" } else { "copies" },
+                devices.len(),
+                if devices.len() == 1 {
+                    "device"
+                } else {
+                    "devices"
+                },
+                if copies.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", copies.join(", "))
+                },
+                if on_card.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} on the card's own device, which does not count",
+                        on_card.join(", ")
+                    )
+                }
+            ));
+        }
+        file_copies.push(IngestedFile {
+            card_path: planned.file.rel.clone(),
+            library_path: outcome.library_path.clone(),
+            size: planned.file.size,
+            blake3: outcome.learned.map(|l| l.blake3.to_hex()),
+            xxh64: outcome.learned.map(|l| format!("{:016x}", l.xxh64)),
+            copies,
+            devices: devices.len() as u32,
+        });
+    }
+    let verdict = Verdict {
+        safe: reasons.is_empty(),
+        rule: format!(
+            "every file has at least {} verified copies on {} different devices, none of them the card",
+            settings.safe_copies, settings.safe_devices
+        ),
+        reasons,
+    };
+    let report = IngestReport {
+        run: run.clone(),
+        card: card.root.display().to_string(),
+        label,
+        layouts: card.layouts.clone(),
+        library: library.name.clone(),
+        files,
+        bytes,
+        copied: outcomes.iter().filter(|o| o.copied).count() as u64,
+        already: outcomes.iter().filter(|o| o.already).count() as u64,
+        destinations: writers
+            .iter()
+            .map(|w| w.report.lock().unwrap().clone())
+            .chain(destinations_not_open(t, options, &writers))
+            .collect(),
+        file_copies,
+        verdict,
+        problems: problems.into_vec(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    t.catalog.finish_run(
+        &run,
+        if report.verdict.safe { "ok" } else { "failed" },
+        &serde_json::to_string(&report).unwrap_or_default(),
+    )?;
+    Ok(report)
+}
+
+fn pick_library(t: &Triplicate, options: &IngestOptions) -> Result<LibraryConfig, IngestError> {
+    let wanted = options
+        .library
+        .as_deref()
+        .or(t.config.ingest.library.as_deref());
+    let found = match wanted {
+        Some(name) => t.config.library(name),
+        None => t.config.libraries.first(),
+    };
+    found.cloned().ok_or_else(|| {
+        IngestError::Usage(match wanted {
+            Some(name) => format!("no library named '{name}' (see `triplicate library list`)"),
+            None => "no library to ingest into: add one with `triplicate library add DIR`".into(),
+        })
+    })
+}
+
+/// The enabled, automatic destinations and those named with `--also`, opened; those
+/// that cannot be opened are reported and take no part.
+fn open_writers(
+    t: &Triplicate,
+    options: &IngestOptions,
+    problems: &mut Problems<'_>,
+) -> Result<Vec<Writer>, IngestError> {
+    for name in &options.also {
+        if t.config.destination(name).is_none() {
+            return Err(IngestError::Usage(format!(
+                "no destination named '{name}' (see `triplicate dest list`)"
+            )));
+        }
+    }
+    let mut writers = Vec::new();
+    for d in t
+        .config
+        .destinations
+        .iter()
+        .filter(|d| takes_part(d, options))
+    {
+        let opened = destination::open(d).and_then(|dest| {
+            let layout = Layout::parse(&d.layout).map_err(|e| DestError::Remote {
+                dest: d.name.clone(),
+                op: "use its layout",
+                key: None,
+                message: e.to_string(),
+                transient: false,
+            })?;
+            Ok((dest, layout))
+        });
+        match opened {
+            Ok((dest, layout)) => {
+                let dest = match &options.wrap {
+                    Some(wrap) => (wrap.0)(dest),
+                    None => dest,
+                };
+                let device = if d.is_remote() {
+                    Device::Remote(d.id.clone())
+                } else {
+                    Device::Local(
+                        std::fs::metadata(d.local_root())
+                            .map(|m| m.dev())
+                            .unwrap_or_default(),
+                    )
+                };
+                writers.push(Writer {
+                    config: d.clone(),
+                    dest,
+                    layout,
+                    device,
+                    report: Mutex::new(IngestDestination {
+                        name: d.name.clone(),
+                        state: "ok".into(),
+                        ..Default::default()
+                    }),
+                });
+            }
+            Err(e) => {
+                t.catalog.raise_destination_warning(&d.name, &e)?;
+                problems.report(crate::engine::dest_problem(
+                    &d.name,
+                    &e.to_string(),
+                    e.class(),
+                ));
+            }
+        }
+    }
+    Ok(writers)
+}
+
+fn takes_part(d: &DestinationConfig, options: &IngestOptions) -> bool {
+    d.enabled && (d.automatic || options.also.contains(&d.name))
+}
+
+/// The destinations that should have taken part but could not be opened.
+fn destinations_not_open(
+    t: &Triplicate,
+    options: &IngestOptions,
+    writers: &[Writer],
+) -> Vec<IngestDestination> {
+    t.config
+        .destinations
+        .iter()
+        .filter(|d| takes_part(d, options) && !writers.iter().any(|w| w.config.name == d.name))
+        .map(|d| IngestDestination {
+            name: d.name.clone(),
+            state: destination::probe(d)
+                .err()
+                .map(|e| e.state().to_string())
+                .unwrap_or_else(|| "unavailable".into()),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Capture time, camera and sequence number of each file; a sidecar takes its photo's.
+fn plan<'a>(card: &'a Card, label: &str, job: &str) -> Vec<Planned<'a>> {
+    let mut seq = 0;
+    let mut plans: Vec<Planned<'a>> = card
+        .files
+        .iter()
+        .map(|f| {
+            let info = if f.kind == PhotoKind::Sidecar {
+                exif::ExifInfo::default()
+            } else {
+                exif::read_exif(&f.path)
+            };
+            if f.kind != PhotoKind::Sidecar || f.photo.is_none() {
+                seq += 1;
+            }
+            let (captured, captured_from) = match info.captured {
+                Some(c) => (c, CaptureSource::Exif),
+                None => (exif::local_time(f.mtime_ns), CaptureSource::Mtime),
+            };
+            Planned {
+                file: f,
+                captured,
+                captured_from,
+                tokens: IngestTokens {
+                    make: info.make,
+                    model: info.model,
+                    card: label.to_string(),
+                    job: job.to_string(),
+                    seq,
+                },
+            }
+        })
+        .collect();
+    for i in 0..plans.len() {
+        if let Some(p) = plans[i].file.photo {
+            plans[i].captured = plans[p].captured;
+            plans[i].captured_from = CaptureSource::Sibling;
+            plans[i].tokens = plans[p].tokens.clone();
+        }
+    }
+    plans
+}
+
+/// How one file ended.
+#[derive(Debug, Clone, Default)]
+struct Outcome {
+    /// Where the library holds it, verified.
+    library_path: Option<RelPath>,
+    /// The destinations holding a verified copy.
+    verified_at: Vec<String>,
+    learned: Option<Learned>,
+    /// Written into the library by this ingest.
+    copied: bool,
+    /// Its content was in the library already.
+    already: bool,
+}
+
+/// Everything a worker needs.
+struct Context<'a> {
+    t: &'a Triplicate,
+    run: &'a str,
+    library: &'a LibraryConfig,
+    library_dest: &'a LocalDestination,
+    layout: &'a Layout,
+    writers: &'a [Writer],
+    progress: &'a dyn Progress,
+}
+
+/// One place a file is to be written: the library (`None`) or a destination.
+#[derive(Clone)]
+struct Slot {
+    writer: Option<usize>,
+    key: RelPath,
+}
+
+impl Context<'_> {
+    fn library_key(&self, p: &Planned<'_>) -> RelPath {
+        self.layout.render(&LayoutInput {
+            captured: p.captured,
+            source: &p.file.rel,
+            library: &self.library.name,
+            node: &self.t.config.node,
+            kind: p.file.kind,
+            ingest: Some(&p.tokens),
+        })
+    }
+
+    /// Where a destination puts the library file `library_key`: as a backup would.
+    fn dest_key(&self, w: &Writer, p: &Planned<'_>, library_key: &RelPath) -> RelPath {
+        w.layout.render(&LayoutInput {
+            captured: p.captured,
+            source: library_key,
+            library: &self.library.name,
+            node: &self.t.config.node,
+            kind: p.file.kind,
+            ingest: None,
+        })
+    }
+
+    fn dest_of(&self, slot: &Slot) -> &dyn WriteDestination {
+        match slot.writer {
+            Some(i) => self.writers[i].dest.as_ref(),
+            None => self.library_dest,
+        }
+    }
+
+    fn name_of(&self, slot: &Slot) -> &str {
+        match slot.writer {
+            Some(i) => &self.writers[i].config.name,
+            None => &self.library.name,
+        }
+    }
+
+    fn ingest_file(
+        &self,
+        p: &Planned<'_>,
+        problems: &Mutex<Vec<Problem>>,
+    ) -> Result<Outcome, CatalogError> {
+        let mut outcome = Outcome::default();
+        let problem = |message: String, class| {
+            problems.lock().unwrap().push(Problem {
+                subject: format!("card:{}", p.file.rel),
+                message,
+                class,
+            })
+        };
+        let first_library_key = self.library_key(p);
+        let mut slots = vec![Slot {
+            writer: None,
+            key: first_library_key.clone(),
+        }];
+        for (i, w) in self.writers.iter().enumerate() {
+            slots.push(Slot {
+                writer: Some(i),
+                key: self.dest_key(w, p, &first_library_key),
+            });
+        }
+
+        // A name taken already: learn the card file's hashes first, then place by them.
+        let mut known: Option<Learned> = None;
+        let mut taken = false;
+        for slot in &slots {
+            match self.dest_of(slot).stat(&slot.key) {
+                Ok(None) => {}
+                Ok(Some(_)) | Err(_) => taken = true,
+            }
+        }
+        let mut placed: Vec<(Slot, Option<Stored>)> = Vec::new();
+        if taken {
+            match hash_card_file(&p.file.path) {
+                Ok(l) => known = Some(l),
+                Err(e) => {
+                    problem(
+                        format!("{} could not be read from the card: {e}", p.file.rel),
+                        crate::destination::ErrorClass::Transient,
+                    );
+                    return Ok(outcome);
+                }
+            }
+            let hash = known.expect("just learned").blake3;
+            let library_key =
+                match choose_key(self.library_dest, first_library_key, &hash, p.file.size) {
+                    Ok(Placement::Write(k)) => {
+                        placed.push((
+                            Slot {
+                                writer: None,
+                                key: k.clone(),
+                            },
+                            None,
+                        ));
+                        k
+                    }
+                    Ok(Placement::AlreadyThere(k, _)) => {
+                        outcome.already = true;
+                        outcome.library_path = Some(k.clone());
+                        k
+                    }
+                    Err(e) => {
+                        problem(e.to_string(), e.class());
+                        return Ok(outcome);
+                    }
+                };
+            let held = self
+                .t
+                .catalog
+                .photo_id_of(&hash)?
+                .map(|id| self.t.catalog.sources_of(id))
+                .transpose()?
+                .map(|s| s.copies)
+                .unwrap_or_default();
+            for (i, w) in self.writers.iter().enumerate() {
+                if held.iter().any(|(dest, _)| dest == &w.config.id) {
+                    outcome.verified_at.push(w.config.name.clone());
+                    w.report.lock().unwrap().already += 1;
+                    continue;
+                }
+                let first = self.dest_key(w, p, &library_key);
+                match choose_key(w.dest.as_ref(), first, &hash, p.file.size) {
+                    Ok(Placement::Write(k)) => placed.push((
+                        Slot {
+                            writer: Some(i),
+                            key: k,
+                        },
+                        None,
+                    )),
+                    Ok(Placement::AlreadyThere(k, stored)) => placed.push((
+                        Slot {
+                            writer: Some(i),
+                            key: k,
+                        },
+                        Some(stored),
+                    )),
+                    Err(e) => {
+                        w.report.lock().unwrap().failed += 1;
+                        problem(e.to_string(), e.class());
+                    }
+                }
+            }
+        } else {
+            placed = slots.into_iter().map(|s| (s, None)).collect();
+        }
+
+        // Copies already in place count as they are; the rest are written from one read.
+        let (mut pending, there): (Vec<Slot>, Vec<(Slot, Stored)>) = {
+            let mut pending = Vec::new();
+            let mut there = Vec::new();
+            for (slot, stored) in placed {
+                match stored {
+                    Some(stored) => there.push((slot, stored)),
+                    None => pending.push(slot),
+                }
+            }
+            (pending, there)
+        };
+        let mut written: Vec<(Slot, Stored)> = Vec::new();
+        let mut last_errors: Vec<(Slot, String, crate::destination::ErrorClass)> = Vec::new();
+        for attempt in 0..ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50 << (2 * attempt)));
+            }
+            let targets: Vec<Target<'_>> = pending
+                .iter()
+                .map(|s| Target {
+                    dest: self.dest_of(s),
+                    key: s.key.clone(),
+                })
+                .collect();
+            let names: Vec<String> = pending
+                .iter()
+                .map(|s| self.name_of(s).to_string())
+                .collect();
+            let on_bytes = |i: usize, n: u64| {
+                self.progress.event(&Event::WorkBytes {
+                    dest: &names[i],
+                    bytes: n,
+                })
+            };
+            let result = match known {
+                Some(l) => fan_out(&p.file.path, p.file.size, &l.blake3, &targets, &on_bytes)
+                    .map(|r| (Some(l), r)),
+                None => fan_out_learning(&p.file.path, p.file.size, &targets, &on_bytes),
+            };
+            let (learned, results) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    // The card, not a destination: pulled out, or a bad sector.
+                    problem(
+                        format!("{e} (is the card still in? run ingest again to resume)"),
+                        crate::destination::ErrorClass::Transient,
+                    );
+                    return Ok(outcome);
+                }
+            };
+            if known.is_none() {
+                known = learned;
+            }
+            last_errors.clear();
+            let mut retry = Vec::new();
+            for (slot, result) in pending.into_iter().zip(results) {
+                match result {
+                    Ok(stored) => written.push((slot, stored)),
+                    Err(e) if e.is_worth_retrying() && attempt + 1 < ATTEMPTS => {
+                        tracing::info!("retrying {} to {}: {e}", p.file.rel, self.name_of(&slot));
+                        retry.push(slot);
+                    }
+                    Err(e) => last_errors.push((slot, e.to_string(), e.class())),
+                }
+            }
+            pending = retry;
+        }
+        let Some(learned) = known else {
+            for (slot, message, class) in last_errors {
+                self.fail(&slot, &message, class, p, &problem);
+            }
+            return Ok(outcome);
+        };
+        outcome.learned = Some(learned);
+
+        // Record: the library file as a scan would, then each verified copy.
+        let library_written = written.iter().find(|(s, _)| s.writer.is_none());
+        if let Some((slot, _)) = library_written {
+            outcome.library_path = Some(slot.key.clone());
+            outcome.copied = true;
+        }
+        let photo_id = match &outcome.library_path {
+            Some(path) => {
+                let meta = std::fs::metadata(path.to_path(&self.library.path)).ok();
+                let ids = self.t.catalog.record_files(
+                    &self.library.name,
+                    &[ScannedFile {
+                        path: path.clone(),
+                        hash: learned.blake3,
+                        size: p.file.size,
+                        mtime_ns: meta
+                            .as_ref()
+                            .map(|m| m.mtime() * 1_000_000_000 + m.mtime_nsec())
+                            .unwrap_or(-1),
+                        inode: meta.as_ref().map(|m| m.ino()).unwrap_or(0),
+                        captured: p.captured.format(CAPTURE_FORMAT).to_string(),
+                        captured_from: p.captured_from.as_str(),
+                        kind: p.file.kind,
+                    }],
+                )?;
+                ids.first().copied()
+            }
+            None => None,
+        };
+        self.progress.event(&Event::WorkDone {
+            dest: &self.library.name,
+            ok: outcome.library_path.is_some(),
+        });
+        let copies = written
+            .iter()
+            .map(|c| (c, true))
+            .chain(there.iter().map(|c| (c, false)));
+        for ((slot, stored), fresh) in copies {
+            let (Some(i), Some(photo_id)) = (slot.writer, photo_id) else {
+                // The library itself, or no library copy to name the photo by.
+                continue;
+            };
+            let w = &self.writers[i];
+            self.t.catalog.record_copy_verified(
+                photo_id,
+                &w.config.id,
+                &slot.key,
+                *stored,
+                w.dest.properties().verified_by,
+                &Operation {
+                    run: self.run,
+                    kind: if fresh { "ingest" } else { "adopt" },
+                    dest: Some(&w.config.name),
+                    photo_id: Some(photo_id),
+                    path: Some(&slot.key),
+                    bytes: Some(if fresh { p.file.size } else { 0 }),
+                    duration_ms: None,
+                    outcome: "verified",
+                    message: None,
+                },
+            )?;
+            let mut r = w.report.lock().unwrap();
+            if fresh {
+                r.written += 1;
+            } else {
+                r.already += 1;
+            }
+            outcome.verified_at.push(w.config.name.clone());
+            self.progress.event(&Event::WorkDone {
+                dest: &w.config.name,
+                ok: true,
+            });
+        }
+        for (slot, message, class) in last_errors {
+            self.fail(&slot, &message, class, p, &problem);
+            if let (Some(i), Some(photo_id)) = (slot.writer, photo_id) {
+                let w = &self.writers[i];
+                self.t.catalog.record_copy_failed(
+                    photo_id,
+                    &w.config.id,
+                    Some(&slot.key),
+                    &message,
+                    class.as_str(),
+                    &Operation {
+                        run: self.run,
+                        kind: "ingest",
+                        dest: Some(&w.config.name),
+                        photo_id: Some(photo_id),
+                        path: Some(&slot.key),
+                        bytes: None,
+                        duration_ms: None,
+                        outcome: "failed",
+                        message: Some(&message),
+                    },
+                )?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn fail(
+        &self,
+        slot: &Slot,
+        message: &str,
+        class: crate::destination::ErrorClass,
+        p: &Planned<'_>,
+        problem: &dyn Fn(String, crate::destination::ErrorClass),
+    ) {
+        if let Some(i) = slot.writer {
+            self.writers[i].report.lock().unwrap().failed += 1;
+        }
+        self.progress.event(&Event::WorkDone {
+            dest: self.name_of(slot),
+            ok: false,
+        });
+        problem(
+            format!("{} → {}: {message}", p.file.rel, self.name_of(slot)),
+            class,
+        );
+    }
+}
+
+/// BLAKE3 and xxh64 of a card file, read once (used when a name is taken, to tell a
+/// card seen before from a clash).
+fn hash_card_file(path: &Path) -> std::io::Result<Learned> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut blake3 = blake3::Hasher::new();
+    let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
+    let mut buf = vec![0u8; crate::photo::HASH_BUFFER];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        blake3.update(&buf[..n]);
+        xxh64.update(&buf[..n]);
+    }
+    Ok(Learned {
+        blake3: ContentHash(*blake3.finalize().as_bytes()),
+        xxh64: xxh64.digest(),
+    })
+}
