@@ -706,7 +706,7 @@ impl Context<'_> {
         }
 
         // Copies already in place count as they are; the rest are written from one read.
-        let (mut pending, there): (Vec<Slot>, Vec<(Slot, Stored)>) = {
+        let (mut pending, mut there): (Vec<Slot>, Vec<(Slot, Stored)>) = {
             let mut pending = Vec::new();
             let mut there = Vec::new();
             for (slot, stored) in placed {
@@ -719,12 +719,28 @@ impl Context<'_> {
         };
         let mut written: Vec<(Slot, Stored)> = Vec::new();
         let mut last_errors: Vec<(Slot, String, crate::destination::ErrorClass)> = Vec::new();
+        let mut placement_errors = Vec::new();
         for attempt in 0..ATTEMPTS {
+            if attempt > 0
+                && let Some(l) = known
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50 << (2 * attempt)));
+                // A copy that read back wrong is still there: place again, by content.
+                let mut again = Vec::new();
+                for slot in pending {
+                    let dest = self.dest_of(&slot);
+                    match choose_key(dest, slot.key.clone(), &l.blake3, p.file.size) {
+                        Ok(Placement::Write(key)) => again.push(Slot { key, ..slot }),
+                        Ok(Placement::AlreadyThere(key, stored)) => {
+                            there.push((Slot { key, ..slot }, stored))
+                        }
+                        Err(e) => placement_errors.push((slot, e.to_string(), e.class())),
+                    }
+                }
+                pending = again;
+            }
             if pending.is_empty() {
                 break;
-            }
-            if attempt > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(50 << (2 * attempt)));
             }
             let targets: Vec<Target<'_>> = pending
                 .iter()
@@ -776,6 +792,7 @@ impl Context<'_> {
             }
             pending = retry;
         }
+        last_errors.extend(placement_errors);
         let Some(learned) = known else {
             for (slot, message, class) in last_errors {
                 self.fail(&slot, &message, class, p, &problem);
@@ -785,10 +802,12 @@ impl Context<'_> {
         outcome.learned = Some(learned);
 
         // Record: the library file as a scan would, then each verified copy.
-        let library_written = written.iter().find(|(s, _)| s.writer.is_none());
-        if let Some((slot, _)) = library_written {
+        if let Some((slot, _)) = written.iter().find(|(s, _)| s.writer.is_none()) {
             outcome.library_path = Some(slot.key.clone());
             outcome.copied = true;
+        } else if let Some((slot, _)) = there.iter().find(|(s, _)| s.writer.is_none()) {
+            outcome.library_path = Some(slot.key.clone());
+            outcome.already = true;
         }
         let photo_id = match &outcome.library_path {
             Some(path) => {

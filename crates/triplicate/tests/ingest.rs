@@ -1,0 +1,244 @@
+//! Card ingest under faults, through the library: a destination whose copies read back
+//! damaged makes the card NOT SAFE until an ingest without the fault finishes the job,
+//! and a card pulled out mid-ingest gives a clear error, leaves nothing partial, and the
+//! next ingest resumes. The card and the destination are on tmpfs mounts of their own
+//! (the tests run as root), so that the devices are really distinct.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use triplicate::destination::faulty::{Exercised, FaultPlan, FaultyDestination};
+use triplicate::destination::{MediaKind, WriteDestination};
+use triplicate::engine::DestinationWrapper;
+use triplicate::home::{Home, Triplicate};
+use triplicate::ingest::{IngestOptions, ingest};
+use triplicate::progress::NoProgress;
+use triplicate::setup::{self, NewDestination};
+use triplicate_testkit as kit;
+
+/// A tmpfs, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "mounting a tmpfs needs root (CI runs the tests as root)"
+        );
+        Tmpfs(path.into())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A home with a library, one destination "usb" on its own tmpfs, and a card on
+/// another.
+fn setup(dir: &Path) -> (Home, Vec<Tmpfs>) {
+    let home = Home::in_dir(&dir.join("home"));
+    let library = dir.join("library");
+    std::fs::create_dir_all(&library).unwrap();
+    setup::init(&home, "test", &[library]).unwrap();
+    let mounts = vec![
+        Tmpfs::mount(&dir.join("usb")),
+        Tmpfs::mount(&dir.join("card")),
+    ];
+    setup::add_destination(
+        &home,
+        "test",
+        &NewDestination::new(
+            "usb",
+            dir.join("usb").to_str().unwrap(),
+            MediaKind::Hdd,
+            "onsite",
+        ),
+    )
+    .unwrap();
+    (home, mounts)
+}
+
+fn options(card: &Path, wrap: Option<DestinationWrapper>) -> IngestOptions {
+    IngestOptions {
+        card: card.into(),
+        wrap,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn copies_that_read_back_damaged_are_not_safe_until_an_ingest_without_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, _mounts) = setup(dir.path());
+    let card = dir.path().join("card");
+    let files = kit::write_card(&card, &kit::CardSpec::default()).unwrap();
+    let t = Triplicate::open(&home).unwrap();
+
+    // Every read-back at "usb" flips a bit: no copy there can be verified.
+    let exercised = Arc::new(Exercised::default());
+    let seen = exercised.clone();
+    let wrap = DestinationWrapper(Arc::new(move |d: Arc<dyn WriteDestination>| {
+        Arc::new(FaultyDestination::new(
+            d,
+            FaultPlan {
+                seed: 7,
+                read_flips: 1.0,
+                ..Default::default()
+            },
+            Arc::new(AtomicBool::new(true)),
+            seen.clone(),
+        )) as Arc<dyn WriteDestination>
+    }));
+    let r = ingest(&t, &options(&card, Some(wrap)), &NoProgress).unwrap();
+    assert!(exercised.read_flips.load(Ordering::Relaxed) >= files.len() as u64);
+    assert!(!r.verdict.safe, "{r:?}");
+    assert_eq!(r.verdict.reasons.len(), files.len(), "{:?}", r.verdict);
+    assert!(
+        r.verdict.reasons[0].contains("1 verified copy on 1 device (library)"),
+        "{:?}",
+        r.verdict
+    );
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.message.contains("read back with hash")),
+        "{:?}",
+        r.problems
+    );
+    // Nothing at "usb" counts as verified.
+    let usb = &t.config.destinations[0];
+    assert!(
+        t.catalog
+            .copies_at(&usb.id)
+            .unwrap()
+            .iter()
+            .all(|c| c.state != "verified")
+    );
+
+    // The fault gone, the next ingest proves the copies (read back right this time,
+    // they are adopted) and the card is safe.
+    let r = ingest(&t, &options(&card, None), &NoProgress).unwrap();
+    assert!(r.verdict.safe, "{:?}", r.verdict);
+    assert_eq!(r.copied, 0, "the library had every file");
+    let usb_report = &r.destinations[0];
+    assert_eq!(
+        (usb_report.written + usb_report.already) as usize,
+        files.len(),
+        "{r:?}"
+    );
+    assert_eq!(
+        t.catalog
+            .copies_at(&usb.id)
+            .unwrap()
+            .iter()
+            .filter(|c| c.state == "verified")
+            .count(),
+        files.len()
+    );
+}
+
+#[test]
+fn a_card_pulled_out_mid_ingest_says_so_and_the_next_ingest_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, _mounts) = setup(dir.path());
+    let card = dir.path().join("card");
+    let spec = kit::CardSpec {
+        pairs: 6,
+        raw_size: 2 << 20,
+        ..Default::default()
+    };
+    let files = kit::write_card(&card, &spec).unwrap();
+    let t = Triplicate::open(&home).unwrap();
+
+    // Writes to "usb" crawl; meanwhile the card's files vanish, as when it is pulled.
+    let wrap = DestinationWrapper(Arc::new(|d: Arc<dyn WriteDestination>| {
+        Arc::new(FaultyDestination::new(
+            d,
+            FaultPlan {
+                slow_writes: 1.0,
+                slow_by: Duration::from_millis(20),
+                ..Default::default()
+            },
+            Arc::new(AtomicBool::new(true)),
+            Default::default(),
+        )) as Arc<dyn WriteDestination>
+    }));
+    let pulled = dir.path().join("pulled");
+    let report = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            let mut o = options(&card, Some(wrap));
+            o.jobs = Some(1);
+            ingest(&t, &o, &NoProgress).unwrap()
+        });
+        // Once the first file is in the library, pull the card.
+        let library = dir.path().join("library");
+        while kit::tree_hashes(&library)
+            .map(|h| h.is_empty())
+            .unwrap_or(true)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Command::new("cp")
+            .arg("-a")
+            .arg(&card)
+            .arg(&pulled)
+            .status()
+            .unwrap();
+        for f in &files {
+            let _ = std::fs::remove_file(card.join(&f.path));
+        }
+        run.join().unwrap()
+    });
+    assert!(!report.verdict.safe);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("is the card still in?")),
+        "{:?}",
+        report.problems
+    );
+    // Nothing half-written anywhere.
+    for root in [dir.path().join("library"), dir.path().join("usb")] {
+        let partial = walk(&root).into_iter().find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".triplicate-partial-")
+        });
+        assert_eq!(partial, None);
+    }
+
+    // The card back in: the next ingest finishes, and copies only what was missing.
+    for f in &files {
+        std::fs::copy(pulled.join(&f.path), card.join(&f.path)).unwrap();
+    }
+    let r = ingest(&t, &options(&card, None), &NoProgress).unwrap();
+    assert!(r.verdict.safe, "{:?}", r.verdict);
+    assert!(r.already >= 1, "{r:?}");
+    assert_eq!(r.copied + r.already, files.len() as u64);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
