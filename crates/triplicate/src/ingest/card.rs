@@ -48,7 +48,7 @@ pub struct CardFile {
 pub struct Card {
     pub root: PathBuf,
     pub layouts: Vec<CardLayout>,
-    /// In path order; photos before the sidecars that point at them is not promised.
+    /// In path order within each layout's folder.
     pub files: Vec<CardFile>,
     /// The device the card is on: a copy there is no copy at all.
     pub device: u64,
