@@ -123,6 +123,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// ASC MHL histories (the `ascmhl/` folders ingest writes).
+    #[command(subcommand)]
+    Mhl(MhlCommand),
     /// Bring photos back from verified copies; never overwrites a file.
     Restore {
         /// The folder to restore into.
@@ -238,6 +241,23 @@ enum DestCommand {
     Enable { name: String },
     /// Stop writing to a destination (its copies still count).
     Disable { name: String },
+}
+
+#[derive(Subcommand)]
+enum MhlCommand {
+    /// Check a folder against its ASC MHL history, whoever wrote it: every file is
+    /// hashed and compared with its original hash; changed, missing and unlisted
+    /// files are reported. Exit code 1 if any.
+    Verify {
+        /// The folder holding the `ascmhl/` folder.
+        dir: PathBuf,
+        /// Add the check to the history, as a generation of `verified` and `failed`
+        /// hashes.
+        #[arg(long)]
+        record: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -487,6 +507,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "Disabled destination '{name}': nothing is written there until `dest enable {name}`."
             );
+        }
+        Command::Mhl(MhlCommand::Verify { dir, record, json }) => {
+            let bars = bars::Bars::new(!json);
+            let check = triplicate::ingest::mhl::verify_folder(&dir, record, &bars)?;
+            bars.finish();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&check)?);
+            } else {
+                show::mhl_check(&check);
+            }
+            return Ok(if check.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         Command::Catalog(CatalogCommand::Rebuild { json }) => {
             let config = triplicate::config::Config::load(&home.config)?;

@@ -287,6 +287,13 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
         .map(|(copies, files)| format!("{files} with {copies} verified copies"))
         .collect();
     println!("Files: {}.", counts.join(", "));
+    for m in &r.manifests {
+        match (&m.generation, &m.note) {
+            (Some(g), _) => println!("{:>12}: ASC MHL {g}", m.place),
+            (None, Some(note)) => println!("{:>12}: no ASC MHL ({note})", m.place),
+            (None, None) => {}
+        }
+    }
     for p in &r.problems {
         println!("  - [{}] {}", p.class.as_str(), p.message);
     }
@@ -302,6 +309,40 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
         }
         println!(
             "Keep the card. Run `triplicate ingest` again once the destinations are back to finish."
+        );
+    }
+}
+
+pub fn mhl_check(c: &triplicate::ingest::mhl::FolderCheck) {
+    println!(
+        "{}: {} files verified against {} ASC MHL generation(s).",
+        c.folder,
+        c.verified.len(),
+        c.generations
+    );
+    for m in &c.failed {
+        println!(
+            "  FAILED   {} ({} {} expected, {} found)",
+            m.path, m.format, m.expected, m.found
+        );
+    }
+    for p in &c.missing {
+        println!("  MISSING  {p}");
+    }
+    for p in &c.new {
+        println!("  NEW      {p} (not in the history)");
+    }
+    if let Some(g) = &c.recorded {
+        println!("The check was recorded as {g}.");
+    }
+    if c.ok() {
+        println!("OK: every file matches its original hash.");
+    } else {
+        println!(
+            "NOT OK: {} changed, {} missing, {} not in the history.",
+            c.failed.len(),
+            c.missing.len(),
+            c.new.len()
         );
     }
 }

@@ -267,3 +267,219 @@ fn a_disk_that_fills_up_is_not_safe_and_a_second_ingest_finishes() {
         BTreeMap::from([("d1", on_card as u64), ("d2", on_card as u64)])
     );
 }
+
+/// Checks the ASC MHL history at `root` with the reference tool: every file against
+/// the history, every generation and the chain against the schemas, and, while each
+/// folder is as the first generation saw it, the folder hashes too.
+fn reference_tool_accepts(root: &Path, folder_hashes_too: bool) {
+    let dir = root.to_str().unwrap();
+    let out = common::ascmhl_debug(&["verify", dir]);
+    assert!(
+        out.status.success(),
+        "ascmhl-debug verify {dir}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if folder_hashes_too {
+        let out = common::ascmhl_debug(&["verify", "--directory_hash", dir]);
+        assert!(
+            out.status.success(),
+            "ascmhl-debug verify -dh {dir}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let schema = common::ascmhl_xsd("ASCMHL.xsd");
+    let chain_schema = common::ascmhl_xsd("ASCMHLDirectory__combined.xsd");
+    for entry in std::fs::read_dir(root.join("ascmhl")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut args = vec![
+            "xsd-schema-check".to_string(),
+            path.to_string_lossy().into_owned(),
+        ];
+        if path.extension().is_some_and(|e| e == "mhl") {
+            args.extend(["--xsd_file".into(), schema.to_string_lossy().into_owned()]);
+        } else {
+            args.extend([
+                "--directory_file".into(),
+                "--xsd_file".into(),
+                chain_schema.to_string_lossy().into_owned(),
+            ]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = common::ascmhl_debug(&args);
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("validated"),
+            "{}: {}{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `triplicate mhl verify ARGS --json`: (exit code, report).
+fn mhl_verify(w: &World, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["mhl", "verify", "--json"];
+    all.extend_from_slice(args);
+    let out = w.run(&all);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn generations(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("ascmhl"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".mhl"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn ingest_keeps_asc_mhl_histories_that_the_reference_tool_verifies() {
+    let s = studio("64m");
+    let w = &s.w;
+    let card = s.card.path.clone();
+    write_card(&card, "mhl-a");
+    // The standard's test vector, as a sidecar on the card.
+    std::fs::create_dir_all(card.join("DCIM/100TEST")).unwrap();
+    std::fs::write(card.join("DCIM/100TEST/VECTOR.XMP"), b"abcd\n").unwrap();
+    let (code, r) = ingest(w, &card, &[]);
+    assert_eq!(code, 0, "{r}");
+    let places = [w.library(), w.path("d1"), w.path("d2")];
+    for place in &places {
+        let name = place.file_name().unwrap().to_str().unwrap();
+        let g = generations(place);
+        assert_eq!(g.len(), 1, "{g:?}");
+        // NNNN_<folder>_<YYYY-MM-DD>_<HHMMSS>Z.mhl
+        let (number, rest) = g[0].split_at(5);
+        assert_eq!(number, "0001_");
+        assert!(rest.starts_with(&format!("{name}_")), "{rest}");
+        let stamp = rest
+            .trim_start_matches(&format!("{name}_"))
+            .trim_end_matches(".mhl");
+        assert_eq!(stamp.len(), "2026-11-22_090005Z".len(), "{stamp}");
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'_',
+            "{stamp}"
+        );
+        reference_tool_accepts(place, true);
+        let text = std::fs::read_to_string(place.join("ascmhl").join(&g[0])).unwrap();
+        assert!(
+            text.contains(">0ea03b369a463d9d</xxh64>") && text.contains("VECTOR.XMP"),
+            "the test vector's xxh64 is in {}: {text}",
+            place.display()
+        );
+        assert!(text.contains("<directoryhash>") && text.contains("<roothash>"));
+    }
+    assert_eq!(
+        r["manifests"].as_array().unwrap().len(),
+        3,
+        "one generation per place: {r}"
+    );
+
+    // A second card, and the first again: one more generation each time; files found
+    // again are "verified"; the reference tool still accepts every history.
+    let second_card = Mount::tmpfs(&w.path("card2"), "64m");
+    let second = second_card.path.clone();
+    write_card(&second, "mhl-b");
+    let (code, r) = ingest(w, &second, &[]);
+    assert_eq!(code, 0, "{r}");
+    let (code, r) = ingest(w, &card, &[]);
+    assert_eq!(code, 0, "{r}");
+    for place in &places {
+        let g = generations(place);
+        assert_eq!(g.len(), 3, "{g:?}");
+        let third = std::fs::read_to_string(place.join("ascmhl").join(&g[2])).unwrap();
+        assert!(third.contains("action=\"verified\""), "{third}");
+        assert!(!third.contains("action=\"original\""), "{third}");
+        reference_tool_accepts(place, false);
+        let out = w.run(&["mhl", "verify", place.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    // A copy damaged on d1: Triplicate's check and the reference tool's both see it;
+    // --record adds the failure to the history, which stays intact.
+    let damaged = common::stored(&w.path("d1"))
+        .into_keys()
+        .find(|p| p.extension().is_some_and(|e| e == "CR2"))
+        .unwrap();
+    let path = w.path("d1").join(&damaged);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let (code, check) = mhl_verify(w, &[w.path("d1").to_str().unwrap(), "--record"]);
+    assert_eq!(code, 1, "{check}");
+    assert_eq!(check["failed"].as_array().unwrap().len(), 1, "{check}");
+    assert_eq!(
+        check["failed"][0]["path"].as_str(),
+        damaged.to_str(),
+        "{check}"
+    );
+    assert!(check["missing"].as_array().unwrap().is_empty(), "{check}");
+    assert!(check["new"].as_array().unwrap().is_empty(), "{check}");
+    let g = generations(&w.path("d1"));
+    assert_eq!(g.len(), 4, "{g:?}");
+    let fourth = std::fs::read_to_string(w.path("d1/ascmhl").join(&g[3])).unwrap();
+    assert_eq!(fourth.matches("action=\"failed\"").count(), 1, "{fourth}");
+    assert!(fourth.contains("<process>in-place</process>"));
+    let out = common::ascmhl_debug(&["verify", w.path("d1").to_str().unwrap()]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("hash mismatch") && said.contains(damaged.to_str().unwrap()),
+        "{said}"
+    );
+}
+
+#[test]
+fn mhl_verify_checks_a_history_the_reference_tool_wrote() {
+    let w = common::World::new();
+    let folder = w.path("offload");
+    std::fs::create_dir_all(folder.join("A003/CLIPS")).unwrap();
+    std::fs::write(
+        folder.join("A003/CLIPS/A003C001.MOV"),
+        kit::noise("clip", 50_000),
+    )
+    .unwrap();
+    std::fs::write(folder.join("A003/notes.txt"), b"abcd\n").unwrap();
+    let out = std::process::Command::new("ascmhl")
+        .args(["create", "--hash_format", "md5", folder.to_str().unwrap()])
+        .output()
+        .expect("ascmhl runs (scripts/test installs it: pip install ascmhl)");
+    assert!(out.status.success(), "{out:?}");
+
+    let (code, check) = mhl_verify(&w, &[folder.to_str().unwrap()]);
+    assert_eq!(code, 0, "{check}");
+    assert_eq!(check["verified"].as_array().unwrap().len(), 2, "{check}");
+
+    std::fs::write(folder.join("A003/notes.txt"), b"abce\n").unwrap();
+    std::fs::write(folder.join("A003/extra.txt"), b"new").unwrap();
+    let out = w.run(&["mhl", "verify", folder.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("FAILED   A003/notes.txt (md5 f5ac8127b3b6b85cdc13f237c6005d80 expected"),
+        "{said}"
+    );
+    assert!(said.contains("NEW      A003/extra.txt"), "{said}");
+
+    // A generation changed after it was written is refused by name.
+    let generation = std::fs::read_dir(folder.join("ascmhl"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mhl"))
+        .unwrap();
+    let text = std::fs::read_to_string(&generation).unwrap();
+    std::fs::write(&generation, text.replace("A003C001", "A003C002")).unwrap();
+    let out = w.run(&["mhl", "verify", folder.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("has been changed since it was written"),
+        "{said}"
+    );
+}

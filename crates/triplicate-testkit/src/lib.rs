@@ -188,7 +188,7 @@ pub fn write_flat_library(dir: &Path, n: usize, seed: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// BLAKE3 of every published file under `root` (skipping `.triplicate` folders and the
+/// BLAKE3 of every published file under `root` (skipping `.triplicate` and `ascmhl` folders and the
 /// `.triplicate-partial-` files of puts in progress), by relative path. Safe to call
 /// while a backup writes there: a file that vanishes meanwhile is left out.
 pub fn tree_hashes(root: &Path) -> io::Result<std::collections::BTreeMap<PathBuf, String>> {
@@ -203,7 +203,7 @@ pub fn tree_hashes(root: &Path) -> io::Result<std::collections::BTreeMap<PathBuf
             let path = entry.path();
             let ft = entry.file_type()?;
             if ft.is_dir() {
-                if entry.file_name() != ".triplicate" {
+                if entry.file_name() != ".triplicate" && entry.file_name() != "ascmhl" {
                     walk(root, &path, out)?;
                 }
             } else if ft.is_file() {

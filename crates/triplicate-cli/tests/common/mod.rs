@@ -324,3 +324,27 @@ pub fn age_decrypt(key: &Path, file: &Path) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Runs the ASC MHL reference tool's `ascmhl-debug` (`pip install ascmhl`, which
+/// scripts/test installs).
+pub fn ascmhl_debug(args: &[&str]) -> Output {
+    Command::new("ascmhl-debug")
+        .args(args)
+        .output()
+        .expect("ascmhl-debug runs (scripts/test installs it: pip install ascmhl)")
+}
+
+/// The ASC MHL XML schemas, from the reference tool's source package, which
+/// scripts/test unpacks into `target/ascmhl-xsd` (or `$TRIPLICATE_ASCMHL_XSD`).
+pub fn ascmhl_xsd(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TRIPLICATE_ASCMHL_XSD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ascmhl-xsd"));
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: scripts/test unpacks the ASC MHL schemas there",
+        path.display()
+    );
+    path
+}

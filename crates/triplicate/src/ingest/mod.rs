@@ -23,6 +23,7 @@
 //! them the card (the library counts: it is a copy on the computer's disk).
 
 pub mod card;
+pub mod mhl;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
@@ -87,8 +88,22 @@ pub struct IngestReport {
     pub destinations: Vec<IngestDestination>,
     pub file_copies: Vec<IngestedFile>,
     pub verdict: Verdict,
+    /// The ASC MHL generation this ingest added at each place.
+    pub manifests: Vec<IngestManifest>,
     pub problems: Vec<Problem>,
     pub seconds: f64,
+}
+
+/// The ASC MHL generation an ingest added to the history of a place (the library,
+/// or a destination).
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestManifest {
+    /// The library's or destination's name.
+    pub place: String,
+    /// The generation's key there (`ascmhl/0001_….mhl`); `None` when none was written.
+    pub generation: Option<String>,
+    /// Why none was written.
+    pub note: Option<String>,
 }
 
 /// One destination's part in an ingest.
@@ -334,6 +349,14 @@ pub fn ingest(
             devices: devices.len() as u32,
         });
     }
+    let manifests = write_manifests(
+        &library,
+        &library_dest,
+        &writers,
+        &plans,
+        &outcomes,
+        &mut problems,
+    );
     let verdict = Verdict {
         safe: reasons.is_empty(),
         rule: format!(
@@ -359,6 +382,7 @@ pub fn ingest(
             .collect(),
         file_copies,
         verdict,
+        manifests,
         problems: problems.into_vec(),
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -368,6 +392,97 @@ pub fn ingest(
         &serde_json::to_string(&report).unwrap_or_default(),
     )?;
     Ok(report)
+}
+
+/// Adds a generation to the ASC MHL history of the library and of each destination
+/// that took part, listing the files of this card placed there. An encrypted
+/// destination gets none: its files are not the card's bytes (its own manifests,
+/// checked by `verify`, cover them). A history that cannot be written is a problem
+/// reported, not a copy lost: the verdict stands on the copies.
+fn write_manifests(
+    library: &LibraryConfig,
+    library_dest: &LocalDestination,
+    writers: &[Writer],
+    plans: &[Planned<'_>],
+    outcomes: &[Outcome],
+    problems: &mut Problems<'_>,
+) -> Vec<IngestManifest> {
+    let now = chrono::Utc::now();
+    let folder_of = |path: &Path, fallback: &str| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| fallback.to_string())
+    };
+    let mut places: Vec<(Option<usize>, String, &dyn WriteDestination, String)> = vec![(
+        None,
+        library.name.clone(),
+        library_dest,
+        folder_of(&library.path, &library.name),
+    )];
+    for (i, w) in writers.iter().enumerate() {
+        let folder = if w.config.is_remote() {
+            w.config.name.clone()
+        } else {
+            folder_of(&w.config.local_root(), &w.config.name)
+        };
+        places.push((Some(i), w.config.name.clone(), w.dest.as_ref(), folder));
+    }
+    let mut manifests = Vec::new();
+    for (place, name, dest, folder) in places {
+        if dest.properties().encrypted {
+            manifests.push(IngestManifest {
+                place: name,
+                generation: None,
+                note: Some("encrypted destination: covered by its own manifests".into()),
+            });
+            continue;
+        }
+        let sealed: Vec<mhl::Sealed> = plans
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(p, o)| {
+                let learned = o.learned?;
+                let (_, key) = o.placed.iter().find(|(at, _)| *at == place)?;
+                Some(mhl::Sealed {
+                    path: key.clone(),
+                    size: p.file.size,
+                    xxh64: learned.xxh64,
+                })
+            })
+            .collect();
+        if sealed.is_empty() {
+            manifests.push(IngestManifest {
+                place: name,
+                generation: None,
+                note: Some("no file of this card is there".into()),
+            });
+            continue;
+        }
+        match mhl::append_generation(dest, &folder, &sealed, now) {
+            Ok(k) => manifests.push(IngestManifest {
+                place: name,
+                generation: Some(k.to_string()),
+                note: None,
+            }),
+            Err(e) => {
+                let class = match &e {
+                    mhl::MhlError::Dest(d) => d.class(),
+                    _ => crate::destination::ErrorClass::Permanent,
+                };
+                problems.report(Problem {
+                    subject: format!("dest:{name}"),
+                    message: format!("the ASC MHL history could not be written: {e}"),
+                    class,
+                });
+                manifests.push(IngestManifest {
+                    place: name,
+                    generation: None,
+                    note: Some(e.to_string()),
+                });
+            }
+        }
+    }
+    manifests
 }
 
 fn pick_library(t: &Triplicate, options: &IngestOptions) -> Result<LibraryConfig, IngestError> {
@@ -538,6 +653,8 @@ struct Outcome {
     copied: bool,
     /// Its content was in the library already.
     already: bool,
+    /// Each verified copy: the library (`None`) or a destination, and its key there.
+    placed: Vec<(Option<usize>, RelPath)>,
 }
 
 /// Everything a worker needs.
@@ -674,7 +791,8 @@ impl Context<'_> {
                 .map(|s| s.copies)
                 .unwrap_or_default();
             for (i, w) in self.writers.iter().enumerate() {
-                if held.iter().any(|(dest, _)| dest == &w.config.id) {
+                if let Some((_, k)) = held.iter().find(|(dest, _)| dest == &w.config.id) {
+                    outcome.placed.push((Some(i), k.clone()));
                     outcome.verified_at.push(w.config.name.clone());
                     w.report.lock().unwrap().already += 1;
                     continue;
@@ -809,6 +927,9 @@ impl Context<'_> {
             outcome.library_path = Some(slot.key.clone());
             outcome.already = true;
         }
+        if let Some(k) = &outcome.library_path {
+            outcome.placed.push((None, k.clone()));
+        }
         let photo_id = match &outcome.library_path {
             Some(path) => {
                 let meta = std::fs::metadata(path.to_path(&self.library.path)).ok();
@@ -871,6 +992,7 @@ impl Context<'_> {
                 r.already += 1;
             }
             outcome.verified_at.push(w.config.name.clone());
+            outcome.placed.push((Some(i), slot.key.clone()));
             self.progress.event(&Event::WorkDone {
                 dest: &w.config.name,
                 ok: true,

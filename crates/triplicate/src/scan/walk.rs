@@ -3,7 +3,8 @@
 //! A small walker on `openat`/`getdents`/`fstatat` rather than a path-based one: each
 //! file is statted relative to its open folder, and folders are read in parallel, which
 //! keeps a rescan of 100,000 unchanged files cheap. Symlinks are never followed (neither to files nor to
-//! folders), and `.triplicate` folders are skipped. Paths come out as byte-exact
+//! folders), and `.triplicate` folders are skipped, as is the ASC MHL history that card
+//! ingest keeps at the library's root (`ascmhl/`). Paths come out as byte-exact
 //! [`RelPath`]s.
 
 use std::ffi::OsStr;
@@ -92,7 +93,9 @@ fn read_folder<'s>(
                 };
                 let listed = entry.file_type();
                 let is_folder = |kind| {
-                    kind == FileType::Directory && name != crate::destination::META_DIR.as_bytes()
+                    kind == FileType::Directory
+                        && name != crate::destination::META_DIR.as_bytes()
+                        && !(rel.is_empty() && name == crate::ingest::mhl::FOLDER.as_bytes())
                 };
                 if is_folder(listed) {
                     let sub = child();

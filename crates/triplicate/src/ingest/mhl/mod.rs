@@ -1,0 +1,879 @@
+//! ASC MHL v2.0 histories: the checksum manifests that any offload tool can check.
+//!
+//! A folder's history lives in its `ascmhl/` folder: one hash list per generation,
+//! named `NNNN_<folder>_<YYYY-MM-DD>_<HHMMSS>Z.mhl`, and the chain file
+//! `ascmhl_chain.xml`, which names every generation with the C4 id of its bytes so
+//! that a changed or missing generation is noticed. [`format`] reads and writes the
+//! two documents.
+//!
+//! Ingest keeps a history at the root of the library and of each destination it
+//! writes (the folder its layout starts from), one generation per ingest
+//! ([`append_generation`]): each file the ingest put there or found there, with the
+//! xxh64 of the bytes read from the card, marked `original` the first time the
+//! history lists it and `verified` when a later ingest finds it again unchanged; the
+//! content and structure hashes of every folder holding such a file, and of the root.
+//! Folder hashes are computed from the files the history lists, which are the
+//! folder's files wherever only ingest writes into it. A file that arrived otherwise
+//! (a backup of a download folder) is not in the history; Triplicate's own
+//! manifests and `verify` cover it.
+//!
+//! [`verify_folder`] checks a folder against its history, whoever wrote it: each
+//! file is hashed in the format of its `original` entry; files missing, changed, or
+//! not in the history are reported. With `record`, the check is itself added to the
+//! history as a generation of `verified` and `failed` entries.
+
+pub mod format;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::destination::{DestError, LocalDestination, ReadDestination, WriteDestination};
+use crate::progress::{Event, Progress};
+use crate::relpath::RelPath;
+pub use format::{Action, HashFormat, HashList};
+use format::{ChainLink, DirectoryEntry, DirectoryHash, FileEntry, HashEntry};
+
+/// The folder holding a history.
+pub const FOLDER: &str = "ascmhl";
+/// The chain file, inside [`FOLDER`].
+pub const CHAIN_FILE: &str = "ascmhl_chain.xml";
+
+/// The names each generation Triplicate writes leaves out of the history: the
+/// standard's defaults, Triplicate's own metadata and unfinished writes, and the
+/// litter of file systems.
+pub const IGNORE: &[&str] = &[
+    ".DS_Store",
+    "ascmhl",
+    "ascmhl/",
+    ".triplicate",
+    ".triplicate-partial-*",
+    "lost+found",
+    ".Trashes",
+    ".Spotlight-V100",
+    ".fseventsd",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MhlError {
+    #[error(transparent)]
+    Dest(#[from] DestError),
+    #[error("ASC MHL file {file} is not valid: {message}")]
+    Malformed { file: String, message: String },
+    #[error(
+        "ASC MHL generation {file} has been changed since it was written (its C4 id is not the one in {CHAIN_FILE})"
+    )]
+    Modified { file: String },
+    #[error("ASC MHL generation {file}, named in {CHAIN_FILE}, is missing")]
+    Missing { file: String },
+    #[error("{path} has no ASC MHL history (no {FOLDER}/ folder with generations)")]
+    NoHistory { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A generation as loaded.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub number: u32,
+    pub file: String,
+    pub list: HashList,
+}
+
+/// A folder's history, oldest generation first.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub generations: Vec<Generation>,
+    chain: Vec<ChainLink>,
+}
+
+impl History {
+    /// The latest xxh64 the history gives each file.
+    fn latest_xxh64(&self) -> BTreeMap<String, u64> {
+        let mut known = BTreeMap::new();
+        for g in &self.generations {
+            for f in &g.list.files {
+                let good = f
+                    .hashes
+                    .iter()
+                    .find(|h| h.format == HashFormat::Xxh64 && h.action != Some(Action::Failed));
+                if let Some(value) = good.and_then(|h| u64::from_str_radix(&h.value, 16).ok()) {
+                    known.insert(f.path.clone(), value);
+                }
+            }
+        }
+        known
+    }
+
+    /// The first `original` hash of `path`, the one every later check compares with.
+    pub fn original(&self, path: &str) -> Option<&HashEntry> {
+        self.generations
+            .iter()
+            .flat_map(|g| &g.list.files)
+            .filter(|f| f.path == path)
+            .flat_map(|f| &f.hashes)
+            .find(|h| h.action == Some(Action::Original))
+    }
+
+    /// Every file path the history names.
+    pub fn paths(&self) -> BTreeSet<&str> {
+        self.generations
+            .iter()
+            .flat_map(|g| &g.list.files)
+            .map(|f| f.path.as_str())
+            .collect()
+    }
+
+    /// The ignore patterns of the latest generation (the standard's defaults if none).
+    pub fn ignore_patterns(&self) -> Vec<String> {
+        self.generations
+            .last()
+            .map(|g| g.list.ignore.clone())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| {
+                [".DS_Store", "ascmhl", "ascmhl/"]
+                    .map(String::from)
+                    .to_vec()
+            })
+    }
+}
+
+fn key(text: &str) -> RelPath {
+    RelPath::new(text).expect("a fixed, valid key")
+}
+
+fn read_all(dest: &dyn ReadDestination, k: &RelPath) -> Result<Vec<u8>, MhlError> {
+    let mut bytes = Vec::new();
+    dest.read(k)?
+        .read_to_end(&mut bytes)
+        .map_err(|e| MhlError::Io {
+            path: PathBuf::from(format!("{}:{k}", dest.name())),
+            source: e,
+        })?;
+    Ok(bytes)
+}
+
+fn text(file: &str, bytes: Vec<u8>) -> Result<String, MhlError> {
+    String::from_utf8(bytes).map_err(|_| MhlError::Malformed {
+        file: file.into(),
+        message: "not UTF-8".into(),
+    })
+}
+
+/// The generation number in a generation file's name (`0003_…​.mhl`), if it is one.
+fn generation_number(file_name: &str) -> Option<u32> {
+    let stem = file_name.strip_suffix(".mhl")?;
+    if file_name.starts_with("._") {
+        return None;
+    }
+    let digits: String = stem.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() < 4 || !(stem.len() == digits.len() || stem[digits.len()..].starts_with('_')) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Loads the history at the root of `dest`: every generation, each checked against
+/// the chain file. An empty history where there is no `ascmhl/` folder.
+pub fn load(dest: &dyn ReadDestination) -> Result<History, MhlError> {
+    let folder = key(FOLDER);
+    let objects = dest.list(Some(&folder))?;
+    let mut history = History::default();
+    let chain_key = folder.join(&key(CHAIN_FILE));
+    if objects.iter().any(|o| o.key == chain_key) {
+        history.chain = format::parse_chain(&text(CHAIN_FILE, read_all(dest, &chain_key)?)?)
+            .map_err(|e| MhlError::Malformed {
+                file: CHAIN_FILE.into(),
+                message: e.to_string(),
+            })?;
+    }
+    let mut found: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for o in &objects {
+        // Only the generations directly in `ascmhl/`.
+        if o.key.parent().as_ref() != Some(&folder) {
+            continue;
+        }
+        let name = String::from_utf8_lossy(o.key.file_name()).into_owned();
+        if generation_number(&name).is_some() {
+            found.insert(name, read_all(dest, &o.key)?);
+        }
+    }
+    for link in &history.chain {
+        match found.get(&link.path) {
+            None => {
+                return Err(MhlError::Missing {
+                    file: link.path.clone(),
+                });
+            }
+            Some(bytes) if format::c4_of(bytes) != link.c4 => {
+                return Err(MhlError::Modified {
+                    file: link.path.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    for (file, bytes) in found {
+        let number = generation_number(&file).expect("filtered above");
+        let list = HashList::parse(&text(&file, bytes)?).map_err(|e| MhlError::Malformed {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        history.generations.push(Generation { number, file, list });
+    }
+    history.generations.sort_by_key(|g| g.number);
+    Ok(history)
+}
+
+/// A file an ingest put at a place, or found there, with the hash of the card's bytes.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub path: RelPath,
+    pub size: u64,
+    pub xxh64: u64,
+}
+
+/// The content and structure hashes (xxh64) of every folder holding one of `files`,
+/// the root as `""`: content hashes the sorted hashes of the folder's children,
+/// structure hashes the sorted hashes of each child's name and (structure) hash.
+pub fn folder_hashes(files: &BTreeMap<String, u64>) -> BTreeMap<String, (u64, u64)> {
+    // Children of each folder: name → (content, structure) hash.
+    let mut children: BTreeMap<String, BTreeMap<String, (u64, u64)>> = BTreeMap::new();
+    children.entry(String::new()).or_default();
+    for (path, &hash) in files {
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+        children
+            .entry(folder.to_string())
+            .or_default()
+            .insert(name.to_string(), (hash, hash));
+        // Make sure each ancestor folder exists.
+        let mut f = folder;
+        while !f.is_empty() {
+            let parent = f.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+            children.entry(parent.to_string()).or_default();
+            f = parent;
+        }
+    }
+    let mut hashes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    // Deepest folders first, so that each folder's subfolders are done before it.
+    let mut folders: Vec<String> = children.keys().cloned().collect();
+    folders.sort_by_key(|f| {
+        std::cmp::Reverse(if f.is_empty() {
+            0
+        } else {
+            f.matches('/').count() + 1
+        })
+    });
+    for folder in folders {
+        let mut entries = children.remove(&folder).unwrap_or_default();
+        for (sub, h) in hashes.iter() {
+            let parent = match sub.rsplit_once('/') {
+                Some((p, _)) => p,
+                None if !sub.is_empty() => "",
+                None => continue,
+            };
+            if parent == folder {
+                let name = sub.rsplit('/').next().unwrap_or(sub);
+                entries.insert(name.to_string(), *h);
+            }
+        }
+        let mut content: Vec<u64> = entries.values().map(|(c, _)| *c).collect();
+        let mut structure: Vec<u64> = entries
+            .iter()
+            .map(|(name, (_, s))| {
+                let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+                h.update(name.as_bytes());
+                h.update(&s.to_be_bytes());
+                h.digest()
+            })
+            .collect();
+        hashes.insert(
+            folder,
+            (hash_of_hashes(&mut content), hash_of_hashes(&mut structure)),
+        );
+    }
+    hashes
+}
+
+/// xxh64 of the hashes' bytes, in the order of their hex strings.
+fn hash_of_hashes(list: &mut [u64]) -> u64 {
+    list.sort_unstable();
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for v in list.iter() {
+        h.update(&v.to_be_bytes());
+    }
+    h.digest()
+}
+
+fn hex64(v: u64) -> String {
+    format!("{v:016x}")
+}
+
+fn iso(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A new generation's header.
+fn new_list(process: &str, now: DateTime<Utc>) -> HashList {
+    HashList {
+        creation_date: iso(now),
+        hostname: hostname(),
+        tool: "triplicate".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        process: process.into(),
+        ignore: IGNORE.iter().map(|p| p.to_string()).collect(),
+        ..HashList::default()
+    }
+}
+
+/// Adds a generation for `files` to the history at the root of `dest` (see the
+/// module documentation). `folder` names the place in the generation's file name.
+/// Returns the generation's key.
+pub fn append_generation(
+    dest: &dyn WriteDestination,
+    folder: &str,
+    files: &[Sealed],
+    now: DateTime<Utc>,
+) -> Result<RelPath, MhlError> {
+    let history = load(dest)?;
+    let known = history.latest_xxh64();
+    let date = Some(iso(now));
+    let mut list = new_list("transfer", now);
+    let mut all = known.clone();
+    let mut touched = BTreeSet::new();
+    for f in files {
+        let path = f.path.to_string();
+        let action = match known.get(&path) {
+            None => Action::Original,
+            Some(&h) if h == f.xxh64 => Action::Verified,
+            Some(_) => Action::Failed,
+        };
+        if action != Action::Failed {
+            all.insert(path.clone(), f.xxh64);
+        }
+        let mut folder = path.as_str();
+        while let Some((parent, _)) = folder.rsplit_once('/') {
+            touched.insert(parent.to_string());
+            folder = parent;
+        }
+        list.files.push(FileEntry {
+            path,
+            size: Some(f.size),
+            modified: None,
+            hashes: vec![HashEntry {
+                format: HashFormat::Xxh64,
+                value: hex64(f.xxh64),
+                action: Some(action),
+                date: date.clone(),
+            }],
+            previous_path: None,
+        });
+    }
+    list.files.sort_by(|a, b| a.path.cmp(&b.path));
+    let hashes = folder_hashes(&all);
+    let dir_hash = |(content, structure): (u64, u64)| DirectoryHash {
+        format: HashFormat::Xxh64,
+        content: hex64(content),
+        structure: hex64(structure),
+        date: date.clone(),
+    };
+    // Deepest first, as the reference tool lists them (after their contents).
+    let mut touched: Vec<String> = touched.into_iter().collect();
+    touched.sort_by(|a, b| {
+        b.matches('/')
+            .count()
+            .cmp(&a.matches('/').count())
+            .then(a.cmp(b))
+    });
+    for path in touched {
+        if let Some(h) = hashes.get(&path) {
+            list.directories.push(DirectoryEntry {
+                hashes: vec![dir_hash(*h)],
+                path,
+            });
+        }
+    }
+    list.root = vec![dir_hash(hashes[""])];
+    write_generation(dest, folder, &history, &list, now)
+}
+
+/// Writes `list` as the next generation and rewrites the chain file to name it.
+fn write_generation(
+    dest: &dyn WriteDestination,
+    folder: &str,
+    history: &History,
+    list: &HashList,
+    now: DateTime<Utc>,
+) -> Result<RelPath, MhlError> {
+    let bytes = list.to_xml().into_bytes();
+    let folder_name: String = folder
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .collect();
+    let stamp = now.format("%Y-%m-%d_%H%M%SZ");
+    let mut number = history.generations.last().map_or(0, |g| g.number) + 1;
+    // Another writer may take the number first: take the next.
+    let (file, generation_key) = loop {
+        let file = format!("{number:04}_{folder_name}_{stamp}.mhl");
+        let k =
+            key(FOLDER).join(
+                &RelPath::new(file.as_str()).map_err(|e| MhlError::Malformed {
+                    file: file.clone(),
+                    message: e.to_string(),
+                })?,
+            );
+        match dest.put(&k, &mut bytes.as_slice(), bytes.len() as u64) {
+            Ok(_) => break (file, k),
+            Err(DestError::AlreadyExists { .. }) if number < history_limit(history) => number += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    // The chain: every generation the history has, then this one. Generations that
+    // the chain did not name yet (written by a tool that keeps no chain) are named too.
+    let mut links = history.chain.clone();
+    for g in &history.generations {
+        if !links.iter().any(|l| l.path == g.file) {
+            let bytes = read_all(dest, &key(FOLDER).join(&key(&g.file)))?;
+            links.push(ChainLink {
+                sequence: g.number,
+                path: g.file.clone(),
+                c4: format::c4_of(&bytes),
+            });
+        }
+    }
+    links.push(ChainLink {
+        sequence: number,
+        path: file,
+        c4: format::c4_of(&bytes),
+    });
+    links.sort_by_key(|l| l.sequence);
+    replace(
+        dest,
+        &key(FOLDER).join(&key(CHAIN_FILE)),
+        format::chain_to_xml(&links).as_bytes(),
+    )?;
+    Ok(generation_key)
+}
+
+fn history_limit(history: &History) -> u32 {
+    history.generations.last().map_or(0, |g| g.number) + 100
+}
+
+/// Replaces a small file: the new bytes are stored beside it, then moved over it.
+/// Destinations never replace on `put`, so the old one is removed first; a crash
+/// in between leaves the new bytes beside, and the next generation rebuilds the
+/// chain from the generations themselves.
+fn replace(dest: &dyn WriteDestination, target: &RelPath, bytes: &[u8]) -> Result<(), MhlError> {
+    let name = String::from_utf8_lossy(target.file_name()).into_owned();
+    let beside = target
+        .with_file_name(format!(".{name}.{}", uuid::Uuid::new_v4().simple()).as_bytes())
+        .expect("a valid name");
+    dest.put(&beside, &mut &bytes[..], bytes.len() as u64)?;
+    if dest.stat(target)?.is_some() {
+        dest.remove(target)?;
+    }
+    dest.rename(&beside, target)?;
+    Ok(())
+}
+
+/// What checking a folder against its history found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FolderCheck {
+    pub folder: String,
+    pub generations: usize,
+    /// Files whose hash matched their original.
+    pub verified: Vec<String>,
+    /// Files whose hash did not: path, format, expected, found.
+    pub failed: Vec<Mismatch>,
+    /// Files the history lists that are not in the folder.
+    pub missing: Vec<String>,
+    /// Files in the folder the history does not list.
+    pub new: Vec<String>,
+    /// The generation `record` added.
+    pub recorded: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mismatch {
+    pub path: String,
+    pub format: &'static str,
+    pub expected: String,
+    pub found: String,
+}
+
+impl FolderCheck {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.missing.is_empty() && self.new.is_empty()
+    }
+}
+
+/// Patterns in the standard's gitignore-like form, matched against a relative path
+/// and each of its ancestors.
+struct Ignore {
+    any_depth: globset::GlobSet,
+    anchored: globset::GlobSet,
+    dirs_only: globset::GlobSet,
+}
+
+impl Ignore {
+    fn new(patterns: &[String]) -> Ignore {
+        let mut any_depth = globset::GlobSetBuilder::new();
+        let mut anchored = globset::GlobSetBuilder::new();
+        let mut dirs_only = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let (p, dir) = match p.strip_suffix('/') {
+                Some(p) => (p, true),
+                None => (p.as_str(), false),
+            };
+            let (builder, glob) = if dir {
+                (&mut dirs_only, p.trim_start_matches('/'))
+            } else if p.contains('/') {
+                (&mut anchored, p.trim_start_matches('/'))
+            } else {
+                (&mut any_depth, p)
+            };
+            if let Ok(g) = globset::GlobBuilder::new(glob)
+                .literal_separator(true)
+                .build()
+            {
+                builder.add(g);
+            }
+        }
+        let build =
+            |b: globset::GlobSetBuilder| b.build().unwrap_or_else(|_| globset::GlobSet::empty());
+        Ignore {
+            any_depth: build(any_depth),
+            anchored: build(anchored),
+            dirs_only: build(dirs_only),
+        }
+    }
+
+    /// Whether the file at `rel` (or a folder it is in) is ignored.
+    fn ignores(&self, rel: &str) -> bool {
+        let parts: Vec<&str> = rel.split('/').collect();
+        for i in 0..parts.len() {
+            let name = parts[i];
+            let prefix = parts[..=i].join("/");
+            let is_dir = i + 1 < parts.len();
+            if self.any_depth.is_match(name)
+                || self.anchored.is_match(&prefix)
+                || (is_dir && (self.dirs_only.is_match(name) || self.dirs_only.is_match(&prefix)))
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The name progress of [`verify_folder`] is reported under.
+pub const PROGRESS_NAME: &str = "ASC MHL";
+
+/// Hashes a file in one format, telling `on_bytes` of each chunk read.
+fn hash_file(path: &Path, format: HashFormat, on_bytes: &dyn Fn(u64)) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = format.hasher();
+    let mut buf = vec![0u8; crate::photo::HASH_BUFFER];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                on_bytes(n as u64);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hasher.finish())
+}
+
+/// Checks the folder at `root` against its ASC MHL history (see the module
+/// documentation), reporting progress as work for a destination named `ASC MHL`.
+pub fn verify_folder(
+    root: &Path,
+    record: bool,
+    progress: &dyn Progress,
+) -> Result<FolderCheck, MhlError> {
+    if !root.join(FOLDER).is_dir() {
+        return Err(MhlError::NoHistory { path: root.into() });
+    }
+    let place = LocalDestination::plain_folder("folder", root)?;
+    let history = load(&place)?;
+    if history.generations.is_empty() {
+        return Err(MhlError::NoHistory { path: root.into() });
+    }
+    let ignore = Ignore::new(&history.ignore_patterns());
+    let mut check = FolderCheck {
+        folder: root.display().to_string(),
+        generations: history.generations.len(),
+        ..Default::default()
+    };
+    let now = Utc::now();
+    let mut list = new_list("in-place", now);
+    list.ignore = history.ignore_patterns();
+    let mut expected: BTreeSet<&str> = history.paths();
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || e.path()
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|p| p.to_str())
+                    .is_none_or(|rel| !ignore.ignores(rel) || e.file_type().is_file())
+        });
+    for entry in walker {
+        let entry = entry.map_err(|e| MhlError::Io {
+            path: e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.into()),
+            source: e.into(),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .expect("under the root")
+            .to_string_lossy()
+            .into_owned();
+        if ignore.ignores(&rel) {
+            continue;
+        }
+        expected.remove(rel.as_str());
+        match history.original(&rel) {
+            None => check.new.push(rel),
+            Some(original) => {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                files.push((rel, entry.into_path(), size, original));
+            }
+        }
+    }
+    progress.event(&Event::WorkPlanned {
+        dest: PROGRESS_NAME,
+        files: files.len() as u64,
+        bytes: files.iter().map(|f| f.2).sum(),
+    });
+    for (rel, path, size, original) in files {
+        let found = hash_file(&path, original.format, &|n| {
+            progress.event(&Event::WorkBytes {
+                dest: PROGRESS_NAME,
+                bytes: n,
+            })
+        })
+        .map_err(|e| MhlError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let action = if found == original.value {
+            check.verified.push(rel.clone());
+            Action::Verified
+        } else {
+            check.failed.push(Mismatch {
+                path: rel.clone(),
+                format: original.format.name(),
+                expected: original.value.clone(),
+                found: found.clone(),
+            });
+            Action::Failed
+        };
+        list.files.push(FileEntry {
+            path: rel,
+            size: Some(size),
+            modified: None,
+            hashes: vec![HashEntry {
+                format: original.format,
+                value: found,
+                action: Some(action),
+                date: Some(iso(Utc::now())),
+            }],
+            previous_path: None,
+        });
+        progress.event(&Event::WorkDone {
+            dest: PROGRESS_NAME,
+            ok: action == Action::Verified,
+        });
+    }
+    check.missing = expected
+        .into_iter()
+        .filter(|p| !ignore.ignores(p))
+        .map(String::from)
+        .collect();
+    if record && !list.files.is_empty() {
+        let folder = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "folder".into());
+        let k = write_generation(&place, &folder, &history, &list, now)?;
+        check.recorded = Some(k.to_string());
+    }
+    Ok(check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xxh(data: &[u8]) -> u64 {
+        xxhash_rust::xxh64::xxh64(data, 0)
+    }
+
+    #[test]
+    fn folder_hashes_match_the_reference_tool() {
+        // `ascmhl create` 1.2 on A/x.txt ("abcd\n"), A/B/y.txt ("hello"), top.txt ("z").
+        let files = BTreeMap::from([
+            ("A/x.txt".to_string(), xxh(b"abcd\n")),
+            ("A/B/y.txt".to_string(), xxh(b"hello")),
+            ("top.txt".to_string(), xxh(b"z")),
+        ]);
+        let h = folder_hashes(&files);
+        let hex = |p: &str| (hex64(h[p].0), hex64(h[p].1));
+        assert_eq!(
+            hex("A/B"),
+            ("c07c10338a825a5d".into(), "80e4b4450c87680c".into())
+        );
+        assert_eq!(
+            hex("A"),
+            ("958fb016b1d52d7a".into(), "e1129bd04059d722".into())
+        );
+        assert_eq!(
+            hex(""),
+            ("fb416aa1c6fb690c".into(), "0dfba543fac210c9".into())
+        );
+    }
+
+    #[test]
+    fn generation_names_are_recognised() {
+        assert_eq!(
+            generation_number("0001_card_2026-11-22_090005Z.mhl"),
+            Some(1)
+        );
+        assert_eq!(generation_number("12345_x.mhl"), Some(12345));
+        assert_eq!(generation_number("0001.mhl"), Some(1));
+        assert_eq!(generation_number("001_x.mhl"), None);
+        assert_eq!(generation_number("._0001_x.mhl"), None);
+        assert_eq!(generation_number("0001_x.xml"), None);
+    }
+
+    #[test]
+    fn ignore_patterns_follow_the_gitignore_form() {
+        let ignore = Ignore::new(&IGNORE.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(ignore.ignores(".DS_Store"));
+        assert!(ignore.ignores("a/b/.DS_Store"));
+        assert!(ignore.ignores("ascmhl/0001_x.mhl"));
+        assert!(ignore.ignores(".triplicate/destination.toml"));
+        assert!(ignore.ignores("2026/.triplicate-partial-abc"));
+        assert!(!ignore.ignores("2026/2026-11-22/DSC_0001.JPG"));
+        let anchored = Ignore::new(&["/raw/*.tmp".to_string(), "cache/".to_string()]);
+        assert!(anchored.ignores("raw/x.tmp"));
+        assert!(!anchored.ignores("a/raw/x.tmp"));
+        assert!(anchored.ignores("a/cache/x"));
+        assert!(!anchored.ignores("a/cache"));
+    }
+
+    fn sealed(path: &str, data: &[u8]) -> Sealed {
+        Sealed {
+            path: RelPath::new(path).unwrap(),
+            size: data.len() as u64,
+            xxh64: xxh(data),
+        }
+    }
+
+    #[test]
+    fn generations_chain_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("Backup");
+        let place = LocalDestination::plain_folder("backup", &root).unwrap();
+        std::fs::create_dir_all(root.join("2026/11")).unwrap();
+        std::fs::write(root.join("2026/11/a.jpg"), b"abcd\n").unwrap();
+        let now = Utc::now();
+        let first = append_generation(&place, "Backup", &[sealed("2026/11/a.jpg", b"abcd\n")], now)
+            .unwrap();
+        assert!(
+            first.to_string().starts_with("ascmhl/0001_Backup_"),
+            "{first}"
+        );
+        std::fs::write(root.join("2026/11/b.jpg"), b"hello").unwrap();
+        let files = [
+            sealed("2026/11/a.jpg", b"abcd\n"),
+            sealed("2026/11/b.jpg", b"hello"),
+        ];
+        let second = append_generation(&place, "Backup", &files, now).unwrap();
+        assert!(
+            second.to_string().starts_with("ascmhl/0002_Backup_"),
+            "{second}"
+        );
+
+        let history = load(&place).unwrap();
+        assert_eq!(history.generations.len(), 2);
+        let actions: Vec<_> = history.generations[1]
+            .list
+            .files
+            .iter()
+            .map(|f| f.hashes[0].action)
+            .collect();
+        assert_eq!(
+            actions,
+            vec![Some(Action::Verified), Some(Action::Original)]
+        );
+        assert_eq!(history.chain.len(), 2);
+
+        let check = verify_folder(&root, false, &crate::progress::NoProgress).unwrap();
+        assert!(check.ok(), "{check:?}");
+        assert_eq!(check.verified.len(), 2);
+
+        // A damaged file, a new one and a missing one are each reported.
+        std::fs::write(root.join("2026/11/a.jpg"), b"abce\n").unwrap();
+        std::fs::write(root.join("2026/new.jpg"), b"new").unwrap();
+        std::fs::remove_file(root.join("2026/11/b.jpg")).unwrap();
+        let check = verify_folder(&root, true, &crate::progress::NoProgress).unwrap();
+        assert_eq!(check.failed.len(), 1);
+        assert_eq!(check.failed[0].expected, "0ea03b369a463d9d");
+        assert_eq!(check.new, vec!["2026/new.jpg".to_string()]);
+        assert_eq!(check.missing, vec!["2026/11/b.jpg".to_string()]);
+        let recorded = load(&place).unwrap();
+        assert_eq!(recorded.generations.len(), 3);
+        assert_eq!(
+            recorded.generations[2].list.files[0].hashes[0].action,
+            Some(Action::Failed)
+        );
+        // The original stays the reference for later checks.
+        assert_eq!(
+            recorded.original("2026/11/a.jpg").unwrap().value,
+            "0ea03b369a463d9d"
+        );
+    }
+
+    #[test]
+    fn a_changed_generation_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let place = LocalDestination::plain_folder("backup", dir.path()).unwrap();
+        std::fs::write(dir.path().join("a"), b"abcd\n").unwrap();
+        let k = append_generation(&place, "x", &[sealed("a", b"abcd\n")], Utc::now()).unwrap();
+        let path = k.to_path(dir.path());
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("0ea03b369a463d9d", "0ea03b369a463d9e")).unwrap();
+        assert!(matches!(load(&place), Err(MhlError::Modified { .. })));
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(load(&place), Err(MhlError::Missing { .. })));
+    }
+}
