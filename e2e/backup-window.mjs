@@ -38,6 +38,12 @@ try {
   // Both onsite: every photo lacks an offsite copy.
   await page.waitForFunction((n) => document.getElementById("coverage-at-risk").textContent === String(n), photos);
   await shot("01-two-destinations.png");
+
+  step("see the card ingest and why the card is not safe to format yet");
+  await page.waitForSelector('.ingest[data-safe="false"]');
+  const verdict = await page.locator(".ingest").first().textContent();
+  if (!verdict.includes("NOT SAFE TO FORMAT") || !verdict.includes("EOS_DIGITAL")) fail("the ingest panel says: " + verdict);
+  if ((await page.locator(".ingest .reasons li").count()) === 0) fail("the ingest panel gives no reasons");
   // Nothing below may reload the page: this marker would be lost.
   await page.evaluate(() => { window.stillTheSamePage = true; });
 

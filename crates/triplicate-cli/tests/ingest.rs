@@ -483,3 +483,84 @@ fn mhl_verify_checks_a_history_the_reference_tool_wrote() {
         "{said}"
     );
 }
+
+/// The newest ingests, as the Backup window's API gives them.
+fn ingests(url: &str) -> Vec<serde_json::Value> {
+    let (status, body) = common::http(url, "GET", "/api/v1/ingests", "");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out waiting for: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_service_ingests_a_card_when_it_is_mounted_and_shows_the_verdict() {
+    let s = studio("64m");
+    let w = &s.w;
+    let media = w.path("media");
+    std::fs::create_dir_all(media.join("ana")).unwrap();
+    let config = w.home().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[ingest]\nmount_roots = [{:?}]\n",
+        media.to_str().unwrap()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let (_daemon, url) = common::serve(w);
+
+    // A folder with a DCIM that is no mount point is not a card; nothing happens.
+    write_card(&media.join("ana/not-a-card"), "folder");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(ingests(&url).is_empty());
+
+    // A card mounted under /media/USER/: ingested once, verdict on the page's API.
+    let card = Mount::tmpfs(&media.join("ana/EOS_DIGITAL"), "64m");
+    let on_card = write_card(&card.path, "auto");
+    wait_for(60, "the card ingested", || ingests(&url).len() == 1);
+    let r = &ingests(&url)[0];
+    assert_eq!(r["verdict"]["safe"], true, "{r}");
+    assert_eq!(r["label"], "EOS_DIGITAL", "{r}");
+    assert_eq!(r["files"].as_u64(), Some(on_card as u64), "{r}");
+    assert_eq!(r["copied"].as_u64(), Some(on_card as u64), "{r}");
+    assert!(
+        r.get("file_copies").is_none(),
+        "the summary leaves the file list out"
+    );
+    for d in ["d1", "d2"] {
+        assert_eq!(common::stored(&w.path(d)).len(), on_card, "{d}");
+        assert_eq!(generations(&w.path(d)).len(), 1, "{d}");
+    }
+    let (_, jobs) = common::http(&url, "GET", "/api/v1/jobs", "");
+    assert!(
+        jobs.contains("\"kind\":\"ingest\"") && jobs.contains("SAFE TO FORMAT"),
+        "{jobs}"
+    );
+    // Still mounted: not ingested again.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(ingests(&url).len(), 1);
+
+    // Taken out and put back: ingested again, nothing copied.
+    let path = card.path.clone();
+    drop(card);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let again = Mount::tmpfs(&path, "64m");
+    write_card(&again.path, "auto");
+    wait_for(60, "the card ingested again", || ingests(&url).len() == 2);
+    let r = &ingests(&url)[0];
+    assert_eq!(r["verdict"]["safe"], true, "{r}");
+    assert_eq!(r["copied"].as_u64(), Some(0), "{r}");
+    assert_eq!(r["already"].as_u64(), Some(on_card as u64), "{r}");
+}

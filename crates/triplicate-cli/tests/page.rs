@@ -4,49 +4,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Killed, World, kit, studio};
+use common::{http, kit, serve, studio};
 
 /// The repository's root.
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Starts `triplicate run` on a free port; returns the process and the page's URL.
-fn serve(w: &World) -> (Killed, String) {
-    let mut child = w
-        .cmd()
-        .args([
-            "run",
-            "--settle",
-            "0.2",
-            "--retry",
-            "1",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("Backup window: ") {
-                let _ = tx.send(url.to_string());
-            }
-            eprintln!("triplicate run: {line}");
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("triplicate run announces its URL");
-    (Killed(child), url)
 }
 
 #[test]
@@ -75,6 +41,22 @@ fn the_backup_window_in_a_real_browser() {
             )
             .len() as u64;
     }
+    // A card offloaded with `triplicate ingest`: on the same disk as the library and
+    // both destinations, so the page has a NOT SAFE verdict to show, with its reasons.
+    let card = w.path("EOS_DIGITAL");
+    files += kit::write_card(
+        &card,
+        &kit::CardSpec {
+            seed: "ingested".into(),
+            pairs: 2,
+            day: "2024:05:19".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .len() as u64;
+    let out = w.run(&["ingest", card.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "not safe: {out:?}");
     let (_daemon, url) = serve(&w);
     // Both destinations filled before the page is asked anything of.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -133,27 +115,6 @@ fn the_backup_window_in_a_real_browser() {
     assert_eq!(vault["site"], "bank");
     assert_eq!(s["coverage"]["protected"].as_u64(), Some(photos));
     assert_eq!(common::count_published(&w.path("vault")), photos as usize);
-}
-
-/// One HTTP/1.1 request over a real socket; returns the status and the body.
-fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 /// Waits for job `id` to end; returns it.

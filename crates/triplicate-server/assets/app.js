@@ -250,6 +250,29 @@ async function loadDrill(fresh) {
   $("drill-more").hidden = d.offset >= a.total;
 }
 
+// ---- card ingest -----------------------------------------------------------------
+
+async function loadIngests() {
+  drawIngests(await api("/ingests"));
+}
+
+function drawIngests(list) {
+  $("ingest-panel").hidden = list.length === 0;
+  const ul = $("ingests");
+  ul.replaceChildren();
+  for (const r of list) {
+    const copies = r.destinations.map((d) => d.state === "ok" ? `${d.name}: ${d.written} written, ${d.already} there already${d.failed ? `, ${d.failed} failed` : ""}` : `${d.name}: ${d.state}`);
+    ul.append(el("li", { class: "ingest", dataset: { run: r.run, safe: String(r.verdict.safe) } },
+      el("span", { class: "head" },
+        el("span", { class: "state " + (r.verdict.safe ? "ok" : "bad") }, r.verdict.safe ? "SAFE TO FORMAT" : "NOT SAFE TO FORMAT"),
+        el("strong", {}, r.label),
+        el("span", { class: "muted" }, `${r.card} · ${when(r.finished_at)}`)),
+      el("span", {}, `${r.files} files, ${bytes(r.bytes)} into ${r.library}: ${r.copied} copied, ${r.already} there already` + (copies.length ? ` · ${copies.join(" · ")}` : "")),
+      r.verdict.safe ? el("span", { class: "muted" }, `Every file has ${r.verdict.rule.replace(/^every file has /, "")}.`) :
+        el("ul", { class: "reasons" }, ...r.verdict.reasons.map((x) => el("li", {}, x)))));
+  }
+}
+
 // ---- jobs ------------------------------------------------------------------------
 
 function drawJobs() {
@@ -442,7 +465,7 @@ const refreshCoverage = throttle(() => loadCoverage().catch(() => {}), 3000);
 const refreshOperations = throttle(() => newerOperations().catch(() => {}), 500);
 
 async function refreshAll() {
-  await Promise.all([loadStatus(), loadCoverage(), loadOperations()]).catch((e) => toast(e.message));
+  await Promise.all([loadStatus(), loadCoverage(), loadOperations(), loadIngests()]).catch((e) => toast(e.message));
 }
 
 function connect() {
@@ -459,6 +482,7 @@ function connect() {
     state.jobs.set(job.id, job);
     drawJobs();
     if (job.state !== "running" || !before || before.state !== "running") { refreshStatus(); refreshCoverage(); }
+    if (job.kind === "ingest" && job.state !== "running" && job.state !== "queued") loadIngests().catch(() => {});
   });
   source.addEventListener("status", () => { refreshStatus(); refreshCoverage(); });
   source.addEventListener("warnings", refreshStatus);

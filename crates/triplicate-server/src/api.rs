@@ -46,6 +46,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/operations", get(operations))
         .route("/warnings", get(warnings))
         .route("/warnings/{id}/acknowledge", post(acknowledge))
+        .route("/ingests", get(ingests))
         .route("/jobs", get(jobs))
         .route("/jobs/{id}", get(job))
         .route("/actions/backup-existing", post(backup_existing))
@@ -535,6 +536,14 @@ async fn acknowledge(
     }
     state.service.announce(Change::Warnings);
     Ok(Json(serde_json::json!({ "acknowledged": id })))
+}
+
+/// The newest card ingests with their verdicts, newest first.
+async fn ingests(
+    State(state): State<SharedState>,
+) -> ApiResult<Vec<triplicate::ingest::IngestSummary>> {
+    let recent = with_home(&state, |t| Ok(triplicate::ingest::recent(t, 10)?)).await?;
+    Ok(Json(recent))
 }
 
 async fn jobs(State(state): State<SharedState>) -> Json<Vec<JobInfo>> {

@@ -126,6 +126,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/operations"),
     ("GET", "/api/v1/warnings"),
     ("POST", "/api/v1/warnings/1/acknowledge"),
+    ("GET", "/api/v1/ingests"),
     ("GET", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/1"),
     ("POST", "/api/v1/actions/backup-existing"),

@@ -114,6 +114,13 @@ pub struct IngestSettings {
     /// ... on at least this many different devices, none of them the card.
     #[serde(default = "two")]
     pub safe_devices: u32,
+    /// Automatic ingest (opt-in): `triplicate run` ingests each card newly mounted
+    /// under these folders (e.g. `/media`, `/run/media`), one or two levels down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_roots: Vec<PathBuf>,
+    /// Unmount a card that automatic ingest found safe to format.
+    #[serde(default)]
+    pub eject: bool,
 }
 
 fn two() -> u32 {
@@ -127,6 +134,8 @@ impl Default for IngestSettings {
             template: default_layout(),
             safe_copies: 2,
             safe_devices: 2,
+            mount_roots: Vec::new(),
+            eject: false,
         }
     }
 }

@@ -10,7 +10,11 @@
 //! - the rescan interval, because events can be lost (queue overflow, network shares, a
 //!   folder replaced wholesale);
 //! - the stop flag (SIGTERM, SIGINT), after which copies in flight finish and no new
-//!   one starts.
+//!   one starts;
+//! - a card newly mounted under `ingest.mount_roots` (automatic ingest, opt-in): the
+//!   roots are looked at every second, and each card found is ingested once per
+//!   mount ([`crate::ingest`]), its verdict kept with the run for the status page,
+//!   and, with `ingest.eject`, unmounted when safe.
 //!
 //! The service only reads the libraries and takes no locks there, so the camera
 //! software is never held up. A file modified less than the settle time ago is left for
@@ -19,7 +23,7 @@
 //! Nothing is queued in memory that the catalog does not know: what is pending is what
 //! the destinations lack, so a pass after a crash or a restart picks up exactly there.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,12 +75,36 @@ pub trait PassObserver {
 /// kept. A service with nothing to do yet (no library, no automatic destination) keeps
 /// waiting for one, except with `once`, which returns the error.
 pub fn run(
-    mut t: Triplicate,
+    t: Triplicate,
     options: &DaemonOptions,
     service: &Service,
     progress: &dyn Progress,
     observer: &dyn PassObserver,
     stop: Arc<AtomicBool>,
+) -> Result<Option<BackupReport>, EngineError> {
+    // Cards are looked for beside the passes, so that one is noticed while a long
+    // pass runs, and a card taken out and put back is seen as a new mount.
+    let mount_roots = std::sync::Mutex::new(t.config.ingest.mount_roots.clone());
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if !options.once {
+            scope.spawn(|| watch_cards(&mount_roots, service, &stop, &done));
+        }
+        let result = run_passes(t, options, service, progress, observer, &stop, &mount_roots);
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+/// The loop of [`run`].
+fn run_passes(
+    mut t: Triplicate,
+    options: &DaemonOptions,
+    service: &Service,
+    progress: &dyn Progress,
+    observer: &dyn PassObserver,
+    stop: &Arc<AtomicBool>,
+    mount_roots: &std::sync::Mutex<Vec<PathBuf>>,
 ) -> Result<Option<BackupReport>, EngineError> {
     let automatic = BackupOptions {
         only_automatic: true,
@@ -96,6 +124,7 @@ pub fn run(
     let mut last: Option<BackupReport> = None;
     loop {
         reload_config(&mut t);
+        *mount_roots.lock().unwrap() = t.config.ingest.mount_roots.clone();
         if library_paths(&t) != watched {
             watched = library_paths(&t);
             watcher = watch(&t, events_tx.clone());
@@ -111,6 +140,8 @@ pub fn run(
         } = action
         {
             run_verify(&t, service, queued, sample_percent, repair, progress);
+        } else if let Action::Ingest { card } = &action {
+            run_ingest(&t, service, queued, card, progress);
         } else {
             let mut pass = automatic.clone();
             pass.complete = Arc::new(std::mem::take(&mut closed));
@@ -166,7 +197,7 @@ pub fn run(
             watcher.is_some(),
             wait,
             options.settle,
-            &stop,
+            stop,
             &mut closed,
             service,
         ) {
@@ -198,6 +229,79 @@ fn run_verify(
     match crate::verify::verify(t, &options, &job) {
         Ok(report) => job.finish(report.ok(), report.summary()),
         Err(e) => job.finish(false, e.to_string()),
+    }
+}
+
+/// Ingests a card automatic ingest found.
+fn run_ingest(
+    t: &Triplicate,
+    service: &Service,
+    queued: Option<u64>,
+    card: &std::path::Path,
+    progress: &dyn Progress,
+) {
+    let action = Action::Ingest { card: card.into() };
+    let job = service.start(queued, "ingest", &action.title(), progress);
+    let options = crate::ingest::IngestOptions {
+        card: card.into(),
+        ..Default::default()
+    };
+    match crate::ingest::ingest(t, &options, &job) {
+        Ok(report) => {
+            let mut summary = if report.verdict.safe {
+                format!("{}: {} files, SAFE TO FORMAT", report.label, report.files)
+            } else {
+                format!(
+                    "{}: {} files, NOT SAFE TO FORMAT: {}",
+                    report.label,
+                    report.files,
+                    report.verdict.reasons.first().map_or("", String::as_str)
+                )
+            };
+            if report.verdict.safe && t.config.ingest.eject {
+                match crate::fsutil::unmount(card) {
+                    Ok(()) => summary.push_str("; the card was unmounted"),
+                    Err(e) => summary.push_str(&format!("; the card could not be unmounted: {e}")),
+                }
+            }
+            tracing::info!("{summary}");
+            job.finish(report.verdict.safe, summary);
+        }
+        Err(e) => {
+            tracing::warn!("ingest of {} failed: {e}", card.display());
+            job.finish(false, e.to_string());
+        }
+    }
+}
+
+/// Looks at `roots` every second until `stop` or `done`, and asks `service` to ingest
+/// each card newly mounted there: once per mount, since a card stays mounted after its
+/// ingest.
+fn watch_cards(
+    roots: &std::sync::Mutex<Vec<PathBuf>>,
+    service: &Service,
+    stop: &AtomicBool,
+    done: &AtomicBool,
+) {
+    // Mount point → device, of the cards mounted at the last look.
+    let mut seen: HashMap<PathBuf, u64> = HashMap::new();
+    while !stop.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
+        let roots = roots.lock().unwrap().clone();
+        let mounted: HashMap<PathBuf, u64> = crate::ingest::card::mounted_cards(&roots)
+            .into_iter()
+            .collect();
+        for (card, dev) in &mounted {
+            if seen.get(card) != Some(dev) {
+                tracing::info!("card found at {}: ingesting it", card.display());
+                service.request(Action::Ingest { card: card.clone() });
+            }
+        }
+        seen = mounted;
+        std::thread::sleep(Duration::from_millis(if roots.is_empty() {
+            250
+        } else {
+            1000
+        }));
     }
 }
 

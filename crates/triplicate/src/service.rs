@@ -41,6 +41,8 @@ pub enum Action {
     },
     /// Scan the libraries now instead of waiting for a change or the rescan time.
     Rescan,
+    /// Ingest the card mounted at `card` (automatic ingest found it).
+    Ingest { card: std::path::PathBuf },
 }
 
 impl Action {
@@ -53,6 +55,7 @@ impl Action {
             } => format!("Verify {p}% of the copies"),
             Action::Verify { .. } => "Verify every copy".into(),
             Action::Rescan => "Rescan the libraries".into(),
+            Action::Ingest { card } => format!("Ingest the card at {}", card.display()),
         }
     }
 }
@@ -61,7 +64,7 @@ impl Action {
 #[derive(Debug, Clone, Serialize)]
 pub struct JobInfo {
     pub id: u64,
-    /// automatic, backup_existing, verify, rescan.
+    /// automatic, backup_existing, verify, rescan, ingest.
     pub kind: String,
     pub title: String,
     /// queued, running, done, failed.
@@ -313,6 +316,7 @@ fn kind_of(action: &Action) -> &'static str {
         Action::BackupExisting => "backup_existing",
         Action::Verify { .. } => "verify",
         Action::Rescan => "rescan",
+        Action::Ingest { .. } => "ingest",
     }
 }
 

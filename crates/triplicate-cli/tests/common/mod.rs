@@ -348,3 +348,61 @@ pub fn ascmhl_xsd(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Starts `triplicate run` on a free port; returns the process and the page's URL.
+pub fn serve(w: &World) -> (Killed, String) {
+    let mut child = w
+        .cmd()
+        .args([
+            "run",
+            "--settle",
+            "0.2",
+            "--retry",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(url) = line.strip_prefix("Backup window: ") {
+                let _ = tx.send(url.to_string());
+            }
+            eprintln!("triplicate run: {line}");
+        }
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("triplicate run announces its URL");
+    (Killed(child), url)
+}
+
+/// One HTTP/1.1 request over a real socket; returns the status and the body.
+pub fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use runs::insert_operation;
-pub use runs::{LoggedOperation, OPERATIONS_KEPT};
+pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT};
 use rusqlite::Connection;
 
 use crate::photo::{ContentHash, PhotoKind};

@@ -20,6 +20,15 @@ pub struct LoggedOperation {
     pub message: Option<String>,
 }
 
+/// A run that has finished, as [`Catalog::recent_runs`] reads it.
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    pub id: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub summary: String,
+}
+
 /// Operations kept in the log; older ones are pruned at the end of each run.
 pub const OPERATIONS_KEPT: i64 = 200_000;
 
@@ -101,6 +110,27 @@ impl Catalog {
                 params![id, now(), outcome, summary],
             )
             .map(drop)
+        })
+    }
+
+    /// The newest `limit` finished runs of `kind`, newest first: id, start and end
+    /// (Unix seconds) and the summary the run left.
+    pub fn recent_runs(&self, kind: &str, limit: usize) -> Result<Vec<FinishedRun>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, started_at, finished_at, COALESCE(summary, '') FROM runs
+                 WHERE kind = ?1 AND finished_at IS NOT NULL
+                 ORDER BY started_at DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![kind, limit as i64], |r| {
+                Ok(FinishedRun {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    finished_at: r.get(2)?,
+                    summary: r.get(3)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 

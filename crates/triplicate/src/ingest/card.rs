@@ -97,6 +97,52 @@ fn find_dir(root: &Path, names: &[&str]) -> Option<PathBuf> {
     Some(dir)
 }
 
+/// Whether `dir` holds a camera card's folders (DCF, Sony or Canon XF).
+pub fn looks_like_card(dir: &Path) -> bool {
+    ROOTS
+        .iter()
+        .any(|(_, names)| find_dir(dir, names).is_some())
+}
+
+/// The cards mounted under `roots`, one or two levels down (`/media/CARD`,
+/// `/media/USER/CARD`), each with its device: a folder that is a mount point (on
+/// another device than the folder it is in) and holds a card's folders.
+pub fn mounted_cards(roots: &[PathBuf]) -> Vec<(PathBuf, u64)> {
+    fn subdirs(dir: &Path) -> Vec<(PathBuf, u64)> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(PathBuf, u64)> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| Some((e.path(), std::fs::metadata(e.path()).ok()?.dev())))
+            .collect();
+        out.sort();
+        out
+    }
+    let mut cards = Vec::new();
+    for root in roots {
+        let Ok(root_dev) = std::fs::metadata(root).map(|m| m.dev()) else {
+            continue;
+        };
+        for (dir, dev) in subdirs(root) {
+            if dev != root_dev {
+                if looks_like_card(&dir) {
+                    cards.push((dir, dev));
+                }
+                continue;
+            }
+            // `/media/USER/`: one level further.
+            for (sub, sub_dev) in subdirs(&dir) {
+                if sub_dev != dev && looks_like_card(&sub) {
+                    cards.push((sub, sub_dev));
+                }
+            }
+        }
+    }
+    cards
+}
+
 /// Lists the photos, clips and sidecars on the card at `root`.
 pub fn read_card(root: &Path) -> Result<Card, CardError> {
     let unreadable = |path: &Path, source| CardError::Unreadable {

@@ -32,7 +32,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::NaiveDateTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CatalogError, Operation, ScannedFile};
 use crate::config::{DestinationConfig, LibraryConfig};
@@ -96,7 +96,7 @@ pub struct IngestReport {
 
 /// The ASC MHL generation an ingest added to the history of a place (the library,
 /// or a destination).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IngestManifest {
     /// The library's or destination's name.
     pub place: String,
@@ -107,7 +107,7 @@ pub struct IngestManifest {
 }
 
 /// One destination's part in an ingest.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IngestDestination {
     pub name: String,
     /// "ok", or why it took no part (not mounted, full …).
@@ -135,13 +135,61 @@ pub struct IngestedFile {
 }
 
 /// Whether the card may be formatted, and if not, why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verdict {
     pub safe: bool,
     /// The rule applied, in words.
     pub rule: String,
     /// What is not yet safe, one line per file or destination.
     pub reasons: Vec<String>,
+}
+
+/// An ingest as the status page lists it: its report without the per-file list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestSummary {
+    #[serde(default)]
+    pub run: String,
+    /// Unix seconds.
+    #[serde(default)]
+    pub started_at: i64,
+    #[serde(default)]
+    pub finished_at: i64,
+    pub card: String,
+    pub label: String,
+    pub library: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub copied: u64,
+    pub already: u64,
+    pub verdict: Verdict,
+    pub destinations: Vec<IngestDestination>,
+    #[serde(default)]
+    pub manifests: Vec<IngestManifest>,
+}
+
+/// Reasons a summary keeps; the count of the rest is given.
+const REASONS_SHOWN: usize = 20;
+
+/// The newest `limit` ingests, newest first, from the catalog's runs.
+pub fn recent(t: &Triplicate, limit: usize) -> Result<Vec<IngestSummary>, CatalogError> {
+    Ok(t.catalog
+        .recent_runs("ingest", limit)?
+        .into_iter()
+        .filter_map(|run| {
+            let mut s: IngestSummary = serde_json::from_str(&run.summary).ok()?;
+            s.run = run.id;
+            s.started_at = run.started_at;
+            s.finished_at = run.finished_at;
+            let total = s.verdict.reasons.len();
+            if total > REASONS_SHOWN {
+                s.verdict.reasons.truncate(REASONS_SHOWN);
+                s.verdict
+                    .reasons
+                    .push(format!("… and {} more", total - REASONS_SHOWN));
+            }
+            Some(s)
+        })
+        .collect())
 }
 
 #[derive(Debug, thiserror::Error)]
