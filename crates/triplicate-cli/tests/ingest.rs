@@ -186,6 +186,28 @@ fn a_card_is_read_once_into_the_library_and_two_disks_verified_and_safe() {
     );
 }
 
+/// Whether `path` is a mount point (on another device than its parent).
+fn is_mount(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+    dev(path) != dev(path.parent().unwrap())
+}
+
+#[test]
+fn eject_unmounts_a_card_once_it_is_safe() {
+    let s = studio("64m");
+    let w = &s.w;
+    let card = s.card.path.clone();
+    write_card(&card, "eject");
+    assert!(is_mount(&card));
+    let out = w.run(&["ingest", card.to_str().unwrap(), "--eject"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("SAFE TO FORMAT"), "{said}");
+    assert!(said.contains("was unmounted"), "{said}");
+    assert!(!is_mount(&card), "the card is still mounted");
+}
+
 #[test]
 fn the_same_names_from_two_cameras_never_overwrite_each_other() {
     let s = studio("64m");
@@ -223,9 +245,13 @@ fn a_disk_that_fills_up_is_not_safe_and_a_second_ingest_finishes() {
     let w = &s.w;
     let card = s.card.path.clone();
     let on_card = write_card(&card, "full");
-    let (code, r) = ingest(w, &card, &[]);
+    let (code, r) = ingest(w, &card, &["--eject"]);
     assert_eq!(code, 1, "{r}");
     assert_eq!(r["verdict"]["safe"], false, "{r}");
+    assert!(
+        is_mount(&card),
+        "--eject leaves a card that is not safe mounted"
+    );
     let reasons = r["verdict"]["reasons"].as_array().unwrap();
     assert!(!reasons.is_empty());
     assert!(
