@@ -512,32 +512,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bars = bars::Bars::new(!json);
             let check = triplicate::ingest::mhl::verify_folder(&dir, record, &bars)?;
             bars.finish();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&check)?);
-            } else {
-                show::mhl_check(&check);
-            }
-            return Ok(if check.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            return print_report(json, &check, show::mhl_check, check.ok());
         }
         Command::Catalog(CatalogCommand::Rebuild { json }) => {
             let config = triplicate::config::Config::load(&home.config)?;
             let bars = bars::Bars::new(!json);
             let report = triplicate::rebuild::rebuild(&home, &config, &bars)?;
             bars.finish();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                show::rebuild(&report);
-            }
-            return Ok(if report.problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            return print_report(json, &report, show::rebuild, report.problems.is_empty());
         }
         Command::Backup { dest, jobs, json } => {
             let t = Triplicate::open(&home)?;
@@ -549,16 +531,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bars = bars::Bars::new(!json);
             let report = engine::backup(&t, &options, &bars)?;
             bars.finish();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                show::backup(&report);
-            }
-            return Ok(if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            return print_report(json, &report, show::backup, report.ok());
         }
         Command::Verify {
             dest,
@@ -581,16 +554,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bars = bars::Bars::new(!json);
             let report = triplicate::verify::verify(&t, &options, &bars)?;
             bars.finish();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                show::verify(&report);
-            }
-            return Ok(if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            return print_report(json, &report, show::verify, report.ok());
         }
         Command::Ingest {
             card,
@@ -663,16 +627,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bars = bars::Bars::new(!json);
             let report = triplicate::restore::restore(&t, &options, &bars)?;
             bars.finish();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                show::restore(&report);
-            }
-            return Ok(if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            return print_report(json, &report, show::restore, report.ok());
         }
         Command::Run {
             once,
@@ -785,6 +740,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `report` as JSON with `json`, else as `show` words it; exit code 0 if `ok`,
+/// else 1.
+fn print_report<R: serde::Serialize>(
+    json: bool,
+    report: &R,
+    show: fn(&R),
+    ok: bool,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        show(report);
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// A day on the command line.
