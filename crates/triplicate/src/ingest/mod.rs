@@ -887,6 +887,10 @@ impl Context<'_> {
         let mut last_errors: Vec<(Slot, String, crate::destination::ErrorClass)> = Vec::new();
         let mut placement_errors = Vec::new();
         for attempt in 0..ATTEMPTS {
+            // Every copy written (or failed for good): no retry, and no wait for one.
+            if pending.is_empty() {
+                break;
+            }
             if attempt > 0
                 && let Some(l) = known
             {

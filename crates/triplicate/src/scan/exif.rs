@@ -5,7 +5,7 @@
 //! Panasonic RW2 are TIFF with another magic number, which is patched before parsing.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone};
@@ -47,13 +47,7 @@ pub fn exif_capture_time(path: &Path) -> Option<NaiveDateTime> {
 
 /// The capture time and camera of the file at `path`, as far as its EXIF tells.
 pub fn read_exif(path: &Path) -> ExifInfo {
-    let Some(exif) = File::open(path).ok().and_then(|f| {
-        let mut file = BufReader::new(f);
-        match exif::Reader::new().read_from_container(&mut file) {
-            Ok(e) => Some(e),
-            Err(_) => read_tiff_variant(&mut file),
-        }
-    }) else {
+    let Some(exif) = read_container(path) else {
         return ExifInfo::default();
     };
     let text = |tag| {
@@ -98,7 +92,44 @@ fn capture_time(exif: &exif::Exif) -> Option<NaiveDateTime> {
 }
 
 /// ORF (`IIRO`, `IIRS`) and RW2 (`IIU\0`) are TIFF with their own magic number.
-fn read_tiff_variant(file: &mut BufReader<File>) -> Option<exif::Exif> {
+/// How much of a file is read for its EXIF: the metadata sits near the start of every
+/// format read here. Read whole, as kamadak-exif reads a TIFF-based RAW (CR2, NEF,
+/// ARW, DNG), a card's RAWs would be read twice at ingest: once for their EXIF, once
+/// to copy them. A larger window is read only when the metadata points beyond the
+/// first.
+const EXIF_WINDOWS: [u64; 3] = [256 << 10, 8 << 20, u64::MAX];
+
+/// The EXIF of the file at `path`, read from as small a window as holds it.
+fn read_container(path: &Path) -> Option<exif::Exif> {
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    for window in EXIF_WINDOWS {
+        file.seek(SeekFrom::Start(0)).ok()?;
+        let mut head = Vec::new();
+        (&mut file).take(window).read_to_end(&mut head).ok()?;
+        let whole = head.len() as u64 >= len;
+        let mut cursor = std::io::Cursor::new(head);
+        match exif::Reader::new().read_from_container(&mut cursor) {
+            Ok(e) => return Some(e),
+            Err(e) if !whole && cut_short(&e) => continue,
+            Err(_) => return read_tiff_variant(&mut cursor),
+        }
+    }
+    None
+}
+
+/// Whether reading EXIF failed because the window ended before the metadata did.
+fn cut_short(e: &exif::Error) -> bool {
+    match e {
+        exif::Error::Io(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+        exif::Error::InvalidFormat(what) => {
+            what.starts_with("Truncated") || *what == "Invalid pointer"
+        }
+        _ => false,
+    }
+}
+
+fn read_tiff_variant(file: &mut (impl Read + Seek)) -> Option<exif::Exif> {
     file.seek(SeekFrom::Start(0)).ok()?;
     let mut head = Vec::with_capacity(1 << 20);
     file.take(1 << 20).read_to_end(&mut head).ok()?;
@@ -148,6 +179,29 @@ mod tests {
             let p = dir.path().join(name);
             std::fs::write(&p, bytes).unwrap();
             assert_eq!(exif_capture_time(&p), time("2023-07-14 21:05:09"), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_large_raw_is_read_from_its_first_bytes() {
+        use triplicate_testkit as kit;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.NEF");
+        std::fs::write(
+            &p,
+            kit::tiff_raw("2024:05:17 10:00:00", &kit::noise("big", 20 << 20)),
+        )
+        .unwrap();
+        let info = read_exif(&p);
+        assert_eq!(info.captured, time("2024-05-17 10:00:00"));
+        assert_eq!(info.make.as_deref(), Some("Nikon"));
+        // A window that ends inside the metadata is read again, larger.
+        let whole = kit::tiff_raw("2024:05:17 10:00:00", b"");
+        let cut = whole[..whole.len() - 4].to_vec();
+        let mut cursor = std::io::Cursor::new(cut);
+        match exif::Reader::new().read_from_container(&mut cursor) {
+            Ok(_) => panic!("a cut TIFF was read"),
+            Err(e) => assert!(cut_short(&e), "{e}"),
         }
     }
 
