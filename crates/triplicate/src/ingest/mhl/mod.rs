@@ -261,28 +261,12 @@ pub fn folder_hashes(files: &BTreeMap<String, u64>) -> BTreeMap<String, (u64, u6
         }
     }
     let mut hashes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    // Deepest folders first, so that each folder's subfolders are done before it.
+    // Deepest folders first, so that each folder's hashes are known before its
+    // parent's; each adds itself to its parent's children.
     let mut folders: Vec<String> = children.keys().cloned().collect();
-    folders.sort_by_key(|f| {
-        std::cmp::Reverse(if f.is_empty() {
-            0
-        } else {
-            f.matches('/').count() + 1
-        })
-    });
+    folders.sort_by_key(|f| std::cmp::Reverse(f.split('/').count() * usize::from(!f.is_empty())));
     for folder in folders {
-        let mut entries = children.remove(&folder).unwrap_or_default();
-        for (sub, h) in hashes.iter() {
-            let parent = match sub.rsplit_once('/') {
-                Some((p, _)) => p,
-                None if !sub.is_empty() => "",
-                None => continue,
-            };
-            if parent == folder {
-                let name = sub.rsplit('/').next().unwrap_or(sub);
-                entries.insert(name.to_string(), *h);
-            }
-        }
+        let entries = children.remove(&folder).unwrap_or_default();
         let mut content: Vec<u64> = entries.values().map(|(c, _)| *c).collect();
         let mut structure: Vec<u64> = entries
             .iter()
@@ -293,10 +277,15 @@ pub fn folder_hashes(files: &BTreeMap<String, u64>) -> BTreeMap<String, (u64, u6
                 h.digest()
             })
             .collect();
-        hashes.insert(
-            folder,
-            (hash_of_hashes(&mut content), hash_of_hashes(&mut structure)),
-        );
+        let folder_hash = (hash_of_hashes(&mut content), hash_of_hashes(&mut structure));
+        if !folder.is_empty() {
+            let (parent, name) = folder.rsplit_once('/').unwrap_or(("", &folder));
+            children
+                .get_mut(parent)
+                .expect("every ancestor is registered")
+                .insert(name.to_string(), folder_hash);
+        }
+        hashes.insert(folder, folder_hash);
     }
     hashes
 }
