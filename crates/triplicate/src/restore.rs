@@ -115,7 +115,7 @@ pub fn restore(
         return Err(RestoreError::NothingSelected);
     }
     let globs = build_globs(&options.globs)?;
-    let sources: Vec<_> = match &options.destination {
+    let configured: Vec<_> = match &options.destination {
         Some(name) => vec![
             t.config
                 .destination(name)
@@ -129,13 +129,12 @@ pub fn restore(
     };
     let mut problems = Problems::new(progress);
     // Open what can be read; say why the others cannot.
-    let mut readable: HashMap<String, Arc<dyn ReadDestination>> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for d in sources {
+    let mut sources = Sources::default();
+    for d in configured {
         match destination::open_read(d) {
             Ok(r) => {
-                readable.insert(d.id.clone(), r);
-                order.push(d.id.clone());
+                sources.readable.insert(d.id.clone(), r);
+                sources.order.push(d.id.clone());
             }
             Err(e) => tracing::info!(destination = %d.name, "not used for restore: {e}"),
         }
@@ -196,15 +195,8 @@ pub fn restore(
                     } else {
                         photo.path.clone()
                     };
-                    let outcome = restore_one(
-                        t,
-                        &target,
-                        &readable,
-                        &order,
-                        photo,
-                        &key,
-                        options.skip_existing,
-                    );
+                    let outcome =
+                        restore_one(t, &target, &sources, photo, &key, options.skip_existing);
                     let ok = outcome.is_ok();
                     {
                         let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -217,7 +209,9 @@ pub fn restore(
                             }
                             Ok(Outcome::AlreadyThere) => report.already_there += 1,
                             Ok(Outcome::Skipped) => report.skipped += 1,
-                            Err(why) => {
+                            // Said once for the destination, below.
+                            Err(Failure::OnlyOnStopped) => report.failed += 1,
+                            Err(Failure::Other(why)) => {
                                 report.failed += 1;
                                 problems.report(Problem {
                                     subject: format!("{}:{}", photo.library, photo.path),
@@ -239,9 +233,71 @@ pub fn restore(
             });
         }
     });
+    for (name, (why, photos)) in sources.stopped.into_inner() {
+        problems.report(Problem {
+            subject: format!("dest:{name}"),
+            message: format!(
+                "{why}; {photos} {} only it holds (among the reachable destinations) could not be restored",
+                if photos == 1 { "photo" } else { "photos" }
+            ),
+            class: ErrorClass::Permanent,
+        });
+    }
     report.problems = problems.into_vec();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The destinations a restore reads from: those that could be opened, by id, in the
+/// order they are tried, and those put out of action since.
+#[derive(Default)]
+struct Sources {
+    readable: HashMap<String, Arc<dyn ReadDestination>>,
+    order: Vec<String>,
+    stopped: Stopped,
+}
+
+/// Destinations put out of action during a restore (no key, unplugged): by name, why,
+/// and how many photos could not be restored because only they held them. Such a
+/// destination is not tried again, and is reported once.
+#[derive(Default)]
+struct Stopped(std::sync::Mutex<std::collections::BTreeMap<String, (String, u64)>>);
+
+impl Stopped {
+    fn has(&self, name: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
+    }
+
+    fn stop(&self, name: &str, why: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_insert((why, 0));
+    }
+
+    fn count_photo(&self, names: &[&str]) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for name in names {
+            if let Some((_, photos)) = map.get_mut(*name) {
+                *photos += 1;
+            }
+        }
+    }
+
+    fn into_inner(self) -> std::collections::BTreeMap<String, (String, u64)> {
+        self.0.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Why a photo was not restored.
+enum Failure {
+    /// Its only copies are on destinations out of action, which are reported once.
+    OnlyOnStopped,
+    Other(String),
 }
 
 enum Outcome {
@@ -273,23 +329,28 @@ fn build_globs(patterns: &[String]) -> Result<Option<globset::GlobSet>, RestoreE
 fn restore_one(
     t: &Triplicate,
     target: &LocalDestination,
-    readable: &HashMap<String, Arc<dyn ReadDestination>>,
-    order: &[String],
+    sources: &Sources,
     photo: &NamedPhoto,
     key: &RelPath,
     skip_existing: bool,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Failure> {
+    let stopped = &sources.stopped;
     let copies = t
         .catalog
         .sources_of(photo.photo_id)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Failure::Other(e.to_string()))?
         .copies;
     let mut tried = Vec::new();
-    for id in order {
+    let mut out_of_action: Vec<&str> = Vec::new();
+    for id in &sources.order {
         let Some((_, source_key)) = copies.iter().find(|(d, _)| d == id) else {
             continue;
         };
-        let source = &readable[id];
+        let source = &sources.readable[id];
+        if stopped.has(source.name()) {
+            out_of_action.push(source.name());
+            continue;
+        }
         // Choose a name: free, the same bytes already, or a distinct one.
         let name = key.file_name().to_vec();
         let candidates = std::iter::once(Ok(key.clone())).chain(
@@ -314,14 +375,23 @@ fn restore_one(
                 }
                 Ok(Some(_)) if skip_existing => return Ok(Outcome::Skipped),
                 Ok(Some(_)) => continue,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(Failure::Other(e.to_string())),
             }
         }
         let Some((place, renamed)) = place else {
-            return Err(format!("{key} and its alternative names are taken"));
+            return Err(Failure::Other(format!(
+                "{key} and its alternative names are taken"
+            )));
         };
-        let copied = source
-            .read(source_key)
+        let reader = match source.read(source_key) {
+            Err(e) if e.stops_destination() => {
+                stopped.stop(source.name(), e.to_string());
+                out_of_action.push(source.name());
+                continue;
+            }
+            other => other,
+        };
+        let copied = reader
             .map_err(TargetError::from)
             .and_then(|reader| {
                 let mut checked = VerifyingReader::new(reader, photo.hash, photo.size);
@@ -338,13 +408,17 @@ fn restore_one(
             Err(e) => tried.push(format!("from '{}': {e}", source.name())),
         }
     }
+    if tried.is_empty() && !out_of_action.is_empty() {
+        stopped.count_photo(&out_of_action);
+        return Err(Failure::OnlyOnStopped);
+    }
     if tried.is_empty() {
-        return Err(
+        return Err(Failure::Other(
             "no verified copy on a reachable destination (plug in or mount one that holds it)"
                 .into(),
-        );
+        ));
     }
-    Err(tried.join("; "))
+    Err(Failure::Other(tried.join("; ")))
 }
 
 /// Gives a restored file its original modification time, so that a rescan of a
