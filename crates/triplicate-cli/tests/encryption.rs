@@ -104,7 +104,7 @@ fn an_encrypted_destination_holds_only_age_files_that_stock_age_opens() {
     // age file whose lines give the hash of each ciphertext.
     let marker = std::fs::read_to_string(vault.join(".triplicate/destination.toml")).unwrap();
     assert!(marker.contains("age_recipients"), "{marker}");
-    let manifests: Vec<PathBuf> = walk(&vault.join(".triplicate/manifests"));
+    let manifests: Vec<PathBuf> = kit::files_under(&vault.join(".triplicate/manifests"));
     assert_eq!(manifests.len(), 1, "{manifests:?}");
     assert!(manifests[0].to_string_lossy().ends_with(".jsonl.age"));
     let manifest = String::from_utf8(age_decrypt(&w.path("key.txt"), &manifests[0])).unwrap();
@@ -436,16 +436,4 @@ fn a_passphrase_locks_the_destinations_own_identity() {
         "--all",
     ]);
     assert_eq!(common::stored(&out2).len(), files.len());
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }

@@ -188,6 +188,19 @@ pub fn write_flat_library(dir: &Path, n: usize, seed: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Every file under `dir`, recursively (links not followed); empty if `dir` is missing.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => out.extend(files_under(&e.path())),
+            Ok(_) => out.push(e.path()),
+            Err(_) => {}
+        }
+    }
+    out
+}
+
 /// BLAKE3 of every published file under `root` (skipping `.triplicate` and `ascmhl` folders and the
 /// `.triplicate-partial-` files of puts in progress), by relative path. Safe to call
 /// while a backup writes there: a file that vanishes meanwhile is left out.

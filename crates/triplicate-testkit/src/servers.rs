@@ -59,22 +59,18 @@ fn host_key() -> PathBuf {
         // Generated aside and renamed, so that tests starting together agree.
         let tmp = dir.join(format!("host-key-{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
-        run(Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "triplicate-test-host",
-                "-f",
-            ])
-            .arg(&tmp));
+        ssh_keygen(&tmp, "triplicate-test-host");
         let _ = std::fs::rename(tmp.with_extension("pub"), key.with_extension("pub"));
         std::fs::rename(&tmp, &key).unwrap();
     }
     key
+}
+
+/// A new ed25519 key pair without a passphrase at `path` (and `path.pub`).
+fn ssh_keygen(path: &Path, comment: &str) {
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path));
 }
 
 /// A running OpenSSH server that lets the test user in with [`Sshd::key`].
@@ -93,18 +89,7 @@ impl Sshd {
     pub fn start(dir: &Path) -> Sshd {
         std::fs::create_dir_all(dir).unwrap();
         let key = dir.join("id_ed25519");
-        run(Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "triplicate-test",
-                "-f",
-            ])
-            .arg(&key));
+        ssh_keygen(&key, "triplicate-test");
         std::fs::copy(key.with_extension("pub"), dir.join("authorized_keys")).unwrap();
         let data = dir.join("sftp");
         std::fs::create_dir_all(&data).unwrap();

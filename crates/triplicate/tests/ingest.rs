@@ -212,12 +212,14 @@ fn a_card_pulled_out_mid_ingest_says_so_and_the_next_ingest_resumes() {
     );
     // Nothing half-written anywhere.
     for root in [dir.path().join("library"), dir.path().join("usb")] {
-        let partial = walk(&root).into_iter().find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".triplicate-partial-")
-        });
+        let partial = triplicate_testkit::files_under(&root)
+            .into_iter()
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".triplicate-partial-")
+            });
         assert_eq!(partial, None);
     }
 
@@ -229,16 +231,4 @@ fn a_card_pulled_out_mid_ingest_says_so_and_the_next_ingest_resumes() {
     assert!(r.verdict.safe, "{:?}", r.verdict);
     assert!(r.already >= 1, "{r:?}");
     assert_eq!(r.copied + r.already, files.len() as u64);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }

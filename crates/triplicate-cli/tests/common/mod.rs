@@ -139,7 +139,7 @@ pub fn stored(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
 /// How many published files (not partials, not `.triplicate/`) are under `root`;
 /// safe to call while a backup is writing there.
 pub fn count_published(root: &Path) -> usize {
-    walk(root)
+    kit::files_under(root)
         .iter()
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy();
@@ -162,28 +162,13 @@ impl Drop for Killed {
 /// Files whose name says they are leftovers of a put.
 pub fn partials(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for e in walk(root) {
+    for e in kit::files_under(root) {
         if e.file_name()
             .unwrap()
             .to_string_lossy()
             .starts_with(".triplicate-partial-")
         {
             out.push(e);
-        }
-    }
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
         }
     }
     out

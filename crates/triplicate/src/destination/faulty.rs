@@ -64,6 +64,19 @@ impl FaultyDestination {
         }
     }
 
+    /// `reader`, or, as often as the plan says, a reader of the same bytes with one
+    /// bit flipped (a read-back that goes wrong).
+    fn maybe_flip(&self, reader: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+        if !self.strikes(self.plan.read_flips) {
+            return reader;
+        }
+        self.exercised.read_flips.fetch_add(1, Ordering::Relaxed);
+        Box::new(FlippingReader {
+            inner: reader,
+            flipped: false,
+        })
+    }
+
     /// True with probability `p`, while faults are on.
     fn strikes(&self, p: f64) -> bool {
         if !self.active.load(Ordering::Relaxed) || p <= 0.0 {
@@ -125,26 +138,12 @@ impl ReadDestination for FaultyDestination {
 
     fn read(&self, key: &RelPath) -> Result<Box<dyn Read + Send>, DestError> {
         let reader = self.inner.read(key)?;
-        if self.strikes(self.plan.read_flips) {
-            self.exercised.read_flips.fetch_add(1, Ordering::Relaxed);
-            return Ok(Box::new(FlippingReader {
-                inner: reader,
-                flipped: false,
-            }));
-        }
-        Ok(reader)
+        Ok(self.maybe_flip(reader))
     }
 
     fn read_stored(&self, key: &RelPath) -> Result<Box<dyn Read + Send>, DestError> {
         let reader = self.inner.read_stored(key)?;
-        if self.strikes(self.plan.read_flips) {
-            self.exercised.read_flips.fetch_add(1, Ordering::Relaxed);
-            return Ok(Box::new(FlippingReader {
-                inner: reader,
-                flipped: false,
-            }));
-        }
-        Ok(reader)
+        Ok(self.maybe_flip(reader))
     }
 
     fn space(&self) -> Option<Space> {
