@@ -55,6 +55,8 @@ pub struct Config {
     pub server: ServerSettings,
     #[serde(default)]
     pub ingest: IngestSettings,
+    #[serde(default)]
+    pub grid: GridSettings,
     #[serde(default, rename = "library")]
     pub libraries: Vec<LibraryConfig>,
     #[serde(default, rename = "destination")]
@@ -150,6 +152,81 @@ impl Default for BackupSettings {
 
 fn default_jobs() -> usize {
     2
+}
+
+/// GRID: this node among others (see `docs/grid-protocol.md`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GridSettings {
+    /// The token peers must send to this node, at least 32 characters
+    /// (`TRIPLICATE_GRID_TOKEN` overrides it). Without one, this node answers no peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// A file holding that token instead (what `triplicate grid init` writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// Where this node is: `onsite`, or the name of another site. Copies held by a
+    /// node elsewhere count as offsite in the GRID-wide coverage.
+    #[serde(default = "onsite")]
+    pub site: String,
+    /// The library that receives photos from peers (under `{node}/…`); without one,
+    /// this node accepts none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
+    /// Seconds between two exchanges with the peers.
+    #[serde(default = "default_grid_interval")]
+    pub interval: f64,
+    /// At most this many bytes per second sent to peers, e.g. "50MB/s".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_send_rate: Option<String>,
+    #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<PeerConfig>,
+}
+
+/// Another node this one talks to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The peer's node name, as its `hello` gave it.
+    pub name: String,
+    /// Where its `triplicate run --listen` answers, e.g. http://10.0.0.5:8321.
+    pub url: String,
+    /// The peer's node id, as its `hello` gave it.
+    pub id: String,
+    /// A file (chmod 600) holding the peer's token.
+    pub token_file: PathBuf,
+    /// Send this node's photos to the peer.
+    #[serde(default)]
+    pub sync_photos: bool,
+}
+
+fn onsite() -> String {
+    ONSITE.into()
+}
+
+fn default_grid_interval() -> f64 {
+    5.0
+}
+
+impl Default for GridSettings {
+    fn default() -> Self {
+        GridSettings {
+            token: None,
+            token_file: None,
+            site: onsite(),
+            library: None,
+            interval: default_grid_interval(),
+            max_send_rate: None,
+            peers: Vec::new(),
+        }
+    }
+}
+
+impl GridSettings {
+    /// The peer named `name`.
+    pub fn peer(&self, name: &str) -> Option<&PeerConfig> {
+        self.peers.iter().find(|p| p.name == name)
+    }
 }
 
 /// How `triplicate run` behaves.
@@ -394,6 +471,7 @@ impl Config {
                 ),
             ));
         }
+        self.check_grid()?;
         for (i, lib) in self.libraries.iter().enumerate() {
             let here = |k| at(&[Key("library"), Index(i), Key(k)]);
             check_name(&lib.name).map_err(|m| (here("name"), m))?;
@@ -479,6 +557,60 @@ impl Config {
         Ok(())
     }
 
+    fn check_grid(&self) -> Result<(), (Vec<Step>, String)> {
+        use Step::{Index, Key};
+        let g = &self.grid;
+        let here = |k| vec![Key("grid"), Key(k)];
+        if let Some(t) = &g.token
+            && t.trim().len() < crate::grid::MIN_TOKEN_LEN
+        {
+            return Err((
+                here("token"),
+                format!(
+                    "the GRID token must be at least {} characters long (`triplicate grid init` makes one)",
+                    crate::grid::MIN_TOKEN_LEN
+                ),
+            ));
+        }
+        if g.site.trim().is_empty() {
+            return Err((here("site"), "must be 'onsite' or a site name".into()));
+        }
+        if let Some(lib) = &g.library
+            && self.library(lib).is_none()
+        {
+            return Err((
+                here("library"),
+                format!("no library named '{lib}': add it with `triplicate library add`"),
+            ));
+        }
+        if !(g.interval > 0.0 && g.interval <= 3600.0) {
+            return Err((
+                here("interval"),
+                "must be more than 0 and at most 3600 seconds".into(),
+            ));
+        }
+        if let Some(rate) = &g.max_send_rate {
+            parse_bandwidth(rate).map_err(|m| (here("max_send_rate"), m))?;
+        }
+        for (i, peer) in g.peers.iter().enumerate() {
+            let at = |k| vec![Key("grid"), Key("peer"), Index(i), Key(k)];
+            check_name(&peer.name).map_err(|m| (at("name"), m))?;
+            if peer.name == self.node {
+                return Err((at("name"), format!("'{}' is this node's own name", peer.name)));
+            }
+            if g.peers[..i].iter().any(|p| p.name == peer.name || p.id == peer.id) {
+                return Err((at("name"), format!("peer '{}' is declared twice", peer.name)));
+            }
+            if !(peer.url.starts_with("http://") || peer.url.starts_with("https://")) {
+                return Err((
+                    at("url"),
+                    format!("'{}' is not an http:// or https:// address", peer.url),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn destination(&self, name: &str) -> Option<&DestinationConfig> {
         self.destinations.iter().find(|d| d.name == name)
     }
@@ -527,7 +659,7 @@ pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -628,6 +760,12 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         (Some(t), None) => Some(t),
         (None, None) => None,
     }
+}
+
+fn no_peer(name: &str) -> ConfigError {
+    ConfigError::Rejected(format!(
+        "no GRID peer named '{name}' (see `triplicate grid peers`)"
+    ))
 }
 
 /// The configuration file as an editable document.
@@ -808,6 +946,57 @@ impl ConfigFile {
         on: bool,
     ) -> Result<(), ConfigError> {
         self.set_destination_value(name, flag, on.into())
+    }
+
+    /// Adds a GRID peer (`[[grid.peer]]`).
+    pub fn add_peer(&mut self, p: &PeerConfig) {
+        let mut t = toml_edit::Table::new();
+        t["name"] = toml_edit::value(&p.name);
+        t["url"] = toml_edit::value(&p.url);
+        t["id"] = toml_edit::value(&p.id);
+        t["token_file"] = toml_edit::value(p.token_file.to_string_lossy().as_ref());
+        t["sync_photos"] = toml_edit::value(p.sync_photos);
+        let grid = self.grid_table();
+        let item = grid
+            .entry("peer")
+            .or_insert_with(|| toml_edit::Item::ArrayOfTables(Default::default()));
+        if let Some(arr) = item.as_array_of_tables_mut() {
+            arr.push(t);
+        }
+    }
+
+    /// Forgets a GRID peer.
+    pub fn remove_peer(&mut self, name: &str) -> Result<(), ConfigError> {
+        let peers = self
+            .doc
+            .get_mut("grid")
+            .and_then(|g| g.get_mut("peer"))
+            .and_then(|i| i.as_array_of_tables_mut());
+        let Some(peers) = peers else {
+            return Err(no_peer(name));
+        };
+        let i = peers
+            .iter()
+            .position(|t| t.get("name").and_then(|v| v.as_str()) == Some(name))
+            .ok_or_else(|| no_peer(name))?;
+        peers.remove(i);
+        Ok(())
+    }
+
+    /// Sets a value under `[grid]`.
+    pub fn set_grid_value(&mut self, key: &str, value: toml_edit::Value) {
+        self.grid_table()[key] = toml_edit::Item::Value(value);
+    }
+
+    fn grid_table(&mut self) -> &mut toml_edit::Table {
+        let item = self
+            .doc
+            .entry("grid")
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+        if !item.is_table() {
+            *item = toml_edit::Item::Table(toml_edit::Table::new());
+        }
+        item.as_table_mut().expect("a table")
     }
 
     /// The document as it would be saved.

@@ -19,6 +19,8 @@
 //! - [`rebuild`]: a lost catalog, recreated from the destinations' manifests.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
 //! - [`service`]: the running service's jobs, requested actions and announced changes.
+//! - [`grid`]: several nodes as one: the shared change log, photo transfers to a
+//!   central node, GRID-wide status.
 //!
 //! A complete backup, as the CLI does it:
 //!
@@ -50,6 +52,7 @@ pub mod daemon;
 pub mod destination;
 pub mod engine;
 pub mod fsutil;
+pub mod grid;
 pub mod home;
 pub mod ingest;
 pub mod photo;

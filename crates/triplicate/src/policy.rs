@@ -224,6 +224,7 @@ mod tests {
             daemon: Default::default(),
             server: Default::default(),
             ingest: Default::default(),
+            grid: Default::default(),
             libraries: vec![LibraryConfig {
                 name: "lib".into(),
                 path: "/lib".into(),

@@ -9,6 +9,7 @@
 
 mod copies;
 mod files;
+mod grid;
 mod runs;
 mod schema;
 
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub use grid::{ChangeRow, PeerState, PhotoToSend, PhotoView, RecordRow, StoredRecord};
 use runs::insert_operation;
 pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT};
 use rusqlite::Connection;

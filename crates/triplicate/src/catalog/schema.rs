@@ -115,4 +115,66 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE copies ADD COLUMN stored_hash BLOB;
     "#,
+    // 4: GRID. The change log every node keeps and its peers pull (its own changes and
+    // those relayed from others, each under its origin), the newest record of each
+    // origin and subject, what each peer was last pulled up to, and which photos were
+    // handed to which peer. Triggers note every photo whose files or copies change, so
+    // that no code path can change a photo without it being published.
+    r#"
+    CREATE TABLE grid_changes (
+        seq        INTEGER PRIMARY KEY,
+        origin     TEXT NOT NULL,
+        origin_seq INTEGER NOT NULL,
+        record     TEXT NOT NULL,
+        UNIQUE (origin, origin_seq)
+    );
+
+    -- subject: a photo's BLAKE3 hash, or X'' for the origin node's own record.
+    CREATE TABLE grid_records (
+        origin     TEXT NOT NULL,
+        subject    BLOB NOT NULL,
+        origin_seq INTEGER NOT NULL,
+        present    INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        record     TEXT NOT NULL,
+        PRIMARY KEY (origin, subject)
+    ) WITHOUT ROWID;
+    CREATE INDEX grid_records_subject ON grid_records(subject, present);
+
+    CREATE TABLE grid_peer_state (
+        url          TEXT PRIMARY KEY,
+        node_id      TEXT,
+        pulled_seq   INTEGER NOT NULL DEFAULT 0,
+        last_contact INTEGER,
+        last_error   TEXT,
+        error_at     INTEGER
+    );
+
+    CREATE TABLE grid_sent (
+        peer TEXT NOT NULL,
+        hash BLOB NOT NULL,
+        at   INTEGER NOT NULL,
+        PRIMARY KEY (peer, hash)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE grid_dirty (photo_id INTEGER PRIMARY KEY);
+    INSERT INTO grid_dirty SELECT id FROM photos;
+    CREATE TRIGGER grid_photo_new AFTER INSERT ON photos
+        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (NEW.id); END;
+    CREATE TRIGGER grid_file_new AFTER INSERT ON files
+        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (NEW.photo_id); END;
+    CREATE TRIGGER grid_file_changed AFTER UPDATE OF photo_id, present, path ON files
+        BEGIN
+            INSERT OR IGNORE INTO grid_dirty VALUES (NEW.photo_id);
+            INSERT OR IGNORE INTO grid_dirty VALUES (OLD.photo_id);
+        END;
+    CREATE TRIGGER grid_file_gone AFTER DELETE ON files
+        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (OLD.photo_id); END;
+    CREATE TRIGGER grid_copy_new AFTER INSERT ON copies
+        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (NEW.photo_id); END;
+    CREATE TRIGGER grid_copy_changed AFTER UPDATE OF state ON copies
+        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (NEW.photo_id); END;
+    CREATE TRIGGER grid_copy_gone AFTER DELETE ON copies
+        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (OLD.photo_id); END;
+    "#,
 ];
