@@ -123,6 +123,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// GRID: this node among others (peers, the shared photo log, transfers).
+    #[command(subcommand)]
+    Grid(GridCommand),
     /// ASC MHL histories (the `ascmhl/` folders ingest writes).
     #[command(subcommand)]
     Mhl(MhlCommand),
@@ -261,6 +264,42 @@ enum MhlCommand {
 }
 
 #[derive(Subcommand)]
+enum GridCommand {
+    /// Give this node a GRID token (kept in grid.token beside the config, chmod 600)
+    /// and print it: peers that call this node need it.
+    Init,
+    /// Add a peer: its `triplicate run --listen` address and its token.
+    AddPeer {
+        /// e.g. http://10.0.0.5:8321
+        url: String,
+        /// The peer's token (from `triplicate grid init` on the peer).
+        #[arg(long, env = "TRIPLICATE_PEER_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Send this node's photos to the peer (typically a central node).
+        #[arg(long)]
+        sync_photos: bool,
+    },
+    /// Forget a peer; what it sent stays.
+    RemovePeer { name: String },
+    /// List the peers.
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every node: last contact, photos, photos not yet on a central node; GRID-wide
+    /// 3-2-1 coverage.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exchange with the peers and send photos now, once (what `run` does all along).
+    Sync {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum CatalogCommand {
     /// Recreate a lost catalog from the destinations' markers and manifests.
     Rebuild {
@@ -384,6 +423,14 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<triplicate::ingest::IngestError>()
                 .is_some_and(|e| e.is_usage())
+            || matches!(
+                cause.downcast_ref::<triplicate::grid::GridError>(),
+                Some(
+                    triplicate::grid::GridError::Setup(_)
+                        | triplicate::grid::GridError::Config(_)
+                        | triplicate::grid::GridError::BadName { .. }
+                )
+            )
     });
     if usage { 2 } else { 1 }
 }
@@ -508,6 +555,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "Disabled destination '{name}': nothing is written there until `dest enable {name}`."
             );
         }
+        Command::Grid(command) => return grid(&home, command),
         Command::Mhl(MhlCommand::Verify { dir, record, json }) => {
             let bars = bars::Bars::new(!json);
             let check = triplicate::ingest::mhl::verify_folder(&dir, record, &bars)?;
@@ -737,6 +785,79 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 show::status(&report);
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triplicate grid …`.
+fn grid(home: &Home, command: GridCommand) -> anyhow::Result<ExitCode> {
+    use triplicate::grid;
+    match command {
+        GridCommand::Init => {
+            let token = grid::peer::init(home)?;
+            let t = Triplicate::open(home)?;
+            println!(
+                "Node '{}' (id {}) answers GRID peers with this token:",
+                t.config.node,
+                t.catalog.grid_node_id()?
+            );
+            println!("{token}");
+            println!(
+                "On each peer: triplicate grid add-peer http://THIS-NODE:PORT --token TOKEN [--sync-photos]"
+            );
+            println!(
+                "Serve the GRID with `triplicate run --listen ADDR:PORT` (restart a running service)."
+            );
+        }
+        GridCommand::AddPeer {
+            url,
+            token,
+            sync_photos,
+        } => {
+            let p = grid::peer::add(home, &url, &token, sync_photos)?;
+            println!(
+                "Added peer '{}' at {} (id {}){}",
+                p.name,
+                p.url,
+                p.id,
+                if p.sync_photos {
+                    "; this node sends it its photos"
+                } else {
+                    ""
+                }
+            );
+        }
+        GridCommand::RemovePeer { name } => {
+            let p = grid::peer::remove(home, &name)?;
+            println!("Forgot peer '{}' at {}; what it sent stays.", p.name, p.url);
+        }
+        GridCommand::Peers { json } => {
+            let t = Triplicate::open(home)?;
+            show::peers(&t.config.grid.peers, json);
+        }
+        GridCommand::Status { json } => {
+            let t = Triplicate::open(home)?;
+            let status = grid::status::status(&t)?;
+            return print_report(json, &status, show::grid_status, true);
+        }
+        GridCommand::Sync { json } => {
+            let t = Triplicate::open(home)?;
+            let stop = AtomicBool::new(false);
+            let exchanged = grid::exchange(&t)?;
+            let sent = grid::send_all(&t, &stop)?;
+            let after = grid::exchange(&t)?;
+            let ok = after.failed.is_empty() && sent.iter().all(|(_, r)| r.is_ok());
+            let report = serde_json::json!({
+                "published": exchanged.published + after.published,
+                "pulled": exchanged.pulled + after.pulled,
+                "failed": after.failed,
+                "sent": sent.iter().map(|(peer, r)| match r {
+                    Ok(r) => serde_json::json!({"peer": peer, "report": r}),
+                    Err(e) => serde_json::json!({"peer": peer, "error": e}),
+                }).collect::<Vec<_>>(),
+            });
+            return print_report(json, &report, show::grid_sync, ok);
         }
     }
     Ok(ExitCode::SUCCESS)

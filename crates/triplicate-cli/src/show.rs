@@ -439,3 +439,127 @@ fn footer(seconds: f64, problems: &[triplicate::progress::Problem], all_good: &s
         }
     }
 }
+
+pub fn peers(peers: &[triplicate::config::PeerConfig], json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(peers).unwrap_or_default()
+        );
+        return;
+    }
+    if peers.is_empty() {
+        println!("No GRID peers. Add one with `triplicate grid add-peer URL --token TOKEN`.");
+    }
+    for p in peers {
+        println!(
+            "{:<16} {:<32} {}{}",
+            p.name,
+            p.url,
+            p.id,
+            if p.sync_photos { "  (sync photos)" } else { "" }
+        );
+    }
+}
+
+pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
+    let now = chrono::Utc::now().timestamp();
+    println!(
+        "Node {} ({}), site {}{}{}",
+        s.name,
+        s.node_id,
+        s.site,
+        if s.receives { ", receives photos" } else { "" },
+        if s.answers_peers {
+            ""
+        } else {
+            "; no GRID token: peers cannot call it (`triplicate grid init`)"
+        }
+    );
+    if !s.peers.is_empty() {
+        println!("\nPeers:");
+        for p in &s.peers {
+            let state = match (&p.last_error, p.error_at, p.last_contact) {
+                (Some(e), Some(at), last) if last.is_none_or(|l| at >= l) => {
+                    format!("failing since {}: {e}", when(Some(at)))
+                }
+                (_, _, Some(at)) => format!("last contact {} ago", duration(now - at)),
+                _ => "never reached".into(),
+            };
+            println!(
+                "  {:<16} {:<32} {}{}",
+                p.name,
+                p.url,
+                state,
+                if p.sync_photos { "  (sync photos)" } else { "" }
+            );
+        }
+    }
+    println!("\nNodes:");
+    println!(
+        "  {:<16} {:<10} {:>9} {:>16}  last contact",
+        "node", "site", "photos", "not on central"
+    );
+    for n in &s.nodes {
+        let lag = if n.receives {
+            "central".to_string()
+        } else {
+            match n.oldest_not_on_central {
+                Some(oldest) => format!("{} (oldest {})", n.not_on_central, duration(now - oldest)),
+                None => "0".into(),
+            }
+        };
+        let contact = if n.this_node {
+            "this node".to_string()
+        } else {
+            n.last_contact
+                .map(|at| format!("{} ago", duration(now - at)))
+                .unwrap_or_else(|| "through other peers".into())
+        };
+        println!(
+            "  {:<16} {:<10} {:>9} {:>16}  {}",
+            n.name, n.site, n.photos, lag, contact
+        );
+    }
+    println!(
+        "\nGRID-wide 3-2-1: {} photos, {} protected, {} at risk",
+        s.coverage.photos, s.coverage.protected, s.coverage.at_risk
+    );
+    if s.unpublished > 0 {
+        println!(
+            "{} photos of this node not yet published to the peers",
+            s.unpublished
+        );
+    }
+}
+
+pub fn grid_sync(r: &serde_json::Value) {
+    println!(
+        "Published {} changes, learnt {} from peers.",
+        r["published"], r["pulled"]
+    );
+    for s in r["sent"].as_array().into_iter().flatten() {
+        match s.get("error") {
+            Some(e) => println!(
+                "  {}: failed: {}",
+                s["peer"].as_str().unwrap_or(""),
+                e.as_str().unwrap_or("")
+            ),
+            None => println!(
+                "  {}: sent {} photos ({} bytes), {} already there, {} failed",
+                s["peer"].as_str().unwrap_or(""),
+                s["report"]["sent"],
+                s["report"]["bytes"],
+                s["report"]["held"],
+                s["report"]["failed"]
+            ),
+        }
+    }
+    for f in r["failed"].as_array().into_iter().flatten() {
+        println!(
+            "  {}: {}",
+            f[0].as_str().unwrap_or(""),
+            f[1].as_str().unwrap_or("")
+        );
+    }
+}

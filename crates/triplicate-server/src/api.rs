@@ -52,6 +52,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/actions/backup-existing", post(backup_existing))
         .route("/actions/verify", post(verify_now))
         .route("/actions/rescan", post(rescan))
+        .merge(crate::grid::page_routes())
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such API route") })
 }
 
@@ -68,6 +69,27 @@ impl ApiError {
             status,
             message: message.into(),
         }
+    }
+
+    /// The machine's fault.
+    pub(crate) fn internal(e: impl ToString) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+
+    /// A failure to reach or set up a GRID peer: 400 for what the user gave, 502 for
+    /// what the peer answered or did not.
+    pub(crate) fn peer(e: triplicate::grid::GridError) -> ApiError {
+        use triplicate::grid::GridError as G;
+        let status = match &e {
+            G::Setup(_) | G::Config(_) | G::BadName { .. } | G::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            G::Unreachable { .. } | G::Refused { .. } | G::Protocol { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
     }
 }
 
@@ -110,7 +132,7 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 /// A request body: read within the size limit (413 beyond it), then parsed as JSON
 /// (400 with serde's words when it does not fit). An empty body is `T::default()`
 /// where there is one.
-fn parse<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     empty: Option<T>,
 ) -> Result<T, ApiError> {

@@ -4,7 +4,9 @@
 //! - [`app`] builds the router: the JSON API under `/api/v1` ([`api`]), the live
 //!   change stream (`/api/v1/events`, [`events`]), Prometheus metrics (`/metrics`,
 //!   [`metrics`]) and the page itself with every asset embedded ([`page`]).
-//! - [`guard`] stands in front of every route: the Host and Origin checks that keep
+//! - [`grid`] serves the GRID protocol to peers under `/api/v1/grid/`, behind its own
+//!   token check, and the page's view of the GRID.
+//! - [`guard`] stands in front of every other route: the Host and Origin checks that keep
 //!   DNS rebinding and other sites away from a loopback server, and the access token.
 //! - [`serve`] runs it on a listener until shutdown, with [`events::watch`] noticing
 //!   what changes between jobs.
@@ -13,6 +15,7 @@
 
 pub mod api;
 pub mod events;
+pub mod grid;
 pub mod guard;
 pub mod metrics;
 pub mod page;
@@ -43,6 +46,8 @@ pub struct AppState {
     pub access: Access,
     /// Turns true when the server shuts down: event streams end, the watcher stops.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Photos peers are sending this node.
+    pub inbox: triplicate::grid::transfer::Inbox,
 }
 
 impl AppState {
@@ -52,6 +57,7 @@ impl AppState {
             service,
             access,
             stopping: tokio::sync::watch::Sender::new(false),
+            inbox: Default::default(),
         })
     }
 }
@@ -68,14 +74,29 @@ pub fn app(state: SharedState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    Router::new()
+    let page = Router::new()
         .route("/api/v1/events", axum::routing::get(events::stream))
         .merge(timed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::check,
         ))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
+    // GRID peers: their own token, larger bodies (pieces of photos), more time.
+    let grid = grid::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            grid::authorise,
+        ))
+        .layer(RequestBodyLimitLayer::new(grid::BODY_LIMIT))
+        .layer(axum::extract::DefaultBodyLimit::max(grid::BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            grid::REQUEST_TIMEOUT,
+        ));
+    Router::new()
+        .merge(grid)
+        .merge(page)
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -596,10 +596,19 @@ impl Config {
             let at = |k| vec![Key("grid"), Key("peer"), Index(i), Key(k)];
             check_name(&peer.name).map_err(|m| (at("name"), m))?;
             if peer.name == self.node {
-                return Err((at("name"), format!("'{}' is this node's own name", peer.name)));
+                return Err((
+                    at("name"),
+                    format!("'{}' is this node's own name", peer.name),
+                ));
             }
-            if g.peers[..i].iter().any(|p| p.name == peer.name || p.id == peer.id) {
-                return Err((at("name"), format!("peer '{}' is declared twice", peer.name)));
+            if g.peers[..i]
+                .iter()
+                .any(|p| p.name == peer.name || p.id == peer.id)
+            {
+                return Err((
+                    at("name"),
+                    format!("peer '{}' is declared twice", peer.name),
+                ));
             }
             if !(peer.url.starts_with("http://") || peer.url.starts_with("https://")) {
                 return Err((

@@ -16,6 +16,12 @@
 //!   mount ([`crate::ingest`]), its verdict kept with the run for the status page,
 //!   and, with `ingest.eject`, unmounted when safe.
 //!
+//! When this node is in a GRID (it has a token or peers), two more threads run beside
+//! the passes: one publishes this node's changes and pulls its peers' every
+//! `grid.interval`, one sends photos to the peers marked "sync photos"
+//! ([`crate::grid`]). Photos received from peers land in the GRID library, where the
+//! watcher sees them like any new photo.
+//!
 //! The service only reads the libraries and takes no locks there, so the camera
 //! software is never held up. A file modified less than the settle time ago is left for
 //! the next pass, so a photo still being written is never copied half-done; the scan's
@@ -86,14 +92,97 @@ pub fn run(
     // pass runs, and a card taken out and put back is seen as a new mount.
     let mount_roots = std::sync::Mutex::new(t.config.ingest.mount_roots.clone());
     let done = AtomicBool::new(false);
+    let home = t.home.clone();
+    let once = options.once;
     std::thread::scope(|scope| {
-        if !options.once {
+        if !once {
             scope.spawn(|| watch_cards(&mount_roots, service, &stop, &done));
+            // GRID: the change log exchanged with the peers, and photos sent, each at
+            // its own pace, so that a long transfer does not hold up the news.
+            scope.spawn(|| grid_loop(&home, &stop, &done, GridWork::Exchange));
+            scope.spawn(|| grid_loop(&home, &stop, &done, GridWork::Send));
         }
         let result = run_passes(t, options, service, progress, observer, &stop, &mount_roots);
+        if once
+            && let Ok(t) = Triplicate::open(&home)
+            && crate::grid::is_on(&t.config)
+        {
+            grid_round(&t, &stop, GridWork::Exchange);
+            grid_round(&t, &stop, GridWork::Send);
+            grid_round(&t, &stop, GridWork::Exchange);
+        }
         done.store(true, Ordering::Relaxed);
         result
     })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GridWork {
+    /// Publish this node's changes and pull the peers'.
+    Exchange,
+    /// Send photos to the peers marked "sync photos".
+    Send,
+}
+
+/// Repeats one kind of GRID work every `grid.interval` while this node is in a GRID,
+/// until `stop` or `done`. The configuration is read again each round, so peers added
+/// while the service runs take part at once.
+fn grid_loop(home: &crate::home::Home, stop: &AtomicBool, done: &AtomicBool, work: GridWork) {
+    let mut t: Option<Triplicate> = None;
+    while !stop.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
+        let mut interval = Duration::from_secs(1);
+        match t.as_mut() {
+            None => t = Triplicate::open(home).ok(),
+            Some(t) => {
+                if let Ok(config) = crate::config::Config::load(&t.home.config) {
+                    t.config = config;
+                }
+                if crate::grid::is_on(&t.config) {
+                    interval = Duration::from_secs_f64(t.config.grid.interval);
+                    grid_round(t, stop, work);
+                }
+            }
+        }
+        let until = Instant::now() + interval;
+        while Instant::now() < until
+            && !stop.load(Ordering::Relaxed)
+            && !done.load(Ordering::Relaxed)
+        {
+            std::thread::sleep(Duration::from_millis(50).min(interval));
+        }
+    }
+}
+
+fn grid_round(t: &Triplicate, stop: &AtomicBool, work: GridWork) {
+    match work {
+        GridWork::Exchange => match crate::grid::exchange(t) {
+            Ok(r) if r.published + r.pulled > 0 => {
+                tracing::info!(
+                    "GRID: published {}, learnt {} changes",
+                    r.published,
+                    r.pulled
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("GRID: {e}"),
+        },
+        GridWork::Send => match crate::grid::send_all(t, stop) {
+            Ok(results) => {
+                for (peer, r) in results {
+                    if let Ok(r) = r
+                        && r.sent > 0
+                    {
+                        tracing::info!(
+                            "GRID: sent {} photos ({} bytes) to {peer}",
+                            r.sent,
+                            r.bytes
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("GRID: {e}"),
+        },
+    }
 }
 
 /// The loop of [`run`].
@@ -167,11 +256,18 @@ fn run_passes(
                     troubled = if trouble { troubled + 1 } else { 0 };
                     last = Some(report);
                 }
-                // Nothing to back up to (yet): wait for a destination to be added.
+                // Nothing to back up to (yet): a GRID node still scans, so that its
+                // photos reach its peers; otherwise, wait for a destination.
                 Err(e) if e.is_usage() && !options.once => {
-                    tracing::info!("nothing to do yet: {e}");
-                    job.finish(false, e.to_string());
-                    troubled += 1;
+                    if crate::grid::is_on(&t.config) && !t.config.libraries.is_empty() {
+                        let (summary, deferred) = scan_only(&t, &pass, &job);
+                        still_being_written = deferred;
+                        job.finish(true, summary);
+                    } else {
+                        tracing::info!("nothing to do yet: {e}");
+                        job.finish(false, e.to_string());
+                        troubled += 1;
+                    }
                 }
                 Err(e) => {
                     job.finish(false, e.to_string());
@@ -204,6 +300,31 @@ fn run_passes(
             return Ok(last);
         }
     }
+}
+
+/// Scans every library without backing up (a GRID node without destinations of its
+/// own); returns a summary and whether a file was left for later.
+fn scan_only(t: &Triplicate, pass: &BackupOptions, progress: &dyn Progress) -> (String, bool) {
+    let mut found = 0;
+    let mut deferred = false;
+    for lib in &t.config.libraries {
+        let options = crate::scan::ScanOptions {
+            include_all: t.config.scan.include_all,
+            settle: pass.settle,
+            complete: pass.complete.clone(),
+        };
+        match crate::scan::scan_library(&t.catalog, lib, options, progress, &mut |_| {}) {
+            Ok(r) => {
+                found += r.hashed;
+                deferred |= r.deferred > 0;
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    (
+        format!("no destination of its own: scanned for GRID, {found} new or changed files"),
+        deferred,
+    )
 }
 
 /// "Verify now", asked from the page.

@@ -336,16 +336,16 @@ pub fn ascmhl_xsd(name: &str) -> PathBuf {
 
 /// Starts `triplicate run` on a free port; returns the process and the page's URL.
 pub fn serve(w: &World) -> (Killed, String) {
+    serve_on(w, "127.0.0.1:0", "triplicate run")
+}
+
+/// Starts `triplicate run --listen LISTEN`; its log lines are echoed with `label`.
+pub fn serve_on(w: &World, listen: &str, label: &str) -> (Killed, String) {
+    let label = label.to_string();
     let mut child = w
         .cmd()
         .args([
-            "run",
-            "--settle",
-            "0.2",
-            "--retry",
-            "1",
-            "--listen",
-            "127.0.0.1:0",
+            "-v", "run", "--settle", "0.2", "--retry", "1", "--listen", listen,
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -362,7 +362,7 @@ pub fn serve(w: &World) -> (Killed, String) {
             if let Some(url) = line.strip_prefix("Backup window: ") {
                 let _ = tx.send(url.to_string());
             }
-            eprintln!("triplicate run: {line}");
+            eprintln!("{label}: {line}");
         }
     });
     let url = rx
@@ -373,21 +373,43 @@ pub fn serve(w: &World) -> (Killed, String) {
 
 /// One HTTP/1.1 request over a real socket; returns the status and the body.
 pub fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = http_with(
+        url,
+        method,
+        path,
+        &["Content-Type: application/json"],
+        body.as_bytes(),
+    );
+    (status, body)
+}
+
+/// One HTTP/1.1 request with extra header lines; returns the status, the response's
+/// headers and its body.
+pub fn http_with(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (u16, String, String) {
     use std::io::{Read, Write};
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
+    ));
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (status, head.to_string(), body.to_string())
 }

@@ -74,7 +74,11 @@ pub struct PhotoToSend {
 
 /// Appends `row` to the log as origin `origin`'s next change, unless the newest record
 /// of that subject says the same. Returns whether it was appended.
-fn append_own(tx: &rusqlite::Transaction<'_>, origin: &str, row: &RecordRow) -> rusqlite::Result<bool> {
+fn append_own(
+    tx: &rusqlite::Transaction<'_>,
+    origin: &str,
+    row: &RecordRow,
+) -> rusqlite::Result<bool> {
     let current: Option<String> = tx
         .prepare_cached("SELECT record FROM grid_records WHERE origin = ?1 AND subject = ?2")?
         .query_row(params![origin, row.subject], |r| r.get(0))
@@ -119,7 +123,10 @@ fn store_record(
     Ok(())
 }
 
-fn photo_view(tx: &rusqlite::Transaction<'_>, photo_id: i64) -> rusqlite::Result<Option<PhotoView>> {
+fn photo_view(
+    tx: &rusqlite::Transaction<'_>,
+    photo_id: i64,
+) -> rusqlite::Result<Option<PhotoView>> {
     let photo = tx
         .prepare_cached("SELECT hash, size, captured, kind, first_seen FROM photos WHERE id = ?1")?
         .query_row([photo_id], |r| {
@@ -179,10 +186,7 @@ impl Catalog {
                 Some(id) => Ok(id),
                 None => {
                     let id = uuid::Uuid::new_v4().to_string();
-                    tx.execute(
-                        "INSERT INTO meta(key, value) VALUES ('node_id', ?1)",
-                        [&id],
-                    )?;
+                    tx.execute("INSERT INTO meta(key, value) VALUES ('node_id', ?1)", [&id])?;
                     Ok(id)
                 }
             }
@@ -417,9 +421,8 @@ impl Catalog {
     /// Every newest record, of every origin.
     pub fn grid_records(&self) -> Result<Vec<StoredRecord>> {
         self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT origin, subject, present, first_seen, record FROM grid_records",
-            )?;
+            let mut stmt =
+                c.prepare("SELECT origin, subject, present, first_seen, record FROM grid_records")?;
             let rows = stmt.query_map([], |r| {
                 Ok(StoredRecord {
                     origin: r.get(0)?,

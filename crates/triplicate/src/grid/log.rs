@@ -108,12 +108,10 @@ pub fn publish(t: &Triplicate) -> Result<usize> {
         appended += 1;
     }
     loop {
-        let (seen, added) = t
-            .catalog
-            .grid_publish_photos(&own, PUBLISH_BATCH, |view| {
-                let record = Record::Photo(photo_record(&t.config, view));
-                record_row(&record).expect("a photo's own record is well formed")
-            })?;
+        let (seen, added) = t.catalog.grid_publish_photos(&own, PUBLISH_BATCH, |view| {
+            let record = Record::Photo(photo_record(&t.config, view));
+            record_row(&record).expect("a photo's own record is well formed")
+        })?;
         appended += added;
         if seen < PUBLISH_BATCH {
             return Ok(appended);
@@ -166,13 +164,24 @@ pub fn feed(t: &Triplicate, since: i64, limit: usize) -> Result<ChangePage> {
 
 /// Checks a page pulled from `peer` and stores it, with the peer's new position. A
 /// record of this node that this node never wrote makes the whole page refused.
-pub fn merge_page(t: &Triplicate, peer: &str, url: &str, since: i64, page: &ChangePage) -> Result<usize> {
+pub fn merge_page(
+    t: &Triplicate,
+    peer: &str,
+    url: &str,
+    since: i64,
+    page: &ChangePage,
+) -> Result<usize> {
     let own = t.catalog.grid_node_id()?;
     let protocol = |message: String| GridError::Protocol {
         peer: peer.into(),
         message,
     };
-    if page.next < since || page.changes.iter().any(|c| c.seq <= since || c.seq > page.next) {
+    if page.next < since
+        || page
+            .changes
+            .iter()
+            .any(|c| c.seq <= since || c.seq > page.next)
+    {
         return Err(protocol(format!(
             "the page after {since} holds changes out of order (next {})",
             page.next
@@ -181,7 +190,10 @@ pub fn merge_page(t: &Triplicate, peer: &str, url: &str, since: i64, page: &Chan
     let mut rows = Vec::with_capacity(page.changes.len());
     for change in &page.changes {
         if change.origin.len() > 64 || change.origin.is_empty() || change.origin_seq < 1 {
-            return Err(protocol(format!("change {} has no valid origin", change.seq)));
+            return Err(protocol(format!(
+                "change {} has no valid origin",
+                change.seq
+            )));
         }
         check_record(&change.record)?;
         let row = record_row(&change.record)?;
@@ -192,7 +204,11 @@ pub fn merge_page(t: &Triplicate, peer: &str, url: &str, since: i64, page: &Chan
                 None => change.origin_seq > newest,
             };
             if forged {
-                tracing::warn!(peer, origin_seq = change.origin_seq, "a peer sent a forged record of this node");
+                tracing::warn!(
+                    peer,
+                    origin_seq = change.origin_seq,
+                    "a peer sent a forged record of this node"
+                );
                 return Err(GridError::Forged {
                     peer: peer.into(),
                     message: format!("change {} of this node", change.origin_seq),
@@ -307,7 +323,8 @@ mod tests {
         let mut added = 0;
         loop {
             let page = feed(from, since, 3).unwrap();
-            let wire: ChangePage = serde_json::from_str(&serde_json::to_string(&page).unwrap()).unwrap();
+            let wire: ChangePage =
+                serde_json::from_str(&serde_json::to_string(&page).unwrap()).unwrap();
             added += merge_page(to, "peer", "mem", since, &wire).unwrap();
             if wire.changes.is_empty() {
                 return added;
@@ -324,7 +341,14 @@ mod tests {
         shoot(&a, "two.jpg");
         assert_eq!(publish(&a).unwrap(), 3, "the node and two photos");
         assert_eq!(publish(&a).unwrap(), 0, "nothing changed");
-        let id = a.catalog.known_files("a-photos").unwrap().values().next().unwrap().id;
+        let id = a
+            .catalog
+            .known_files("a-photos")
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .id;
         a.catalog.set_present(&[id], false).unwrap();
         assert_eq!(publish(&a).unwrap(), 1, "one photo gone");
         a.catalog.set_present(&[id], false).unwrap();
@@ -334,7 +358,11 @@ mod tests {
     #[test]
     fn merging_is_idempotent_relays_and_keeps_the_newest() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b, c) = (node(dir.path(), "a"), node(dir.path(), "b"), node(dir.path(), "c"));
+        let (a, b, c) = (
+            node(dir.path(), "a"),
+            node(dir.path(), "b"),
+            node(dir.path(), "c"),
+        );
         shoot(&a, "one.jpg");
         publish(&a).unwrap();
         assert_eq!(pull_direct(&b, &a), 2);
@@ -344,9 +372,19 @@ mod tests {
         pull_direct(&c, &b);
         let a_id = a.catalog.grid_node_id().unwrap();
         let on_c = c.catalog.grid_records().unwrap();
-        assert!(on_c.iter().any(|r| r.origin == a_id && r.subject.len() == 32 && r.present));
+        assert!(
+            on_c.iter()
+                .any(|r| r.origin == a_id && r.subject.len() == 32 && r.present)
+        );
         // a's photo goes; the newer record wins on c whatever the order.
-        let id = a.catalog.known_files("a-photos").unwrap().values().next().unwrap().id;
+        let id = a
+            .catalog
+            .known_files("a-photos")
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .id;
         a.catalog.set_present(&[id], false).unwrap();
         publish(&a).unwrap();
         pull_direct(&c, &a);

@@ -65,13 +65,17 @@ pub enum GridError {
     },
     #[error("peer {peer} broke the GRID protocol: {message}")]
     Protocol { peer: String, message: String },
-    #[error("peer {peer} sent a record of this node that this node never wrote ({message}); nothing from that page was kept")]
+    #[error(
+        "peer {peer} sent a record of this node that this node never wrote ({message}); nothing from that page was kept"
+    )]
     Forged { peer: String, message: String },
     #[error("refused the name '{name}': {why}")]
     BadName { name: String, why: String },
     #[error("{0}")]
     BadRequest(String),
-    #[error("this node accepts no photos from peers: set grid.library to the library that should receive them")]
+    #[error(
+        "this node accepts no photos from peers: set grid.library to the library that should receive them"
+    )]
     NotAccepting,
     #[error("this upload continues at byte {expected}, not at {given}")]
     WrongOffset { expected: u64, given: u64 },
@@ -243,7 +247,9 @@ pub fn is_on(config: &Config) -> bool {
 pub fn new_token() -> String {
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();
-    blake3::hash(format!("{a}{b}").as_bytes()).to_hex().to_string()
+    blake3::hash(format!("{a}{b}").as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 /// What one exchange with the peers did.
@@ -276,7 +282,8 @@ pub fn exchange(t: &crate::home::Triplicate) -> Result<ExchangeReport> {
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!("GRID: {message}");
-                t.catalog.grid_peer_failed(p.url.trim_end_matches('/'), &message)?;
+                t.catalog
+                    .grid_peer_failed(p.url.trim_end_matches('/'), &message)?;
                 let kind = match &e {
                     GridError::Unreachable { .. } | GridError::Io { .. } => "unreachable",
                     GridError::Refused { .. } => "refused",

@@ -164,8 +164,9 @@ impl PeerClient {
 
     /// Sends `piece.len` bytes of a photo from `data`.
     pub fn put(&self, piece: &Piece<'_>, data: impl Read + Send + 'static) -> Result<PutAnswer> {
-        let name = percent_encoding::utf8_percent_encode(piece.name, percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
+        let name =
+            percent_encoding::utf8_percent_encode(piece.name, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         let end = piece.offset + piece.len;
         let response = self
             .http
@@ -273,7 +274,13 @@ pub fn add(home: &Home, url: &str, token: &str, sync_photos: bool) -> Result<Pee
     if hello.node_id == t.catalog.grid_node_id()? {
         return Err(GridError::Setup(format!("{url} is this node itself")));
     }
-    if let Some(p) = t.config.grid.peers.iter().find(|p| p.id == hello.node_id || p.name == hello.name) {
+    if let Some(p) = t
+        .config
+        .grid
+        .peers
+        .iter()
+        .find(|p| p.id == hello.node_id || p.name == hello.name)
+    {
         return Err(GridError::Setup(format!(
             "node '{}' is already a peer, at {} (remove it first with `triplicate grid remove-peer {}`)",
             p.name, p.url, p.name
@@ -298,7 +305,9 @@ pub fn add(home: &Home, url: &str, token: &str, sync_photos: bool) -> Result<Pee
 pub fn remove(home: &Home, name: &str) -> Result<PeerConfig> {
     let t = Triplicate::open(home).map_err(|e| GridError::Setup(e.to_string()))?;
     let peer = t.config.grid.peer(name).cloned().ok_or_else(|| {
-        GridError::Setup(format!("no GRID peer named '{name}' (see `triplicate grid peers`)"))
+        GridError::Setup(format!(
+            "no GRID peer named '{name}' (see `triplicate grid peers`)"
+        ))
     })?;
     let mut file = ConfigFile::open(&home.config)?;
     file.remove_peer(name)?;

@@ -85,7 +85,10 @@ pub fn status(t: &Triplicate) -> Result<GridStatus> {
         .peers
         .iter()
         .map(|p| {
-            let s = states.get(p.url.trim_end_matches('/')).cloned().unwrap_or_default();
+            let s = states
+                .get(p.url.trim_end_matches('/'))
+                .cloned()
+                .unwrap_or_default();
             PeerStatus {
                 name: p.name.clone(),
                 url: p.url.clone(),
@@ -191,8 +194,16 @@ pub fn status(t: &Triplicate) -> Result<GridStatus> {
 }
 
 /// One photo's copies across the GRID.
-fn photo_coverage(holders: &[(String, PhotoRecord)], nodes: &HashMap<String, NodeRecord>) -> Coverage {
-    let site_of = |origin: &str| nodes.get(origin).map_or(ONSITE, |n| n.site.as_str()).to_string();
+fn photo_coverage(
+    holders: &[(String, PhotoRecord)],
+    nodes: &HashMap<String, NodeRecord>,
+) -> Coverage {
+    let site_of = |origin: &str| {
+        nodes
+            .get(origin)
+            .map_or(ONSITE, |n| n.site.as_str())
+            .to_string()
+    };
     // (what, id) → (media, site); a destination counts once, whoever reports it.
     let mut copies: HashMap<(bool, String), (MediaKind, String)> = HashMap::new();
     for (origin, p) in holders {
@@ -212,13 +223,21 @@ fn photo_coverage(holders: &[(String, PhotoRecord)], nodes: &HashMap<String, Nod
             copies.insert((false, origin.clone()), (media, node_site.clone()));
         }
         for c in p.copies.iter().filter(|c| c.state == "verified") {
-            let site = if c.site == ONSITE { node_site.clone() } else { c.site.clone() };
+            let site = if c.site == ONSITE {
+                node_site.clone()
+            } else {
+                c.site.clone()
+            };
             copies.insert((true, c.dest.clone()), (c.media, site));
         }
     }
     Coverage {
         copies: copies.len() as u32,
-        media: copies.values().map(|(m, _)| *m).collect::<BTreeSet<_>>().len() as u32,
+        media: copies
+            .values()
+            .map(|(m, _)| *m)
+            .collect::<BTreeSet<_>>()
+            .len() as u32,
         offsite: copies.values().filter(|(_, s)| s != ONSITE).count() as u32,
     }
 }

@@ -73,7 +73,12 @@ impl<R: Read> Read for Throttled<R> {
 }
 
 /// Sends `peer` every photo of this node it lacks, until done or `stop`.
-pub fn send_to(t: &Triplicate, peer: &PeerClient, peer_id: &str, stop: &AtomicBool) -> Result<SendReport> {
+pub fn send_to(
+    t: &Triplicate,
+    peer: &PeerClient,
+    peer_id: &str,
+    stop: &AtomicBool,
+) -> Result<SendReport> {
     let rate = t
         .config
         .grid
@@ -89,7 +94,10 @@ pub fn send_to(t: &Triplicate, peer: &PeerClient, peer_id: &str, stop: &AtomicBo
             t.config.grid.library.as_deref(),
             100 + skip.len(),
         )?;
-        let todo: Vec<_> = batch.into_iter().filter(|p| !skip.contains(&p.hash)).collect();
+        let todo: Vec<_> = batch
+            .into_iter()
+            .filter(|p| !skip.contains(&p.hash))
+            .collect();
         if todo.is_empty() {
             return Ok(report);
         }
@@ -170,7 +178,8 @@ fn send_one(
                 path.display()
             )));
         }
-        file.seek(SeekFrom::Start(offset)).map_err(|e| io("cannot read", e))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| io("cannot read", e))?;
         let len = PIECE.min(photo.size - offset);
         let data = Throttled {
             inner: file.take(len),
@@ -296,11 +305,13 @@ impl Inbox {
         let Ok(lib) = grid_library(t) else {
             return Ok(None);
         };
-        Ok(fs::metadata(partial_path(lib, hash)).ok().map(|m| PhotoState {
-            received: false,
-            offset: m.len(),
-            size: None,
-        }))
+        Ok(fs::metadata(partial_path(lib, hash))
+            .ok()
+            .map(|m| PhotoState {
+                received: false,
+                offset: m.len(),
+                size: None,
+            }))
     }
 
     /// Takes a piece of a photo: appends it to the upload, and stores the photo when it
@@ -358,22 +369,29 @@ impl Inbox {
                 given: upload.offset,
             });
         }
-        file.write_all(upload.bytes).map_err(|e| io("cannot write", e))?;
+        file.write_all(upload.bytes)
+            .map_err(|e| io("cannot write", e))?;
         if end < upload.total {
             return Ok(Received::Partial(end));
         }
         file.sync_all().map_err(|e| io("cannot sync", e))?;
         drop(file);
         let mut reader = File::open(&part).map_err(|e| io("cannot read back", e))?;
-        let (hash, size) = ContentHash::of_reader(&mut reader).map_err(|e| io("cannot read back", e))?;
+        let (hash, size) =
+            ContentHash::of_reader(&mut reader).map_err(|e| io("cannot read back", e))?;
         if hash != upload.hash || size != upload.total {
             let _ = fs::remove_file(&part);
-            tracing::warn!(node = upload.node, "an upload of {} did not match its hash: discarded", upload.hash.to_hex());
+            tracing::warn!(
+                node = upload.node,
+                "an upload of {} did not match its hash: discarded",
+                upload.hash.to_hex()
+            );
             return Err(GridError::HashMismatch {
                 hash: upload.hash.to_hex(),
             });
         }
-        let node = RelPath::new(upload.node.as_bytes().to_vec()).map_err(|e| GridError::BadRequest(e.to_string()))?;
+        let node = RelPath::new(upload.node.as_bytes().to_vec())
+            .map_err(|e| GridError::BadRequest(e.to_string()))?;
         let stored = publish(lib, &part, &node.join(&name), &hash)?;
         let meta = fs::metadata(stored.to_path(&lib.path)).map_err(|e| io("cannot stat", e))?;
         let captured = upload
@@ -382,7 +400,11 @@ impl Inbox {
                 chrono::NaiveDateTime::parse_from_str(c, crate::scan::exif::CAPTURE_FORMAT).is_ok()
             })
             .map(str::to_string)
-            .unwrap_or_else(|| chrono::Local::now().format(crate::scan::exif::CAPTURE_FORMAT).to_string());
+            .unwrap_or_else(|| {
+                chrono::Local::now()
+                    .format(crate::scan::exif::CAPTURE_FORMAT)
+                    .to_string()
+            });
         t.catalog.record_files(
             &lib.name,
             &[ScannedFile {
@@ -396,7 +418,11 @@ impl Inbox {
                 kind: PhotoKind::from_name(stored.file_name()),
             }],
         )?;
-        tracing::info!(node = upload.node, "received {}", String::from_utf8_lossy(stored.as_bytes()));
+        tracing::info!(
+            node = upload.node,
+            "received {}",
+            String::from_utf8_lossy(stored.as_bytes())
+        );
         Ok(Received::Stored(stored))
     }
 }
@@ -413,9 +439,11 @@ fn publish(lib: &LibraryConfig, part: &Path, key: &RelPath, hash: &ContentHash) 
         source,
     };
     fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
-    let candidates = std::iter::once(key.clone()).chain([8usize, 16, 64].into_iter().filter_map(|n| {
-        key.with_file_name(&alternate_name(key.file_name(), hash, n)).ok()
-    }));
+    let candidates =
+        std::iter::once(key.clone()).chain([8usize, 16, 64].into_iter().filter_map(|n| {
+            key.with_file_name(&alternate_name(key.file_name(), hash, n))
+                .ok()
+        }));
     for candidate in candidates {
         let target = candidate.to_path(&lib.path);
         match fs::hard_link(part, &target) {
