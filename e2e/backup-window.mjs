@@ -6,12 +6,13 @@
 //   THIRD_DEST   an empty folder to add as a third, offsite destination
 //   OFFLINE_DEST a destination's folder, moved away at the end to unplug it
 //   ARTIFACTS    where screenshots go
+//   PEER_URL, PEER_TOKEN  another node ("annex") and its GRID token
 // Exits non-zero, with the reason, when the page does not behave.
 import { chromium } from "playwright-core";
 import { renameSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
-const { URL, PHOTOS, THIRD_DEST, OFFLINE_DEST, ARTIFACTS } = process.env;
+const { URL, PHOTOS, THIRD_DEST, OFFLINE_DEST, ARTIFACTS, PEER_URL, PEER_TOKEN } = process.env;
 const photos = Number(PHOTOS);
 mkdirSync(ARTIFACTS, { recursive: true });
 const step = (text) => console.log(`[${new Date().toISOString().slice(11, 23)}] ${text}`);
@@ -108,6 +109,24 @@ try {
   renameSync(OFFLINE_DEST + "-unplugged", OFFLINE_DEST);
   await page.waitForSelector('[data-dest="usb"][data-state="ok"]', { timeout: 20_000 });
   await page.waitForFunction(() => !document.querySelector('.warning[data-subject="dest:usb"]'));
+
+  step("add a GRID peer from the page: a wrong token is refused, the right one works");
+  await page.fill('#peer-form [name="url"]', PEER_URL);
+  await page.fill('#peer-form [name="token"]', "not-the-token-".repeat(3));
+  await page.click("#peer-add");
+  await page.waitForSelector("#peer-error:not([hidden])");
+  const refused = await page.locator("#peer-error").textContent();
+  if (!refused.includes("401")) fail("a wrong peer token should be refused with 401: " + refused);
+  await page.fill('#peer-form [name="token"]', PEER_TOKEN);
+  await page.click("#peer-add");
+  await page.waitForSelector('#grid-peers [data-peer="annex"]');
+  step("see the peer's photos in the GRID table");
+  await page.waitForSelector('#grid-nodes [data-node="annex"]', { timeout: 30_000 });
+  await shot("07-grid.png");
+  page.once("dialog", (d) => d.accept());
+  await page.click('#grid-peers [data-peer="annex"] button');
+  await page.waitForFunction(() => !document.querySelector('#grid-peers [data-peer="annex"]'));
+  if (!(await page.evaluate(() => window.stillTheSamePage === true))) fail("the page was reloaded");
 
   step("the page on a phone");
   await page.setViewportSize({ width: 390, height: 844 });

@@ -79,6 +79,31 @@ fn the_backup_window_in_a_real_browser() {
     };
     let vault = w.path("vault");
     std::fs::create_dir_all(&vault).unwrap();
+    // Another node, for the GRID panel: the page adds it as a peer, then removes it.
+    let annex = common::World::new();
+    annex.ok(&[
+        "init",
+        "--library",
+        annex.library().to_str().unwrap(),
+        "--node",
+        "annex",
+    ]);
+    annex.card(
+        "shoot",
+        &kit::CardSpec {
+            seed: "annex".into(),
+            pairs: 1,
+            ..Default::default()
+        },
+    );
+    let annex_token = annex
+        .ok(&["grid", "init"])
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let (_annex, annex_url) = common::serve_on(&annex, "127.0.0.1:0", "annex");
     let artifacts = root().join("target/test-artifacts/backup-window");
     let out = Command::new("node")
         .arg(root().join("e2e/backup-window.mjs"))
@@ -87,6 +112,8 @@ fn the_backup_window_in_a_real_browser() {
         .env("THIRD_DEST", &vault)
         .env("OFFLINE_DEST", w.path("usb"))
         .env("ARTIFACTS", &artifacts)
+        .env("PEER_URL", annex_url.trim_end_matches('/'))
+        .env("PEER_TOKEN", &annex_token)
         .env("CHROMIUM", &chromium)
         .output()
         .expect("node runs (Debian's nodejs)");
@@ -103,6 +130,7 @@ fn the_backup_window_in_a_real_browser() {
         "04-protected.png",
         "05-unplugged.png",
         "06-phone.png",
+        "07-grid.png",
     ] {
         assert!(artifacts.join(shot).is_file(), "{shot} saved");
     }
@@ -115,6 +143,8 @@ fn the_backup_window_in_a_real_browser() {
     assert_eq!(vault["site"], "bank");
     assert_eq!(s["coverage"]["protected"].as_u64(), Some(photos));
     assert_eq!(common::count_published(&w.path("vault")), photos as usize);
+    let config = std::fs::read_to_string(w.home().join("config.toml")).unwrap();
+    assert!(!config.contains("annex"), "the peer was removed: {config}");
 }
 
 /// Waits for job `id` to end; returns it.

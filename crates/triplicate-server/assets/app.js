@@ -273,6 +273,68 @@ function drawIngests(list) {
   }
 }
 
+// ---- GRID ------------------------------------------------------------------------
+
+async function loadGrid() {
+  drawGrid(await api("/grid-status"));
+}
+
+function drawGrid(g) {
+  const c = g.coverage;
+  $("grid-summary").textContent = g.nodes.length > 1
+    ? `· ${g.nodes.length} nodes · GRID-wide ${c.protected} of ${c.photos} photos protected`
+    : "· this node only";
+  const rows = $("grid-nodes");
+  rows.replaceChildren();
+  for (const n of g.nodes) {
+    const lag = n.receives ? "central node"
+      : n.not_on_central === 0 ? "none" : `${n.not_on_central} (oldest ${ago(n.oldest_not_on_central)})`;
+    const contact = n.this_node ? "this node" : n.last_contact ? ago(n.last_contact) : "through other peers";
+    rows.append(el("tr", { dataset: { node: n.name, lag: String(n.not_on_central) } },
+      el("td", {}, el("strong", {}, n.name)), el("td", {}, n.site), el("td", {}, n.photos),
+      el("td", { class: n.not_on_central ? "warn" : "" }, lag), el("td", {}, contact)));
+  }
+  const peers = $("grid-peers");
+  peers.replaceChildren();
+  for (const p of g.peers) {
+    const failing = p.last_error && (!p.last_contact || p.error_at >= p.last_contact);
+    peers.append(el("li", { dataset: { peer: p.name, state: failing ? "failing" : p.last_contact ? "ok" : "new" } },
+      el("span", {}, el("strong", {}, p.name), " ", el("span", { class: "muted" }, p.url),
+        p.sync_photos ? el("span", { class: "muted" }, " · receives this node's photos") : null,
+        failing ? el("span", { class: "bad" }, " · " + p.last_error) : null),
+      el("button", { type: "button", class: "small danger", onclick: () => removePeer(p.name) }, "Remove")));
+  }
+}
+
+async function addPeer(event) {
+  event.preventDefault();
+  const form = event.target;
+  const error = $("peer-error");
+  error.hidden = true;
+  $("peer-add").disabled = true;
+  try {
+    const peer = await api("/peers", { method: "POST", body: {
+      url: form.url.value.trim(), token: form.token.value.trim(), sync_photos: form.sync_photos.checked } });
+    toast(`Added peer ${peer.name}.`);
+    form.reset();
+    await loadGrid();
+  } catch (e) {
+    error.textContent = e.message;
+    error.hidden = false;
+  } finally {
+    $("peer-add").disabled = false;
+  }
+}
+
+async function removePeer(name) {
+  if (!confirm(`Remove peer ${name}? What it sent stays here.`)) return;
+  try {
+    await api(`/peers/${encodeURIComponent(name)}`, { method: "DELETE" });
+    toast(`Removed peer ${name}.`);
+    await loadGrid();
+  } catch (e) { toast(e.message); }
+}
+
 // ---- jobs ------------------------------------------------------------------------
 
 function drawJobs() {
@@ -463,9 +525,10 @@ const refreshStatus = throttle(() => loadStatus().catch(() => {}), 500);
 // Coverage looks at every photo: at most every 3 s.
 const refreshCoverage = throttle(() => loadCoverage().catch(() => {}), 3000);
 const refreshOperations = throttle(() => newerOperations().catch(() => {}), 500);
+const refreshGrid = throttle(() => loadGrid().catch(() => {}), 3000);
 
 async function refreshAll() {
-  await Promise.all([loadStatus(), loadCoverage(), loadOperations(), loadIngests()]).catch((e) => toast(e.message));
+  await Promise.all([loadStatus(), loadCoverage(), loadOperations(), loadIngests(), loadGrid()]).catch((e) => toast(e.message));
 }
 
 function connect() {
@@ -484,7 +547,7 @@ function connect() {
     if (job.state !== "running" || !before || before.state !== "running") { refreshStatus(); refreshCoverage(); }
     if (job.kind === "ingest" && job.state !== "running" && job.state !== "queued") loadIngests().catch(() => {});
   });
-  source.addEventListener("status", () => { refreshStatus(); refreshCoverage(); });
+  source.addEventListener("status", () => { refreshStatus(); refreshCoverage(); refreshGrid(); });
   source.addEventListener("warnings", refreshStatus);
   source.addEventListener("config", refreshStatus);
   source.addEventListener("operations", refreshOperations);
@@ -508,6 +571,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("rescan").addEventListener("click", () => act("/actions/rescan", undefined, "Looking for new photos…"));
   $("gear").addEventListener("click", () => openSettings(null));
   $("dest-form").addEventListener("submit", saveDestination);
+  $("peer-form").addEventListener("submit", addPeer);
   $("dest-cancel").addEventListener("click", resetForm);
   $("dest-remove").addEventListener("click", removeDestination);
   $("drill-close").addEventListener("click", () => { state.drill = null; $("drill").hidden = true; });
@@ -519,4 +583,6 @@ document.addEventListener("DOMContentLoaded", () => {
   connect();
   // Relative times ("2 min ago") age even when nothing happens.
   setInterval(refreshStatus, 30000);
+  // Peers' news arrives by pulling, not as events here: look every 5 s.
+  setInterval(refreshGrid, 5000);
 });

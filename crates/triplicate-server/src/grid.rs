@@ -140,7 +140,7 @@ async fn with_home<T: Send + 'static>(
 }
 
 async fn hello(State(state): State<SharedState>) -> Response {
-    match with_home(&state, |t| grid::log::hello(t)).await {
+    match with_home(&state, grid::log::hello).await {
         Ok(h) => Json(h).into_response(),
         Err(r) => r,
     }

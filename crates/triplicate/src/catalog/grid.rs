@@ -80,7 +80,10 @@ fn append_own(
     row: &RecordRow,
 ) -> rusqlite::Result<bool> {
     let current: Option<String> = tx
-        .prepare_cached("SELECT record FROM grid_records WHERE origin = ?1 AND subject = ?2")?
+        .prepare_cached(
+            "SELECT c.record FROM grid_records r JOIN grid_changes c ON c.seq = r.change_seq
+             WHERE r.origin = ?1 AND r.subject = ?2",
+        )?
         .query_row(params![origin, row.subject], |r| r.get(0))
         .optional()?;
     if current.as_deref() == Some(row.record.as_str()) {
@@ -93,23 +96,25 @@ fn append_own(
         .query_row([origin], |r| r.get(0))?;
     tx.prepare_cached("INSERT INTO grid_changes(origin, origin_seq, record) VALUES (?1, ?2, ?3)")?
         .execute(params![origin, origin_seq, row.record])?;
-    store_record(tx, origin, origin_seq, row)?;
+    store_record(tx, origin, origin_seq, tx.last_insert_rowid(), row)?;
     Ok(true)
 }
 
-/// Keeps `row` as the newest record of (origin, subject) unless a newer one is there.
+/// Keeps `row` (logged as change `change_seq`) as the newest record of (origin,
+/// subject) unless a newer one is there.
 fn store_record(
     tx: &rusqlite::Transaction<'_>,
     origin: &str,
     origin_seq: i64,
+    change_seq: i64,
     row: &RecordRow,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO grid_records(origin, subject, origin_seq, present, first_seen, record)
+        "INSERT INTO grid_records(origin, subject, origin_seq, present, first_seen, change_seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(origin, subject) DO UPDATE SET
            origin_seq = excluded.origin_seq, present = excluded.present,
-           first_seen = excluded.first_seen, record = excluded.record
+           first_seen = excluded.first_seen, change_seq = excluded.change_seq
          WHERE excluded.origin_seq > grid_records.origin_seq",
     )?
     .execute(params![
@@ -118,7 +123,7 @@ fn store_record(
         origin_seq,
         row.present,
         row.first_seen,
-        row.record
+        change_seq
     ])?;
     Ok(())
 }
@@ -176,6 +181,15 @@ impl Catalog {
 
     /// This node's GRID id, created the first time it is asked for.
     pub fn grid_node_id(&self) -> Result<String> {
+        let known: Option<String> = self.with(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+        })?;
+        if let Some(id) = known {
+            return Ok(id);
+        }
         self.tx_immediate(|tx| {
             let id: Option<String> = tx
                 .query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
@@ -284,6 +298,20 @@ impl Catalog {
         })
     }
 
+    /// Which of these (origin, origin_seq) changes the log holds already.
+    pub fn grid_known_changes(&self, changes: &[(&str, i64)]) -> Result<Vec<bool>> {
+        // One read transaction for the lot, not one per change.
+        self.tx(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM grid_changes WHERE origin = ?1 AND origin_seq = ?2)",
+            )?;
+            changes
+                .iter()
+                .map(|(origin, seq)| stmt.query_row(params![origin, seq], |r| r.get(0)))
+                .collect()
+        })
+    }
+
     /// Stores changes pulled from the peer at `url` (node `node_id`) and moves its pull
     /// position to `next`, in one transaction: an interrupted pull is simply repeated.
     /// A change already here (by origin and origin_seq) is skipped; a record replaces
@@ -306,7 +334,7 @@ impl Catalog {
                     )?
                     .execute(params![origin, origin_seq, row.record])?;
                 if inserted == 1 {
-                    store_record(tx, origin, *origin_seq, row)?;
+                    store_record(tx, origin, *origin_seq, tx.last_insert_rowid(), row)?;
                     added += 1;
                 }
             }
@@ -421,8 +449,10 @@ impl Catalog {
     /// Every newest record, of every origin.
     pub fn grid_records(&self) -> Result<Vec<StoredRecord>> {
         self.with(|c| {
-            let mut stmt =
-                c.prepare("SELECT origin, subject, present, first_seen, record FROM grid_records")?;
+            let mut stmt = c.prepare(
+                "SELECT r.origin, r.subject, r.present, r.first_seen, c.record
+                 FROM grid_records r JOIN grid_changes c ON c.seq = r.change_seq",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok(StoredRecord {
                     origin: r.get(0)?,

@@ -262,6 +262,10 @@ impl Catalog {
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
+        // Up to 64 MiB of pages in memory (taken as needed): a GRID node's log of a few
+        // hundred thousand changes otherwise spills and re-reads pages on every merge.
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(sql)?;
         let version = conn
             .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
             .map_err(sql)? as usize;

@@ -129,14 +129,15 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (origin, origin_seq)
     );
 
-    -- subject: a photo's BLAKE3 hash, or X'' for the origin node's own record.
+    -- subject: a photo's BLAKE3 hash, or X'' for the origin node's own record. The
+    -- record itself is the change's (change_seq), not a second copy.
     CREATE TABLE grid_records (
         origin     TEXT NOT NULL,
         subject    BLOB NOT NULL,
         origin_seq INTEGER NOT NULL,
         present    INTEGER NOT NULL,
         first_seen INTEGER NOT NULL,
-        record     TEXT NOT NULL,
+        change_seq INTEGER NOT NULL REFERENCES grid_changes(seq),
         PRIMARY KEY (origin, subject)
     ) WITHOUT ROWID;
     CREATE INDEX grid_records_subject ON grid_records(subject, present);

@@ -109,13 +109,15 @@ pub struct Hello {
     pub latest_seq: i64,
 }
 
-/// One entry of a node's change feed.
+/// One entry of a node's change feed. The record travels exactly as its origin wrote
+/// it: relays pass it on verbatim (fields a newer version added included), and a node
+/// can recognise its own records byte for byte.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     pub seq: i64,
     pub origin: String,
     pub origin_seq: i64,
-    pub record: Record,
+    pub record: Box<serde_json::value::RawValue>,
 }
 
 /// `GET /api/v1/grid/changes?since=SEQ&limit=N`.
