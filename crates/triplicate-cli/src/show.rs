@@ -503,6 +503,8 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
     for n in &s.nodes {
         let lag = if n.receives {
             "central".to_string()
+        } else if s.central.is_empty() {
+            "no central node".to_string()
         } else {
             match n.oldest_not_on_central {
                 Some(oldest) => format!("{} (oldest {})", n.not_on_central, duration(now - oldest)),

@@ -287,7 +287,7 @@ function drawGrid(g) {
   const rows = $("grid-nodes");
   rows.replaceChildren();
   for (const n of g.nodes) {
-    const lag = n.receives ? "central node"
+    const lag = n.receives ? "central node" : g.central.length === 0 ? "no central node"
       : n.not_on_central === 0 ? "none" : `${n.not_on_central} (oldest ${ago(n.oldest_not_on_central)})`;
     const contact = n.this_node ? "this node" : n.last_contact ? ago(n.last_contact) : "through other peers";
     rows.append(el("tr", { dataset: { node: n.name, lag: String(n.not_on_central) } },

@@ -53,12 +53,12 @@ pub fn page_routes() -> Router<SharedState> {
 /// The guard of the protocol's routes: this node's GRID token, compared through BLAKE3
 /// hashes (constant time whatever the bytes). Marks every answer with the protocol's
 /// version.
-pub async fn authorise(
-    State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn authorise(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_else(|| "an unknown address".into());
     let config = triplicate::config::Config::load(&state.home.config);
     let expected = config
         .map_err(|e| e.to_string())

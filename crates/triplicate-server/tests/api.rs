@@ -793,6 +793,76 @@ async fn secrets_are_never_sent() {
     }
 }
 
+#[tokio::test]
+async fn the_grid_routes_want_the_grid_token_and_nothing_else_opens_them() {
+    let w = World::new();
+    let grid_token = "grid-token-grid-token-grid-token-grid";
+    let config = std::fs::read_to_string(&w.home.config).unwrap();
+    std::fs::write(
+        &w.home.config,
+        format!("{config}\n[grid]\ntoken = \"{grid_token}\"\n"),
+    )
+    .unwrap();
+    let state = w.state(Some(TOKEN));
+    let ask = |path: &str, token: Option<&str>| {
+        let mut r = request("GET", path);
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    for token in [
+        None,
+        Some(TOKEN),
+        Some("grid-token-grid-token-grid-token-gri"),
+    ] {
+        let r = send(&state, ask("/api/v1/grid/hello", token)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(r.headers()["triplicate-grid"], "1");
+    }
+    let r = send(&state, ask("/api/v1/grid/hello", Some(grid_token))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let hello = json_of(r).await;
+    assert_eq!(
+        (hello["protocol"].as_u64(), hello["name"].as_str()),
+        (Some(1), Some("studio"))
+    );
+    // The GRID token opens nothing of the page's.
+    let r = send(&state, ask("/api/v1/status", Some(grid_token))).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The feed: this node's own records, the node first.
+    let r = send(
+        &state,
+        ask("/api/v1/grid/changes?since=0", Some(grid_token)),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = json_of(r).await;
+    assert_eq!(
+        page["changes"].as_array().map(Vec::len),
+        Some(0),
+        "nothing published before the service runs"
+    );
+    // No delete, no matter who asks.
+    let hash = "0".repeat(64);
+    let r = send(
+        &state,
+        request("DELETE", &format!("/api/v1/grid/photos/{hash}"))
+            .header(header::AUTHORIZATION, format!("Bearer {grid_token}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // A bad hash is refused before anything else.
+    let r = send(
+        &state,
+        ask("/api/v1/grid/photos/..%2F..%2Fetc", Some(grid_token)),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
 #[test]
 fn the_openapi_file_documents_every_route() {
     let spec = std::fs::read_to_string(concat!(
@@ -813,6 +883,7 @@ fn the_openapi_file_documents_every_route() {
             p.replace("/destinations/usb", "/destinations/{name}")
                 .replace("/warnings/1/", "/warnings/{id}/")
                 .replace("/jobs/1", "/jobs/{id}")
+                .replace("/peers/annex", "/peers/{name}")
         })
         .collect();
     for route in &served {

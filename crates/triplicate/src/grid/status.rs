@@ -31,6 +31,9 @@ pub struct GridStatus {
     pub answers_peers: bool,
     pub receives: bool,
     pub peers: Vec<PeerStatus>,
+    /// The names of the central nodes (those that receive photos); with none, no photo
+    /// is counted as "not yet on a central node".
+    pub central: Vec<String>,
     pub nodes: Vec<NodeStatus>,
     pub coverage: GridCoverage,
     /// This node's photos whose changes are not yet in its log.
@@ -163,7 +166,7 @@ pub fn status(t: &Triplicate) -> Result<GridStatus> {
             let gathered = holders
                 .iter()
                 .any(|(o, q)| q.present && o != origin && central.contains(o.as_str()));
-            if !central.contains(origin.as_str()) && !gathered {
+            if !central.is_empty() && !central.contains(origin.as_str()) && !gathered {
                 n.not_on_central += 1;
                 n.oldest_not_on_central = Some(
                     n.oldest_not_on_central
@@ -178,6 +181,10 @@ pub fn status(t: &Triplicate) -> Result<GridStatus> {
             coverage.at_risk += 1;
         }
     }
+    let central: Vec<String> = central
+        .iter()
+        .filter_map(|id| node_records.get(*id).map(|n| n.name.clone()))
+        .collect();
     let mut nodes: Vec<NodeStatus> = nodes.into_values().collect();
     nodes.sort_by(|a, b| b.this_node.cmp(&a.this_node).then(a.name.cmp(&b.name)));
     Ok(GridStatus {
@@ -187,6 +194,7 @@ pub fn status(t: &Triplicate) -> Result<GridStatus> {
         answers_peers: super::own_token(&t.config).ok().flatten().is_some(),
         receives: t.config.grid.library.is_some(),
         peers,
+        central,
         nodes,
         coverage,
         unpublished: t.catalog.grid_unpublished()?,
