@@ -109,6 +109,18 @@ pub fn advice(kind: &str) -> &'static str {
         "permission denied" => {
             "Triplicate may not write there. Give the user running Triplicate write access to the folder."
         }
+        "unreachable" => {
+            "A GRID peer cannot be reached. Check that it is switched on, on the network, and running `triplicate run --listen`; it catches up by itself when it is back."
+        }
+        "refused" => {
+            "A GRID peer refused this node: its token changed or it is not set up for GRID. Remove the peer and add it again with its current token (`triplicate grid init` on the peer prints it)."
+        }
+        "protocol" => {
+            "A GRID peer sent something this node does not accept (another protocol version, a bad name, a forged record). Check the peer's version and logs; nothing it sent was kept."
+        }
+        "sending" => {
+            "Photos cannot be sent to a GRID peer. See the message; the service tries again by itself, continuing where it stopped."
+        }
         "invalid" => {
             "Fix config.toml at the line named; meanwhile the service keeps running with the last good configuration."
         }

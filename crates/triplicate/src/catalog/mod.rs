@@ -454,6 +454,32 @@ mod tests {
     }
 
     #[test]
+    fn changes_to_a_photo_mark_it_for_grid_once_whatever_the_statement() {
+        // An upsert overrides a trigger's OR IGNORE: recording a copy twice once failed
+        // with "UNIQUE constraint failed: grid_dirty.photo_id".
+        let c = Catalog::open_in_memory().unwrap();
+        c.record_files("lib", &[scanned("a.jpg", b"x")]).unwrap();
+        let p = c.photos_to_copy("d").unwrap();
+        let key = RelPath::new(b"k/a.jpg".to_vec()).unwrap();
+        for _ in 0..2 {
+            c.record_copy_verified(
+                p[0].photo_id,
+                "d",
+                &key,
+                crate::destination::Stored::AsGiven,
+                "read back",
+                &op(),
+            )
+            .unwrap();
+            c.record_copy_failed(p[0].photo_id, "d", Some(&key), "boom", "transient", &op())
+                .unwrap();
+            c.record_files("lib", &[scanned("a.jpg", b"x"), scanned("b.jpg", b"x")])
+                .unwrap();
+        }
+        assert_eq!(c.grid_unpublished().unwrap(), 1, "one photo, marked once");
+    }
+
+    #[test]
     fn warnings_deduplicate_and_resolve() {
         let c = Catalog::open_in_memory().unwrap();
         c.raise_warning("dest:usb", "full", "full!", Some("transient"))

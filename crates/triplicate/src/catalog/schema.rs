@@ -160,22 +160,37 @@ pub const MIGRATIONS: &[&str] = &[
 
     CREATE TABLE grid_dirty (photo_id INTEGER PRIMARY KEY);
     INSERT INTO grid_dirty SELECT id FROM photos;
-    CREATE TRIGGER grid_photo_new AFTER INSERT ON photos
-        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (NEW.id); END;
-    CREATE TRIGGER grid_file_new AFTER INSERT ON files
-        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (NEW.photo_id); END;
-    CREATE TRIGGER grid_file_changed AFTER UPDATE OF photo_id, present, path ON files
-        BEGIN
-            INSERT OR IGNORE INTO grid_dirty VALUES (NEW.photo_id);
-            INSERT OR IGNORE INTO grid_dirty VALUES (OLD.photo_id);
-        END;
-    CREATE TRIGGER grid_file_gone AFTER DELETE ON files
-        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (OLD.photo_id); END;
-    CREATE TRIGGER grid_copy_new AFTER INSERT ON copies
-        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (NEW.photo_id); END;
-    CREATE TRIGGER grid_copy_changed AFTER UPDATE OF state ON copies
-        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (NEW.photo_id); END;
-    CREATE TRIGGER grid_copy_gone AFTER DELETE ON copies
-        BEGIN INSERT OR IGNORE INTO grid_dirty VALUES (OLD.photo_id); END;
+    -- No OR IGNORE in these bodies: an outer upsert overrides a trigger's conflict
+    -- clause, so the insert would fail the statement. NOT EXISTS never conflicts.
+    CREATE TRIGGER grid_photo_new AFTER INSERT ON photos BEGIN
+        INSERT INTO grid_dirty SELECT NEW.id
+        WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = NEW.id);
+    END;
+    CREATE TRIGGER grid_file_new AFTER INSERT ON files BEGIN
+        INSERT INTO grid_dirty SELECT NEW.photo_id
+        WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = NEW.photo_id);
+    END;
+    CREATE TRIGGER grid_file_changed AFTER UPDATE OF photo_id, present, path ON files BEGIN
+        INSERT INTO grid_dirty SELECT NEW.photo_id
+        WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = NEW.photo_id);
+        INSERT INTO grid_dirty SELECT OLD.photo_id
+        WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = OLD.photo_id);
+    END;
+    CREATE TRIGGER grid_file_gone AFTER DELETE ON files BEGIN
+        INSERT INTO grid_dirty SELECT OLD.photo_id
+        WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = OLD.photo_id);
+    END;
+    CREATE TRIGGER grid_copy_new AFTER INSERT ON copies BEGIN
+        INSERT INTO grid_dirty SELECT NEW.photo_id
+        WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = NEW.photo_id);
+    END;
+    CREATE TRIGGER grid_copy_changed AFTER UPDATE OF state ON copies BEGIN
+        INSERT INTO grid_dirty SELECT NEW.photo_id
+        WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = NEW.photo_id);
+    END;
+    CREATE TRIGGER grid_copy_gone AFTER DELETE ON copies BEGIN
+        INSERT INTO grid_dirty SELECT OLD.photo_id
+        WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = OLD.photo_id);
+    END;
     "#,
 ];

@@ -309,8 +309,20 @@ pub fn send_all(
     for p in t.config.grid.peers.iter().filter(|p| p.sync_photos) {
         let result = peer::PeerClient::from_config(p)
             .and_then(|client| transfer::send_to(t, &client, &p.id, stop));
-        if let Err(e) = &result {
-            tracing::warn!("GRID: sending to {}: {e}", p.name);
+        let subject = format!("grid:{}", p.name);
+        match &result {
+            Ok(_) => {
+                t.catalog.resolve_warnings(&subject, &["sending"])?;
+            }
+            Err(e) => {
+                tracing::warn!("GRID: sending to {}: {e}", p.name);
+                t.catalog.raise_warning(
+                    &subject,
+                    "sending",
+                    &format!("photos cannot be sent to {}: {e}", p.name),
+                    Some("transient"),
+                )?;
+            }
         }
         out.push((p.name.clone(), result.map_err(|e| e.to_string())));
     }

@@ -470,3 +470,64 @@ fn publish(lib: &LibraryConfig, part: &Path, key: &RelPath, hash: &ContentHash) 
         lib.path.display()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sending_keeps_within_the_rate() {
+        // 2 MB at 8 MB/s cannot take less than a quarter of a second (a lower bound
+        // only: a loaded machine may take longer).
+        let data = vec![7u8; 2_000_000];
+        let mut reader = Throttled {
+            inner: &data[..],
+            rate: Some(8_000_000),
+            started: Instant::now(),
+            read: 0,
+        };
+        let started = Instant::now();
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        assert!(
+            started.elapsed() >= Duration::from_millis(240),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_name_taken_by_other_content_gets_its_own_and_the_same_content_is_kept_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = LibraryConfig {
+            name: "grid".into(),
+            path: dir.path().to_path_buf(),
+            media: crate::destination::MediaKind::Ssd,
+        };
+        let key = RelPath::new(b"a/lib/IMG_0001.CR2".to_vec()).unwrap();
+        let stage = |bytes: &[u8]| {
+            let part = dir.path().join("incoming.part");
+            fs::write(&part, bytes).unwrap();
+            (part, ContentHash::of(bytes))
+        };
+        let (part, first) = stage(b"first");
+        assert_eq!(publish(&lib, &part, &key, &first).unwrap(), key);
+        let (part, again) = stage(b"first");
+        assert_eq!(
+            publish(&lib, &part, &key, &again).unwrap(),
+            key,
+            "the same bytes: kept once"
+        );
+        assert!(!part.exists());
+        let (part, other) = stage(b"other");
+        let name = publish(&lib, &part, &key, &other).unwrap();
+        assert_ne!(name, key);
+        assert_eq!(
+            fs::read(key.to_path(dir.path())).unwrap(),
+            b"first",
+            "never replaced"
+        );
+        assert_eq!(fs::read(name.to_path(dir.path())).unwrap(), b"other");
+    }
+}
