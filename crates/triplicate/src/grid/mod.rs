@@ -272,6 +272,7 @@ pub fn exchange(t: &crate::home::Triplicate) -> Result<ExchangeReport> {
         published: log::publish(t)?,
         ..Default::default()
     };
+    transfer::sweep_stale_uploads(t, transfer::STALE_UPLOAD)?;
     for p in &t.config.grid.peers {
         let subject = format!("grid:{}", p.name);
         let result = peer::PeerClient::from_config(p).and_then(|client| log::pull(t, &client));

@@ -5,7 +5,6 @@
 //! (`grid-peers/NAME.token`), which names it, so the configuration itself holds no
 //! secret and can be shown or archived.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -162,8 +161,8 @@ impl PeerClient {
         self.json(response)
     }
 
-    /// Sends `piece.len` bytes of a photo from `data`.
-    pub fn put(&self, piece: &Piece<'_>, data: impl Read + Send + 'static) -> Result<PutAnswer> {
+    /// Sends a piece of a photo: `data` holds its `piece.len` bytes.
+    pub fn put(&self, piece: &Piece<'_>, data: Vec<u8>) -> Result<PutAnswer> {
         let name =
             percent_encoding::utf8_percent_encode(piece.name, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
@@ -179,7 +178,7 @@ impl PeerClient {
             .header("Triplicate-Name", name)
             .header("Triplicate-Node", piece.node)
             .header("Triplicate-Captured", piece.captured)
-            .body(reqwest::blocking::Body::sized(data, piece.len))
+            .body(data)
             .send()
             .map_err(|e| self.unreachable(e))?;
         match response.status() {
