@@ -165,6 +165,18 @@ fn capture_nodes_gather_on_the_central_node_which_backs_them_up() {
     c.add_peer(&a, false);
     c.add_peer(&b, false);
 
+    // Tokens are kept where only their owner can read them, never in config.toml.
+    for secret in ["grid.token", "grid-peers/c.token", "grid-peers/b.token"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = a.w.home().join(secret);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{secret} is private");
+    }
+    let config = std::fs::read_to_string(a.w.home().join("config.toml")).unwrap();
+    assert!(
+        !config.contains(&c.token) && !config.contains(&a.token),
+        "{config}"
+    );
     let (a_photos, b_photos) = (photos(&a.w.library()), photos(&b.w.library()));
     let total = (a_photos.len() + b_photos.len()) as u64;
     // C learns of every photo, then holds them all, byte for byte, under {node}/{library}/.

@@ -29,7 +29,6 @@
 //! ```
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -1023,23 +1022,8 @@ impl ConfigFile {
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(write_err)?;
-        let tmp = dir.join(".config.toml.tmp");
         // Private: it says where the backups are and how to reach them.
-        let _ = fs::remove_file(&tmp);
-        let mut f = {
-            use std::os::unix::fs::OpenOptionsExt;
-            fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(write_err)?
-        };
-        f.write_all(text.as_bytes()).map_err(write_err)?;
-        f.sync_all().map_err(write_err)?;
-        fs::rename(&tmp, &self.path).map_err(write_err)?;
-        crate::fsutil::sync_dir(dir).map_err(write_err)?;
+        crate::fsutil::write_private(&self.path, text.as_bytes()).map_err(write_err)?;
         Ok(config)
     }
 }

@@ -331,6 +331,18 @@ mod tests {
         hash
     }
 
+    /// The id of one of `t`'s library files.
+    fn first_file(t: &Triplicate) -> i64 {
+        let lib = &t.config.libraries[0].name;
+        t.catalog
+            .known_files(lib)
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .id
+    }
+
     /// `to` pulls everything `from` has, as the HTTP feed would carry it.
     fn pull_direct(to: &Triplicate, from: &Triplicate) -> usize {
         let mut since = to
@@ -370,14 +382,7 @@ mod tests {
         shoot(&a, "two.jpg");
         assert_eq!(publish(&a).unwrap(), 3, "the node and two photos");
         assert_eq!(publish(&a).unwrap(), 0, "nothing changed");
-        let id = a
-            .catalog
-            .known_files("a-photos")
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .id;
+        let id = first_file(&a);
         a.catalog.set_present(&[id], false).unwrap();
         assert_eq!(publish(&a).unwrap(), 1, "one photo gone");
         a.catalog.set_present(&[id], false).unwrap();
@@ -406,14 +411,7 @@ mod tests {
                 .any(|r| r.origin == a_id && r.subject.len() == 32 && r.present)
         );
         // a's photo goes; the newer record wins on c whatever the order.
-        let id = a
-            .catalog
-            .known_files("a-photos")
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .id;
+        let id = first_file(&a);
         a.catalog.set_present(&[id], false).unwrap();
         publish(&a).unwrap();
         pull_direct(&c, &a);

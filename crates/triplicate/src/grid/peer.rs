@@ -211,10 +211,8 @@ fn peer_token_path(home: &Home, name: &str) -> PathBuf {
         .join(format!("{name}.token"))
 }
 
-/// Writes a secret into a new file of mode 600 (replacing an older one).
+/// Writes a secret into a file of mode 600 (replacing an older one).
 fn write_secret(path: &Path, secret: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let io = |source| GridError::Io {
         what: "cannot write",
         path: path.into(),
@@ -223,18 +221,7 @@ fn write_secret(path: &Path, secret: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(format!("{}\n", secret.trim()).as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::fsutil::write_private(path, format!("{}\n", secret.trim()).as_bytes()).map_err(io)
 }
 
 /// `grid init`: gives this node a token (in `grid.token` beside the config, mode 600)
