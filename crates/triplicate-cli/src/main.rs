@@ -123,6 +123,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Archives: whole-system snapshots as .tar.gz (config kind so far).
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
     /// GRID: this node among others (peers, the shared photo log, transfers).
     #[command(subcommand)]
     Grid(GridCommand),
@@ -258,6 +261,36 @@ enum MhlCommand {
         /// hashes.
         #[arg(long)]
         record: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Write a new archive into the archives folder.
+    Create {
+        /// What to archive: `config` (config.toml, a consistent copy of the catalog, the
+        /// destinations' declarations without secrets).
+        #[arg(long, value_parser = ["config"])]
+        kind: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The archives, by kind, newest first, with their sizes.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What an archive holds.
+    Info {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every file of an archive against its manifest.
+    Verify {
+        id: String,
         #[arg(long)]
         json: bool,
     },
@@ -424,6 +457,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 .downcast_ref::<triplicate::ingest::IngestError>()
                 .is_some_and(|e| e.is_usage())
             || matches!(
+                cause.downcast_ref::<triplicate::archive::ArchiveError>(),
+                Some(triplicate::archive::ArchiveError::Unknown(_))
+            )
+            || matches!(
                 cause.downcast_ref::<triplicate::grid::GridError>(),
                 Some(
                     triplicate::grid::GridError::Setup(_)
@@ -556,6 +593,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Grid(command) => return grid(&home, command),
+        Command::Archive(command) => return archive(&home, command),
         Command::Mhl(MhlCommand::Verify { dir, record, json }) => {
             let bars = bars::Bars::new(!json);
             let check = triplicate::ingest::mhl::verify_folder(&dir, record, &bars)?;
@@ -785,6 +823,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 show::status(&report);
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triplicate archive …`.
+fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
+    use triplicate::archive;
+    let t = Triplicate::open(home)?;
+    match command {
+        ArchiveCommand::Create { kind: _, json } => {
+            let created = archive::create_config(&t)?;
+            return print_report(json, &created, show::archive_created, true);
+        }
+        ArchiveCommand::List { json } => {
+            let (list, broken) = archive::list(&t)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                show::archives(&list, &archive::folder(&t));
+            }
+            for e in &broken {
+                eprintln!("warning: {e}");
+            }
+        }
+        ArchiveCommand::Info { id, json } => {
+            let found = archive::find(&t, &id)?;
+            let manifest = archive::read_manifest(&found.file)?;
+            return print_report(json, &manifest, show::archive_info, true);
+        }
+        ArchiveCommand::Verify { id, json } => {
+            let found = archive::find(&t, &id)?;
+            let verified = archive::verify(&found.file)?;
+            return print_report(json, &verified, show::archive_verified, verified.ok());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -565,3 +565,82 @@ pub fn grid_sync(r: &serde_json::Value) {
         );
     }
 }
+
+pub fn archive_created(c: &triplicate::archive::Created) {
+    println!(
+        "Archived {} ({} files, {}) into {} ({})",
+        c.manifest.kind.as_str(),
+        c.manifest.files.len(),
+        HumanBytes(c.manifest.total_size()),
+        c.file.display(),
+        HumanBytes(c.size)
+    );
+    println!("id {}", c.id);
+}
+
+pub fn archives(list: &[triplicate::archive::Listed], folder: &std::path::Path) {
+    if list.is_empty() {
+        println!(
+            "No archives in {}. Make one with `triplicate archive create --kind config`.",
+            folder.display()
+        );
+    }
+    let mut kind = None;
+    for a in list {
+        if kind != Some(a.kind) {
+            println!("{}:", a.kind.as_str());
+            kind = Some(a.kind);
+        }
+        println!(
+            "  {:<26} {}  {:>10} ({} in {} files)  {}",
+            a.id,
+            a.created,
+            HumanBytes(a.size).to_string(),
+            HumanBytes(a.content_size),
+            a.files,
+            a.node
+        );
+    }
+}
+
+pub fn archive_info(m: &triplicate::archive::Manifest) {
+    println!(
+        "Archive {} ({}), node {}, created {} by {}",
+        m.id,
+        m.kind.as_str(),
+        m.node,
+        m.created,
+        m.tool
+    );
+    if !m.sections.is_empty() {
+        println!("Sections: {}", m.sections.join(", "));
+    }
+    if !m.folders.is_empty() {
+        println!("Folders: {}", m.folders.join(", "));
+    }
+    for f in &m.files {
+        println!(
+            "  {:<40} {:>10}  {}",
+            f.path,
+            HumanBytes(f.size).to_string(),
+            &f.blake3[..16]
+        );
+    }
+    println!("{} files, {}", m.files.len(), HumanBytes(m.total_size()));
+}
+
+pub fn archive_verified(v: &triplicate::archive::Verified) {
+    if v.ok() {
+        println!(
+            "Archive {}: all {} files match the manifest ({}).",
+            v.id,
+            v.files,
+            HumanBytes(v.bytes)
+        );
+    } else {
+        println!("Archive {}: {} problems:", v.id, v.problems.len());
+        for p in &v.problems {
+            println!("  {p}");
+        }
+    }
+}

@@ -56,6 +56,8 @@ pub struct Config {
     pub ingest: IngestSettings,
     #[serde(default)]
     pub grid: GridSettings,
+    #[serde(default)]
+    pub archive: ArchiveSettings,
     #[serde(default, rename = "library")]
     pub libraries: Vec<LibraryConfig>,
     #[serde(default, rename = "destination")]
@@ -151,6 +153,15 @@ impl Default for BackupSettings {
 
 fn default_jobs() -> usize {
     2
+}
+
+/// Archives: whole-system snapshots as `.tar.gz` (see `triplicate archive`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSettings {
+    /// Where archives are kept (default: `archives/` beside config.toml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<PathBuf>,
 }
 
 /// GRID: this node among others (see `docs/grid-protocol.md`).

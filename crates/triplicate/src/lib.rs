@@ -19,6 +19,7 @@
 //! - [`rebuild`]: a lost catalog, recreated from the destinations' manifests.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
 //! - [`service`]: the running service's jobs, requested actions and announced changes.
+//! - [`archive`]: whole-system snapshots as `.tar.gz`, listed, verified.
 //! - [`grid`]: several nodes as one: the shared change log, photo transfers to a
 //!   central node, GRID-wide status.
 //!
@@ -46,6 +47,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod archive;
 pub mod catalog;
 pub mod config;
 pub mod daemon;

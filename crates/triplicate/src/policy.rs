@@ -225,6 +225,7 @@ mod tests {
             server: Default::default(),
             ingest: Default::default(),
             grid: Default::default(),
+            archive: Default::default(),
             libraries: vec![LibraryConfig {
                 name: "lib".into(),
                 path: "/lib".into(),

@@ -313,6 +313,18 @@ impl Catalog {
         })
     }
 
+    /// A consistent copy of the whole catalog at `to`, taken with SQLite's online
+    /// backup API: the service goes on writing meanwhile.
+    pub fn snapshot_to(&self, to: &Path) -> Result<()> {
+        self.with(|c| {
+            c.backup(
+                rusqlite::MAIN_DB,
+                to,
+                None::<fn(rusqlite::backup::Progress)>,
+            )
+        })
+    }
+
     /// `PRAGMA integrity_check`: "ok" when the database is sound.
     pub fn integrity_check(&self) -> Result<String> {
         self.with(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
