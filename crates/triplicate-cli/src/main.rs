@@ -274,6 +274,12 @@ enum ArchiveCommand {
         /// destinations' declarations without secrets).
         #[arg(long, value_parser = ["config"])]
         kind: String,
+        /// Also an optional section declared under [archive.sections.NAME]; repeatable.
+        #[arg(long, value_name = "NAME")]
+        section: Vec<String>,
+        /// Show each part's raw and estimated compressed size; write nothing.
+        #[arg(long)]
+        estimate: bool,
         #[arg(long)]
         json: bool,
     },
@@ -458,7 +464,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 .is_some_and(|e| e.is_usage())
             || matches!(
                 cause.downcast_ref::<triplicate::archive::ArchiveError>(),
-                Some(triplicate::archive::ArchiveError::Unknown(_))
+                Some(
+                    triplicate::archive::ArchiveError::Unknown(_)
+                        | triplicate::archive::ArchiveError::UnknownSection { .. }
+                )
             )
             || matches!(
                 cause.downcast_ref::<triplicate::grid::GridError>(),
@@ -833,8 +842,22 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
     use triplicate::archive;
     let t = Triplicate::open(home)?;
     match command {
-        ArchiveCommand::Create { kind: _, json } => {
-            let created = archive::create_config(&t)?;
+        ArchiveCommand::Create {
+            kind: _,
+            section,
+            estimate: true,
+            json,
+        } => {
+            let estimates = archive::estimate_config(&t, &section)?;
+            return print_report(json, &estimates, show::archive_estimate, true);
+        }
+        ArchiveCommand::Create {
+            kind: _,
+            section,
+            estimate: false,
+            json,
+        } => {
+            let created = archive::create_config(&t, &section)?;
             return print_report(json, &created, show::archive_created, true);
         }
         ArchiveCommand::List { json } => {

@@ -644,3 +644,30 @@ pub fn archive_verified(v: &triplicate::archive::Verified) {
         }
     }
 }
+
+pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
+    println!(
+        "{:<16} {:>7} {:>12} {:>14}  what",
+        "part", "files", "raw", "compressed ~"
+    );
+    let (mut raw, mut compressed) = (0, 0);
+    for p in parts {
+        raw += p.raw;
+        compressed += p.compressed;
+        println!(
+            "{:<16} {:>7} {:>12} {:>14}  {}",
+            p.name,
+            p.files,
+            HumanBytes(p.raw).to_string(),
+            HumanBytes(p.compressed).to_string(),
+            p.description
+        );
+    }
+    println!(
+        "{:<16} {:>7} {:>12} {:>14}",
+        "total",
+        "",
+        HumanBytes(raw).to_string(),
+        HumanBytes(compressed).to_string()
+    );
+}

@@ -66,3 +66,84 @@ fn a_config_archive_is_created_listed_described_and_verified() {
     let out = w.run(&["archive", "verify", "no-such-archive"]);
     assert_eq!(out.status.code(), Some(2), "an unknown id is a usage error");
 }
+
+#[test]
+fn optional_sections_are_estimated_then_archived_under_their_name() {
+    let w = studio();
+    let lr = w.path("Lightroom");
+    std::fs::create_dir_all(lr.join("Backups")).unwrap();
+    std::fs::write(lr.join("Catalog.lrcat"), "a catalog ".repeat(20_000)).unwrap();
+    std::fs::write(
+        lr.join("Backups/old.lrcat"),
+        common::kit::noise("lr", 100_000),
+    )
+    .unwrap();
+    let config = w.home().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[archive.sections.lightroom]\npaths = [\"{}\"]\ndescription = \"Lightroom catalog\"\n",
+            lr.display()
+        ),
+    )
+    .unwrap();
+    let out = w.ok(&[
+        "archive",
+        "create",
+        "--kind",
+        "config",
+        "--section",
+        "lightroom",
+        "--estimate",
+        "--json",
+    ]);
+    let parts: Value = serde_json::from_str(&out).unwrap();
+    let lightroom = &parts[1];
+    assert_eq!(
+        (lightroom["name"].as_str(), lightroom["files"].as_u64()),
+        (Some("lightroom"), Some(2))
+    );
+    assert_eq!(lightroom["raw"], 300_000);
+    // Text compresses, noise does not: the estimate lies between.
+    let compressed = lightroom["compressed"].as_u64().unwrap();
+    assert!(compressed > 100_000 && compressed < 200_000, "{compressed}");
+    assert!(
+        !w.home().join("archives").exists(),
+        "an estimate writes nothing"
+    );
+
+    let out = w.ok(&[
+        "archive",
+        "create",
+        "--kind",
+        "config",
+        "--section",
+        "lightroom",
+        "--json",
+    ]);
+    let created: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        created["manifest"]["sections"],
+        serde_json::json!(["core", "lightroom"])
+    );
+    let paths: Vec<&str> = created["manifest"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"sections/lightroom/Lightroom/Catalog.lrcat"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"sections/lightroom/Lightroom/Backups/old.lrcat"),
+        "{paths:?}"
+    );
+    let id = created["id"].as_str().unwrap();
+    assert!(w.run(&["archive", "verify", id]).status.success());
+    let out = w.run(&["archive", "create", "--kind", "config", "--section", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no archive section 'nope'"));
+}

@@ -162,6 +162,20 @@ pub struct ArchiveSettings {
     /// Where archives are kept (default: `archives/` beside config.toml).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder: Option<PathBuf>,
+    /// Optional parts of a config archive, by name (`[archive.sections.NAME]`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sections: std::collections::BTreeMap<String, ArchiveSection>,
+}
+
+/// An optional part of a config archive: a Lightroom catalog, a camera program's
+/// settings, a database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSection {
+    /// Files or folders (absolute), archived with everything under them.
+    pub paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub description: String,
 }
 
 /// GRID: this node among others (see `docs/grid-protocol.md`).
@@ -482,6 +496,28 @@ impl Config {
             ));
         }
         self.check_grid()?;
+        for (name, section) in &self.archive.sections {
+            let here = || vec![Key("archive"), Key("sections")];
+            check_name(name).map_err(|m| (here(), m))?;
+            let mut bases = std::collections::HashSet::new();
+            for p in &section.paths {
+                if !p.is_absolute() {
+                    return Err((
+                        here(),
+                        format!("section '{name}': {} must be an absolute path", p.display()),
+                    ));
+                }
+                if !bases.insert(p.file_name()) {
+                    return Err((
+                        here(),
+                        format!(
+                            "section '{name}': two paths end in the same name ({})",
+                            p.display()
+                        ),
+                    ));
+                }
+            }
+        }
         for (i, lib) in self.libraries.iter().enumerate() {
             let here = |k| at(&[Key("library"), Index(i), Key(k)]);
             check_name(&lib.name).map_err(|m| (here("name"), m))?;

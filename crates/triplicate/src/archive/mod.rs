@@ -41,6 +41,10 @@ pub enum ArchiveError {
     Invalid { path: PathBuf, message: String },
     #[error("no archive '{0}' (see `triplicate archive list`)")]
     Unknown(String),
+    #[error(
+        "no archive section '{name}' in config.toml (sections: {known}); declare it under [archive.sections.{name}]"
+    )]
+    UnknownSection { name: String, known: String },
 }
 
 pub type Result<T> = std::result::Result<T, ArchiveError>;
@@ -155,7 +159,11 @@ fn destinations_json(t: &Triplicate) -> String {
 /// `archive create --kind config`: the core files into a new `.tar.gz` in the archives
 /// folder. The catalog is copied with SQLite's online backup API, so the service need
 /// not stop.
-pub fn create_config(t: &Triplicate) -> Result<Created> {
+pub fn create_config(t: &Triplicate, sections: &[String]) -> Result<Created> {
+    let mut extra = Vec::new();
+    for name in sections {
+        extra.extend(section_sources(t, name)?);
+    }
     let dir = folder(t);
     fs::create_dir_all(&dir).map_err(io_err("cannot create the archives folder", &dir))?;
     let now = chrono::Utc::now();
@@ -173,7 +181,7 @@ pub fn create_config(t: &Triplicate) -> Result<Created> {
         let destinations = stage.join("destinations.json");
         fs::write(&destinations, destinations_json(t))
             .map_err(io_err("cannot write", &destinations))?;
-        let sources = vec![
+        let mut sources = vec![
             Source {
                 from: t.home.config.clone(),
                 path: "core/config.toml".into(),
@@ -187,6 +195,7 @@ pub fn create_config(t: &Triplicate) -> Result<Created> {
                 path: "core/destinations.json".into(),
             },
         ];
+        sources.append(&mut extra);
         let manifest = Manifest {
             format: FORMAT.into(),
             version: VERSION,
@@ -195,7 +204,9 @@ pub fn create_config(t: &Triplicate) -> Result<Created> {
             node: t.config.node.clone(),
             created: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             tool: format!("triplicate {}", env!("CARGO_PKG_VERSION")),
-            sections: vec!["core".into()],
+            sections: std::iter::once("core".to_string())
+                .chain(sections.iter().cloned())
+                .collect(),
             folders: Vec::new(),
             files: Vec::new(),
         };
@@ -203,6 +214,124 @@ pub fn create_config(t: &Triplicate) -> Result<Created> {
     })();
     let _ = fs::remove_dir_all(&stage);
     result
+}
+
+/// The files of optional section `name`: every regular file under each of its paths
+/// (symlinks are not followed), as `sections/NAME/<last component of the path>/…`.
+fn section_sources(t: &Triplicate, name: &str) -> Result<Vec<Source>> {
+    let section =
+        t.config
+            .archive
+            .sections
+            .get(name)
+            .ok_or_else(|| ArchiveError::UnknownSection {
+                name: name.into(),
+                known: t
+                    .config
+                    .archive
+                    .sections
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+    let mut out = Vec::new();
+    for root in &section.paths {
+        let base = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "root".into());
+        for entry in walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name()
+        {
+            let entry = entry.map_err(|e| ArchiveError::Io {
+                what: "cannot read section",
+                path: root.clone(),
+                source: e.into(),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(root).unwrap_or(Path::new(""));
+            let inside = if rel.as_os_str().is_empty() {
+                format!("sections/{name}/{base}")
+            } else {
+                format!("sections/{name}/{base}/{}", rel.to_string_lossy())
+            };
+            out.push(Source {
+                from: entry.path().to_path_buf(),
+                path: inside,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What one part of an archive would take.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    /// `core`, or a section's name.
+    pub name: String,
+    pub description: String,
+    pub files: usize,
+    pub raw: u64,
+    /// Estimated from compressing a sample (up to 256 KiB from each of up to 32 files).
+    pub compressed: u64,
+}
+
+/// `archive create --kind config --estimate`: each part's raw size and estimated
+/// compressed size; nothing is written.
+pub fn estimate_config(t: &Triplicate, sections: &[String]) -> Result<Vec<Estimate>> {
+    let core: Vec<PathBuf> = vec![t.home.config.clone(), t.home.catalog.clone()];
+    let mut out = vec![estimate(
+        "core",
+        "config.toml, the catalog, the destinations",
+        &core,
+    )?];
+    for name in sections {
+        let files: Vec<PathBuf> = section_sources(t, name)?
+            .into_iter()
+            .map(|s| s.from)
+            .collect();
+        let description = t.config.archive.sections[name].description.clone();
+        out.push(estimate(name, &description, &files)?);
+    }
+    Ok(out)
+}
+
+fn estimate(name: &str, description: &str, files: &[PathBuf]) -> Result<Estimate> {
+    const SAMPLE: u64 = 256 * 1024;
+    let mut raw = 0;
+    for f in files {
+        raw += fs::metadata(f).map_err(io_err("cannot stat", f))?.len();
+    }
+    // Every n-th file, up to 32 of them, so that a sample spans the section.
+    let step = files.len().div_ceil(32).max(1);
+    let mut sampled = 0u64;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for f in files.iter().step_by(step) {
+        let file = File::open(f).map_err(io_err("cannot read", f))?;
+        let mut part = Vec::new();
+        file.take(SAMPLE)
+            .read_to_end(&mut part)
+            .map_err(io_err("cannot read", f))?;
+        sampled += part.len() as u64;
+        gz.write_all(&part).map_err(io_err("cannot compress", f))?;
+    }
+    let compressed_sample = gz.finish().map(|v| v.len() as u64).unwrap_or(sampled);
+    let ratio = if sampled == 0 {
+        1.0
+    } else {
+        compressed_sample as f64 / sampled as f64
+    };
+    Ok(Estimate {
+        name: name.into(),
+        description: description.into(),
+        files: files.len(),
+        raw,
+        compressed: (raw as f64 * ratio.min(1.0)).round() as u64,
+    })
 }
 
 /// Hashes the sources, then writes the manifest and every source into
@@ -496,7 +625,7 @@ mod tests {
     fn a_config_archive_holds_the_manifest_first_and_verifies() {
         let dir = tempfile::tempdir().unwrap();
         let t = home(dir.path());
-        let created = create_config(&t).unwrap();
+        let created = create_config(&t, &[]).unwrap();
         let m = read_manifest(&created.file).unwrap();
         assert_eq!(m, created.manifest);
         assert_eq!(m.kind, Kind::Config);
@@ -529,7 +658,7 @@ mod tests {
     fn a_damaged_archive_fails_verification_naming_what() {
         let dir = tempfile::tempdir().unwrap();
         let t = home(dir.path());
-        let created = create_config(&t).unwrap();
+        let created = create_config(&t, &[]).unwrap();
         // Rewrite the archive with a lying manifest: config.toml's hash changed.
         let mut m = created.manifest.clone();
         m.files[0].blake3 = ContentHash::of(b"something else").to_hex();
