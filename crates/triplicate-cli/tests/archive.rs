@@ -88,16 +88,15 @@ fn optional_sections_are_estimated_then_archived_under_their_name() {
         ),
     )
     .unwrap();
-    let out = w.ok(&[
+    let create = [
         "archive",
         "create",
         "--kind",
         "config",
         "--section",
         "lightroom",
-        "--estimate",
-        "--json",
-    ]);
+    ];
+    let out = w.ok(&[&create[..], &["--estimate", "--json"]].concat());
     let parts: Value = serde_json::from_str(&out).unwrap();
     let lightroom = &parts[1];
     assert_eq!(
@@ -113,15 +112,7 @@ fn optional_sections_are_estimated_then_archived_under_their_name() {
         "an estimate writes nothing"
     );
 
-    let out = w.ok(&[
-        "archive",
-        "create",
-        "--kind",
-        "config",
-        "--section",
-        "lightroom",
-        "--json",
-    ]);
+    let out = w.ok(&[&create[..], &["--json"]].concat());
     let created: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         created["manifest"]["sections"],

@@ -444,17 +444,32 @@ pub struct Listed {
 
 /// Reads the manifest (the first entry) of the archive at `path`.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let invalid = |message: String| ArchiveError::Invalid {
-        path: path.to_path_buf(),
-        message,
-    };
+    let mut tar = open(path)?;
+    let mut entries = tar.entries().map_err(|e| invalid(path, e))?;
+    first_manifest(&mut entries, path)
+}
+
+/// The archive at `path`, as a tar stream.
+fn open(path: &Path) -> Result<tar::Archive<flate2::read::GzDecoder<io::BufReader<File>>>> {
     let file = File::open(path).map_err(io_err("cannot open", path))?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
-    let mut entries = tar.entries().map_err(|e| invalid(e.to_string()))?;
+    Ok(tar::Archive::new(flate2::read::GzDecoder::new(
+        io::BufReader::new(file),
+    )))
+}
+
+fn invalid(path: &Path, e: impl ToString) -> ArchiveError {
+    ArchiveError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// The manifest, read from the first of `entries`.
+fn first_manifest<R: Read>(entries: &mut tar::Entries<'_, R>, path: &Path) -> Result<Manifest> {
     let first = entries
         .next()
-        .ok_or_else(|| invalid("it is empty".into()))?
-        .map_err(|e| invalid(e.to_string()))?;
+        .ok_or_else(|| invalid(path, "it is empty"))?
+        .map_err(|e| invalid(path, e))?;
     manifest_of(first, path)
 }
 
@@ -559,22 +574,20 @@ impl Verified {
 /// manifest; an entry missing, extra, of another size or hash is a problem, as is a
 /// damaged stream.
 pub fn verify(path: &Path) -> Result<Verified> {
-    let manifest = read_manifest(path)?;
+    // One pass: the manifest is the first entry of the stream that is then checked.
+    let mut tar = open(path)?;
+    let mut entries = tar.entries().map_err(|e| invalid(path, e))?;
+    let manifest = first_manifest(&mut entries, path)?;
     let mut problems = Vec::new();
     let mut expected: std::collections::HashMap<&str, &ManifestFile> = manifest
         .files
         .iter()
         .map(|f| (f.path.as_str(), f))
         .collect();
-    let file = File::open(path).map_err(io_err("cannot open", path))?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
     let mut bytes = 0;
     let stream = (|| -> io::Result<()> {
-        for (i, entry) in tar.entries()?.enumerate() {
+        for entry in entries {
             let mut entry = entry?;
-            if i == 0 {
-                continue;
-            }
             let name = entry.path()?.to_string_lossy().into_owned();
             let Some(listed) = expected.remove(name.as_str()) else {
                 problems.push(format!("{name}: not in the manifest"));
