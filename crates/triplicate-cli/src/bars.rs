@@ -1,4 +1,5 @@
-//! Progress bars: a spinner for scanning and one bar per destination.
+//! Progress bars: a spinner for scanning, one bar per destination, and one for the
+//! current stage of a staged operation (an archive).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +13,9 @@ pub struct Bars {
     scan: ProgressBar,
     scanned: Mutex<(u64, u64)>,
     dests: Mutex<HashMap<String, DestBar>>,
+    /// A staged operation: how many stages, and the bar of the current one.
+    stages: Mutex<usize>,
+    stage: Mutex<Option<ProgressBar>>,
 }
 
 struct DestBar {
@@ -38,11 +42,16 @@ impl Bars {
             scan,
             scanned: Mutex::new((0, 0)),
             dests: Mutex::new(HashMap::new()),
+            stages: Mutex::new(0),
+            stage: Mutex::new(None),
         }
     }
 
     pub fn finish(&self) {
         self.scan.finish_and_clear();
+        if let Some(bar) = self.stage.lock().unwrap().take() {
+            bar.finish();
+        }
         for d in self.dests.lock().unwrap().values() {
             if !d.bar.is_finished() {
                 d.bar.finish();
@@ -127,6 +136,37 @@ impl Progress for Bars {
                 }
             }
             Event::Problem(p) => self.say(format!("error: {}", p.message)),
+            Event::StagesPlanned { stages } => {
+                self.scan.finish_and_clear();
+                *self.stages.lock().unwrap() = stages.len();
+            }
+            Event::StageStarted { index, text } => {
+                let total = *self.stages.lock().unwrap();
+                let mut stage = self.stage.lock().unwrap();
+                if let Some(bar) = stage.take() {
+                    bar.finish();
+                }
+                let bar = self.multi.add(ProgressBar::new(0));
+                bar.set_style(bar_style());
+                bar.set_prefix(format!("{}/{total}", index + 1));
+                bar.set_message(text.to_string());
+                *stage = Some(bar);
+                drop(stage);
+                if self.multi.is_hidden() {
+                    self.say(format!("[{}/{total}] {text}", index + 1));
+                }
+            }
+            Event::StageBytesPlanned { bytes } => {
+                if let Some(bar) = &*self.stage.lock().unwrap() {
+                    bar.inc_length(*bytes);
+                }
+            }
+            Event::StageBytes { bytes } => {
+                if let Some(bar) = &*self.stage.lock().unwrap() {
+                    bar.inc(*bytes);
+                }
+            }
+            Event::Warning { message } => self.say(format!("warning: {message}")),
         }
     }
 }

@@ -123,7 +123,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Archives: whole-system snapshots as .tar.gz (config kind so far).
+    /// Archives: config and image snapshots as .tar.gz (or .tar.zst).
     #[command(subcommand)]
     Archive(ArchiveCommand),
     /// GRID: this node among others (peers, the shared photo log, transfers).
@@ -268,18 +268,28 @@ enum MhlCommand {
 
 #[derive(Subcommand)]
 enum ArchiveCommand {
-    /// Write a new archive into the archives folder.
+    /// Write a new archive into the archives folder, between the [archive] pre and
+    /// post hooks.
     Create {
-        /// What to archive: `config` (config.toml, a consistent copy of the catalog, the
-        /// destinations' declarations without secrets).
-        #[arg(long, value_parser = ["config"])]
-        kind: String,
-        /// Also an optional section declared under [archive.sections.NAME]; repeatable.
+        /// `config`: config.toml, a consistent copy of the catalog, the destinations'
+        /// declarations without secrets (and --section). `images`: the libraries'
+        /// date folders (all, or --folder).
+        #[arg(long)]
+        kind: triplicate::archive::Kind,
+        /// Config: also an optional section declared under [archive.sections.NAME];
+        /// repeatable.
         #[arg(long, value_name = "NAME")]
         section: Vec<String>,
+        /// Images: only this date folder (`20261120`, or `LIBRARY/20261120`);
+        /// repeatable. All folders by default.
+        #[arg(long, value_name = "FOLDER")]
+        folder: Vec<String>,
         /// Show each part's raw and estimated compressed size; write nothing.
         #[arg(long)]
         estimate: bool,
+        /// Compress with zstd (.tar.zst) instead of gzip (.tar.gz).
+        #[arg(long)]
+        zstd: bool,
         #[arg(long)]
         json: bool,
     },
@@ -297,6 +307,51 @@ enum ArchiveCommand {
     /// Re-hash every file of an archive against its manifest.
     Verify {
         id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an archive from elsewhere, after checking all of it.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put an archive's files back where they came from (or under --to).
+    Restore {
+        id: String,
+        /// Restore under this folder, at the archive's paths, instead of in place.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Config: only this section (`core`, or a section's name); repeatable.
+        #[arg(long, value_name = "NAME")]
+        section: Vec<String>,
+        /// Images: only this date folder; repeatable.
+        #[arg(long, value_name = "FOLDER")]
+        folder: Vec<String>,
+        /// Replace files that hold other bytes.
+        #[arg(long)]
+        force: bool,
+        /// Replace config.toml and the catalog without asking (the current ones are
+        /// archived first).
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep an archive whatever `prune` says.
+    Pin { id: String },
+    /// Let `prune` remove an archive again.
+    Unpin { id: String },
+    /// Delete an archive and its log.
+    Delete { id: String },
+    /// Delete all archives but the newest N, the pinned ones and the newest of each
+    /// kind.
+    Prune {
+        #[arg(long, value_name = "N")]
+        keep_last: usize,
+        /// Say what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -462,13 +517,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<triplicate::ingest::IngestError>()
                 .is_some_and(|e| e.is_usage())
-            || matches!(
-                cause.downcast_ref::<triplicate::archive::ArchiveError>(),
-                Some(
-                    triplicate::archive::ArchiveError::Unknown(_)
-                        | triplicate::archive::ArchiveError::UnknownSection { .. }
-                )
-            )
+            || cause
+                .downcast_ref::<triplicate::archive::ArchiveError>()
+                .is_some_and(|e| e.is_usage())
             || matches!(
                 cause.downcast_ref::<triplicate::grid::GridError>(),
                 Some(
@@ -843,21 +894,39 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
     let t = Triplicate::open(home)?;
     match command {
         ArchiveCommand::Create {
-            kind: _,
+            kind,
             section,
-            estimate: true,
+            folder,
+            estimate,
+            zstd,
             json,
         } => {
-            let estimates = archive::estimate_config(&t, &section)?;
-            return print_report(json, &estimates, show::archive_estimate, true);
-        }
-        ArchiveCommand::Create {
-            kind: _,
-            section,
-            estimate: false,
-            json,
-        } => {
-            let created = archive::create_config(&t, &section)?;
+            let request = archive::Request {
+                kind: Some(kind),
+                sections: section,
+                folders: folder,
+                compression: if zstd {
+                    archive::Compression::Zstd
+                } else {
+                    archive::Compression::Gzip
+                },
+                no_hooks: false,
+            };
+            if estimate {
+                let estimates = archive::estimate(&t, &request)?;
+                return print_report(json, &estimates, show::archive_estimate, true);
+            }
+            // Ctrl-C and SIGTERM stop the archive cleanly (the post hook still runs);
+            // a second one ends the program at once.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+                signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())?;
+                signal_hook::flag::register(signal, stop.clone())?;
+            }
+            let bars = bars::Bars::new(!json);
+            let created = archive::create(&t, &request, &bars, &stop);
+            bars.finish();
+            let created = created?;
             return print_report(json, &created, show::archive_created, true);
         }
         ArchiveCommand::List { json } => {
@@ -872,14 +941,76 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
             }
         }
         ArchiveCommand::Info { id, json } => {
-            let found = archive::find(&t, &id)?;
-            let manifest = archive::read_manifest(&found.file)?;
-            return print_report(json, &manifest, show::archive_info, true);
+            let archive = archive::find(&t, &id)?;
+            let manifest = archive::read_manifest(&archive.file)?;
+            let info = show::ArchiveInfo { archive, manifest };
+            return print_report(json, &info, show::archive_info, true);
         }
         ArchiveCommand::Verify { id, json } => {
             let found = archive::find(&t, &id)?;
             let verified = archive::verify(&found.file)?;
             return print_report(json, &verified, show::archive_verified, verified.ok());
+        }
+        ArchiveCommand::Import { file, json } => {
+            let imported = archive::import(&t, &file, &archive::Limits::default())?;
+            return print_report(json, &imported, show::archive_imported, true);
+        }
+        ArchiveCommand::Restore {
+            id,
+            to,
+            section,
+            folder,
+            force,
+            yes,
+            json,
+        } => {
+            let mut request = archive::RestoreRequest {
+                id,
+                to,
+                sections: section,
+                folders: folder,
+                force,
+                confirmed: yes,
+            };
+            let restored = match archive::restore(&t, &request) {
+                Err(archive::ArchiveError::NeedsConfirmation)
+                    if std::io::IsTerminal::is_terminal(&std::io::stdin()) =>
+                {
+                    eprint!(
+                        "This replaces config.toml and the catalog (the current ones are archived first). Go on? [y/N] "
+                    );
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer)?;
+                    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                        eprintln!("Nothing was restored.");
+                        return Ok(ExitCode::from(1));
+                    }
+                    request.confirmed = true;
+                    archive::restore(&t, &request)?
+                }
+                other => other?,
+            };
+            return print_report(json, &restored, show::archive_restored, true);
+        }
+        ArchiveCommand::Pin { id } => {
+            let a = archive::pin(&t, &id)?;
+            println!("Pinned archive {}: prune keeps it.", a.id);
+        }
+        ArchiveCommand::Unpin { id } => {
+            let a = archive::unpin(&t, &id)?;
+            println!("Unpinned archive {}.", a.id);
+        }
+        ArchiveCommand::Delete { id } => {
+            let a = archive::delete(&t, &id)?;
+            println!("Deleted archive {} ({}).", a.id, a.file.display());
+        }
+        ArchiveCommand::Prune {
+            keep_last,
+            dry_run,
+            json,
+        } => {
+            let pruned = archive::prune(&t, keep_last, dry_run)?;
+            return print_report(json, &pruned, show::archive_pruned, true);
         }
     }
     Ok(ExitCode::SUCCESS)

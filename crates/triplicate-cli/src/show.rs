@@ -575,6 +575,9 @@ pub fn archive_created(c: &triplicate::archive::Created) {
         c.file.display(),
         HumanBytes(c.size)
     );
+    for w in &c.warnings {
+        println!("warning: {w}");
+    }
     println!("id {}", c.id);
 }
 
@@ -592,26 +595,37 @@ pub fn archives(list: &[triplicate::archive::Listed], folder: &std::path::Path) 
             kind = Some(a.kind);
         }
         println!(
-            "  {:<26} {}  {:>10} ({} in {} files)  {}",
+            "  {:<26} {}  {:>10} ({} in {} files)  {}{}",
             a.id,
             a.created,
             HumanBytes(a.size).to_string(),
             HumanBytes(a.content_size),
             a.files,
-            a.node
+            a.node,
+            if a.pinned { "  pinned" } else { "" }
         );
     }
 }
 
-pub fn archive_info(m: &triplicate::archive::Manifest) {
+/// `archive info`: where the archive is, and its manifest.
+#[derive(serde::Serialize)]
+pub struct ArchiveInfo {
+    pub archive: triplicate::archive::Listed,
+    pub manifest: triplicate::archive::Manifest,
+}
+
+pub fn archive_info(info: &ArchiveInfo) {
+    let (a, m) = (&info.archive, &info.manifest);
     println!(
-        "Archive {} ({}), node {}, created {} by {}",
+        "Archive {} ({}), node {}, created {} by {}{}",
         m.id,
         m.kind.as_str(),
         m.node,
         m.created,
-        m.tool
+        m.tool,
+        if a.pinned { ", pinned" } else { "" }
     );
+    println!("File: {} ({})", a.file.display(), HumanBytes(a.size));
     if !m.sections.is_empty() {
         println!("Sections: {}", m.sections.join(", "));
     }
@@ -627,6 +641,53 @@ pub fn archive_info(m: &triplicate::archive::Manifest) {
         );
     }
     println!("{} files, {}", m.files.len(), HumanBytes(m.total_size()));
+    if let Some(log) = &a.log {
+        println!("Log: {}", log.display());
+    }
+}
+
+pub fn archive_imported(a: &triplicate::archive::Listed) {
+    println!(
+        "Imported {} archive {} ({} files, {}): every file matches its manifest.",
+        a.kind.as_str(),
+        a.id,
+        a.files,
+        HumanBytes(a.content_size)
+    );
+    println!("Now at {}", a.file.display());
+}
+
+pub fn archive_restored(r: &triplicate::archive::Restored) {
+    if let Some(kept) = &r.safety_archive {
+        println!("The config as it was is kept as archive {kept}.");
+    }
+    for p in &r.written {
+        println!("  restored {}", p.display());
+    }
+    println!(
+        "Restored {} files ({}) from archive {}; {} already in place.",
+        r.written.len(),
+        HumanBytes(r.bytes),
+        r.id,
+        r.unchanged
+    );
+}
+
+pub fn archive_pruned(p: &triplicate::archive::Pruned) {
+    let verb = if p.dry_run { "would delete" } else { "deleted" };
+    for a in &p.removed {
+        println!(
+            "  {verb} {} {} ({})",
+            a.kind.as_str(),
+            a.id,
+            HumanBytes(a.size)
+        );
+    }
+    println!(
+        "Kept {} archives, {verb} {}.",
+        p.kept.len(),
+        p.removed.len()
+    );
 }
 
 pub fn archive_verified(v: &triplicate::archive::Verified) {
@@ -647,7 +708,7 @@ pub fn archive_verified(v: &triplicate::archive::Verified) {
 
 pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
     println!(
-        "{:<16} {:>7} {:>12} {:>14}  what",
+        "{:<24} {:>7} {:>12} {:>14}  what",
         "part", "files", "raw", "compressed ~"
     );
     let (mut raw, mut compressed) = (0, 0);
@@ -655,7 +716,7 @@ pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
         raw += p.raw;
         compressed += p.compressed;
         println!(
-            "{:<16} {:>7} {:>12} {:>14}  {}",
+            "{:<24} {:>7} {:>12} {:>14}  {}",
             p.name,
             p.files,
             HumanBytes(p.raw).to_string(),
@@ -664,7 +725,7 @@ pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
         );
     }
     println!(
-        "{:<16} {:>7} {:>12} {:>14}",
+        "{:<24} {:>7} {:>12} {:>14}",
         "total",
         "",
         HumanBytes(raw).to_string(),

@@ -5,6 +5,7 @@
 //! DNG) whose Exif IFD holds it, XMP sidecars, and incompressible payloads generated
 //! from a seed (BLAKE3 in XOF mode), so that two runs with one seed give the same bytes.
 
+pub mod archives;
 pub mod garage;
 pub mod servers;
 

@@ -165,6 +165,17 @@ pub struct ArchiveSettings {
     /// Optional parts of a config archive, by name (`[archive.sections.NAME]`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub sections: std::collections::BTreeMap<String, ArchiveSection>,
+    /// A shell command run before an archive is written, e.g. stopping a camera
+    /// service while its database is read. If it fails, no archive is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre: Option<String>,
+    /// A shell command run after, whatever happened: success, failure, Ctrl-C or
+    /// SIGTERM (e.g. starting the camera service again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post: Option<String>,
+    /// Seconds a hook may take before it is stopped (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_timeout: Option<u64>,
 }
 
 /// An optional part of a config archive: a Lightroom catalog, a camera program's

@@ -57,6 +57,27 @@ pub enum Event<'a> {
         reason: &'a str,
     },
     Problem(&'a Problem),
+    /// A staged operation (an archive): its stages, announced before the first.
+    StagesPlanned {
+        stages: &'a [String],
+    },
+    /// Stage `index` of the planned ones began; `text` says what it does.
+    StageStarted {
+        index: usize,
+        text: &'a str,
+    },
+    /// This many more bytes for the current stage to go through.
+    StageBytesPlanned {
+        bytes: u64,
+    },
+    /// Bytes the current stage went through.
+    StageBytes {
+        bytes: u64,
+    },
+    /// Something to know that does not stop the operation.
+    Warning {
+        message: &'a str,
+    },
 }
 
 pub trait Progress: Send + Sync {

@@ -91,6 +91,11 @@ pub struct JobInfo {
     pub problems: u64,
     /// One line on how it ended.
     pub summary: Option<String>,
+    /// The stages of a staged job (an archive), and the one running (from 0).
+    pub stages: Vec<String>,
+    pub stage: Option<usize>,
+    /// What went wrong without stopping it.
+    pub warnings: Vec<String>,
 }
 
 /// What changed, announced to subscribers (the page, through SSE).
@@ -341,6 +346,9 @@ fn new_job(id: u64, kind: &str, title: String) -> JobInfo {
         active_destinations: Vec::new(),
         problems: 0,
         summary: None,
+        stages: Vec::new(),
+        stage: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -444,6 +452,25 @@ impl JobProgress<'_> {
                 Event::DestinationStopped { .. } => urgent = true,
                 Event::Problem(_) => {
                     j.problems += 1;
+                    urgent = true;
+                }
+                Event::StagesPlanned { stages } => {
+                    j.stages = stages.to_vec();
+                    urgent = true;
+                }
+                Event::StageStarted { index, text } => {
+                    j.stage = Some(*index);
+                    j.phase = text.to_string();
+                    // Each stage's percentage starts from nothing.
+                    j.bytes_planned = 0;
+                    j.bytes_done = 0;
+                    live.samples.clear();
+                    urgent = true;
+                }
+                Event::StageBytesPlanned { bytes } => j.bytes_planned += bytes,
+                Event::StageBytes { bytes } => j.bytes_done += bytes,
+                Event::Warning { message } => {
+                    j.warnings.push(message.to_string());
                     urgent = true;
                 }
             }

@@ -325,6 +325,53 @@ impl Catalog {
         })
     }
 
+    /// Replaces the whole catalog with the database at `from` (a snapshot), through
+    /// SQLite's backup API: the write-ahead log stays consistent, and other processes
+    /// that have the catalog open see the new content.
+    pub fn restore_from(&self, from: &Path) -> Result<()> {
+        self.with(|c| {
+            c.restore(
+                rusqlite::MAIN_DB,
+                from,
+                None::<fn(rusqlite::backup::Progress)>,
+            )
+        })
+    }
+
+    /// Every present file of `library` with its content hash, size, mtime and inode:
+    /// what an archive of the library can take without reading the file twice.
+    pub fn library_hashes(
+        &self,
+        library: &str,
+    ) -> Result<HashMap<RelPath, (ContentHash, u64, i64, u64)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT f.path, p.hash, f.size, f.mtime_ns, f.inode FROM files f \
+                 JOIN photos p ON p.id = f.photo_id WHERE f.library = ?1 AND f.present",
+            )?;
+            let rows = stmt.query_map([library], |r| {
+                let hash: Vec<u8> = r.get(1)?;
+                let hash = ContentHash(hash.try_into().map_err(|_| {
+                    rusqlite::Error::InvalidColumnType(
+                        1,
+                        "hash".into(),
+                        rusqlite::types::Type::Blob,
+                    )
+                })?);
+                Ok((
+                    rel(r.get(0)?)?,
+                    (
+                        hash,
+                        r.get::<_, i64>(2)? as u64,
+                        r.get(3)?,
+                        r.get::<_, i64>(4)? as u64,
+                    ),
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+
     /// `PRAGMA integrity_check`: "ok" when the database is sound.
     pub fn integrity_check(&self) -> Result<String> {
         self.with(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))

@@ -12,7 +12,7 @@
 //! of the photo it belongs to, so that it lands in the same date folder.
 
 pub mod exif;
-mod walk;
+pub(crate) mod walk;
 
 use std::collections::HashMap;
 use std::fs::File;

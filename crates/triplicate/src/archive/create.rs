@@ -1,0 +1,570 @@
+//! `archive create`: what goes into each kind, size estimates, and the staged run
+//! between the hooks.
+//!
+//! - **config**: `core/config.toml`; `core/catalog.db`, a consistent copy taken with
+//!   SQLite's online backup API (the service need not stop); `core/destinations.json`,
+//!   the declarations without secrets; and each optional section asked for, under
+//!   `sections/NAME/<last component of its path>/…`.
+//! - **images**: the date folders of every library, under `images/LIBRARY/…`. A date
+//!   folder is the leading part of a photo's path up to its first component that is a
+//!   date (`20261120`, `2026-11-20`, `2026_11_20`, or `2026/11/20` nested); files
+//!   outside any date folder are grouped by their top folder. The catalog's hashes are
+//!   used for files it knows unchanged, so those are read once.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::hooks::{self, Log};
+use super::write::{Source, Work, hash_sources, write_archive};
+use super::{
+    ArchiveError, Compression, FORMAT, Kind, Manifest, Result, VERSION, folder, io_err, log_path,
+    new_id,
+};
+use crate::home::Triplicate;
+use crate::progress::{Event, Progress};
+
+/// What to archive.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Request {
+    pub kind: Option<Kind>,
+    /// Config: optional sections besides the core files.
+    #[serde(default)]
+    pub sections: Vec<String>,
+    /// Images: the date folders (`FOLDER` in any library, or `LIBRARY/FOLDER`); empty
+    /// for all of them.
+    #[serde(default)]
+    pub folders: Vec<String>,
+    #[serde(default)]
+    pub compression: Compression,
+    /// Leave the `pre` and `post` hooks out (the archive restore takes of the current
+    /// config before replacing it).
+    #[serde(skip)]
+    pub no_hooks: bool,
+}
+
+impl Request {
+    pub fn kind(&self) -> Kind {
+        self.kind.unwrap_or(Kind::Config)
+    }
+}
+
+/// What [`create`] wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Created {
+    pub id: String,
+    pub file: PathBuf,
+    /// Bytes of the archive file.
+    pub size: u64,
+    pub manifest: Manifest,
+    /// Stages, warnings and the hooks' output.
+    pub log: PathBuf,
+    /// What went wrong without spoiling the archive (a failed `post` hook).
+    pub warnings: Vec<String>,
+}
+
+/// `archive create`: runs the `pre` hook, collects and hashes the files, writes the
+/// archive, and runs the `post` hook whatever happened. Reports stages and bytes to
+/// `progress`; `cancel` (Ctrl-C, SIGTERM) stops it, and nothing is kept.
+pub fn create(
+    t: &Triplicate,
+    request: &Request,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Created> {
+    let kind = request.kind();
+    // Names are checked before anything runs.
+    let chosen = match kind {
+        Kind::Config => {
+            for name in &request.sections {
+                section_sources(t, name)?;
+            }
+            None
+        }
+        Kind::Images => Some(select_folders(image_folders(t)?, &request.folders)?),
+    };
+    let dir = folder(t);
+    fs::create_dir_all(&dir).map_err(io_err("cannot create the archives folder", &dir))?;
+    let now = chrono::Utc::now();
+    let id = new_id(now);
+    let log_file = log_path(&dir, kind, &id);
+    let mut log = Log::create(&log_file)?;
+    log.line(&format!(
+        "creating {} archive {id} ({})",
+        kind.as_str(),
+        match kind {
+            Kind::Config => format!("sections: core {}", request.sections.join(" ")),
+            Kind::Images => format!("{} folders", chosen.as_ref().map_or(0, |c| c.len())),
+        }
+    ));
+    let settings = &t.config.archive;
+    let (pre, post) = if request.no_hooks {
+        (None, None)
+    } else {
+        (settings.pre.as_ref(), settings.post.as_ref())
+    };
+    let timeout = Duration::from_secs(settings.hook_timeout.unwrap_or(600));
+    let mut stages = Vec::new();
+    if pre.is_some() {
+        stages.push("Run the pre hook".to_string());
+    }
+    stages.extend(
+        [
+            "Collect the files",
+            "Hash the files",
+            "Write and compress the archive",
+        ]
+        .map(String::from),
+    );
+    if post.is_some() {
+        stages.push("Run the post hook".to_string());
+    }
+    progress.event(&Event::StagesPlanned { stages: &stages });
+    let mut stage = 0;
+    let mut next_stage = |log: &mut Log, text: &str| {
+        log.line(&format!("stage {}/{}: {text}", stage + 1, stages.len()));
+        progress.event(&Event::StageStarted { index: stage, text });
+        stage += 1;
+    };
+    let env = |status: &str| {
+        vec![
+            ("TRIPLICATE_ARCHIVE_KIND", kind.as_str().to_string()),
+            ("TRIPLICATE_ARCHIVE_ID", id.clone()),
+            ("TRIPLICATE_ARCHIVE_STATUS", status.to_string()),
+        ]
+    };
+    let work = Work { progress, cancel };
+
+    let mut result = match pre {
+        Some(pre) => {
+            next_stage(&mut log, "Running the pre hook");
+            hooks::run("pre", pre, &env("started"), timeout, &mut log, Some(cancel))
+        }
+        None => Ok(()),
+    };
+    let mut manifest = Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        id: id.clone(),
+        kind,
+        node: t.config.node.clone(),
+        created: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        tool: format!("triplicate {}", env!("CARGO_PKG_VERSION")),
+        sections: Vec::new(),
+        folders: Vec::new(),
+        files: Vec::new(),
+    };
+    let stage_dir = dir.join(format!(".staging-{id}"));
+    let mut written = None;
+    if result.is_ok() {
+        result = (|| {
+            work.check_cancel()?;
+            next_stage(&mut log, "Collecting the files");
+            let sources = match chosen {
+                None => {
+                    manifest.sections = std::iter::once("core".to_string())
+                        .chain(request.sections.iter().cloned())
+                        .collect();
+                    config_sources(t, &request.sections, &stage_dir)?
+                }
+                Some(chosen) => {
+                    manifest.folders = chosen.keys().cloned().collect();
+                    chosen.into_values().flatten().collect()
+                }
+            };
+            work.check_cancel()?;
+            next_stage(&mut log, &format!("Hashing {} files", sources.len()));
+            hash_sources(&mut manifest, &sources, work)?;
+            next_stage(
+                &mut log,
+                &format!(
+                    "Writing {} files, {} bytes",
+                    manifest.files.len(),
+                    manifest.total_size()
+                ),
+            );
+            written = Some(write_archive(
+                &dir,
+                &manifest,
+                &sources,
+                request.compression,
+                work,
+            )?);
+            Ok(())
+        })();
+    }
+    let _ = fs::remove_dir_all(&stage_dir);
+    let status = match &result {
+        Ok(()) => "ok",
+        Err(ArchiveError::Cancelled) => "cancelled",
+        Err(_) => "failed",
+    };
+    if let Err(e) = &result {
+        log.line(&format!("failed: {e}"));
+    }
+    // `post` always runs, and is not cancelled: it puts things back.
+    let mut warnings = Vec::new();
+    if let Some(post) = post {
+        next_stage(&mut log, "Running the post hook");
+        if let Err(e) = hooks::run("post", post, &env(status), timeout, &mut log, None) {
+            let message = e.to_string();
+            log.line(&message);
+            progress.event(&Event::Warning { message: &message });
+            if result.is_ok() {
+                warnings.push(message);
+            }
+        }
+    }
+    result?;
+    let file = written.expect("written when the result is ok");
+    let size = fs::metadata(&file)
+        .map_err(io_err("cannot stat", &file))?
+        .len();
+    log.line(&format!("done: {} ({size} bytes)", file.display()));
+    Ok(Created {
+        id,
+        file,
+        size,
+        manifest,
+        log: log_file,
+        warnings,
+    })
+}
+
+/// The destinations as declared, without anything secret: no credential, identity or
+/// passphrase file (their paths say where secrets are kept, which is not needed to
+/// read the declarations back).
+fn destinations_json(t: &Triplicate) -> String {
+    let list: Vec<serde_json::Value> = t
+        .config
+        .destinations
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "name": d.name, "target": d.target, "id": d.id, "media": d.media,
+                "site": d.site, "enabled": d.enabled, "automatic": d.automatic,
+                "layout": d.layout, "encrypt_to": d.encrypt_to,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&list).expect("JSON of plain values")
+}
+
+/// The files of a config archive; the catalog snapshot and the destinations are
+/// written into `stage` (removed by the caller).
+fn config_sources(t: &Triplicate, sections: &[String], stage: &Path) -> Result<Vec<Source>> {
+    fs::create_dir_all(stage).map_err(io_err("cannot create", stage))?;
+    let catalog = stage.join("catalog.db");
+    t.catalog.snapshot_to(&catalog)?;
+    let destinations = stage.join("destinations.json");
+    fs::write(&destinations, destinations_json(t))
+        .map_err(io_err("cannot write", &destinations))?;
+    let mut sources = vec![
+        source(t.home.config.clone(), "core/config.toml"),
+        source(catalog, "core/catalog.db"),
+        source(destinations, "core/destinations.json"),
+    ];
+    for name in sections {
+        sources.extend(section_sources(t, name)?);
+    }
+    Ok(sources)
+}
+
+fn source(from: PathBuf, path: &str) -> Source {
+    Source {
+        from,
+        path: path.into(),
+        known: None,
+    }
+}
+
+/// The files of optional section `name`: every regular file under each of its paths
+/// (symlinks are not followed), as `sections/NAME/<last component of the path>/…`.
+fn section_sources(t: &Triplicate, name: &str) -> Result<Vec<Source>> {
+    let sections = &t.config.archive.sections;
+    let section = sections
+        .get(name)
+        .ok_or_else(|| ArchiveError::UnknownSection {
+            name: name.into(),
+            known: sections.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+    let mut out = Vec::new();
+    for root in &section.paths {
+        let base = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "root".into());
+        for entry in walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name()
+        {
+            let entry = entry.map_err(|e| ArchiveError::Io {
+                what: "cannot read section",
+                path: root.clone(),
+                source: e.into(),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(root).unwrap_or(Path::new(""));
+            let inside = if rel.as_os_str().is_empty() {
+                format!("sections/{name}/{base}")
+            } else {
+                format!("sections/{name}/{base}/{}", rel.to_string_lossy())
+            };
+            out.push(source(entry.path().to_path_buf(), &inside));
+        }
+    }
+    Ok(out)
+}
+
+/// The date folder of a library path: its leading components up to the first that is
+/// a date (`20261120`, `2026-11-20`, `2026_11_20`, each maybe followed by more, or
+/// `2026/11/20` nested). `None` when no component is.
+pub fn date_folder_of(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    // The last component is the file's own name.
+    let folders = &parts[..parts.len().saturating_sub(1)];
+    for (i, part) in folders.iter().enumerate() {
+        if starts_with_date(part) {
+            return Some(folders[..=i].join("/"));
+        }
+        if is_year(part)
+            && folders.len() > i + 2
+            && is_number_in(folders[i + 1], 1, 12)
+            && is_number_in(folders[i + 2], 1, 31)
+        {
+            return Some(folders[..=i + 2].join("/"));
+        }
+    }
+    None
+}
+
+fn is_year(s: &str) -> bool {
+    s.len() == 4 && is_number_in(s, 1900, 2999)
+}
+
+fn is_number_in(s: &str, low: u32, high: u32) -> bool {
+    !s.is_empty()
+        && s.len() <= 4
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && s.parse::<u32>().is_ok_and(|n| (low..=high).contains(&n))
+}
+
+/// `YYYYMMDD`, `YYYY-MM-DD` or `YYYY_MM_DD` at the start of `s`, not followed by
+/// another digit.
+fn starts_with_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let date =
+        |y: &str, m: &str, d: &str| is_year(y) && is_number_in(m, 1, 12) && is_number_in(d, 1, 31);
+    let end_ok = |n: usize| b.get(n).is_none_or(|c| !c.is_ascii_digit());
+    if b.len() >= 8 && b[..8].iter().all(u8::is_ascii_digit) && end_ok(8) {
+        return date(&s[..4], &s[4..6], &s[6..8]);
+    }
+    if b.len() >= 10
+        && b[..10].is_ascii()
+        && (b[4] == b'-' && b[7] == b'-' || b[4] == b'_' && b[7] == b'_')
+        && end_ok(10)
+    {
+        return date(&s[..4], &s[5..7], &s[8..10]);
+    }
+    false
+}
+
+/// Every folder of every library, by key (`LIBRARY/FOLDER`, or `LIBRARY` for files
+/// at its root), with its files as archive sources.
+pub(crate) fn image_folders(t: &Triplicate) -> Result<BTreeMap<String, Vec<Source>>> {
+    let mut out: BTreeMap<String, Vec<Source>> = BTreeMap::new();
+    for lib in &t.config.libraries {
+        if !lib.path.is_dir() {
+            return Err(ArchiveError::Io {
+                what: "cannot read library",
+                path: lib.path.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let known = t.catalog.library_hashes(&lib.name)?;
+        let (mut found, errors) = crate::scan::walk::walk(&lib.path, &|_| true);
+        if let Some(e) = errors.into_iter().next() {
+            return Err(ArchiveError::Io {
+                what: "cannot read library",
+                path: e.path,
+                source: e.error,
+            });
+        }
+        found.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        for entry in found {
+            // Names that are not UTF-8 cannot be listed in the JSON manifest.
+            let Some(path) = entry.path.as_str() else {
+                tracing::warn!(library = %lib.name, path = %crate::relpath::escape(entry.path.as_bytes()), "not archived: the name is not UTF-8");
+                continue;
+            };
+            let folder = date_folder_of(path)
+                .or_else(|| path.split_once('/').map(|(top, _)| top.to_string()));
+            let key = match folder {
+                Some(f) => format!("{}/{f}", lib.name),
+                None => lib.name.clone(),
+            };
+            let known = known
+                .get(&entry.path)
+                .and_then(|(hash, size, mtime, inode)| {
+                    (*size == entry.size && *mtime == entry.mtime_ns && *inode == entry.inode)
+                        .then_some((*hash, *size))
+                });
+            out.entry(key).or_default().push(Source {
+                from: entry.path.to_path(&lib.path),
+                path: format!("images/{}/{path}", lib.name),
+                known,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The folders asked for (all when none is named): `FOLDER` matches it in every
+/// library, `LIBRARY/FOLDER` in one.
+fn select_folders(
+    mut all: BTreeMap<String, Vec<Source>>,
+    asked: &[String],
+) -> Result<BTreeMap<String, Vec<Source>>> {
+    if asked.is_empty() {
+        return Ok(all);
+    }
+    let mut chosen = BTreeMap::new();
+    for name in asked {
+        let name = name.trim_matches('/');
+        let keys: Vec<String> = all
+            .keys()
+            .filter(|k| *k == name || k.split_once('/').is_some_and(|(_, folder)| folder == name))
+            .cloned()
+            .collect();
+        if keys.is_empty()
+            && !chosen
+                .keys()
+                .any(|k: &String| k == name || k.ends_with(&format!("/{name}")))
+        {
+            return Err(ArchiveError::UnknownFolder { name: name.into() });
+        }
+        for k in keys {
+            let files = all.remove(&k).expect("listed");
+            chosen.insert(k, files);
+        }
+    }
+    Ok(chosen)
+}
+
+/// What one part of an archive would take.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    /// `core`, a section's name, or a date folder's key.
+    pub name: String,
+    pub description: String,
+    pub files: usize,
+    pub raw: u64,
+    /// Estimated from compressing a sample (up to 256 KiB from each of up to 32 files).
+    pub compressed: u64,
+}
+
+/// `archive create --estimate`: each part's raw size and estimated compressed size;
+/// nothing is written. Config: the core files, then each section asked for. Images:
+/// each date folder asked for (all by default).
+pub fn estimate(t: &Triplicate, request: &Request) -> Result<Vec<Estimate>> {
+    match request.kind() {
+        Kind::Config => {
+            let core: Vec<PathBuf> = vec![t.home.config.clone(), t.home.catalog.clone()];
+            let mut out = vec![estimate_files(
+                "core",
+                "config.toml, the catalog, the destinations",
+                &core,
+            )?];
+            for name in &request.sections {
+                let files: Vec<PathBuf> = section_sources(t, name)?
+                    .into_iter()
+                    .map(|s| s.from)
+                    .collect();
+                let description = t.config.archive.sections[name].description.clone();
+                out.push(estimate_files(name, &description, &files)?);
+            }
+            Ok(out)
+        }
+        Kind::Images => select_folders(image_folders(t)?, &request.folders)?
+            .into_iter()
+            .map(|(key, sources)| {
+                let files: Vec<PathBuf> = sources.into_iter().map(|s| s.from).collect();
+                estimate_files(&key, "", &files)
+            })
+            .collect(),
+    }
+}
+
+fn estimate_files(name: &str, description: &str, files: &[PathBuf]) -> Result<Estimate> {
+    const SAMPLE: u64 = 256 * 1024;
+    let mut raw = 0;
+    for f in files {
+        raw += fs::metadata(f).map_err(io_err("cannot stat", f))?.len();
+    }
+    // Every n-th file, up to 32 of them, so that a sample spans the part.
+    let step = files.len().div_ceil(32).max(1);
+    let mut sampled = 0u64;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    for f in files.iter().step_by(step) {
+        let file = File::open(f).map_err(io_err("cannot read", f))?;
+        let mut part = Vec::new();
+        file.take(SAMPLE)
+            .read_to_end(&mut part)
+            .map_err(io_err("cannot read", f))?;
+        sampled += part.len() as u64;
+        gz.write_all(&part).map_err(io_err("cannot compress", f))?;
+    }
+    let compressed_sample = gz.finish().map(|v| v.len() as u64).unwrap_or(sampled);
+    let ratio = if sampled == 0 {
+        1.0
+    } else {
+        compressed_sample as f64 / sampled as f64
+    };
+    Ok(Estimate {
+        name: name.into(),
+        description: description.into(),
+        files: files.len(),
+        raw,
+        compressed: (raw as f64 * ratio.min(1.0)).round() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_folders_are_found_in_the_usual_layouts() {
+        assert_eq!(
+            date_folder_of("20261120/image-1.jpg").as_deref(),
+            Some("20261120")
+        );
+        assert_eq!(
+            date_folder_of("20261120/keogram/k.jpg").as_deref(),
+            Some("20261120")
+        );
+        assert_eq!(
+            date_folder_of("2026/2026-11-20 Wedding/a.cr3").as_deref(),
+            Some("2026/2026-11-20 Wedding")
+        );
+        assert_eq!(
+            date_folder_of("2026/11/20/a.jpg").as_deref(),
+            Some("2026/11/20")
+        );
+        assert_eq!(
+            date_folder_of("cam1/2026_11_20/a.jpg").as_deref(),
+            Some("cam1/2026_11_20")
+        );
+        assert_eq!(date_folder_of("misc/a.jpg"), None);
+        assert_eq!(date_folder_of("20261120.jpg"), None);
+        assert_eq!(date_folder_of("123456789/a.jpg"), None);
+        assert_eq!(date_folder_of("20261340/a.jpg"), None);
+    }
+}
