@@ -448,7 +448,7 @@ fn the_post_hook_runs_after_a_failure_and_after_sigterm() {
 
     // SIGTERM while pre is running: it is stopped, post runs, nothing is kept.
     std::fs::write(marks.join("slow-pre"), "").unwrap();
-    let mut child = w
+    let child = w
         .cmd()
         .args(["archive", "create", "--kind", "config"])
         .stderr(std::process::Stdio::piped())
