@@ -64,7 +64,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -147,7 +147,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
 }
 
 /// Runs `f` with the home opened, on a thread that may block.
-async fn with_home<T: Send + 'static>(
+pub(crate) async fn with_home<T: Send + 'static>(
     state: &SharedState,
     f: impl FnOnce(&Triplicate) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -161,7 +161,7 @@ async fn with_home<T: Send + 'static>(
 }
 
 /// Runs `f` on a thread that may block.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

@@ -14,6 +14,7 @@
 //! The API is documented in `docs/openapi.yaml` at the repository's root.
 
 pub mod api;
+mod archives;
 pub mod events;
 pub mod grid;
 pub mod guard;
@@ -94,8 +95,14 @@ pub fn app(state: SharedState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             grid::REQUEST_TIMEOUT,
         ));
+    // Archives: the page's guard, but no timeout (uploads stream their body to disk).
+    let archives = archives::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        guard::check,
+    ));
     Router::new()
         .merge(grid)
+        .merge(archives)
         .merge(page)
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

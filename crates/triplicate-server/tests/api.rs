@@ -136,6 +136,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/actions/verify"),
     ("POST", "/api/v1/actions/rescan"),
     ("POST", "/api/v1/session"),
+    ("GET", "/api/v1/archives"),
+    ("POST", "/api/v1/archives"),
+    ("POST", "/api/v1/archives/estimate"),
+    ("POST", "/api/v1/archives/upload"),
+    ("GET", "/api/v1/archives/x"),
+    ("DELETE", "/api/v1/archives/x"),
+    ("POST", "/api/v1/archives/x/verify"),
+    ("GET", "/api/v1/archives/x/download"),
+    ("POST", "/api/v1/archives/x/pin"),
     ("GET", "/api/v1/no-such-route"),
     ("GET", "/no-such-page"),
 ];
@@ -884,6 +893,7 @@ fn the_openapi_file_documents_every_route() {
                 .replace("/warnings/1/", "/warnings/{id}/")
                 .replace("/jobs/1", "/jobs/{id}")
                 .replace("/peers/annex", "/peers/{name}")
+                .replace("/archives/x", "/archives/{id}")
         })
         .collect();
     for route in &served {
@@ -898,4 +908,153 @@ fn the_openapi_file_documents_every_route() {
             "docs/openapi.yaml documents {path}, which is not served"
         );
     }
+}
+
+#[tokio::test]
+async fn archives_are_estimated_created_as_jobs_downloaded_and_uploaded() {
+    let w = World::new();
+    let state = w.state(None);
+    let (status, v) = get(&state, "/api/v1/archives").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["archives"], json!([]));
+    let (status, parts) = send_json(
+        &state,
+        "POST",
+        "/api/v1/archives/estimate",
+        json!({ "kind": "images" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{parts}");
+    assert!(
+        parts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["raw"].as_u64() > Some(0))
+    );
+    let (status, _) = send_json(
+        &state,
+        "POST",
+        "/api/v1/archives",
+        json!({ "kind": "config", "sections": ["nope"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Created as a job: the daemon takes the request and runs it with stages.
+    let (status, job) = send_json(
+        &state,
+        "POST",
+        "/api/v1/archives",
+        json!({ "kind": "config" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["kind"], "archive");
+    let (queued, action) = state.service.next_request().unwrap();
+    let triplicate::service::Action::Archive { request: asked } = action else {
+        panic!("{action:?}")
+    };
+    let t = Triplicate::open(&w.home).unwrap();
+    let progress = state
+        .service
+        .start(Some(queued), "archive", "Archive", &NoProgress);
+    let created = triplicate::archive::create(
+        &t,
+        &asked,
+        &progress,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    let (_, running) = get(&state, &format!("/api/v1/jobs/{queued}")).await;
+    assert_eq!(running["stages"].as_array().unwrap().len(), 3, "{running}");
+    assert_eq!(running["stage"], 2);
+    progress.finish(true, "done".into());
+
+    let (_, v) = get(&state, "/api/v1/archives").await;
+    assert_eq!(v["archives"][0]["id"], created.id.as_str());
+    let (status, info) = get(&state, &format!("/api/v1/archives/{}", created.id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(info["log"].as_str().unwrap().contains("stage 3/3"));
+    let (status, verified) = send_json(
+        &state,
+        "POST",
+        &format!("/api/v1/archives/{}/verify", created.id),
+        json!(null),
+    )
+    .await;
+    assert_eq!(
+        (status, verified["problems"].clone()),
+        (StatusCode::OK, json!([]))
+    );
+    let r = send(
+        &state,
+        request("GET", &format!("/api/v1/archives/{}/download", created.id))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains(".tar.gz")
+    );
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes, std::fs::read(&created.file).unwrap());
+
+    // Uploaded to another home: checked, then listed. Junk is refused, and so is the
+    // same archive twice.
+    let other = World::new();
+    let other_state = other.state(None);
+    let upload = |body: Vec<u8>| {
+        request("POST", "/api/v1/archives/upload")
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let r = send(&other_state, upload(bytes.to_vec())).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(json_of(r).await["id"], created.id.as_str());
+    let r = send(&other_state, upload(bytes.to_vec())).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = send(&other_state, upload(bytes[..bytes.len() / 2].to_vec())).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("truncated")
+    );
+    let folder = other.path("home/archives");
+    assert!(
+        std::fs::read_dir(&folder)
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with('.')),
+        "no upload left behind"
+    );
+
+    let (status, pinned) = send_json(
+        &state,
+        "POST",
+        &format!("/api/v1/archives/{}/pin", created.id),
+        json!(null),
+    )
+    .await;
+    assert_eq!(
+        (status, pinned["pinned"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let r = send(
+        &state,
+        request("DELETE", &format!("/api/v1/archives/{}", created.id))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = get(&state, &format!("/api/v1/archives/{}", created.id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

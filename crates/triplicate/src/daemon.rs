@@ -231,6 +231,8 @@ fn run_passes(
             run_verify(&t, service, queued, sample_percent, repair, progress);
         } else if let Action::Ingest { card } = &action {
             run_ingest(&t, service, queued, card, progress);
+        } else if let Action::Archive { request } = &action {
+            run_archive(&t, service, queued, request, progress, stop);
         } else {
             let mut pass = automatic.clone();
             pass.complete = Arc::new(std::mem::take(&mut closed));
@@ -349,6 +351,38 @@ fn run_verify(
     };
     match crate::verify::verify(t, &options, &job) {
         Ok(report) => job.finish(report.ok(), report.summary()),
+        Err(e) => job.finish(false, e.to_string()),
+    }
+}
+
+/// Writes an archive the page asked for; stopping the service stops it (the `post`
+/// hook still runs).
+fn run_archive(
+    t: &Triplicate,
+    service: &Service,
+    queued: Option<u64>,
+    request: &crate::archive::Request,
+    progress: &dyn Progress,
+    stop: &AtomicBool,
+) {
+    let title = Action::Archive {
+        request: request.clone(),
+    }
+    .title();
+    let job = service.start(queued, "archive", &title, progress);
+    match crate::archive::create(t, request, &job, stop) {
+        Ok(created) => {
+            let mut summary = format!(
+                "Archive {} written: {} files, {} bytes",
+                created.id,
+                created.manifest.files.len(),
+                created.size
+            );
+            for w in &created.warnings {
+                summary.push_str(&format!("; {w}"));
+            }
+            job.finish(true, summary)
+        }
         Err(e) => job.finish(false, e.to_string()),
     }
 }

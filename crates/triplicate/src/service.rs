@@ -43,6 +43,8 @@ pub enum Action {
     Rescan,
     /// Ingest the card mounted at `card` (automatic ingest found it).
     Ingest { card: std::path::PathBuf },
+    /// Write an archive (the page's Create Backup dialog).
+    Archive { request: crate::archive::Request },
 }
 
 impl Action {
@@ -56,6 +58,10 @@ impl Action {
             Action::Verify { .. } => "Verify every copy".into(),
             Action::Rescan => "Rescan the libraries".into(),
             Action::Ingest { card } => format!("Ingest the card at {}", card.display()),
+            Action::Archive { request } => match request.kind() {
+                crate::archive::Kind::Config => "Archive the configuration".into(),
+                crate::archive::Kind::Images => "Archive the images".into(),
+            },
         }
     }
 }
@@ -64,7 +70,7 @@ impl Action {
 #[derive(Debug, Clone, Serialize)]
 pub struct JobInfo {
     pub id: u64,
-    /// automatic, backup_existing, verify, rescan, ingest.
+    /// automatic, backup_existing, verify, rescan, ingest, archive.
     pub kind: String,
     pub title: String,
     /// queued, running, done, failed.
@@ -322,6 +328,7 @@ fn kind_of(action: &Action) -> &'static str {
         Action::Verify { .. } => "verify",
         Action::Rescan => "rescan",
         Action::Ingest { .. } => "ingest",
+        Action::Archive { .. } => "archive",
     }
 }
 
