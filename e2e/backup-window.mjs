@@ -7,6 +7,7 @@
 //   OFFLINE_DEST a destination's folder, moved away at the end to unplug it
 //   ARTIFACTS    where screenshots go
 //   PEER_URL, PEER_TOKEN  another node ("annex") and its GRID token
+// It also creates, verifies, downloads, deletes and uploads back a backup (archive).
 // Exits non-zero, with the reason, when the page does not behave.
 import { chromium } from "playwright-core";
 import { renameSync, mkdirSync } from "node:fs";
@@ -134,6 +135,69 @@ try {
   page.once("dialog", (d) => d.accept());
   await page.click('#grid-peers [data-peer="annex"] button');
   await page.waitForFunction(() => !document.querySelector('#grid-peers [data-peer="annex"]'));
+  if (!(await page.evaluate(() => window.stillTheSamePage === true))) fail("the page was reloaded");
+
+  step("create a backup of one night of images, and watch its stages");
+  await page.click("#archive-create");
+  await page.waitForSelector("#archive-dialog[open]");
+  await page.waitForSelector('#archive-parts [data-part="core"]');
+  await page.check('#archive-form [name="kind"][value="images"]');
+  await page.waitForSelector('#archive-parts [data-part="library/2024-05-17"]');
+  const folders = await page.locator("#archive-parts [data-part]").count();
+  if (folders < 2) fail(`the dialog lists ${folders} date folders`);
+  const sizes = await page.locator('#archive-parts [data-part="library/2024-05-17"] .sizes').textContent();
+  if (!/MB → ~\d/.test(sizes)) fail("a folder's raw and compressed sizes are not shown: " + sizes);
+  if (!(await page.locator("#archive-go").isDisabled())) fail("Create is enabled before the checklist is ticked");
+  // One night only: untick the others.
+  for (const box of await page.locator("#archive-parts input").all()) {
+    if ((await box.getAttribute("value")) !== "library/2024-05-17") await box.uncheck();
+  }
+  for (const box of await page.locator("#archive-checklist input").all()) await box.check();
+  const total = await page.locator("#archive-total").textContent();
+  if (!total.startsWith("1 part")) fail("the total does not follow the switches: " + total);
+  await shot("08-create-backup.png");
+  await page.click("#archive-go");
+  await page.waitForSelector("#archive-progress[open]");
+  const stagesSeen = new Set();
+  const until = Date.now() + 120_000;
+  while (Date.now() < until) {
+    const st = await page.locator("#archive-progress").getAttribute("data-state");
+    const current = await page.locator("#ap-stages li.current").textContent().catch(() => null);
+    if (current) stagesSeen.add(current);
+    if (st === "done" || st === "failed") break;
+    await page.waitForTimeout(30);
+  }
+  const archived = await page.locator("#archive-progress").getAttribute("data-state");
+  if (archived !== "done") fail("the backup did not finish: " + (await page.locator("#ap-text").textContent()));
+  if ((await page.locator("#ap-stages li.done").count()) !== 3) fail("every stage should be done");
+  if ((await page.locator("#ap-percent").textContent()) !== "100%") fail("the progress is not at 100%");
+  step(`stages seen: ${[...stagesSeen].join(" → ")}`);
+  await shot("09-backup-done.png");
+  await page.click("#ap-close");
+
+  step("the backup's row: Info, Verify, Download, Delete, then Upload it back");
+  const row = page.locator('table[data-kind="images"] tr[data-archive]');
+  await row.first().waitFor();
+  const archiveId = await row.first().getAttribute("data-archive");
+  await row.first().locator('[data-action="info"]').click();
+  await page.waitForSelector("#archive-info[open]");
+  const info = await page.locator("#ai-body").textContent();
+  if (!info.includes("library/2024-05-17") || !info.includes("images/library/2024-05-17/")) fail("Info does not list the folder and files: " + info.slice(0, 300));
+  await page.click('#archive-info button[value="close"]');
+  await row.first().locator('[data-action="verify"]').click();
+  await page.waitForSelector('table[data-kind="images"] [data-verified="ok"]');
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    row.first().locator('[data-action="download"]').click(),
+  ]);
+  const saved = join(ARTIFACTS, download.suggestedFilename());
+  await download.saveAs(saved);
+  if (!saved.endsWith(".tar.gz")) fail("the download is named " + saved);
+  page.once("dialog", (d) => d.accept());
+  await row.first().locator('[data-action="delete"]').click();
+  await page.waitForFunction((id) => !document.querySelector(`tr[data-archive="${id}"]`), archiveId);
+  await page.setInputFiles("#archive-upload", saved);
+  await page.waitForSelector(`tr[data-archive="${archiveId}"]`, { timeout: 60_000 });
   if (!(await page.evaluate(() => window.stillTheSamePage === true))) fail("the page was reloaded");
 
   step("the page on a phone");

@@ -131,6 +131,8 @@ fn the_backup_window_in_a_real_browser() {
         "05-unplugged.png",
         "06-phone.png",
         "07-grid.png",
+        "08-create-backup.png",
+        "09-backup-done.png",
     ] {
         assert!(artifacts.join(shot).is_file(), "{shot} saved");
     }
@@ -145,6 +147,17 @@ fn the_backup_window_in_a_real_browser() {
     assert_eq!(common::count_published(&w.path("vault")), photos as usize);
     let config = std::fs::read_to_string(w.home().join("config.toml")).unwrap();
     assert!(!config.contains("annex"), "the peer was removed: {config}");
+    // The backup made, deleted and uploaded back from the page is there, whole.
+    let list: serde_json::Value =
+        serde_json::from_str(&w.ok(&["archive", "list", "--json"])).unwrap();
+    let archives = list.as_array().unwrap();
+    assert_eq!(archives.len(), 1, "{list}");
+    assert_eq!(
+        archives[0]["folders"],
+        serde_json::json!(["library/2024-05-17"])
+    );
+    let id = archives[0]["id"].as_str().unwrap();
+    assert!(w.run(&["archive", "verify", id]).status.success());
 }
 
 /// Waits for job `id` to end; returns it.

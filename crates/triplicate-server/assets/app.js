@@ -5,7 +5,7 @@
 const API = "/api/v1";
 const $ = (id) => document.getElementById(id);
 const state = { status: null, jobs: new Map(), lastOp: 0, oldestOp: null, errorsOnly: false,
-  drill: null, editing: null };
+  drill: null, editing: null, archives: null, parts: [], archiveJob: null };
 
 // ---- helpers -------------------------------------------------------------------
 
@@ -358,7 +358,8 @@ function drawJobs() {
           (j.finished_at ? " " + ago(j.finished_at) : ""))),
       el("div", { class: "progress" }, el("span", { style: { width: `${pct.toFixed(1)}%` } })),
       el("div", { class: "numbers" },
-        el("span", {}, `${j.files_done} of ${j.files_planned} ${j.kind === "verify" ? "checks" : "copies"}`),
+        j.kind === "archive" ? el("span", {}, j.stages.length && j.stage !== null ? `stage ${j.stage + 1} of ${j.stages.length}` : "") :
+          el("span", {}, `${j.files_done} of ${j.files_planned} ${j.kind === "verify" ? "checks" : "copies"}`),
         el("span", {}, `${bytes(j.bytes_done)} of ${bytes(j.bytes_planned)}`),
         j.state === "running" ? el("span", {}, `${bytes(j.speed)}/s`) : null,
         j.state === "running" && j.eta_seconds !== null ? el("span", {}, `about ${duration(j.eta_seconds)} left`) : null,
@@ -375,6 +376,185 @@ async function act(path, body, what) {
     drawJobs();
     toast(what);
   } catch (e) { toast(e.message); }
+}
+
+// ---- backups (archives) -----------------------------------------------------------
+
+async function loadArchives() {
+  state.archives = await api("/archives");
+  drawArchives();
+}
+
+function drawArchives() {
+  const data = state.archives;
+  const box = $("archives");
+  box.replaceChildren();
+  if (!data.archives.length) box.append(el("p", { class: "muted" }, "No backups yet. Create one before an upgrade, a migration or a clean-up."));
+  for (const [kind, title] of [["config", "Configuration"], ["images", "Images"]]) {
+    const list = data.archives.filter((a) => a.kind === kind);
+    if (!list.length) continue;
+    box.append(el("h3", {}, title),
+      el("div", { class: "scroll" }, el("table", { class: "list archives", dataset: { kind } },
+        el("thead", {}, el("tr", {}, el("th", {}, "Created"), el("th", {}, "Holds"), el("th", {}, "Size"), el("th", {}, ""))),
+        el("tbody", {}, list.map(archiveRow)))));
+  }
+  for (const b of data.broken) box.append(el("p", { class: "bad" }, b));
+}
+
+function archiveRow(a) {
+  const holds = a.kind === "config" ? a.sections.join(", ") : `${a.folders.length} date folder${a.folders.length === 1 ? "" : "s"}`;
+  const id = encodeURIComponent(a.id);
+  return el("tr", { dataset: { archive: a.id } },
+    el("td", {}, when(Date.parse(a.created) / 1000), a.pinned ? el("span", { class: "pill" }, "pinned") : null),
+    el("td", {}, holds, el("div", { class: "muted" }, `${a.files} files, ${bytes(a.content_size)}`)),
+    el("td", {}, bytes(a.size), el("div", { class: "muted" }, a.compression === "zstd" ? ".tar.zst" : ".tar.gz")),
+    el("td", { class: "row-actions" },
+      el("button", { type: "button", class: "small", dataset: { action: "info" }, onclick: () => archiveInfo(a.id) }, "Info"),
+      el("button", { type: "button", class: "small", dataset: { action: "verify" }, onclick: (e) => archiveVerify(a.id, e.target) }, "Verify"),
+      el("a", { class: "button", href: `${API}/archives/${id}/download`, download: "", dataset: { action: "download" } }, "Download"),
+      el("button", { type: "button", class: "small danger", dataset: { action: "delete" }, onclick: () => archiveDelete(a) }, "Delete")));
+}
+
+async function archiveInfo(id) {
+  try {
+    const info = await api(`/archives/${encodeURIComponent(id)}`);
+    const m = info.manifest;
+    $("ai-title").textContent = `Backup ${m.id}`;
+    $("ai-body").replaceChildren(
+      el("p", {}, `${m.kind === "config" ? "Configuration" : "Images"} from node ${m.node}, made ${m.created} by ${m.tool}.`),
+      m.sections.length ? el("p", {}, "Sections: " + m.sections.join(", ")) : null,
+      m.folders.length ? el("p", {}, "Folders: " + m.folders.join(", ")) : null,
+      el("p", {}, `${m.files.length} files, ${bytes(m.files.reduce((n, f) => n + f.size, 0))}; the file is ${bytes(info.archive.size)}.`),
+      el("pre", { class: "files" }, m.files.slice(0, 200).map((f) => `${f.path}  ${bytes(f.size)}  ${f.blake3.slice(0, 16)}`).join("\n") +
+        (m.files.length > 200 ? `\n… and ${m.files.length - 200} more` : "")),
+      info.log ? el("h3", {}, "Log") : null,
+      info.log ? el("pre", { class: "log" }, info.log) : null);
+    $("archive-info").showModal();
+  } catch (e) { toast(e.message); }
+}
+
+async function archiveVerify(id, button) {
+  button.disabled = true;
+  button.textContent = "Verifying…";
+  try {
+    const v = await api(`/archives/${encodeURIComponent(id)}/verify`, { method: "POST" });
+    const ok = v.problems.length === 0;
+    button.textContent = ok ? `OK: ${v.files} files match` : `${v.problems.length} problems`;
+    button.className = "small " + (ok ? "verified-ok" : "danger");
+    button.dataset.verified = ok ? "ok" : "bad";
+    toast(ok ? "Every file matches its manifest." : v.problems.slice(0, 3).join("; "));
+  } catch (e) { button.textContent = "Verify"; toast(e.message); }
+  button.disabled = false;
+}
+
+async function archiveDelete(a) {
+  if (!confirm(`Delete the backup of ${a.created}? This cannot be undone.`)) return;
+  try {
+    await api(`/archives/${encodeURIComponent(a.id)}`, { method: "DELETE" });
+    toast("Backup deleted.");
+    await loadArchives();
+  } catch (e) { toast(e.message); }
+}
+
+async function uploadArchive(event) {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file) return;
+  toast(`Uploading ${file.name} and checking every file…`);
+  try {
+    const response = await fetch(API + "/archives/upload", {
+      method: "POST", credentials: "same-origin", body: file,
+      headers: { "Content-Type": "application/octet-stream" },
+    });
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error || response.statusText);
+    toast(`Backup ${data.id} uploaded: every file matches its manifest.`);
+    await loadArchives();
+  } catch (e) { toast("Upload refused: " + e.message); }
+}
+
+const archiveKind = () => document.querySelector('#archive-form [name="kind"]:checked').value;
+const chosenParts = () => [...document.querySelectorAll("#archive-parts input:checked")].map((i) => i.value);
+
+async function openCreateBackup() {
+  $("archive-error").hidden = true;
+  for (const box of document.querySelectorAll("#archive-checklist input")) box.checked = false;
+  $("archive-dialog").showModal();
+  await Promise.all([loadArchives(), loadParts()]).catch((e) => toast(e.message));
+}
+
+async function loadParts() {
+  const kind = archiveKind();
+  const box = $("archive-parts");
+  state.parts = [];
+  box.replaceChildren(el("p", { class: "muted" }, "Measuring…"));
+  drawTotal();
+  const parts = await api("/archives/estimate", { method: "POST", body: { kind } });
+  if (kind !== archiveKind()) return;
+  state.parts = parts;
+  if (!parts.length) box.replaceChildren(el("p", { class: "muted" }, "No date folders in the libraries."));
+  else box.replaceChildren(...parts.map((p) => el("label", { class: "check", dataset: { part: p.name } },
+    el("input", { type: "checkbox", value: p.name, checked: true, disabled: kind === "config" && p.name === "core", onchange: drawTotal }),
+    el("span", {}, p.name === "core" ? "core (always)" : p.name, p.description ? el("span", { class: "muted" }, " " + p.description) : null),
+    el("span", { class: "sizes" }, `${p.files} files, ${bytes(p.raw)} → ~${bytes(p.compressed)}`))));
+  drawTotal();
+}
+
+function drawTotal() {
+  const chosen = new Set(chosenParts());
+  const parts = (state.parts || []).filter((p) => chosen.has(p.name));
+  const raw = parts.reduce((n, p) => n + p.raw, 0);
+  const compressed = parts.reduce((n, p) => n + p.compressed, 0);
+  const free = state.archives ? state.archives.free : null;
+  $("archive-total").textContent = parts.length ? `${parts.length} part${parts.length === 1 ? "" : "s"}: ${bytes(raw)}, about ${bytes(compressed)} compressed.` : "";
+  $("check-room").textContent = free === null ? "There is room for it in the archives folder." :
+    `There is room for it: about ${bytes(compressed)} needed, ${bytes(free)} free in ${state.archives.folder}.`;
+  const ticked = [...document.querySelectorAll("#archive-checklist input")].every((b) => b.checked);
+  $("archive-go").disabled = !(ticked && parts.length);
+}
+
+async function createBackup(event) {
+  event.preventDefault();
+  const kind = archiveKind();
+  const chosen = chosenParts();
+  const body = { kind, compression: document.querySelector('#archive-form [name="zstd"]').checked ? "zstd" : "gzip" };
+  if (kind === "config") body.sections = chosen.filter((n) => n !== "core");
+  // Every folder ticked: all of them (folders that appear meanwhile included).
+  else body.folders = chosen.length === state.parts.length ? [] : chosen;
+  try {
+    const job = await api("/archives", { method: "POST", body });
+    state.archiveJob = job.id;
+    state.jobs.set(job.id, job);
+    drawJobs();
+    $("archive-dialog").close();
+    $("archive-progress").showModal();
+    drawArchiveProgress(job);
+  } catch (e) {
+    $("archive-error").textContent = e.message;
+    $("archive-error").hidden = false;
+  }
+}
+
+function drawArchiveProgress(job) {
+  if (job.id !== state.archiveJob) return;
+  const dlg = $("archive-progress");
+  dlg.dataset.state = job.state;
+  $("ap-title").textContent = job.title;
+  const finished = job.state === "done" || job.state === "failed";
+  const stages = job.stages || [];
+  $("ap-stages").replaceChildren(...stages.map((s, i) => el("li", {
+    class: job.state === "done" || (job.stage !== null && i < job.stage) ? "done" : i === job.stage && !finished ? "current" : "",
+  }, s)));
+  // The whole: stages done, and the share of the current one.
+  const share = job.bytes_planned ? Math.min(1, job.bytes_done / job.bytes_planned) : 0;
+  const pct = job.state === "done" ? 100 : stages.length && job.stage !== null ? 100 * (job.stage + share) / stages.length : 0;
+  $("ap-bar").style.width = `${pct.toFixed(1)}%`;
+  $("ap-percent").textContent = `${Math.round(pct)}%`;
+  $("ap-text").textContent = finished ? (job.summary || job.state) :
+    job.state === "queued" ? "Waiting for the job before it…" :
+    job.phase + (job.bytes_planned ? ` (${bytes(job.bytes_done)} of ${bytes(job.bytes_planned)})` : "");
+  $("ap-warnings").replaceChildren(...(job.warnings || []).map((w) => el("li", {}, w)));
+  if (finished) loadArchives().catch(() => {});
 }
 
 // ---- operations ------------------------------------------------------------------
@@ -528,7 +708,7 @@ const refreshOperations = throttle(() => newerOperations().catch(() => {}), 500)
 const refreshGrid = throttle(() => loadGrid().catch(() => {}), 3000);
 
 async function refreshAll() {
-  await Promise.all([loadStatus(), loadCoverage(), loadOperations(), loadIngests(), loadGrid()]).catch((e) => toast(e.message));
+  await Promise.all([loadStatus(), loadCoverage(), loadOperations(), loadIngests(), loadGrid(), loadArchives()]).catch((e) => toast(e.message));
 }
 
 function connect() {
@@ -546,6 +726,7 @@ function connect() {
     drawJobs();
     if (job.state !== "running" || !before || before.state !== "running") { refreshStatus(); refreshCoverage(); }
     if (job.kind === "ingest" && job.state !== "running" && job.state !== "queued") loadIngests().catch(() => {});
+    if (job.kind === "archive") drawArchiveProgress(job);
   });
   source.addEventListener("status", () => { refreshStatus(); refreshCoverage(); refreshGrid(); });
   source.addEventListener("warnings", refreshStatus);
@@ -578,6 +759,13 @@ document.addEventListener("DOMContentLoaded", () => {
   $("drill-more").addEventListener("click", () => loadDrill(false));
   $("show-at-risk").addEventListener("click", () => openDrill(null, null, "every library"));
   $("older").addEventListener("click", olderOperations);
+  $("archive-create").addEventListener("click", openCreateBackup);
+  $("archive-upload").addEventListener("change", uploadArchive);
+  $("archive-form").addEventListener("submit", createBackup);
+  for (const radio of document.querySelectorAll('#archive-form [name="kind"]')) {
+    radio.addEventListener("change", () => loadParts().catch((e) => toast(e.message)));
+  }
+  for (const box of document.querySelectorAll("#archive-checklist input")) box.addEventListener("change", drawTotal);
   $("errors-only").addEventListener("change", (e) => { state.errorsOnly = e.target.checked; loadOperations(); });
   refreshAll();
   connect();

@@ -54,8 +54,13 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 async fn list(State(state): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
     with_home(&state, |t| {
         let (archives, broken) = archive::list(t)?;
+        let folder = archive::folder(t);
+        // Where the folder will be, if it is not there yet.
+        let existing = folder.ancestors().find(|p| p.exists()).unwrap_or(&folder);
+        let free = triplicate::fsutil::space(existing).ok().map(|s| s.free);
         Ok(Json(serde_json::json!({
-            "folder": archive::folder(t),
+            "free": free,
+            "folder": folder,
             "archives": archives,
             "broken": broken.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         })))
