@@ -338,6 +338,15 @@ enum ArchiveCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Copy an archive to a destination (under .triplicate/archives/), then read the
+    /// copy back and check it.
+    Copy {
+        id: String,
+        #[arg(long = "dest", value_name = "NAME")]
+        dest: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Keep an archive whatever `prune` says.
     Pin { id: String },
     /// Let `prune` remove an archive again.
@@ -991,6 +1000,10 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
                 other => other?,
             };
             return print_report(json, &restored, show::archive_restored, true);
+        }
+        ArchiveCommand::Copy { id, dest, json } => {
+            let copied = archive::copy_to(&t, &id, &dest)?;
+            return print_report(json, &copied, show::archive_copied, true);
         }
         ArchiveCommand::Pin { id } => {
             let a = archive::pin(&t, &id)?;

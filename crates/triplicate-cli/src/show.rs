@@ -673,6 +673,21 @@ pub fn archive_restored(r: &triplicate::archive::Restored) {
     );
 }
 
+pub fn archive_copied(c: &triplicate::archive::Copied) {
+    println!(
+        "Archive {} {} {} as {} ({}), and the copy read back matches.",
+        c.id,
+        if c.already_there {
+            "was already at"
+        } else {
+            "copied to"
+        },
+        c.dest,
+        c.key,
+        HumanBytes(c.size)
+    );
+}
+
 pub fn archive_pruned(p: &triplicate::archive::Pruned) {
     let verb = if p.dry_run { "would delete" } else { "deleted" };
     for a in &p.removed {

@@ -58,6 +58,25 @@ fn a_config_archive_is_created_listed_described_and_verified() {
         serde_json::from_str(&w.ok(&["archive", "verify", &id, "--json"])).unwrap();
     assert_eq!(verified["problems"].as_array().unwrap().len(), 0);
 
+    // Copied to a destination, beside its bookkeeping; a second copy writes nothing.
+    let copied: Value =
+        serde_json::from_str(&w.ok(&["archive", "copy", &id, "--dest", "usb", "--json"])).unwrap();
+    assert_eq!(copied["already_there"], false);
+    let at_usb = w
+        .path("usb/.triplicate/archives")
+        .join(file.file_name().unwrap());
+    assert_eq!(
+        std::fs::read(&at_usb).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+    let again: Value =
+        serde_json::from_str(&w.ok(&["archive", "copy", &id, "--dest", "usb", "--json"])).unwrap();
+    assert_eq!(again["already_there"], true);
+    let out = w.run(&["archive", "copy", &id, "--dest", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    // The destination's photos are untouched by it: a backup still finds all in place.
+    assert_eq!(w.backup(&[]).0, 0);
+
     // A damaged archive: verify says so, with exit code 1.
     let mut bytes = std::fs::read(&file).unwrap();
     let at = bytes.len() / 2;

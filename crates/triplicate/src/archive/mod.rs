@@ -12,9 +12,11 @@
 //!   folders of the libraries), between the `pre` and `post` hooks, in stages.
 //! - [`check`] is the strict reader every foreign archive goes through: [`import`] and
 //!   [`restore`] accept nothing it rejects.
-//! - [`retention`] pins, deletes and prunes; this module lists and finds.
+//! - [`copy_to`] sends an archive to a destination; [`retention`] pins, deletes and
+//!   prunes; this module lists and finds.
 
 mod check;
+mod copy;
 mod create;
 mod hooks;
 mod import;
@@ -32,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::home::Triplicate;
 
 pub use check::{Limits, RATIO_FLOOR, Rejection, validate};
+pub use copy::{Copied, DEST_FOLDER, copy_to};
 pub use create::{Created, Estimate, Request, create, date_folder_of, estimate};
 pub use import::import;
 pub use read::{Verified, read_manifest, verify};
@@ -86,6 +89,10 @@ pub enum ArchiveError {
         "restoring the core files replaces config.toml and the catalog: confirm it (--yes); the current ones are archived first"
     )]
     NeedsConfirmation,
+    #[error(transparent)]
+    Destination(#[from] crate::destination::DestError),
+    #[error("no destination '{0}' (see `triplicate dest list`)")]
+    UnknownDestination(String),
     #[error("{0}; restore it elsewhere with --to DIR")]
     NoPlace(String),
     #[error("there is not enough space in {}: {needed} bytes needed, {free} free", path.display())]
@@ -105,6 +112,7 @@ impl ArchiveError {
             ArchiveError::Unknown(_)
                 | ArchiveError::UnknownSection { .. }
                 | ArchiveError::UnknownFolder { .. }
+                | ArchiveError::UnknownDestination(_)
                 | ArchiveError::NeedsConfirmation
         )
     }
