@@ -139,6 +139,12 @@ impl Progress for Bars {
             Event::StagesPlanned { stages } => {
                 self.scan.finish_and_clear();
                 *self.stages.lock().unwrap() = stages.len();
+                let list: Vec<String> = stages
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| format!("{}. {s}", i + 1))
+                    .collect();
+                self.say(format!("Stages: {}", list.join(", ")));
             }
             Event::StageStarted { index, text } => {
                 let total = *self.stages.lock().unwrap();

@@ -441,8 +441,18 @@ fn the_post_hook_runs_after_a_failure_and_after_sigterm() {
             "[archive]\npre = \"echo pre-output; test ! -e {m}/fail-pre && test ! -e {m}/slow-pre || {{ test -e {m}/slow-pre && sleep 30; exit 3; }}\"\npost = \"echo post-output; echo $TRIPLICATE_ARCHIVE_STATUS >> {m}/post\"\n"
         ),
     );
-    // Both run around a good archive; their output is in its log.
-    let (_, _, v) = created(&w.ok(&["archive", "create", "--kind", "config", "--json"]));
+    // Both run around a good archive; their output is in its log, and the stages are
+    // shown as they come.
+    let out = w.run(&["archive", "create", "--kind", "config", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        shown.contains("Stages: 1. Run the pre hook, 2. Collect the files")
+            && shown.contains("[3/5] Hashing 3 files")
+            && shown.contains("[5/5] Running the post hook"),
+        "{shown}"
+    );
+    let (_, _, v) = created(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(std::fs::read_to_string(marks.join("post")).unwrap(), "ok\n");
     let log = std::fs::read_to_string(v["log"].as_str().unwrap()).unwrap();
     assert!(

@@ -78,6 +78,7 @@ pub fn create(
     cancel: &AtomicBool,
 ) -> Result<Created> {
     let kind = request.kind();
+    let mut skipped = Vec::new();
     // Names are checked before anything runs.
     let chosen = match kind {
         Kind::Config => {
@@ -86,7 +87,10 @@ pub fn create(
             }
             None
         }
-        Kind::Images => Some(select_folders(image_folders(t)?, &request.folders)?),
+        Kind::Images => Some(select_folders(
+            image_folders_noting(t, &mut skipped)?,
+            &request.folders,
+        )?),
     };
     let dir = folder(t);
     fs::create_dir_all(&dir).map_err(io_err("cannot create the archives folder", &dir))?;
@@ -125,6 +129,10 @@ pub fn create(
         stages.push("Run the post hook".to_string());
     }
     progress.event(&Event::StagesPlanned { stages: &stages });
+    for message in &skipped {
+        log.line(&format!("warning: {message}"));
+        progress.event(&Event::Warning { message });
+    }
     let mut stage = 0;
     let mut next_stage = |log: &mut Log, text: &str| {
         log.line(&format!("stage {}/{}: {text}", stage + 1, stages.len()));
@@ -208,7 +216,7 @@ pub fn create(
         log.line(&format!("failed: {e}"));
     }
     // `post` always runs, and is not cancelled: it puts things back.
-    let mut warnings = Vec::new();
+    let mut warnings = skipped;
     if let Some(post) = post {
         next_stage(&mut log, "Running the post hook");
         if let Err(e) = hooks::run("post", post, &env(status), timeout, &mut log, None) {
@@ -379,6 +387,14 @@ fn starts_with_date(s: &str) -> bool {
 /// Every folder of every library, by key (`LIBRARY/FOLDER`, or `LIBRARY` for files
 /// at its root), with its files as archive sources.
 pub(crate) fn image_folders(t: &Triplicate) -> Result<BTreeMap<String, Vec<Source>>> {
+    image_folders_noting(t, &mut Vec::new())
+}
+
+/// [`image_folders`], noting in `skipped` each file that cannot be archived.
+fn image_folders_noting(
+    t: &Triplicate,
+    skipped: &mut Vec<String>,
+) -> Result<BTreeMap<String, Vec<Source>>> {
     let mut out: BTreeMap<String, Vec<Source>> = BTreeMap::new();
     for lib in &t.config.libraries {
         if !lib.path.is_dir() {
@@ -401,7 +417,11 @@ pub(crate) fn image_folders(t: &Triplicate) -> Result<BTreeMap<String, Vec<Sourc
         for entry in found {
             // Names that are not UTF-8 cannot be listed in the JSON manifest.
             let Some(path) = entry.path.as_str() else {
-                tracing::warn!(library = %lib.name, path = %crate::relpath::escape(entry.path.as_bytes()), "not archived: the name is not UTF-8");
+                skipped.push(format!(
+                    "{}:{} is not archived: its name is not UTF-8",
+                    lib.name,
+                    crate::relpath::escape(entry.path.as_bytes())
+                ));
                 continue;
             };
             let folder = date_folder_of(path)
