@@ -911,7 +911,7 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let request = archive::Request {
-                kind: Some(kind),
+                kind,
                 sections: section,
                 folders: folder,
                 compression: if zstd {

@@ -89,7 +89,7 @@ async fn estimate(
             .sections
             .unwrap_or_else(|| t.config.archive.sections.keys().cloned().collect());
         let request = Request {
-            kind: Some(b.kind),
+            kind: b.kind,
             sections: if b.kind == Kind::Config {
                 sections
             } else {

@@ -58,7 +58,7 @@ impl Action {
             Action::Verify { .. } => "Verify every copy".into(),
             Action::Rescan => "Rescan the libraries".into(),
             Action::Ingest { card } => format!("Ingest the card at {}", card.display()),
-            Action::Archive { request } => match request.kind() {
+            Action::Archive { request } => match request.kind {
                 crate::archive::Kind::Config => "Archive the configuration".into(),
                 crate::archive::Kind::Images => "Archive the images".into(),
             },

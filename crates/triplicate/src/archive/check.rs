@@ -313,13 +313,13 @@ fn entries<R: Read>(
             inner: &mut entry,
             hasher: blake3::Hasher::new(),
             read: 0,
-            failed: Cell::new(false),
+            failed: false,
         };
         if let Err(e) = visit(&manifest, &path, &mut hashing) {
             // An error from reading the archive is the archive's; others are the visitor's.
             return Err(match shared.rejection.borrow_mut().take() {
                 Some(r) => r.into(),
-                None if hashing.failed.get() => {
+                None if hashing.failed => {
                     Rejection::Damaged(format!("while reading '{path}'")).into()
                 }
                 None => Failure::Visitor(e),
@@ -579,15 +579,12 @@ struct Hashing<'a, R> {
     hasher: blake3::Hasher,
     read: u64,
     /// Whether reading the archive failed (rather than whatever the visitor did).
-    failed: Cell<bool>,
+    failed: bool,
 }
 
 impl<R: Read> Read for Hashing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self
-            .inner
-            .read(buf)
-            .inspect_err(|_| self.failed.set(true))?;
+        let n = self.inner.read(buf).inspect_err(|_| self.failed = true)?;
         self.hasher.update(&buf[..n]);
         self.read += n as u64;
         Ok(n)

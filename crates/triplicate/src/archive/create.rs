@@ -32,7 +32,7 @@ use crate::progress::{Event, Progress};
 /// What to archive.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Request {
-    pub kind: Option<Kind>,
+    pub kind: Kind,
     /// Config: optional sections besides the core files.
     #[serde(default)]
     pub sections: Vec<String>,
@@ -46,12 +46,6 @@ pub struct Request {
     /// config before replacing it).
     #[serde(skip)]
     pub no_hooks: bool,
-}
-
-impl Request {
-    pub fn kind(&self) -> Kind {
-        self.kind.unwrap_or(Kind::Config)
-    }
 }
 
 /// What [`create`] wrote.
@@ -77,7 +71,7 @@ pub fn create(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Created> {
-    let kind = request.kind();
+    let kind = request.kind;
     let mut skipped = Vec::new();
     // Names are checked before anything runs.
     let chosen = match kind {
@@ -494,7 +488,7 @@ pub struct Estimate {
 /// nothing is written. Config: the core files, then each section asked for. Images:
 /// each date folder asked for (all by default).
 pub fn estimate(t: &Triplicate, request: &Request) -> Result<Vec<Estimate>> {
-    match request.kind() {
+    match request.kind {
         Kind::Config => {
             let core: Vec<PathBuf> = vec![t.home.config.clone(), t.home.catalog.clone()];
             let mut out = vec![estimate_files(
@@ -559,6 +553,64 @@ fn estimate_files(name: &str, description: &str, files: &[PathBuf]) -> Result<Es
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::NoProgress;
+
+    fn home(dir: &Path) -> (Triplicate, PathBuf) {
+        let lib = dir.join("photos");
+        fs::create_dir_all(&lib).unwrap();
+        let home = crate::home::Home::in_dir(&dir.join("home"));
+        crate::setup::init(&home, "studio", std::slice::from_ref(&lib)).unwrap();
+        (Triplicate::open(&home).unwrap(), lib)
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_skipped_with_a_warning() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (t, lib) = home(dir.path());
+        fs::create_dir_all(lib.join("20261120")).unwrap();
+        fs::write(lib.join("20261120/good.jpg"), b"good").unwrap();
+        let odd = lib
+            .join("20261120")
+            .join(std::ffi::OsStr::from_bytes(b"caf\xe9.jpg"));
+        fs::write(&odd, b"odd").unwrap();
+        let request = Request {
+            kind: Kind::Images,
+            ..Default::default()
+        };
+        let created = create(&t, &request, &NoProgress, &AtomicBool::new(false)).unwrap();
+        let paths: Vec<&str> = created
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(paths, ["images/photos/20261120/good.jpg"]);
+        assert_eq!(created.warnings.len(), 1, "{:?}", created.warnings);
+        assert!(
+            created.warnings[0].contains("caf\\xe9.jpg"),
+            "{:?}",
+            created.warnings
+        );
+        let log = fs::read_to_string(&created.log).unwrap();
+        assert!(log.contains("warning: photos:20261120/caf"), "{log}");
+    }
+
+    #[test]
+    fn a_cancelled_archive_keeps_nothing_but_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t, _) = home(dir.path());
+        let cancelled = AtomicBool::new(true);
+        let result = create(&t, &Request::default(), &NoProgress, &cancelled);
+        assert!(matches!(result, Err(ArchiveError::Cancelled)), "{result:?}");
+        let left: Vec<String> = fs::read_dir(folder(&t))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].ends_with(".log"), "{left:?}");
+        assert!(super::super::list(&t).unwrap().0.is_empty());
+    }
 
     #[test]
     fn date_folders_are_found_in_the_usual_layouts() {

@@ -121,10 +121,13 @@ impl ArchiveError {
 pub type Result<T> = std::result::Result<T, ArchiveError>;
 
 /// What an archive holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// The configuration, the catalog and optional sections.
+    #[default]
     Config,
     /// Date folders of images.
     Images,

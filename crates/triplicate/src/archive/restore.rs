@@ -123,7 +123,7 @@ pub fn restore(t: &Triplicate, request: &RestoreRequest) -> Result<Restored> {
         let kept = create(
             t,
             &Request {
-                kind: Some(Kind::Config),
+                kind: Kind::Config,
                 no_hooks: true,
                 ..Default::default()
             },
