@@ -76,6 +76,15 @@ fn bar_style() -> ProgressStyle {
     .progress_chars("=> ")
 }
 
+/// A stage's bar: its number, the percentage, the bytes and the status text.
+fn stage_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>5.bold} [{bar:30.cyan/blue}] {percent:>3}% {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {msg}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ")
+}
+
 impl Progress for Bars {
     fn event(&self, event: &Event<'_>) {
         match event {
@@ -153,7 +162,7 @@ impl Progress for Bars {
                     bar.finish();
                 }
                 let bar = self.multi.add(ProgressBar::new(0));
-                bar.set_style(bar_style());
+                bar.set_style(stage_style());
                 bar.set_prefix(format!("{}/{total}", index + 1));
                 bar.set_message(text.to_string());
                 *stage = Some(bar);

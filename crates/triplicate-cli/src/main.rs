@@ -428,6 +428,11 @@ struct DestAdd {
     /// Where photos go, e.g. "{year}/{date}/{name}".
     #[arg(long)]
     layout: Option<String>,
+    /// A cold destination (a drive kept in a drawer): not expected to be there, so its
+    /// absence raises no warning; `status` says when it was last refreshed and reminds
+    /// after [destination] refresh_every (365 days). Implies --manual.
+    #[arg(long)]
+    offline: bool,
     /// Fill it only on `triplicate backup`, not automatically.
     #[arg(long)]
     manual: bool,
@@ -587,6 +592,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     encrypt_to: a.encrypt_to,
                     identity_file: a.identity_file,
                     passphrase_file: a.passphrase_file,
+                    offline: a.offline,
                 },
             )?;
             println!(

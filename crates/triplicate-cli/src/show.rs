@@ -166,6 +166,17 @@ pub fn status(r: &StatusReport) {
         }
         if let Some(detail) = &d.detail {
             println!("  {:<12} {detail}", "");
+        } else if d.offline {
+            println!(
+                "  {:<12} cold destination, last refreshed {}{}",
+                "",
+                when(d.last_refreshed),
+                if d.refresh_due {
+                    "; a refresh is due"
+                } else {
+                    ""
+                }
+            );
         }
     }
     let c = &r.coverage;

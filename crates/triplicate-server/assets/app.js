@@ -109,6 +109,8 @@ function stateOf(d) {
     case "not mounted": return { label: "not mounted", cls: "bad" };
     case "full": return { label: "full", cls: "bad" };
     case "in use": return { label: "busy elsewhere", cls: "paused" };
+    // A cold destination in its drawer: where it should be.
+    case "offline": return { label: "away (cold)", cls: d.refresh_due ? "warn" : "paused" };
     default: return { label: d.state === "error" ? "unreachable" : d.state, cls: "bad" };
   }
 }
@@ -145,7 +147,8 @@ function drawDestinations(list) {
         el("span", { class: "tag" }, d.media),
         el("span", { class: "tag" }, d.site === "onsite" ? "onsite" : "offsite: " + d.site),
         d.encrypted ? el("span", { class: "tag", title: "copies are stored encrypted with age" }, "age-encrypted") : null,
-        d.automatic ? null : el("span", { class: "tag" }, "manual")),
+        d.automatic ? null : el("span", { class: "tag" }, "manual"),
+        d.offline ? el("span", { class: "tag", title: "a cold destination, refreshed by hand now and then" }, "cold") : null),
       d.detail ? el("div", { class: "detail" }, d.detail) : null,
       space ? el("div", { title: `${bytes(space.free)} free of ${bytes(space.total)}` },
         el("div", { class: "space" }, el("span", { style: { width: `${used.toFixed(1)}%` } })),
@@ -155,7 +158,8 @@ function drawDestinations(list) {
         el("div", {}, el("b", {}, d.pending), "pending"),
         el("div", { class: d.failed ? "bad" : "" }, el("b", {}, d.failed), "failed")),
       el("footer", {},
-        el("span", {}, "last success " + ago(d.last_success)),
+        el("span", {}, d.offline ? "refreshed " + ago(d.last_refreshed) + (d.refresh_due ? " · refresh due" : "") :
+          "last success " + ago(d.last_success)),
         el("label", { class: "switch", title: "Back up automatically as photos arrive" },
           el("input", { type: "checkbox", checked: d.automatic, dataset: { role: "automatic" },
             onchange: (e) => setDestination(d.name, { automatic: e.target.checked }) }),

@@ -327,6 +327,8 @@ pub struct DestinationView {
     automatic: bool,
     layout: String,
     concurrency: Option<usize>,
+    offline: bool,
+    refresh_every: Option<String>,
 }
 
 impl From<&triplicate::config::DestinationConfig> for DestinationView {
@@ -342,6 +344,8 @@ impl From<&triplicate::config::DestinationConfig> for DestinationView {
             automatic: d.automatic,
             layout: d.layout.clone(),
             concurrency: d.concurrency,
+            offline: d.offline,
+            refresh_every: d.refresh_every.clone(),
         }
     }
 }
@@ -393,6 +397,9 @@ struct NewDestinationBody {
     layout: Option<String>,
     #[serde(default = "yes")]
     automatic: bool,
+    /// A cold destination (see `dest add --offline`).
+    #[serde(default)]
+    offline: bool,
 }
 
 fn yes() -> bool {
@@ -411,6 +418,7 @@ async fn add_destination(
         let new = NewDestination {
             layout: body.layout.filter(|l| !l.trim().is_empty()),
             automatic: body.automatic,
+            offline: body.offline,
             ..NewDestination::new(
                 body.name.trim(),
                 body.target.trim(),

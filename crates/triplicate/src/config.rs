@@ -377,7 +377,19 @@ pub struct DestinationConfig {
     /// kept encrypted on the destination at `.triplicate/identity.age`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passphrase_file: Option<PathBuf>,
+    /// A cold destination (the yearly drive kept in a drawer): not expected to be
+    /// reachable, so its absence raises no warning; a reminder comes when it has not
+    /// been refreshed for `refresh_every`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
+    /// How often a cold destination should be refreshed, e.g. "365d", "26w" (default
+    /// 365 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_every: Option<String>,
 }
+
+/// How often a cold destination is refreshed when `refresh_every` is not set.
+pub const DEFAULT_REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
 
 fn yes() -> bool {
     true
@@ -388,6 +400,16 @@ pub fn default_layout() -> String {
 }
 
 impl DestinationConfig {
+    /// How often this destination should be refreshed, if it is a cold one.
+    pub fn refresh_interval(&self) -> Option<std::time::Duration> {
+        self.offline.then(|| {
+            self.refresh_every
+                .as_deref()
+                .and_then(|t| crate::verify::parse_duration(t).ok())
+                .unwrap_or(DEFAULT_REFRESH_EVERY)
+        })
+    }
+
     pub fn is_offsite(&self) -> bool {
         self.site != ONSITE
     }
@@ -576,6 +598,9 @@ impl Config {
             check_target(&dest.target).map_err(|m| (here("target"), m))?;
             if let Some(b) = &dest.bandwidth {
                 parse_bandwidth(b).map_err(|m| (here("bandwidth"), m))?;
+            }
+            if let Some(every) = &dest.refresh_every {
+                crate::verify::parse_duration(every).map_err(|m| (here("refresh_every"), m))?;
             }
             for r in &dest.encrypt_to {
                 crate::destination::encrypted::parse_recipient(r)
@@ -930,6 +955,12 @@ impl ConfigFile {
                 t[key] = toml_edit::value(path.to_string_lossy().as_ref());
             }
         }
+        if d.offline {
+            t["offline"] = toml_edit::value(true);
+        }
+        if let Some(every) = &d.refresh_every {
+            t["refresh_every"] = toml_edit::value(every.as_str());
+        }
         self.push_table("destination", t);
     }
 
@@ -1206,6 +1237,8 @@ site = "onsite"
             encrypt_to: Vec::new(),
             identity_file: None,
             passphrase_file: None,
+            offline: false,
+            refresh_every: None,
         };
         f.add_destination(&dest);
         f.set_destination_flag("usb", "enabled", false).unwrap();

@@ -215,6 +215,8 @@ mod tests {
             encrypt_to: Vec::new(),
             identity_file: None,
             passphrase_file: None,
+            offline: false,
+            refresh_every: None,
         };
         Config {
             node: "n".into(),

@@ -597,6 +597,10 @@ impl Monitor {
                         _ => "ok".to_string(),
                     }
                 }
+                // A cold destination away in its drawer is where it should be.
+                Err(destination::DestError::NotMounted { .. }) if d.offline => {
+                    "offline".to_string()
+                }
                 Err(e) => {
                     if self.states.get(&d.name).map(String::as_str) != Some(e.state()) {
                         t.catalog.raise_destination_warning(&d.name, &e)?;
@@ -605,6 +609,9 @@ impl Monitor {
                 }
             };
             states.insert(d.name.clone(), state);
+        }
+        if config.destinations.iter().any(|d| d.offline) {
+            crate::status::remind_cold(&t.catalog, &config)?;
         }
         if self.primed && states != self.states {
             changes.push(Change::Status);

@@ -114,6 +114,8 @@ pub struct NewDestination {
     /// A passphrase file: the destination gets its own identity, stored on it
     /// encrypted with the passphrase, and every copy is encrypted to that identity.
     pub passphrase_file: Option<PathBuf>,
+    /// A cold destination, not expected to be reachable (it is then not automatic).
+    pub offline: bool,
 }
 
 impl NewDestination {
@@ -132,6 +134,7 @@ impl NewDestination {
             encrypt_to: Vec::new(),
             identity_file: None,
             passphrase_file: None,
+            offline: false,
         }
     }
 }
@@ -205,7 +208,7 @@ pub fn add_destination(
         media: new.media,
         site: new.site.clone(),
         enabled: true,
-        automatic: new.automatic,
+        automatic: new.automatic && !new.offline,
         layout,
         concurrency: None,
         bandwidth: new.bandwidth.clone(),
@@ -217,6 +220,9 @@ pub fn add_destination(
             .collect(),
         identity_file: absolute("identity file", &new.identity_file)?,
         passphrase_file: absolute("passphrase file", &new.passphrase_file)?,
+        offline: new.offline,
+        // Its own schedule: refreshed by hand, not as photos arrive.
+        refresh_every: None,
     };
     // A passphrase-protected destination gets its own identity (kept only if the
     // destination is new; an existing one has its identity already).

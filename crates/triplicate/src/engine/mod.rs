@@ -204,6 +204,14 @@ pub fn backup(
                 let concurrency = d.concurrency.unwrap_or(config.backup.jobs);
                 open.push(OpenDest::new(d, dest, concurrency));
             }
+            // A cold destination away in its drawer: where it should be, unless this
+            // run was asked to refresh it.
+            Err(destination::DestError::NotMounted { .. })
+                if d.offline && options.destinations.is_empty() =>
+            {
+                tracing::info!(destination = %d.name, "cold destination away: skipped");
+                report.state = "offline".into();
+            }
             Err(e) => {
                 tracing::info!(destination = %d.name, state = e.state(), "skipped");
                 report.state = e.state().into();
@@ -342,6 +350,8 @@ pub fn backup(
         if report.ok() { "ok" } else { "failed" },
         &serde_json::to_string(&report).unwrap_or_default(),
     )?;
+    // A cold destination this run refreshed, or one now due a refresh.
+    crate::status::remind_cold(&t.catalog, &t.config)?;
     Ok(report)
 }
 
