@@ -185,11 +185,21 @@ pub fn status(r: &StatusReport) {
         "  {} photos: {} protected, {} at risk",
         c.photos, c.protected, c.at_risk
     );
-    if c.only_in_backups > 0 {
+    let d = &r.deleted;
+    if d.photos > 0 {
+        let kept_in: Vec<String> = d.kept_in.iter().map(|(n, k)| format!("{n} {k}")).collect();
         println!(
-            "  {} photos are no longer in a library and are kept in backups",
-            c.only_in_backups
+            "  deleted from the library, kept in backups: {} of {} photos ({}){}",
+            d.kept,
+            d.photos,
+            HumanBytes(d.bytes),
+            if kept_in.is_empty() {
+                String::new()
+            } else {
+                format!("; copies: {}", kept_in.join(", "))
+            }
         );
+        println!("  (deletions never reach the backups; `triplicate restore` brings them back)");
     }
     if let Some(secs) = c.median_time_to_protected {
         println!("  median time to protected: {}", duration(secs));

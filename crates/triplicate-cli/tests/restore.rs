@@ -252,3 +252,42 @@ fn a_lost_catalog_is_rebuilt_from_the_destinations_and_restore_works_as_before()
     let out = w.ok(&["catalog", "rebuild"]);
     assert!(out.contains("moved to"), "{out}");
 }
+
+/// Issue #10, part 2: a photo deleted from the library stays at every destination,
+/// `status` says so, and `restore` brings it back.
+#[test]
+fn deleted_photos_stay_in_the_backups_and_come_back() {
+    let w = studio();
+    w.card("card1", &kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    let dir = w.library().join("card1/DCIM/100CANON");
+    let gone = ["IMG_0001.CR2", "IMG_0001.JPG"];
+    let before: Vec<Vec<u8>> = gone
+        .iter()
+        .map(|n| fs::read(dir.join(n)).unwrap())
+        .collect();
+    let usb_before = common::stored(&w.path("usb"));
+    for n in gone {
+        fs::remove_file(dir.join(n)).unwrap();
+    }
+    assert_eq!(w.backup(&[]).0, 0);
+    // Nothing at the destinations changed.
+    assert_eq!(common::stored(&w.path("usb")), usb_before);
+    let s = w.status();
+    let deleted = &s["deleted"];
+    assert_eq!(deleted["photos"], 2, "{deleted}");
+    assert_eq!(deleted["kept"], 2);
+    assert_eq!(deleted["kept_in"], serde_json::json!({"nas": 2, "usb": 2}));
+    let text = w.ok(&["status"]);
+    assert!(
+        text.contains("deleted from the library, kept in backups: 2 of 2 photos"),
+        "{text}"
+    );
+    let to = w.path("back");
+    let (code, report) = restore(&w, &["--to", to.to_str().unwrap(), "**/IMG_0001.*"]);
+    assert_eq!(code, 0, "{report}");
+    for (n, bytes) in gone.iter().zip(&before) {
+        let back = fs::read(to.join("card1/DCIM/100CANON").join(n)).unwrap();
+        assert_eq!(&back, bytes, "{n}");
+    }
+}

@@ -123,6 +123,13 @@ async function loadStatus() {
   for (const job of s.jobs) state.jobs.set(job.id, job);
   drawDestinations(s.destinations);
   drawWarnings(s.warnings);
+  const d = s.deleted;
+  $("deleted-note").hidden = !d || d.photos === 0;
+  if (d && d.photos) {
+    const where = Object.entries(d.kept_in).map(([n, k]) => `${n} ${k}`).join(", ");
+    $("deleted-note").textContent = `Deleted from the library, kept in backups: ${d.kept} of ${d.photos} photos (${bytes(d.bytes)})` +
+      (where ? `; copies at ${where}` : "") + ". Deletions never reach the backups; restore brings them back.";
+  }
   drawJobs();
   drawSettingsList();
 }

@@ -70,9 +70,22 @@ pub struct StatusReport {
     pub destinations: Vec<DestinationStatus>,
     pub coverage: CoverageSummary,
     pub warnings: Vec<ExplainedWarning>,
+    /// Photos deleted from the library: deletions never reach the destinations.
+    pub deleted: DeletedSummary,
     /// Filled when asked for (`--at-risk`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_risk: Option<Vec<AtRiskPhoto>>,
+}
+
+/// Photos deleted from the library that the backups keep (`restore` brings them back).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DeletedSummary {
+    pub photos: u64,
+    pub bytes: u64,
+    /// Of them, those with at least one verified copy.
+    pub kept: u64,
+    /// Verified copies of them at each destination, by name.
+    pub kept_in: std::collections::BTreeMap<String, u64>,
 }
 
 /// An open warning, with what to do about it.
@@ -214,6 +227,25 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
         });
     }
     let (coverage, at_risk, _) = policy::assess(&t.catalog, &t.config)?;
+    let found = t.catalog.deleted_photos()?;
+    let deleted = DeletedSummary {
+        photos: found.photos,
+        bytes: found.bytes,
+        kept: found.kept,
+        kept_in: found
+            .by_dest
+            .into_iter()
+            .map(|(id, n)| {
+                let name = t
+                    .config
+                    .destinations
+                    .iter()
+                    .find(|d| d.id == id)
+                    .map_or(id, |d| d.name.clone());
+                (name, n)
+            })
+            .collect(),
+    };
     let at_risk = if with_at_risk {
         Some(name_at_risk(t, at_risk)?)
     } else {
@@ -236,6 +268,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
         destinations,
         coverage,
         warnings,
+        deleted,
         at_risk,
     })
 }

@@ -16,6 +16,16 @@ fn stored_blob(stored: Stored) -> Option<Vec<u8>> {
     }
 }
 
+/// Photos deleted from the library: how many, their bytes, how many have a verified
+/// copy somewhere, and how many verified copies each destination (by id) keeps.
+#[derive(Debug, Clone, Default)]
+pub struct DeletedPhotos {
+    pub photos: u64,
+    pub bytes: u64,
+    pub kept: u64,
+    pub by_dest: Vec<(String, u64)>,
+}
+
 impl Catalog {
     // ---- backing up --------------------------------------------------------------
 
@@ -380,6 +390,40 @@ impl Catalog {
     }
 
     // ---- status ------------------------------------------------------------------
+
+    /// Photos deleted from the library (every name they had is gone) that the catalog
+    /// still knows.
+    pub fn deleted_photos(&self) -> Result<DeletedPhotos> {
+        self.with(|c| {
+            let deleted = "EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id)
+                 AND NOT EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.present = 1)";
+            let (photos, bytes, kept): (i64, i64, i64) = c.query_row(
+                &format!(
+                    "SELECT COUNT(*), COALESCE(SUM(p.size), 0),
+                       COALESCE(SUM(EXISTS (SELECT 1 FROM copies c
+                         WHERE c.photo_id = p.id AND c.state = 'verified')), 0)
+                     FROM photos p WHERE {deleted}"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT c.dest, COUNT(*) FROM copies c JOIN photos p ON p.id = c.photo_id
+                 WHERE c.state = 'verified' AND {deleted} GROUP BY c.dest"
+            ))?;
+            let by_dest = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(DeletedPhotos {
+                photos: photos as u64,
+                bytes: bytes as u64,
+                kept: kept as u64,
+                by_dest,
+            })
+        })
+    }
 
     pub fn dest_counts(&self, dest: &str) -> Result<DestCounts> {
         self.with(|c| {

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub use copies::DeletedPhotos;
 pub use grid::{ChangeRow, PeerState, PhotoToSend, PhotoView, RecordRow, StoredRecord};
 use runs::insert_operation;
 pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT};
