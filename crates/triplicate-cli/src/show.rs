@@ -719,6 +719,9 @@ pub fn archive_pruned(p: &triplicate::archive::Pruned) {
             HumanBytes(a.size)
         );
     }
+    for log in &p.stale_logs {
+        println!("  {verb} {} (an archive never finished)", log.display());
+    }
     println!(
         "Kept {} archives, {verb} {}.",
         p.kept.len(),

@@ -528,6 +528,14 @@ fn the_post_hook_runs_after_a_failure_and_after_sigterm() {
 #[test]
 fn prune_keeps_the_newest_the_pinned_and_one_of_each_kind() {
     let w = studio();
+    // An images archive of an empty library is refused: there is nothing to keep.
+    let out = w.run(&["archive", "create", "--kind", "images"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing to archive"),
+        "{out:?}"
+    );
+    w.card("2024-05-17", &common::kit::CardSpec::default());
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(created(&w.ok(&["archive", "create", "--kind", "config", "--json"])).0);
@@ -537,6 +545,19 @@ fn prune_keeps_the_newest_the_pinned_and_one_of_each_kind() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     ids.push(created(&w.ok(&["archive", "create", "--kind", "config", "--json"])).0);
     w.ok(&["archive", "pin", &ids[0]]);
+    // The logs of runs that never finished: an old one goes, a recent one (a run that
+    // may be in progress) stays.
+    let folder = w.home().join("archives");
+    let old_log = folder.join("config-19990101T000000Z-deadbeef.log");
+    let new_log = folder.join("images-29990101T000000Z-0000beef.log");
+    std::fs::write(&old_log, "failed: the pre hook failed\n").unwrap();
+    std::fs::write(&new_log, "stage 2/3\n").unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "3 days ago"])
+        .arg(&old_log)
+        .status()
+        .unwrap();
+    assert!(touched.success());
     let dry: Value = serde_json::from_str(&w.ok(&[
         "archive",
         "prune",
@@ -553,6 +574,8 @@ fn prune_keeps_the_newest_the_pinned_and_one_of_each_kind() {
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(removed, [ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(dry["stale_logs"], serde_json::json!([old_log]));
+    assert!(old_log.exists(), "a dry run deletes nothing");
     let list: Value = serde_json::from_str(&w.ok(&["archive", "list", "--json"])).unwrap();
     assert_eq!(
         list.as_array().unwrap().len(),
@@ -560,6 +583,7 @@ fn prune_keeps_the_newest_the_pinned_and_one_of_each_kind() {
         "a dry run deletes nothing"
     );
     w.ok(&["archive", "prune", "--keep-last", "1"]);
+    assert!(!old_log.exists() && new_log.exists());
     let list: Value = serde_json::from_str(&w.ok(&["archive", "list", "--json"])).unwrap();
     let mut left: Vec<&str> = list
         .as_array()

@@ -81,10 +81,15 @@ pub fn create(
             }
             None
         }
-        Kind::Images => Some(select_folders(
-            image_folders_noting(t, &mut skipped)?,
-            &request.folders,
-        )?),
+        Kind::Images => {
+            let chosen = select_folders(image_folders_noting(t, &mut skipped)?, &request.folders)?;
+            if chosen.values().all(Vec::is_empty) {
+                return Err(ArchiveError::Nothing(
+                    "the libraries hold no files (see `triplicate library list`)".into(),
+                ));
+            }
+            Some(chosen)
+        }
     };
     let dir = folder(t);
     fs::create_dir_all(&dir).map_err(io_err("cannot create the archives folder", &dir))?;
@@ -594,6 +599,22 @@ mod tests {
         );
         let log = fs::read_to_string(&created.log).unwrap();
         assert!(log.contains("warning: photos:20261120/caf"), "{log}");
+    }
+
+    #[test]
+    fn an_images_archive_of_nothing_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t, _) = home(dir.path());
+        let request = Request {
+            kind: Kind::Images,
+            ..Default::default()
+        };
+        let result = create(&t, &request, &NoProgress, &AtomicBool::new(false));
+        assert!(
+            matches!(result, Err(ArchiveError::Nothing(_))),
+            "{result:?}"
+        );
+        assert!(!folder(&t).exists(), "nothing written, not even a log");
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub enum ArchiveError {
         message: String,
         log: PathBuf,
     },
+    #[error("nothing to archive: {0}")]
+    Nothing(String),
     #[error("stopped before the archive was finished (Ctrl-C or SIGTERM); nothing was kept")]
     Cancelled,
     #[error("{} already exists{more}; pass --force to replace what is there", path.display())]

@@ -81,6 +81,8 @@ fn remove(t: &Triplicate, a: &Listed) -> Result<()> {
 pub struct Pruned {
     pub kept: Vec<Listed>,
     pub removed: Vec<Listed>,
+    /// Logs of archives that were never finished (failed or stopped), older than a day.
+    pub stale_logs: Vec<std::path::PathBuf>,
     pub dry_run: bool,
 }
 
@@ -99,14 +101,50 @@ pub fn prune(t: &Triplicate, keep_last: usize, dry_run: bool) -> Result<Pruned> 
             removed.push(a);
         }
     }
+    let stale_logs = stale_logs(t, &kept, &removed);
     if !dry_run {
         for a in &removed {
             remove(t, a)?;
+        }
+        for log in &stale_logs {
+            fs::remove_file(log).map_err(io_err("cannot delete", log))?;
         }
     }
     Ok(Pruned {
         kept,
         removed,
+        stale_logs,
         dry_run,
     })
+}
+
+/// The logs in the archives folder whose archive does not exist (a failed or stopped
+/// run), older than a day: a run in progress has a log and no archive yet.
+fn stale_logs(t: &Triplicate, kept: &[Listed], removed: &[Listed]) -> Vec<std::path::PathBuf> {
+    let dir = folder(t);
+    let known: HashSet<std::path::PathBuf> = kept
+        .iter()
+        .chain(removed)
+        .map(|a| log_path(&dir, a.kind, &a.id))
+        .collect();
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    let mut out: Vec<std::path::PathBuf> = fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| {
+                !n.starts_with('.')
+                    && n.ends_with(".log")
+                    && (n.starts_with("config-") || n.starts_with("images-"))
+            }) && !known.contains(p)
+                && fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m < day_ago)
+        })
+        .collect();
+    out.sort();
+    out
 }
