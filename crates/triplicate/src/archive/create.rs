@@ -445,6 +445,15 @@ fn image_folders_noting(
     Ok(out)
 }
 
+/// Whether folder `key` (`LIBRARY/FOLDER`) is the one `asked` names: `FOLDER` names it
+/// in every library, `LIBRARY/FOLDER` in one.
+pub(crate) fn folder_matches(key: &str, asked: &str) -> bool {
+    key == asked
+        || key
+            .split_once('/')
+            .is_some_and(|(_, folder)| folder == asked)
+}
+
 /// The folders asked for (all when none is named): `FOLDER` matches it in every
 /// library, `LIBRARY/FOLDER` in one.
 fn select_folders(
@@ -459,14 +468,11 @@ fn select_folders(
         let name = name.trim_matches('/');
         let keys: Vec<String> = all
             .keys()
-            .filter(|k| *k == name || k.split_once('/').is_some_and(|(_, folder)| folder == name))
+            .filter(|k| folder_matches(k, name))
             .cloned()
             .collect();
-        if keys.is_empty()
-            && !chosen
-                .keys()
-                .any(|k: &String| k == name || k.ends_with(&format!("/{name}")))
-        {
+        // (A folder named twice was taken the first time.)
+        if keys.is_empty() && !chosen.keys().any(|k: &String| folder_matches(k, name)) {
             return Err(ArchiveError::UnknownFolder { name: name.into() });
         }
         for k in keys {

@@ -242,7 +242,7 @@ fn selection(manifest: &Manifest, request: &RestoreRequest) -> Result<Vec<String
         let keys: Vec<&String> = manifest
             .folders
             .iter()
-            .filter(|k| *k == name || k.split_once('/').is_some_and(|(_, f)| f == name))
+            .filter(|k| super::create::folder_matches(k, name))
             .collect();
         if manifest.kind != Kind::Images || keys.is_empty() {
             return Err(ArchiveError::UnknownFolder { name: name.into() });
