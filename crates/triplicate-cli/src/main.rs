@@ -293,8 +293,11 @@ enum ArchiveCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The archives, by kind, newest first, with their sizes.
+    /// The archives, by kind, newest first, with their sizes (or those copied to a
+    /// destination, with --dest).
     List {
+        #[arg(long = "dest", value_name = "NAME")]
+        dest: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -310,9 +313,12 @@ enum ArchiveCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Add an archive from elsewhere, after checking all of it.
+    /// Add an archive from elsewhere, after checking all of it: a file, or with --dest
+    /// the name of one copied to that destination (see `archive list --dest`).
     Import {
         file: PathBuf,
+        #[arg(long = "dest", value_name = "NAME")]
+        dest: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -944,7 +950,14 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
             let created = created?;
             return print_report(json, &created, show::archive_created, true);
         }
-        ArchiveCommand::List { json } => {
+        ArchiveCommand::List {
+            dest: Some(dest),
+            json,
+        } => {
+            let there = archive::list_at(&t, &dest)?;
+            return print_report(json, &there, show::archives_at, true);
+        }
+        ArchiveCommand::List { dest: None, json } => {
             let (list, broken) = archive::list(&t)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
@@ -966,8 +979,14 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
             let verified = archive::verify(&found.file)?;
             return print_report(json, &verified, show::archive_verified, verified.ok());
         }
-        ArchiveCommand::Import { file, json } => {
-            let imported = archive::import(&t, &file, &archive::Limits::default())?;
+        ArchiveCommand::Import { file, dest, json } => {
+            let limits = archive::Limits::default();
+            let imported = match dest {
+                Some(dest) => {
+                    archive::import_from_destination(&t, &dest, &file.to_string_lossy(), &limits)?
+                }
+                None => archive::import(&t, &file, &limits)?,
+            };
             return print_report(json, &imported, show::archive_imported, true);
         }
         ArchiveCommand::Restore {

@@ -694,6 +694,21 @@ pub fn archive_restored(r: &triplicate::archive::Restored) {
     );
 }
 
+pub fn archives_at(list: &Vec<triplicate::archive::AtDestination>) {
+    if list.is_empty() {
+        println!("No archives there. Copy one with `triplicate archive copy ID --dest NAME`.");
+    }
+    for a in list {
+        println!("  {:<56} {:>10}", a.name, HumanBytes(a.size).to_string());
+    }
+    if let Some(a) = list.first() {
+        println!(
+            "Bring one back with `triplicate archive import --dest {} NAME`.",
+            a.dest
+        );
+    }
+}
+
 pub fn archive_copied(c: &triplicate::archive::Copied) {
     println!(
         "Archive {} {} {} as {} ({}), and the copy read back matches.",

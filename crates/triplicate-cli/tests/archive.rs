@@ -74,6 +74,21 @@ fn a_config_archive_is_created_listed_described_and_verified() {
     assert_eq!(again["already_there"], true);
     let out = w.run(&["archive", "copy", &id, "--dest", "nowhere"]);
     assert_eq!(out.status.code(), Some(2));
+    // Listed there, and brought back from there through every check once the local one
+    // is gone (the machine lost, say).
+    let there: Value =
+        serde_json::from_str(&w.ok(&["archive", "list", "--dest", "usb", "--json"])).unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert_eq!(there[0]["name"], name, "{there}");
+    let local = std::fs::read(&file).unwrap();
+    w.ok(&["archive", "delete", &id]);
+    let back: Value =
+        serde_json::from_str(&w.ok(&["archive", "import", "--dest", "usb", name, "--json"]))
+            .unwrap();
+    assert_eq!(back["id"], id.as_str());
+    assert_eq!(std::fs::read(&file).unwrap(), local);
+    let out = w.run(&["archive", "import", "--dest", "usb", "nothing.tar.gz"]);
+    assert_eq!(out.status.code(), Some(2));
     // The destination's photos are untouched by it: a backup still finds all in place.
     assert_eq!(w.backup(&[]).0, 0);
 

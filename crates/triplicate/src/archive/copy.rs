@@ -1,13 +1,16 @@
-//! `archive copy ID --dest NAME`: an archive copied to a destination, like a photo:
-//! atomically, never replacing what is there, then read back from the device and
-//! hashed. Archives go under `.triplicate/archives/` at the destination, beside its
-//! other bookkeeping, out of the photos' layout.
+//! Archives at destinations: `archive copy ID --dest NAME` copies one like a photo
+//! (atomically, never replacing what is there, then read back from the device and
+//! hashed); `archive list --dest NAME` lists them there, and `archive import --dest NAME
+//! FILE` brings one back through the strict reader (after the machine itself was lost).
+//! Archives go under `.triplicate/archives/` at the destination, beside its other
+//! bookkeeping, out of the photos' layout.
 
 use std::fs::File;
 
 use serde::Serialize;
 
-use super::{ArchiveError, Result, find, io_err};
+use super::import::import_from;
+use super::{ArchiveError, Limits, Listed, Result, find, io_err};
 use crate::destination::{self, DestError};
 use crate::home::Triplicate;
 use crate::photo::ContentHash;
@@ -79,4 +82,63 @@ pub fn copy_to(t: &Triplicate, id: &str, dest: &str) -> Result<Copied> {
         size,
         already_there,
     })
+}
+
+/// An archive file at a destination.
+#[derive(Debug, Clone, Serialize)]
+pub struct AtDestination {
+    pub dest: String,
+    /// Its file name, as `archive import --dest` takes it.
+    pub name: String,
+    pub size: u64,
+}
+
+/// The archives at destination `dest`, by name.
+pub fn list_at(t: &Triplicate, dest: &str) -> Result<Vec<AtDestination>> {
+    let config = t
+        .config
+        .destination(dest)
+        .ok_or_else(|| ArchiveError::UnknownDestination(dest.into()))?;
+    let d = destination::open_read(config)?;
+    let prefix = RelPath::new(DEST_FOLDER.as_bytes().to_vec()).expect("a clean path");
+    let mut out: Vec<AtDestination> = d
+        .list(Some(&prefix))?
+        .into_iter()
+        .filter_map(|o| {
+            let name = o.key.as_str()?.rsplit('/').next()?.to_string();
+            super::Compression::of_name(&name).map(|_| AtDestination {
+                dest: dest.into(),
+                name,
+                size: o.size,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Reads archive `name` from destination `dest` and imports it (every check of
+/// [`import`](super::import) applies).
+pub fn import_from_destination(
+    t: &Triplicate,
+    dest: &str,
+    name: &str,
+    limits: &Limits,
+) -> Result<Listed> {
+    let at = list_at(t, dest)?
+        .into_iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| ArchiveError::Unknown(format!("{name} at {dest}")))?;
+    let config = t.config.destination(dest).expect("listed above");
+    let d = destination::open_read(config)?;
+    let key = RelPath::new(format!("{DEST_FOLDER}/{}", at.name).into_bytes())
+        .map_err(|e| ArchiveError::Unknown(e.to_string()))?;
+    let input = d.read(&key)?;
+    import_from(
+        t,
+        input,
+        at.size,
+        &std::path::PathBuf::from(format!("{dest}:{DEST_FOLDER}/{name}")),
+        limits,
+    )
 }

@@ -17,10 +17,22 @@ use crate::home::Triplicate;
 
 /// Checks the archive at `file` and, if it passes, adds it to the archives folder.
 pub fn import(t: &Triplicate, file: &Path, limits: &Limits) -> Result<Listed> {
-    let dir = folder(t);
-    fs::create_dir_all(&dir).map_err(io_err("cannot create the archives folder", &dir))?;
     let input = File::open(file).map_err(io_err("cannot open", file))?;
     let needed = input.metadata().map_err(io_err("cannot stat", file))?.len();
+    import_from(t, input, needed, file, limits)
+}
+
+/// Checks the archive `input` (`needed` bytes, called `file` in messages) and, if it
+/// passes, adds it to the archives folder.
+pub(crate) fn import_from(
+    t: &Triplicate,
+    input: impl Read,
+    needed: u64,
+    file: &Path,
+    limits: &Limits,
+) -> Result<Listed> {
+    let dir = folder(t);
+    fs::create_dir_all(&dir).map_err(io_err("cannot create the archives folder", &dir))?;
     let free = crate::fsutil::space(&dir).map_or(u64::MAX, |s| s.free);
     if needed > free {
         return Err(ArchiveError::NoSpace {

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::home::Triplicate;
 
 pub use check::{Limits, RATIO_FLOOR, Rejection, validate};
-pub use copy::{Copied, DEST_FOLDER, copy_to};
+pub use copy::{AtDestination, Copied, DEST_FOLDER, copy_to, import_from_destination, list_at};
 pub use create::{Created, Estimate, Request, create, date_folder_of, estimate};
 pub use import::import;
 pub use read::{Verified, read_manifest, verify};
@@ -176,7 +176,7 @@ impl Compression {
     }
 
     /// The compression of a file named `name`, if it is an archive's name.
-    fn of_name(name: &str) -> Option<Compression> {
+    pub(crate) fn of_name(name: &str) -> Option<Compression> {
         if name.ends_with(".tar.gz") {
             Some(Compression::Gzip)
         } else if name.ends_with(".tar.zst") {
