@@ -332,7 +332,7 @@ pub fn remind_cold(
             .iter()
             .any(|w| w.subject == subject && w.kind == "refresh due");
         let refresh = if d.enabled {
-            refresh_of(d, catalog.dest_counts(&d.id)?.last_success, now)
+            refresh_of(d, catalog.dest_activity(&d.id)?.1, now)
         } else {
             None
         };

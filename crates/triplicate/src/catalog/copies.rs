@@ -452,14 +452,7 @@ impl Catalog {
                 [dest],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let (last_attempt, last_success) = c
-                .query_row(
-                    "SELECT last_attempt, last_success FROM dest_activity WHERE dest = ?1",
-                    [dest],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?
-                .unwrap_or((None, None));
+            let (last_attempt, last_success) = activity(c, dest)?;
             Ok(DestCounts {
                 verified: verified as u64,
                 pending: (pending - failed).max(0) as u64,
@@ -470,6 +463,12 @@ impl Catalog {
                 last_attempt,
             })
         })
+    }
+
+    /// When a run last tried destination `dest`, and when one last reached it: cheap,
+    /// unlike [`Catalog::dest_counts`] (the service's monitor asks every second).
+    pub fn dest_activity(&self, dest: &str) -> Result<(Option<i64>, Option<i64>)> {
+        self.with(|c| activity(c, dest))
     }
 
     /// Every photo with where it has verified copies, for the 3-2-1 computation.
@@ -562,4 +561,15 @@ impl Catalog {
             rows.collect()
         })
     }
+}
+
+/// `(last_attempt, last_success)` of destination `dest`.
+fn activity(c: &rusqlite::Connection, dest: &str) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
+    Ok(c.query_row(
+        "SELECT last_attempt, last_success FROM dest_activity WHERE dest = ?1",
+        [dest],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .unwrap_or((None, None)))
 }
