@@ -149,6 +149,11 @@ enum Command {
         /// Every photo: rebuilds whole library trees under their original paths.
         #[arg(long)]
         all: bool,
+        /// The libraries as they were at TIME: a snapshot id (`snapshots list`),
+        /// 2026-11-22T10:15:00Z, 2026-11-22 10:15 (local time) or 2026-11-22 (the end of
+        /// that day). Restores everything then, unless names or dates narrow it.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
         /// Leave a file that holds other bytes alone instead of restoring beside it.
         #[arg(long)]
         skip_existing: bool,
@@ -198,6 +203,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The libraries' snapshots: each backup run that found changes records one;
+    /// `restore --as-of ID` brings a library back as it was.
+    #[command(subcommand)]
+    Snapshots(SnapshotsCommand),
+    /// Let held-back changes reach the backups: possible bit rot, or everything the
+    /// mass-change guard stopped. Without names, all of them, and the guard is reset.
+    AcceptChanges {
+        /// Only these files (LIBRARY:PATH or PATH).
+        names: Vec<String>,
+        /// List the held changes; change nothing.
+        #[arg(long)]
+        list: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Destinations, counts, 3-2-1 coverage and warnings.
     Status {
         #[arg(long)]
@@ -205,6 +225,15 @@ enum Command {
         /// List each photo that is not protected and what it lacks.
         #[arg(long)]
         at_risk: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotsCommand {
+    /// Every snapshot, oldest first.
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -534,6 +563,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<triplicate::restore::RestoreError>()
                 .is_some_and(|e| e.is_usage())
+            || matches!(
+                cause.downcast_ref::<triplicate::protection::AcceptError>(),
+                Some(triplicate::protection::AcceptError::NoMatch(_))
+            )
             || cause
                 .downcast_ref::<triplicate::ingest::IngestError>()
                 .is_some_and(|e| e.is_usage())
@@ -711,6 +744,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let t = Triplicate::open(&home)?;
             let options = triplicate::verify::VerifyOptions {
+                // The originals are the first copy: checked unless destinations are named.
+                library: dest.is_empty(),
                 destinations: dest,
                 sample_percent: sample,
                 older_than,
@@ -775,18 +810,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             from,
             until,
             all,
+            as_of,
             skip_existing,
             jobs,
             json,
             globs,
         } => {
             let t = Triplicate::open(&home)?;
+            let as_of = as_of
+                .map(|text| triplicate::restore::parse_as_of(&t, &text))
+                .transpose()?;
             let options = triplicate::restore::RestoreOptions {
                 to,
                 destination: dest,
                 from: from.map(|d| d.0),
                 until: until.map(|d| d.0),
                 all,
+                as_of,
                 globs,
                 skip_existing,
                 jobs,
@@ -795,6 +835,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = triplicate::restore::restore(&t, &options, &bars)?;
             bars.finish();
             return print_report(json, &report, show::restore, report.ok());
+        }
+        Command::Snapshots(SnapshotsCommand::List { json }) => {
+            let t = Triplicate::open(&home)?;
+            let snapshots = t.catalog.snapshots()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snapshots)?);
+            } else {
+                show::snapshots(&snapshots);
+            }
+        }
+        Command::AcceptChanges { names, list, json } => {
+            let t = Triplicate::open(&home)?;
+            if list {
+                let held = t.catalog.held_changes()?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&held)?);
+                } else {
+                    show::held_changes(&held, t.catalog.guard_trip()?.as_ref());
+                }
+            } else {
+                let report = triplicate::protection::accept_changes(&t, &names)?;
+                return print_report(json, &report, show::accepted, true);
+            }
         }
         Command::Run {
             once,

@@ -179,6 +179,16 @@ pub fn status(r: &StatusReport) {
             );
         }
     }
+    let p = &r.protection;
+    if let Some(alarm) = &p.alarm {
+        println!("\nALARM: {alarm}");
+    }
+    if p.held > 0 {
+        println!(
+            "\n{} changes held back from the backups ({} possible bit rot): see `triplicate accept-changes --list`",
+            p.held, p.bit_rot
+        );
+    }
     let c = &r.coverage;
     println!("\n3-2-1 coverage");
     println!(
@@ -785,4 +795,87 @@ pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
         HumanBytes(raw).to_string(),
         HumanBytes(compressed).to_string()
     );
+}
+
+/// Local time of Unix milliseconds, to the millisecond (what `restore --as-of` takes).
+fn local_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S%.3f")
+                .to_string()
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+pub fn snapshots(list: &[triplicate::catalog::Snapshot]) {
+    if list.is_empty() {
+        println!("no snapshots yet: each backup run that finds changes records one");
+        return;
+    }
+    println!(
+        "{:>5}  {:<23}  {:<12} {:>8}  {:>10}",
+        "id", "time", "library", "files", "size"
+    );
+    for s in list {
+        println!(
+            "{:>5}  {:<23}  {:<12} {:>8}  {:>10}",
+            s.id,
+            local_ms(s.at),
+            s.library,
+            s.files,
+            HumanBytes(s.bytes).to_string()
+        );
+    }
+    println!(
+        "\n`triplicate restore --as-of ID --to DIR` brings the libraries back as they were then"
+    );
+}
+
+pub fn held_changes(
+    held: &[triplicate::catalog::HeldChange],
+    guard: Option<&triplicate::catalog::GuardTrip>,
+) {
+    if let Some(g) = guard {
+        println!("ALARM: {}\n", triplicate::scan::guard_message(g));
+    }
+    if held.is_empty() {
+        println!("no changes are held back");
+        return;
+    }
+    for h in held {
+        let why = match h.reason {
+            triplicate::catalog::HoldReason::BitRot => "possible bit rot",
+            triplicate::catalog::HoldReason::MassChange => "mass change",
+        };
+        println!(
+            "  {}:{}  {why}: the backups keep {}, the library has {}",
+            h.library,
+            h.path,
+            h.kept.short(),
+            h.found.short()
+        );
+    }
+    println!(
+        "\n{} held back. `triplicate accept-changes` lets them all through; name files to pick.",
+        held.len()
+    );
+}
+
+pub fn accepted(r: &triplicate::protection::AcceptReport) {
+    for h in &r.accepted {
+        println!("  accepted {}:{}", h.library, h.path);
+    }
+    println!(
+        "{} changes accepted: the next backup stores them as new versions{}",
+        r.accepted.len(),
+        if r.still_held > 0 {
+            format!("; {} still held", r.still_held)
+        } else {
+            String::new()
+        }
+    );
+    if r.guard_reset {
+        println!("the mass-change guard is reset: changes reach the backups again");
+    }
 }

@@ -58,6 +58,8 @@ pub struct Config {
     pub grid: GridSettings,
     #[serde(default)]
     pub archive: ArchiveSettings,
+    #[serde(default)]
+    pub protection: ProtectionSettings,
     #[serde(default, rename = "library")]
     pub libraries: Vec<LibraryConfig>,
     #[serde(default, rename = "destination")]
@@ -89,6 +91,36 @@ pub struct ScanSettings {
     /// Back up every file, not only photos, videos and sidecars.
     #[serde(default)]
     pub include_all: bool,
+}
+
+/// The mass-change guard: when one scan finds that more than `mass_change_percent` of
+/// a library's backed-up files changed content or vanished, and at least
+/// `mass_change_min_files` of them, changes stop reaching the backups until a person
+/// runs `triplicate accept-changes`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectionSettings {
+    #[serde(default = "default_mass_change_percent")]
+    pub mass_change_percent: f64,
+    #[serde(default = "default_mass_change_min_files")]
+    pub mass_change_min_files: u64,
+}
+
+fn default_mass_change_percent() -> f64 {
+    5.0
+}
+
+fn default_mass_change_min_files() -> u64 {
+    50
+}
+
+impl Default for ProtectionSettings {
+    fn default() -> Self {
+        ProtectionSettings {
+            mass_change_percent: default_mass_change_percent(),
+            mass_change_min_files: default_mass_change_min_files(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -576,6 +608,13 @@ impl Config {
                     ));
                 }
             }
+        }
+        let p = &self.protection;
+        if !(p.mass_change_percent > 0.0 && p.mass_change_percent <= 100.0) {
+            return Err((
+                at(&[Key("protection"), Key("mass_change_percent")]),
+                "must be more than 0 and at most 100".into(),
+            ));
         }
         for (i, dest) in self.destinations.iter().enumerate() {
             let here = |k| at(&[Key("destination"), Index(i), Key(k)]);

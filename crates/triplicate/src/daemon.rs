@@ -314,6 +314,8 @@ fn scan_only(t: &Triplicate, pass: &BackupOptions, progress: &dyn Progress) -> (
             include_all: t.config.scan.include_all,
             settle: pass.settle,
             complete: pass.complete.clone(),
+            protection: t.config.protection,
+            run: None,
         };
         match crate::scan::scan_library(&t.catalog, lib, options, progress, &mut |_| {}) {
             Ok(r) => {
@@ -347,6 +349,7 @@ fn run_verify(
     let options = crate::verify::VerifyOptions {
         sample_percent,
         repair,
+        library: true,
         ..Default::default()
     };
     match crate::verify::verify(t, &options, &job) {

@@ -15,7 +15,10 @@
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
 //! - [`daemon`]: `triplicate run`, automatic backup as photos arrive.
 //! - [`verify`]: re-reading copies from the device, and repairing bad ones.
-//! - [`restore`]: bringing photos back from verified copies, never overwriting.
+//! - [`restore`]: bringing photos back from verified copies, never overwriting; as they
+//!   were at any moment of the catalog's file history (`--as-of`).
+//! - [`protection`]: letting changes held back by the mass-change guard or as possible
+//!   bit rot through, once a person says so.
 //! - [`rebuild`]: a lost catalog, recreated from the destinations' manifests.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
 //! - [`service`]: the running service's jobs, requested actions and announced changes.
@@ -60,6 +63,7 @@ pub mod ingest;
 pub mod photo;
 pub mod policy;
 pub mod progress;
+pub mod protection;
 pub mod rebuild;
 pub mod relpath;
 pub mod restore;

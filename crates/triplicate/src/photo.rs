@@ -55,6 +55,75 @@ impl ContentHash {
     }
 }
 
+/// How many bytes from the start of a file [`looks_encrypted`] looks at.
+pub const HEAD_LEN: usize = 4096;
+
+/// Whether the start of a photo or video (`head`, up to [`HEAD_LEN`] bytes) looks
+/// encrypted: no signature of a known image or video format where one should be, and
+/// bytes as random as a cipher's (about 7.5 bits of entropy per byte or more). A JPEG or RAW
+/// starts with a signature and a header of low entropy; ransomware leaves neither.
+pub fn looks_encrypted(head: &[u8], kind: PhotoKind) -> bool {
+    if !matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video) || head.len() < 256 {
+        return false;
+    }
+    // A short sample of random bytes scores below 8 bits: compare with what random
+    // data of this length would score (the Miller–Madow bias), never above 7.5.
+    let n = head.len() as f64;
+    let threshold = (8.0 - 255.0 / (2.0 * n * std::f64::consts::LN_2) - 0.25).min(7.5);
+    !has_known_signature(head) && entropy_bits_per_byte(head) > threshold
+}
+
+/// Signatures of the formats cameras and phones write.
+fn has_known_signature(head: &[u8]) -> bool {
+    const STARTS: &[&[u8]] = &[
+        b"\xff\xd8\xff",         // JPEG
+        b"II*\0",                // TIFF and TIFF-based RAW (CR2, NEF, ARW, DNG …)
+        b"MM\0*",                // the same, big-endian
+        b"IIRO",                 // Olympus ORF
+        b"IIRS",                 // Olympus ORF
+        b"MMOR",                 // Olympus ORF
+        b"IIU\0",                // Panasonic RW2
+        b"FUJIFILMCCD-RAW",      // Fujifilm RAF
+        b"FOVb",                 // Sigma X3F
+        b"\0MRM",                // Minolta MRW
+        b"II\x1a\0\0\0HEAPCCDR", // Canon CRW
+        b"\x89PNG",              // PNG
+        b"GIF8",                 // GIF
+        b"RIFF",                 // WebP, AVI
+        b"\x1aE\xdf\xa3",        // Matroska
+    ];
+    STARTS.iter().any(|s| head.starts_with(s))
+        // ISO base media (CR3, HEIC, AVIF, MP4, MOV): a box size, then "ftyp" or a
+        // QuickTime atom.
+        || head.get(4..8).is_some_and(|t| {
+            [b"ftyp", b"moov", b"mdat", b"wide", b"free"].contains(&t.try_into().unwrap_or(&[0; 4]))
+        })
+}
+
+/// Shannon entropy of `bytes`, in bits per byte (0 to 8).
+pub fn entropy_bits_per_byte(bytes: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[b as usize] += 1;
+    }
+    let n = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// As 64 lower-case hex characters, in JSON reports.
+impl serde::Serialize for ContentHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
 /// Buffer size for streaming reads: large enough that per-call overhead vanishes
 /// beside the disk, small enough to keep many files in flight.
 pub const HASH_BUFFER: usize = 1 << 20;
@@ -146,6 +215,33 @@ impl PhotoKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encrypted_looking_starts_are_told_from_photos() {
+        let mut random = vec![0u8; HEAD_LEN];
+        blake3::Hasher::new().finalize_xof().fill(&mut random);
+        assert!(looks_encrypted(&random, PhotoKind::Raw));
+        assert!(
+            !looks_encrypted(&random, PhotoKind::Sidecar),
+            "only photos and videos"
+        );
+        let mut jpeg = random.clone();
+        jpeg[..4].copy_from_slice(b"\xff\xd8\xff\xe1");
+        assert!(
+            !looks_encrypted(&jpeg, PhotoKind::Image),
+            "a JPEG's signature"
+        );
+        let mut cr3 = random.clone();
+        cr3[4..8].copy_from_slice(b"ftyp");
+        assert!(!looks_encrypted(&cr3, PhotoKind::Raw));
+        let text = b"plain words repeat plain words repeat ".repeat(100);
+        assert!(!looks_encrypted(&text, PhotoKind::Image), "low entropy");
+        assert!(entropy_bits_per_byte(&random) > 7.9);
+        assert!(
+            looks_encrypted(&random[..400], PhotoKind::Image),
+            "a small file too"
+        );
+    }
 
     #[test]
     fn kinds_by_extension_ignore_case() {

@@ -228,6 +228,7 @@ mod tests {
             ingest: Default::default(),
             grid: Default::default(),
             archive: Default::default(),
+            protection: Default::default(),
             libraries: vec![LibraryConfig {
                 name: "lib".into(),
                 path: "/lib".into(),

@@ -5,6 +5,9 @@
 //! under its original path relative to its library into the target folder, prefixed
 //! with the library's name when there are several libraries. `restore --all --to DIR`
 //! therefore rebuilds a lost library tree, byte for byte, names and mtimes included.
+//! With `as_of`, the names are those each library had at that moment, with the
+//! content they held then (the catalog's file history): the library as it was before
+//! an edit, a deletion or an attack, byte-exact.
 //!
 //! Each photo is read from a verified copy on a reachable destination (the configured
 //! order; `--dest` picks one), through a [`VerifyingReader`], and written with the same
@@ -46,6 +49,9 @@ pub struct RestoreOptions {
     pub until: Option<NaiveDate>,
     /// Every photo (with no globs and no dates, something must say what to restore).
     pub all: bool,
+    /// The libraries as they were at this moment (Unix milliseconds), instead of every
+    /// name the catalog knows. Selects everything then unless globs or dates narrow it.
+    pub as_of: Option<i64>,
     /// Names to restore, matched against `path` and `library/path` (`*.CR2`,
     /// `2024-05-*/**`).
     pub globs: Vec<String>,
@@ -55,8 +61,56 @@ pub struct RestoreOptions {
     pub jobs: usize,
 }
 
+/// Parses the moment `--as-of` names: a snapshot id from `snapshots list`, an RFC 3339
+/// time (`2026-11-22T10:15:00Z`), a local time (`2026-11-22 10:15` or with seconds), or
+/// a day (`2026-11-22`: the end of that day, local time). Unix milliseconds.
+pub fn parse_as_of(t: &Triplicate, text: &str) -> Result<i64, RestoreError> {
+    use chrono::{Local, NaiveDateTime, TimeZone};
+    let text = text.trim();
+    let bad = || RestoreError::BadTime(text.to_string());
+    if let Ok(id) = text.trim_start_matches('#').parse::<i64>() {
+        return t
+            .catalog
+            .snapshots()
+            .map_err(EngineError::from)?
+            .into_iter()
+            .find(|s| s.id == id)
+            .map(|s| s.at)
+            .ok_or(RestoreError::NoSnapshot(id));
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.timestamp_millis());
+    }
+    let local = |naive: NaiveDateTime| {
+        Local
+            .from_local_datetime(&naive)
+            .latest()
+            .map(|at| at.timestamp_millis())
+    };
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            return local(naive).ok_or_else(bad);
+        }
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let end = day.and_hms_milli_opt(23, 59, 59, 999).ok_or_else(bad)?;
+        return local(end).ok_or_else(bad);
+    }
+    Err(bad())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
+    #[error(
+        "'{0}' is not a time: use a snapshot id, 2026-11-22T10:15:00Z, 2026-11-22 10:15 or 2026-11-22"
+    )]
+    BadTime(String),
+    #[error("no snapshot {0}: see `triplicate snapshots list`")]
+    NoSnapshot(i64),
     #[error("say what to restore: --all, --from/--until, or name patterns")]
     NothingSelected,
     #[error("bad pattern '{pattern}': {message}")]
@@ -70,7 +124,10 @@ pub enum RestoreError {
 impl RestoreError {
     pub fn is_usage(&self) -> bool {
         match self {
-            RestoreError::NothingSelected | RestoreError::BadGlob { .. } => true,
+            RestoreError::NothingSelected
+            | RestoreError::BadGlob { .. }
+            | RestoreError::BadTime(_)
+            | RestoreError::NoSnapshot(_) => true,
             RestoreError::Engine(e) => e.is_usage(),
             RestoreError::Target { .. } => false,
         }
@@ -110,7 +167,11 @@ pub fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreReport, RestoreError> {
     let started = Instant::now();
-    if !options.all && options.globs.is_empty() && options.from.is_none() && options.until.is_none()
+    if !options.all
+        && options.as_of.is_none()
+        && options.globs.is_empty()
+        && options.from.is_none()
+        && options.until.is_none()
     {
         return Err(RestoreError::NothingSelected);
     }
@@ -147,9 +208,11 @@ pub fn restore(
     })?;
 
     let several_libraries = t.config.libraries.len() > 1;
-    let selected: Vec<NamedPhoto> = t
-        .catalog
-        .names_to_restore()
+    let names = match options.as_of {
+        Some(at) => t.catalog.names_as_of(at),
+        None => t.catalog.names_to_restore(),
+    };
+    let selected: Vec<NamedPhoto> = names
         .map_err(EngineError::from)?
         .into_iter()
         .filter(|n| {

@@ -72,6 +72,8 @@ pub struct StatusReport {
     pub warnings: Vec<ExplainedWarning>,
     /// Photos deleted from the library: deletions never reach the destinations.
     pub deleted: DeletedSummary,
+    /// The mass-change guard and the changes held back.
+    pub protection: ProtectionSummary,
     /// Filled when asked for (`--at-risk`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_risk: Option<Vec<AtRiskPhoto>>,
@@ -86,6 +88,21 @@ pub struct DeletedSummary {
     pub kept: u64,
     /// Verified copies of them at each destination, by name.
     pub kept_in: std::collections::BTreeMap<String, u64>,
+}
+
+/// The mass-change guard and the changes held back from the backups.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ProtectionSummary {
+    /// Set while the guard is tripped: changes do not reach the backups.
+    pub guard: Option<crate::catalog::GuardTrip>,
+    /// The alarm, in words, while the guard is tripped.
+    pub alarm: Option<String>,
+    /// Changes held back, of which possible bit rot.
+    pub held: u64,
+    pub bit_rot: u64,
+    /// Snapshots recorded, and the newest (Unix milliseconds).
+    pub snapshots: u64,
+    pub last_snapshot: Option<i64>,
 }
 
 /// An open warning, with what to do about it.
@@ -142,6 +159,15 @@ pub fn advice(kind: &str) -> &'static str {
         }
         "refresh due" => {
             "A cold destination is due a refresh. Plug it in, run `triplicate backup --dest NAME` (or \"Back up existing photos\"), then put it away again."
+        }
+        "mass change" => {
+            "Many backed-up files changed or vanished at once (ransomware, a bad sync, a mistaken bulk edit). Changes no longer reach the backups. Check the library; then `triplicate accept-changes` if the changes are wanted, or `triplicate restore --as-of TIME --to DIR` to bring it back as it was."
+        }
+        "possible bit rot" => {
+            "A photo's content changed while its date did not: the library's disk may be failing. The backups keep the good version; restore it with `triplicate restore`, and check the disk."
+        }
+        "original changed" => {
+            "A RAW, JPEG or video changed. If nobody edited it, it is damaged: restore the earlier version from .triplicate/versions/ at any destination, or with `triplicate restore --as-of`."
         }
         "invalid" => {
             "Fix config.toml at the line named; meanwhile the service keeps running with the last good configuration."
@@ -246,6 +272,20 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             })
             .collect(),
     };
+    let guard = t.catalog.guard_trip()?;
+    let held = t.catalog.held_changes()?;
+    let snapshots = t.catalog.snapshots()?;
+    let protection = ProtectionSummary {
+        alarm: guard.as_ref().map(crate::scan::guard_message),
+        guard,
+        held: held.len() as u64,
+        bit_rot: held
+            .iter()
+            .filter(|h| h.reason == crate::catalog::HoldReason::BitRot)
+            .count() as u64,
+        snapshots: snapshots.len() as u64,
+        last_snapshot: snapshots.last().map(|s| s.at),
+    };
     let at_risk = if with_at_risk {
         Some(name_at_risk(t, at_risk)?)
     } else {
@@ -269,6 +309,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
         coverage,
         warnings,
         deleted,
+        protection,
         at_risk,
     })
 }

@@ -18,6 +18,10 @@
 //! An encrypted copy is checked by the hash of its ciphertext, recorded when it was
 //! written, so no key is needed; with `decrypt` it is opened and the photo's own hash
 //! is checked, which also proves that the key still opens it.
+//!
+//! With `library`, the originals are checked too (they are the first of the three
+//! copies): a photo whose content changed under an unchanged size and modification
+//! time is possible bit rot, held back so that the backups keep the good version.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -53,6 +57,22 @@ pub struct VerifyOptions {
     /// On encrypted destinations, decrypt each copy and check the photo's own hash
     /// (needs the key); otherwise the ciphertext's hash is checked, which needs none.
     pub decrypt: bool,
+    /// Check the library originals too (the same sample).
+    pub library: bool,
+}
+
+/// What a check of the library originals found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LibraryVerifyReport {
+    pub checked: u64,
+    pub ok: u64,
+    pub bytes: u64,
+    /// Photos whose content changed while size and modification time did not.
+    pub bit_rot: u64,
+    /// Files changed in the ordinary way, left for the next scan.
+    pub changed: u64,
+    /// Files that could not be read (gone, or unreadable).
+    pub unreadable: u64,
 }
 
 /// What verification found at one destination.
@@ -73,6 +93,8 @@ pub struct DestinationVerifyReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub run: String,
+    /// The library originals, when they were checked.
+    pub library: Option<LibraryVerifyReport>,
     pub destinations: Vec<DestinationVerifyReport>,
     pub problems: Vec<Problem>,
     pub seconds: f64,
@@ -94,6 +116,12 @@ impl VerifyReport {
             sum(|d| d.checked),
             sum(|d| d.ok)
         )];
+        if let Some(l) = &self.library {
+            parts.push(format!("{} originals checked, {} good", l.checked, l.ok));
+            if l.bit_rot > 0 {
+                parts.push(format!("{} possible bit rot", l.bit_rot));
+            }
+        }
         for (n, what) in [
             (sum(|d| d.missing), "missing"),
             (sum(|d| d.corrupt), "corrupt"),
@@ -164,6 +192,11 @@ pub fn verify(
     t.catalog.begin_run(&run, "verify")?;
     let mut problems = Problems::new(progress);
     let mut reports = Vec::new();
+    let library = if options.library {
+        Some(verify_originals(t, options, &run, progress, &mut problems)?)
+    } else {
+        None
+    };
     let sources = SourcePool::new(t);
     for d in selected {
         let report = verify_destination(t, d, options, &run, &sources, progress, &mut problems)?;
@@ -171,6 +204,7 @@ pub fn verify(
     }
     let report = VerifyReport {
         run: run.clone(),
+        library,
         destinations: reports,
         problems: problems.into_vec(),
         seconds: started.elapsed().as_secs_f64(),
@@ -180,6 +214,107 @@ pub fn verify(
         if report.ok() { "ok" } else { "failed" },
         &serde_json::to_string(&report).unwrap_or_default(),
     )?;
+    Ok(report)
+}
+
+/// Re-reads the library originals (the sample of them, with `sample_percent`) and
+/// compares them with the catalog. A photo or video whose bytes changed while its size
+/// and modification time did not is possible bit rot: held back, so that the backups
+/// keep the good version, and reported. Any other change is left for the next scan.
+fn verify_originals(
+    t: &Triplicate,
+    options: &VerifyOptions,
+    run: &str,
+    progress: &dyn Progress,
+    problems: &mut Problems<'_>,
+) -> Result<LibraryVerifyReport, EngineError> {
+    use rayon::prelude::*;
+    const BAR: &str = "library";
+    let mut report = LibraryVerifyReport::default();
+    for lib in &t.config.libraries {
+        if !lib.path.is_dir() {
+            problems.report(Problem {
+                subject: format!("library:{}", lib.name),
+                message: format!(
+                    "library '{}' at {} is not there: its originals were not checked",
+                    lib.name,
+                    lib.path.display()
+                ),
+                class: ErrorClass::Transient,
+            });
+            continue;
+        }
+        let originals: Vec<_> = t
+            .catalog
+            .originals(&lib.name)?
+            .into_iter()
+            .filter(|o| {
+                options
+                    .sample_percent
+                    .is_none_or(|pct| in_sample(run, o.photo_id, pct))
+            })
+            .collect();
+        progress.event(&Event::WorkPlanned {
+            dest: BAR,
+            files: originals.len() as u64,
+            bytes: originals.iter().map(|o| o.size).sum(),
+        });
+        let found: Vec<_> = originals
+            .par_iter()
+            .map(|o| {
+                let read = crate::scan::read_file(lib, &o.path);
+                progress.event(&Event::WorkBytes {
+                    dest: BAR,
+                    bytes: o.size,
+                });
+                progress.event(&Event::WorkDone {
+                    dest: BAR,
+                    ok: read.as_ref().is_ok_and(|f| f.hash == o.hash),
+                });
+                read
+            })
+            .collect();
+        for (o, read) in originals.iter().zip(found) {
+            report.checked += 1;
+            let f = match read {
+                Ok(f) => f,
+                Err(_) => {
+                    // Gone or unreadable: the next scan says which, and why.
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            report.bytes += f.size;
+            if f.hash == o.hash {
+                report.ok += 1;
+                continue;
+            }
+            let media = matches!(
+                f.kind,
+                crate::photo::PhotoKind::Raw
+                    | crate::photo::PhotoKind::Image
+                    | crate::photo::PhotoKind::Video
+            );
+            if media && f.size == o.size && f.mtime_ns == o.mtime_ns {
+                report.bit_rot += 1;
+                // The report's problem below says it; the warning stays in status.
+                let _ = crate::scan::hold_bit_rot(&t.catalog, lib, &f, Some(&o.hash))?;
+                problems.report(Problem {
+                    subject: format!("{}:{}", lib.name, o.path),
+                    message: format!(
+                        "{}:{} changed content but not its size or modification time: possible                          bit rot; the backups keep the good version ({})",
+                        lib.name,
+                        o.path,
+                        o.hash.short()
+                    ),
+                    class: ErrorClass::Permanent,
+                });
+            } else {
+                report.changed += 1;
+                t.catalog.invalidate_file(&lib.name, &o.path)?;
+            }
+        }
+    }
     Ok(report)
 }
 

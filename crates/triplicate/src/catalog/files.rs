@@ -62,7 +62,7 @@ impl Catalog {
                  ON CONFLICT(library, path) DO UPDATE SET
                    photo_id = excluded.photo_id, size = excluded.size,
                    mtime_ns = excluded.mtime_ns, inode = excluded.inode,
-                   present = 1",
+                   present = 1, held_photo_id = NULL, held_reason = NULL, held_at = NULL",
             )?;
             let mut ids = Vec::with_capacity(files.len());
             for f in files {

@@ -10,6 +10,7 @@
 mod copies;
 mod files;
 mod grid;
+mod history;
 mod runs;
 mod schema;
 
@@ -19,6 +20,7 @@ use std::sync::Mutex;
 
 pub use copies::DeletedPhotos;
 pub use grid::{ChangeRow, PeerState, PhotoToSend, PhotoView, RecordRow, StoredRecord};
+pub use history::{EarlierVersion, GuardTrip, HeldChange, HoldReason, Original, Snapshot, now_ms};
 use runs::insert_operation;
 pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT};
 use rusqlite::Connection;

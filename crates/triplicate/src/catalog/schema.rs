@@ -193,4 +193,65 @@ pub const MIGRATIONS: &[&str] = &[
         WHERE NOT EXISTS (SELECT 1 FROM grid_dirty WHERE photo_id = OLD.photo_id);
     END;
     "#,
+    // 5: versions. What each library path held and when (kept by triggers, so that no
+    // code path can change a file without its history), changes held back for a
+    // person (possible bit rot, the mass-change guard), the libraries' snapshots, and
+    // a lookup of the copy at a destination key. Times are Unix milliseconds.
+    r#"
+    CREATE TABLE file_history (
+        id       INTEGER PRIMARY KEY,
+        library  TEXT NOT NULL,
+        path     BLOB NOT NULL,
+        photo_id INTEGER NOT NULL REFERENCES photos(id),
+        mtime_ns INTEGER NOT NULL,
+        since    INTEGER NOT NULL,
+        until    INTEGER
+    );
+    CREATE INDEX file_history_path ON file_history(library, path, since);
+    CREATE INDEX file_history_photo ON file_history(photo_id);
+    INSERT INTO file_history(library, path, photo_id, mtime_ns, since, until)
+        SELECT f.library, f.path, f.photo_id, f.mtime_ns, p.first_seen * 1000,
+               CASE WHEN f.present THEN NULL ELSE CAST(unixepoch('subsec') * 1000 AS INTEGER) END
+        FROM files f JOIN photos p ON p.id = f.photo_id;
+    CREATE TRIGGER history_file_new AFTER INSERT ON files WHEN NEW.present BEGIN
+        INSERT INTO file_history(library, path, photo_id, mtime_ns, since)
+        VALUES (NEW.library, NEW.path, NEW.photo_id, NEW.mtime_ns,
+                CAST(unixepoch('subsec') * 1000 AS INTEGER));
+    END;
+    CREATE TRIGGER history_file_changed AFTER UPDATE OF photo_id, present ON files
+    WHEN OLD.present <> NEW.present OR OLD.photo_id <> NEW.photo_id BEGIN
+        UPDATE file_history SET until = CAST(unixepoch('subsec') * 1000 AS INTEGER)
+        WHERE library = OLD.library AND path = OLD.path AND until IS NULL;
+        INSERT INTO file_history(library, path, photo_id, mtime_ns, since)
+        SELECT NEW.library, NEW.path, NEW.photo_id, NEW.mtime_ns,
+               CAST(unixepoch('subsec') * 1000 AS INTEGER)
+        WHERE NEW.present;
+    END;
+    CREATE TRIGGER history_file_touched AFTER UPDATE OF mtime_ns ON files
+    WHEN NEW.present AND OLD.present AND NEW.photo_id = OLD.photo_id AND NEW.mtime_ns >= 0
+    BEGIN
+        UPDATE file_history SET mtime_ns = NEW.mtime_ns
+        WHERE library = NEW.library AND path = NEW.path AND until IS NULL;
+    END;
+    CREATE TRIGGER history_file_gone AFTER DELETE ON files BEGIN
+        UPDATE file_history SET until = CAST(unixepoch('subsec') * 1000 AS INTEGER)
+        WHERE library = OLD.library AND path = OLD.path AND until IS NULL;
+    END;
+
+    ALTER TABLE files ADD COLUMN held_photo_id INTEGER REFERENCES photos(id);
+    ALTER TABLE files ADD COLUMN held_reason TEXT;
+    ALTER TABLE files ADD COLUMN held_at INTEGER;
+
+    CREATE TABLE snapshots (
+        id      INTEGER PRIMARY KEY,
+        library TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        run     TEXT,
+        files   INTEGER NOT NULL,
+        bytes   INTEGER NOT NULL
+    );
+    CREATE INDEX snapshots_library ON snapshots(library, at);
+
+    CREATE INDEX copies_dest_path ON copies(dest, path);
+    "#,
 ];

@@ -4,6 +4,7 @@
 //! and rendered per photo into a [`RelPath`]. Names stay byte-exact. When the rendered
 //! name is already taken by other content, [`alternate_name`] gives a distinct,
 //! deterministic name (`IMG_0001~a1b2c3d4.CR2`), so that a rerun finds the same one.
+//! When a library file changes, its earlier version moves aside to [`version_key`].
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
@@ -11,6 +12,34 @@ use crate::photo::{ContentHash, PhotoKind};
 use crate::relpath::RelPath;
 
 pub const DEFAULT_LAYOUT: &str = "{year}/{date}/{name}";
+
+/// Where the earlier version `hash` of the photo stored at `key` is kept once a new
+/// version takes its place: `.triplicate/versions/<key>/<time>~<hash8>.<ext>`, with
+/// the time the library file stopped holding it (UTC, to the second). Browsable, and
+/// the same at every destination.
+pub fn version_key(
+    key: &RelPath,
+    until_ms: i64,
+    hash: &ContentHash,
+) -> Result<RelPath, crate::relpath::BadRelPath> {
+    let time = chrono::DateTime::from_timestamp_millis(until_ms)
+        .unwrap_or_default()
+        .format("%Y%m%dT%H%M%SZ");
+    let name = key.file_name();
+    let ext = name
+        .iter()
+        .rposition(|&b| b == b'.')
+        .filter(|&i| i > 0)
+        .map(|i| &name[i..])
+        .unwrap_or(b"");
+    let mut file = format!("{time}~{}", hash.short()).into_bytes();
+    file.extend_from_slice(ext);
+    let mut path = format!("{}/versions/", crate::destination::META_DIR).into_bytes();
+    path.extend_from_slice(key.as_bytes());
+    path.push(b'/');
+    path.extend_from_slice(&file);
+    RelPath::new(path)
+}
 
 /// The longest file name most filesystems take.
 pub const NAME_MAX: usize = 255;

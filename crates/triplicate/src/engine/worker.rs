@@ -19,9 +19,9 @@ use super::dest_problem;
 use super::fanout::{Placement, SourceError, Target, TargetError, choose_key, fan_out};
 use super::plan::Job;
 use super::queue::JobQueue;
-use crate::catalog::{CatalogError, Operation, PendingPhoto};
+use crate::catalog::{CatalogError, EarlierVersion, Operation, PendingPhoto};
 use crate::config::DestinationConfig;
-use crate::destination::layout::{Layout, LayoutInput};
+use crate::destination::layout::{Layout, LayoutInput, version_key};
 use crate::destination::{DestError, ErrorClass, Stored, WriteDestination};
 use crate::home::Triplicate;
 use crate::progress::{Event, Problem, Progress};
@@ -174,7 +174,26 @@ impl RunContext<'_> {
             let mut writes: Vec<(usize, RelPath)> = Vec::new();
             for &i in &remaining {
                 let od = &self.open[i];
-                match self.place(od, photo) {
+                // A new version of a file takes the place of the earlier one, which
+                // moves aside first.
+                let mut first = photo.previous_key.clone();
+                if first.is_none()
+                    && let Some(earlier) = self.t.catalog.earlier_version_at(
+                        &od.config.id,
+                        &photo.library,
+                        &photo.path,
+                        photo.photo_id,
+                    )?
+                {
+                    match self.set_aside(od, &earlier)? {
+                        Ok(()) => first = Some(earlier.key),
+                        Err(e) => {
+                            self.record_failure(od, photo, None, &e)?;
+                            continue;
+                        }
+                    }
+                }
+                match self.place(od, photo, first) {
                     Ok(Placement::Write(key)) => writes.push((i, key)),
                     Ok(Placement::AlreadyThere(key, stored)) => {
                         od.adopted.fetch_add(1, Ordering::Relaxed);
@@ -278,11 +297,55 @@ impl RunContext<'_> {
         Ok(())
     }
 
-    /// Chooses where `photo` goes at `od`: its earlier key or the layout's, or a
-    /// distinct alternative when that name holds other bytes.
-    fn place(&self, od: &OpenDest, photo: &PendingPhoto) -> Result<Placement, TargetError> {
-        let first = match &photo.previous_key {
-            Some(k) => k.clone(),
+    /// Moves the earlier version of a file aside at `od`, into the versions folder
+    /// ([`version_key`]), and records where it went. Never replaces, never deletes: if
+    /// an interrupted run already moved it, the catalog just catches up.
+    fn set_aside(
+        &self,
+        od: &OpenDest,
+        earlier: &EarlierVersion,
+    ) -> Result<Result<(), TargetError>, CatalogError> {
+        let Ok(aside) = version_key(&earlier.key, earlier.until, &earlier.hash) else {
+            return Ok(Ok(()));
+        };
+        let moved = match od.dest.rename(&earlier.key, &aside) {
+            Ok(()) => Ok(()),
+            Err(e) => match (od.dest.stat(&earlier.key), od.dest.stat(&aside)) {
+                (Ok(None), Ok(Some(_))) => Ok(()),
+                _ => Err(TargetError::Dest(e)),
+            },
+        };
+        if moved.is_ok() {
+            self.t
+                .catalog
+                .move_copy(earlier.photo_id, &od.config.id, &aside)?;
+            tracing::info!(destination = %od.config.name, "kept the earlier version of {} as {aside}", earlier.key);
+            self.t.catalog.record_operation(&Operation {
+                run: self.run,
+                kind: "version",
+                dest: Some(&od.config.name),
+                photo_id: Some(earlier.photo_id),
+                path: Some(&aside),
+                bytes: Some(earlier.size),
+                duration_ms: None,
+                outcome: "kept",
+                message: Some(&format!("earlier version of {}", earlier.key)),
+            })?;
+        }
+        Ok(moved)
+    }
+
+    /// Chooses where `photo` goes at `od`: `first` (its earlier key, or the place of
+    /// the version it replaces) or the layout's, or a distinct alternative when that
+    /// name holds other bytes.
+    fn place(
+        &self,
+        od: &OpenDest,
+        photo: &PendingPhoto,
+        first: Option<RelPath>,
+    ) -> Result<Placement, TargetError> {
+        let first = match first {
+            Some(k) => k,
             None => {
                 let captured = NaiveDateTime::parse_from_str(&photo.captured, CAPTURE_FORMAT)
                     .unwrap_or_default();

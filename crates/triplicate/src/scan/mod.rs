@@ -10,8 +10,15 @@
 //! changed (a camera still writing, an editor saving) is reported and picked up by the
 //! next scan. Capture times come from EXIF ([`exif`]); a sidecar takes the capture time
 //! of the photo it belongs to, so that it lands in the same date folder.
+//!
+//! A known file whose content changed is settled at the end of the scan ([`changes`]):
+//! it becomes a new version, or is held back as possible bit rot, or, when too many
+//! backed-up files changed or vanished at once, trips the mass-change guard.
 
+mod changes;
 pub mod exif;
+pub(crate) use changes::hold_bit_rot;
+pub use changes::{BIT_ROT_WARNING, CHANGED_WARNING, GUARD_WARNING, guard_message};
 pub(crate) mod walk;
 
 use std::collections::HashMap;
@@ -21,8 +28,8 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::catalog::{Catalog, CatalogError, ScannedFile};
-use crate::config::LibraryConfig;
+use crate::catalog::{Catalog, CatalogError, KnownFile, ScannedFile};
+use crate::config::{LibraryConfig, ProtectionSettings};
 use crate::destination::ErrorClass;
 use crate::photo::{ContentHash, PhotoKind};
 use crate::progress::{Event, Problem, Progress};
@@ -53,13 +60,22 @@ pub struct ScanReport {
     pub gone: u64,
     /// New or changed files left for a later scan because they changed too recently.
     pub deferred: u64,
+    /// Backed-up files whose new content goes to the backups as a new version.
+    pub new_versions: u64,
+    /// Changes held back: possible bit rot, or found while the guard is tripped.
+    pub held: u64,
+    /// Whether this scan tripped the mass-change guard.
+    pub guard_tripped: bool,
+    /// The snapshot recorded, when the library changed since its last one.
+    pub snapshot: Option<i64>,
     pub problems: Vec<Problem>,
 }
 
-/// A file found by the walk.
+/// A file found by the walk, with what the catalog knew of it.
 struct Found {
     path: RelPath,
     kind: PhotoKind,
+    known: Option<KnownFile>,
 }
 
 /// Files hashed per catalog transaction.
@@ -76,6 +92,10 @@ pub struct ScanOptions {
     /// Files known to be complete (closed after writing) however recent: the settle
     /// time does not apply to them. Full paths.
     pub complete: std::sync::Arc<std::collections::HashSet<std::path::PathBuf>>,
+    /// When changes stop reaching the backups.
+    pub protection: ProtectionSettings,
+    /// The run the scan belongs to, named in the snapshot it records.
+    pub run: Option<String>,
 }
 
 /// Scans one library into the catalog. `on_recorded` receives the photo ids of each
@@ -138,9 +158,10 @@ pub fn scan_library(
             {
                 report.deferred += 1
             }
-            _ => to_read.push(Found {
+            k => to_read.push(Found {
                 kind: PhotoKind::from_name(entry.path.file_name()),
                 path: entry.path.clone(),
+                known: k,
             }),
         }
         all_paths.push(entry.path);
@@ -170,6 +191,7 @@ pub fn scan_library(
     } else {
         sibling_index(&all_paths)
     };
+    let mut changed: Vec<changes::Change> = Vec::new();
     for (pass, found) in [photos, sidecars].into_iter().enumerate() {
         for chunk in found.chunks(BATCH) {
             let results: Vec<Result<ScannedFile, Problem>> = chunk
@@ -191,12 +213,25 @@ pub fn scan_library(
                 })
                 .collect();
             let mut batch = Vec::with_capacity(results.len());
-            for r in results {
+            let mut same_content = Vec::new();
+            for (f, r) in chunk.iter().zip(results) {
                 match r {
                     Ok(s) => {
                         report.hashed += 1;
                         report.bytes_hashed += s.size;
-                        batch.push(s);
+                        match &f.known {
+                            // Settled once the whole library has been seen.
+                            Some(k) if catalog.photo_id_of(&s.hash)? != Some(k.photo_id) => changed
+                                .push(changes::Change {
+                                    found: s,
+                                    before: k.clone(),
+                                }),
+                            Some(_) => {
+                                same_content.push(s.path.clone());
+                                batch.push(s)
+                            }
+                            None => batch.push(s),
+                        }
                     }
                     Err(p) => {
                         progress.event(&Event::Problem(&p));
@@ -206,15 +241,40 @@ pub fn scan_library(
             }
             let ids = catalog.record_files(&lib.name, &batch)?;
             on_recorded(&ids);
+            // Back to the content the backups hold (a damaged file put right).
+            for path in same_content {
+                catalog.resolve_warnings(
+                    &format!("{}:{path}", lib.name),
+                    &[changes::BIT_ROT_WARNING],
+                )?;
+            }
         }
     }
 
     // A walk that failed somewhere cannot tell "gone" from "not listed".
-    if !walk_failed {
-        let gone: Vec<i64> = known.values().filter(|k| k.present).map(|k| k.id).collect();
-        catalog.set_present(&gone, false)?;
-        report.gone = gone.len() as u64;
-    }
+    let gone: Vec<&KnownFile> = if walk_failed {
+        Vec::new()
+    } else {
+        known.values().filter(|k| k.present).collect()
+    };
+    changes::settle(
+        catalog,
+        lib,
+        &options.protection,
+        changes::Differences {
+            changes: changed,
+            gone: &gone,
+        },
+        &mut report,
+        progress,
+        on_recorded,
+    )?;
+    let gone: Vec<i64> = gone.iter().map(|k| k.id).collect();
+    catalog.set_present(&gone, false)?;
+    report.gone = gone.len() as u64;
+    report.snapshot = catalog
+        .record_snapshot(&lib.name, options.run.as_deref())?
+        .map(|s| s.id);
     progress.event(&Event::ScanFinished {
         library: &lib.name,
         files: report.files,
@@ -228,6 +288,17 @@ pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 }
 
 /// Reads and hashes one file, making sure it held still while it was read.
+pub(crate) fn read_file(lib: &LibraryConfig, path: &RelPath) -> Result<ScannedFile, Problem> {
+    read_one(
+        lib,
+        &Found {
+            path: path.clone(),
+            kind: PhotoKind::from_name(path.file_name()),
+            known: None,
+        },
+    )
+}
+
 fn read_one(lib: &LibraryConfig, found: &Found) -> Result<ScannedFile, Problem> {
     let full = found.path.to_path(&lib.path);
     let fail = |what: String| file_problem(lib, &found.path, &what);

@@ -1,0 +1,604 @@
+//! Versions: what each library path held and when, the changes held back for a person,
+//! the libraries' snapshots, and the mass-change guard's state.
+//!
+//! `file_history` is written by triggers on `files` (migration 5): a row per content a
+//! path held, from `since` to `until` (Unix milliseconds, `until` empty while it still
+//! holds it). A library as it was at any moment is therefore one query
+//! ([`Catalog::names_as_of`]), and a snapshot is a point in that history with its
+//! counts. A held change (possible bit rot, or any change while the guard is tripped)
+//! leaves the path at its last good content: the found content waits in
+//! `held_photo_id` until [`Catalog::accept_changes`].
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// Now, in Unix milliseconds: the unit of history and snapshots.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A library as one backup run saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    pub id: i64,
+    pub library: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub run: Option<String>,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Why a change to a library file was held back instead of backed up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    /// A photo's content changed while its modification time did not.
+    BitRot,
+    /// The mass-change guard was tripped when the change was found.
+    MassChange,
+}
+
+impl HoldReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldReason::BitRot => "bit_rot",
+            HoldReason::MassChange => "mass_change",
+        }
+    }
+
+    fn parse(s: &str) -> HoldReason {
+        if s == "bit_rot" {
+            HoldReason::BitRot
+        } else {
+            HoldReason::MassChange
+        }
+    }
+}
+
+/// An earlier version of a file, as a destination holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierVersion {
+    pub photo_id: i64,
+    pub key: RelPath,
+    /// When the file stopped holding it, in Unix milliseconds.
+    pub until: i64,
+    pub size: u64,
+    pub hash: ContentHash,
+}
+
+/// A library file as the catalog holds it.
+#[derive(Debug, Clone)]
+pub struct Original {
+    pub path: RelPath,
+    pub photo_id: i64,
+    pub hash: ContentHash,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// A change found in a library and held back.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldChange {
+    pub library: String,
+    pub path: RelPath,
+    pub reason: HoldReason,
+    /// Unix seconds.
+    pub held_at: i64,
+    /// The content the catalog (and every backup) keeps for the path.
+    pub kept: ContentHash,
+    /// The content found in the library.
+    pub found: ContentHash,
+}
+
+/// The mass-change guard, tripped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardTrip {
+    /// Unix seconds.
+    pub at: i64,
+    pub library: String,
+    /// Backed-up files whose content changed, and backed-up files that vanished.
+    pub changed: u64,
+    pub vanished: u64,
+    /// Backed-up files in the library before the scan.
+    pub backed_up: u64,
+    /// Changed files whose start looks encrypted rather than like a photo.
+    pub looks_encrypted: u64,
+}
+
+const GUARD_KEY: &str = "guard_tripped";
+
+impl Catalog {
+    /// Every name each library had at `at_ms`, with what it held then.
+    pub fn names_as_of(&self, at_ms: i64) -> Result<Vec<NamedPhoto>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT h.photo_id, h.library, h.path, h.mtime_ns, p.hash, p.size, p.captured
+                 FROM file_history h JOIN photos p ON p.id = h.photo_id
+                 WHERE h.since <= ?1 AND (h.until IS NULL OR h.until > ?1)
+                 ORDER BY h.library, h.path",
+            )?;
+            let rows = stmt.query_map([at_ms], |r| {
+                Ok(NamedPhoto {
+                    photo_id: r.get(0)?,
+                    library: r.get(1)?,
+                    path: rel(r.get(2)?)?,
+                    mtime_ns: r.get(3)?,
+                    hash: hash_from(r.get(4)?),
+                    size: r.get::<_, i64>(5)? as u64,
+                    captured: r.get(6)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Records a snapshot of `library` as it is now, if it changed since its last one
+    /// (an idle daemon makes none). Returns the new snapshot.
+    pub fn record_snapshot(&self, library: &str, run: Option<&str>) -> Result<Option<Snapshot>> {
+        let at = now_ms();
+        self.tx(|tx| {
+            let last: Option<i64> = tx
+                .query_row(
+                    "SELECT MAX(at) FROM snapshots WHERE library = ?1",
+                    [library],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let changed: bool = match last {
+                Some(last) => tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM file_history WHERE library = ?1
+                       AND (since > ?2 OR until > ?2))",
+                    params![library, last],
+                    |r| r.get(0),
+                )?,
+                None => tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM file_history WHERE library = ?1)",
+                    [library],
+                    |r| r.get(0),
+                )?,
+            };
+            if !changed {
+                return Ok(None);
+            }
+            // Never two snapshots at the same millisecond: the later one would hide
+            // the earlier from --as-of.
+            let at = last.map_or(at, |l| at.max(l + 1));
+            let (files, bytes): (i64, i64) = tx.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(p.size), 0)
+                 FROM files f JOIN photos p ON p.id = f.photo_id
+                 WHERE f.library = ?1 AND f.present = 1",
+                [library],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            tx.execute(
+                "INSERT INTO snapshots(library, at, run, files, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![library, at, run, files, bytes],
+            )?;
+            Ok(Some(Snapshot {
+                id: tx.last_insert_rowid(),
+                library: library.into(),
+                at,
+                run: run.map(str::to_owned),
+                files: files as u64,
+                bytes: bytes as u64,
+            }))
+        })
+    }
+
+    /// Every snapshot, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, library, at, run, files, bytes FROM snapshots ORDER BY at, id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Snapshot {
+                    id: r.get(0)?,
+                    library: r.get(1)?,
+                    at: r.get(2)?,
+                    run: r.get(3)?,
+                    files: r.get::<_, i64>(4)? as u64,
+                    bytes: r.get::<_, i64>(5)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The latest earlier version of `path` in `library` (content it held before
+    /// `photo_id`) that `dest` holds in its main tree: the photo, its key, and when
+    /// the path stopped holding it (Unix milliseconds). A new version takes its place.
+    pub fn earlier_version_at(
+        &self,
+        dest: &str,
+        library: &str,
+        path: &RelPath,
+        photo_id: i64,
+    ) -> Result<Option<EarlierVersion>> {
+        let rows: Vec<EarlierVersion> = self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT h.photo_id, c.path, h.until, p.size, p.hash FROM file_history h
+                 JOIN copies c ON c.photo_id = h.photo_id AND c.dest = ?1
+                   AND c.state = 'verified' AND c.path IS NOT NULL
+                 JOIN photos p ON p.id = h.photo_id
+                 WHERE h.library = ?2 AND h.path = ?3 AND h.until IS NOT NULL
+                   AND h.photo_id <> ?4
+                 ORDER BY h.until DESC LIMIT 16",
+            )?;
+            let rows = stmt.query_map(params![dest, library, path.as_bytes(), photo_id], |r| {
+                Ok(EarlierVersion {
+                    photo_id: r.get(0)?,
+                    key: rel(r.get(1)?)?,
+                    until: r.get(2)?,
+                    size: r.get::<_, i64>(3)? as u64,
+                    hash: hash_from(r.get(4)?),
+                })
+            })?;
+            rows.collect()
+        })?;
+        let versions = crate::destination::META_DIR.to_string() + "/";
+        Ok(rows
+            .into_iter()
+            .find(|v| !v.key.as_bytes().starts_with(versions.as_bytes())))
+    }
+
+    /// The photo whose verified copy at `dest` is stored at `key`, if any.
+    pub fn photo_at(&self, dest: &str, key: &RelPath) -> Result<Option<i64>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT photo_id FROM copies WHERE dest = ?1 AND path = ?2 AND state = 'verified'",
+                params![dest, key.as_bytes()],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// Records that the copy of `photo_id` at `dest` now lives at `key` (it was moved
+    /// aside into the versions folder).
+    pub fn move_copy(&self, photo_id: i64, dest: &str, key: &RelPath) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE copies SET path = ?3, updated_at = ?4 WHERE photo_id = ?1 AND dest = ?2",
+                params![photo_id, dest, key.as_bytes(), now()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The content `path` in `library` holds, if the catalog knows the file.
+    pub fn content_of(&self, library: &str, path: &RelPath) -> Result<Option<(i64, ContentHash)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT p.id, p.hash FROM files f JOIN photos p ON p.id = f.photo_id
+                 WHERE f.library = ?1 AND f.path = ?2",
+                params![library, path.as_bytes()],
+                |r| Ok((r.get(0)?, hash_from(r.get(1)?))),
+            )
+            .optional()
+        })
+    }
+
+    /// Whether some destination holds a verified copy of the photo.
+    pub fn is_backed_up(&self, photo_id: i64) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM copies WHERE photo_id = ?1 AND state = 'verified')",
+                [photo_id],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// How many files present in `library` hold a photo with a verified copy somewhere.
+    pub fn backed_up_files(&self, library: &str) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM files f WHERE f.library = ?1 AND f.present = 1
+                   AND EXISTS (SELECT 1 FROM copies c WHERE c.photo_id = f.photo_id
+                               AND c.state = 'verified')",
+                [library],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+        })
+    }
+
+    /// Holds back a change found in a library: the path keeps its last good content,
+    /// the found content is recorded as a photo and waits for [`Catalog::accept_changes`].
+    /// The file's fingerprint is updated, so that it is not read again on every scan.
+    pub fn hold_change(
+        &self,
+        library: &str,
+        found: &ScannedFile,
+        reason: HoldReason,
+    ) -> Result<()> {
+        let at = now();
+        self.tx(|tx| {
+            let id: i64 = tx.query_row(
+                "INSERT INTO photos(hash, size, captured, captured_from, kind, first_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(hash) DO UPDATE SET hash = hash
+                 RETURNING id",
+                params![
+                    &found.hash.0[..],
+                    found.size as i64,
+                    found.captured,
+                    found.captured_from,
+                    found.kind.as_str(),
+                    at
+                ],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "UPDATE files SET held_photo_id = ?3, held_reason = ?4,
+                   held_at = COALESCE(held_at, ?5), size = ?6, mtime_ns = ?7, inode = ?8
+                 WHERE library = ?1 AND path = ?2",
+                params![
+                    library,
+                    found.path.as_bytes(),
+                    id,
+                    reason.as_str(),
+                    at,
+                    found.size as i64,
+                    found.mtime_ns,
+                    found.inode as i64
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every change held back, by library and path.
+    pub fn held_changes(&self) -> Result<Vec<HeldChange>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT f.library, f.path, f.held_reason, f.held_at, kept.hash, found.hash
+                 FROM files f JOIN photos kept ON kept.id = f.photo_id
+                 JOIN photos found ON found.id = f.held_photo_id
+                 WHERE f.held_photo_id IS NOT NULL ORDER BY f.library, f.path",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(HeldChange {
+                    library: r.get(0)?,
+                    path: rel(r.get(1)?)?,
+                    reason: HoldReason::parse(&r.get::<_, String>(2)?),
+                    held_at: r.get(3)?,
+                    kept: hash_from(r.get(4)?),
+                    found: hash_from(r.get(5)?),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Lets held changes through: each path now holds the content found, which the next
+    /// backup stores as a new version. `which` picks (library, path) pairs; all when
+    /// `None`. Returns the changes let through.
+    pub fn accept_changes(
+        &self,
+        which: Option<&dyn Fn(&HeldChange) -> bool>,
+    ) -> Result<Vec<HeldChange>> {
+        let held = self.held_changes()?;
+        let chosen: Vec<HeldChange> = held
+            .into_iter()
+            .filter(|h| which.is_none_or(|f| f(h)))
+            .collect();
+        self.tx(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE files SET photo_id = held_photo_id, held_photo_id = NULL,
+                   held_reason = NULL, held_at = NULL
+                 WHERE library = ?1 AND path = ?2 AND held_photo_id IS NOT NULL",
+            )?;
+            for h in &chosen {
+                stmt.execute(params![h.library, h.path.as_bytes()])?;
+            }
+            Ok(())
+        })?;
+        Ok(chosen)
+    }
+
+    /// The files present in `library` with no held change: what a check of the
+    /// library's originals reads.
+    pub fn originals(&self, library: &str) -> Result<Vec<Original>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT f.path, f.photo_id, p.hash, f.size, f.mtime_ns FROM files f
+                 JOIN photos p ON p.id = f.photo_id
+                 WHERE f.library = ?1 AND f.present = 1 AND f.held_photo_id IS NULL
+                 ORDER BY f.path",
+            )?;
+            let rows = stmt.query_map([library], |r| {
+                Ok(Original {
+                    path: rel(r.get(0)?)?,
+                    photo_id: r.get(1)?,
+                    hash: hash_from(r.get(2)?),
+                    size: r.get::<_, i64>(3)? as u64,
+                    mtime_ns: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The mass-change guard, if it is tripped.
+    pub fn guard_trip(&self) -> Result<Option<GuardTrip>> {
+        let value: Option<String> = self.with(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [GUARD_KEY], |r| {
+                r.get(0)
+            })
+            .optional()
+        })?;
+        Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Trips the guard (`Some`) or resets it (`None`).
+    pub fn set_guard_trip(&self, trip: Option<&GuardTrip>) -> Result<()> {
+        self.with(|c| match trip {
+            Some(t) => c
+                .execute(
+                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![GUARD_KEY, serde_json::to_string(t).unwrap_or_default()],
+                )
+                .map(drop),
+            None => c
+                .execute("DELETE FROM meta WHERE key = ?1", [GUARD_KEY])
+                .map(drop),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanned(path: &str, content: &[u8], mtime_ns: i64) -> ScannedFile {
+        ScannedFile {
+            path: RelPath::new(path.as_bytes().to_vec()).unwrap(),
+            hash: ContentHash::of(content),
+            size: content.len() as u64,
+            mtime_ns,
+            inode: 1,
+            captured: "2024-05-17T10:00:00".into(),
+            captured_from: "exif",
+            kind: PhotoKind::from_name(path.as_bytes()),
+        }
+    }
+
+    fn tree(c: &Catalog, at: i64) -> Vec<(String, ContentHash)> {
+        c.names_as_of(at)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.path.to_string(), n.hash))
+            .collect()
+    }
+
+    #[test]
+    fn history_gives_each_moment_its_tree() {
+        let c = Catalog::open_in_memory().unwrap();
+        c.record_files(
+            "in",
+            &[scanned("a.jpg", b"a1", 1), scanned("b.jpg", b"b1", 1)],
+        )
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let first = c
+            .record_snapshot("in", None)
+            .unwrap()
+            .expect("a first snapshot");
+        assert_eq!((first.files, first.bytes), (2, 4));
+        assert!(
+            c.record_snapshot("in", None).unwrap().is_none(),
+            "nothing changed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        c.record_files("in", &[scanned("a.jpg", b"a2", 2)]).unwrap();
+        let files = c.known_files("in").unwrap();
+        let b = files[&RelPath::new(b"b.jpg".to_vec()).unwrap()].id;
+        c.set_present(&[b], false).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let second = c.record_snapshot("in", None).unwrap().unwrap();
+        assert_eq!(
+            tree(&c, first.at),
+            vec![
+                ("a.jpg".into(), ContentHash::of(b"a1")),
+                ("b.jpg".into(), ContentHash::of(b"b1"))
+            ]
+        );
+        assert_eq!(
+            tree(&c, second.at),
+            vec![("a.jpg".into(), ContentHash::of(b"a2"))]
+        );
+        let a1 = c.photo_id_of(&ContentHash::of(b"a1")).unwrap().unwrap();
+        let a2 = c.photo_id_of(&ContentHash::of(b"a2")).unwrap().unwrap();
+        let a = RelPath::new(b"a.jpg".to_vec()).unwrap();
+        let key = RelPath::new(b"2024/a.jpg".to_vec()).unwrap();
+        assert_eq!(
+            c.earlier_version_at("d", "in", &a, a2).unwrap(),
+            None,
+            "d holds nothing"
+        );
+        let op = Operation {
+            run: "r",
+            kind: "copy",
+            dest: Some("d"),
+            photo_id: None,
+            path: None,
+            bytes: None,
+            duration_ms: None,
+            outcome: "ok",
+            message: None,
+        };
+        c.record_copy_verified(
+            a1,
+            "d",
+            &key,
+            crate::destination::Stored::AsGiven,
+            "read back",
+            &op,
+        )
+        .unwrap();
+        let earlier = c.earlier_version_at("d", "in", &a, a2).unwrap().unwrap();
+        assert_eq!(
+            (earlier.photo_id, &earlier.key, earlier.size),
+            (a1, &key, 2)
+        );
+        assert_eq!(earlier.hash, ContentHash::of(b"a1"));
+        let aside = RelPath::new(b".triplicate/versions/2024/a.jpg/x~y.jpg".to_vec()).unwrap();
+        c.move_copy(a1, "d", &aside).unwrap();
+        assert_eq!(
+            c.earlier_version_at("d", "in", &a, a2).unwrap(),
+            None,
+            "already moved aside"
+        );
+    }
+
+    #[test]
+    fn a_held_change_keeps_the_good_content_until_accepted() {
+        let c = Catalog::open_in_memory().unwrap();
+        c.record_files("in", &[scanned("a.cr2", b"good", 1)])
+            .unwrap();
+        c.hold_change("in", &scanned("a.cr2", b"rot!", 1), HoldReason::BitRot)
+            .unwrap();
+        let a = RelPath::new(b"a.cr2".to_vec()).unwrap();
+        assert_eq!(
+            c.content_of("in", &a).unwrap().unwrap().1,
+            ContentHash::of(b"good")
+        );
+        let held = c.held_changes().unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].reason, HoldReason::BitRot);
+        assert_eq!(held[0].found, ContentHash::of(b"rot!"));
+        let known = &c.known_files("in").unwrap()[&a];
+        assert_eq!(known.mtime_ns, 1, "the fingerprint is the found file's");
+        assert_eq!(c.accept_changes(None).unwrap().len(), 1);
+        assert_eq!(
+            c.content_of("in", &a).unwrap().unwrap().1,
+            ContentHash::of(b"rot!")
+        );
+        assert!(c.held_changes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_guard_trips_and_resets() {
+        let c = Catalog::open_in_memory().unwrap();
+        assert_eq!(c.guard_trip().unwrap(), None);
+        let trip = GuardTrip {
+            at: 1,
+            library: "in".into(),
+            changed: 60,
+            vanished: 0,
+            backed_up: 100,
+            looks_encrypted: 60,
+        };
+        c.set_guard_trip(Some(&trip)).unwrap();
+        assert_eq!(c.guard_trip().unwrap(), Some(trip));
+        c.set_guard_trip(None).unwrap();
+        assert_eq!(c.guard_trip().unwrap(), None);
+    }
+}
