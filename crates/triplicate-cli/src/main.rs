@@ -203,6 +203,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove old versions and deleted photos from the destinations, beyond a retention
+    /// policy. What the libraries hold now is never touched. A dry run unless --apply.
+    Prune {
+        /// Keep the last version of each of the newest N days.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_daily: u32,
+        /// Keep the last version of each of the newest N weeks.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_weekly: u32,
+        /// Keep the last version of each of the newest N months.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_monthly: u32,
+        /// Keep every version that was current this recently (e.g. 30d, 2w).
+        #[arg(long, value_name = "DURATION", value_parser = triplicate::verify::parse_duration)]
+        keep_within: Option<std::time::Duration>,
+        /// Only at this destination (repeatable).
+        #[arg(long = "dest", value_name = "NAME")]
+        dest: Vec<String>,
+        /// Remove; without it, only list what would go.
+        #[arg(long)]
+        apply: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// The libraries' snapshots: each backup run that found changes records one;
     /// `restore --as-of ID` brings a library back as it was.
     #[command(subcommand)]
@@ -563,6 +587,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             || cause
                 .downcast_ref::<triplicate::restore::RestoreError>()
                 .is_some_and(|e| e.is_usage())
+            || cause
+                .downcast_ref::<triplicate::prune::PruneError>()
+                .is_some_and(|e| e.is_usage())
             || matches!(
                 cause.downcast_ref::<triplicate::protection::AcceptError>(),
                 Some(triplicate::protection::AcceptError::NoMatch(_))
@@ -835,6 +862,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = triplicate::restore::restore(&t, &options, &bars)?;
             bars.finish();
             return print_report(json, &report, show::restore, report.ok());
+        }
+        Command::Prune {
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            keep_within,
+            dest,
+            apply,
+            json,
+        } => {
+            let t = Triplicate::open(&home)?;
+            let policy = triplicate::prune::RetentionPolicy {
+                keep_daily,
+                keep_weekly,
+                keep_monthly,
+                keep_within,
+            };
+            let bars = bars::Bars::new(!json);
+            let report = triplicate::prune::prune(&t, &policy, &dest, apply, &bars)?;
+            bars.finish();
+            return print_report(json, &report, show::pruned, report.ok());
         }
         Command::Snapshots(SnapshotsCommand::List { json }) => {
             let t = Triplicate::open(&home)?;

@@ -879,3 +879,32 @@ pub fn accepted(r: &triplicate::protection::AcceptReport) {
         println!("the mass-change guard is reset: changes reach the backups again");
     }
 }
+
+pub fn pruned(r: &triplicate::prune::PruneReport) {
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    for p in &r.removed {
+        let at: Vec<String> = p.copies.iter().map(|(d, k)| format!("{d}:{k}")).collect();
+        println!(
+            "  {verb} {}:{} as it was until {} ({}) from {}",
+            p.library,
+            p.path,
+            local_ms(p.until),
+            HumanBytes(p.size),
+            at.join(", ")
+        );
+    }
+    println!(
+        "{} of {} past versions and deleted photos {verb}, {} kept by the policy; {} {}",
+        r.removed.len(),
+        r.past_photos,
+        r.kept,
+        HumanBytes(r.bytes),
+        if r.dry_run { "would be freed" } else { "freed" }
+    );
+    if r.dry_run && !r.removed.is_empty() {
+        println!("a dry run: nothing was removed; add --apply to remove");
+    }
+    for p in &r.problems {
+        println!("  problem: {}", p.message);
+    }
+}

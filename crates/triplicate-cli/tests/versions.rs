@@ -375,3 +375,79 @@ fn three_snapshots_each_restore_to_exactly_their_tree() {
     let out = w.run(&["restore", "--to", "x", "--as-of", "yesterday-ish"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn prune_removes_only_what_the_policy_lets_go_and_never_a_current_photo() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    w.card("card1", &kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    // Three edits of one photo today, then a photo deleted.
+    let jpg = w.library().join(DIR).join("IMG_0001.JPG");
+    for i in 0..3u64 {
+        let later = mtime(&jpg) + Duration::from_secs(60);
+        fs::write(
+            &jpg,
+            kit::jpeg(
+                "2024:05:17 10:00:00",
+                &kit::noise(&format!("edit-{i}"), 9_000),
+            ),
+        )
+        .unwrap();
+        set_mtime(&jpg, later);
+        assert_eq!(w.backup(&[]).0, 0);
+    }
+    let deleted = fs::read(w.library().join(DIR).join("IMG_0002.JPG")).unwrap();
+    fs::remove_file(w.library().join(DIR).join("IMG_0002.JPG")).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    assert_eq!(versions(&w.path("usb")).len(), 3);
+
+    assert_eq!(
+        w.run(&["prune"]).status.code(),
+        Some(2),
+        "no policy, no prune"
+    );
+    // Today is filled by the current content: the three earlier versions would go;
+    // the deleted photo's last version is its own day's, and stays.
+    let (code, dry) = w.json("prune", &["--keep-daily", "1"]);
+    assert_eq!(code, 0, "{dry}");
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["removed"].as_array().unwrap().len(), 3, "{dry}");
+    assert_eq!(
+        versions(&w.path("usb")).len(),
+        3,
+        "a dry run removes nothing"
+    );
+    let (_, within) = w.json("prune", &["--keep-within", "1h"]);
+    assert_eq!(within["removed"].as_array().unwrap().len(), 0, "{within}");
+
+    let (code, done) = w.json("prune", &["--keep-daily", "1", "--apply"]);
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(done["removed"].as_array().unwrap().len(), 3);
+    assert!(versions(&w.path("usb")).is_empty());
+    let at_usb: BTreeSet<String> = common::stored(&w.path("usb")).into_values().collect();
+    for (path, hash) in kit::tree_hashes(&w.library()).unwrap() {
+        assert!(
+            at_usb.contains(&hash),
+            "{} is current and stays",
+            path.display()
+        );
+    }
+    assert!(
+        at_usb.contains(&hash_of(&deleted)),
+        "the deleted photo stays"
+    );
+    let log = w.ok(&["log", "--json", "--limit", "500"]);
+    assert_eq!(
+        log.matches("\"prune\"").count(),
+        3,
+        "every removal is logged"
+    );
+    let (code, report) = w.json("verify", &[]);
+    assert_eq!(code, 0, "nothing the catalog counts on is gone: {report}");
+    assert_eq!(w.status()["deleted"]["kept"], 1);
+    // Pruning again finds nothing more.
+    let (_, again) = w.json("prune", &["--keep-daily", "1", "--apply"]);
+    assert_eq!(again["removed"].as_array().unwrap().len(), 0);
+}

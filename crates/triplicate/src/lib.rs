@@ -19,6 +19,8 @@
 //!   were at any moment of the catalog's file history (`--as-of`).
 //! - [`protection`]: letting changes held back by the mass-change guard or as possible
 //!   bit rot through, once a person says so.
+//! - [`prune`]: retention, the only removal of copies: old versions and deleted photos
+//!   beyond an explicit policy.
 //! - [`rebuild`]: a lost catalog, recreated from the destinations' manifests.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
 //! - [`service`]: the running service's jobs, requested actions and announced changes.
@@ -64,6 +66,7 @@ pub mod photo;
 pub mod policy;
 pub mod progress;
 pub mod protection;
+pub mod prune;
 pub mod rebuild;
 pub mod relpath;
 pub mod restore;

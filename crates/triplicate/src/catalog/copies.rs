@@ -396,7 +396,8 @@ impl Catalog {
     pub fn deleted_photos(&self) -> Result<DeletedPhotos> {
         self.with(|c| {
             let deleted = "EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id)
-                 AND NOT EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.present = 1)";
+                 AND NOT EXISTS (SELECT 1 FROM files f WHERE f.photo_id = p.id AND f.present = 1)
+                 AND p.pruned_at IS NULL";
             let (photos, bytes, kept): (i64, i64, i64) = c.query_row(
                 &format!(
                     "SELECT COUNT(*), COALESCE(SUM(p.size), 0),

@@ -69,6 +69,17 @@ pub struct EarlierVersion {
     pub hash: ContentHash,
 }
 
+/// One stretch of a file's history: `path` held `photo_id` from `since` until
+/// `until` (Unix milliseconds; `None` while it still does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub library: String,
+    pub path: RelPath,
+    pub photo_id: i64,
+    pub since: i64,
+    pub until: Option<i64>,
+}
+
 /// A library file as the catalog holds it.
 #[derive(Debug, Clone)]
 pub struct Original {
@@ -422,6 +433,66 @@ impl Catalog {
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    /// Every row of the file history: what each path held, and when.
+    pub fn history(&self) -> Result<Vec<HistoryRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT library, path, photo_id, since, until FROM file_history
+                 ORDER BY library, path, since",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(HistoryRow {
+                    library: r.get(0)?,
+                    path: rel(r.get(1)?)?,
+                    photo_id: r.get(2)?,
+                    since: r.get(3)?,
+                    until: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The photos a library holds now: in a present file, or found in one and held
+    /// back. Prune never touches them.
+    pub fn current_photos(&self) -> Result<std::collections::HashSet<i64>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT photo_id FROM files WHERE present = 1
+                 UNION SELECT held_photo_id FROM files WHERE held_photo_id IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// A photo's size and hash.
+    pub fn photo_size_hash(&self, photo_id: i64) -> Result<(u64, ContentHash)> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT size, hash FROM photos WHERE id = ?1",
+                [photo_id],
+                |r| Ok((r.get::<_, i64>(0)? as u64, hash_from(r.get(1)?))),
+            )
+        })
+    }
+
+    /// Forgets the copy of `photo_id` at `dest`, which prune removed, and logs it.
+    pub fn forget_pruned_copy(&self, photo_id: i64, dest: &str, op: &Operation<'_>) -> Result<()> {
+        self.tx(|tx| {
+            tx.execute(
+                "DELETE FROM copies WHERE photo_id = ?1 AND dest = ?2",
+                params![photo_id, dest],
+            )?;
+            tx.execute(
+                "UPDATE photos SET pruned_at = ?2 WHERE id = ?1
+                   AND NOT EXISTS (SELECT 1 FROM copies WHERE photo_id = ?1 AND state = 'verified')",
+                params![photo_id, now()],
+            )?;
+            insert_operation(tx, now(), op)
         })
     }
 

@@ -20,7 +20,9 @@ use std::sync::Mutex;
 
 pub use copies::DeletedPhotos;
 pub use grid::{ChangeRow, PeerState, PhotoToSend, PhotoView, RecordRow, StoredRecord};
-pub use history::{EarlierVersion, GuardTrip, HeldChange, HoldReason, Original, Snapshot, now_ms};
+pub use history::{
+    EarlierVersion, GuardTrip, HeldChange, HistoryRow, HoldReason, Original, Snapshot, now_ms,
+};
 use runs::insert_operation;
 pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT};
 use rusqlite::Connection;

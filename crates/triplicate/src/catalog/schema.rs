@@ -253,5 +253,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX snapshots_library ON snapshots(library, at);
 
     CREATE INDEX copies_dest_path ON copies(dest, path);
+
+    -- When prune removed a photo's copies under a retention policy.
+    ALTER TABLE photos ADD COLUMN pruned_at INTEGER;
     "#,
 ];

@@ -1,0 +1,434 @@
+//! Retention: removing old versions and deleted photos from the destinations under an
+//! explicit policy. The only code that deletes a copy.
+//!
+//! What a library holds now is never touched. Everything else it once held (earlier
+//! versions of changed files, photos deleted from the library) is judged per file path
+//! by its history, restic-style: the content a path held at the end of each of the
+//! newest `keep_daily` days is kept, likewise for `keep_weekly` ISO weeks and
+//! `keep_monthly` months, and all of it that was current within `keep_within`. The
+//! current content fills its own day, week and month. A photo goes only when no path's
+//! policy keeps it, and then from every selected destination; every removal is logged.
+//! Without `apply` nothing is removed: the report says what would go.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use chrono::{Datelike, Local, TimeZone};
+use serde::Serialize;
+
+use crate::catalog::{HistoryRow, Operation, now_ms};
+use crate::destination::{self, ErrorClass, WriteDestination};
+use crate::engine::{EngineError, run_id, select_destinations};
+use crate::home::Triplicate;
+use crate::progress::{Problem, Problems, Progress};
+use crate::relpath::RelPath;
+
+/// How much history to keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionPolicy {
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    #[serde(serialize_with = "seconds")]
+    pub keep_within: Option<Duration>,
+}
+
+fn seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs()),
+        None => s.serialize_none(),
+    }
+}
+
+impl RetentionPolicy {
+    fn is_empty(&self) -> bool {
+        self.keep_daily == 0
+            && self.keep_weekly == 0
+            && self.keep_monthly == 0
+            && self.keep_within.is_none()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error(
+        "say what to keep: --keep-daily, --keep-weekly, --keep-monthly or --keep-within (a policy that keeps nothing is refused)"
+    )]
+    NoPolicy,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl PruneError {
+    pub fn is_usage(&self) -> bool {
+        match self {
+            PruneError::NoPolicy => true,
+            PruneError::Engine(e) => e.is_usage(),
+        }
+    }
+}
+
+/// A photo prune removes (or would remove).
+#[derive(Debug, Clone, Serialize)]
+pub struct PrunedPhoto {
+    /// A name it had, and when it stopped being current there (Unix milliseconds).
+    pub library: String,
+    pub path: RelPath,
+    pub until: i64,
+    pub hash: String,
+    pub size: u64,
+    /// Where its copies are: destination name and key.
+    pub copies: Vec<(String, RelPath)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    pub dry_run: bool,
+    pub policy: RetentionPolicy,
+    /// Photos no library holds now (earlier versions and deleted photos).
+    pub past_photos: u64,
+    pub kept: u64,
+    pub removed: Vec<PrunedPhoto>,
+    /// Bytes the removals free (counted once per copy).
+    pub bytes: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl PruneReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Of `rows` (the whole history), the indices the policy keeps, given the current
+/// moment `now` (Unix milliseconds). Rows still current (`until` empty) are always
+/// kept. Pure, so that the policy can be tested case by case.
+pub fn kept_rows(rows: &[HistoryRow], policy: &RetentionPolicy, now: i64) -> HashSet<usize> {
+    let mut by_path: BTreeMap<(&str, &RelPath), Vec<usize>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        by_path.entry((&r.library, &r.path)).or_default().push(i);
+    }
+    let within = policy
+        .keep_within
+        .map(|d| now - d.as_millis().min(i64::MAX as u128) as i64);
+    let mut kept = HashSet::new();
+    for (_, mut idx) in by_path {
+        // Newest first: the content a path held at the end of a day is its last there.
+        idx.sort_by_key(|&i| std::cmp::Reverse(rows[i].until.unwrap_or(i64::MAX)));
+        let mut buckets: [(u32, HashSet<i64>); 3] = [
+            (policy.keep_daily, HashSet::new()),
+            (policy.keep_weekly, HashSet::new()),
+            (policy.keep_monthly, HashSet::new()),
+        ];
+        for i in idx {
+            let end = rows[i].until.unwrap_or(now);
+            let mut keep = rows[i].until.is_none() || within.is_some_and(|w| end >= w);
+            let local = Local
+                .timestamp_millis_opt(end)
+                .single()
+                .unwrap_or_default()
+                .date_naive();
+            let keys = [
+                local.num_days_from_ce() as i64,
+                {
+                    let w = local.iso_week();
+                    w.year() as i64 * 100 + w.week() as i64
+                },
+                local.year() as i64 * 100 + local.month() as i64,
+            ];
+            for ((limit, seen), key) in buckets.iter_mut().zip(keys) {
+                if !seen.contains(&key) && (seen.len() as u32) < *limit {
+                    seen.insert(key);
+                    keep = true;
+                }
+            }
+            if keep {
+                kept.insert(i);
+            }
+        }
+    }
+    kept
+}
+
+/// Applies `policy` at the selected destinations (all enabled ones when
+/// `destinations` is empty); with `apply` false, only says what would go.
+pub fn prune(
+    t: &Triplicate,
+    policy: &RetentionPolicy,
+    destinations: &[String],
+    apply: bool,
+    progress: &dyn Progress,
+) -> Result<PruneReport, PruneError> {
+    if policy.is_empty() {
+        return Err(PruneError::NoPolicy);
+    }
+    let selected = select_destinations(t, destinations, true)?;
+    let catalog = &t.catalog;
+    let rows = catalog.history().map_err(EngineError::from)?;
+    let current = catalog.current_photos().map_err(EngineError::from)?;
+    let kept_idx = kept_rows(&rows, policy, now_ms());
+
+    // A photo goes when it is not current and no row of any path keeps it.
+    let mut verdict: BTreeMap<i64, (bool, usize)> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let keep = current.contains(&r.photo_id) || kept_idx.contains(&i);
+        let e = verdict.entry(r.photo_id).or_insert((false, i));
+        e.0 |= keep;
+        // Name it by its latest stretch.
+        if rows[e.1].until < r.until {
+            e.1 = i;
+        }
+    }
+    let past = verdict.keys().filter(|id| !current.contains(id)).count() as u64;
+
+    let run = run_id();
+    if apply {
+        catalog
+            .begin_run(&run, "prune")
+            .map_err(EngineError::from)?;
+    }
+    let mut problems = Problems::new(progress);
+    let mut open: BTreeMap<String, Option<std::sync::Arc<dyn WriteDestination>>> = BTreeMap::new();
+    let mut removed = Vec::new();
+    let mut bytes = 0;
+    for (&photo_id, &(keep, named)) in &verdict {
+        if keep {
+            continue;
+        }
+        let (size, hash) = catalog
+            .photo_size_hash(photo_id)
+            .map_err(EngineError::from)?;
+        let copies: Vec<_> = catalog
+            .sources_of(photo_id)
+            .map_err(EngineError::from)?
+            .copies
+            .into_iter()
+            .filter_map(|(id, key)| {
+                selected
+                    .iter()
+                    .find(|d| d.id == id)
+                    .map(|d| ((*d).clone(), key))
+            })
+            .collect();
+        if copies.is_empty() {
+            continue;
+        }
+        let r = &rows[named];
+        let mut entry = PrunedPhoto {
+            library: r.library.clone(),
+            path: r.path.clone(),
+            until: r.until.unwrap_or_default(),
+            hash: hash.to_hex(),
+            size,
+            copies: Vec::new(),
+        };
+        for (d, key) in copies {
+            if apply {
+                let dest =
+                    open.entry(d.id.clone())
+                        .or_insert_with(|| match destination::open(&d) {
+                            Ok(dest) => Some(dest),
+                            Err(e) => {
+                                problems.report(Problem {
+                                    subject: format!("dest:{}", d.name),
+                                    message: format!("nothing was pruned at '{}': {e}", d.name),
+                                    class: e.class(),
+                                });
+                                None
+                            }
+                        });
+                let Some(dest) = dest else { continue };
+                if let Err(e) = dest.remove(&key) {
+                    problems.report(Problem {
+                        subject: format!("dest:{}", d.name),
+                        message: format!("could not remove {key} at '{}': {e}", d.name),
+                        class: ErrorClass::Transient,
+                    });
+                    continue;
+                }
+                let message = format!(
+                    "{}:{} as it was until {} (retention policy)",
+                    r.library,
+                    r.path,
+                    Local
+                        .timestamp_millis_opt(entry.until)
+                        .single()
+                        .map_or_else(|| "?".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                );
+                tracing::info!(destination = %d.name, "pruned {key}: {message}");
+                catalog
+                    .forget_pruned_copy(
+                        photo_id,
+                        &d.id,
+                        &Operation {
+                            run: &run,
+                            kind: "prune",
+                            dest: Some(&d.name),
+                            photo_id: Some(photo_id),
+                            path: Some(&key),
+                            bytes: Some(size),
+                            duration_ms: None,
+                            outcome: "removed",
+                            message: Some(&message),
+                        },
+                    )
+                    .map_err(EngineError::from)?;
+            }
+            bytes += size;
+            entry.copies.push((d.name.clone(), key));
+        }
+        if !entry.copies.is_empty() {
+            removed.push(entry);
+        }
+    }
+    let report = PruneReport {
+        dry_run: !apply,
+        policy: *policy,
+        past_photos: past,
+        kept: past - removed.len() as u64,
+        removed,
+        bytes,
+        problems: problems.into_vec(),
+    };
+    if apply {
+        catalog
+            .finish_run(
+                &run,
+                if report.ok() { "ok" } else { "failed" },
+                &serde_json::to_string(&report).unwrap_or_default(),
+            )
+            .map_err(EngineError::from)?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    /// Noon, local time, `days` days before a fixed Wednesday.
+    fn noon(days: i64) -> i64 {
+        let base = Local
+            .with_ymd_and_hms(2026, 11, 18, 12, 0, 0)
+            .single()
+            .unwrap()
+            .timestamp_millis();
+        base - days * DAY
+    }
+
+    /// One path's history: contents ending at the given days ago (the last is current).
+    fn history(ends: &[Option<i64>]) -> Vec<HistoryRow> {
+        ends.iter()
+            .enumerate()
+            .map(|(i, end)| HistoryRow {
+                library: "lib".into(),
+                path: RelPath::new(b"IMG_0001.CR2".to_vec()).unwrap(),
+                photo_id: i as i64,
+                since: 0,
+                until: end.map(noon),
+            })
+            .collect()
+    }
+
+    fn kept(ends: &[Option<i64>], policy: RetentionPolicy) -> Vec<usize> {
+        let rows = history(ends);
+        let mut k: Vec<usize> = kept_rows(&rows, &policy, noon(0) + 1).into_iter().collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn the_policy_keeps_exactly_what_it_says() {
+        let daily = |n| RetentionPolicy {
+            keep_daily: n,
+            ..Default::default()
+        };
+        let weekly = |n| RetentionPolicy {
+            keep_weekly: n,
+            ..Default::default()
+        };
+        let monthly = |n| RetentionPolicy {
+            keep_monthly: n,
+            ..Default::default()
+        };
+        let within = |days: u64| RetentionPolicy {
+            keep_within: Some(Duration::from_secs(days * 86_400)),
+            ..Default::default()
+        };
+        // (ends of each version in days ago, None = current; policy; kept indices)
+        let cases: Vec<(Vec<Option<i64>>, RetentionPolicy, Vec<usize>)> = vec![
+            // The current content is always kept, and fills today.
+            (vec![Some(0), Some(0), None], daily(1), vec![2]),
+            // One version per earlier day, newest days first.
+            (
+                vec![Some(4), Some(3), Some(2), Some(1), None],
+                daily(3),
+                vec![2, 3, 4],
+            ),
+            (
+                vec![Some(3), Some(2), Some(1), None],
+                daily(10),
+                vec![0, 1, 2, 3],
+            ),
+            // A deleted photo: its last stretch is its own day.
+            (vec![Some(5)], daily(1), vec![0]),
+            (vec![Some(9), Some(5)], daily(1), vec![1]),
+            // Weeks: the 18th is a Wednesday; 7 and 14 days ago are the two weeks before.
+            (
+                vec![Some(15), Some(14), Some(8), Some(7), None],
+                weekly(3),
+                vec![1, 3, 4],
+            ),
+            // Months: November 18 back to October and September.
+            (
+                vec![Some(60), Some(40), Some(35), None],
+                monthly(2),
+                vec![2, 3],
+            ),
+            (
+                vec![Some(60), Some(40), Some(35), None],
+                monthly(3),
+                vec![0, 2, 3],
+            ),
+            // Within: every version that was current in the window, however many.
+            (
+                vec![Some(9), Some(2), Some(1), Some(1), None],
+                within(3),
+                vec![1, 2, 3, 4],
+            ),
+            // Policies add up.
+            (
+                vec![Some(40), Some(9), Some(2), Some(1), None],
+                RetentionPolicy {
+                    keep_daily: 2,
+                    keep_monthly: 2,
+                    ..Default::default()
+                },
+                vec![0, 3, 4],
+            ),
+        ];
+        for (ends, policy, want) in cases {
+            assert_eq!(kept(&ends, policy), want, "{ends:?} with {policy:?}");
+        }
+    }
+
+    #[test]
+    fn paths_are_judged_apart_and_current_rows_always_stay() {
+        let mut rows = history(&[Some(3), None]);
+        rows.extend(history(&[Some(2), Some(1)]).into_iter().map(|mut r| {
+            r.path = RelPath::new(b"IMG_0002.CR2".to_vec()).unwrap();
+            r.photo_id += 10;
+            r
+        }));
+        let policy = RetentionPolicy {
+            keep_daily: 1,
+            ..Default::default()
+        };
+        let mut k: Vec<usize> = kept_rows(&rows, &policy, noon(0)).into_iter().collect();
+        k.sort();
+        // IMG_0001: current only (today). IMG_0002 (deleted): its last version.
+        assert_eq!(k, vec![1, 3]);
+    }
+}
