@@ -7,13 +7,17 @@
 //   OFFLINE_DEST a destination's folder, moved away at the end to unplug it
 //   ARTIFACTS    where screenshots go
 //   PEER_URL, PEER_TOKEN  another node ("annex") and its GRID token
+//   LIBRARY      the library folder, where a shoot gets "encrypted" at the end
 // It also creates, verifies, downloads, deletes and uploads back a backup (archive).
 // Exits non-zero, with the reason, when the page does not behave.
 import { chromium } from "playwright-core";
-import { renameSync, mkdirSync } from "node:fs";
+import { renameSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 
-const { URL, PHOTOS, THIRD_DEST, OFFLINE_DEST, ARTIFACTS, PEER_URL, PEER_TOKEN } = process.env;
+const { URL, PHOTOS, THIRD_DEST, OFFLINE_DEST, ARTIFACTS, PEER_URL, PEER_TOKEN, LIBRARY } = process.env;
+const filesUnder = (dir) => readdirSync(dir, { withFileTypes: true })
+  .flatMap((e) => e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]);
 const photos = Number(PHOTOS);
 mkdirSync(ARTIFACTS, { recursive: true });
 const step = (text) => console.log(`[${new Date().toISOString().slice(11, 23)}] ${text}`);
@@ -199,6 +203,20 @@ try {
   await page.setInputFiles("#archive-upload", saved);
   await page.waitForSelector(`tr[data-archive="${archiveId}"]`, { timeout: 60_000 });
   if (!(await page.evaluate(() => window.stillTheSamePage === true))) fail("the page was reloaded");
+
+  step("every destination says whether its store could delete copies");
+  const immutable = await page.locator('[data-dest="usb"] [data-role="immutable"]').textContent();
+  if (immutable !== "not immutable") fail(`the usb card says "${immutable}"`);
+
+  step("ransomware encrypts a shoot: the alarm shows without reloading");
+  for (const f of filesUnder(join(LIBRARY, "2024-05-17"))) {
+    if (/\.(CR2|JPG)$/.test(f)) writeFileSync(f, randomBytes(readFileSync(f).length));
+  }
+  await page.waitForSelector("#alarm:not([hidden])", { timeout: 30_000 });
+  const alarm = await page.locator("#alarm-text").textContent();
+  if (!alarm.includes("ransomware")) fail("the alarm does not say what this looks like: " + alarm);
+  if (!(await page.evaluate(() => window.stillTheSamePage === true))) fail("the page was reloaded");
+  await shot("10-alarm.png");
 
   step("the page on a phone");
   await page.setViewportSize({ width: 390, height: 844 });

@@ -451,3 +451,69 @@ fn prune_removes_only_what_the_policy_lets_go_and_never_a_current_photo() {
     let (_, again) = w.json("prune", &["--keep-daily", "1", "--apply"]);
     assert_eq!(again["removed"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn the_guard_counts_losses_across_small_scans_and_deletions_but_not_renames() {
+    let w = studio();
+    let shots = w.library().join("shots");
+    kit::write_flat_library(&shots, 200, "night").unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    let mut files = kit::files_under(&shots);
+    files.sort();
+
+    // Reorganising the library moves content, it does not lose it.
+    fs::rename(&shots, w.library().join("sorted")).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    assert!(w.status()["protection"]["guard"].is_null());
+    fs::rename(w.library().join("sorted"), &shots).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+
+    // An attack in small steps: 5 files per run. Each run alone is under the
+    // threshold; together they are not.
+    let mut tripped_after = None;
+    for (round, chunk) in files.chunks(5).take(12).enumerate() {
+        for f in chunk {
+            encrypt_in_place(f);
+        }
+        w.backup(&[]);
+        if !w.status()["protection"]["guard"].is_null() {
+            tripped_after = Some(round + 1);
+            break;
+        }
+    }
+    let rounds = tripped_after.expect("the guard tripped");
+    assert_eq!(rounds, 10, "at the 50th lost photo");
+    let guard = &w.status()["protection"]["guard"];
+    assert_eq!(guard["earlier"], 45, "{guard}");
+    w.ok(&["accept-changes"]);
+
+    // Deleting a third of the shoot trips it too; what came before was accepted.
+    for f in files.iter().skip(100).take(70) {
+        fs::remove_file(f).unwrap();
+    }
+    assert_eq!(w.backup(&[]).0, 1);
+    let guard = &w.status()["protection"]["guard"];
+    assert_eq!(
+        (guard["vanished"].as_u64(), guard["earlier"].as_u64()),
+        (Some(70), Some(0)),
+        "{guard}"
+    );
+}
+
+#[test]
+fn an_append_only_node_refuses_to_prune() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let config = w.home().join("config.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}\n[grid]\nappend_only = true\n")).unwrap();
+    w.card("card1", &kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    let out = w.run(&["prune", "--keep-daily", "1", "--apply"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("append-only"));
+    let status = w.status();
+    assert_eq!(status["protection"]["append_only"], true);
+    assert_eq!(common::dest(&status, "usb")["immutable"], false);
+}

@@ -130,6 +130,14 @@ async function loadStatus() {
     $("deleted-note").textContent = `Deleted from the library, kept in backups: ${d.kept} of ${d.photos} photos (${bytes(d.bytes)})` +
       (where ? `; copies at ${where}` : "") + ". Deletions never reach the backups; restore brings them back.";
   }
+  const p = s.protection;
+  $("alarm").hidden = !p.alarm;
+  $("alarm-text").textContent = p.alarm || "";
+  $("held-note").hidden = p.held === 0;
+  $("held-note").textContent = `${p.held} changes held back from the backups` +
+    (p.bit_rot ? ` (${p.bit_rot} possible bit rot)` : "") +
+    ": the backups keep the earlier versions. `triplicate accept-changes --list` shows them.";
+  if (p.append_only) $("node").textContent += " · append-only";
   drawJobs();
   drawSettingsList();
 }
@@ -155,7 +163,10 @@ function drawDestinations(list) {
         el("span", { class: "tag" }, d.site === "onsite" ? "onsite" : "offsite: " + d.site),
         d.encrypted ? el("span", { class: "tag", title: "copies are stored encrypted with age" }, "age-encrypted") : null,
         d.automatic ? null : el("span", { class: "tag" }, "manual"),
-        d.offline ? el("span", { class: "tag", title: "a cold destination, refreshed by hand now and then" }, "cold") : null),
+        d.offline ? el("span", { class: "tag", title: "a cold destination, refreshed by hand now and then" }, "cold") : null,
+        d.immutable
+          ? el("span", { class: "tag", dataset: { role: "immutable" }, title: "the store refuses to delete or replace copies" }, "immutable")
+          : el("span", { class: "tag", dataset: { role: "immutable" }, title: "anyone with write access there could delete copies: keep another copy offsite or cold" }, "not immutable")),
       d.detail ? el("div", { class: "detail" }, d.detail) : null,
       space ? el("div", { title: `${bytes(space.free)} free of ${bytes(space.total)}` },
         el("div", { class: "space" }, el("span", { style: { width: `${used.toFixed(1)}%` } })),
@@ -571,7 +582,7 @@ function drawArchiveProgress(job) {
 // ---- operations ------------------------------------------------------------------
 
 function opRow(op) {
-  const failed = !["verified", "repaired", "ok"].includes(op.outcome);
+  const failed = !["verified", "repaired", "ok", "kept", "removed"].includes(op.outcome);
   return el("tr", { class: failed ? "failed" : "", dataset: { op: op.id } },
     el("td", {}, when(op.at)),
     el("td", {}, op.kind),

@@ -93,17 +93,33 @@ pub struct ScanSettings {
     pub include_all: bool,
 }
 
-/// The mass-change guard: when one scan finds that more than `mass_change_percent` of
-/// a library's backed-up files changed content or vanished, and at least
-/// `mass_change_min_files` of them, changes stop reaching the backups until a person
-/// runs `triplicate accept-changes`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+/// The mass-change guard: when more than `mass_change_percent` of a library's
+/// backed-up photos and videos changed content or vanished (in one scan, or within
+/// `mass_change_window`), and at least `mass_change_min_files` of them, changes stop
+/// reaching the backups until a person runs `triplicate accept-changes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProtectionSettings {
     #[serde(default = "default_mass_change_percent")]
     pub mass_change_percent: f64,
     #[serde(default = "default_mass_change_min_files")]
     pub mass_change_min_files: u64,
+    /// Photos lost (changed or deleted) this recently count too, so that changes
+    /// spread over many small scans trip the guard like one big scan, e.g. "1h".
+    #[serde(default = "default_mass_change_window")]
+    pub mass_change_window: String,
+}
+
+fn default_mass_change_window() -> String {
+    "1h".into()
+}
+
+impl ProtectionSettings {
+    /// `mass_change_window`, checked when the config was loaded.
+    pub fn window(&self) -> std::time::Duration {
+        crate::verify::parse_duration(&self.mass_change_window)
+            .unwrap_or(std::time::Duration::from_secs(3600))
+    }
 }
 
 fn default_mass_change_percent() -> f64 {
@@ -119,6 +135,7 @@ impl Default for ProtectionSettings {
         ProtectionSettings {
             mass_change_percent: default_mass_change_percent(),
             mass_change_min_files: default_mass_change_min_files(),
+            mass_change_window: default_mass_change_window(),
         }
     }
 }
@@ -246,6 +263,11 @@ pub struct GridSettings {
     /// At most this many bytes per second sent to peers, e.g. "50MB/s".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_send_rate: Option<String>,
+    /// Nothing is ever removed here: what peers send is only added (never replaced),
+    /// and `prune` refuses to run. For a central node that must outlive a compromised
+    /// capture node or operator mistake.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_only: bool,
     #[serde(default, rename = "peer", skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<PeerConfig>,
 }
@@ -284,6 +306,7 @@ impl Default for GridSettings {
             library: None,
             interval: default_grid_interval(),
             max_send_rate: None,
+            append_only: false,
             peers: Vec::new(),
         }
     }
@@ -616,6 +639,8 @@ impl Config {
                 "must be more than 0 and at most 100".into(),
             ));
         }
+        crate::verify::parse_duration(&p.mass_change_window)
+            .map_err(|m| (at(&[Key("protection"), Key("mass_change_window")]), m))?;
         for (i, dest) in self.destinations.iter().enumerate() {
             let here = |k| at(&[Key("destination"), Index(i), Key(k)]);
             check_name(&dest.name).map_err(|m| (here("name"), m))?;

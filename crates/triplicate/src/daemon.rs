@@ -314,7 +314,7 @@ fn scan_only(t: &Triplicate, pass: &BackupOptions, progress: &dyn Progress) -> (
             include_all: t.config.scan.include_all,
             settle: pass.settle,
             complete: pass.complete.clone(),
-            protection: t.config.protection,
+            protection: t.config.protection.clone(),
             run: None,
         };
         match crate::scan::scan_library(&t.catalog, lib, options, progress, &mut |_| {}) {

@@ -8,7 +8,8 @@
 //! `keep_monthly` months, and all of it that was current within `keep_within`. The
 //! current content fills its own day, week and month. A photo goes only when no path's
 //! policy keeps it, and then from every selected destination; every removal is logged.
-//! Without `apply` nothing is removed: the report says what would go.
+//! Without `apply` nothing is removed: the report says what would go. An append-only
+//! node (`grid.append_only`) refuses to prune at all.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -55,6 +56,10 @@ pub enum PruneError {
         "say what to keep: --keep-daily, --keep-weekly, --keep-monthly or --keep-within (a policy that keeps nothing is refused)"
     )]
     NoPolicy,
+    #[error(
+        "this node is append-only (grid.append_only = true in config.toml): prune removes nothing here"
+    )]
+    AppendOnly,
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -62,7 +67,7 @@ pub enum PruneError {
 impl PruneError {
     pub fn is_usage(&self) -> bool {
         match self {
-            PruneError::NoPolicy => true,
+            PruneError::NoPolicy | PruneError::AppendOnly => true,
             PruneError::Engine(e) => e.is_usage(),
         }
     }
@@ -161,6 +166,9 @@ pub fn prune(
 ) -> Result<PruneReport, PruneError> {
     if policy.is_empty() {
         return Err(PruneError::NoPolicy);
+    }
+    if t.config.grid.append_only {
+        return Err(PruneError::AppendOnly);
     }
     let selected = select_destinations(t, destinations, true)?;
     let catalog = &t.catalog;

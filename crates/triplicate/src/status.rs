@@ -43,6 +43,10 @@ pub struct DestinationStatus {
     /// refresh (never refreshed, or longer ago than its `refresh_every`).
     pub last_refreshed: Option<i64>,
     pub refresh_due: bool,
+    /// Whether the store itself refuses to delete or replace what was written (no
+    /// kind of destination Triplicate writes to does yet: anyone with write access to
+    /// it could remove copies, so a cold or offsite copy is the defence).
+    pub immutable: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +107,8 @@ pub struct ProtectionSummary {
     /// Snapshots recorded, and the newest (Unix milliseconds).
     pub snapshots: u64,
     pub last_snapshot: Option<i64>,
+    /// This node refuses to remove copies (`grid.append_only`): prune does nothing.
+    pub append_only: bool,
 }
 
 /// An open warning, with what to do about it.
@@ -243,6 +249,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             offline: d.offline,
             last_refreshed: refresh.as_ref().and_then(|r| r.last),
             refresh_due: refresh.as_ref().is_some_and(|r| r.due),
+            immutable: false,
             state,
             detail,
             space,
@@ -285,6 +292,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             .count() as u64,
         snapshots: snapshots.len() as u64,
         last_snapshot: snapshots.last().map(|s| s.at),
+        append_only: t.config.grid.append_only,
     };
     let at_risk = if with_at_risk {
         Some(name_at_risk(t, at_risk)?)

@@ -110,9 +110,12 @@ pub struct GuardTrip {
     /// Unix seconds.
     pub at: i64,
     pub library: String,
-    /// Backed-up files whose content changed, and backed-up files that vanished.
+    /// Backed-up photos whose content changed, and backed-up photos that vanished, in
+    /// the scan that tripped the guard; and those lost within the window before it.
     pub changed: u64,
     pub vanished: u64,
+    #[serde(default)]
+    pub earlier: u64,
     /// Backed-up files in the library before the scan.
     pub backed_up: u64,
     /// Changed files whose start looks encrypted rather than like a photo.
@@ -120,6 +123,7 @@ pub struct GuardTrip {
 }
 
 const GUARD_KEY: &str = "guard_tripped";
+const GUARD_RESET_KEY: &str = "guard_reset_at";
 
 impl Catalog {
     /// Every name each library had at `at_ms`, with what it held then.
@@ -305,11 +309,13 @@ impl Catalog {
         })
     }
 
-    /// How many files present in `library` hold a photo with a verified copy somewhere.
+    /// How many photos and videos present in `library` have a verified copy somewhere.
     pub fn backed_up_files(&self, library: &str) -> Result<u64> {
         self.with(|c| {
             c.query_row(
-                "SELECT COUNT(*) FROM files f WHERE f.library = ?1 AND f.present = 1
+                "SELECT COUNT(*) FROM files f JOIN photos p ON p.id = f.photo_id
+                 WHERE f.library = ?1 AND f.present = 1
+                   AND p.kind IN ('raw', 'image', 'video')
                    AND EXISTS (SELECT 1 FROM copies c WHERE c.photo_id = f.photo_id
                                AND c.state = 'verified')",
                 [library],
@@ -496,6 +502,55 @@ impl Catalog {
         })
     }
 
+    /// How many backed-up photos and videos `library` lost since `since_ms`: a path
+    /// stopped holding them (changed or deleted) and no file holds them now. What the
+    /// mass-change guard adds to a scan's own count, so that an attack spread over
+    /// many small scans is caught too.
+    pub fn recent_losses(&self, library: &str, since_ms: i64) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(DISTINCT h.photo_id) FROM file_history h
+                 JOIN photos p ON p.id = h.photo_id
+                 WHERE h.library = ?1 AND h.until >= ?2
+                   AND p.kind IN ('raw', 'image', 'video')
+                   AND EXISTS (SELECT 1 FROM copies c WHERE c.photo_id = h.photo_id
+                               AND c.state = 'verified')
+                   AND NOT EXISTS (SELECT 1 FROM files f WHERE f.photo_id = h.photo_id
+                                   AND f.present = 1)",
+                params![library, since_ms],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+        })
+    }
+
+    /// Whether a present file other than `file_id` holds the photo (a renamed or
+    /// copied file keeps its content in the library).
+    pub fn is_present_elsewhere(&self, photo_id: i64, file_id: i64) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE photo_id = ?1 AND present = 1
+                                AND id <> ?2)",
+                params![photo_id, file_id],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// When a person last reset the guard (Unix milliseconds): changes before it
+    /// were accepted and no longer count.
+    pub fn guard_reset_at(&self) -> Result<Option<i64>> {
+        let value: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [GUARD_RESET_KEY],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+
     /// The mass-change guard, if it is tripped.
     pub fn guard_trip(&self) -> Result<Option<GuardTrip>> {
         let value: Option<String> = self.with(|c| {
@@ -507,7 +562,7 @@ impl Catalog {
         Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
-    /// Trips the guard (`Some`) or resets it (`None`).
+    /// Trips the guard (`Some`) or resets it (`None`, remembering when).
     pub fn set_guard_trip(&self, trip: Option<&GuardTrip>) -> Result<()> {
         self.with(|c| match trip {
             Some(t) => c
@@ -517,9 +572,15 @@ impl Catalog {
                     params![GUARD_KEY, serde_json::to_string(t).unwrap_or_default()],
                 )
                 .map(drop),
-            None => c
-                .execute("DELETE FROM meta WHERE key = ?1", [GUARD_KEY])
-                .map(drop),
+            None => {
+                c.execute("DELETE FROM meta WHERE key = ?1", [GUARD_KEY])?;
+                c.execute(
+                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![GUARD_RESET_KEY, now_ms().to_string()],
+                )
+                .map(drop)
+            }
         })
     }
 }
@@ -664,6 +725,7 @@ mod tests {
             library: "in".into(),
             changed: 60,
             vanished: 0,
+            earlier: 0,
             backed_up: 100,
             looks_encrypted: 60,
         };

@@ -46,7 +46,7 @@ impl Catalog {
                 "SELECT * FROM (
                    SELECT id, at, run, kind, dest, path, bytes, duration_ms, outcome, message
                    FROM operations
-                   WHERE id > ?1 AND (?2 = 0 OR outcome NOT IN ('verified', 'repaired', 'ok'))
+                   WHERE id > ?1 AND (?2 = 0 OR outcome NOT IN ('verified', 'repaired', 'ok', 'kept', 'removed'))
                    ORDER BY id DESC LIMIT ?3)
                  ORDER BY id",
             )?;
@@ -70,7 +70,7 @@ impl Catalog {
             let mut stmt = c.prepare_cached(
                 "SELECT id, at, run, kind, dest, path, bytes, duration_ms, outcome, message
                  FROM operations
-                 WHERE id < ?1 AND (?2 = 0 OR outcome NOT IN ('verified', 'repaired', 'ok'))
+                 WHERE id < ?1 AND (?2 = 0 OR outcome NOT IN ('verified', 'repaired', 'ok', 'kept', 'removed'))
                  ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(

@@ -275,7 +275,7 @@ pub fn backup(
                 include_all: config.scan.include_all,
                 settle: options.settle,
                 complete: options.complete.clone(),
-                protection: config.protection,
+                protection: config.protection.clone(),
                 run: Some(run.clone()),
             };
             match scan::scan_library(&t.catalog, lib, scan_options, progress, &mut on_recorded) {

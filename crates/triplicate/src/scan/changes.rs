@@ -24,6 +24,7 @@ use crate::config::{LibraryConfig, ProtectionSettings};
 use crate::destination::ErrorClass;
 use crate::photo::{ContentHash, HEAD_LEN, PhotoKind, looks_encrypted};
 use crate::progress::{Event, Problem, Progress};
+use crate::relpath::RelPath;
 
 use super::{BATCH, ScanReport};
 
@@ -41,7 +42,7 @@ pub(crate) struct Change {
 /// What one scan found different: content changes, and known files gone.
 pub(crate) struct Differences<'a> {
     pub changes: Vec<Change>,
-    pub gone: &'a [&'a KnownFile],
+    pub gone: &'a [(&'a RelPath, &'a KnownFile)],
 }
 
 /// Settles the differences one scan of `lib` found.
@@ -67,17 +68,39 @@ pub(crate) fn settle(
     for c in &changes {
         backed.push(catalog.is_backed_up(c.before.photo_id)?);
     }
+    // What the guard counts: backed-up photos and videos whose content is lost to the
+    // library, by a change or a deletion (a renamed file is still there), in this
+    // scan and within the window before it.
+    let media =
+        |kind: PhotoKind| matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video);
+    let changed = changes
+        .iter()
+        .zip(&backed)
+        .filter(|(c, b)| **b && media(c.found.kind))
+        .count() as u64;
     let mut vanished = 0u64;
-    for k in gone {
-        vanished += u64::from(catalog.is_backed_up(k.photo_id)?);
+    for (path, k) in gone {
+        let kind = PhotoKind::from_name(path.file_name());
+        if media(kind)
+            && catalog.is_backed_up(k.photo_id)?
+            && !catalog.is_present_elsewhere(k.photo_id, k.id)?
+        {
+            vanished += 1;
+        }
     }
-    let changed = backed.iter().filter(|b| **b).count() as u64;
+    let since = (crate::catalog::now_ms() - protection.window().as_millis() as i64)
+        .max(catalog.guard_reset_at()?.unwrap_or(0));
+    let earlier = if changed + vanished > 0 {
+        catalog.recent_losses(&lib.name, since)?
+    } else {
+        0
+    };
 
     let mut trip = catalog.guard_trip()?;
     let mut tripped = false;
     if trip.is_none() && changed + vanished > 0 {
         let backed_up = catalog.backed_up_files(&lib.name)?;
-        let n = changed + vanished;
+        let n = changed + vanished + earlier;
         if n >= protection.mass_change_min_files
             && n as f64 * 100.0 > protection.mass_change_percent * backed_up as f64
         {
@@ -91,6 +114,7 @@ pub(crate) fn settle(
                 library: lib.name.clone(),
                 changed,
                 vanished,
+                earlier,
                 backed_up,
                 looks_encrypted,
             };
@@ -113,10 +137,7 @@ pub(crate) fn settle(
     let mut record = Vec::new();
     for (c, backed) in changes.into_iter().zip(backed) {
         let subject = format!("{}:{}", lib.name, c.found.path);
-        let media = matches!(
-            c.found.kind,
-            PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video
-        );
+        let media = media(c.found.kind);
         if !backed {
             record.push(c.found);
         } else if trip.is_some() {
@@ -202,9 +223,14 @@ pub fn guard_message(t: &GuardTrip) -> String {
     } else {
         String::new()
     };
+    let earlier = if t.earlier > 0 {
+        format!(" ({} more were lost just before)", t.earlier)
+    } else {
+        String::new()
+    };
     format!(
-        "mass change in library '{}': {} of {} backed-up files changed content and {} \
-         vanished in one scan. Changes no longer reach the backups (new photos still do), \
+        "mass change in library '{}': {} of {} backed-up photos changed content and {} \
+         vanished in one scan{earlier}. Changes no longer reach the backups (new photos still do), \
          and the backups keep every earlier version.{encrypted} Once a person has checked \
          the library, `triplicate accept-changes` lets the changes through, or \
          `triplicate restore --as-of TIME` brings the library back as it was.",

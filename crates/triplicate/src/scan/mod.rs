@@ -252,10 +252,10 @@ pub fn scan_library(
     }
 
     // A walk that failed somewhere cannot tell "gone" from "not listed".
-    let gone: Vec<&KnownFile> = if walk_failed {
+    let gone: Vec<(&RelPath, &KnownFile)> = if walk_failed {
         Vec::new()
     } else {
-        known.values().filter(|k| k.present).collect()
+        known.iter().filter(|(_, k)| k.present).collect()
     };
     changes::settle(
         catalog,
@@ -269,7 +269,7 @@ pub fn scan_library(
         progress,
         on_recorded,
     )?;
-    let gone: Vec<i64> = gone.iter().map(|k| k.id).collect();
+    let gone: Vec<i64> = gone.iter().map(|(_, k)| k.id).collect();
     catalog.set_present(&gone, false)?;
     report.gone = gone.len() as u64;
     report.snapshot = catalog
