@@ -517,3 +517,27 @@ fn an_append_only_node_refuses_to_prune() {
     assert_eq!(status["protection"]["append_only"], true);
     assert_eq!(common::dest(&status, "usb")["immutable"], false);
 }
+
+#[test]
+fn content_still_in_the_library_under_another_name_is_not_moved_aside() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let a = w.library().join("IMG_0001.JPG");
+    let old = kit::jpeg("2024:05:17 10:00:00", &kit::noise("a", 5_000));
+    fs::write(&a, &old).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    // A copy keeps the old content in the library; then the original is edited.
+    fs::write(w.library().join("IMG_0001-copy.JPG"), &old).unwrap();
+    let new = kit::jpeg("2024:05:17 10:00:00", &kit::noise("a-edited", 5_000));
+    let later = mtime(&a) + Duration::from_secs(60);
+    fs::write(&a, &new).unwrap();
+    set_mtime(&a, later);
+    assert_eq!(w.backup(&[]).0, 0);
+    assert!(
+        versions(&w.path("usb")).is_empty(),
+        "the old content is current"
+    );
+    let at_usb: BTreeSet<String> = common::stored(&w.path("usb")).into_values().collect();
+    assert!(at_usb.contains(&hash_of(&old)) && at_usb.contains(&hash_of(&new)));
+}

@@ -281,7 +281,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
     };
     let guard = t.catalog.guard_trip()?;
     let held = t.catalog.held_changes()?;
-    let snapshots = t.catalog.snapshots()?;
+    let (snapshots, last_snapshot) = t.catalog.snapshot_summary()?;
     let protection = ProtectionSummary {
         alarm: guard.as_ref().map(crate::scan::guard_message),
         guard,
@@ -290,8 +290,8 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             .iter()
             .filter(|h| h.reason == crate::catalog::HoldReason::BitRot)
             .count() as u64,
-        snapshots: snapshots.len() as u64,
-        last_snapshot: snapshots.last().map(|s| s.at),
+        snapshots,
+        last_snapshot,
         append_only: t.config.grid.append_only,
     };
     let at_risk = if with_at_risk {

@@ -204,6 +204,15 @@ impl Catalog {
         })
     }
 
+    /// How many snapshots there are, and when the newest was taken.
+    pub fn snapshot_summary(&self) -> Result<(u64, Option<i64>)> {
+        self.with(|c| {
+            c.query_row("SELECT COUNT(*), MAX(at) FROM snapshots", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+        })
+    }
+
     /// Every snapshot, oldest first.
     pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
         self.with(|c| {
@@ -225,8 +234,9 @@ impl Catalog {
     }
 
     /// The latest earlier version of `path` in `library` (content it held before
-    /// `photo_id`) that `dest` holds in its main tree: the photo, its key, and when
-    /// the path stopped holding it (Unix milliseconds). A new version takes its place.
+    /// `photo_id`, and that no library file holds now) that `dest` holds in its main
+    /// tree: the photo, its key, and when the path stopped holding it (Unix
+    /// milliseconds). A new version takes its place.
     pub fn earlier_version_at(
         &self,
         dest: &str,
@@ -242,6 +252,8 @@ impl Catalog {
                  JOIN photos p ON p.id = h.photo_id
                  WHERE h.library = ?2 AND h.path = ?3 AND h.until IS NOT NULL
                    AND h.photo_id <> ?4
+                   AND NOT EXISTS (SELECT 1 FROM files f WHERE f.photo_id = h.photo_id
+                                   AND f.present = 1)
                  ORDER BY h.until DESC LIMIT 16",
             )?;
             let rows = stmt.query_map(params![dest, library, path.as_bytes(), photo_id], |r| {
