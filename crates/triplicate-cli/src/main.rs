@@ -492,6 +492,15 @@ struct DestAdd {
     /// after [destination] refresh_every (365 days). Implies --manual.
     #[arg(long)]
     offline: bool,
+    /// S3 only, on a bucket created with Object Lock: every object stored gets a
+    /// retention period this long (e.g. 30d), so nobody can delete or replace it
+    /// before then.
+    #[arg(long, value_name = "DURATION")]
+    object_lock: Option<String>,
+    /// governance (default: users with the bypass permission may lift a retention) or
+    /// compliance (nobody may).
+    #[arg(long, value_name = "MODE", requires = "object_lock")]
+    object_lock_mode: Option<String>,
     /// Fill it only on `triplicate backup`, not automatically.
     #[arg(long)]
     manual: bool,
@@ -659,6 +668,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     identity_file: a.identity_file,
                     passphrase_file: a.passphrase_file,
                     offline: a.offline,
+                    object_lock: a.object_lock,
+                    object_lock_mode: a.object_lock_mode,
                 },
             )?;
             println!(

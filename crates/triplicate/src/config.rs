@@ -441,6 +441,14 @@ pub struct DestinationConfig {
     /// 365 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_every: Option<String>,
+    /// S3 Object Lock: every object stored gets a retention period this long (e.g.
+    /// "30d"), on a bucket created with Object Lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<String>,
+    /// `governance` (the default: users with the bypass permission may lift it) or
+    /// `compliance` (nobody may, until the date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_mode: Option<String>,
 }
 
 /// How often a cold destination is refreshed when `refresh_every` is not set.
@@ -456,6 +464,30 @@ pub fn default_layout() -> String {
 
 impl DestinationConfig {
     /// How often this destination should be refreshed, if it is a cold one.
+    /// The object lock, if one is set: its mode and retention period.
+    pub fn object_lock(
+        &self,
+    ) -> Option<
+        Result<
+            (
+                crate::destination::remote::object_lock::LockMode,
+                std::time::Duration,
+            ),
+            String,
+        >,
+    > {
+        use crate::destination::remote::object_lock::LockMode;
+        let period = self.object_lock.as_deref()?;
+        Some((|| {
+            let period = crate::verify::parse_duration(period)?;
+            let mode = match self.object_lock_mode.as_deref() {
+                Some(m) => LockMode::parse(m)?,
+                None => LockMode::Governance,
+            };
+            Ok((mode, period))
+        })())
+    }
+
     pub fn refresh_interval(&self) -> Option<std::time::Duration> {
         self.offline.then(|| {
             self.refresh_every
@@ -665,6 +697,20 @@ impl Config {
             }
             if let Some(every) = &dest.refresh_every {
                 crate::verify::parse_duration(every).map_err(|m| (here("refresh_every"), m))?;
+            }
+            if let Some(lock) = dest.object_lock() {
+                lock.map_err(|m| (here("object_lock"), m))?;
+                if !dest.target.starts_with("s3://") {
+                    return Err((
+                        here("object_lock"),
+                        "object lock is for S3 destinations (s3://…) only".into(),
+                    ));
+                }
+            } else if dest.object_lock_mode.is_some() {
+                return Err((
+                    here("object_lock_mode"),
+                    "set object_lock (a retention period such as \"30d\") too".into(),
+                ));
             }
             for r in &dest.encrypt_to {
                 crate::destination::encrypted::parse_recipient(r)
@@ -1025,6 +1071,12 @@ impl ConfigFile {
         if let Some(every) = &d.refresh_every {
             t["refresh_every"] = toml_edit::value(every.as_str());
         }
+        if let Some(lock) = &d.object_lock {
+            t["object_lock"] = toml_edit::value(lock.as_str());
+        }
+        if let Some(mode) = &d.object_lock_mode {
+            t["object_lock_mode"] = toml_edit::value(mode.as_str());
+        }
         self.push_table("destination", t);
     }
 
@@ -1303,6 +1355,8 @@ site = "onsite"
             passphrase_file: None,
             offline: false,
             refresh_every: None,
+            object_lock: None,
+            object_lock_mode: None,
         };
         f.add_destination(&dest);
         f.set_destination_flag("usb", "enabled", false).unwrap();

@@ -217,6 +217,8 @@ mod tests {
             passphrase_file: None,
             offline: false,
             refresh_every: None,
+            object_lock: None,
+            object_lock_mode: None,
         };
         Config {
             node: "n".into(),

@@ -116,6 +116,10 @@ pub struct NewDestination {
     pub passphrase_file: Option<PathBuf>,
     /// A cold destination, not expected to be reachable (it is then not automatic).
     pub offline: bool,
+    /// S3 Object Lock: a retention period for every object stored, e.g. "30d", and
+    /// its mode ("governance", the default, or "compliance").
+    pub object_lock: Option<String>,
+    pub object_lock_mode: Option<String>,
 }
 
 impl NewDestination {
@@ -135,6 +139,8 @@ impl NewDestination {
             identity_file: None,
             passphrase_file: None,
             offline: false,
+            object_lock: None,
+            object_lock_mode: None,
         }
     }
 }
@@ -223,6 +229,8 @@ pub fn add_destination(
         offline: new.offline,
         // Its own schedule: refreshed by hand, not as photos arrive.
         refresh_every: None,
+        object_lock: new.object_lock.clone(),
+        object_lock_mode: new.object_lock_mode.clone(),
     };
     // A passphrase-protected destination gets its own identity (kept only if the
     // destination is new; an existing one has its identity already).

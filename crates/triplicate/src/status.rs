@@ -43,9 +43,9 @@ pub struct DestinationStatus {
     /// refresh (never refreshed, or longer ago than its `refresh_every`).
     pub last_refreshed: Option<i64>,
     pub refresh_due: bool,
-    /// Whether the store itself refuses to delete or replace what was written (no
-    /// kind of destination Triplicate writes to does yet: anyone with write access to
-    /// it could remove copies, so a cold or offsite copy is the defence).
+    /// Whether the store itself refuses to delete or replace what was written: an S3
+    /// destination with `object_lock`. Anywhere else, whoever can write there could
+    /// remove copies, so a cold or offsite copy is the defence.
     pub immutable: bool,
 }
 
@@ -249,7 +249,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             offline: d.offline,
             last_refreshed: refresh.as_ref().and_then(|r| r.last),
             refresh_due: refresh.as_ref().is_some_and(|r| r.due),
-            immutable: false,
+            immutable: d.object_lock.is_some(),
             state,
             detail,
             space,

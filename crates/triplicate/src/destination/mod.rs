@@ -414,12 +414,25 @@ pub fn connect(config: &DestinationConfig) -> Result<remote::RemoteDestination, 
             message,
             transient: false,
         })?;
-    remote::RemoteDestination::connect(
+    let remote = remote::RemoteDestination::connect(
         &config.name,
         &config.target,
         config.credentials_file.as_deref(),
         bandwidth,
-    )
+    )?;
+    match config.object_lock() {
+        Some(Ok((mode, period))) => {
+            remote.with_object_lock(config.credentials_file.as_deref(), mode, period)
+        }
+        Some(Err(message)) => Err(DestError::Remote {
+            dest: config.name.clone(),
+            op: "configure object lock",
+            key: None,
+            message,
+            transient: false,
+        }),
+        None => Ok(remote),
+    }
 }
 
 /// Opens a configured destination for reading only (verify, restore): checks its

@@ -23,6 +23,7 @@
 //!
 //! Secrets (see [`target`]) never come from the URL and never appear in messages.
 
+pub mod object_lock;
 pub mod target;
 
 use std::io::Read;
@@ -76,6 +77,8 @@ pub struct RemoteDestination {
     if_not_exists: bool,
     /// Whether a file can be sent in several writes; WebDAV sends one request body.
     streams: bool,
+    /// S3 Object Lock: a retention period set on every object stored.
+    lock: Option<object_lock::ObjectLock>,
 }
 
 impl RemoteDestination {
@@ -158,7 +161,59 @@ impl RemoteDestination {
             publish,
             if_not_exists: publish == Publish::Direct && capability.write_with_if_not_exists,
             streams: capability.write_can_multi,
+            lock: None,
         })
+    }
+
+    /// Sets a retention period on every object stored from now on (S3 Object Lock).
+    /// `credentials_file` as for [`RemoteDestination::connect`].
+    pub fn with_object_lock(
+        mut self,
+        credentials_file: Option<&Path>,
+        mode: object_lock::LockMode,
+        period: std::time::Duration,
+    ) -> Result<RemoteDestination, DestError> {
+        let configure = |message: String| DestError::Remote {
+            dest: self.name.clone(),
+            op: "configure object lock",
+            key: None,
+            message,
+            transient: false,
+        };
+        let RemoteTarget::S3(t) = RemoteTarget::parse(&self.target).map_err(configure)? else {
+            return Err(configure("object lock is for S3 destinations only".into()));
+        };
+        let credentials = credentials_file
+            .map(Credentials::from_file)
+            .transpose()
+            .map_err(configure)?;
+        self.lock = Some(
+            object_lock::ObjectLock::new(&t, credentials.as_ref(), mode, period)
+                .map_err(configure)?,
+        );
+        Ok(self)
+    }
+
+    /// Puts what was just stored at `path` under retention, where the destination
+    /// has object lock.
+    fn retain(&self, key: &RelPath, path: &str) -> Result<(), DestError> {
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        let until = lock.retain(path).map_err(|message| DestError::Remote {
+            dest: self.name.clone(),
+            op: "set the retention of",
+            key: Some(key.clone()),
+            message,
+            transient: false,
+        })?;
+        tracing::debug!(destination = %self.name, "{key} is locked until {until}");
+        Ok(())
+    }
+
+    /// Whether every object stored here gets a retention period.
+    pub fn is_locked(&self) -> bool {
+        self.lock.is_some()
     }
 
     fn marker_path() -> String {
@@ -445,7 +500,9 @@ impl WriteDestination for RemoteDestination {
             return Err(self.already_exists(key));
         }
         if self.publish == Publish::Direct {
-            return self.upload(key, &path, data, len).map(|()| Stored::AsGiven);
+            self.upload(key, &path, data, len)?;
+            self.retain(key, &path)?;
+            return Ok(Stored::AsGiven);
         }
         let partial = partial_path(&path);
         let result = self.upload(key, &partial, data, len).and_then(|()| {
@@ -510,6 +567,7 @@ impl WriteDestination for RemoteDestination {
         self.op
             .copy(&src, &dst)
             .map_err(|e| self.err("copy", Some(from), e))?;
+        self.retain(to, &dst)?;
         self.op
             .delete(&src)
             .map_err(|e| self.err("delete", Some(from), e))
