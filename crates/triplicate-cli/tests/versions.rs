@@ -513,6 +513,9 @@ fn an_append_only_node_refuses_to_prune() {
     let out = w.run(&["prune", "--keep-daily", "1", "--apply"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("append-only"));
+    w.ok(&["archive", "create", "--kind", "config"]);
+    let out = w.run(&["archive", "prune", "--keep-last", "0"]);
+    assert_eq!(out.status.code(), Some(2), "nor are archives deleted");
     let status = w.status();
     assert_eq!(status["protection"]["append_only"], true);
     assert_eq!(common::dest(&status, "usb")["immutable"], false);

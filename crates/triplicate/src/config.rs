@@ -264,7 +264,7 @@ pub struct GridSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_send_rate: Option<String>,
     /// Nothing is ever removed here: what peers send is only added (never replaced),
-    /// and `prune` refuses to run. For a central node that must outlive a compromised
+    /// and `prune`, `archive delete` and `archive prune` refuse to run. For a central node that must outlive a compromised
     /// capture node or operator mistake.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub append_only: bool,

@@ -95,6 +95,10 @@ pub enum ArchiveError {
     Destination(#[from] crate::destination::DestError),
     #[error("no destination '{0}' (see `triplicate dest list`)")]
     UnknownDestination(String),
+    #[error(
+        "this node is append-only (grid.append_only = true in config.toml): archives are not deleted here"
+    )]
+    AppendOnly,
     #[error("{0}; restore it elsewhere with --to DIR")]
     NoPlace(String),
     #[error("there is not enough space in {}: {needed} bytes needed, {free} free", path.display())]
@@ -116,6 +120,7 @@ impl ArchiveError {
                 | ArchiveError::UnknownFolder { .. }
                 | ArchiveError::UnknownDestination(_)
                 | ArchiveError::NeedsConfirmation
+                | ArchiveError::AppendOnly
         )
     }
 }

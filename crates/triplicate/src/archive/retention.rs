@@ -8,7 +8,7 @@ use std::fs;
 
 use serde::Serialize;
 
-use super::{Listed, Result, find, folder, io_err, list, log_path};
+use super::{ArchiveError, Listed, Result, find, folder, io_err, list, log_path};
 use crate::home::Triplicate;
 
 const PINS: &str = ".pinned";
@@ -60,6 +60,9 @@ pub fn unpin(t: &Triplicate, id: &str) -> Result<Listed> {
 
 /// `archive delete ID`: the archive, its log and its pin.
 pub fn delete(t: &Triplicate, id: &str) -> Result<Listed> {
+    if t.config.grid.append_only {
+        return Err(ArchiveError::AppendOnly);
+    }
     let a = find(t, id)?;
     remove(t, &a)?;
     let mut pins = pinned(t)?;
@@ -89,6 +92,9 @@ pub struct Pruned {
 /// `archive prune --keep-last N`: removes every archive but the `keep_last` newest,
 /// the pinned ones and the newest of each kind.
 pub fn prune(t: &Triplicate, keep_last: usize, dry_run: bool) -> Result<Pruned> {
+    if t.config.grid.append_only && !dry_run {
+        return Err(ArchiveError::AppendOnly);
+    }
     let (mut all, _) = list(t)?;
     all.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
     let mut kinds = HashSet::new();
