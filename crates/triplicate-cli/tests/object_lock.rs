@@ -77,16 +77,22 @@ impl Drop for Moto {
     }
 }
 
-fn world(moto: &Moto, bucket: &str, lock: &[&str]) -> World {
-    let w = World::new();
-    w.init();
-    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+/// A credentials file for moto (which takes any keys).
+fn credentials(w: &World) -> std::path::PathBuf {
     let creds = w.path("s3-credentials");
     std::fs::write(
         &creds,
         "[default]\naws_access_key_id = moto\naws_secret_access_key = moto\n",
     )
     .unwrap();
+    creds
+}
+
+fn world(moto: &Moto, bucket: &str, lock: &[&str]) -> World {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let creds = credentials(&w);
     let target = moto.target(bucket);
     let mut args = vec![
         "dest",
@@ -154,12 +160,7 @@ fn a_bucket_without_object_lock_is_named_as_the_problem() {
     let w = World::new();
     w.init();
     // The marker is stored (and refused its retention) when the destination is added.
-    let creds = w.path("s3-credentials");
-    std::fs::write(
-        &creds,
-        "[default]\naws_access_key_id = moto\naws_secret_access_key = moto\n",
-    )
-    .unwrap();
+    let creds = credentials(&w);
     let out = w.run(&[
         "dest",
         "add",

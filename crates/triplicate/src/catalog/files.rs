@@ -137,18 +137,22 @@ impl Catalog {
                  FROM files f JOIN photos p ON p.id = f.photo_id
                  ORDER BY f.library, f.path",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(NamedPhoto {
-                    photo_id: r.get(0)?,
-                    library: r.get(1)?,
-                    path: rel(r.get(2)?)?,
-                    mtime_ns: r.get(3)?,
-                    hash: hash_from(r.get(4)?),
-                    size: r.get::<_, i64>(5)? as u64,
-                    captured: r.get(6)?,
-                })
-            })?;
+            let rows = stmt.query_map([], named_photo)?;
             rows.collect()
         })
     }
+}
+
+/// A [`NamedPhoto`] from a row of `photo_id, library, path, mtime_ns, hash, size,
+/// captured`.
+pub(super) fn named_photo(r: &rusqlite::Row<'_>) -> rusqlite::Result<NamedPhoto> {
+    Ok(NamedPhoto {
+        photo_id: r.get(0)?,
+        library: r.get(1)?,
+        path: rel(r.get(2)?)?,
+        mtime_ns: r.get(3)?,
+        hash: hash_from(r.get(4)?),
+        size: r.get::<_, i64>(5)? as u64,
+        captured: r.get(6)?,
+    })
 }

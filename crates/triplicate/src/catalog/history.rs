@@ -135,17 +135,7 @@ impl Catalog {
                  WHERE h.since <= ?1 AND (h.until IS NULL OR h.until > ?1)
                  ORDER BY h.library, h.path",
             )?;
-            let rows = stmt.query_map([at_ms], |r| {
-                Ok(NamedPhoto {
-                    photo_id: r.get(0)?,
-                    library: r.get(1)?,
-                    path: rel(r.get(2)?)?,
-                    mtime_ns: r.get(3)?,
-                    hash: hash_from(r.get(4)?),
-                    size: r.get::<_, i64>(5)? as u64,
-                    captured: r.get(6)?,
-                })
-            })?;
+            let rows = stmt.query_map([at_ms], super::files::named_photo)?;
             rows.collect()
         })
     }
@@ -667,17 +657,7 @@ mod tests {
             None,
             "d holds nothing"
         );
-        let op = Operation {
-            run: "r",
-            kind: "copy",
-            dest: Some("d"),
-            photo_id: None,
-            path: None,
-            bytes: None,
-            duration_ms: None,
-            outcome: "ok",
-            message: None,
-        };
+        let op = crate::catalog::tests::op();
         c.record_copy_verified(
             a1,
             "d",

@@ -400,7 +400,7 @@ mod tests {
         }
     }
 
-    fn op() -> Operation<'static> {
+    pub(super) fn op() -> Operation<'static> {
         Operation {
             run: "r",
             kind: "copy",
