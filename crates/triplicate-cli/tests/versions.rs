@@ -544,3 +544,27 @@ fn content_still_in_the_library_under_another_name_is_not_moved_aside() {
     let at_usb: BTreeSet<String> = common::stored(&w.path("usb")).into_values().collect();
     assert!(at_usb.contains(&hash_of(&old)) && at_usb.contains(&hash_of(&new)));
 }
+
+#[test]
+fn a_rebuilt_catalog_knows_where_each_version_went() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    w.card("card1", &kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    let jpg = w.library().join(DIR).join("IMG_0001.JPG");
+    let later = mtime(&jpg) + Duration::from_secs(60);
+    let new = kit::jpeg("2024:05:17 10:00:00", &kit::noise("rebuilt", 9_000));
+    fs::write(&jpg, &new).unwrap();
+    set_mtime(&jpg, later);
+    assert_eq!(w.backup(&[]).0, 0);
+    assert_eq!(versions(&w.path("usb")).len(), 1);
+
+    // The catalog is lost; the destination's manifests say where everything is now,
+    // the earlier version included, so every copy checks out where it is.
+    fs::remove_file(w.home().join("catalog.db")).unwrap();
+    w.ok(&["catalog", "rebuild"]);
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::dest(&report, "usb")["corrupt"], 0, "{report}");
+}

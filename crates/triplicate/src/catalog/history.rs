@@ -276,11 +276,13 @@ impl Catalog {
     }
 
     /// Records that the copy of `photo_id` at `dest` now lives at `key` (it was moved
-    /// aside into the versions folder).
+    /// aside into the versions folder). It is listed again in the run's manifest, so
+    /// that a catalog rebuilt from the destination finds it there, not at its old key.
     pub fn move_copy(&self, photo_id: i64, dest: &str, key: &RelPath) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "UPDATE copies SET path = ?3, updated_at = ?4 WHERE photo_id = ?1 AND dest = ?2",
+                "UPDATE copies SET path = ?3, updated_at = ?4, manifest = NULL
+                 WHERE photo_id = ?1 AND dest = ?2",
                 params![photo_id, dest, key.as_bytes(), now()],
             )
             .map(drop)
