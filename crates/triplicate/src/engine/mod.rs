@@ -496,9 +496,11 @@ fn write_manifest(
         })
         .collect();
     let bytes = manifest::encode(&header, &entries);
+    // To the millisecond: a rebuild reads manifests in name order so that later runs
+    // win, and two runs can end in the same second.
     let key = manifest::key(
         &t.config.node,
-        &now.format("%Y%m%dT%H%M%SZ").to_string(),
+        &now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
         run.rsplit('-').next().unwrap_or(run),
     );
     if let Some(folder) = key.parent() {
