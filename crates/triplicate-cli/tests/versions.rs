@@ -450,6 +450,12 @@ fn prune_removes_only_what_the_policy_lets_go_and_never_a_current_photo() {
     // Pruning again finds nothing more.
     let (_, again) = w.json("prune", &["--keep-daily", "1", "--apply"]);
     assert_eq!(again["removed"].as_array().unwrap().len(), 0);
+    // A catalog rebuilt from the destination does not count the removed copies again.
+    fs::remove_file(w.home().join("catalog.db")).unwrap();
+    w.ok(&["catalog", "rebuild"]);
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::dest(&report, "usb")["missing"], 0, "{report}");
 }
 
 #[test]

@@ -18,7 +18,7 @@ use chrono::{Datelike, Local, TimeZone};
 use serde::Serialize;
 
 use crate::catalog::{HistoryRow, Operation, now_ms};
-use crate::destination::{self, ErrorClass, WriteDestination};
+use crate::destination::{self, ErrorClass, WriteDestination, manifest};
 use crate::engine::{EngineError, run_id, select_destinations};
 use crate::home::Triplicate;
 use crate::progress::{Problem, Problems, Progress};
@@ -103,6 +103,33 @@ impl PruneReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// Writes the manifest of the copies prune removed at `dest`.
+fn write_tombstones(
+    t: &Triplicate,
+    dest: &dyn WriteDestination,
+    dest_id: &str,
+    run: &str,
+    entries: &[manifest::Entry],
+) -> Result<(), destination::DestError> {
+    let now = chrono::Utc::now();
+    let header = manifest::Header {
+        kind: manifest::MANIFEST_KIND.into(),
+        format: destination::FORMAT_VERSION,
+        node: t.config.node.clone(),
+        destination: dest_id.into(),
+        run: run.into(),
+        created: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    let bytes = manifest::encode(&header, entries);
+    let key = manifest::key(
+        &t.config.node,
+        &now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
+        run.rsplit('-').next().unwrap_or(run),
+    );
+    dest.put(&key, &mut bytes.as_slice(), bytes.len() as u64)
+        .map(drop)
 }
 
 /// Of `rows` (the whole history), the indices the policy keeps, given the current
@@ -197,6 +224,8 @@ pub fn prune(
     }
     let mut problems = Problems::new(progress);
     let mut open: BTreeMap<String, Option<std::sync::Arc<dyn WriteDestination>>> = BTreeMap::new();
+    // Per destination id: what was removed there, for its tombstone manifest.
+    let mut gone: BTreeMap<String, Vec<manifest::Entry>> = BTreeMap::new();
     let mut removed = Vec::new();
     let mut bytes = 0;
     for (&photo_id, &(keep, named)) in &verdict {
@@ -264,6 +293,18 @@ pub fn prune(
                         .map_or_else(|| "?".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                 );
                 tracing::info!(destination = %d.name, "pruned {key}: {message}");
+                gone.entry(d.id.clone()).or_default().push(manifest::Entry {
+                    path: key.clone(),
+                    size,
+                    blake3: hash.to_hex(),
+                    captured: String::new(),
+                    kind: String::new(),
+                    library: String::new(),
+                    source: key.clone(),
+                    verified_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    stored_blake3: None,
+                    removed: true,
+                });
                 catalog
                     .forget_pruned_copy(
                         photo_id,
@@ -287,6 +328,26 @@ pub fn prune(
         }
         if !entry.copies.is_empty() {
             removed.push(entry);
+        }
+    }
+    // Each destination says what left it, so that a catalog rebuilt from its
+    // manifests does not count those copies again.
+    for (id, entries) in gone {
+        let Some(Some(dest)) = open.get(&id) else {
+            continue;
+        };
+        let name = selected
+            .iter()
+            .find(|d| d.id == id)
+            .map_or(id.as_str(), |d| d.name.as_str());
+        if let Err(e) = write_tombstones(t, dest.as_ref(), &id, &run, &entries) {
+            problems.report(Problem {
+                subject: format!("dest:{name}"),
+                message: format!(
+                    "the copies were removed at '{name}', but the list of them could not be written there: {e}"
+                ),
+                class: e.class(),
+            });
         }
     }
     let report = PruneReport {

@@ -367,6 +367,15 @@ impl Catalog {
             let mut n = 0;
             for e in entries {
                 let Some(hash) = ContentHash::from_hex(&e.blake3) else { continue };
+                if e.removed {
+                    // Pruned since an earlier manifest listed it.
+                    tx.prepare_cached(
+                        "DELETE FROM copies WHERE dest = ?1 AND path = ?2
+                           AND photo_id = (SELECT id FROM photos WHERE hash = ?3)",
+                    )?
+                    .execute(params![dest, e.path.as_bytes(), &hash.0[..]])?;
+                    continue;
+                }
                 let verified_at = chrono::DateTime::parse_from_rfc3339(&e.verified_at)
                     .map(|t| t.timestamp())
                     .unwrap_or_else(|_| now());

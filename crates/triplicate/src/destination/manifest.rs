@@ -5,7 +5,8 @@
 //! and where it came from. Anyone can check a copy with `b3sum` and these files, and the
 //! catalog can be rebuilt from them. Non-UTF-8 paths are written as `{"hex": "…"}`.
 //! On an encrypted destination manifests are encrypted too, and each line also has the
-//! hash of the ciphertext.
+//! hash of the ciphertext. A `prune` writes a manifest of the copies it removed
+//! (`"removed": true`), so that a later rebuild does not bring them back.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,10 @@ pub struct Entry {
     /// its bytes as stored (`b3sum` checks it without the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored_blake3: Option<String>,
+    /// `prune` removed this copy under a retention policy: it is no longer there, and
+    /// a catalog rebuilt from the manifests forgets it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +122,7 @@ mod tests {
             source: RelPath::new(b"caf\xe9.jpg".to_vec()).unwrap(),
             verified_at: "2026-11-22T00:00:01Z".into(),
             stored_blake3: None,
+            removed: false,
         };
         let bytes = encode(&header, std::slice::from_ref(&entry));
         assert!(

@@ -493,6 +493,7 @@ fn write_manifest(
             source: c.source.clone(),
             verified_at: when(c.verified_at),
             stored_blake3: c.stored_hash.map(|h| h.to_hex()),
+            removed: false,
         })
         .collect();
     let bytes = manifest::encode(&header, &entries);
