@@ -50,12 +50,6 @@ impl Catalog {
         }
         let at = now();
         self.tx(|tx| {
-            let mut photo = tx.prepare_cached(
-                "INSERT INTO photos(hash, size, captured, captured_from, kind, first_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(hash) DO UPDATE SET hash = hash
-                 RETURNING id",
-            )?;
             let mut file = tx.prepare_cached(
                 "INSERT INTO files(library, path, photo_id, size, mtime_ns, inode, present)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
@@ -66,17 +60,7 @@ impl Catalog {
             )?;
             let mut ids = Vec::with_capacity(files.len());
             for f in files {
-                let id: i64 = photo.query_row(
-                    params![
-                        &f.hash.0[..],
-                        f.size as i64,
-                        f.captured,
-                        f.captured_from,
-                        f.kind.as_str(),
-                        at
-                    ],
-                    |r| r.get(0),
-                )?;
+                let id = upsert_photo(tx, f, at)?;
                 file.execute(params![
                     library,
                     f.path.as_bytes(),
@@ -141,6 +125,27 @@ impl Catalog {
             rows.collect()
         })
     }
+}
+
+/// The id of the photo with `f`'s content, recorded first if it is new (seen `at`).
+pub(super) fn upsert_photo(c: &Connection, f: &ScannedFile, at: i64) -> rusqlite::Result<i64> {
+    c.prepare_cached(
+        "INSERT INTO photos(hash, size, captured, captured_from, kind, first_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(hash) DO UPDATE SET hash = hash
+         RETURNING id",
+    )?
+    .query_row(
+        params![
+            &f.hash.0[..],
+            f.size as i64,
+            f.captured,
+            f.captured_from,
+            f.kind.as_str(),
+            at
+        ],
+        |r| r.get(0),
+    )
 }
 
 /// A [`NamedPhoto`] from a row of `photo_id, library, path, mtime_ns, hash, size,

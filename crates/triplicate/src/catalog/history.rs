@@ -340,21 +340,7 @@ impl Catalog {
     ) -> Result<()> {
         let at = now();
         self.tx(|tx| {
-            let id: i64 = tx.query_row(
-                "INSERT INTO photos(hash, size, captured, captured_from, kind, first_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(hash) DO UPDATE SET hash = hash
-                 RETURNING id",
-                params![
-                    &found.hash.0[..],
-                    found.size as i64,
-                    found.captured,
-                    found.captured_from,
-                    found.kind.as_str(),
-                    at
-                ],
-                |r| r.get(0),
-            )?;
+            let id = super::files::upsert_photo(tx, found, at)?;
             tx.execute(
                 "UPDATE files SET held_photo_id = ?3, held_reason = ?4,
                    held_at = COALESCE(held_at, ?5), size = ?6, mtime_ns = ?7, inode = ?8
