@@ -501,6 +501,11 @@ struct DestAdd {
     /// compliance (nobody may).
     #[arg(long, value_name = "MODE", requires = "object_lock")]
     object_lock_mode: Option<String>,
+    /// Make the target folder if it does not exist. Without it, a missing folder is
+    /// refused (a mistyped mount point would become a folder on this computer's own
+    /// disk), unless its parent is the mount point of another disk.
+    #[arg(long)]
+    create: bool,
     /// Fill it only on `triplicate backup`, not automatically.
     #[arg(long)]
     manual: bool,
@@ -670,12 +675,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     offline: a.offline,
                     object_lock: a.object_lock,
                     object_lock_mode: a.object_lock_mode,
+                    create: a.create,
                 },
             )?;
             println!(
                 "Added destination '{}' at {} ({}, {}), id {}",
                 d.name, d.target, d.media, d.site, d.id
             );
+            let t = Triplicate::open(&home)?;
+            if let Some(note) = triplicate::policy::device_note_now(&t.catalog, &t.config, &d.name)?
+            {
+                println!("  WARNING: {note}. Put it on another disk.");
+            }
             if !d.encrypt_to.is_empty() {
                 println!(
                     "  Copies are encrypted with age to {}.",
@@ -725,6 +736,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "Destination '{}' at {} is reachable, is the right one (id {}) and is writable; round trip {} ms.",
                     check.name, check.target, check.marker_id, check.round_trip_ms
                 );
+                if let Some(note) =
+                    triplicate::policy::device_note_now(&t.catalog, &t.config, &name)?
+                {
+                    println!("WARNING: {note}. Put it on another disk.");
+                }
             }
         }
         Command::Dest(DestCommand::Remove { name }) => {

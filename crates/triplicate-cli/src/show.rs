@@ -120,6 +120,20 @@ pub fn status(r: &StatusReport) {
     for l in &r.libraries {
         let state = if l.available { "" } else { "  (NOT AVAILABLE)" };
         println!("  {:<16} {:<6} {}{state}", l.name, l.media.as_str(), l.path);
+        if let Some(device) = &l.device {
+            println!("  {:<16} on {device}", "");
+        }
+        if l.left_out > 0 {
+            println!(
+                "  {:<16} {} files not backed up by choice (not photos, videos or sidecars{}); [scan] include_all = true takes them",
+                "",
+                l.left_out,
+                l.left_out_example
+                    .as_ref()
+                    .map(|e| format!(", e.g. {e}"))
+                    .unwrap_or_default()
+            );
+        }
     }
     println!("\nDestinations");
     if r.destinations.is_empty() {
@@ -164,6 +178,13 @@ pub fn status(r: &StatusReport) {
                 "", d.damaged, d.name
             );
         }
+        if let Some(note) = &d.device_note {
+            println!(
+                "  {:<12} {note}; put it on another disk (its device: {})",
+                "",
+                d.device.as_deref().unwrap_or("unknown")
+            );
+        }
         if let Some(detail) = &d.detail {
             println!("  {:<12} {detail}", "");
         } else if d.offline {
@@ -195,6 +216,18 @@ pub fn status(r: &StatusReport) {
         "  {} photos: {} protected, {} at risk",
         c.photos, c.protected, c.at_risk
     );
+    if c.unreadable > 0 {
+        println!(
+            "  {} of them cannot be read, so have no copy anywhere: see `triplicate status --at-risk`",
+            c.unreadable
+        );
+    }
+    if c.left_out > 0 {
+        println!(
+            "  {} files not backed up by choice (include rules)",
+            c.left_out
+        );
+    }
     let d = &r.deleted;
     if d.photos > 0 {
         let kept_in: Vec<String> = d.kept_in.iter().map(|(n, k)| format!("{n} {k}")).collect();
@@ -216,11 +249,14 @@ pub fn status(r: &StatusReport) {
     }
     if let Some(list) = &r.at_risk {
         println!("\nAt risk");
-        if list.is_empty() {
+        if list.is_empty() && r.coverage.at_risk == 0 {
             println!("  nothing: every photo is protected");
         }
         for a in list {
             println!("  {}/{}  {}", a.library, a.path, a.description);
+            for why in &a.reasons {
+                println!("      {why}");
+            }
         }
     }
     if !r.warnings.is_empty() {
@@ -332,11 +368,20 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
         println!("SAFE TO FORMAT: {}.", r.verdict.rule);
     } else {
         println!("NOT SAFE TO FORMAT: the rule is that {}.", r.verdict.rule);
-        for reason in r.verdict.reasons.iter().take(20) {
-            println!("  - {reason}");
-        }
-        if r.verdict.reasons.len() > 20 {
-            println!("  … and {} more", r.verdict.reasons.len() - 20);
+        for group in &r.verdict.groups {
+            let n = group.files.len();
+            println!(
+                "  {} {}: {}",
+                n,
+                if n == 1 { "file" } else { "files" },
+                group.reason
+            );
+            for file in group.files.iter().take(20) {
+                println!("    - {file}");
+            }
+            if n > 20 {
+                println!("    … and {} more", n - 20);
+            }
         }
         println!(
             "Keep the card. Run `triplicate ingest` again once the destinations are back to finish."

@@ -168,6 +168,7 @@ function drawDestinations(list) {
           ? el("span", { class: "tag", dataset: { role: "immutable" }, title: "the store refuses to delete or replace copies" }, "immutable")
           : el("span", { class: "tag", dataset: { role: "immutable" }, title: "anyone with write access there could delete copies: keep another copy offsite or cold" }, "not immutable")),
       d.detail ? el("div", { class: "detail" }, d.detail) : null,
+      d.device_note ? el("div", { class: "detail bad", dataset: { role: "device-note" } }, d.device_note) : null,
       space ? el("div", { title: `${bytes(space.free)} free of ${bytes(space.total)}` },
         el("div", { class: "space" }, el("span", { style: { width: `${used.toFixed(1)}%` } })),
         el("small", { class: "muted" }, `${bytes(space.free)} free of ${bytes(space.total)}`)) : null,
@@ -225,6 +226,11 @@ async function loadCoverage() {
   $("coverage-at-risk").textContent = s.at_risk;
   $("coverage-photos").textContent = s.photos;
   $("coverage-time").textContent = s.median_time_to_protected === null ? "–" : duration(s.median_time_to_protected);
+  const notes = [];
+  if (s.unreadable) notes.push(`${s.unreadable} cannot be read, so have no copy anywhere`);
+  if (s.left_out) notes.push(`${s.left_out} files not backed up by choice (include rules)`);
+  $("coverage-notes").textContent = notes.join(" · ");
+  $("coverage-notes").hidden = notes.length === 0;
   const chart = $("chart");
   chart.replaceChildren();
   if (c.folders.length === 0) chart.append(el("p", { class: "muted" }, "No photos yet."));
@@ -264,7 +270,7 @@ async function loadDrill(fresh) {
   for (const p of a.photos) {
     $("drill-rows").append(el("tr", {},
       el("td", {}, `${p.library}/${p.path}`),
-      el("td", {}, p.description),
+      el("td", {}, p.description, ...p.reasons.map((r) => el("div", { class: "muted", dataset: { role: "reason" } }, r))),
       el("td", {}, p.lacks.map((l) => ({ copies: "more copies", media: "another kind of media", offsite: "an offsite copy" }[l] || l)).join(", "))));
   }
   if (a.total === 0) $("drill-rows").append(el("tr", {}, el("td", { colspan: 3 }, "Nothing: every photo here is protected.")));
@@ -694,7 +700,7 @@ async function saveDestination(event) {
         automatic: f.automatic.checked, enabled: f.enabled.checked } });
       toast(`Saved ${state.editing}.`);
     } else {
-      const added = await api("/destinations", { method: "POST", body: {
+      const added = await api("/destinations", { method: "POST", body: { create: f.create.checked,
         name: f.name.value.trim(), target: f.target.value.trim(), media: f.media.value,
         site: f.site.value.trim(), layout: f.layout.value.trim() || undefined, automatic: f.automatic.checked } });
       if (!f.enabled.checked) await api(`/destinations/${encodeURIComponent(added.name)}/disable`, { method: "POST" });

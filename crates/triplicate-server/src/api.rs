@@ -268,7 +268,7 @@ struct CoverageAnswer {
 
 async fn coverage(State(state): State<SharedState>) -> ApiResult<CoverageAnswer> {
     let answer = with_home(&state, |t| {
-        let (summary, _, _) = triplicate::policy::assess(&t.catalog, &t.config)?;
+        let summary = triplicate::policy::assess(&t.catalog, &t.config)?.summary;
         Ok(CoverageAnswer {
             summary,
             policy: t.config.policy,
@@ -400,6 +400,10 @@ struct NewDestinationBody {
     /// A cold destination (see `dest add --offline`).
     #[serde(default)]
     offline: bool,
+    /// Make a missing target folder (see `dest add --create`); without it a missing
+    /// folder is refused, as on the command line.
+    #[serde(default)]
+    create: bool,
 }
 
 fn yes() -> bool {
@@ -419,6 +423,7 @@ async fn add_destination(
             layout: body.layout.filter(|l| !l.trim().is_empty()),
             automatic: body.automatic,
             offline: body.offline,
+            create: body.create,
             ..NewDestination::new(
                 body.name.trim(),
                 body.target.trim(),

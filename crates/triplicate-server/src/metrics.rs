@@ -72,7 +72,7 @@ pub fn render(
     service: &triplicate::service::Service,
 ) -> Result<String, triplicate::catalog::CatalogError> {
     let now = triplicate::catalog::now();
-    let (coverage, _, _) = triplicate::policy::assess(&t.catalog, &t.config)?;
+    let coverage = triplicate::policy::assess(&t.catalog, &t.config)?.summary;
     let mut m = Families(String::new());
     m.family(
         "photos",
@@ -94,6 +94,18 @@ pub fn render(
         &[("coverage", "only_in_backups")],
         coverage.only_in_backups as f64,
     );
+    m.family(
+        "library_files_unreadable",
+        "gauge",
+        "Library files (or folders) that could not be read: each is at risk, with no copy anywhere.",
+    );
+    m.sample("library_files_unreadable", &[], coverage.unreadable as f64);
+    m.family(
+        "library_files_left_out",
+        "gauge",
+        "Library files the include rules leave out: not backed up, by choice.",
+    );
+    m.sample("library_files_left_out", &[], coverage.left_out as f64);
 
     let throughput = service.throughput();
     let mut rows = Vec::new();

@@ -10,6 +10,7 @@
 //! - [`config`]: the TOML configuration, checked with file/line/key errors.
 //! - [`catalog`]: SQLite state (photos, names, copies, runs, warnings).
 //! - [`scan`]: walking library folders, photo kinds, BLAKE3, EXIF capture times.
+//! - [`device`]: which physical disk or store a path or a copy lives on.
 //! - [`destination`]: the storage traits, local folders, layout, markers, manifests.
 //! - [`engine`]: backup planning, single-read fan-out, verification.
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
@@ -57,6 +58,7 @@ pub mod catalog;
 pub mod config;
 pub mod daemon;
 pub mod destination;
+pub mod device;
 pub mod engine;
 pub mod fsutil;
 pub mod grid;

@@ -156,13 +156,15 @@ pub enum PhotoKind {
 
 const RAW: &[&str] = &[
     "cr2", "cr3", "crw", "nef", "nrw", "arw", "sr2", "srf", "raf", "orf", "rw2", "dng", "pef",
-    "srw", "3fr", "iiq", "x3f", "erf", "mos", "mrw",
+    "srw", "3fr", "iiq", "x3f", "erf", "mos", "mrw", "gpr", "rwl", "kdc", "dcr", "mef",
 ];
 const IMAGE: &[&str] = &[
-    "jpg", "jpeg", "jpe", "heic", "heif", "hif", "tif", "tiff", "png", "avif", "jxl", "webp", "gif",
+    "jpg", "jpeg", "jpe", "heic", "heif", "hif", "tif", "tiff", "png", "avif", "jxl", "webp",
+    "gif", "psd", "psb", "jp2", "j2k", "bmp",
 ];
 const VIDEO: &[&str] = &[
-    "mov", "mp4", "mts", "m2ts", "avi", "mxf", "braw", "r3d", "crm",
+    "mov", "mp4", "mts", "m2ts", "avi", "mxf", "braw", "r3d", "crm", "3gp", "mpg", "mpeg", "mod",
+    "tod", "m4v", "mkv", "wmv", "webm", "insv", "360", "lrv",
 ];
 const SIDECAR: &[&str] = &["xmp", "thm", "aae", "xml"];
 
@@ -212,6 +214,21 @@ impl PhotoKind {
             _ => return None,
         })
     }
+}
+
+/// Files that operating systems and cameras leave on cards and disks, which hold
+/// nothing of the photographer's and are recreated at will: never backed up, and not
+/// counted as left out. Matched by name, without regard to case.
+pub const LITTER_FILES: &[&str] = &[".ds_store", "thumbs.db", "desktop.ini", ".localized"];
+
+/// Whether a file of this name is litter ([`LITTER_FILES`], or an AppleDouble `._*`
+/// file that macOS writes beside every file on a FAT or exFAT card).
+pub fn is_litter(name: &[u8]) -> bool {
+    if name.starts_with(b"._") {
+        return true;
+    }
+    let lower = name.to_ascii_lowercase();
+    LITTER_FILES.iter().any(|l| l.as_bytes() == lower)
 }
 
 #[cfg(test)]

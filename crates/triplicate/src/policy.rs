@@ -1,19 +1,29 @@
 //! 3-2-1 coverage: how many copies a photo has, on how many kinds of media, how many
-//! offsite, and whether that meets the policy.
+//! offsite, and whether that meets the policy. This module holds the one rule every
+//! verdict follows: `status`, the page, `/metrics`, GRID-wide coverage and the card
+//! ingest verdict all call [`count`].
 //!
-//! The library original counts as one copy, on its library's medium, at the node's own
-//! site. Every verified copy at a configured destination counts once, with the media and
-//! site the destination declares. Copies at destinations that were removed from the
-//! configuration no longer count. The numbers to meet are [`Policy`]: 3, 2 and 1 by
-//! default.
+//! **The rule.** Copies are counted by physical device ([`crate::device`]). The
+//! original counts first, on its library's device and medium, at the node's own site.
+//! Then each verified copy, in order, counts only if its device holds no counted copy
+//! yet: a copy on the original's disk, or on the disk of another counted copy, adds
+//! neither a copy nor a medium nor an offsite copy. Devices that are no copy at all (a
+//! card being ingested) are never counted. Media are the distinct media of the counted
+//! copies; offsite copies are the counted copies at another site. A library file that
+//! cannot be read counts as no copy at all, so it is at risk whatever its backups. The
+//! numbers to meet are [`Policy`]: 3, 2 and 1 by default.
+//!
+//! Copies at destinations removed from the configuration no longer count.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::catalog::{Catalog, CatalogError, CoverageRow};
+use crate::catalog::{Catalog, CatalogError, CoverageRow, UnreadableFile};
 use crate::config::{Config, Policy};
 use crate::destination::MediaKind;
+use crate::device::{Device, DeviceId};
+use crate::relpath::RelPath;
 
 /// One photo's coverage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,28 +72,151 @@ impl Coverage {
     }
 }
 
-/// The media and site of a destination, as coverage needs them.
+/// One place holding a copy, as the rule sees it.
 #[derive(Debug, Clone, Copy)]
-pub struct Placement {
+pub struct Holder<'a> {
+    /// A library's or destination's name, for the reasons given.
+    pub name: &'a str,
+    pub device: &'a DeviceId,
     pub media: MediaKind,
     pub offsite: bool,
 }
 
-/// What counts where, taken from the configuration.
+/// A copy the rule did not count, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotCounted {
+    pub name: String,
+    /// "on the same device as library 'Downloads'".
+    pub reason: String,
+}
+
+/// What [`count`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub coverage: Coverage,
+    /// The names of the holders that counted.
+    pub counted: Vec<String>,
+    pub not_counted: Vec<NotCounted>,
+}
+
+/// The coverage rule (see the module documentation): `holders` in order (the original
+/// first), none on the `excluded` devices, one per device.
+pub fn count(holders: &[Holder<'_>], excluded: &[(&DeviceId, &str)]) -> Counted {
+    let mut seen: HashMap<&DeviceId, &str> = HashMap::new();
+    let mut media = BTreeSet::new();
+    let mut out = Counted {
+        coverage: Coverage {
+            copies: 0,
+            media: 0,
+            offsite: 0,
+        },
+        counted: Vec::new(),
+        not_counted: Vec::new(),
+    };
+    for h in holders {
+        if let Some((_, what)) = excluded.iter().find(|(d, _)| *d == h.device) {
+            out.not_counted.push(NotCounted {
+                name: h.name.to_string(),
+                reason: format!("on the same device as {what}"),
+            });
+            continue;
+        }
+        if let Some(first) = seen.get(h.device) {
+            out.not_counted.push(NotCounted {
+                name: h.name.to_string(),
+                reason: format!("on the same device as {first}"),
+            });
+            continue;
+        }
+        seen.insert(h.device, h.name);
+        out.coverage.copies += 1;
+        media.insert(h.media);
+        if h.offsite {
+            out.coverage.offsite += 1;
+        }
+        out.counted.push(h.name.to_string());
+    }
+    out.coverage.media = media.len() as u32;
+    out
+}
+
+/// The device behind each library (by name) and destination (by id), taken now where
+/// it can be, else as last seen.
+#[derive(Debug, Clone, Default)]
+pub struct Devices {
+    pub libraries: HashMap<String, Device>,
+    pub destinations: HashMap<String, Device>,
+}
+
+impl Devices {
+    /// Looks at every library and destination of `config`; remembers what it sees in
+    /// the catalog, and falls back on what the catalog remembers for what cannot be
+    /// seen now (a disk unplugged). A place never seen is a device of its own.
+    pub fn locate(catalog: &Catalog, config: &Config) -> Result<Devices, CatalogError> {
+        let remembered = catalog.devices()?;
+        let mut out = Devices::default();
+        for lib in &config.libraries {
+            let place = crate::catalog::library_place(&lib.name);
+            let device = match crate::device::of_path(&lib.path) {
+                Ok(d) => {
+                    catalog.record_device(&place, &d)?;
+                    d
+                }
+                Err(_) => remembered.get(&place).cloned().unwrap_or_else(|| Device {
+                    id: DeviceId(place.clone()),
+                    label: format!("library '{}' (not found)", lib.name),
+                }),
+            };
+            out.libraries.insert(lib.name.clone(), device);
+        }
+        for d in &config.destinations {
+            let place = crate::catalog::destination_place(&d.id);
+            let device = match crate::destination::device_of(d) {
+                Some(dev) => {
+                    catalog.record_device(&place, &dev)?;
+                    dev
+                }
+                None => remembered.get(&place).cloned().unwrap_or_else(|| Device {
+                    id: DeviceId(place.clone()),
+                    label: format!("destination '{}' (never seen)", d.name),
+                }),
+            };
+            out.destinations.insert(d.id.clone(), device);
+        }
+        Ok(out)
+    }
+}
+
+/// What counts where, taken from the configuration and the devices.
 pub struct CoverageModel {
     policy: Policy,
-    libraries: HashMap<String, MediaKind>,
-    destinations: HashMap<String, Placement>,
+    /// name → (media, device)
+    libraries: HashMap<String, (MediaKind, DeviceId)>,
+    /// id → (name, media, offsite, device), in configuration order.
+    destinations: Vec<(String, String, MediaKind, bool, DeviceId)>,
 }
 
 impl CoverageModel {
-    pub fn new(config: &Config) -> CoverageModel {
+    pub fn new(config: &Config, devices: &Devices) -> CoverageModel {
+        let device = |map: &HashMap<String, Device>, key: &str, fallback: String| {
+            map.get(key)
+                .map(|d| d.id.clone())
+                .unwrap_or(DeviceId(fallback))
+        };
         CoverageModel {
             policy: config.policy,
             libraries: config
                 .libraries
                 .iter()
-                .map(|l| (l.name.clone(), l.media))
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        (
+                            l.media,
+                            device(&devices.libraries, &l.name, format!("lib:{}", l.name)),
+                        ),
+                    )
+                })
                 .collect(),
             destinations: config
                 .destinations
@@ -91,10 +224,10 @@ impl CoverageModel {
                 .map(|d| {
                     (
                         d.id.clone(),
-                        Placement {
-                            media: d.media,
-                            offsite: d.is_offsite(),
-                        },
+                        d.name.clone(),
+                        d.media,
+                        d.is_offsite(),
+                        device(&devices.destinations, &d.id, format!("dest:{}", d.id)),
                     )
                 })
                 .collect(),
@@ -105,70 +238,166 @@ impl CoverageModel {
         &self.policy
     }
 
-    pub fn coverage(&self, row: &CoverageRow) -> Coverage {
-        let mut media = BTreeSet::new();
-        let mut copies = 0;
-        let mut offsite = 0;
-        if let Some(lib) = &row.library {
-            copies += 1;
-            media.insert(self.libraries.get(lib).copied().unwrap_or(MediaKind::Ssd));
+    /// The coverage of one photo, with the copies that did not count and why.
+    pub fn count(&self, row: &CoverageRow) -> Counted {
+        let library_name = row.library.as_deref().map(|l| format!("library '{l}'"));
+        let mut holders = Vec::new();
+        if let (Some(lib), Some(name)) = (&row.library, &library_name)
+            && !row.unreadable
+        {
+            let (media, device) = self
+                .libraries
+                .get(lib)
+                .map(|(m, d)| (*m, d))
+                .unwrap_or((MediaKind::Ssd, &UNKNOWN));
+            holders.push(Holder {
+                name,
+                device,
+                media,
+                offsite: false,
+            });
         }
-        for dest in &row.verified_at {
-            if let Some(p) = self.destinations.get(dest) {
-                copies += 1;
-                media.insert(p.media);
-                if p.offsite {
-                    offsite += 1;
-                }
+        let names: Vec<String> = self
+            .destinations
+            .iter()
+            .map(|(_, name, ..)| format!("'{name}'"))
+            .collect();
+        for ((id, _, media, offsite, device), name) in self.destinations.iter().zip(&names) {
+            if row.verified_at.iter().any(|v| v == id) {
+                holders.push(Holder {
+                    name,
+                    device,
+                    media: *media,
+                    offsite: *offsite,
+                });
             }
         }
-        Coverage {
-            copies,
-            media: media.len() as u32,
-            offsite,
+        count(&holders, &[])
+    }
+
+    pub fn coverage(&self, row: &CoverageRow) -> Coverage {
+        self.count(row).coverage
+    }
+
+    /// The destinations whose copies never count: on the device of a library or of a
+    /// destination before them. (name, "on the same device as library 'Downloads'").
+    pub fn shared_devices(&self) -> Vec<NotCounted> {
+        let mut holders = Vec::new();
+        let lib_names: Vec<(String, &DeviceId)> = self
+            .libraries
+            .iter()
+            .map(|(n, (_, d))| (format!("library '{n}'"), d))
+            .collect();
+        let excluded: Vec<(&DeviceId, &str)> =
+            lib_names.iter().map(|(n, d)| (*d, n.as_str())).collect();
+        let names: Vec<String> = self
+            .destinations
+            .iter()
+            .map(|(_, name, ..)| format!("'{name}'"))
+            .collect();
+        for ((_, _, media, offsite, device), name) in self.destinations.iter().zip(&names) {
+            holders.push(Holder {
+                name,
+                device,
+                media: *media,
+                offsite: *offsite,
+            });
         }
+        count(&holders, &excluded).not_counted
     }
 }
+
+/// Why a destination's copies do not count toward 3-2-1, in a sentence, if they do
+/// not: "'usb' is on the same device as library 'Downloads': its copies do not count
+/// toward 3-2-1".
+pub fn device_note(shared: &[NotCounted], dest_name: &str) -> Option<String> {
+    let quoted = format!("'{dest_name}'");
+    shared.iter().find(|n| n.name == quoted).map(|n| {
+        format!(
+            "{} is {}: its copies do not count toward 3-2-1",
+            n.name, n.reason
+        )
+    })
+}
+
+/// [`device_note`] for one destination, looking at the devices now.
+pub fn device_note_now(
+    catalog: &Catalog,
+    config: &Config,
+    dest_name: &str,
+) -> Result<Option<String>, CatalogError> {
+    let devices = Devices::locate(catalog, config)?;
+    let shared = CoverageModel::new(config, &devices).shared_devices();
+    Ok(device_note(&shared, dest_name))
+}
+
+static UNKNOWN: DeviceId = DeviceId(String::new());
 
 /// Coverage over the whole catalog.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CoverageSummary {
-    /// Photos whose original is in a library.
+    /// Photos whose original is in a library, and library files that could not be
+    /// read (each counted as a photo).
     pub photos: u64,
     pub protected: u64,
     pub at_risk: u64,
+    /// Of the photos at risk, library files (or folders) that could not be read.
+    pub unreadable: u64,
+    /// Files the libraries' include rules leave out: not backed up, by choice.
+    pub left_out: u64,
     /// Photos no longer in any library, still held by destinations.
     pub only_in_backups: u64,
     /// Median seconds from first seen to protected, over protected photos.
     pub median_time_to_protected: Option<i64>,
 }
 
-/// A photo that does not meet the policy.
+/// A photo that does not meet the policy, or a library file that could not be read.
 #[derive(Debug, Clone, Serialize)]
 pub struct AtRisk {
-    pub photo_id: i64,
+    /// The photo, when its content is known (an unreadable file's is not).
+    pub photo_id: Option<i64>,
+    /// An unreadable file's name; a photo's names come from the catalog.
+    pub name: Option<(String, RelPath)>,
     pub coverage: Coverage,
     pub lacks: Vec<&'static str>,
+    /// Why, in words: "cannot read: permission denied", "'usb' is on the same device
+    /// as library 'Downloads'".
+    pub reasons: Vec<String>,
 }
 
-/// Computes coverage for every photo; returns the summary, the at-risk photos, and the
-/// photos that are protected but not yet marked so (for time-to-protected).
-pub fn assess(
-    catalog: &Catalog,
-    config: &Config,
-) -> Result<(CoverageSummary, Vec<AtRisk>, Vec<i64>), CatalogError> {
-    let model = CoverageModel::new(config);
+/// Everything the verdict is made of.
+pub struct Assessment {
+    pub summary: CoverageSummary,
+    pub at_risk: Vec<AtRisk>,
+    /// Photos protected now but not yet marked so (for time-to-protected).
+    pub newly_protected: Vec<i64>,
+    pub devices: Devices,
+}
+
+/// Computes coverage for every photo and every unreadable library file.
+pub fn assess(catalog: &Catalog, config: &Config) -> Result<Assessment, CatalogError> {
+    let devices = Devices::locate(catalog, config)?;
+    let model = CoverageModel::new(config, &devices);
     let mut summary = CoverageSummary::default();
     let mut at_risk = Vec::new();
     let mut newly_protected = Vec::new();
     let mut delays = Vec::new();
-    for row in catalog.coverage_rows()? {
+    let configured: HashSet<&str> = config.libraries.iter().map(|l| l.name.as_str()).collect();
+    let unreadable: Vec<UnreadableFile> = catalog
+        .unreadable_files()?
+        .into_iter()
+        .filter(|u| configured.contains(u.library.as_str()))
+        .collect();
+    let unreadable_known = catalog.photos_of_unreadable(&unreadable)?;
+    for mut row in catalog.coverage_rows()? {
         if row.library.is_none() {
             summary.only_in_backups += 1;
             continue;
         }
+        row.unreadable = unreadable_known.contains_key(&row.photo_id);
         summary.photos += 1;
-        let c = model.coverage(&row);
+        let counted = model.count(&row);
+        let c = counted.coverage;
         if c.is_protected(model.policy()) {
             summary.protected += 1;
             match row.protected_at {
@@ -180,18 +409,69 @@ pub fn assess(
             }
         } else {
             summary.at_risk += 1;
+            let mut reasons: Vec<String> = unreadable_known
+                .get(&row.photo_id)
+                .map(|u| vec![format!("cannot read: {}", u.reason)])
+                .unwrap_or_default();
+            reasons.extend(
+                counted
+                    .not_counted
+                    .iter()
+                    .map(|n| format!("the copy at {} is {}", n.name, n.reason)),
+            );
             at_risk.push(AtRisk {
-                photo_id: row.photo_id,
+                photo_id: Some(row.photo_id),
+                name: None,
                 coverage: c,
                 lacks: c.lacks(model.policy()),
+                reasons,
             });
         }
     }
+    let none = Coverage {
+        copies: 0,
+        media: 0,
+        offsite: 0,
+    };
+    for u in unreadable
+        .iter()
+        .filter(|u| !unreadable_known.values().any(|k| k == *u))
+    {
+        summary.photos += 1;
+        summary.at_risk += 1;
+        summary.unreadable += 1;
+        at_risk.push(AtRisk {
+            photo_id: None,
+            name: Some((u.library.clone(), u.path.clone())),
+            coverage: none,
+            lacks: none.lacks(model.policy()),
+            reasons: vec![if u.is_dir {
+                format!(
+                    "cannot read the folder: {}; nothing below it is backed up",
+                    u.reason
+                )
+            } else {
+                format!("cannot read: {}", u.reason)
+            }],
+        });
+    }
+    summary.unreadable += unreadable_known.len() as u64;
+    summary.left_out = catalog
+        .left_out()?
+        .iter()
+        .filter(|(l, _)| configured.contains(l.as_str()))
+        .map(|(_, l)| l.files)
+        .sum();
     if !delays.is_empty() {
         delays.sort_unstable();
         summary.median_time_to_protected = Some(delays[delays.len() / 2].max(0));
     }
-    Ok((summary, at_risk, newly_protected))
+    Ok(Assessment {
+        summary,
+        at_risk,
+        newly_protected,
+        devices,
+    })
 }
 
 #[cfg(test)]
@@ -245,16 +525,125 @@ mod tests {
         }
     }
 
-    #[test]
-    fn coverage_table() {
-        let model = CoverageModel::new(&config());
-        let row = |lib: bool, dests: &[&str]| CoverageRow {
+    /// Each library and destination on a device of its own, except those named in
+    /// `shared` (pairs of places on one device).
+    fn devices(config: &Config, shared: &[(&str, &str)]) -> Devices {
+        let dev = |name: &str| {
+            let on = shared
+                .iter()
+                .find(|(_, b)| *b == name)
+                .map_or(name, |(a, _)| *a);
+            Device {
+                id: DeviceId(format!("dev-{on}")),
+                label: on.to_string(),
+            }
+        };
+        Devices {
+            libraries: config
+                .libraries
+                .iter()
+                .map(|l| (l.name.clone(), dev(&l.name)))
+                .collect(),
+            destinations: config
+                .destinations
+                .iter()
+                .map(|d| (d.id.clone(), dev(&d.name)))
+                .collect(),
+        }
+    }
+
+    fn row(lib: bool, dests: &[&str]) -> CoverageRow {
+        CoverageRow {
             photo_id: 1,
             library: lib.then(|| "lib".to_string()),
             first_seen: 0,
             protected_at: None,
             verified_at: dests.iter().map(|d| d.to_string()).collect(),
-        };
+            unreadable: false,
+        }
+    }
+
+    #[test]
+    fn copies_on_one_device_count_once() {
+        let config = config();
+        let model = CoverageModel::new(&config, &devices(&config, &[("lib", "usb")]));
+        let c = model.count(&row(true, &["usb", "cloud"]));
+        assert_eq!(c.coverage.describe(), "2 copies, 2 media, 1 offsite copy");
+        assert_eq!(
+            c.not_counted,
+            [NotCounted {
+                name: "'usb'".into(),
+                reason: "on the same device as library 'lib'".into()
+            }]
+        );
+        assert_eq!(
+            model.shared_devices(),
+            [NotCounted {
+                name: "'usb'".into(),
+                reason: "on the same device as library 'lib'".into()
+            }]
+        );
+        let model = CoverageModel::new(&config, &devices(&config, &[("usb", "usb2")]));
+        let c = model.count(&row(true, &["usb", "usb2"]));
+        assert_eq!(c.coverage.copies, 2, "usb2 shares usb's disk");
+        let mut unreadable = row(true, &["usb", "cloud"]);
+        unreadable.unreadable = true;
+        assert_eq!(
+            model.coverage(&unreadable).copies,
+            2,
+            "an unreadable original is no copy"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the copies, the rule never counts more copies, media or offsite
+        /// copies than there are distinct devices, media and offsite devices among the
+        /// holders it was given (the original and the verified copies).
+        #[test]
+        fn coverage_never_exceeds_distinct_devices_media_and_sites(
+            holders in proptest::collection::vec((0u8..5, 0u8..4, proptest::bool::ANY), 0..12),
+            excluded in proptest::collection::vec(0u8..5, 0..2),
+        ) {
+            let media = [MediaKind::Ssd, MediaKind::Hdd, MediaKind::Cloud, MediaKind::Nas];
+            let ids: Vec<DeviceId> = (0..5).map(|i| DeviceId(format!("d{i}"))).collect();
+            let names: Vec<String> = (0..holders.len()).map(|i| format!("h{i}")).collect();
+            let list: Vec<Holder<'_>> = holders
+                .iter()
+                .zip(&names)
+                .map(|((d, m, off), name)| Holder {
+                    name,
+                    device: &ids[*d as usize],
+                    media: media[*m as usize],
+                    offsite: *off,
+                })
+                .collect();
+            let excluded: Vec<(&DeviceId, &str)> =
+                excluded.iter().map(|d| (&ids[*d as usize], "the card")).collect();
+            let counted = count(&list, &excluded);
+            let eligible: Vec<&Holder<'_>> = list
+                .iter()
+                .filter(|h| !excluded.iter().any(|(d, _)| *d == h.device))
+                .collect();
+            let devices: BTreeSet<&DeviceId> = eligible.iter().map(|h| h.device).collect();
+            let kinds: BTreeSet<MediaKind> = eligible.iter().map(|h| h.media).collect();
+            let offsite: BTreeSet<&DeviceId> =
+                eligible.iter().filter(|h| h.offsite).map(|h| h.device).collect();
+            proptest::prop_assert!(counted.coverage.copies as usize <= devices.len());
+            proptest::prop_assert_eq!(counted.coverage.copies as usize, devices.len());
+            proptest::prop_assert!(counted.coverage.media as usize <= kinds.len());
+            proptest::prop_assert!(counted.coverage.offsite as usize <= offsite.len());
+            proptest::prop_assert!(counted.coverage.media <= counted.coverage.copies);
+            proptest::prop_assert_eq!(
+                counted.counted.len() + counted.not_counted.len(),
+                list.len()
+            );
+        }
+    }
+
+    #[test]
+    fn coverage_table() {
+        let config = config();
+        let model = CoverageModel::new(&config, &devices(&config, &[]));
         // (original in library, verified at, (copies, media, offsite), protected, words)
         type Case<'a> = (bool, &'a [&'a str], (u32, u32, u32), bool, &'a str);
         let cases: &[Case] = &[

@@ -120,6 +120,10 @@ pub struct NewDestination {
     /// its mode ("governance", the default, or "compliance").
     pub object_lock: Option<String>,
     pub object_lock_mode: Option<String>,
+    /// For a local folder that does not exist: make it. Without this, a missing folder
+    /// is refused unless its parent is the mount point of another disk, so that a
+    /// mistyped mount point never becomes a destination on the computer's own disk.
+    pub create: bool,
 }
 
 impl NewDestination {
@@ -141,8 +145,34 @@ impl NewDestination {
             offline: false,
             object_lock: None,
             object_lock_mode: None,
+            create: false,
         }
     }
+}
+
+/// Refuses a local target folder that does not exist, unless `create` or its parent is
+/// the mount point of a disk other than the system's: `/media/USB-BACKPU` (a typo)
+/// would otherwise become a folder on the laptop's own disk.
+fn check_target_exists(root: &Path, create: bool) -> Result<(), SetupError> {
+    if create || root.exists() {
+        return Ok(());
+    }
+    let system = std::fs::metadata("/").ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.dev()
+    });
+    let parent_is_another_disk = root.parent().is_some_and(|parent| {
+        use std::os::unix::fs::MetadataExt;
+        crate::device::is_mount_point(parent)
+            && std::fs::metadata(parent).is_ok_and(|m| Some(m.dev()) != system)
+    });
+    if parent_is_another_disk {
+        return Ok(());
+    }
+    Err(SetupError::Invalid(format!(
+        "{} does not exist: is the disk mounted? --create makes the folder",
+        root.display()
+    )))
 }
 
 fn absolute(what: &str, path: &Option<PathBuf>) -> Result<Option<PathBuf>, SetupError> {
@@ -206,6 +236,9 @@ pub fn add_destination(
         .to_str()
         .ok_or_else(|| SetupError::Invalid(format!("{} is not valid UTF-8", root.display())))?
         .to_string();
+    if !remote {
+        check_target_exists(&root, new.create)?;
+    }
     // Check the whole configuration before touching the disk.
     let mut draft = DestinationConfig {
         name: new.name.clone(),

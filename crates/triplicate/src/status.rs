@@ -47,6 +47,11 @@ pub struct DestinationStatus {
     /// destination with `object_lock`. Anywhere else, whoever can write there could
     /// remove copies, so a cold or offsite copy is the defence.
     pub immutable: bool,
+    /// The device its copies are on, as last seen ("/dev/sdb1 (ext4, mounted at …)").
+    pub device: Option<String>,
+    /// Set when its copies do not count toward 3-2-1, in words: "'usb' is on the same
+    /// device as library 'Downloads': its copies do not count toward 3-2-1".
+    pub device_note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +60,11 @@ pub struct LibraryStatus {
     pub path: String,
     pub media: MediaKind,
     pub available: bool,
+    /// The device it is on.
+    pub device: Option<String>,
+    /// Files its include rules leave out (not backed up, by choice), with one example.
+    pub left_out: u64,
+    pub left_out_example: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +74,9 @@ pub struct AtRiskPhoto {
     pub coverage: Coverage,
     pub lacks: Vec<&'static str>,
     pub description: String,
+    /// Why, beyond the numbers: "cannot read: permission denied", "the copy at 'usb'
+    /// is on the same device as library 'Downloads'".
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,6 +211,8 @@ pub fn warnings(t: &Triplicate) -> Result<Vec<ExplainedWarning>, CatalogError> {
 
 pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, CatalogError> {
     let warnings = self::warnings(t)?;
+    let assessment = policy::assess(&t.catalog, &t.config)?;
+    let shared = policy::CoverageModel::new(&t.config, &assessment.devices).shared_devices();
     let mut destinations = Vec::new();
     for d in &t.config.destinations {
         let counts = t.catalog.dest_counts(&d.id)?;
@@ -250,6 +265,12 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             last_refreshed: refresh.as_ref().and_then(|r| r.last),
             refresh_due: refresh.as_ref().is_some_and(|r| r.due),
             immutable: d.object_lock.is_some(),
+            device: assessment
+                .devices
+                .destinations
+                .get(&d.id)
+                .map(|dev| dev.label.clone()),
+            device_note: policy::device_note(&shared, &d.name),
             state,
             detail,
             space,
@@ -259,7 +280,13 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             verified_by: t.catalog.verification_methods(&d.id)?.into_iter().collect(),
         });
     }
-    let (coverage, at_risk, _) = policy::assess(&t.catalog, &t.config)?;
+    let policy::Assessment {
+        summary: coverage,
+        at_risk,
+        devices,
+        ..
+    } = assessment;
+    let left_out = t.catalog.left_out()?;
     let found = t.catalog.deleted_photos()?;
     let deleted = DeletedSummary {
         photos: found.photos,
@@ -306,11 +333,17 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             .config
             .libraries
             .iter()
-            .map(|l| LibraryStatus {
-                name: l.name.clone(),
-                path: l.path.display().to_string(),
-                media: l.media,
-                available: l.path.is_dir(),
+            .map(|l| {
+                let left = left_out.get(&l.name).cloned().unwrap_or_default();
+                LibraryStatus {
+                    name: l.name.clone(),
+                    path: l.path.display().to_string(),
+                    media: l.media,
+                    available: l.path.is_dir(),
+                    device: devices.libraries.get(&l.name).map(|d| d.label.clone()),
+                    left_out: left.files,
+                    left_out_example: left.example.map(|p| p.to_string()),
+                }
             })
             .collect(),
         destinations,
@@ -418,13 +451,17 @@ fn name_at_risk(
     let mut out: Vec<AtRiskPhoto> = at_risk
         .into_iter()
         .filter_map(|r| {
-            let (library, path) = names.remove(&r.photo_id)?;
+            let (library, path) = match r.name {
+                Some(name) => name,
+                None => names.remove(&r.photo_id?)?,
+            };
             Some(AtRiskPhoto {
                 library,
                 path,
                 description: r.coverage.describe(),
                 coverage: r.coverage,
                 lacks: r.lacks,
+                reasons: r.reasons,
             })
         })
         .collect();
@@ -438,7 +475,7 @@ pub fn at_risk(
     library: Option<&str>,
     folder: Option<&str>,
 ) -> Result<Vec<AtRiskPhoto>, CatalogError> {
-    let (_, at_risk, _) = policy::assess(&t.catalog, &t.config)?;
+    let at_risk = policy::assess(&t.catalog, &t.config)?.at_risk;
     let mut list = name_at_risk(t, at_risk)?;
     list.retain(|a| {
         library.is_none_or(|l| a.library == l) && folder.is_none_or(|f| folder_of(&a.path) == f)
@@ -461,21 +498,20 @@ pub struct FolderCoverage {
     pub unprotected: u64,
 }
 
-/// 3-2-1 coverage per folder, sorted by library and folder.
+/// 3-2-1 coverage per folder, sorted by library and folder. An unreadable file counts
+/// in its folder as unprotected.
 pub fn coverage_by_folder(t: &Triplicate) -> Result<Vec<FolderCoverage>, CatalogError> {
-    let model = policy::CoverageModel::new(&t.config);
+    let assessment = policy::assess(&t.catalog, &t.config)?;
     let names = t.catalog.present_names()?;
+    let mut risky: std::collections::HashMap<i64, Coverage> = Default::default();
     let mut folders: std::collections::BTreeMap<(String, String), FolderCoverage> =
         Default::default();
-    for row in t.catalog.coverage_rows()? {
-        let Some((library, path)) = names.get(&row.photo_id) else {
-            continue;
-        };
+    let mut add = |library: &str, path: &RelPath, coverage: Option<Coverage>| {
         let folder = folder_of(path);
         let entry = folders
-            .entry((library.clone(), folder.clone()))
+            .entry((library.to_string(), folder.clone()))
             .or_insert_with(|| FolderCoverage {
-                library: library.clone(),
+                library: library.to_string(),
                 folder,
                 photos: 0,
                 protected: 0,
@@ -483,14 +519,23 @@ pub fn coverage_by_folder(t: &Triplicate) -> Result<Vec<FolderCoverage>, Catalog
                 unprotected: 0,
             });
         entry.photos += 1;
-        let c = model.coverage(&row);
-        if c.is_protected(model.policy()) {
-            entry.protected += 1;
-        } else if row.verified_at.is_empty() {
-            entry.unprotected += 1;
-        } else {
-            entry.partial += 1;
+        match coverage {
+            None => entry.protected += 1,
+            Some(c) if c.copies >= 2 => entry.partial += 1,
+            Some(_) => entry.unprotected += 1,
         }
+    };
+    for r in &assessment.at_risk {
+        match (&r.name, r.photo_id) {
+            (Some((library, path)), _) => add(library, path, Some(r.coverage)),
+            (None, Some(id)) => {
+                risky.insert(id, r.coverage);
+            }
+            (None, None) => {}
+        }
+    }
+    for (id, (library, path)) in &names {
+        add(library, path, risky.get(id).copied());
     }
     Ok(folders.into_values().collect())
 }

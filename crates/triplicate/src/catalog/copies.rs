@@ -257,6 +257,30 @@ impl Catalog {
         })
     }
 
+    /// The copy of `photo_id` at `dest`, in any state with a place.
+    pub fn copy_of(&self, photo_id: i64, dest: &str) -> Result<Option<CopyRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT c.photo_id, c.path, p.hash, p.size, c.state, c.verified_at, c.stored_hash
+                 FROM copies c JOIN photos p ON p.id = c.photo_id
+                 WHERE c.photo_id = ?1 AND c.dest = ?2 AND c.path IS NOT NULL",
+                params![photo_id, dest],
+                |r| {
+                    Ok(CopyRow {
+                        photo_id: r.get(0)?,
+                        key: rel(r.get(1)?)?,
+                        hash: hash_from(r.get(2)?),
+                        size: r.get::<_, i64>(3)? as u64,
+                        state: r.get(4)?,
+                        verified_at: r.get(5)?,
+                        stored_hash: r.get::<_, Option<Vec<u8>>>(6)?.map(hash_from),
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
     /// Records the outcome of checking a copy: `verified` (its time is refreshed),
     /// `corrupt` or `missing`.
     pub fn record_copy_checked(
@@ -503,6 +527,7 @@ impl Catalog {
                     verified_at: dests
                         .map(|d| d.split('\u{1f}').map(str::to_string).collect())
                         .unwrap_or_default(),
+                    unreadable: false,
                 })
             })?;
             rows.collect()

@@ -13,6 +13,7 @@ mod grid;
 mod history;
 mod runs;
 mod schema;
+mod unreadable;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use history::{
 use runs::insert_operation;
 pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT};
 use rusqlite::Connection;
+pub use unreadable::{LeftOut, UnreadableFile, destination_place, library_place};
 
 use crate::photo::{ContentHash, PhotoKind};
 use crate::relpath::RelPath;
@@ -175,6 +177,9 @@ pub struct CoverageRow {
     pub protected_at: Option<i64>,
     /// Destination ids with a verified copy.
     pub verified_at: Vec<String>,
+    /// Its library file could not be read at the last scan: the original counts as
+    /// no copy. Filled by [`crate::policy::assess`].
+    pub unreadable: bool,
 }
 
 /// An open warning.

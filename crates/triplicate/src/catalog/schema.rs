@@ -257,4 +257,33 @@ pub const MIGRATIONS: &[&str] = &[
     -- When prune removed a photo's copies under a retention policy.
     ALTER TABLE photos ADD COLUMN pruned_at INTEGER;
     "#,
+    // 6: the truth of the verdict. The device behind each library and destination as
+    // last seen (so that a disk away in a drawer is still known), the library files
+    // that could not be read (each a photo at risk until it is), and how many files
+    // each library's include rules left out at its last scan.
+    r#"
+    CREATE TABLE devices (
+        place   TEXT PRIMARY KEY,
+        device  TEXT NOT NULL,
+        label   TEXT NOT NULL,
+        seen_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE unreadable (
+        library  TEXT NOT NULL,
+        path     BLOB NOT NULL,
+        reason   TEXT NOT NULL,
+        is_dir   INTEGER NOT NULL DEFAULT 0,
+        first_at INTEGER NOT NULL,
+        last_at  INTEGER NOT NULL,
+        PRIMARY KEY (library, path)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE left_out (
+        library TEXT PRIMARY KEY,
+        files   INTEGER NOT NULL,
+        example BLOB,
+        at      INTEGER NOT NULL
+    );
+    "#,
 ];

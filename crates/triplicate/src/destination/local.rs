@@ -43,22 +43,12 @@ pub struct LocalDestination {
 impl LocalDestination {
     /// Makes `root` a destination: writes its marker, or adopts the marker already
     /// there (a disk that was a destination before, say for a new catalog). Creates
-    /// `root` itself if its parent exists. Returns the marker now in force.
+    /// `root` and its missing parents (setup decides whether a missing folder may be
+    /// made: [`crate::setup`]). Returns the marker now in force.
     pub fn initialise(name: &str, root: &Path, marker: &Marker) -> Result<Marker, DestError> {
         let err = |op, path: &Path, e| map_io(name, op, path, e);
         if !root.is_dir() {
-            let parent_exists = root.parent().is_some_and(|p| p.is_dir());
-            if !parent_exists {
-                return Err(err(
-                    "use",
-                    root,
-                    io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "the folder and its parent do not exist (mount the disk first)",
-                    ),
-                ));
-            }
-            fs::create_dir(root).map_err(|e| err("create", root, e))?;
+            fs::create_dir_all(root).map_err(|e| err("create", root, e))?;
         }
         let meta = root.join(META_DIR);
         let path = meta.join(MARKER_FILE);

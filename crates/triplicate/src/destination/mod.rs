@@ -464,3 +464,17 @@ pub fn probe(config: &DestinationConfig) -> Result<Marker, DestError> {
     }
     LocalDestination::check_marker(&config.name, &config.local_root(), &config.id)
 }
+
+/// The device a configured destination stores on, when it can be told now: a remote
+/// store always (from its URL), a local folder only while its marker is there (an
+/// empty mount point sits on the disk below it, not on the destination's disk).
+pub fn device_of(config: &DestinationConfig) -> Option<crate::device::Device> {
+    if config.is_remote() {
+        return remote::RemoteTarget::parse(&config.target)
+            .ok()
+            .map(|t| t.device());
+    }
+    let root = config.local_root();
+    LocalDestination::check_marker(&config.name, &root, &config.id).ok()?;
+    crate::device::of_path(&root).ok()
+}

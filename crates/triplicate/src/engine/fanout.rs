@@ -141,6 +141,16 @@ pub enum SourceError {
     Changed { path: std::path::PathBuf },
 }
 
+impl SourceError {
+    /// Why, in a few words ("permission denied").
+    pub fn reason(&self) -> String {
+        match self {
+            SourceError::Unreadable { source, .. } => crate::scan::read_error_reason(source),
+            SourceError::Changed { .. } => "it changed while it was being read".into(),
+        }
+    }
+}
+
 /// Reads `source` once and writes it to every target; returns one result per target,
 /// in order: how each verified copy is stored. `expected` is the hash the catalog
 /// recorded: a file whose bytes no longer hash to it has changed since the scan and is

@@ -334,9 +334,11 @@ pub fn backup(
 
     // 4. Time to protected: only copies made now can have protected a photo.
     if reports.iter().any(|r| r.copied + r.adopted > 0) {
-        let (_, _, newly_protected) = crate::policy::assess(&t.catalog, config)?;
+        let newly_protected = crate::policy::assess(&t.catalog, config)?.newly_protected;
         t.catalog.set_protected(&newly_protected)?;
     }
+    // A file that could not be read once stays a warning until it is backed up.
+    crate::scan::settle_unreadable_warnings(&t.catalog)?;
 
     let report = BackupReport {
         run: run.clone(),

@@ -5,8 +5,13 @@
 //! `PRIVATE/M4ROOT/CLIP` (and AVCHD's `PRIVATE/AVCHD/BDMV/STREAM`), Canon's XF-style
 //! `CONTENTS/CLIPS001`, and, when none of them is there, a plain folder taken whole.
 //! Folder names are matched without regard to case, as cards are FAT or exFAT.
-//! Thumbnails, camera catalogues and the files operating systems leave behind are not
-//! photos and stay on the card untouched. Nothing on the card is ever written.
+//!
+//! Ingest takes the whole card: every file under its root, whatever its extension (a
+//! GoPro `.GPR`, a `.MOD` clip, a camera's own database), except the litter a camera
+//! or an operating system recreates at will ([`SKIPPED_DIRS`] and
+//! [`crate::photo::is_litter`]), which stays on the card untouched. What cannot be read
+//! is listed in [`Card::unreadable`], so that the verdict names it. Nothing on the card
+//! is ever written.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -52,6 +57,8 @@ pub struct Card {
     pub files: Vec<CardFile>,
     /// The device the card is on: a copy there is no copy at all.
     pub device: u64,
+    /// Files and folders that could not be listed, with why: never safe to format.
+    pub unreadable: Vec<(RelPath, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,18 +68,23 @@ pub enum CardError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("card {}: no photos or clips found", path.display())]
+    #[error("card {}: no files found (is it the card's root?)", path.display())]
     Empty { path: PathBuf },
 }
 
-/// Folders that hold no photos of the user's: thumbnails, catalogues, OS litter.
-const SKIPPED_DIRS: &[&str] = &[
+/// Folders that hold nothing of the photographer's and that a camera or an operating
+/// system recreates: Sony's thumbnail cache, Canon's folder catalogue, the trash,
+/// search index and volume information of macOS and Windows, and ASC MHL histories
+/// (each place an ingest writes to keeps its own). Matched without regard to case.
+pub const SKIPPED_DIRS: &[&str] = &[
     "thmbnl",
-    "misc",
+    "canonmsc",
     ".trashes",
     ".spotlight-v100",
     ".fseventsd",
+    ".temporaryitems",
     "system volume information",
+    "$recycle.bin",
     "ascmhl",
 ];
 
@@ -145,69 +157,78 @@ pub fn mounted_cards(roots: &[PathBuf]) -> Vec<(PathBuf, u64)> {
 
 /// Lists the photos, clips and sidecars on the card at `root`.
 pub fn read_card(root: &Path) -> Result<Card, CardError> {
-    let unreadable = |path: &Path, source| CardError::Unreadable {
-        path: path.into(),
-        source,
-    };
     let device = std::fs::metadata(root)
-        .map_err(|e| unreadable(root, e))?
+        .map_err(|e| unreadable_card(root, e))?
         .dev();
-    let mut layouts = Vec::new();
-    let mut dirs = Vec::new();
+    let mut layouts: Vec<CardLayout> = Vec::new();
     for (layout, names) in ROOTS {
-        if let Some(dir) = find_dir(root, names) {
-            if !layouts.contains(layout) {
-                layouts.push(*layout);
-            }
-            dirs.push((*layout, dir));
+        if find_dir(root, names).is_some() && !layouts.contains(layout) {
+            layouts.push(*layout);
         }
     }
-    if dirs.is_empty() {
+    if layouts.is_empty() {
         layouts.push(CardLayout::Plain);
-        dirs.push((CardLayout::Plain, root.to_path_buf()));
     }
     let mut files = Vec::new();
-    for (_, dir) in &dirs {
-        let walker = walkdir::WalkDir::new(dir)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                let name = e.file_name().to_string_lossy().to_ascii_lowercase();
-                e.depth() == 0
-                    || !(name.starts_with('.')
-                        || e.file_type().is_dir() && SKIPPED_DIRS.contains(&name.as_str()))
-            });
-        for entry in walker {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(dir).to_path_buf();
-                unreadable(&path, e.into())
-            })?;
-            if !entry.file_type().is_file() {
+    let mut unreadable = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy().to_ascii_lowercase();
+            e.depth() == 0
+                || !(e.file_type().is_dir() && SKIPPED_DIRS.contains(&name.as_str())
+                    || !e.file_type().is_dir()
+                        && crate::photo::is_litter(e.file_name().as_encoded_bytes()))
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                if path == root {
+                    return Err(unreadable_card(&path, e.into()));
+                }
+                let reason = e
+                    .io_error()
+                    .map(crate::scan::read_error_reason)
+                    .unwrap_or_else(|| e.to_string());
+                if let Ok(rel) = RelPath::from_path_under(root, &path) {
+                    unreadable.push((rel, format!("cannot read: {reason}")));
+                }
                 continue;
             }
-            let name = entry.file_name().as_encoded_bytes();
-            let kind = match PhotoKind::from_name(name) {
-                PhotoKind::Other => continue,
-                kind => kind,
-            };
-            let meta = entry
-                .metadata()
-                .map_err(|e| unreadable(entry.path(), e.into()))?;
-            let Ok(rel) = RelPath::from_path_under(root, entry.path()) else {
-                continue;
-            };
-            files.push(CardFile {
-                path: entry.path().to_path_buf(),
-                rel,
-                size: meta.len(),
-                mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-                kind,
-                photo: None,
-            });
+        };
+        if !entry.file_type().is_file() {
+            continue;
         }
+        let name = entry.file_name().as_encoded_bytes();
+        let kind = PhotoKind::from_name(name);
+        let Ok(rel) = RelPath::from_path_under(root, entry.path()) else {
+            continue;
+        };
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                let reason = e
+                    .io_error()
+                    .map(crate::scan::read_error_reason)
+                    .unwrap_or_else(|| e.to_string());
+                unreadable.push((rel, format!("cannot read: {reason}")));
+                continue;
+            }
+        };
+        files.push(CardFile {
+            path: entry.path().to_path_buf(),
+            rel,
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            kind,
+            photo: None,
+        });
     }
-    if files.is_empty() {
+    if files.is_empty() && unreadable.is_empty() {
         return Err(CardError::Empty { path: root.into() });
     }
     pair_sidecars(&mut files);
@@ -216,7 +237,15 @@ pub fn read_card(root: &Path) -> Result<Card, CardError> {
         layouts,
         files,
         device,
+        unreadable,
     })
+}
+
+fn unreadable_card(path: &Path, source: std::io::Error) -> CardError {
+    CardError::Unreadable {
+        path: path.into(),
+        source,
+    }
 }
 
 /// Points each sidecar at its photo: the same folder and stem (`IMG_0001.XMP` with
@@ -258,10 +287,11 @@ mod tests {
         touch(root, "DCIM/100CANON/IMG_0001.JPG", b"jpg");
         touch(root, "DCIM/100CANON/IMG_0001.XMP", b"xmp");
         touch(root, "DCIM/100CANON/._IMG_0001.CR2", b"apple double");
+        touch(root, "DCIM/100CANON/.DS_Store", b"finder");
         touch(root, "DCIM/CANONMSC/M0100.CTG", b"catalogue");
-        touch(root, "MISC/info.xml", b"misc");
+        touch(root, "MISC/AUTPRINT.MRK", b"print order");
         touch(root, ".Trashes/x.jpg", b"deleted");
-        touch(root, "notes.txt", b"not on a DCF path");
+        touch(root, "notes.txt", b"beside the DCF folder");
         let card = read_card(root).unwrap();
         assert_eq!(card.layouts, vec![CardLayout::Dcf]);
         assert_eq!(
@@ -269,8 +299,11 @@ mod tests {
             [
                 "DCIM/100CANON/IMG_0001.CR2",
                 "DCIM/100CANON/IMG_0001.JPG",
-                "DCIM/100CANON/IMG_0001.XMP"
-            ]
+                "DCIM/100CANON/IMG_0001.XMP",
+                "MISC/AUTPRINT.MRK",
+                "notes.txt",
+            ],
+            "the whole card but its litter"
         );
         // The sidecar belongs to the RAW.
         assert_eq!(card.files[2].photo, Some(0));

@@ -25,7 +25,6 @@
 pub mod card;
 pub mod mhl;
 
-use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -37,11 +36,13 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{CatalogError, Operation, ScannedFile};
 use crate::config::{DestinationConfig, LibraryConfig};
 use crate::destination::layout::{IngestTokens, Layout, LayoutInput};
-use crate::destination::{self, DestError, LocalDestination, Stored, WriteDestination};
+use crate::destination::{self, DestError, LocalDestination, MediaKind, Stored, WriteDestination};
+use crate::device::DeviceId;
 use crate::engine::fanout::{Learned, Placement, Target, choose_key, fan_out, fan_out_learning};
 use crate::engine::{DestinationWrapper, run_id};
 use crate::home::Triplicate;
 use crate::photo::{ContentHash, PhotoKind};
+use crate::policy::Holder;
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
 use crate::scan::exif::{self, CAPTURE_FORMAT, CaptureSource};
@@ -140,8 +141,19 @@ pub struct Verdict {
     pub safe: bool,
     /// The rule applied, in words.
     pub rule: String,
-    /// What is not yet safe, one line per file or destination.
+    /// What is not yet safe, one line per file: "path: why".
     pub reasons: Vec<String>,
+    /// The same files, grouped by why.
+    #[serde(default)]
+    pub groups: Vec<ReasonGroup>,
+}
+
+/// Files of a card that are not safe for one reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReasonGroup {
+    /// "cannot read from the card: permission denied".
+    pub reason: String,
+    pub files: Vec<String>,
 }
 
 /// An ingest as the status page lists it: its report without the per-file list.
@@ -215,15 +227,8 @@ struct Writer {
     dest: std::sync::Arc<dyn WriteDestination>,
     layout: Layout,
     /// Its device, for the verdict (a remote store counts as its own).
-    device: Device,
+    device: DeviceId,
     report: Mutex<IngestDestination>,
-}
-
-/// A device a copy lives on: a local filesystem, or a remote store.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Device {
-    Local(u64),
-    Remote(String),
 }
 
 /// What is known of a card file before it is copied.
@@ -270,12 +275,17 @@ pub fn ingest(
         .map_err(|e| IngestError::Usage(format!("library {}: {e}", library.path.display())))?;
     let library_dest = LocalDestination::plain_folder(&library.name, &library.path)
         .map_err(|e| IngestError::Usage(e.to_string()))?;
-    let library_device = Device::Local(
-        std::fs::metadata(&library.path)
-            .map(|m| m.dev())
-            .unwrap_or_default(),
-    );
-    let writers = open_writers(t, options, &mut problems)?;
+    // The devices as the coverage rule sees them, the card's included.
+    let devices = crate::policy::Devices::locate(&t.catalog, &t.config)?;
+    let library_device = devices
+        .libraries
+        .get(&library.name)
+        .map(|d| d.id.clone())
+        .unwrap_or_else(|| DeviceId(format!("lib:{}", library.name)));
+    let card_device = crate::device::of_path(&card.root)
+        .map(|d| d.id)
+        .unwrap_or_else(|_| DeviceId(format!("card:{}", card.device)));
+    let writers = open_writers(t, options, &devices, &mut problems)?;
     let plans = plan(&card, &label, options.job.as_deref().unwrap_or(""));
     let files = card.files.len() as u64;
     let bytes = card.files.iter().map(|f| f.size).sum();
@@ -338,53 +348,58 @@ pub fn ingest(
         .map(|o| o.unwrap_or_default())
         .collect();
     let mut file_copies = Vec::new();
-    let mut reasons = Vec::new();
-    let card_device = Device::Local(card.device);
+    let mut failing: Vec<(String, String)> = Vec::new();
+    let needed = settings.safe_copies.max(settings.safe_devices);
+    let media = t
+        .config
+        .library(&library.name)
+        .map_or(MediaKind::Ssd, |l| l.media);
     for (planned, outcome) in plans.iter().zip(&outcomes) {
-        // Every verified copy with its device; one on the card's own device is no copy.
-        let mut located: Vec<(String, &Device)> = Vec::new();
+        // The one coverage rule: one copy per device, none on the card's.
+        let mut holders = Vec::new();
         if outcome.library_path.is_some() {
-            located.push(("library".into(), &library_device));
+            holders.push(Holder {
+                name: "library",
+                device: &library_device,
+                media,
+                offsite: false,
+            });
         }
-        for name in &outcome.verified_at {
-            if let Some(w) = writers.iter().find(|w| &w.config.name == name) {
-                located.push((name.clone(), &w.device));
-            }
-        }
-        let on_card: Vec<String> = located
+        for w in writers
             .iter()
-            .filter(|(_, device)| **device == card_device)
-            .map(|(name, _)| name.clone())
-            .collect();
-        located.retain(|(_, device)| **device != card_device);
-        let copies: Vec<String> = located.iter().map(|(name, _)| name.clone()).collect();
-        let devices: BTreeSet<&Device> = located.iter().map(|(_, d)| *d).collect();
-        let counted = copies.len() as u32;
-        if counted < settings.safe_copies || (devices.len() as u32) < settings.safe_devices {
-            reasons.push(format!(
-                "{}: {} verified {} on {} {}{}{}",
-                planned.file.rel,
-                counted,
-                if counted == 1 { "copy" } else { "copies" },
-                devices.len(),
-                if devices.len() == 1 {
-                    "device"
-                } else {
-                    "devices"
-                },
-                if copies.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", copies.join(", "))
-                },
-                if on_card.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; {} on the card's own device, which does not count",
-                        on_card.join(", ")
-                    )
-                }
+            .filter(|w| outcome.verified_at.contains(&w.config.name))
+        {
+            holders.push(Holder {
+                name: &w.config.name,
+                device: &w.device,
+                media: w.config.media,
+                offsite: w.config.is_offsite(),
+            });
+        }
+        let counted = crate::policy::count(&holders, &[(&card_device, "the card")]);
+        let devices = counted.coverage.copies;
+        if let Some(error) = &outcome.card_error {
+            failing.push((planned.file.rel.to_string(), error.clone()));
+        } else if devices < needed {
+            failing.push((
+                planned.file.rel.to_string(),
+                format!(
+                    "{} verified {} on {} {}{}{}",
+                    devices,
+                    if devices == 1 { "copy" } else { "copies" },
+                    devices,
+                    if devices == 1 { "device" } else { "devices" },
+                    if counted.counted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", counted.counted.join(", "))
+                    },
+                    counted
+                        .not_counted
+                        .iter()
+                        .map(|n| format!("; {} is {}, which does not count", n.name, n.reason))
+                        .collect::<String>()
+                ),
             ));
         }
         file_copies.push(IngestedFile {
@@ -393,10 +408,28 @@ pub fn ingest(
             size: planned.file.size,
             blake3: outcome.learned.map(|l| l.blake3.to_hex()),
             xxh64: outcome.learned.map(|l| format!("{:016x}", l.xxh64)),
-            copies,
-            devices: devices.len() as u32,
+            copies: counted.counted.clone(),
+            devices,
         });
     }
+    // What could not even be listed is never safe.
+    for (path, reason) in &card.unreadable {
+        failing.push((path.to_string(), reason.clone()));
+    }
+    let mut groups: Vec<ReasonGroup> = Vec::new();
+    for (path, reason) in &failing {
+        match groups.iter_mut().find(|g| &g.reason == reason) {
+            Some(g) => g.files.push(path.clone()),
+            None => groups.push(ReasonGroup {
+                reason: reason.clone(),
+                files: vec![path.clone()],
+            }),
+        }
+    }
+    let reasons: Vec<String> = failing
+        .iter()
+        .map(|(path, reason)| format!("{path}: {reason}"))
+        .collect();
     let manifests = write_manifests(
         &library,
         &library_dest,
@@ -408,10 +441,10 @@ pub fn ingest(
     let verdict = Verdict {
         safe: reasons.is_empty(),
         rule: format!(
-            "every file has at least {} verified copies on {} different devices, none of them the card",
-            settings.safe_copies, settings.safe_devices
+            "every file on the card (but the litter cameras recreate) has at least {needed} verified copies, each on a different device, none of them the card's"
         ),
         reasons,
+        groups,
     };
     let report = IngestReport {
         run: run.clone(),
@@ -555,6 +588,7 @@ fn pick_library(t: &Triplicate, options: &IngestOptions) -> Result<LibraryConfig
 fn open_writers(
     t: &Triplicate,
     options: &IngestOptions,
+    devices: &crate::policy::Devices,
     problems: &mut Problems<'_>,
 ) -> Result<Vec<Writer>, IngestError> {
     for name in &options.also {
@@ -587,15 +621,11 @@ fn open_writers(
                     Some(wrap) => (wrap.0)(dest),
                     None => dest,
                 };
-                let device = if d.is_remote() {
-                    Device::Remote(d.id.clone())
-                } else {
-                    Device::Local(
-                        std::fs::metadata(d.local_root())
-                            .map(|m| m.dev())
-                            .unwrap_or_default(),
-                    )
-                };
+                let device = devices
+                    .destinations
+                    .get(&d.id)
+                    .map(|dev| dev.id.clone())
+                    .unwrap_or_else(|| DeviceId(format!("dest:{}", d.id)));
                 writers.push(Writer {
                     config: d.clone(),
                     dest,
@@ -699,6 +729,8 @@ struct Outcome {
     learned: Option<Learned>,
     /// Written into the library by this ingest.
     copied: bool,
+    /// Why the file could not be read from the card, if it could not.
+    card_error: Option<String>,
     /// Its content was in the library already.
     already: bool,
     /// Each verified copy: the library (`None`) or a destination, and its key there.
@@ -804,6 +836,10 @@ impl Context<'_> {
                         format!("{} could not be read from the card: {e}", p.file.rel),
                         crate::destination::ErrorClass::Transient,
                     );
+                    outcome.card_error = Some(format!(
+                        "cannot read from the card: {}",
+                        crate::scan::read_error_reason(&e)
+                    ));
                     return Ok(outcome);
                 }
             }
@@ -830,19 +866,29 @@ impl Context<'_> {
                         return Ok(outcome);
                     }
                 };
-            let held = self
-                .t
-                .catalog
-                .photo_id_of(&hash)?
-                .map(|id| self.t.catalog.sources_of(id))
-                .transpose()?
-                .map(|s| s.copies)
-                .unwrap_or_default();
+            let photo_id = self.t.catalog.photo_id_of(&hash)?;
             for (i, w) in self.writers.iter().enumerate() {
-                if let Some((_, k)) = held.iter().find(|(dest, _)| dest == &w.config.id) {
-                    outcome.placed.push((Some(i), k.clone()));
-                    outcome.verified_at.push(w.config.name.clone());
-                    w.report.lock().unwrap().already += 1;
+                // A copy the catalog knows counts only once read back now; a damaged
+                // one is moved aside and written again from the card.
+                let held = match photo_id {
+                    Some(id) => self.t.catalog.copy_of(id, &w.config.id)?,
+                    None => None,
+                };
+                if let Some(row) = held.filter(|r| r.state == "verified") {
+                    match self.prove_held_copy(w, &row, p, &problem)? {
+                        Some(key) => placed.push((
+                            Slot {
+                                writer: Some(i),
+                                key,
+                            },
+                            None,
+                        )),
+                        None => {
+                            outcome.placed.push((Some(i), row.key.clone()));
+                            outcome.verified_at.push(w.config.name.clone());
+                            w.report.lock().unwrap().already += 1;
+                        }
+                    }
                     continue;
                 }
                 let first = self.dest_key(w, p, &library_key);
@@ -942,6 +988,7 @@ impl Context<'_> {
                         format!("{e} (is the card still in? run ingest again to resume)"),
                         crate::destination::ErrorClass::Transient,
                     );
+                    outcome.card_error = Some(format!("cannot read from the card: {}", e.reason()));
                     return Ok(outcome);
                 }
             };
@@ -1075,6 +1122,95 @@ impl Context<'_> {
             }
         }
         Ok(outcome)
+    }
+
+    /// Reads back a copy the catalog holds as verified. `None` when it is good (it is
+    /// recorded as proven now); else the key to write it again at, after the damaged
+    /// copy was moved aside into `.triplicate/quarantine/` and reported.
+    fn prove_held_copy(
+        &self,
+        w: &Writer,
+        row: &crate::catalog::CopyRow,
+        p: &Planned<'_>,
+        problem: &dyn Fn(String, crate::destination::ErrorClass),
+    ) -> Result<Option<RelPath>, CatalogError> {
+        let stored = match row.stored_hash {
+            Some(hash) => Stored::Transformed {
+                hash,
+                size: row.size,
+            },
+            None => Stored::AsGiven,
+        };
+        let base = Operation {
+            run: self.run,
+            kind: "reingest check",
+            dest: Some(&w.config.name),
+            photo_id: Some(row.photo_id),
+            path: Some(&row.key),
+            bytes: Some(row.size),
+            duration_ms: None,
+            outcome: "verified",
+            message: None,
+        };
+        let why = match crate::engine::fanout::verify_copy(
+            w.dest.as_ref(),
+            &row.key,
+            &row.hash,
+            stored,
+        ) {
+            Ok(()) => {
+                self.t.catalog.record_copy_checked(
+                    row.photo_id,
+                    &w.config.id,
+                    "verified",
+                    None,
+                    &base,
+                )?;
+                return Ok(None);
+            }
+            Err(e) => e.to_string(),
+        };
+        let missing = matches!(w.dest.stat(&row.key), Ok(None));
+        let state = if missing { "missing" } else { "corrupt" };
+        self.t.catalog.record_copy_checked(
+            row.photo_id,
+            &w.config.id,
+            state,
+            Some(&why),
+            &Operation {
+                outcome: state,
+                message: Some(&why),
+                ..base
+            },
+        )?;
+        let aside = if missing {
+            String::new()
+        } else {
+            let aside = RelPath::new(
+                format!("{}/quarantine/{}", destination::META_DIR, self.run).into_bytes(),
+            )
+            .expect("run ids are clean")
+            .join(&row.key);
+            if let Err(e) = w.dest.rename(&row.key, &aside) {
+                problem(
+                    format!(
+                        "{} → {}: the copy there is damaged ({why}) and could not be moved aside: {e}",
+                        p.file.rel, w.config.name
+                    ),
+                    e.class(),
+                );
+                return Ok(Some(row.key.clone()));
+            }
+            format!("; moved aside to {aside}")
+        };
+        problem(
+            format!(
+                "{} → {}: the copy at {} was {state} ({why}){aside}; written again from the card",
+                p.file.rel, w.config.name, row.key
+            ),
+            crate::destination::ErrorClass::Transient,
+        );
+        Ok(Some(row.key.clone()))
     }
 
     fn fail(

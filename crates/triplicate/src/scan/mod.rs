@@ -64,6 +64,11 @@ pub struct ScanReport {
     pub new_versions: u64,
     /// Changes held back: possible bit rot, or found while the guard is tripped.
     pub held: u64,
+    /// Files the include rules left out (not photos, videos or sidecars): counted, and
+    /// shown by `status`, never backed up.
+    pub left_out: u64,
+    /// Files (or folders) that could not be read: each a photo at risk.
+    pub unreadable: u64,
     /// Whether this scan tripped the mass-change guard.
     pub guard_tripped: bool,
     /// The snapshot recorded, when the library changed since its last one.
@@ -121,7 +126,10 @@ pub fn scan_library(
     };
     let started = std::time::Instant::now();
     // Read what the catalog knows while the walk runs: both take a while on big libraries.
-    let want = |name: &[u8]| options.include_all || PhotoKind::from_name(name) != PhotoKind::Other;
+    // Every file is listed; what the include rules leave out is counted below, never
+    // dropped silently. A file the catalog knows (a card ingest took it whatever its
+    // kind) is kept whatever the rules say.
+    let take = |name: &[u8]| options.include_all || PhotoKind::from_name(name) != PhotoKind::Other;
     let settled_before = options.settle.map(|settle| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -130,7 +138,7 @@ pub fn scan_library(
     });
     let (known, (walked, walk_failures)) = rayon::join(
         || catalog.known_files(&lib.name),
-        || walk::walk(&lib.path, &want),
+        || walk::walk(&lib.path, &|name| !crate::photo::is_litter(name)),
     );
     let mut known = known?;
     tracing::debug!(elapsed = ?started.elapsed(), files = walked.len(), "walked");
@@ -138,7 +146,20 @@ pub fn scan_library(
     let mut to_read: Vec<Found> = Vec::new();
     let mut came_back: Vec<i64> = Vec::new();
     let mut all_paths: Vec<RelPath> = Vec::with_capacity(walked.len());
+    let mut left_out = crate::catalog::LeftOut::default();
+    let walked: Vec<walk::WalkEntry> = walked
+        .into_iter()
+        .filter(|e| {
+            let wanted = take(e.path.file_name()) || known.contains_key(&e.path);
+            if !wanted {
+                left_out.files += 1;
+                left_out.example.get_or_insert_with(|| e.path.clone());
+            }
+            wanted
+        })
+        .collect();
     report.files = walked.len() as u64;
+    report.left_out = left_out.files;
     for entry in walked {
         // What stays in `known` after this loop was not found: gone from the library.
         match known.remove(&entry.path) {
@@ -167,7 +188,13 @@ pub fn scan_library(
         all_paths.push(entry.path);
     }
     let walk_failed = !walk_failures.is_empty();
+    catalog.record_left_out(&lib.name, &left_out)?;
+    // Every file or folder that could not be read is a photo at risk until it can be.
+    let mut unreadable: Vec<(RelPath, String, bool)> = Vec::new();
     for failure in walk_failures {
+        if let Ok(rel) = RelPath::from_path_under(&lib.path, &failure.path) {
+            unreadable.push((rel, read_error_reason(&failure.error), failure.is_dir));
+        }
         let at = failure.path.display().to_string();
         let p = problem(
             format!("{}:{at}", lib.name),
@@ -194,7 +221,7 @@ pub fn scan_library(
     let mut changed: Vec<changes::Change> = Vec::new();
     for (pass, found) in [photos, sidecars].into_iter().enumerate() {
         for chunk in found.chunks(BATCH) {
-            let results: Vec<Result<ScannedFile, Problem>> = chunk
+            let results: Vec<Result<ScannedFile, Unread>> = chunk
                 .par_iter()
                 .map(|f| {
                     let mut scanned = read_one(lib, f)?;
@@ -233,9 +260,10 @@ pub fn scan_library(
                             None => batch.push(s),
                         }
                     }
-                    Err(p) => {
-                        progress.event(&Event::Problem(&p));
-                        report.problems.push(p);
+                    Err(failure) => {
+                        unreadable.push((f.path.clone(), failure.reason, false));
+                        progress.event(&Event::Problem(&failure.problem));
+                        report.problems.push(failure.problem);
                     }
                 }
             }
@@ -272,6 +300,10 @@ pub fn scan_library(
     let gone: Vec<i64> = gone.iter().map(|(_, k)| k.id).collect();
     catalog.set_present(&gone, false)?;
     report.gone = gone.len() as u64;
+    report.unreadable = unreadable.len() as u64;
+    catalog.record_unreadable(&lib.name, &unreadable)?;
+    raise_unreadable_warnings(catalog, lib, &unreadable)?;
+    settle_unreadable_warnings(catalog)?;
     report.snapshot = catalog
         .record_snapshot(&lib.name, options.run.as_deref())?
         .map(|s| s.id);
@@ -297,39 +329,70 @@ pub(crate) fn read_file(lib: &LibraryConfig, path: &RelPath) -> Result<ScannedFi
             known: None,
         },
     )
+    .map_err(|f| f.problem)
 }
 
-fn read_one(lib: &LibraryConfig, found: &Found) -> Result<ScannedFile, Problem> {
+/// A library file that could not be read: the problem to report, and the reason in a
+/// few words, for the verdict ("permission denied").
+struct Unread {
+    problem: Problem,
+    reason: String,
+}
+
+/// What went wrong reading a file, in a few words a photographer can act on.
+pub(crate) fn read_error_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::NotFound => "it vanished while it was being read".into(),
+        _ if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
+            "input/output error (the disk may be failing)".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn read_one(lib: &LibraryConfig, found: &Found) -> Result<ScannedFile, Unread> {
     let full = found.path.to_path(&lib.path);
-    let fail = |what: String| file_problem(lib, &found.path, &what);
+    let fail = |what: String, e: &std::io::Error| Unread {
+        problem: file_problem(lib, &found.path, &what),
+        reason: read_error_reason(e),
+    };
     let mut file = File::open(&full).map_err(|e| {
-        fail(format!(
-            "cannot read it: {e}; check its permissions (it will be tried again on the next run)"
-        ))
+        fail(
+            format!(
+                "cannot read it: {e}; it has no backup until it can be read: check its permissions (it will be tried again on the next run)"
+            ),
+            &e,
+        )
     })?;
     let before = file
         .metadata()
-        .map_err(|e| fail(format!("cannot stat it: {e}")))?;
+        .map_err(|e| fail(format!("cannot stat it: {e}"), &e))?;
     let (hash, bytes) = ContentHash::of_reader(&mut file).map_err(|e| {
-        fail(format!(
-            "cannot read it: {e} (it will be tried again on the next run)"
-        ))
+        fail(
+            format!("cannot read it: {e}; it has no backup until it can be read (it will be tried again on the next run)"),
+            &e,
+        )
     })?;
     let after = file
         .metadata()
-        .map_err(|e| fail(format!("cannot stat it: {e}")))?;
+        .map_err(|e| fail(format!("cannot stat it: {e}"), &e))?;
     let still_there = std::fs::symlink_metadata(&full).ok();
     let held_still = bytes == before.len()
         && after.len() == before.len()
         && mtime_ns(&after) == mtime_ns(&before)
         && still_there.is_some_and(|m| m.ino() == before.ino() && m.len() == before.len());
     if !held_still {
-        let mut p = fail(
-            "changed while it was being read (still being written?); it will be backed up on the next run"
-                .into(),
+        let mut problem = file_problem(
+            lib,
+            &found.path,
+            "changed while it was being read (still being written?); it will be backed up on the next run",
         );
-        p.class = ErrorClass::Transient;
-        return Err(p);
+        problem.class = ErrorClass::Transient;
+        return Err(Unread {
+            problem,
+            reason: "it changed while it was being read (still being written?)".into(),
+        });
     }
     let (captured, from) = capture_time(&full, found.kind, mtime_ns(&before));
     Ok(ScannedFile {
@@ -394,6 +457,61 @@ pub(crate) fn sibling_index(paths: &[RelPath]) -> HashMap<Vec<u8>, RelPath> {
         }
     }
     index
+}
+
+/// The warning a library file that cannot be read raises.
+pub const UNREADABLE_WARNING: &str = "unreadable";
+
+fn raise_unreadable_warnings(
+    catalog: &Catalog,
+    lib: &LibraryConfig,
+    found: &[(RelPath, String, bool)],
+) -> Result<(), CatalogError> {
+    for (path, reason, is_dir) in found {
+        let what = if *is_dir { "folder" } else { "file" };
+        catalog.raise_warning(
+            &format!("{}:{path}", lib.name),
+            UNREADABLE_WARNING,
+            &format!(
+                "cannot read the {what} {}/{path} ({}): {reason}; it has no backup",
+                lib.name,
+                path.to_path(&lib.path).display()
+            ),
+            Some("permanent"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Resolves the "unreadable" warnings whose file has since been backed up (it has a
+/// verified copy) or is gone from the library; the others stay.
+pub(crate) fn settle_unreadable_warnings(catalog: &Catalog) -> Result<(), CatalogError> {
+    let still: std::collections::HashSet<String> = catalog
+        .unreadable_files()?
+        .iter()
+        .map(|u| format!("{}:{}", u.library, u.path))
+        .collect();
+    for w in catalog.open_warnings()? {
+        if w.kind != UNREADABLE_WARNING || still.contains(&w.subject) {
+            continue;
+        }
+        let Some((library, path)) = w.subject.split_once(':') else {
+            continue;
+        };
+        // Subjects show names as text; a name that is not UTF-8 cannot be looked up
+        // again, and its warning stays until a person resolves it.
+        if path.contains("\\x") {
+            continue;
+        }
+        let Ok(path) = RelPath::new(path.as_bytes().to_vec()) else {
+            continue;
+        };
+        // Backed up, or gone from the library (no such file any more).
+        if catalog.file_backed_up(library, &path)?.unwrap_or(true) {
+            catalog.resolve_warnings(&w.subject, &[UNREADABLE_WARNING])?;
+        }
+    }
+    Ok(())
 }
 
 fn problem(subject: String, message: String, class: ErrorClass) -> Problem {

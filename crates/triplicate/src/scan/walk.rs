@@ -29,6 +29,8 @@ pub struct WalkEntry {
 pub struct WalkError {
     pub path: PathBuf,
     pub error: std::io::Error,
+    /// A folder that could not be listed (else a file that could not be statted).
+    pub is_dir: bool,
 }
 
 /// Every regular file under `root` whose name `want` accepts, and every entry that
@@ -60,7 +62,13 @@ fn read_folder<'s>(
     } else {
         root.join(OsStr::from_bytes(&rel))
     };
-    let mut fail = |path: PathBuf, error: std::io::Error| errors.push(WalkError { path, error });
+    let mut fail = |path: PathBuf, error: std::io::Error, is_dir: bool| {
+        errors.push(WalkError {
+            path,
+            error,
+            is_dir,
+        })
+    };
     let opened = openat(
         rustix::fs::CWD,
         &dir_path,
@@ -69,13 +77,13 @@ fn read_folder<'s>(
     )
     .and_then(|fd: OwnedFd| Dir::read_from(&fd).map(|dir| (fd, dir)));
     match opened {
-        Err(e) => fail(dir_path.clone(), e.into()),
+        Err(e) => fail(dir_path.clone(), e.into(), true),
         Ok((fd, dir)) => {
             for entry in dir {
                 let entry = match entry {
                     Ok(e) => e,
                     Err(e) => {
-                        fail(dir_path.clone(), e.into());
+                        fail(dir_path.clone(), e.into(), true);
                         break;
                     }
                 };
@@ -111,7 +119,7 @@ fn read_folder<'s>(
                     // Deleted between listing and stat: it is simply not there.
                     Err(rustix::io::Errno::NOENT) => continue,
                     Err(e) => {
-                        fail(dir_path.join(OsStr::from_bytes(name)), e.into());
+                        fail(dir_path.join(OsStr::from_bytes(name)), e.into(), false);
                         continue;
                     }
                 };

@@ -41,6 +41,24 @@ impl RemoteTarget {
     }
 
     /// The protocol's name, for messages and the status page.
+    /// The device this target stores on: the server, and the bucket for S3. Two
+    /// destinations on one bucket (different prefixes) are one device.
+    pub fn device(&self) -> crate::device::Device {
+        match self {
+            RemoteTarget::S3(t) => crate::device::of_remote(
+                "s3",
+                t.endpoint.as_deref().unwrap_or("aws"),
+                Some(&t.bucket),
+            ),
+            RemoteTarget::Sftp(t) => crate::device::of_remote(
+                "sftp",
+                &format!("{}:{}", t.host, t.port.unwrap_or(22)),
+                None,
+            ),
+            RemoteTarget::WebDav(t) => crate::device::of_remote("webdav", &t.endpoint, None),
+        }
+    }
+
     pub fn protocol(&self) -> &'static str {
         match self {
             RemoteTarget::S3(_) => "s3",
