@@ -5,17 +5,19 @@
 //   PHOTOS       how many photos the library holds
 //   THIRD_DEST   an empty folder to add as a third, offsite destination
 //   OFFLINE_DEST a destination's folder, moved away at the end to unplug it
+//   LOCKED       a library photo Triplicate may not read (chmod 000); the page must
+//                show it at risk with its reason, until it is made readable here
 //   ARTIFACTS    where screenshots go
 //   PEER_URL, PEER_TOKEN  another node ("annex") and its GRID token
 //   LIBRARY      the library folder, where a shoot gets "encrypted" at the end
 // It also creates, verifies, downloads, deletes and uploads back a backup (archive).
 // Exits non-zero, with the reason, when the page does not behave.
 import { chromium } from "playwright-core";
-import { renameSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, renameSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 
-const { URL, PHOTOS, THIRD_DEST, OFFLINE_DEST, ARTIFACTS, PEER_URL, PEER_TOKEN, LIBRARY } = process.env;
+const { URL, PHOTOS, THIRD_DEST, OFFLINE_DEST, ARTIFACTS, PEER_URL, PEER_TOKEN, LIBRARY, LOCKED } = process.env;
 const filesUnder = (dir) => readdirSync(dir, { withFileTypes: true })
   .flatMap((e) => e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]);
 const photos = Number(PHOTOS);
@@ -50,6 +52,24 @@ try {
   // Both onsite: every photo lacks an offsite copy.
   await page.waitForFunction((n) => document.getElementById("coverage-at-risk").textContent === String(n), photos);
   await shot("01-two-destinations.png");
+
+  step("see the photo that cannot be read: at risk, with its reason");
+  const notes = await page.locator("#coverage-notes").textContent();
+  if (!notes.includes("1 cannot be read")) fail("the coverage does not say a photo cannot be read: " + notes);
+  await page.click("#show-at-risk");
+  const lockedRow = page.locator("#drill-rows tr", { hasText: "IMG_LOCKED.JPG" });
+  await lockedRow.waitFor();
+  const why = await lockedRow.textContent();
+  if (!why.includes("cannot read: permission denied")) fail("the drill-down gives no reason: " + why);
+  await page.waitForSelector('.warning[data-kind="unreadable"]');
+  await shot("01b-unreadable.png");
+
+  step("make it readable and rescan: it is backed up like the others");
+  chmodSync(LOCKED, 0o644);
+  await page.click("#rescan");
+  await page.waitForFunction(() => document.getElementById("coverage-notes").hidden, null, { timeout: 30_000 });
+  await page.waitForFunction((n) => document.querySelector('[data-dest="usb"] .counts div:nth-child(1) b').textContent === String(n), photos, { timeout: 30_000 });
+  await page.waitForFunction(() => !document.querySelector('.warning[data-kind="unreadable"]'), null, { timeout: 30_000 });
 
   step("see the card ingest and why the card is not safe to format yet");
   await page.waitForSelector('.ingest[data-safe="false"]');

@@ -5,11 +5,12 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{World, dest, kit, partials, stored, studio};
+use common::{World, dest, kit, partials, stored, studio, studio_on_disks};
 
 #[test]
 fn quickstart_backs_up_every_photo_verified_on_both_destinations() {
-    let w = studio();
+    // The destinations on disks of their own: on the library's disk they would not count.
+    let (w, usb, nas) = studio_on_disks();
     let files = w.card("card1", &kit::CardSpec::default());
     let (code, report) = w.backup(&[]);
     assert_eq!(code, 0, "{report}");
@@ -18,7 +19,8 @@ fn quickstart_backs_up_every_photo_verified_on_both_destinations() {
         assert_eq!(d["copied"], files.len(), "{name}: {d}");
         assert_eq!(d["failed"], 0);
         // Every file, byte-identical, at {year}/{date}/{name} from EXIF DateTimeOriginal.
-        let at_dest = stored(&w.path(name));
+        let root = if name == "usb" { &usb } else { &nas };
+        let at_dest = stored(root);
         let in_lib = kit::tree_hashes(&w.library()).unwrap();
         assert_eq!(at_dest.len(), files.len());
         for (path, hash) in &in_lib {
@@ -26,7 +28,7 @@ fn quickstart_backs_up_every_photo_verified_on_both_destinations() {
             let copy = Path::new("2024/2024-05-17").join(file_name);
             assert_eq!(at_dest.get(&copy), Some(hash), "{name}: {}", copy.display());
         }
-        assert!(partials(&w.path(name)).is_empty());
+        assert!(partials(root).is_empty());
     }
     let status = w.status();
     for d in status["destinations"].as_array().unwrap() {
@@ -275,8 +277,9 @@ fn backup_to_one_named_destination_and_disabled_destinations() {
 
 #[test]
 fn offsite_destination_makes_photos_protected() {
-    let w = studio();
-    w.add_dest("friend", &w.path("friend"), "hdd", "anna-house");
+    let (w, _, _) = studio_on_disks();
+    let friend = w.disk("friend");
+    w.add_dest("friend", &friend, "hdd", "anna-house");
     w.card("c", &kit::CardSpec::default());
     assert_eq!(w.backup(&[]).0, 0);
     let status = w.status();
@@ -286,5 +289,5 @@ fn offsite_destination_makes_photos_protected() {
     // Forgetting the offsite destination puts the photos at risk again; its data stays.
     w.ok(&["dest", "remove", "friend"]);
     assert_eq!(w.status()["coverage"]["protected"], 0);
-    assert_eq!(stored(&w.path("friend")).len(), 10);
+    assert_eq!(stored(&friend).len(), 10);
 }

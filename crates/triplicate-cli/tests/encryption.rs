@@ -33,10 +33,11 @@ fn library_hashes(w: &World) -> BTreeMap<String, PathBuf> {
 fn world_with_vault(with_identity: bool) -> World {
     let w = World::new();
     w.init();
-    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    // Each destination on a disk of its own, so that its copies count toward 3-2-1.
+    w.add_dest("usb", &w.disk_at("usb"), "hdd", "onsite");
     let key = w.path("key.txt");
     let recipient = age_keygen(&key);
-    std::fs::create_dir_all(w.path("vault")).unwrap();
+    w.disk_at("vault");
     let vault = w.path("vault");
     let mut args = vec![
         "dest",

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -23,7 +24,13 @@ fn the_backup_window_in_a_real_browser() {
         Path::new(&chromium).exists() && driver.exists(),
         "this test needs Debian's chromium and e2e/node_modules: run scripts/test, which installs both"
     );
-    let w = studio();
+    // `triplicate` runs as an unprivileged user, so that a `chmod 000` photo is as
+    // unreadable to it as to a photographer's account; each destination is a disk of
+    // its own, so that its copies count.
+    let w = common::World::unprivileged();
+    w.init();
+    let usb = w.disk_sized("usb", "512m");
+    w.add_dest("usb", &usb, "hdd", "onsite");
     // Large enough that the copy takes a moment the page can show.
     let mut files = 0;
     for (sub, day) in [("2024-05-17", "2024:05:17"), ("2024-05-18", "2024:05:18")] {
@@ -41,8 +48,13 @@ fn the_backup_window_in_a_real_browser() {
             )
             .len() as u64;
     }
-    // A card offloaded with `triplicate ingest`: on the same disk as the library and
-    // both destinations, so the page has a NOT SAFE verdict to show, with its reasons.
+    // One photo nobody gave Triplicate the right to read: at risk, with its reason,
+    // until the page's user fixes it.
+    let locked = w.library().join("2024-05-18/IMG_LOCKED.JPG");
+    std::fs::write(&locked, b"a photo the account may not read").unwrap();
+    files += 1;
+    // A card offloaded with `triplicate ingest`, on the library's own disk and with only
+    // "usb" set up yet, so the page has a NOT SAFE verdict to show, with its reasons.
     let card = w.path("EOS_DIGITAL");
     files += kit::write_card(
         &card,
@@ -55,15 +67,21 @@ fn the_backup_window_in_a_real_browser() {
     )
     .unwrap()
     .len() as u64;
+    w.give(w.dir.path());
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     let out = w.run(&["ingest", card.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "not safe: {out:?}");
+    let nas = w.disk_sized("nas", "512m");
+    w.add_dest("nas", &nas, "nas", "onsite");
     // The shoot the page "encrypts" at the end is 24 photos: enough to trip the guard.
     let config = w.home().join("config.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("\n[protection]\nmass_change_min_files = 10\n");
     std::fs::write(&config, text).unwrap();
+    w.give(&config);
     let (_daemon, url) = serve(&w);
-    // Both destinations filled before the page is asked anything of.
+    // Both destinations filled (but for the locked photo) before the page is asked
+    // anything of.
     let deadline = Instant::now() + Duration::from_secs(60);
     let photos = loop {
         let s = w.status();
@@ -72,8 +90,8 @@ fn the_backup_window_in_a_real_browser() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|d| d["pending"] == 0 && d["verified"] == photos);
-        if photos == files && done {
+            .all(|d| d["verified"] == photos - 1);
+        if photos == files && done && s["coverage"]["unreadable"] == 1 {
             break photos;
         }
         assert!(
@@ -82,8 +100,9 @@ fn the_backup_window_in_a_real_browser() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let vault = w.path("vault");
+    let vault = w.disk_sized("vault", "512m");
     std::fs::create_dir_all(&vault).unwrap();
+    w.give(&vault);
     // Another node, for the GRID panel: the page adds it as a peer, then removes it.
     let annex = common::World::new();
     annex.ok(&[
@@ -115,7 +134,8 @@ fn the_backup_window_in_a_real_browser() {
         .env("URL", &url)
         .env("PHOTOS", photos.to_string())
         .env("THIRD_DEST", &vault)
-        .env("OFFLINE_DEST", w.path("usb"))
+        .env("OFFLINE_DEST", &usb)
+        .env("LOCKED", &locked)
         .env("ARTIFACTS", &artifacts)
         .env("PEER_URL", annex_url.trim_end_matches('/'))
         .env("PEER_TOKEN", &annex_token)
@@ -133,6 +153,7 @@ fn the_backup_window_in_a_real_browser() {
     assert!(stdout.contains("all good"), "{stdout}");
     for shot in [
         "01-two-destinations.png",
+        "01b-unreadable.png",
         "04-protected.png",
         "05-unplugged.png",
         "06-phone.png",
@@ -146,12 +167,12 @@ fn the_backup_window_in_a_real_browser() {
 
     // What the page showed is what happened.
     let s = w.status();
-    let vault = common::dest(&s, "vault");
-    assert_eq!(vault["verified"].as_u64(), Some(photos));
-    assert_eq!(vault["automatic"], false);
-    assert_eq!(vault["site"], "bank");
+    let shown = common::dest(&s, "vault");
+    assert_eq!(shown["verified"].as_u64(), Some(photos));
+    assert_eq!(shown["automatic"], false);
+    assert_eq!(shown["site"], "bank");
     // (Coverage reached every photo on the page; since then a shoot was "encrypted".)
-    assert_eq!(common::count_published(&w.path("vault")), photos as usize);
+    assert_eq!(common::count_published(&vault), photos as usize);
     let config = std::fs::read_to_string(w.home().join("config.toml")).unwrap();
     assert!(!config.contains("annex"), "the peer was removed: {config}");
     // The backup made, deleted and uploaded back from the page is there, whole.
@@ -186,6 +207,7 @@ fn finished(url: &str, id: u64) -> serde_json::Value {
 fn actions_asked_over_http_are_carried_out_by_the_service() {
     let w = studio();
     let files = w.card("2024-05-17", &kit::CardSpec::default()).len() as u64;
+    std::fs::create_dir_all(w.path("vault")).unwrap();
     w.ok(&[
         "dest",
         "add",

@@ -13,7 +13,8 @@ use triplicate_testkit::garage::Garage;
 fn world_with_bucket() -> (World, Garage) {
     let w = World::new();
     w.init();
-    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    // On a disk of its own, so that its copies count toward 3-2-1.
+    w.add_dest("usb", &w.disk_at("usb"), "hdd", "onsite");
     let garage = Garage::single(&w.path("garage"));
     garage.credentials_file(&w.path("garage-credentials"));
     w.ok(&[

@@ -92,9 +92,11 @@ fn destinations_are_checked_before_anything_is_written() {
         "--site",
         "onsite",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("mount the disk first"),
+        stderr(&out).contains(
+            "/nonexistent/disk/photos does not exist: is the disk mounted? --create makes the folder"
+        ),
         "{}",
         stderr(&out)
     );

@@ -509,13 +509,25 @@ async fn status_coverage_and_at_risk_say_what_is_safe() {
         assert!(d["space"]["free"].as_u64().unwrap() > 0);
         assert!(d["last_success"].as_i64().is_some());
     }
-    // Two onsite copies plus the original: three copies, two media, nothing offsite.
+    // Both destinations sit on the library's own disk: their copies count for nothing,
+    // and the API says why.
     let (_, c) = get(&state, "/api/v1/coverage").await;
     assert_eq!(c["summary"]["at_risk"].as_u64(), Some(photos));
     let folders = c["folders"].as_array().unwrap();
     assert_eq!(folders.len(), 1, "{c}");
     assert_eq!(folders[0]["folder"], "DCIM/100CANON");
-    assert_eq!(folders[0]["partial"].as_u64(), Some(photos));
+    assert_eq!(folders[0]["unprotected"].as_u64(), Some(photos));
+    let (_, s) = get(&state, "/api/v1/status").await;
+    let usb = s["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "usb")
+        .unwrap();
+    assert_eq!(
+        usb["device_note"],
+        "'usb' is on the same device as library 'photos': its copies do not count toward 3-2-1"
+    );
 
     let (_, a) = get(
         &state,
@@ -524,12 +536,21 @@ async fn status_coverage_and_at_risk_say_what_is_safe() {
     .await;
     assert_eq!(a["total"].as_u64(), Some(photos));
     assert_eq!(a["photos"].as_array().unwrap().len(), 3);
-    assert_eq!(a["photos"][0]["lacks"], json!(["offsite"]));
+    assert_eq!(a["photos"][0]["lacks"], json!(["copies", "media", "offsite"]));
+    assert_eq!(
+        a["photos"][0]["reasons"][0],
+        "the copy at 'usb' is on the same device as library 'photos'"
+    );
     let (_, a) = get(&state, "/api/v1/coverage/at-risk?folder=2020-01-01").await;
     assert_eq!(a["total"].as_u64(), Some(0));
 
-    // An offsite copy makes them protected.
+    // Copies on disks of their own, one of them offsite, make them protected.
+    let _disks = [
+        kit::mount::Mount::tmpfs(&w.path("vault"), "16m"),
+        kit::mount::Mount::tmpfs(&w.path("nas2"), "16m"),
+    ];
     w.add("vault", MediaKind::Hdd, "bank");
+    w.add("nas2", MediaKind::Nas, "onsite");
     let t = Triplicate::open(&w.home).unwrap();
     triplicate::engine::backup(&t, &Default::default(), &NoProgress).unwrap();
     let (_, c) = get(&state, "/api/v1/coverage").await;

@@ -7,6 +7,7 @@
 
 pub mod archives;
 pub mod garage;
+pub mod mount;
 pub mod servers;
 
 use std::fs;

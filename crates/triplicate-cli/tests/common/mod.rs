@@ -9,14 +9,68 @@ pub use triplicate_testkit as kit;
 
 /// A scratch world: a home, a library folder, and room for destinations.
 pub struct World {
+    /// Disks of their own ([`World::disk`]); declared before `dir`, so that they are
+    /// unmounted before the folder holding them is removed.
+    disks: std::sync::Mutex<Vec<Mount>>,
     pub dir: tempfile::TempDir,
+    /// Run `triplicate` as this unprivileged user (through `setpriv`), so that
+    /// permissions bite as they do for a photographer: root reads a `chmod 000` file.
+    pub user: Option<u32>,
 }
+
+/// The unprivileged user tests run `triplicate` as: Debian's `nobody`.
+pub const NOBODY: u32 = 65534;
 
 impl World {
     pub fn new() -> World {
         let dir = tempfile::Builder::new().prefix("tpl-").tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("library")).unwrap();
-        World { dir }
+        World {
+            disks: Default::default(),
+            dir,
+            user: None,
+        }
+    }
+
+    /// A world whose `triplicate` runs as the unprivileged [`NOBODY`]; the world's
+    /// folder is theirs. Needs root (CI runs as root).
+    pub fn unprivileged() -> World {
+        require_root();
+        let mut w = World::new();
+        w.user = Some(NOBODY);
+        w.give(w.dir.path());
+        w
+    }
+
+    /// A folder `name` on a disk of its own (a 64 MiB tmpfs mounted at `disks/NAME`,
+    /// unmounted with the world): copies there count as another device. The folder
+    /// itself is not the mount point, so it can be renamed away to "unplug" it.
+    pub fn disk(&self, name: &str) -> PathBuf {
+        self.disk_sized(name, "64m")
+    }
+
+    /// [`World::disk`] of `size` (tmpfs sizes: "512m").
+    pub fn disk_sized(&self, name: &str, size: &str) -> PathBuf {
+        let mount = Mount::tmpfs(&self.path(&format!("disks/{name}")), size);
+        let folder = mount.path.join(name);
+        self.disks.lock().unwrap().push(mount);
+        folder
+    }
+
+    /// The folder `rel` of the world made a disk of its own: a 64 MiB tmpfs mounted
+    /// right there (so it cannot be renamed away), unmounted with the world.
+    pub fn disk_at(&self, rel: &str) -> PathBuf {
+        let mount = Mount::tmpfs(&self.path(rel), "64m");
+        let path = mount.path.clone();
+        self.disks.lock().unwrap().push(mount);
+        path
+    }
+
+    /// Hands `path` and everything below it to this world's user.
+    pub fn give(&self, path: &Path) {
+        if let Some(uid) = self.user {
+            sh("chown", &["-R", &format!("{uid}:{uid}"), path.to_str().unwrap()]);
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -31,9 +85,23 @@ impl World {
         self.path("library")
     }
 
-    /// `triplicate` with this world's home.
+    /// `triplicate` with this world's home, as this world's user.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_triplicate"));
+        let bin = env!("CARGO_BIN_EXE_triplicate");
+        let mut c = match self.user {
+            None => Command::new(bin),
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={uid}"),
+                    &format!("--regid={uid}"),
+                    "--clear-groups",
+                    "--",
+                    bin,
+                ]);
+                c
+            }
+        };
         c.env("TRIPLICATE_HOME", self.home()).env_remove("RUST_LOG");
         c
     }
@@ -70,6 +138,7 @@ impl World {
     /// `dest add NAME PATH --media MEDIA --site SITE`, creating the folder.
     pub fn add_dest(&self, name: &str, path: &Path, media: &str, site: &str) {
         std::fs::create_dir_all(path).unwrap();
+        self.give(path);
         self.ok(&[
             "dest",
             "add",
@@ -119,6 +188,17 @@ pub fn studio() -> World {
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     w.add_dest("nas", &w.path("nas"), "nas", "onsite");
     w
+}
+
+/// A home with two onsite destinations on disks of their own (so their copies count
+/// toward 3-2-1): "usb" (hdd) and "nas" (nas). Needs root, for the mounts.
+pub fn studio_on_disks() -> (World, PathBuf, PathBuf) {
+    let w = World::new();
+    w.init();
+    let (usb, nas) = (w.disk("usb"), w.disk("nas"));
+    w.add_dest("usb", &usb, "hdd", "onsite");
+    w.add_dest("nas", &nas, "nas", "onsite");
+    (w, usb, nas)
 }
 
 /// The report entry of destination `name`.
@@ -174,107 +254,8 @@ pub fn partials(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Fails (never skips) when a test needs root for real mounts.
-pub fn require_root() {
-    assert!(
-        is_root(),
-        "this test mounts real filesystems and must run as root (CI does); run scripts/test as root"
-    );
-}
-
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn sh(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A mounted filesystem, unmounted on drop.
-pub struct Mount {
-    pub path: PathBuf,
-    loop_dev: Option<String>,
-}
-
-impl Mount {
-    /// A size-limited tmpfs: a real ENOSPC when full.
-    pub fn tmpfs(path: &Path, size: &str) -> Mount {
-        require_root();
-        std::fs::create_dir_all(path).unwrap();
-        sh(
-            "mount",
-            &[
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size}"),
-                "tmpfs",
-                path.to_str().unwrap(),
-            ],
-        );
-        Mount {
-            path: path.into(),
-            loop_dev: None,
-        }
-    }
-
-    /// exFAT through FUSE on a loop device: case-insensitive, like an SDXC card.
-    pub fn exfat(path: &Path, image: &Path) -> Mount {
-        require_root();
-        std::fs::create_dir_all(path).unwrap();
-        sh("truncate", &["-s", "64M", image.to_str().unwrap()]);
-        sh("mkfs.exfat", &[image.to_str().unwrap()]);
-        let out = Command::new("losetup")
-            .args(["-f", "--show", image.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        sh("mount.exfat-fuse", &[&dev, path.to_str().unwrap()]);
-        Mount {
-            path: path.into(),
-            loop_dev: Some(dev),
-        }
-    }
-
-    pub fn remount(&self, options: &str) {
-        sh(
-            "mount",
-            &[
-                "-o",
-                &format!("remount,{options}"),
-                self.path.to_str().unwrap(),
-            ],
-        );
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
-        if let Some(dev) = &self.loop_dev {
-            let _ = Command::new("losetup").args(["-d", dev]).status();
-        }
-    }
-}
+#[allow(unused_imports)]
+pub use kit::mount::{Mount, is_root, require_root, sh};
 
 /// Makes an age identity with Debian's `age-keygen`; returns its recipient.
 pub fn age_keygen(path: &Path) -> String {

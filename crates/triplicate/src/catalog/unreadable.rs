@@ -44,15 +44,18 @@ pub fn destination_place(id: &str) -> String {
 
 impl Catalog {
     /// Replaces what a scan of `library` found unreadable: `found` (path, reason,
-    /// is a folder). Files read since, or gone, drop out.
+    /// is a folder). Files read since, or gone, drop out; those the scan left for later
+    /// (`not_read`) keep what was known of them.
     pub fn record_unreadable(
         &self,
         library: &str,
         found: &[(RelPath, String, bool)],
+        not_read: &[RelPath],
     ) -> Result<()> {
         let at = now();
         self.tx(|tx| {
-            let mut keep = std::collections::HashSet::new();
+            let mut keep: std::collections::HashSet<Vec<u8>> =
+                not_read.iter().map(|p| p.as_bytes().to_vec()).collect();
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO unreadable(library, path, reason, is_dir, first_at, last_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
@@ -224,20 +227,27 @@ mod tests {
             &[
                 (p("a.jpg"), "permission denied".into(), false),
                 (p("b.jpg"), "input/output error".into(), false),
+                (p("d.jpg"), "permission denied".into(), false),
             ],
+            &[],
         )
         .unwrap();
-        c.record_unreadable("other", &[(p("c"), "permission denied".into(), true)])
+        c.record_unreadable("other", &[(p("c"), "permission denied".into(), true)], &[])
             .unwrap();
-        c.record_unreadable("lib", &[(p("b.jpg"), "input/output error".into(), false)])
-            .unwrap();
+        // a.jpg was read, d.jpg was left for later (still being written?).
+        c.record_unreadable(
+            "lib",
+            &[(p("b.jpg"), "input/output error".into(), false)],
+            &[p("d.jpg")],
+        )
+        .unwrap();
         let left: Vec<String> = c
             .unreadable_files()
             .unwrap()
             .iter()
             .map(|u| format!("{}:{}", u.library, u.path))
             .collect();
-        assert_eq!(left, ["lib:b.jpg", "other:c"]);
+        assert_eq!(left, ["lib:b.jpg", "lib:d.jpg", "other:c"]);
     }
 
     #[test]

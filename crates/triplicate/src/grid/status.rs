@@ -19,7 +19,8 @@ use serde::Serialize;
 use super::{NodeRecord, PhotoRecord, Record, Result};
 use crate::destination::{MediaKind, ONSITE};
 use crate::home::Triplicate;
-use crate::policy::Coverage;
+use crate::device::DeviceId;
+use crate::policy::{Coverage, Holder};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GridStatus {
@@ -201,7 +202,10 @@ pub fn status(t: &Triplicate) -> Result<GridStatus> {
     })
 }
 
-/// One photo's copies across the GRID.
+/// One photo's copies across the GRID, by the one coverage rule
+/// ([`crate::policy::count`]). Nodes do not publish their devices, so each node's
+/// library and each destination is a device of its own, and a destination reported by
+/// several nodes counts once.
 fn photo_coverage(
     holders: &[(String, PhotoRecord)],
     nodes: &HashMap<String, NodeRecord>,
@@ -212,40 +216,45 @@ fn photo_coverage(
             .map_or(ONSITE, |n| n.site.as_str())
             .to_string()
     };
-    // (what, id) → (media, site); a destination counts once, whoever reports it.
-    let mut copies: HashMap<(bool, String), (MediaKind, String)> = HashMap::new();
+    // device → (media, offsite), originals first, in a stable order.
+    let mut places: Vec<(DeviceId, MediaKind, bool)> = Vec::new();
+    for (origin, p) in holders.iter().filter(|(_, p)| p.present) {
+        let media = p
+            .names
+            .iter()
+            .filter(|n| n.present)
+            .find_map(|n| {
+                nodes
+                    .get(origin)
+                    .and_then(|node| node.libraries.iter().find(|l| l.name == n.library))
+                    .map(|l| l.media)
+            })
+            .unwrap_or(MediaKind::Ssd);
+        places.push((
+            DeviceId(format!("node:{origin}")),
+            media,
+            site_of(origin) != ONSITE,
+        ));
+    }
     for (origin, p) in holders {
         let node_site = site_of(origin);
-        if p.present {
-            let media = p
-                .names
-                .iter()
-                .filter(|n| n.present)
-                .find_map(|n| {
-                    nodes
-                        .get(origin)
-                        .and_then(|node| node.libraries.iter().find(|l| l.name == n.library))
-                        .map(|l| l.media)
-                })
-                .unwrap_or(MediaKind::Ssd);
-            copies.insert((false, origin.clone()), (media, node_site.clone()));
-        }
         for c in p.copies.iter().filter(|c| c.state == "verified") {
             let site = if c.site == ONSITE {
                 node_site.clone()
             } else {
                 c.site.clone()
             };
-            copies.insert((true, c.dest.clone()), (c.media, site));
+            places.push((DeviceId(format!("dest:{}", c.dest)), c.media, site != ONSITE));
         }
     }
-    Coverage {
-        copies: copies.len() as u32,
-        media: copies
-            .values()
-            .map(|(m, _)| *m)
-            .collect::<BTreeSet<_>>()
-            .len() as u32,
-        offsite: copies.values().filter(|(_, s)| s != ONSITE).count() as u32,
-    }
+    let holders: Vec<Holder<'_>> = places
+        .iter()
+        .map(|(device, media, offsite)| Holder {
+            name: &device.0,
+            device,
+            media: *media,
+            offsite: *offsite,
+        })
+        .collect();
+    crate::policy::count(&holders, &[]).coverage
 }

@@ -147,6 +147,7 @@ pub fn scan_library(
     let mut came_back: Vec<i64> = Vec::new();
     let mut all_paths: Vec<RelPath> = Vec::with_capacity(walked.len());
     let mut left_out = crate::catalog::LeftOut::default();
+    let mut not_read: Vec<RelPath> = Vec::new();
     let walked: Vec<walk::WalkEntry> = walked
         .into_iter()
         .filter(|e| {
@@ -177,7 +178,8 @@ pub fn scan_library(
             _ if settled_before.is_some_and(|t| entry.mtime_ns > t)
                 && !options.complete.contains(&entry.path.to_path(&lib.path)) =>
             {
-                report.deferred += 1
+                report.deferred += 1;
+                not_read.push(entry.path.clone());
             }
             k => to_read.push(Found {
                 kind: PhotoKind::from_name(entry.path.file_name()),
@@ -301,7 +303,7 @@ pub fn scan_library(
     catalog.set_present(&gone, false)?;
     report.gone = gone.len() as u64;
     report.unreadable = unreadable.len() as u64;
-    catalog.record_unreadable(&lib.name, &unreadable)?;
+    catalog.record_unreadable(&lib.name, &unreadable, &not_read)?;
     raise_unreadable_warnings(catalog, lib, &unreadable)?;
     settle_unreadable_warnings(catalog)?;
     report.snapshot = catalog

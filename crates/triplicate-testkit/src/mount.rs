@@ -1,0 +1,110 @@
+//! Real filesystems for tests: a size-limited tmpfs (a device of its own, with a real
+//! ENOSPC when full) and exFAT through FUSE on a loop device (case-insensitive, like an
+//! SDXC card). Mounting needs root; a test that needs it fails, never skips, without.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Fails (never skips) when a test needs root for real mounts.
+pub fn require_root() {
+    assert!(
+        is_root(),
+        "this test mounts real filesystems and must run as root (CI does); run scripts/test as root"
+    );
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a command and insists on success.
+pub fn sh(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A mounted filesystem, unmounted on drop.
+pub struct Mount {
+    pub path: PathBuf,
+    loop_dev: Option<String>,
+}
+
+impl Mount {
+    /// A size-limited tmpfs: a real ENOSPC when full.
+    pub fn tmpfs(path: &Path, size: &str) -> Mount {
+        require_root();
+        std::fs::create_dir_all(path).unwrap();
+        sh(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "tmpfs",
+                path.to_str().unwrap(),
+            ],
+        );
+        Mount {
+            path: path.into(),
+            loop_dev: None,
+        }
+    }
+
+    /// exFAT through FUSE on a loop device: case-insensitive, like an SDXC card.
+    pub fn exfat(path: &Path, image: &Path) -> Mount {
+        require_root();
+        std::fs::create_dir_all(path).unwrap();
+        sh("truncate", &["-s", "64M", image.to_str().unwrap()]);
+        sh("mkfs.exfat", &[image.to_str().unwrap()]);
+        let out = Command::new("losetup")
+            .args(["-f", "--show", image.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        sh("mount.exfat-fuse", &[&dev, path.to_str().unwrap()]);
+        Mount {
+            path: path.into(),
+            loop_dev: Some(dev),
+        }
+    }
+
+    pub fn remount(&self, options: &str) {
+        sh(
+            "mount",
+            &[
+                "-o",
+                &format!("remount,{options}"),
+                self.path.to_str().unwrap(),
+            ],
+        );
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+        if let Some(dev) = &self.loop_dev {
+            let _ = Command::new("losetup").args(["-d", dev]).status();
+        }
+    }
+}
+
