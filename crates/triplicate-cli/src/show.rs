@@ -82,6 +82,18 @@ pub fn backup(r: &BackupReport) {
             HumanBytes(s.bytes_hashed),
             s.gone
         );
+        if s.unreadable > 0 {
+            println!(
+                "  {} files or folders cannot be read: they have no backup (see the problems below)",
+                s.unreadable
+            );
+        }
+        if s.left_out > 0 {
+            println!(
+                "  {} files not backed up by choice (not photos, videos or sidecars; [scan] include_all = true takes them)",
+                s.left_out
+            );
+        }
     }
     for d in &r.destinations {
         if d.state != "ok" && d.planned == 0 {

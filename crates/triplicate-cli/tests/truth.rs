@@ -173,14 +173,23 @@ fn copies_on_the_library_disk_protect_nothing_and_status_and_ingest_agree() {
         reasons.contains("the copy at 'usb' is on the same device as library 'library'"),
         "{reasons}"
     );
-    assert!(w.ok(&["status"]).contains("its copies do not count toward 3-2-1"));
+    assert!(
+        w.ok(&["status"])
+            .contains("its copies do not count toward 3-2-1")
+    );
     let test = w.ok(&["dest", "test", "usb"]);
-    assert!(test.contains("its copies do not count toward 3-2-1"), "{test}");
+    assert!(
+        test.contains("its copies do not count toward 3-2-1"),
+        "{test}"
+    );
 
     // A card on a device of its own, ingested into the same setup: NOT SAFE, for the
     // same reason.
     let card = Mount::tmpfs(&w.path("card"), "16m");
-    write(&card.path.join("DCIM/100CANON/IMG_9000.JPG"), b"a card photo");
+    write(
+        &card.path.join("DCIM/100CANON/IMG_9000.JPG"),
+        b"a card photo",
+    );
     let (code, r) = w.json("ingest", &[card.path.to_str().unwrap()]);
     assert_eq!(code, 1, "{r}");
     assert_eq!(r["verdict"]["safe"], false);
@@ -304,10 +313,7 @@ const CARD_LITTER: &[&str] = &[
 
 fn fill_card(root: &Path) {
     for (i, f) in CARD_FILES.iter().chain(CARD_LITTER).enumerate() {
-        write(
-            &root.join(f),
-            format!("{f} {i} ").repeat(50 + i).as_bytes(),
-        );
+        write(&root.join(f), format!("{f} {i} ").repeat(50 + i).as_bytes());
     }
 }
 
@@ -340,8 +346,9 @@ fn ingest_takes_every_file_on_an_exfat_card_whatever_its_extension() {
     }
     // Every copy in the library and at usb holds the card's bytes.
     let on_card = common::stored(&card.path);
-    let at_usb: std::collections::BTreeSet<String> =
-        common::stored(&usb.path.join("backup")).into_values().collect();
+    let at_usb: std::collections::BTreeSet<String> = common::stored(&usb.path.join("backup"))
+        .into_values()
+        .collect();
     for f in CARD_FILES {
         let hash = &on_card[Path::new(f)];
         assert!(at_usb.contains(hash), "{f} is not at usb");
@@ -416,7 +423,10 @@ fn reingest_over_a_damaged_copy_reads_it_back_and_writes_it_again() {
     assert_eq!(code, 0, "{again}");
     assert_eq!(again["verdict"]["safe"], true);
     let usb_report = common::dest(&again, "usb");
-    assert_eq!(usb_report["written"], 1, "the damaged copy is written again");
+    assert_eq!(
+        usb_report["written"], 1,
+        "the damaged copy is written again"
+    );
     assert_eq!(
         usb_report["already"].as_u64(),
         Some(CARD_FILES.len() as u64 - 1)
@@ -441,4 +451,46 @@ fn reingest_over_a_damaged_copy_reads_it_back_and_writes_it_again() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_proof_older_than_trust_for_no_longer_counts_until_verify_proves_it_again() {
+    let w = World::new();
+    let _mounts = protected_setup(&w);
+    shoot(&w, 2);
+    w.backup(&[]);
+    assert_eq!(w.status()["coverage"]["protected"], 2);
+    let config = w.home().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[verify]\ntrust_for = \"1s\"\n");
+    std::fs::write(&config, text).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let s = w.status();
+    assert_eq!(s["coverage"]["protected"], 0, "{}", s["coverage"]);
+    let reasons = at_risk_named(&s, "2024/IMG_0000.JPG").unwrap()["reasons"].to_string();
+    assert!(
+        reasons.contains("the copy at 'usb' was last proven longer ago than verify.trust_for"),
+        "{reasons}"
+    );
+    // verify reads every copy back: proven now, they count again. (Proofs are kept to
+    // the second, so the allowance is widened to stay clear of a second boundary.)
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (code, v) = w.json("verify", &[]);
+    assert_eq!(code, 0, "{v}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"1s\"", "\"30s\"")).unwrap();
+    let s = w.status();
+    assert_eq!(s["coverage"]["protected"], 2, "{}", s["coverage"]);
+    for name in ["usb", "vault"] {
+        let oldest = common::dest(&s, name)["oldest_verification"]
+            .as_i64()
+            .unwrap();
+        assert!(
+            oldest >= before,
+            "{name}: every copy was proven again by verify"
+        );
+    }
 }

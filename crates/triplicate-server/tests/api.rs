@@ -536,7 +536,10 @@ async fn status_coverage_and_at_risk_say_what_is_safe() {
     .await;
     assert_eq!(a["total"].as_u64(), Some(photos));
     assert_eq!(a["photos"].as_array().unwrap().len(), 3);
-    assert_eq!(a["photos"][0]["lacks"], json!(["copies", "media", "offsite"]));
+    assert_eq!(
+        a["photos"][0]["lacks"],
+        json!(["copies", "media", "offsite"])
+    );
     assert_eq!(
         a["photos"][0]["reasons"][0],
         "the copy at 'usb' is on the same device as library 'photos'"

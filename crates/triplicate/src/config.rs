@@ -60,6 +60,8 @@ pub struct Config {
     pub archive: ArchiveSettings,
     #[serde(default)]
     pub protection: ProtectionSettings,
+    #[serde(default)]
+    pub verify: VerifySettings,
     #[serde(default, rename = "library")]
     pub libraries: Vec<LibraryConfig>,
     #[serde(default, rename = "destination")]
@@ -82,6 +84,27 @@ impl Default for Policy {
             media: 2,
             offsite: 1,
         }
+    }
+}
+
+/// How long a proof lasts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySettings {
+    /// A verified copy counts toward 3-2-1 only while its last proof (a read back, or
+    /// the store's checksum) is younger than this, e.g. "180d"; `verify` proves copies
+    /// again. Unset: a proof lasts until a check finds the copy damaged. A card ingest
+    /// always proves every copy in its own run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_for: Option<String>,
+}
+
+impl VerifySettings {
+    /// `trust_for`, parsed (the configuration was checked on load).
+    pub fn trust_for(&self) -> Option<std::time::Duration> {
+        self.trust_for
+            .as_deref()
+            .and_then(|t| crate::verify::parse_duration(t).ok())
     }
 }
 
@@ -614,6 +637,10 @@ impl Config {
                     self.server.listen
                 ),
             ));
+        }
+        if let Some(t) = &self.verify.trust_for {
+            crate::verify::parse_duration(t)
+                .map_err(|m| (at(&[Key("verify"), Key("trust_for")]), m))?;
         }
         self.check_grid()?;
         for (name, section) in &self.archive.sections {

@@ -275,6 +275,14 @@ impl CoverageModel {
         count(&holders, &[])
     }
 
+    /// The names of the configured destinations among `ids`.
+    fn names_of<'a>(&'a self, ids: &'a [String]) -> impl Iterator<Item = &'a str> + 'a {
+        self.destinations
+            .iter()
+            .filter(|(id, ..)| ids.contains(id))
+            .map(|(_, name, ..)| name.as_str())
+    }
+
     pub fn coverage(&self, row: &CoverageRow) -> Coverage {
         self.count(row).coverage
     }
@@ -389,7 +397,11 @@ pub fn assess(catalog: &Catalog, config: &Config) -> Result<Assessment, CatalogE
         .filter(|u| configured.contains(u.library.as_str()))
         .collect();
     let unreadable_known = catalog.photos_of_unreadable(&unreadable)?;
-    for mut row in catalog.coverage_rows()? {
+    let proven_since = config
+        .verify
+        .trust_for()
+        .map(|t| crate::catalog::now() - t.as_secs() as i64);
+    for mut row in catalog.coverage_rows(proven_since)? {
         if row.library.is_none() {
             summary.only_in_backups += 1;
             continue;
@@ -419,6 +431,11 @@ pub fn assess(catalog: &Catalog, config: &Config) -> Result<Assessment, CatalogE
                     .iter()
                     .map(|n| format!("the copy at {} is {}", n.name, n.reason)),
             );
+            reasons.extend(model.names_of(&row.stale_at).map(|name| {
+                format!(
+                    "the copy at '{name}' was last proven longer ago than verify.trust_for: `triplicate verify --dest {name}` proves it again"
+                )
+            }));
             at_risk.push(AtRisk {
                 photo_id: Some(row.photo_id),
                 name: None,
@@ -511,6 +528,7 @@ mod tests {
             grid: Default::default(),
             archive: Default::default(),
             protection: Default::default(),
+            verify: Default::default(),
             libraries: vec![LibraryConfig {
                 name: "lib".into(),
                 path: "/lib".into(),
@@ -559,6 +577,7 @@ mod tests {
             first_seen: 0,
             protected_at: None,
             verified_at: dests.iter().map(|d| d.to_string()).collect(),
+            stale_at: Vec::new(),
             unreadable: false,
         }
     }

@@ -182,6 +182,9 @@ pub fn advice(kind: &str) -> &'static str {
         "mass change" => {
             "Many backed-up files changed or vanished at once (ransomware, a bad sync, a mistaken bulk edit). Changes no longer reach the backups. Check the library; then `triplicate accept-changes` if the changes are wanted, or `triplicate restore --as-of TIME --to DIR` to bring it back as it was."
         }
+        "unreadable" => {
+            "Triplicate cannot read this library file or folder, so it has no backup anywhere. Give the user running Triplicate read access (for a file: chmod a+r FILE), or check the disk if it says input/output error; it is backed up on the next run."
+        }
         "possible bit rot" => {
             "A photo's content changed while its date did not: the library's disk may be failing. The backups keep the good version; restore it with `triplicate restore`, and check the disk."
         }

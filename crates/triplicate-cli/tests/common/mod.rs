@@ -69,7 +69,10 @@ impl World {
     /// Hands `path` and everything below it to this world's user.
     pub fn give(&self, path: &Path) {
         if let Some(uid) = self.user {
-            sh("chown", &["-R", &format!("{uid}:{uid}"), path.to_str().unwrap()]);
+            sh(
+                "chown",
+                &["-R", &format!("{uid}:{uid}"), path.to_str().unwrap()],
+            );
         }
     }
 

@@ -505,8 +505,9 @@ impl Catalog {
         self.with(|c| activity(c, dest))
     }
 
-    /// Every photo with where it has verified copies, for the 3-2-1 computation.
-    pub fn coverage_rows(&self) -> Result<Vec<CoverageRow>> {
+    /// Every photo with where it has verified copies, for the 3-2-1 computation. With
+    /// `proven_since`, copies last proven before then are listed apart, as stale.
+    pub fn coverage_rows(&self, proven_since: Option<i64>) -> Result<Vec<CoverageRow>> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT p.id,
@@ -514,19 +515,25 @@ impl Catalog {
                          ORDER BY f.id LIMIT 1),
                         p.first_seen, p.protected_at,
                         (SELECT group_concat(dest, char(31)) FROM copies c
-                         WHERE c.photo_id = p.id AND c.state = 'verified')
+                         WHERE c.photo_id = p.id AND c.state = 'verified'
+                           AND (?1 IS NULL OR c.verified_at >= ?1)),
+                        (SELECT group_concat(dest, char(31)) FROM copies c
+                         WHERE c.photo_id = p.id AND c.state = 'verified'
+                           AND ?1 IS NOT NULL AND (c.verified_at IS NULL OR c.verified_at < ?1))
                  FROM photos p ORDER BY p.id",
             )?;
-            let rows = stmt.query_map([], |r| {
-                let dests: Option<String> = r.get(4)?;
+            let split = |d: Option<String>| {
+                d.map(|d| d.split('\u{1f}').map(str::to_string).collect())
+                    .unwrap_or_default()
+            };
+            let rows = stmt.query_map([proven_since], |r| {
                 Ok(CoverageRow {
                     photo_id: r.get(0)?,
                     library: r.get(1)?,
                     first_seen: r.get(2)?,
                     protected_at: r.get(3)?,
-                    verified_at: dests
-                        .map(|d| d.split('\u{1f}').map(str::to_string).collect())
-                        .unwrap_or_default(),
+                    verified_at: split(r.get(4)?),
+                    stale_at: split(r.get(5)?),
                     unreadable: false,
                 })
             })?;

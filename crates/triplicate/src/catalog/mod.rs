@@ -175,8 +175,10 @@ pub struct CoverageRow {
     pub library: Option<String>,
     pub first_seen: i64,
     pub protected_at: Option<i64>,
-    /// Destination ids with a verified copy.
+    /// Destination ids with a verified copy (proven recently enough, when asked).
     pub verified_at: Vec<String>,
+    /// Destination ids with a verified copy whose last proof is too old to count.
+    pub stale_at: Vec<String>,
     /// Its library file could not be read at the last scan: the original counts as
     /// no copy. Filled by [`crate::policy::assess`].
     pub unreadable: bool,

@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use super::{NodeRecord, PhotoRecord, Record, Result};
 use crate::destination::{MediaKind, ONSITE};
-use crate::home::Triplicate;
 use crate::device::DeviceId;
+use crate::home::Triplicate;
 use crate::policy::{Coverage, Holder};
 
 #[derive(Debug, Clone, Serialize)]
@@ -244,7 +244,11 @@ fn photo_coverage(
             } else {
                 c.site.clone()
             };
-            places.push((DeviceId(format!("dest:{}", c.dest)), c.media, site != ONSITE));
+            places.push((
+                DeviceId(format!("dest:{}", c.dest)),
+                c.media,
+                site != ONSITE,
+            ));
         }
     }
     let holders: Vec<Holder<'_>> = places
