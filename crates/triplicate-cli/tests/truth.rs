@@ -494,3 +494,17 @@ fn a_proof_older_than_trust_for_no_longer_counts_until_verify_proves_it_again() 
         );
     }
 }
+
+#[test]
+fn a_photo_that_could_not_be_copied_says_why_it_is_at_risk() {
+    let w = World::new();
+    let small = Mount::tmpfs(&w.path("mnt-small"), "1m");
+    w.init();
+    w.add_dest("usb", &small.path.join("backup"), "hdd", "onsite");
+    write(&w.library().join("big.JPG"), &vec![7u8; 3 << 20]);
+    let (code, _) = w.backup(&[]);
+    assert_eq!(code, 1);
+    let s = w.status();
+    let reasons = at_risk_named(&s, "big.JPG").unwrap()["reasons"].to_string();
+    assert!(reasons.contains("the copy to 'usb' failed: "), "{reasons}");
+}

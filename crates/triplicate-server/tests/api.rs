@@ -562,6 +562,44 @@ async fn status_coverage_and_at_risk_say_what_is_safe() {
 }
 
 #[tokio::test]
+async fn the_form_refuses_a_missing_folder_unless_asked_to_create_it() {
+    let w = World::new();
+    let state = w.state(None);
+    let typo = w.path("media/USB-BACKPU");
+    let body = |create: bool| {
+        json!({
+            "name": "usb2", "target": typo, "media": "hdd", "site": "onsite", "create": create
+        })
+        .to_string()
+    };
+    let response = send(
+        &state,
+        request("POST", "/api/v1/destinations")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body(false)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let refusal = json_of(response).await.to_string();
+    assert!(
+        refusal.contains("USB-BACKPU does not exist: is the disk mounted?"),
+        "{refusal}"
+    );
+    assert!(!typo.exists());
+    let response = send(
+        &state,
+        request("POST", "/api/v1/destinations")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body(true)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(typo.join(".triplicate/destination.toml").is_file());
+}
+
+#[tokio::test]
 async fn operations_page_backwards_and_filter_errors() {
     let w = World::new();
     let state = w.state(None);

@@ -159,7 +159,9 @@ impl Devices {
             let place = crate::catalog::library_place(&lib.name);
             let device = match crate::device::of_path(&lib.path) {
                 Ok(d) => {
-                    catalog.record_device(&place, &d)?;
+                    if remembered.get(&place) != Some(&d) {
+                        catalog.record_device(&place, &d)?;
+                    }
                     d
                 }
                 Err(_) => remembered.get(&place).cloned().unwrap_or_else(|| Device {
@@ -173,7 +175,9 @@ impl Devices {
             let place = crate::catalog::destination_place(&d.id);
             let device = match crate::destination::device_of(d) {
                 Some(dev) => {
-                    catalog.record_device(&place, &dev)?;
+                    if remembered.get(&place) != Some(&dev) {
+                        catalog.record_device(&place, &dev)?;
+                    }
                     dev
                 }
                 None => remembered.get(&place).cloned().unwrap_or_else(|| Device {
@@ -431,6 +435,10 @@ pub fn assess(catalog: &Catalog, config: &Config) -> Result<Assessment, CatalogE
                     .iter()
                     .map(|n| format!("the copy at {} is {}", n.name, n.reason)),
             );
+            reasons.extend(row.failed_at.iter().filter_map(|(id, error)| {
+                let name = model.names_of(std::slice::from_ref(id)).next()?;
+                Some(format!("the copy to '{name}' failed: {error}"))
+            }));
             reasons.extend(model.names_of(&row.stale_at).map(|name| {
                 format!(
                     "the copy at '{name}' was last proven longer ago than verify.trust_for: `triplicate verify --dest {name}` proves it again"
@@ -578,6 +586,7 @@ mod tests {
             protected_at: None,
             verified_at: dests.iter().map(|d| d.to_string()).collect(),
             stale_at: Vec::new(),
+            failed_at: Vec::new(),
             unreadable: false,
         }
     }

@@ -519,7 +519,9 @@ impl Catalog {
                            AND (?1 IS NULL OR c.verified_at >= ?1)),
                         (SELECT group_concat(dest, char(31)) FROM copies c
                          WHERE c.photo_id = p.id AND c.state = 'verified'
-                           AND ?1 IS NOT NULL AND (c.verified_at IS NULL OR c.verified_at < ?1))
+                           AND ?1 IS NOT NULL AND (c.verified_at IS NULL OR c.verified_at < ?1)),
+                        (SELECT group_concat(dest || char(30) || coalesce(error, 'unknown error'), char(31))
+                         FROM copies c WHERE c.photo_id = p.id AND c.state = 'failed')
                  FROM photos p ORDER BY p.id",
             )?;
             let split = |d: Option<String>| {
@@ -534,6 +536,13 @@ impl Catalog {
                     protected_at: r.get(3)?,
                     verified_at: split(r.get(4)?),
                     stale_at: split(r.get(5)?),
+                    failed_at: split(r.get(6)?)
+                        .into_iter()
+                        .filter_map(|f: String| {
+                            let (dest, error) = f.split_once('\u{1e}')?;
+                            Some((dest.to_string(), error.to_string()))
+                        })
+                        .collect(),
                     unreadable: false,
                 })
             })?;

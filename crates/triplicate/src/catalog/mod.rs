@@ -179,6 +179,8 @@ pub struct CoverageRow {
     pub verified_at: Vec<String>,
     /// Destination ids with a verified copy whose last proof is too old to count.
     pub stale_at: Vec<String>,
+    /// Destinations (id) where copying it failed, with the last error.
+    pub failed_at: Vec<(String, String)>,
     /// Its library file could not be read at the last scan: the original counts as
     /// no copy. Filled by [`crate::policy::assess`].
     pub unreadable: bool,
