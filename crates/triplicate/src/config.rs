@@ -183,10 +183,11 @@ pub struct IngestSettings {
     #[serde(default = "default_layout")]
     pub template: String,
     /// A card is safe to format when every file on it has at least this many verified
-    /// copies ...
+    /// copies, counted by the coverage rule (one per device, none on the card's) ...
     #[serde(default = "two")]
     pub safe_copies: u32,
-    /// ... on at least this many different devices, none of them the card.
+    /// ... and on at least this many devices: since copies count once per device, the
+    /// larger of the two numbers is the rule.
     #[serde(default = "two")]
     pub safe_devices: u32,
     /// Automatic ingest (opt-in): `triplicate run` ingests each card newly mounted

@@ -18,9 +18,14 @@
 //! `DSC_0001.JPG` from a second body) gets a distinct name. Nothing on the card is
 //! ever written or deleted.
 //!
-//! The verdict: the card is safe to format when every file on it has at least
-//! `safe_copies` verified copies on at least `safe_devices` different devices, none of
-//! them the card (the library counts: it is a copy on the computer's disk).
+//! The card is read whole ([`card`]): every file but the litter cameras recreate.
+//! Copies the catalog already holds are read back before they count, and a damaged
+//! one is moved aside and written again from the card.
+//!
+//! The verdict follows the one coverage rule ([`crate::policy::count`]): the card is
+//! safe to format when every file on it has at least `max(safe_copies, safe_devices)`
+//! verified copies, one per device, none on the card's own (the library counts: it
+//! is a copy on the computer's disk); a file that could not be read is never safe.
 
 pub mod card;
 pub mod mhl;
