@@ -258,7 +258,7 @@ fn a_disk_that_fills_up_is_not_safe_and_a_second_ingest_finishes() {
         reasons[0]
             .as_str()
             .unwrap()
-            .contains("1 verified copy on 1 device (library)"),
+            .contains("1 verified copy on 1 device (library 'library')"),
         "{r}"
     );
     let problems = r["problems"].to_string();

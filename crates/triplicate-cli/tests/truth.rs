@@ -195,8 +195,8 @@ fn copies_on_the_library_disk_protect_nothing_and_status_and_ingest_agree() {
     assert_eq!(r["verdict"]["safe"], false);
     let reason = r["verdict"]["reasons"][0].as_str().unwrap();
     assert!(
-        reason.contains("1 verified copy on 1 device (library)")
-            && reason.contains("usb is on the same device as library"),
+        reason.contains("1 verified copy on 1 device (library 'library')")
+            && reason.contains("the copy at 'usb' is on the same device as library 'library'"),
         "{reason}"
     );
 

@@ -106,7 +106,7 @@ fn copies_that_read_back_damaged_are_not_safe_until_an_ingest_without_the_fault(
     assert!(!r.verdict.safe, "{r:?}");
     assert_eq!(r.verdict.reasons.len(), files.len(), "{:?}", r.verdict);
     assert!(
-        r.verdict.reasons[0].contains("1 verified copy on 1 device (library)"),
+        r.verdict.reasons[0].contains("1 verified copy on 1 device (library '"),
         "{:?}",
         r.verdict
     );

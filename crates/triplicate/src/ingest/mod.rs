@@ -360,22 +360,34 @@ pub fn ingest(
         .library(&library.name)
         .map_or(MediaKind::Ssd, |l| l.media);
     for (planned, outcome) in plans.iter().zip(&outcomes) {
-        // The one coverage rule: one copy per device, none on the card's.
+        // The one coverage rule: one copy per device, none on the card's. Holders are
+        // named as `status` names them, so that both give a reason in the same words.
+        let library_holder = format!("library '{}'", library.name);
+        let mut plain: Vec<(String, &str)> = Vec::new();
         let mut holders = Vec::new();
         if outcome.library_path.is_some() {
+            plain.push((library_holder.clone(), "library"));
+        }
+        let dest_names: Vec<String> = writers
+            .iter()
+            .map(|w| format!("'{}'", w.config.name))
+            .collect();
+        if outcome.library_path.is_some() {
             holders.push(Holder {
-                name: "library",
+                name: &library_holder,
                 device: &library_device,
                 media,
                 offsite: false,
             });
         }
-        for w in writers
+        for (w, name) in writers
             .iter()
-            .filter(|w| outcome.verified_at.contains(&w.config.name))
+            .zip(&dest_names)
+            .filter(|(w, _)| outcome.verified_at.contains(&w.config.name))
         {
+            plain.push((name.clone(), &w.config.name));
             holders.push(Holder {
-                name: &w.config.name,
+                name,
                 device: &w.device,
                 media: w.config.media,
                 offsite: w.config.is_offsite(),
@@ -383,6 +395,12 @@ pub fn ingest(
         }
         let counted = crate::policy::count(&holders, &[(&card_device, "the card")]);
         let devices = counted.coverage.copies;
+        let copies: Vec<String> = counted
+            .counted
+            .iter()
+            .filter_map(|c| plain.iter().find(|(shown, _)| shown == c))
+            .map(|(_, name)| name.to_string())
+            .collect();
         if let Some(error) = &outcome.card_error {
             failing.push((planned.file.rel.to_string(), error.clone()));
         } else if devices < needed {
@@ -402,7 +420,7 @@ pub fn ingest(
                     counted
                         .not_counted
                         .iter()
-                        .map(|n| format!("; {} is {}, which does not count", n.name, n.reason))
+                        .map(|n| format!("; the copy at {} is {}", n.name, n.reason))
                         .collect::<String>()
                 ),
             ));
@@ -413,7 +431,7 @@ pub fn ingest(
             size: planned.file.size,
             blake3: outcome.learned.map(|l| l.blake3.to_hex()),
             xxh64: outcome.learned.map(|l| format!("{:016x}", l.xxh64)),
-            copies: counted.counted.clone(),
+            copies,
             devices,
         });
     }
