@@ -570,32 +570,18 @@ async fn the_form_refuses_a_missing_folder_unless_asked_to_create_it() {
         json!({
             "name": "usb2", "target": typo, "media": "hdd", "site": "onsite", "create": create
         })
-        .to_string()
     };
-    let response = send(
-        &state,
-        request("POST", "/api/v1/destinations")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body(false)))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let refusal = json_of(response).await.to_string();
+    let (status, refusal) = send_json(&state, "POST", "/api/v1/destinations", body(false)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        refusal.contains("USB-BACKPU does not exist: is the disk mounted?"),
+        refusal
+            .to_string()
+            .contains("USB-BACKPU does not exist: is the disk mounted?"),
         "{refusal}"
     );
     assert!(!typo.exists());
-    let response = send(
-        &state,
-        request("POST", "/api/v1/destinations")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body(true)))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let (status, _) = send_json(&state, "POST", "/api/v1/destinations", body(true)).await;
+    assert_eq!(status, StatusCode::CREATED);
     assert!(typo.join(".triplicate/destination.toml").is_file());
 }
 

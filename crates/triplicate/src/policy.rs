@@ -191,13 +191,33 @@ impl Devices {
     }
 }
 
+/// A library or destination as the rule sees it.
+struct Place {
+    /// As reasons name it: "library 'Downloads'", "'usb'".
+    shown: String,
+    media: MediaKind,
+    offsite: bool,
+    device: DeviceId,
+}
+
+impl Place {
+    fn holder(&self) -> Holder<'_> {
+        Holder {
+            name: &self.shown,
+            device: &self.device,
+            media: self.media,
+            offsite: self.offsite,
+        }
+    }
+}
+
 /// What counts where, taken from the configuration and the devices.
 pub struct CoverageModel {
     policy: Policy,
-    /// name → (media, device)
-    libraries: HashMap<String, (MediaKind, DeviceId)>,
-    /// id → (name, media, offsite, device), in configuration order.
-    destinations: Vec<(String, String, MediaKind, bool, DeviceId)>,
+    /// By library name.
+    libraries: HashMap<String, Place>,
+    /// Destination ids and names with their place, in configuration order.
+    destinations: Vec<(String, String, Place)>,
 }
 
 impl CoverageModel {
@@ -213,26 +233,26 @@ impl CoverageModel {
                 .libraries
                 .iter()
                 .map(|l| {
-                    (
-                        l.name.clone(),
-                        (
-                            l.media,
-                            device(&devices.libraries, &l.name, format!("lib:{}", l.name)),
-                        ),
-                    )
+                    let place = Place {
+                        shown: format!("library '{}'", l.name),
+                        media: l.media,
+                        offsite: false,
+                        device: device(&devices.libraries, &l.name, format!("lib:{}", l.name)),
+                    };
+                    (l.name.clone(), place)
                 })
                 .collect(),
             destinations: config
                 .destinations
                 .iter()
                 .map(|d| {
-                    (
-                        d.id.clone(),
-                        d.name.clone(),
-                        d.media,
-                        d.is_offsite(),
-                        device(&devices.destinations, &d.id, format!("dest:{}", d.id)),
-                    )
+                    let place = Place {
+                        shown: format!("'{}'", d.name),
+                        media: d.media,
+                        offsite: d.is_offsite(),
+                        device: device(&devices.destinations, &d.id, format!("dest:{}", d.id)),
+                    };
+                    (d.id.clone(), d.name.clone(), place)
                 })
                 .collect(),
         }
@@ -244,38 +264,18 @@ impl CoverageModel {
 
     /// The coverage of one photo, with the copies that did not count and why.
     pub fn count(&self, row: &CoverageRow) -> Counted {
-        let library_name = row.library.as_deref().map(|l| format!("library '{l}'"));
         let mut holders = Vec::new();
-        if let (Some(lib), Some(name)) = (&row.library, &library_name)
-            && !row.unreadable
+        if !row.unreadable
+            && let Some(place) = row.library.as_ref().and_then(|l| self.libraries.get(l))
         {
-            let (media, device) = self
-                .libraries
-                .get(lib)
-                .map(|(m, d)| (*m, d))
-                .unwrap_or((MediaKind::Ssd, &UNKNOWN));
-            holders.push(Holder {
-                name,
-                device,
-                media,
-                offsite: false,
-            });
+            holders.push(place.holder());
         }
-        let names: Vec<String> = self
-            .destinations
-            .iter()
-            .map(|(_, name, ..)| format!("'{name}'"))
-            .collect();
-        for ((id, _, media, offsite, device), name) in self.destinations.iter().zip(&names) {
-            if row.verified_at.iter().any(|v| v == id) {
-                holders.push(Holder {
-                    name,
-                    device,
-                    media: *media,
-                    offsite: *offsite,
-                });
-            }
-        }
+        holders.extend(
+            self.destinations
+                .iter()
+                .filter(|(id, ..)| row.verified_at.contains(id))
+                .map(|(_, _, place)| place.holder()),
+        );
         count(&holders, &[])
     }
 
@@ -284,7 +284,7 @@ impl CoverageModel {
         self.destinations
             .iter()
             .filter(|(id, ..)| ids.contains(id))
-            .map(|(_, name, ..)| name.as_str())
+            .map(|(_, name, _)| name.as_str())
     }
 
     pub fn coverage(&self, row: &CoverageRow) -> Coverage {
@@ -294,27 +294,16 @@ impl CoverageModel {
     /// The destinations whose copies never count: on the device of a library or of a
     /// destination before them. (name, "on the same device as library 'Downloads'").
     pub fn shared_devices(&self) -> Vec<NotCounted> {
-        let mut holders = Vec::new();
-        let lib_names: Vec<(String, &DeviceId)> = self
+        let excluded: Vec<(&DeviceId, &str)> = self
             .libraries
-            .iter()
-            .map(|(n, (_, d))| (format!("library '{n}'"), d))
+            .values()
+            .map(|p| (&p.device, p.shown.as_str()))
             .collect();
-        let excluded: Vec<(&DeviceId, &str)> =
-            lib_names.iter().map(|(n, d)| (*d, n.as_str())).collect();
-        let names: Vec<String> = self
+        let holders: Vec<Holder<'_>> = self
             .destinations
             .iter()
-            .map(|(_, name, ..)| format!("'{name}'"))
+            .map(|(_, _, place)| place.holder())
             .collect();
-        for ((_, _, media, offsite, device), name) in self.destinations.iter().zip(&names) {
-            holders.push(Holder {
-                name,
-                device,
-                media: *media,
-                offsite: *offsite,
-            });
-        }
         count(&holders, &excluded).not_counted
     }
 }
@@ -342,8 +331,6 @@ pub fn device_note_now(
     let shared = CoverageModel::new(config, &devices).shared_devices();
     Ok(device_note(&shared, dest_name))
 }
-
-static UNKNOWN: DeviceId = DeviceId(String::new());
 
 /// Coverage over the whole catalog.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -16,6 +16,20 @@ fn stored_blob(stored: Stored) -> Option<Vec<u8>> {
     }
 }
 
+/// A [`CopyRow`] from `c.photo_id, c.path, p.hash, p.size, c.state, c.verified_at,
+/// c.stored_hash`.
+fn copy_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CopyRow> {
+    Ok(CopyRow {
+        photo_id: r.get(0)?,
+        key: rel(r.get(1)?)?,
+        hash: hash_from(r.get(2)?),
+        size: r.get::<_, i64>(3)? as u64,
+        state: r.get(4)?,
+        verified_at: r.get(5)?,
+        stored_hash: r.get::<_, Option<Vec<u8>>>(6)?.map(hash_from),
+    })
+}
+
 /// Photos deleted from the library: how many, their bytes, how many have a verified
 /// copy somewhere, and how many verified copies each destination (by id) keeps.
 #[derive(Debug, Clone, Default)]
@@ -242,17 +256,7 @@ impl Catalog {
                  WHERE c.dest = ?1 AND c.state IN ('verified', 'corrupt', 'missing') AND c.path IS NOT NULL
                  ORDER BY c.path",
             )?;
-            let rows = stmt.query_map([dest], |r| {
-                Ok(CopyRow {
-                    photo_id: r.get(0)?,
-                    key: rel(r.get(1)?)?,
-                    hash: hash_from(r.get(2)?),
-                    size: r.get::<_, i64>(3)? as u64,
-                    state: r.get(4)?,
-                    verified_at: r.get(5)?,
-                    stored_hash: r.get::<_, Option<Vec<u8>>>(6)?.map(hash_from),
-                })
-            })?;
+            let rows = stmt.query_map([dest], copy_row)?;
             rows.collect()
         })
     }
@@ -265,17 +269,7 @@ impl Catalog {
                  FROM copies c JOIN photos p ON p.id = c.photo_id
                  WHERE c.photo_id = ?1 AND c.dest = ?2 AND c.path IS NOT NULL",
                 params![photo_id, dest],
-                |r| {
-                    Ok(CopyRow {
-                        photo_id: r.get(0)?,
-                        key: rel(r.get(1)?)?,
-                        hash: hash_from(r.get(2)?),
-                        size: r.get::<_, i64>(3)? as u64,
-                        state: r.get(4)?,
-                        verified_at: r.get(5)?,
-                        stored_hash: r.get::<_, Option<Vec<u8>>>(6)?.map(hash_from),
-                    })
-                },
+                copy_row,
             )
             .optional()
         })
