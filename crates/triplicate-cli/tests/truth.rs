@@ -508,3 +508,47 @@ fn a_photo_that_could_not_be_copied_says_why_it_is_at_risk() {
     let reasons = at_risk_named(&s, "big.JPG").unwrap()["reasons"].to_string();
     assert!(reasons.contains("the copy to 'usb' failed: "), "{reasons}");
 }
+
+#[test]
+fn an_unreadable_folder_is_at_risk_and_a_deleted_unreadable_file_leaves_no_warning() {
+    let w = World::unprivileged();
+    let _mounts = protected_setup(&w);
+    shoot(&w, 2);
+    write(
+        &w.library().join("locked/IMG_9.JPG"),
+        b"behind a locked door",
+    );
+    write(&w.library().join("gone.JPG"), b"soon deleted");
+    w.give(&w.library());
+    let folder = w.library().join("locked");
+    let gone = w.library().join("gone.JPG");
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(&gone, std::fs::Permissions::from_mode(0o000)).unwrap();
+    w.backup(&[]);
+    let s = w.status();
+    assert_eq!(s["coverage"]["unreadable"], 2, "{}", s["coverage"]);
+    assert_eq!(s["coverage"]["protected"], 2);
+    let reasons = at_risk_named(&s, "locked").expect("the folder is at risk")["reasons"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        reasons,
+        "cannot read the folder: permission denied; nothing below it is backed up"
+    );
+
+    // Gone from the library: no longer at risk, and its warning goes.
+    std::fs::remove_file(&gone).unwrap();
+    w.backup(&[]);
+    let s = w.status();
+    assert_eq!(s["coverage"]["unreadable"], 1, "{}", s["coverage"]);
+    let warned: Vec<String> = s["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["kind"] == "unreadable")
+        .map(|w| w["subject"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(warned, ["library:locked"]);
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

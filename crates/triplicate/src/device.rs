@@ -91,10 +91,13 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The filesystem UUID of the block device `dev` (major, minor), where the system
-/// lists one under `/dev/disk/by-uuid`.
-fn uuid_of_block(dev: (u32, u32)) -> Option<String> {
-    let entries = std::fs::read_dir("/dev/disk/by-uuid").ok()?;
+/// Where udev lists filesystems by UUID, as links to their devices.
+const BY_UUID: &str = "/dev/disk/by-uuid";
+
+/// The filesystem UUID of the device `dev` (major, minor), where the system lists one
+/// under `by_uuid` ([`BY_UUID`]).
+fn uuid_of_block(by_uuid: &Path, dev: (u32, u32)) -> Option<String> {
+    let entries = std::fs::read_dir(by_uuid).ok()?;
     for entry in entries.flatten() {
         let Ok(meta) = std::fs::metadata(entry.path()) else {
             continue;
@@ -150,7 +153,7 @@ pub fn of_path(path: &Path) -> std::io::Result<Device> {
         })
         .map(|m| (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev())));
     let id = match block {
-        Some(b) => match uuid_of_block(b) {
+        Some(b) => match uuid_of_block(Path::new(BY_UUID), b) {
             Some(uuid) => format!("uuid:{uuid}"),
             None => format!("block:{}:{}", b.0, b.1),
         },
@@ -220,6 +223,19 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert!(!is_mount_point(&dir.path().join("a")));
         assert!(is_mount_point(Path::new("/")));
+    }
+
+    #[test]
+    fn a_filesystem_is_known_by_the_uuid_the_system_lists() {
+        // by-uuid holds links to device nodes; /dev/null (1:3) stands in for a disk.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/null", dir.path().join("2f1c-77ab")).unwrap();
+        assert_eq!(
+            uuid_of_block(dir.path(), (1, 3)).as_deref(),
+            Some("2f1c-77ab")
+        );
+        assert_eq!(uuid_of_block(dir.path(), (8, 17)), None);
+        assert_eq!(uuid_of_block(&dir.path().join("none"), (1, 3)), None);
     }
 
     #[test]
