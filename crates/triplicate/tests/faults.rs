@@ -53,6 +53,7 @@ fn backups_under_faults_never_count_a_bad_copy_and_finish_once_faults_stop() {
         read_flips: 0.10,
         slow_writes: 0.10,
         slow_by: Duration::from_millis(2),
+        spared: Vec::new(),
     };
     let (t, options, exercised, active) = faulty_home(dir.path(), plan);
 

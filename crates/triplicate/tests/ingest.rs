@@ -18,43 +18,18 @@ use triplicate::ingest::{IngestOptions, ingest};
 use triplicate::progress::NoProgress;
 use triplicate::setup::{self, NewDestination};
 use triplicate_testkit as kit;
-
-/// A tmpfs, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(path: &Path) -> Tmpfs {
-        std::fs::create_dir_all(path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-            .arg(path)
-            .status()
-            .unwrap()
-            .success();
-        assert!(
-            ok,
-            "mounting a tmpfs needs root (CI runs the tests as root)"
-        );
-        Tmpfs(path.into())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
+use triplicate_testkit::mount::Mount;
 
 /// A home with a library, one destination "usb" on its own tmpfs, and a card on
 /// another.
-fn setup(dir: &Path) -> (Home, Vec<Tmpfs>) {
+fn setup(dir: &Path) -> (Home, Vec<Mount>) {
     let home = Home::in_dir(&dir.join("home"));
     let library = dir.join("library");
     std::fs::create_dir_all(&library).unwrap();
     setup::init(&home, "test", &[library]).unwrap();
     let mounts = vec![
-        Tmpfs::mount(&dir.join("usb")),
-        Tmpfs::mount(&dir.join("card")),
+        Mount::tmpfs(&dir.join("usb"), "64m"),
+        Mount::tmpfs(&dir.join("card"), "64m"),
     ];
     setup::add_destination(
         &home,
@@ -231,4 +206,73 @@ fn a_card_pulled_out_mid_ingest_says_so_and_the_next_ingest_resumes() {
     assert!(r.verdict.safe, "{:?}", r.verdict);
     assert!(r.already >= 1, "{r:?}");
     assert_eq!(r.copied + r.already, files.len() as u64);
+}
+
+#[test]
+fn a_damaged_copy_that_cannot_be_written_again_is_failed_in_the_mhl_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, _mounts) = setup(dir.path());
+    let card = dir.path().join("card");
+    kit::write_card(&card, &kit::CardSpec::default()).unwrap();
+    let t = Triplicate::open(&home).unwrap();
+    assert!(
+        ingest(&t, &options(&card, None), &NoProgress)
+            .unwrap()
+            .verdict
+            .safe
+    );
+
+    // Damage one copy at "usb", then ingest again while every photo put there fails.
+    let usb = dir.path().join("usb");
+    let victim = kit::files_under(&usb)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "CR2"))
+        .unwrap();
+    let key = victim
+        .strip_prefix(&usb)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[7] ^= 0xff;
+    std::fs::write(&victim, &bytes).unwrap();
+    let wrap = DestinationWrapper(Arc::new(move |d: Arc<dyn WriteDestination>| {
+        Arc::new(FaultyDestination::new(
+            d,
+            FaultPlan {
+                write_errors: 1.0,
+                spared: vec!["ascmhl/".into()],
+                ..Default::default()
+            },
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(Exercised::default()),
+        )) as Arc<dyn WriteDestination>
+    }));
+    let r = ingest(&t, &options(&card, Some(wrap)), &NoProgress).unwrap();
+    assert!(!r.verdict.safe, "{:?}", r.verdict);
+    assert!(
+        r.verdict.reasons.iter().any(|x| x.contains("IMG_")),
+        "{:?}",
+        r.verdict
+    );
+
+    // The newest generation at "usb": the damaged file `failed`, with the hash of
+    // what was found; the good ones `verified`, hashed in this run.
+    let mut generations: Vec<PathBuf> = std::fs::read_dir(usb.join("ascmhl"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mhl"))
+        .collect();
+    generations.sort();
+    let newest = std::fs::read_to_string(generations.last().unwrap()).unwrap();
+    let found = format!("{:016x}", xxhash_rust::xxh64::xxh64(&bytes, 0));
+    let entry = newest
+        .split("<hash>")
+        .find(|e| e.contains("<path") && e.contains(&key))
+        .unwrap_or_else(|| panic!("{key} is in the generation:\n{newest}"));
+    assert!(
+        entry.contains("action=\"failed\"") && entry.contains(&found),
+        "{entry}"
+    );
+    assert!(newest.contains("action=\"verified\""), "{newest}");
 }

@@ -492,7 +492,7 @@ impl Catalog {
         })
     }
 
-    /// How many backed-up photos and videos `library` lost since `since_ms`: a path
+    /// How many backed-up photos and videos `library` lost after `since_ms`: a path
     /// stopped holding them (changed or deleted) and no file holds them now. What the
     /// mass-change guard adds to a scan's own count, so that an attack spread over
     /// many small scans is caught too.
@@ -501,7 +501,7 @@ impl Catalog {
             c.query_row(
                 "SELECT COUNT(DISTINCT h.photo_id) FROM file_history h
                  JOIN photos p ON p.id = h.photo_id
-                 WHERE h.library = ?1 AND h.until >= ?2
+                 WHERE h.library = ?1 AND h.until > ?2
                    AND p.kind IN ('raw', 'image', 'video')
                    AND EXISTS (SELECT 1 FROM copies c WHERE c.photo_id = h.photo_id
                                AND c.state = 'verified')
@@ -552,7 +552,9 @@ impl Catalog {
         Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
-    /// Trips the guard (`Some`) or resets it (`None`, remembering when).
+    /// Trips the guard (`Some`) or resets it (`None`, remembering when). The reset's
+    /// time comes from the clock the history's triggers use, so that changes accepted
+    /// just before it (within the same millisecond) never count after it.
     pub fn set_guard_trip(&self, trip: Option<&GuardTrip>) -> Result<()> {
         self.with(|c| match trip {
             Some(t) => c
@@ -565,9 +567,10 @@ impl Catalog {
             None => {
                 c.execute("DELETE FROM meta WHERE key = ?1", [GUARD_KEY])?;
                 c.execute(
-                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                    "INSERT INTO meta(key, value)
+                     VALUES (?1, CAST(CAST(unixepoch('subsec') * 1000 AS INTEGER) AS TEXT))
                      ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    params![GUARD_RESET_KEY, now_ms().to_string()],
+                    params![GUARD_RESET_KEY],
                 )
                 .map(drop)
             }

@@ -27,6 +27,9 @@ pub struct FaultPlan {
     pub slow_writes: f64,
     /// Extra time per chunk of a slow write.
     pub slow_by: Duration,
+    /// Puts of keys under these prefixes are never struck (say, `ascmhl/`, so that a
+    /// history can still be written where every photo fails).
+    pub spared: Vec<String>,
 }
 
 /// How many times each fault struck.
@@ -153,6 +156,14 @@ impl ReadDestination for FaultyDestination {
 
 impl WriteDestination for FaultyDestination {
     fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
+        let spared = self
+            .plan
+            .spared
+            .iter()
+            .any(|prefix| key.as_bytes().starts_with(prefix.as_bytes()));
+        if spared {
+            return self.inner.put(key, data, len);
+        }
         if self.strikes(self.plan.write_errors) {
             self.exercised.write_errors.fetch_add(1, Ordering::Relaxed);
             // Consume the data as a real failing write would, then fail.

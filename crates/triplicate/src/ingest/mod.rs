@@ -541,7 +541,7 @@ fn write_manifests(
             });
             continue;
         }
-        let sealed: Vec<mhl::Sealed> = plans
+        let mut sealed: Vec<mhl::Sealed> = plans
             .iter()
             .zip(outcomes)
             .filter_map(|(p, o)| {
@@ -554,6 +554,17 @@ fn write_manifests(
                 })
             })
             .collect();
+        // Damaged copies not written again: their hash differs from the history's,
+        // so the generation marks them `failed`.
+        for (p, o) in plans.iter().zip(outcomes) {
+            for (_, key, found) in o.failed_seals.iter().filter(|(at, ..)| *at == place) {
+                sealed.push(mhl::Sealed {
+                    path: key.clone(),
+                    size: p.file.size,
+                    xxh64: *found,
+                });
+            }
+        }
         if sealed.is_empty() {
             manifests.push(IngestManifest {
                 place: name,
@@ -754,6 +765,9 @@ struct Outcome {
     copied: bool,
     /// Why the file could not be read from the card, if it could not.
     card_error: Option<String>,
+    /// Copies found damaged and not written again: the place, the key, and the xxh64
+    /// of the damaged bytes (a `failed` entry in the ASC MHL generation).
+    failed_seals: Vec<(Option<usize>, RelPath, u64)>,
     /// Its content was in the library already.
     already: bool,
     /// Each verified copy: the library (`None`) or a destination, and its key there.
@@ -851,6 +865,8 @@ impl Context<'_> {
             }
         }
         let mut placed: Vec<(Slot, Option<Stored>)> = Vec::new();
+        // Copies found damaged, to be written again.
+        let mut redone: Vec<(usize, Redo)> = Vec::new();
         if taken {
             match hash_card_file(&p.file.path) {
                 Ok(l) => known = Some(l),
@@ -899,13 +915,16 @@ impl Context<'_> {
                 };
                 if let Some(row) = held.filter(|r| r.state == "verified") {
                     match self.prove_held_copy(w, &row, p, &problem)? {
-                        Some(key) => placed.push((
-                            Slot {
-                                writer: Some(i),
-                                key,
-                            },
-                            None,
-                        )),
+                        Some(redo) => {
+                            placed.push((
+                                Slot {
+                                    writer: Some(i),
+                                    key: redo.key.clone(),
+                                },
+                                None,
+                            ));
+                            redone.push((i, redo));
+                        }
                         None => {
                             outcome.placed.push((Some(i), row.key.clone()));
                             outcome.verified_at.push(w.config.name.clone());
@@ -1120,6 +1139,17 @@ impl Context<'_> {
                 ok: true,
             });
         }
+        // A damaged copy that could not be written again is a mismatch in the ASC MHL
+        // history: its generation says `failed`, with the hash of what was found.
+        for (i, redo) in redone {
+            let rewritten = outcome
+                .placed
+                .iter()
+                .any(|(at, k)| *at == Some(i) && *k == redo.key);
+            if let (false, Some(found)) = (rewritten, redo.damaged_xxh64) {
+                outcome.failed_seals.push((Some(i), redo.key, found));
+            }
+        }
         for (slot, message, class) in last_errors {
             self.fail(&slot, &message, class, p, &problem);
             if let (Some(i), Some(photo_id)) = (slot.writer, photo_id) {
@@ -1148,15 +1178,15 @@ impl Context<'_> {
     }
 
     /// Reads back a copy the catalog holds as verified. `None` when it is good (it is
-    /// recorded as proven now); else the key to write it again at, after the damaged
-    /// copy was moved aside into `.triplicate/quarantine/` and reported.
+    /// recorded as proven now); else where to write it again, after the damaged copy
+    /// was moved aside into `.triplicate/quarantine/` and reported.
     fn prove_held_copy(
         &self,
         w: &Writer,
         row: &crate::catalog::CopyRow,
         p: &Planned<'_>,
         problem: &dyn Fn(String, crate::destination::ErrorClass),
-    ) -> Result<Option<RelPath>, CatalogError> {
+    ) -> Result<Option<Redo>, CatalogError> {
         let stored = match row.stored_hash {
             Some(hash) => Stored::Transformed {
                 hash,
@@ -1195,6 +1225,18 @@ impl Context<'_> {
         };
         let missing = matches!(w.dest.stat(&row.key), Ok(None));
         let state = if missing { "missing" } else { "corrupt" };
+        let damaged_xxh64 = if missing {
+            None
+        } else {
+            w.dest
+                .read(&row.key)
+                .ok()
+                .and_then(|mut r| xxh64_of(&mut r).ok())
+        };
+        let redo = Redo {
+            key: row.key.clone(),
+            damaged_xxh64,
+        };
         self.t.catalog.record_copy_checked(
             row.photo_id,
             &w.config.id,
@@ -1222,7 +1264,7 @@ impl Context<'_> {
                     ),
                     e.class(),
                 );
-                return Ok(Some(row.key.clone()));
+                return Ok(Some(redo));
             }
             format!("; moved aside to {aside}")
         };
@@ -1233,7 +1275,7 @@ impl Context<'_> {
             ),
             crate::destination::ErrorClass::Transient,
         );
-        Ok(Some(row.key.clone()))
+        Ok(Some(redo))
     }
 
     fn fail(
@@ -1255,6 +1297,27 @@ impl Context<'_> {
             format!("{} → {}: {message}", p.file.rel, self.name_of(slot)),
             class,
         );
+    }
+}
+
+/// A copy found damaged, to be written again at `key`.
+struct Redo {
+    key: RelPath,
+    /// The xxh64 of the damaged bytes, when they could be read.
+    damaged_xxh64: Option<u64>,
+}
+
+/// The xxh64 of everything `reader` gives.
+fn xxh64_of(reader: &mut dyn std::io::Read) -> std::io::Result<u64> {
+    let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
+    let mut buf = vec![0u8; crate::photo::HASH_BUFFER];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(xxh64.digest()),
+            Ok(n) => xxh64.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
