@@ -15,7 +15,7 @@
 import { chromium } from "playwright-core";
 import { chmodSync, renameSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 const { URL, PHOTOS, THIRD_DEST, OFFLINE_DEST, ARTIFACTS, PEER_URL, PEER_TOKEN, LIBRARY, LOCKED } = process.env;
 const filesUnder = (dir) => readdirSync(dir, { withFileTypes: true })
@@ -37,7 +37,7 @@ try {
   let refusalExpected = false;
   page.on("console", (m) => {
     if (m.type() !== "error") return;
-    if (refusalExpected && m.text().includes("502 (Bad Gateway)")) return;
+    if (refusalExpected && /(502 \(Bad Gateway\)|400 \(Bad Request\))/.test(m.text())) return;
     problems.push("console: " + m.text());
   });
   page.on("pageerror", (e) => problems.push("page error: " + e.message));
@@ -63,6 +63,7 @@ try {
   if (!why.includes("cannot read: permission denied")) fail("the drill-down gives no reason: " + why);
   await page.waitForSelector('.warning[data-kind="unreadable"]');
   await shot("01b-unreadable.png");
+  await page.click("#drill-close");
 
   step("make it readable and rescan: it is backed up like the others");
   chmodSync(LOCKED, 0o644);
@@ -82,6 +83,34 @@ try {
   step("add a third, offsite destination from the gear panel");
   await page.click("#gear");
   await page.waitForSelector("#settings[open]");
+  step("a mistyped folder is refused; one made on the library's own disk is shown as not counting");
+  const attic = resolve(LIBRARY, "..", "attic");
+  await page.fill('#dest-form [name="name"]', "attic");
+  await page.fill('#dest-form [name="target"]', attic);
+  await page.uncheck('#dest-form [name="automatic"]');
+  refusalExpected = true;
+  await page.click("#dest-save");
+  await page.waitForSelector("#form-error:not([hidden])");
+  refusalExpected = false;
+  const refusal = await page.locator("#form-error").textContent();
+  if (!refusal.includes("does not exist: is the disk mounted?")) fail("the form does not say why: " + refusal);
+  await shot("02a-mistyped-folder.png");
+  await page.check('#dest-form [name="create"]');
+  await page.click("#dest-save");
+  await page.waitForSelector('#settings-list [data-dest="attic"]');
+  await page.click('#settings button[value="close"]');
+  const note = page.locator('#destinations [data-dest="attic"] [data-role="device-note"]');
+  await note.waitFor();
+  const said = await note.textContent();
+  if (!said.includes("'attic' is on the same device as library") || !said.includes("do not count toward 3-2-1")) fail("the card says: " + said);
+  await shot("02b-same-disk.png");
+  page.once("dialog", (d) => d.accept());
+  await page.click("#gear");
+  await page.waitForSelector("#settings[open]");
+  await page.click('#settings-list [data-dest="attic"] button');
+  await page.click("#dest-remove");
+  await page.waitForFunction(() => !document.querySelector('#destinations [data-dest="attic"]'));
+
   await page.fill('#dest-form [name="name"]', "vault");
   await page.fill('#dest-form [name="target"]', THIRD_DEST);
   await page.selectOption('#dest-form [name="media"]', "hdd");

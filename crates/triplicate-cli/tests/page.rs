@@ -154,6 +154,8 @@ fn the_backup_window_in_a_real_browser() {
     for shot in [
         "01-two-destinations.png",
         "01b-unreadable.png",
+        "02a-mistyped-folder.png",
+        "02b-same-disk.png",
         "04-protected.png",
         "05-unplugged.png",
         "06-phone.png",

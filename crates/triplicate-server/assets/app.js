@@ -704,12 +704,14 @@ async function saveDestination(event) {
         name: f.name.value.trim(), target: f.target.value.trim(), media: f.media.value,
         site: f.site.value.trim(), layout: f.layout.value.trim() || undefined, automatic: f.automatic.checked } });
       if (!f.enabled.checked) await api(`/destinations/${encodeURIComponent(added.name)}/disable`, { method: "POST" });
-      toast(`Added ${added.name}: photos start going there now.`);
+      toast(added.automatic ? `Added ${added.name}: photos start going there now.`
+        : `Added ${added.name}: "Back up existing photos" fills it.`);
     }
     resetForm();
     await loadStatus();
   } catch (e) {
-    error.textContent = e.message;
+    // The refusal names the command line's flag; here it is a box to tick.
+    error.textContent = e.message.replace("--create makes the folder", "tick \"Create the folder\" to make it");
     error.hidden = false;
   } finally {
     $("dest-save").disabled = false;

@@ -63,6 +63,18 @@ fn network_filesystem_name(magic: i64) -> Option<&'static str> {
     Some(name)
 }
 
+/// What went wrong reading a file, in a few words a photographer can act on.
+pub fn read_error_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::NotFound => "it vanished while it was being read".into(),
+        _ if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
+            "input/output error (the disk may be failing)".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// ENOSPC or EDQUOT: the disk (or the user's quota on it) is full.
 pub fn is_no_space(e: &io::Error) -> bool {
     let code = e.raw_os_error();
@@ -236,6 +248,27 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn read_errors_are_said_in_a_few_words() {
+        let cases = [
+            (
+                io::Error::from(io::ErrorKind::PermissionDenied),
+                "permission denied",
+            ),
+            (
+                io::Error::from(io::ErrorKind::NotFound),
+                "it vanished while it was being read",
+            ),
+            (
+                io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error()),
+                "input/output error (the disk may be failing)",
+            ),
+        ];
+        for (error, words) in cases {
+            assert_eq!(read_error_reason(&error), words);
+        }
+    }
     use super::*;
 
     #[test]

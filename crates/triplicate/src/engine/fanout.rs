@@ -145,7 +145,7 @@ impl SourceError {
     /// Why, in a few words ("permission denied").
     pub fn reason(&self) -> String {
         match self {
-            SourceError::Unreadable { source, .. } => crate::scan::read_error_reason(source),
+            SourceError::Unreadable { source, .. } => crate::fsutil::read_error_reason(source),
             SourceError::Changed { .. } => "it changed while it was being read".into(),
         }
     }

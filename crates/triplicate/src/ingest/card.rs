@@ -192,7 +192,7 @@ pub fn read_card(root: &Path) -> Result<Card, CardError> {
                 }
                 let reason = e
                     .io_error()
-                    .map(crate::scan::read_error_reason)
+                    .map(crate::fsutil::read_error_reason)
                     .unwrap_or_else(|| e.to_string());
                 if let Ok(rel) = RelPath::from_path_under(root, &path) {
                     unreadable.push((rel, format!("cannot read: {reason}")));
@@ -213,7 +213,7 @@ pub fn read_card(root: &Path) -> Result<Card, CardError> {
             Err(e) => {
                 let reason = e
                     .io_error()
-                    .map(crate::scan::read_error_reason)
+                    .map(crate::fsutil::read_error_reason)
                     .unwrap_or_else(|| e.to_string());
                 unreadable.push((rel, format!("cannot read: {reason}")));
                 continue;

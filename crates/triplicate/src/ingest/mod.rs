@@ -877,7 +877,7 @@ impl Context<'_> {
                     );
                     outcome.card_error = Some(format!(
                         "cannot read from the card: {}",
-                        crate::scan::read_error_reason(&e)
+                        crate::fsutil::read_error_reason(&e)
                     ));
                     return Ok(outcome);
                 }

@@ -195,7 +195,11 @@ pub fn scan_library(
     let mut unreadable: Vec<(RelPath, String, bool)> = Vec::new();
     for failure in walk_failures {
         if let Ok(rel) = RelPath::from_path_under(&lib.path, &failure.path) {
-            unreadable.push((rel, read_error_reason(&failure.error), failure.is_dir));
+            unreadable.push((
+                rel,
+                crate::fsutil::read_error_reason(&failure.error),
+                failure.is_dir,
+            ));
         }
         let at = failure.path.display().to_string();
         let p = problem(
@@ -341,23 +345,11 @@ struct Unread {
     reason: String,
 }
 
-/// What went wrong reading a file, in a few words a photographer can act on.
-pub(crate) fn read_error_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        std::io::ErrorKind::NotFound => "it vanished while it was being read".into(),
-        _ if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
-            "input/output error (the disk may be failing)".into()
-        }
-        _ => e.to_string(),
-    }
-}
-
 fn read_one(lib: &LibraryConfig, found: &Found) -> Result<ScannedFile, Unread> {
     let full = found.path.to_path(&lib.path);
     let fail = |what: String, e: &std::io::Error| Unread {
         problem: file_problem(lib, &found.path, &what),
-        reason: read_error_reason(e),
+        reason: crate::fsutil::read_error_reason(e),
     };
     let mut file = File::open(&full).map_err(|e| {
         fail(
