@@ -3,6 +3,24 @@
 //! Exit codes: 0 all good; 1 something failed (details printed); 2 bad usage or
 //! configuration.
 
+/// `println!` for what the command reports: when the reader has gone (`triplicate
+/// status --at-risk | head`), the command ends quietly instead of panicking on the
+/// broken pipe.
+macro_rules! say {
+    () => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock()) {
+            crate::stdout_failed(e);
+        }
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            crate::stdout_failed(e);
+        }
+    }};
+}
+
 mod bars;
 mod server;
 mod show;
@@ -557,6 +575,16 @@ struct DestEdit {
     identity_file: Option<PathBuf>,
 }
 
+/// Standard output failed: a reader that went away ends the command quietly (as `cat`
+/// does); anything else is said on standard error.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write the output: {e}");
+    std::process::exit(1);
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -641,15 +669,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init { library, node } => {
             let node = node.unwrap_or_else(default_node);
             setup::init(&home, &node, &library)?;
-            println!("Initialised node '{node}' at {}", home.config.display());
+            say!("Initialised node '{node}' at {}", home.config.display());
             for lib in Triplicate::open(&home)?.config.libraries {
-                println!("  library {}: {}", lib.name, lib.path.display());
+                say!("  library {}: {}", lib.name, lib.path.display());
             }
-            println!("Next: triplicate dest add NAME PATH --media hdd --site onsite");
+            say!("Next: triplicate dest add NAME PATH --media hdd --site onsite");
         }
         Command::Library(LibraryCommand::Add { dir, media }) => {
             let lib = setup::add_library(&home, &dir, media)?;
-            println!("Added library '{}' at {}", lib.name, lib.path.display());
+            say!("Added library '{}' at {}", lib.name, lib.path.display());
         }
         Command::Library(LibraryCommand::List { json }) => {
             let t = Triplicate::open(&home)?;
@@ -678,26 +706,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     create: a.create,
                 },
             )?;
-            println!(
+            say!(
                 "Added destination '{}' at {} ({}, {}), id {}",
-                d.name, d.target, d.media, d.site, d.id
+                d.name,
+                d.target,
+                d.media,
+                d.site,
+                d.id
             );
             let t = Triplicate::open(&home)?;
             if let Some(note) = triplicate::policy::device_note_now(&t.catalog, &t.config, &d.name)?
             {
-                println!("  WARNING: {note}. Put it on another disk.");
+                say!("  WARNING: {note}. Put it on another disk.");
             }
             if !d.encrypt_to.is_empty() {
-                println!(
+                say!(
                     "  Copies are encrypted with age to {}.",
                     d.encrypt_to.join(", ")
                 );
                 if d.passphrase_file.is_some() {
-                    println!(
+                    say!(
                         "  Its key is on the destination (.triplicate/identity.age), locked by your passphrase: without the passphrase the copies cannot be opened."
                     );
                 } else if d.identity_file.is_none() {
-                    println!(
+                    say!(
                         "  This node cannot open them: keep the identity safe elsewhere; restore needs identity_file set."
                     );
                 }
@@ -717,9 +749,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ..Default::default()
                 },
             )?;
-            println!(
+            say!(
                 "Destination '{}': {} ({}, {}), layout {}",
-                d.name, d.target, d.media, d.site, d.layout
+                d.name,
+                d.target,
+                d.media,
+                d.site,
+                d.layout
             );
         }
         Command::Dest(DestCommand::List { json }) => {
@@ -730,33 +766,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let t = Triplicate::open(&home)?;
             let check = setup::test_destination(&t.config, &name)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&check)?);
+                say!("{}", serde_json::to_string_pretty(&check)?);
             } else {
-                println!(
+                say!(
                     "Destination '{}' at {} is reachable, is the right one (id {}) and is writable; round trip {} ms.",
-                    check.name, check.target, check.marker_id, check.round_trip_ms
+                    check.name,
+                    check.target,
+                    check.marker_id,
+                    check.round_trip_ms
                 );
                 if let Some(note) =
                     triplicate::policy::device_note_now(&t.catalog, &t.config, &name)?
                 {
-                    println!("WARNING: {note}. Put it on another disk.");
+                    say!("WARNING: {note}. Put it on another disk.");
                 }
             }
         }
         Command::Dest(DestCommand::Remove { name }) => {
             let d = setup::remove_destination(&home, &name)?;
-            println!(
+            say!(
                 "Forgot destination '{}'; its data at {} is untouched.",
-                d.name, d.target
+                d.name,
+                d.target
             );
         }
         Command::Dest(DestCommand::Enable { name }) => {
             setup::set_destination_flag(&home, &name, "enabled", true)?;
-            println!("Enabled destination '{name}'.");
+            say!("Enabled destination '{name}'.");
         }
         Command::Dest(DestCommand::Disable { name }) => {
             setup::set_destination_flag(&home, &name, "enabled", false)?;
-            println!(
+            say!(
                 "Disabled destination '{name}': nothing is written there until `dest enable {name}`."
             );
         }
@@ -843,12 +883,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                say!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 show::ingest(&report);
                 match &ejected {
-                    Some(Ok(())) => println!("The card at {} was unmounted.", card.display()),
-                    Some(Err(e)) => println!("The card could not be unmounted: {e}"),
+                    Some(Ok(())) => say!("The card at {} was unmounted.", card.display()),
+                    Some(Err(e)) => say!("The card could not be unmounted: {e}"),
                     None => {}
                 }
             }
@@ -915,7 +955,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let t = Triplicate::open(&home)?;
             let snapshots = t.catalog.snapshots()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&snapshots)?);
+                say!("{}", serde_json::to_string_pretty(&snapshots)?);
             } else {
                 show::snapshots(&snapshots);
             }
@@ -925,7 +965,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if list {
                 let held = t.catalog.held_changes()?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&held)?);
+                    say!("{}", serde_json::to_string_pretty(&held)?);
                 } else {
                     show::held_changes(&held, t.catalog.guard_trip()?.as_ref());
                 }
@@ -1038,7 +1078,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let t = Triplicate::open(&home)?;
             let report = triplicate::status::status(&t, at_risk)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                say!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 show::status(&report);
             }
@@ -1098,7 +1138,7 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
         ArchiveCommand::List { dest: None, json } => {
             let (list, broken) = archive::list(&t)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                say!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 show::archives(&list, &archive::folder(&t));
             }
@@ -1170,15 +1210,15 @@ fn archive(home: &Home, command: ArchiveCommand) -> anyhow::Result<ExitCode> {
         }
         ArchiveCommand::Pin { id } => {
             let a = archive::pin(&t, &id)?;
-            println!("Pinned archive {}: prune keeps it.", a.id);
+            say!("Pinned archive {}: prune keeps it.", a.id);
         }
         ArchiveCommand::Unpin { id } => {
             let a = archive::unpin(&t, &id)?;
-            println!("Unpinned archive {}.", a.id);
+            say!("Unpinned archive {}.", a.id);
         }
         ArchiveCommand::Delete { id } => {
             let a = archive::delete(&t, &id)?;
-            println!("Deleted archive {} ({}).", a.id, a.file.display());
+            say!("Deleted archive {} ({}).", a.id, a.file.display());
         }
         ArchiveCommand::Prune {
             keep_last,
@@ -1199,16 +1239,16 @@ fn grid(home: &Home, command: GridCommand) -> anyhow::Result<ExitCode> {
         GridCommand::Init => {
             let token = grid::peer::init(home)?;
             let t = Triplicate::open(home)?;
-            println!(
+            say!(
                 "Node '{}' (id {}) answers GRID peers with this token:",
                 t.config.node,
                 t.catalog.grid_node_id()?
             );
-            println!("{token}");
-            println!(
+            say!("{token}");
+            say!(
                 "On each peer: triplicate grid add-peer http://THIS-NODE:PORT --token TOKEN [--sync-photos]"
             );
-            println!(
+            say!(
                 "Serve the GRID with `triplicate run --listen ADDR:PORT` (restart a running service)."
             );
         }
@@ -1218,7 +1258,7 @@ fn grid(home: &Home, command: GridCommand) -> anyhow::Result<ExitCode> {
             sync_photos,
         } => {
             let p = grid::peer::add(home, &url, &token, sync_photos)?;
-            println!(
+            say!(
                 "Added peer '{}' at {} (id {}){}",
                 p.name,
                 p.url,
@@ -1232,7 +1272,7 @@ fn grid(home: &Home, command: GridCommand) -> anyhow::Result<ExitCode> {
         }
         GridCommand::RemovePeer { name } => {
             let p = grid::peer::remove(home, &name)?;
-            println!("Forgot peer '{}' at {}; what it sent stays.", p.name, p.url);
+            say!("Forgot peer '{}' at {}; what it sent stays.", p.name, p.url);
         }
         GridCommand::Peers { json } => {
             let t = Triplicate::open(home)?;
@@ -1274,7 +1314,7 @@ fn print_report<R: serde::Serialize>(
     ok: bool,
 ) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        say!("{}", serde_json::to_string_pretty(report)?);
     } else {
         show(report);
     }

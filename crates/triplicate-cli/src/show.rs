@@ -17,17 +17,17 @@ fn when(secs: Option<i64>) -> String {
 
 pub fn libraries(config: &Config, json: bool) {
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&config.libraries).unwrap_or_default()
         );
         return;
     }
     if config.libraries.is_empty() {
-        println!("No libraries. Add one with `triplicate library add DIR`.");
+        say!("No libraries. Add one with `triplicate library add DIR`.");
     }
     for l in &config.libraries {
-        println!(
+        say!(
             "{:<16} {:<6} {}",
             l.name,
             l.media.as_str(),
@@ -38,14 +38,14 @@ pub fn libraries(config: &Config, json: bool) {
 
 pub fn destinations(config: &Config, json: bool) {
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&config.destinations).unwrap_or_default()
         );
         return;
     }
     if config.destinations.is_empty() {
-        println!(
+        say!(
             "No destinations. Add one with `triplicate dest add NAME PATH --media hdd --site onsite`."
         );
     }
@@ -55,7 +55,7 @@ pub fn destinations(config: &Config, json: bool) {
             (true, true) => "automatic",
             (true, false) => "manual",
         };
-        println!(
+        say!(
             "{:<12} {:<8} {:<10} {:<10} {}  (layout {}{})",
             d.name,
             d.media.as_str(),
@@ -74,7 +74,7 @@ pub fn destinations(config: &Config, json: bool) {
 
 pub fn backup(r: &BackupReport) {
     for s in &r.scans {
-        println!(
+        say!(
             "Scanned {}: {} files, {} new or changed ({}), {} gone from the library",
             s.library,
             s.files,
@@ -83,13 +83,13 @@ pub fn backup(r: &BackupReport) {
             s.gone
         );
         if s.unreadable > 0 {
-            println!(
+            say!(
                 "  {} files or folders cannot be read: they have no backup (see the problems below)",
                 s.unreadable
             );
         }
         if s.left_out > 0 {
-            println!(
+            say!(
                 "  {} files not backed up by choice (not photos, videos or sidecars; [scan] include_all = true takes them)",
                 s.left_out
             );
@@ -97,7 +97,7 @@ pub fn backup(r: &BackupReport) {
     }
     for d in &r.destinations {
         if d.state != "ok" && d.planned == 0 {
-            println!("{:>12}: skipped ({})", d.name, d.state);
+            say!("{:>12}: skipped ({})", d.name, d.state);
             continue;
         }
         let state = if d.state == "ok" {
@@ -110,7 +110,7 @@ pub fn backup(r: &BackupReport) {
         } else {
             String::new()
         };
-        println!(
+        say!(
             "{:>12}: {} copied and verified ({}), {} already there, {} failed{swept}{state}",
             d.name,
             d.copied,
@@ -124,19 +124,22 @@ pub fn backup(r: &BackupReport) {
 
 pub fn status(r: &StatusReport) {
     let p = r.policy;
-    println!(
+    say!(
         "Node {} — protected means {} copies, {} media, {} offsite",
-        r.node, p.copies, p.media, p.offsite
+        r.node,
+        p.copies,
+        p.media,
+        p.offsite
     );
-    println!("\nLibraries");
+    say!("\nLibraries");
     for l in &r.libraries {
         let state = if l.available { "" } else { "  (NOT AVAILABLE)" };
-        println!("  {:<16} {:<6} {}{state}", l.name, l.media.as_str(), l.path);
+        say!("  {:<16} {:<6} {}{state}", l.name, l.media.as_str(), l.path);
         if let Some(device) = &l.device {
-            println!("  {:<16} on {device}", "");
+            say!("  {:<16} on {device}", "");
         }
         if l.left_out > 0 {
-            println!(
+            say!(
                 "  {:<16} {} files not backed up by choice (not photos, videos or sidecars{}); [scan] include_all = true takes them",
                 "",
                 l.left_out,
@@ -147,16 +150,16 @@ pub fn status(r: &StatusReport) {
             );
         }
     }
-    println!("\nDestinations");
+    say!("\nDestinations");
     if r.destinations.is_empty() {
-        println!("  none: add one with `triplicate dest add NAME PATH --media hdd --site onsite`");
+        say!("  none: add one with `triplicate dest add NAME PATH --media hdd --site onsite`");
     }
     for d in &r.destinations {
         let space = d
             .space
             .map(|s| format!("{} free of {}", HumanBytes(s.free), HumanBytes(s.total)))
             .unwrap_or_else(|| "space unknown".into());
-        println!(
+        say!(
             "  {:<12} {:<12} {:<8} {:<10} {}{}",
             d.name,
             d.state.to_uppercase(),
@@ -172,7 +175,7 @@ pub fn status(r: &StatusReport) {
                 d.counts.failed
             ),
         };
-        println!(
+        say!(
             "  {:<12} verified {}, pending {} ({}), failed {failed}; {}; last success {}",
             "",
             d.counts.verified,
@@ -182,25 +185,27 @@ pub fn status(r: &StatusReport) {
             when(d.counts.last_success)
         );
         if let Some(at) = d.oldest_verification {
-            println!("  {:<12} oldest verification {}", "", when(Some(at)));
+            say!("  {:<12} oldest verification {}", "", when(Some(at)));
         }
         if d.damaged > 0 {
-            println!(
+            say!(
                 "  {:<12} {} damaged or missing copies: run `triplicate verify --dest {} --repair`",
-                "", d.damaged, d.name
+                "",
+                d.damaged,
+                d.name
             );
         }
         if let Some(note) = &d.device_note {
-            println!(
+            say!(
                 "  {:<12} {note}; put it on another disk (its device: {})",
                 "",
                 d.device.as_deref().unwrap_or("unknown")
             );
         }
         if let Some(detail) = &d.detail {
-            println!("  {:<12} {detail}", "");
+            say!("  {:<12} {detail}", "");
         } else if d.offline {
-            println!(
+            say!(
                 "  {:<12} cold destination, last refreshed {}{}",
                 "",
                 when(d.last_refreshed),
@@ -214,28 +219,31 @@ pub fn status(r: &StatusReport) {
     }
     let p = &r.protection;
     if let Some(alarm) = &p.alarm {
-        println!("\nALARM: {alarm}");
+        say!("\nALARM: {alarm}");
     }
     if p.held > 0 {
-        println!(
+        say!(
             "\n{} changes held back from the backups ({} possible bit rot): see `triplicate accept-changes --list`",
-            p.held, p.bit_rot
+            p.held,
+            p.bit_rot
         );
     }
     let c = &r.coverage;
-    println!("\n3-2-1 coverage");
-    println!(
+    say!("\n3-2-1 coverage");
+    say!(
         "  {} photos: {} protected, {} at risk",
-        c.photos, c.protected, c.at_risk
+        c.photos,
+        c.protected,
+        c.at_risk
     );
     if c.unreadable > 0 {
-        println!(
+        say!(
             "  {} of them cannot be read, so have no copy anywhere: see `triplicate status --at-risk`",
             c.unreadable
         );
     }
     if c.left_out > 0 {
-        println!(
+        say!(
             "  {} files not backed up by choice (include rules)",
             c.left_out
         );
@@ -243,7 +251,7 @@ pub fn status(r: &StatusReport) {
     let d = &r.deleted;
     if d.photos > 0 {
         let kept_in: Vec<String> = d.kept_in.iter().map(|(n, k)| format!("{n} {k}")).collect();
-        println!(
+        say!(
             "  deleted from the library, kept in backups: {} of {} photos ({}){}",
             d.kept,
             d.photos,
@@ -254,32 +262,32 @@ pub fn status(r: &StatusReport) {
                 format!("; copies: {}", kept_in.join(", "))
             }
         );
-        println!("  (deletions never reach the backups; `triplicate restore` brings them back)");
+        say!("  (deletions never reach the backups; `triplicate restore` brings them back)");
     }
     if let Some(secs) = c.median_time_to_protected {
-        println!("  median time to protected: {}", duration(secs));
+        say!("  median time to protected: {}", duration(secs));
     }
     if let Some(list) = &r.at_risk {
-        println!("\nAt risk");
+        say!("\nAt risk");
         if list.is_empty() && r.coverage.at_risk == 0 {
-            println!("  nothing: every photo is protected");
+            say!("  nothing: every photo is protected");
         }
         for a in list {
-            println!("  {}/{}  {}", a.library, a.path, a.description);
+            say!("  {}/{}  {}", a.library, a.path, a.description);
             for why in &a.reasons {
-                println!("      {why}");
+                say!("      {why}");
             }
         }
     }
     if !r.warnings.is_empty() {
-        println!("\nWarnings");
+        say!("\nWarnings");
         for w in &r.warnings {
             let times = if w.count > 1 {
                 format!(" (×{})", w.count)
             } else {
                 String::new()
             };
-            println!("  [{}] {}{times}", w.kind, w.message);
+            say!("  [{}] {}{times}", w.kind, w.message);
         }
     }
 }
@@ -296,7 +304,7 @@ fn duration(secs: i64) -> String {
 pub fn verify(r: &triplicate::verify::VerifyReport) {
     for d in &r.destinations {
         if d.state != "ok" {
-            println!("{:>12}: not checked ({})", d.name, d.state);
+            say!("{:>12}: not checked ({})", d.name, d.state);
             continue;
         }
         let repairs = if d.repaired + d.unrecoverable > 0 {
@@ -307,7 +315,7 @@ pub fn verify(r: &triplicate::verify::VerifyReport) {
         } else {
             String::new()
         };
-        println!(
+        say!(
             "{:>12}: {} checked ({}), {} good, {} missing, {} corrupt{repairs}",
             d.name,
             d.checked,
@@ -321,7 +329,7 @@ pub fn verify(r: &triplicate::verify::VerifyReport) {
 }
 
 pub fn restore(r: &triplicate::restore::RestoreReport) {
-    println!(
+    say!(
         "Restored {} of {} selected into {} ({}); {} were there already, {} restored beside a different file, {} skipped, {} failed.",
         r.restored,
         r.selected,
@@ -336,7 +344,7 @@ pub fn restore(r: &triplicate::restore::RestoreReport) {
 }
 
 pub fn ingest(r: &triplicate::ingest::IngestReport) {
-    println!(
+    say!(
         "Card {} ({}): {} files, {}; {} copied into library '{}', {} there already.",
         r.label,
         r.card,
@@ -348,12 +356,15 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
     );
     for d in &r.destinations {
         if d.state == "ok" {
-            println!(
+            say!(
                 "{:>12}: {} written and verified, {} there already, {} failed",
-                d.name, d.written, d.already, d.failed
+                d.name,
+                d.written,
+                d.already,
+                d.failed
             );
         } else {
-            println!("{:>12}: skipped ({})", d.name, d.state);
+            say!("{:>12}: skipped ({})", d.name, d.state);
         }
     }
     let mut by_copies = std::collections::BTreeMap::new();
@@ -365,68 +376,71 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
         .rev()
         .map(|(copies, files)| format!("{files} with {copies} verified copies"))
         .collect();
-    println!("Files: {}.", counts.join(", "));
+    say!("Files: {}.", counts.join(", "));
     for m in &r.manifests {
         match (&m.generation, &m.note) {
-            (Some(g), _) => println!("{:>12}: ASC MHL {g}", m.place),
-            (None, Some(note)) => println!("{:>12}: no ASC MHL ({note})", m.place),
+            (Some(g), _) => say!("{:>12}: ASC MHL {g}", m.place),
+            (None, Some(note)) => say!("{:>12}: no ASC MHL ({note})", m.place),
             (None, None) => {}
         }
     }
     for p in &r.problems {
-        println!("  - [{}] {}", p.class.as_str(), p.message);
+        say!("  - [{}] {}", p.class.as_str(), p.message);
     }
     if r.verdict.safe {
-        println!("SAFE TO FORMAT: {}.", r.verdict.rule);
+        say!("SAFE TO FORMAT: {}.", r.verdict.rule);
     } else {
-        println!("NOT SAFE TO FORMAT: the rule is that {}.", r.verdict.rule);
+        say!("NOT SAFE TO FORMAT: the rule is that {}.", r.verdict.rule);
         for group in &r.verdict.groups {
             let n = group.files.len();
-            println!(
+            say!(
                 "  {} {}: {}",
                 n,
                 if n == 1 { "file" } else { "files" },
                 group.reason
             );
             for file in group.files.iter().take(20) {
-                println!("    - {file}");
+                say!("    - {file}");
             }
             if n > 20 {
-                println!("    … and {} more", n - 20);
+                say!("    … and {} more", n - 20);
             }
         }
-        println!(
+        say!(
             "Keep the card. Run `triplicate ingest` again once the destinations are back to finish."
         );
     }
 }
 
 pub fn mhl_check(c: &triplicate::ingest::mhl::FolderCheck) {
-    println!(
+    say!(
         "{}: {} files verified against {} ASC MHL generation(s).",
         c.folder,
         c.verified.len(),
         c.generations
     );
     for m in &c.failed {
-        println!(
+        say!(
             "  FAILED   {} ({} {} expected, {} found)",
-            m.path, m.format, m.expected, m.found
+            m.path,
+            m.format,
+            m.expected,
+            m.found
         );
     }
     for p in &c.missing {
-        println!("  MISSING  {p}");
+        say!("  MISSING  {p}");
     }
     for p in &c.new {
-        println!("  NEW      {p} (not in the history)");
+        say!("  NEW      {p} (not in the history)");
     }
     if let Some(g) = &c.recorded {
-        println!("The check was recorded as {g}.");
+        say!("The check was recorded as {g}.");
     }
     if c.ok() {
-        println!("OK: every file matches its original hash.");
+        say!("OK: every file matches its original hash.");
     } else {
-        println!(
+        say!(
             "NOT OK: {} changed, {} missing, {} not in the history.",
             c.failed.len(),
             c.missing.len(),
@@ -437,17 +451,19 @@ pub fn mhl_check(c: &triplicate::ingest::mhl::FolderCheck) {
 
 pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
     if let Some(previous) = &r.previous {
-        println!("The previous catalog was moved to {}", previous.display());
+        say!("The previous catalog was moved to {}", previous.display());
     }
-    println!(
+    say!(
         "Rebuilt the catalog from {} destination(s): {} manifests, {} copies.",
-        r.destinations, r.manifests, r.copies
+        r.destinations,
+        r.manifests,
+        r.copies
     );
-    println!(
+    say!(
         "Next: `triplicate backup` finds the originals again; `triplicate verify` re-checks the copies."
     );
     for p in &r.problems {
-        println!("  - [{}] {}", p.class.as_str(), p.message);
+        say!("  - [{}] {}", p.class.as_str(), p.message);
     }
 }
 
@@ -478,7 +494,7 @@ impl triplicate::daemon::PassObserver for PassLine {
         } else {
             String::new()
         };
-        println!(
+        say!(
             "{} copied and verified ({}){later}; {} failed; {:.1} s",
             copied,
             per_dest.join(", "),
@@ -490,7 +506,7 @@ impl triplicate::daemon::PassObserver for PassLine {
 
 pub fn operation(op: &triplicate::catalog::LoggedOperation, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(op).unwrap_or_default());
+        say!("{}", serde_json::to_string(op).unwrap_or_default());
         return;
     }
     let path = op.path.as_ref().map(|p| p.to_string()).unwrap_or_default();
@@ -507,7 +523,7 @@ pub fn operation(op: &triplicate::catalog::LoggedOperation, json: bool) {
         .as_deref()
         .map(|m| format!(" — {m}"))
         .unwrap_or_default();
-    println!(
+    say!(
         "{} {:<7} {:<10} {:<10} {path} {bytes} {took}{message}",
         when(Some(op.at)),
         op.kind,
@@ -519,28 +535,28 @@ pub fn operation(op: &triplicate::catalog::LoggedOperation, json: bool) {
 /// "Done in 1.2 s; <all good>." or the list of problems.
 fn footer(seconds: f64, problems: &[triplicate::progress::Problem], all_good: &str) {
     if problems.is_empty() {
-        println!("Done in {seconds:.1} s; {all_good}.");
+        say!("Done in {seconds:.1} s; {all_good}.");
     } else {
-        println!("Done in {seconds:.1} s with {} problem(s):", problems.len());
+        say!("Done in {seconds:.1} s with {} problem(s):", problems.len());
         for p in problems {
-            println!("  - [{}] {}", p.class.as_str(), p.message);
+            say!("  - [{}] {}", p.class.as_str(), p.message);
         }
     }
 }
 
 pub fn peers(peers: &[triplicate::config::PeerConfig], json: bool) {
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(peers).unwrap_or_default()
         );
         return;
     }
     if peers.is_empty() {
-        println!("No GRID peers. Add one with `triplicate grid add-peer URL --token TOKEN`.");
+        say!("No GRID peers. Add one with `triplicate grid add-peer URL --token TOKEN`.");
     }
     for p in peers {
-        println!(
+        say!(
             "{:<16} {:<32} {}{}",
             p.name,
             p.url,
@@ -552,7 +568,7 @@ pub fn peers(peers: &[triplicate::config::PeerConfig], json: bool) {
 
 pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
     let now = chrono::Utc::now().timestamp();
-    println!(
+    say!(
         "Node {} ({}), site {}{}{}",
         s.name,
         s.node_id,
@@ -565,7 +581,7 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
         }
     );
     if !s.peers.is_empty() {
-        println!("\nPeers:");
+        say!("\nPeers:");
         for p in &s.peers {
             let state = match (&p.last_error, p.error_at, p.last_contact) {
                 (Some(e), Some(at), last) if last.is_none_or(|l| at >= l) => {
@@ -574,7 +590,7 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
                 (_, _, Some(at)) => format!("last contact {} ago", duration(now - at)),
                 _ => "never reached".into(),
             };
-            println!(
+            say!(
                 "  {:<16} {:<32} {}{}",
                 p.name,
                 p.url,
@@ -583,10 +599,13 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
             );
         }
     }
-    println!("\nNodes:");
-    println!(
+    say!("\nNodes:");
+    say!(
         "  {:<16} {:<10} {:>9} {:>16}  last contact",
-        "node", "site", "photos", "not on central"
+        "node",
+        "site",
+        "photos",
+        "not on central"
     );
     for n in &s.nodes {
         let lag = if n.receives {
@@ -606,17 +625,23 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
                 .map(|at| format!("{} ago", duration(now - at)))
                 .unwrap_or_else(|| "through other peers".into())
         };
-        println!(
+        say!(
             "  {:<16} {:<10} {:>9} {:>16}  {}",
-            n.name, n.site, n.photos, lag, contact
+            n.name,
+            n.site,
+            n.photos,
+            lag,
+            contact
         );
     }
-    println!(
+    say!(
         "\nGRID-wide 3-2-1: {} photos, {} protected, {} at risk",
-        s.coverage.photos, s.coverage.protected, s.coverage.at_risk
+        s.coverage.photos,
+        s.coverage.protected,
+        s.coverage.at_risk
     );
     if s.unpublished > 0 {
-        println!(
+        say!(
             "{} photos of this node not yet published to the peers",
             s.unpublished
         );
@@ -624,18 +649,19 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
 }
 
 pub fn grid_sync(r: &serde_json::Value) {
-    println!(
+    say!(
         "Published {} changes, learnt {} from peers.",
-        r["published"], r["pulled"]
+        r["published"],
+        r["pulled"]
     );
     for s in r["sent"].as_array().into_iter().flatten() {
         match s.get("error") {
-            Some(e) => println!(
+            Some(e) => say!(
                 "  {}: failed: {}",
                 s["peer"].as_str().unwrap_or(""),
                 e.as_str().unwrap_or("")
             ),
-            None => println!(
+            None => say!(
                 "  {}: sent {} photos ({} bytes), {} already there, {} failed",
                 s["peer"].as_str().unwrap_or(""),
                 s["report"]["sent"],
@@ -646,7 +672,7 @@ pub fn grid_sync(r: &serde_json::Value) {
         }
     }
     for f in r["failed"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  {}: {}",
             f[0].as_str().unwrap_or(""),
             f[1].as_str().unwrap_or("")
@@ -655,7 +681,7 @@ pub fn grid_sync(r: &serde_json::Value) {
 }
 
 pub fn archive_created(c: &triplicate::archive::Created) {
-    println!(
+    say!(
         "Archived {} ({} files, {}) into {} ({})",
         c.manifest.kind.as_str(),
         c.manifest.files.len(),
@@ -664,14 +690,14 @@ pub fn archive_created(c: &triplicate::archive::Created) {
         HumanBytes(c.size)
     );
     for w in &c.warnings {
-        println!("warning: {w}");
+        say!("warning: {w}");
     }
-    println!("id {}", c.id);
+    say!("id {}", c.id);
 }
 
 pub fn archives(list: &[triplicate::archive::Listed], folder: &std::path::Path) {
     if list.is_empty() {
-        println!(
+        say!(
             "No archives in {}. Make one with `triplicate archive create --kind config`.",
             folder.display()
         );
@@ -679,10 +705,10 @@ pub fn archives(list: &[triplicate::archive::Listed], folder: &std::path::Path) 
     let mut kind = None;
     for a in list {
         if kind != Some(a.kind) {
-            println!("{}:", a.kind.as_str());
+            say!("{}:", a.kind.as_str());
             kind = Some(a.kind);
         }
-        println!(
+        say!(
             "  {:<26} {}  {:>10} ({} in {} files)  {}{}",
             a.id,
             a.created,
@@ -704,7 +730,7 @@ pub struct ArchiveInfo {
 
 pub fn archive_info(info: &ArchiveInfo) {
     let (a, m) = (&info.archive, &info.manifest);
-    println!(
+    say!(
         "Archive {} ({}), node {}, created {} by {}{}",
         m.id,
         m.kind.as_str(),
@@ -713,46 +739,46 @@ pub fn archive_info(info: &ArchiveInfo) {
         m.tool,
         if a.pinned { ", pinned" } else { "" }
     );
-    println!("File: {} ({})", a.file.display(), HumanBytes(a.size));
+    say!("File: {} ({})", a.file.display(), HumanBytes(a.size));
     if !m.sections.is_empty() {
-        println!("Sections: {}", m.sections.join(", "));
+        say!("Sections: {}", m.sections.join(", "));
     }
     if !m.folders.is_empty() {
-        println!("Folders: {}", m.folders.join(", "));
+        say!("Folders: {}", m.folders.join(", "));
     }
     for f in &m.files {
-        println!(
+        say!(
             "  {:<40} {:>10}  {}",
             f.path,
             HumanBytes(f.size).to_string(),
             &f.blake3[..16]
         );
     }
-    println!("{} files, {}", m.files.len(), HumanBytes(m.total_size()));
+    say!("{} files, {}", m.files.len(), HumanBytes(m.total_size()));
     if let Some(log) = &a.log {
-        println!("Log: {}", log.display());
+        say!("Log: {}", log.display());
     }
 }
 
 pub fn archive_imported(a: &triplicate::archive::Listed) {
-    println!(
+    say!(
         "Imported {} archive {} ({} files, {}): every file matches its manifest.",
         a.kind.as_str(),
         a.id,
         a.files,
         HumanBytes(a.content_size)
     );
-    println!("Now at {}", a.file.display());
+    say!("Now at {}", a.file.display());
 }
 
 pub fn archive_restored(r: &triplicate::archive::Restored) {
     if let Some(kept) = &r.safety_archive {
-        println!("The config as it was is kept as archive {kept}.");
+        say!("The config as it was is kept as archive {kept}.");
     }
     for p in &r.written {
-        println!("  restored {}", p.display());
+        say!("  restored {}", p.display());
     }
-    println!(
+    say!(
         "Restored {} files ({}) from archive {}; {} already in place.",
         r.written.len(),
         HumanBytes(r.bytes),
@@ -763,13 +789,13 @@ pub fn archive_restored(r: &triplicate::archive::Restored) {
 
 pub fn archives_at(list: &Vec<triplicate::archive::AtDestination>) {
     if list.is_empty() {
-        println!("No archives there. Copy one with `triplicate archive copy ID --dest NAME`.");
+        say!("No archives there. Copy one with `triplicate archive copy ID --dest NAME`.");
     }
     for a in list {
-        println!("  {:<56} {:>10}", a.name, HumanBytes(a.size).to_string());
+        say!("  {:<56} {:>10}", a.name, HumanBytes(a.size).to_string());
     }
     if let Some(a) = list.first() {
-        println!(
+        say!(
             "Bring one back with `triplicate archive import --dest {} NAME`.",
             a.dest
         );
@@ -777,7 +803,7 @@ pub fn archives_at(list: &Vec<triplicate::archive::AtDestination>) {
 }
 
 pub fn archive_copied(c: &triplicate::archive::Copied) {
-    println!(
+    say!(
         "Archive {} {} {} as {} ({}), and the copy read back matches.",
         c.id,
         if c.already_there {
@@ -794,7 +820,7 @@ pub fn archive_copied(c: &triplicate::archive::Copied) {
 pub fn archive_pruned(p: &triplicate::archive::Pruned) {
     let verb = if p.dry_run { "would delete" } else { "deleted" };
     for a in &p.removed {
-        println!(
+        say!(
             "  {verb} {} {} ({})",
             a.kind.as_str(),
             a.id,
@@ -802,9 +828,9 @@ pub fn archive_pruned(p: &triplicate::archive::Pruned) {
         );
     }
     for log in &p.stale_logs {
-        println!("  {verb} {} (an archive never finished)", log.display());
+        say!("  {verb} {} (an archive never finished)", log.display());
     }
-    println!(
+    say!(
         "Kept {} archives, {verb} {}.",
         p.kept.len(),
         p.removed.len()
@@ -813,30 +839,33 @@ pub fn archive_pruned(p: &triplicate::archive::Pruned) {
 
 pub fn archive_verified(v: &triplicate::archive::Verified) {
     if v.ok() {
-        println!(
+        say!(
             "Archive {}: all {} files match the manifest ({}).",
             v.id,
             v.files,
             HumanBytes(v.bytes)
         );
     } else {
-        println!("Archive {}: {} problems:", v.id, v.problems.len());
+        say!("Archive {}: {} problems:", v.id, v.problems.len());
         for p in &v.problems {
-            println!("  {p}");
+            say!("  {p}");
         }
     }
 }
 
 pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
-    println!(
+    say!(
         "{:<24} {:>7} {:>12} {:>14}  what",
-        "part", "files", "raw", "compressed ~"
+        "part",
+        "files",
+        "raw",
+        "compressed ~"
     );
     let (mut raw, mut compressed) = (0, 0);
     for p in parts {
         raw += p.raw;
         compressed += p.compressed;
-        println!(
+        say!(
             "{:<24} {:>7} {:>12} {:>14}  {}",
             p.name,
             p.files,
@@ -845,7 +874,7 @@ pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
             p.description
         );
     }
-    println!(
+    say!(
         "{:<24} {:>7} {:>12} {:>14}",
         "total",
         "",
@@ -867,15 +896,19 @@ fn local_ms(ms: i64) -> String {
 
 pub fn snapshots(list: &[triplicate::catalog::Snapshot]) {
     if list.is_empty() {
-        println!("no snapshots yet: each backup run that finds changes records one");
+        say!("no snapshots yet: each backup run that finds changes records one");
         return;
     }
-    println!(
+    say!(
         "{:>5}  {:<23}  {:<12} {:>8}  {:>10}",
-        "id", "time", "library", "files", "size"
+        "id",
+        "time",
+        "library",
+        "files",
+        "size"
     );
     for s in list {
-        println!(
+        say!(
             "{:>5}  {:<23}  {:<12} {:>8}  {:>10}",
             s.id,
             local_ms(s.at),
@@ -884,9 +917,7 @@ pub fn snapshots(list: &[triplicate::catalog::Snapshot]) {
             HumanBytes(s.bytes).to_string()
         );
     }
-    println!(
-        "\n`triplicate restore --as-of ID --to DIR` brings the libraries back as they were then"
-    );
+    say!("\n`triplicate restore --as-of ID --to DIR` brings the libraries back as they were then");
 }
 
 pub fn held_changes(
@@ -894,10 +925,10 @@ pub fn held_changes(
     guard: Option<&triplicate::catalog::GuardTrip>,
 ) {
     if let Some(g) = guard {
-        println!("ALARM: {}\n", triplicate::scan::guard_message(g));
+        say!("ALARM: {}\n", triplicate::scan::guard_message(g));
     }
     if held.is_empty() {
-        println!("no changes are held back");
+        say!("no changes are held back");
         return;
     }
     for h in held {
@@ -905,7 +936,7 @@ pub fn held_changes(
             triplicate::catalog::HoldReason::BitRot => "possible bit rot",
             triplicate::catalog::HoldReason::MassChange => "mass change",
         };
-        println!(
+        say!(
             "  {}:{}  {why}: the backups keep {}, the library has {}",
             h.library,
             h.path,
@@ -913,7 +944,7 @@ pub fn held_changes(
             h.found.short()
         );
     }
-    println!(
+    say!(
         "\n{} held back. `triplicate accept-changes` lets them all through; name files to pick.",
         held.len()
     );
@@ -921,9 +952,9 @@ pub fn held_changes(
 
 pub fn accepted(r: &triplicate::protection::AcceptReport) {
     for h in &r.accepted {
-        println!("  accepted {}:{}", h.library, h.path);
+        say!("  accepted {}:{}", h.library, h.path);
     }
-    println!(
+    say!(
         "{} changes accepted: the next backup stores them as new versions{}",
         r.accepted.len(),
         if r.still_held > 0 {
@@ -933,7 +964,7 @@ pub fn accepted(r: &triplicate::protection::AcceptReport) {
         }
     );
     if r.guard_reset {
-        println!("the mass-change guard is reset: changes reach the backups again");
+        say!("the mass-change guard is reset: changes reach the backups again");
     }
 }
 
@@ -941,7 +972,7 @@ pub fn pruned(r: &triplicate::prune::PruneReport) {
     let verb = if r.dry_run { "would remove" } else { "removed" };
     for p in &r.removed {
         let at: Vec<String> = p.copies.iter().map(|(d, k)| format!("{d}:{k}")).collect();
-        println!(
+        say!(
             "  {verb} {}:{} as it was until {} ({}) from {}",
             p.library,
             p.path,
@@ -950,7 +981,7 @@ pub fn pruned(r: &triplicate::prune::PruneReport) {
             at.join(", ")
         );
     }
-    println!(
+    say!(
         "{} of {} past versions and deleted photos {verb}, {} kept by the policy; {} {}",
         r.removed.len(),
         r.past_photos,
@@ -959,9 +990,9 @@ pub fn pruned(r: &triplicate::prune::PruneReport) {
         if r.dry_run { "would be freed" } else { "freed" }
     );
     if r.dry_run && !r.removed.is_empty() {
-        println!("a dry run: nothing was removed; add --apply to remove");
+        say!("a dry run: nothing was removed; add --apply to remove");
     }
     for p in &r.problems {
-        println!("  problem: {}", p.message);
+        say!("  problem: {}", p.message);
     }
 }

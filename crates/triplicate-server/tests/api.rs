@@ -586,6 +586,19 @@ async fn the_form_refuses_a_missing_folder_unless_asked_to_create_it() {
 }
 
 #[tokio::test]
+async fn patching_an_unknown_destination_with_nothing_is_not_found_not_a_panic() {
+    let w = World::new();
+    let state = w.state(None);
+    let (status, body) = send_json(&state, "PATCH", "/api/v1/destinations/nosuch", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(!body.to_string().contains("panicked"), "{body}");
+    assert!(
+        body.to_string().contains("no destination named 'nosuch'"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn operations_page_backwards_and_filter_errors() {
     let w = World::new();
     let state = w.state(None);

@@ -437,7 +437,15 @@ pub fn edit_destination(
     name: &str,
     edit: &DestinationEdit,
 ) -> Result<DestinationConfig, SetupError> {
+    let unknown = || {
+        SetupError::Invalid(format!(
+            "no destination named '{name}' (see `triplicate dest list`)"
+        ))
+    };
     let mut file = ConfigFile::open(&home.config)?;
+    crate::config::Config::parse(&home.config, &file.text())?
+        .destination(name)
+        .ok_or_else(unknown)?;
     if let Some(media) = edit.media {
         file.set_destination_value(name, "media", media.as_str().into())?;
     }
@@ -475,11 +483,7 @@ pub fn edit_destination(
         } else {
             let path = absolute("identity file", &Some(path.clone()))?.expect("given");
             let config = crate::config::Config::parse(&home.config, &file.text())?;
-            let d = config.destination(name).ok_or_else(|| {
-                SetupError::Invalid(format!(
-                    "no destination named '{name}' (see `triplicate dest list`)"
-                ))
-            })?;
+            let d = config.destination(name).ok_or_else(unknown)?;
             if d.encrypt_to.is_empty() {
                 return Err(SetupError::Invalid(format!(
                     "destination '{name}' is not encrypted: it needs no identity"
@@ -500,10 +504,7 @@ pub fn edit_destination(
         file.set_destination_flag(name, "automatic", on)?;
     }
     let config = file.save()?;
-    Ok(config
-        .destination(name)
-        .cloned()
-        .expect("edited destination exists"))
+    config.destination(name).cloned().ok_or_else(unknown)
 }
 
 /// What `dest test` found: the marker read, a small object written, read back and
