@@ -325,6 +325,12 @@ pub fn verify(r: &triplicate::verify::VerifyReport) {
             d.corrupt
         );
     }
+    if r.open_bit_rot > 0 {
+        say!(
+            "     library: {} possible bit rot open (see `triplicate accept-changes --list`)",
+            r.open_bit_rot
+        );
+    }
     footer(r.seconds, &r.problems, "every checked copy is good");
 }
 

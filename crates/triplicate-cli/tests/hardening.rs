@@ -45,3 +45,42 @@ fn status_into_a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn verify_after_bit_rot_is_not_good_while_the_rot_is_open() {
+    let w = common::studio();
+    let files = w.card("card1", &common::kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    // A flipped byte in place, the modification time kept: possible bit rot.
+    let raw = files
+        .iter()
+        .map(|f| w.library().join("card1").join(&f.path))
+        .find(|p| p.extension().is_some_and(|e| e == "CR2"))
+        .unwrap();
+    let when = std::fs::metadata(&raw).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&raw).unwrap();
+    bytes[200] ^= 0x10;
+    std::fs::write(&raw, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&raw)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    let (code, first) = w.json("verify", &[]);
+    assert_eq!(code, 1, "{first}");
+    assert_eq!(first["library"]["bit_rot"], 1, "{first}");
+
+    // The next verify skips the held file, but must not call the run good.
+    let (code, again) = w.json("verify", &[]);
+    assert_eq!(code, 1, "{again}");
+    assert_eq!(again["open_bit_rot"], 1, "{again}");
+    let text = String::from_utf8_lossy(&w.run(&["verify"]).stdout).into_owned();
+    assert!(text.contains("1 possible bit rot open"), "{text}");
+
+    // Resolved (the change accepted by a person): good again.
+    w.ok(&["accept-changes"]);
+    let (code, done) = w.json("verify", &[]);
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(done["open_bit_rot"], 0);
+}

@@ -121,6 +121,11 @@ impl<'a> Problems<'a> {
         self.list.is_empty()
     }
 
+    /// The subjects of the problems kept so far.
+    pub fn subjects(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().map(|p| p.subject.as_str())
+    }
+
     pub fn into_vec(self) -> Vec<Problem> {
         self.list
     }

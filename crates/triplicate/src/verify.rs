@@ -95,6 +95,9 @@ pub struct VerifyReport {
     pub run: String,
     /// The library originals, when they were checked.
     pub library: Option<LibraryVerifyReport>,
+    /// Possible bit rot still held back (found by this run or an earlier one): the run
+    /// is not good while any is open.
+    pub open_bit_rot: u64,
     pub destinations: Vec<DestinationVerifyReport>,
     pub problems: Vec<Problem>,
     pub seconds: f64,
@@ -121,6 +124,12 @@ impl VerifyReport {
             if l.bit_rot > 0 {
                 parts.push(format!("{} possible bit rot", l.bit_rot));
             }
+        }
+        if self.open_bit_rot > 0 {
+            parts.push(format!(
+                "{} possible bit rot open (see `triplicate accept-changes --list`)",
+                self.open_bit_rot
+            ));
         }
         for (n, what) in [
             (sum(|d| d.missing), "missing"),
@@ -202,9 +211,13 @@ pub fn verify(
         let report = verify_destination(t, d, options, &run, &sources, progress, &mut problems)?;
         reports.push(report);
     }
+    // Possible bit rot found earlier and not yet resolved: no verify is good while a
+    // library holds a damaged original.
+    let open_bit_rot = open_bit_rot(t, &mut problems)?;
     let report = VerifyReport {
         run: run.clone(),
         library,
+        open_bit_rot,
         destinations: reports,
         problems: problems.into_vec(),
         seconds: started.elapsed().as_secs_f64(),
@@ -215,6 +228,35 @@ pub fn verify(
         &serde_json::to_string(&report).unwrap_or_default(),
     )?;
     Ok(report)
+}
+
+/// Reports each possible bit rot still held back that this run did not report
+/// itself; returns how many are open.
+fn open_bit_rot(t: &Triplicate, problems: &mut Problems<'_>) -> Result<u64, EngineError> {
+    let held: Vec<_> = t
+        .catalog
+        .held_changes()?
+        .into_iter()
+        .filter(|h| h.reason == crate::catalog::HoldReason::BitRot)
+        .collect();
+    let reported: std::collections::HashSet<String> =
+        problems.subjects().map(str::to_string).collect();
+    for h in &held {
+        let subject = format!("{}:{}", h.library, h.path);
+        if reported.contains(&subject) {
+            continue;
+        }
+        problems.report(Problem {
+            message: format!(
+                "{subject}: possible bit rot, still open: the library holds {} where the backups keep {}; restore the good version (`triplicate restore`) or, if the change is wanted, `triplicate accept-changes {subject}`",
+                h.found.short(),
+                h.kept.short()
+            ),
+            subject,
+            class: ErrorClass::Permanent,
+        });
+    }
+    Ok(held.len() as u64)
 }
 
 /// Re-reads the library originals (the sample of them, with `sample_percent`) and
@@ -302,7 +344,7 @@ fn verify_originals(
                 problems.report(Problem {
                     subject: format!("{}:{}", lib.name, o.path),
                     message: format!(
-                        "{}:{} changed content but not its size or modification time: possible                          bit rot; the backups keep the good version ({})",
+                        "{}:{} changed content but not its size or modification time: possible bit rot; the backups keep the good version ({})",
                         lib.name,
                         o.path,
                         o.hash.short()
