@@ -84,3 +84,40 @@ fn verify_after_bit_rot_is_not_good_while_the_rot_is_open() {
     assert_eq!(code, 0, "{done}");
     assert_eq!(done["open_bit_rot"], 0);
 }
+
+#[test]
+fn a_damaged_copy_gives_its_real_name_back_to_the_good_bytes_on_the_next_backup() {
+    let w = common::studio();
+    w.card("card1", &common::kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    let usb = w.path("usb");
+    let before = common::stored(&usb);
+    let (victim, good_hash) = before
+        .iter()
+        .find(|(p, _)| p.extension().is_some_and(|e| e == "CR2"))
+        .map(|(p, h)| (usb.join(p), h.clone()))
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[300] ^= 0x01;
+    std::fs::write(&victim, &bytes).unwrap();
+
+    // verify without --repair finds it; then a plain backup puts it right.
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(w.backup(&[]).0, 0);
+
+    let after = common::stored(&usb);
+    assert_eq!(
+        after, before,
+        "the good bytes under the real name, and no `~` twin"
+    );
+    assert_eq!(
+        common::stored(&usb)[victim.strip_prefix(&usb).unwrap()],
+        good_hash
+    );
+    let aside = common::kit::files_under(&usb.join(".triplicate/quarantine"));
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), bytes);
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 0, "{report}");
+}

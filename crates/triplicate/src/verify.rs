@@ -727,7 +727,8 @@ fn repair_copy(
         // an encrypted copy whose header is damaged is there too.
         match dest.stat(&row.key) {
             Ok(Some(_)) | Err(DestError::Decrypt { .. }) => {
-                let aside = quarantine_key(run, attempt, n, &row.key);
+                let aside =
+                    destination::layout::quarantine_key(&format!("{run}-{attempt}-{n}"), &row.key);
                 if let Err(e) = dest.rename(&row.key, &aside) {
                     return Err(format!("could not move the damaged copy aside: {e}"));
                 }
@@ -755,15 +756,6 @@ fn repair_copy(
         let _ = dest.rename(&aside, &row.key);
     }
     Err(format!("no good copy anywhere ({})", tried.join("; ")))
-}
-
-/// `.triplicate/quarantine/<run>-<attempt>-<n>/<key>`: where a damaged copy is kept.
-fn quarantine_key(run: &str, attempt: usize, n: usize, key: &RelPath) -> RelPath {
-    let folder = RelPath::new(
-        format!("{}/quarantine/{run}-{attempt}-{n}", destination::META_DIR).into_bytes(),
-    )
-    .expect("run ids are clean");
-    folder.join(key)
 }
 
 /// Other destinations, opened for reading when repair first needs them.

@@ -70,7 +70,7 @@ impl Catalog {
         // One pass over present files with a primary-key probe into copies; a photo
         // with several names comes once, from its first name.
         const SELECT: &str =
-            "SELECT p.id, p.hash, p.size, p.captured, p.kind, f.library, f.path, c.path
+            "SELECT p.id, p.hash, p.size, p.captured, p.kind, f.library, f.path, c.path, c.state
              FROM files f
              LEFT JOIN copies c ON c.photo_id = f.photo_id AND c.dest = ?1
              JOIN photos p ON p.id = f.photo_id
@@ -106,6 +106,7 @@ impl Catalog {
                     library: r.get(5)?,
                     path: rel(r.get(6)?)?,
                     previous_key: r.get::<_, Option<Vec<u8>>>(7)?.map(rel).transpose()?,
+                    previous_corrupt: r.get::<_, Option<String>>(8)?.as_deref() == Some("corrupt"),
                 })
             });
             let mut out: Vec<PendingPhoto> = Vec::new();

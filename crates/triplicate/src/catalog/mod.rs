@@ -98,6 +98,9 @@ pub struct PendingPhoto {
     pub path: RelPath,
     /// Where an earlier attempt put (or tried to put) it.
     pub previous_key: Option<RelPath>,
+    /// That copy was found damaged by `verify`: its bytes must move aside before the
+    /// good ones take its name.
+    pub previous_corrupt: bool,
 }
 
 /// A verified copy not yet listed in any manifest on its destination.

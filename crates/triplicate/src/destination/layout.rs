@@ -13,6 +13,14 @@ use crate::relpath::RelPath;
 
 pub const DEFAULT_LAYOUT: &str = "{year}/{date}/{name}";
 
+/// `.triplicate/quarantine/<folder>/<key>`: where a damaged copy found at `key` is
+/// kept (never deleted); `folder` names the run that moved it there.
+pub fn quarantine_key(folder: &str, key: &RelPath) -> RelPath {
+    RelPath::new(format!("{}/quarantine/{folder}", super::META_DIR).into_bytes())
+        .expect("run ids are clean")
+        .join(key)
+}
+
 /// Where the earlier version `hash` of the photo stored at `key` is kept once a new
 /// version takes its place: `.triplicate/versions/<key>/<time>~<hash8>.<ext>`, with
 /// the time the library file stopped holding it (UTC, to the second). Browsable, and

@@ -193,6 +193,15 @@ impl RunContext<'_> {
                         }
                     }
                 }
+                // A copy verify found damaged gives its name back: its bytes move to
+                // quarantine, and the good ones are written under the real name.
+                if photo.previous_corrupt
+                    && let Some(key) = &photo.previous_key
+                    && let Err(e) = self.quarantine(od, photo, key)?
+                {
+                    self.record_failure(od, photo, None, &e)?;
+                    continue;
+                }
                 match self.place(od, photo, first) {
                     Ok(Placement::Write(key)) => writes.push((i, key)),
                     Ok(Placement::AlreadyThere(key, stored)) => {
@@ -333,6 +342,40 @@ impl RunContext<'_> {
             })?;
         }
         Ok(moved)
+    }
+
+    /// Moves the damaged bytes at `key` into `.triplicate/quarantine/<run>/` (nothing
+    /// there, nothing to move).
+    fn quarantine(
+        &self,
+        od: &OpenDest,
+        photo: &PendingPhoto,
+        key: &RelPath,
+    ) -> Result<Result<(), TargetError>, CatalogError> {
+        match od.dest.stat(key) {
+            Ok(None) => return Ok(Ok(())),
+            Ok(Some(_)) => {}
+            Err(e) => return Ok(Err(TargetError::Dest(e))),
+        }
+        let aside = crate::destination::layout::quarantine_key(self.run, key);
+        if let Err(e) = od.dest.rename(key, &aside) {
+            return Ok(Err(TargetError::Dest(e)));
+        }
+        tracing::warn!(destination = %od.config.name, "moved the damaged copy {key} aside to {aside}");
+        self.t.catalog.record_operation(&Operation {
+            run: self.run,
+            kind: "quarantine",
+            dest: Some(&od.config.name),
+            photo_id: Some(photo.photo_id),
+            path: Some(&aside),
+            bytes: None,
+            duration_ms: None,
+            outcome: "moved",
+            message: Some(&format!(
+                "damaged copy of {key}, written again under its name"
+            )),
+        })?;
+        Ok(Ok(()))
     }
 
     /// Chooses where `photo` goes at `od`: `first` (its earlier key, or the place of

@@ -1251,11 +1251,7 @@ impl Context<'_> {
         let aside = if missing {
             String::new()
         } else {
-            let aside = RelPath::new(
-                format!("{}/quarantine/{}", destination::META_DIR, self.run).into_bytes(),
-            )
-            .expect("run ids are clean")
-            .join(&row.key);
+            let aside = destination::layout::quarantine_key(self.run, &row.key);
             if let Err(e) = w.dest.rename(&row.key, &aside) {
                 problem(
                     format!(
