@@ -121,3 +121,62 @@ fn a_damaged_copy_gives_its_real_name_back_to_the_good_bytes_on_the_next_backup(
     let (code, report) = w.json("verify", &["--dest", "usb"]);
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn a_photo_named_like_a_temporary_file_survives_the_crash_sweep() {
+    let w = common::studio();
+    let name = ".triplicate-partial-0123456789abcdef.JPG";
+    let photo = w.library().join("2024").join(name);
+    std::fs::create_dir_all(photo.parent().unwrap()).unwrap();
+    std::fs::write(&photo, b"a photo with an unlucky name").unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    let usb = w.path("usb");
+    let stored: Vec<_> = common::stored(&usb).into_keys().collect();
+    assert_eq!(
+        stored.len(),
+        1,
+        "stored under a name the sweep never takes: {stored:?}"
+    );
+    let key = &stored[0];
+    assert!(
+        key.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("%2Etriplicate-partial-"),
+        "{key:?}"
+    );
+
+    // The photo leaves the library; a later backup into the same folder is killed
+    // (its folder stays in the write journal), so the next run sweeps that folder.
+    std::fs::remove_file(&photo).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&w.ok(&["dest", "list", "--json"])).unwrap();
+    let usb_id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "usb")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let catalog = triplicate::catalog::Catalog::open(&w.home().join("catalog.db")).unwrap();
+    let folder = triplicate::relpath::RelPath::new(
+        key.parent().unwrap().to_string_lossy().as_bytes().to_vec(),
+    )
+    .unwrap();
+    catalog.journal_folder(&usb_id, &folder).unwrap();
+    drop(catalog);
+    assert_eq!(w.backup(&[]).0, 0);
+
+    // The only copy is still there, verify finds it, restore brings it back by name.
+    assert!(usb.join(key).is_file(), "the sweep took the only copy");
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 0, "{report}");
+    let to = w.path("back");
+    let (code, report) = w.json("restore", &["--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        std::fs::read(to.join("2024").join(name)).unwrap(),
+        b"a photo with an unlucky name"
+    );
+}

@@ -249,12 +249,29 @@ impl Layout {
             }
         }
         // Tokens may be empty ({reldir} at the top of a library): drop empty parts.
-        let cleaned: Vec<&[u8]> = out
+        let cleaned: Vec<Vec<u8>> = out
             .split(|&b| b == b'/')
             .filter(|p| !p.is_empty() && *p != b"." && *p != b"..")
+            .map(escape_reserved)
             .collect();
         let joined = cleaned.join(&b'/');
         RelPath::new(joined).unwrap_or_else(|_| input.source.clone())
+    }
+}
+
+/// A name that a library (or a GRID peer) may choose but a destination reserves: the
+/// temporary names of puts in progress, which the crash sweep removes. Such a name is
+/// stored with its first dot written `%2E` (restore brings it back under its library
+/// name), so that the sweep never takes a photo for a leftover.
+fn escape_reserved(part: &[u8]) -> Vec<u8> {
+    match part.strip_prefix(super::local::PARTIAL_PREFIX.as_bytes()) {
+        Some(rest) => {
+            let mut out = b"%2E".to_vec();
+            out.extend_from_slice(&super::local::PARTIAL_PREFIX.as_bytes()[1..]);
+            out.extend_from_slice(rest);
+            out
+        }
+        None => part.to_vec(),
     }
 }
 
@@ -295,6 +312,30 @@ pub fn alternate_name(name: &[u8], hash: &ContentHash, hex_len: usize) -> Vec<u8
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_photo_named_like_a_put_in_progress_is_stored_under_another_name() {
+        let layout = Layout::parse("{year}/{reldir}/{name}").unwrap();
+        let source = RelPath::new(
+            b".triplicate-partial-x/.triplicate-partial-0123456789abcdef.JPG".to_vec(),
+        )
+        .unwrap();
+        let key = layout.render(&LayoutInput {
+            captured: chrono::NaiveDate::from_ymd_opt(2024, 5, 17)
+                .unwrap()
+                .and_hms_opt(10, 0, 0)
+                .unwrap(),
+            source: &source,
+            library: "lib",
+            node: "n",
+            kind: crate::photo::PhotoKind::Image,
+            ingest: None,
+        });
+        assert_eq!(
+            key.to_string(),
+            "2024/%2Etriplicate-partial-x/%2Etriplicate-partial-0123456789abcdef.JPG"
+        );
+    }
     use super::*;
     use chrono::NaiveDate;
     use proptest::prelude::*;
