@@ -663,6 +663,17 @@ fn home(cli_home: Option<PathBuf>) -> anyhow::Result<Home> {
     Ok(Home::xdg(&config, &data))
 }
 
+/// Opens the home for a command, and says on standard error when its catalog looks
+/// lost (new or empty while a destination holds manifests): the command's answers
+/// would leave out everything the destinations hold.
+fn open(home: &Home) -> anyhow::Result<Triplicate> {
+    let t = Triplicate::open(home)?;
+    if let Some(lost) = triplicate::rebuild::lost_catalog(&t.catalog, &t.config)? {
+        eprintln!("warning: {lost}");
+    }
+    Ok(t)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let home = home(cli.home)?;
     match cli.command {
@@ -680,11 +691,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             say!("Added library '{}' at {}", lib.name, lib.path.display());
         }
         Command::Library(LibraryCommand::List { json }) => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             show::libraries(&t.config, json);
         }
         Command::Dest(DestCommand::Add(a)) => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let d = setup::add_destination(
                 &home,
                 &t.config.node,
@@ -714,7 +725,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 d.site,
                 d.id
             );
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             if let Some(note) = triplicate::policy::device_note_now(&t.catalog, &t.config, &d.name)?
             {
                 say!("  WARNING: {note}. Put it on another disk.");
@@ -759,11 +770,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Dest(DestCommand::List { json }) => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             show::destinations(&t.config, json);
         }
         Command::Dest(DestCommand::Test { name, json }) => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let check = setup::test_destination(&t.config, &name)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&check)?);
@@ -816,7 +827,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return print_report(json, &report, show::rebuild, report.problems.is_empty());
         }
         Command::Backup { dest, jobs, json } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let options = BackupOptions {
                 destinations: dest,
                 jobs,
@@ -836,7 +847,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             decrypt,
             json,
         } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let options = triplicate::verify::VerifyOptions {
                 // The originals are the first copy: checked unless destinations are named.
                 library: dest.is_empty(),
@@ -863,7 +874,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eject,
             json,
         } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let options = triplicate::ingest::IngestOptions {
                 card: card.clone(),
                 library,
@@ -910,7 +921,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             globs,
         } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
+            if let Some(lost) = triplicate::rebuild::lost_catalog(&t.catalog, &t.config)? {
+                // "Restored 0 of 0" would be a lie about what the destinations hold.
+                eprintln!("error: {lost}");
+                return Ok(ExitCode::from(1));
+            }
             let as_of = as_of
                 .map(|text| triplicate::restore::parse_as_of(&t, &text))
                 .transpose()?;
@@ -939,7 +955,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             apply,
             json,
         } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let policy = triplicate::prune::RetentionPolicy {
                 keep_daily,
                 keep_weekly,
@@ -952,7 +968,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return print_report(json, &report, show::pruned, report.ok());
         }
         Command::Snapshots(SnapshotsCommand::List { json }) => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let snapshots = t.catalog.snapshots()?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&snapshots)?);
@@ -961,7 +977,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::AcceptChanges { names, list, json } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             if list {
                 let held = t.catalog.held_changes()?;
                 if json {
@@ -982,7 +998,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             no_server,
         } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             if t.config.daemon.io_priority == triplicate::config::IoPriority::Low {
                 // Before any thread starts, so that all of them inherit it.
                 if let Err(e) = triplicate::fsutil::lower_io_priority() {
@@ -1050,7 +1066,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let mut last = 0;
             loop {
                 let ops =
@@ -1075,7 +1091,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Status { json, at_risk } => {
-            let t = Triplicate::open(&home)?;
+            let t = open(&home)?;
             let report = triplicate::status::status(&t, at_risk)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&report)?);

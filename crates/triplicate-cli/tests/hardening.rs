@@ -180,3 +180,46 @@ fn a_photo_named_like_a_temporary_file_survives_the_crash_sweep() {
         b"a photo with an unlucky name"
     );
 }
+
+#[test]
+fn a_deleted_catalog_is_named_not_silently_replaced_by_an_empty_one() {
+    let w = common::studio();
+    let files = w.card("card1", &common::kit::CardSpec::default()).len();
+    assert_eq!(w.backup(&[]).0, 0);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(w.home().join(format!("catalog.db{suffix}")));
+    }
+
+    let out = w.run(&["status", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("knows no photo, but destination") && err.contains("catalog rebuild"),
+        "{err}"
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        status["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["kind"] == "catalog lost"),
+        "{status}"
+    );
+    // "Restored 0 of 0, every restored file verified" would be a lie.
+    let to = w.path("back");
+    let out = w.run(&["restore", "--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("catalog rebuild"));
+
+    w.ok(&["catalog", "rebuild"]);
+    let out = w.run(&["status", "--json"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("knows no photo"));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["coverage"]["only_in_backups"].as_u64(),
+        Some(files as u64)
+    );
+    let (code, report) = w.json("restore", &["--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["restored"].as_u64(), Some(files as u64));
+}

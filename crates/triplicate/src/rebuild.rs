@@ -42,6 +42,50 @@ pub enum RebuildError {
     Catalog(#[from] CatalogError),
 }
 
+/// The warning a catalog that looks lost raises.
+pub const LOST_WARNING: &str = "catalog lost";
+
+/// Whether the catalog looks lost: it knows no photo, while a configured destination
+/// that is there holds manifests of earlier runs (a deleted or replaced catalog.db).
+/// Says so with what to do, and keeps a "catalog lost" warning open meanwhile, so that
+/// `status` and the page say it too; the warning goes once the catalog knows photos.
+pub fn lost_catalog(catalog: &Catalog, config: &Config) -> Result<Option<String>, CatalogError> {
+    let found = if catalog.photo_count()? > 0 {
+        None
+    } else {
+        config
+            .destinations
+            .iter()
+            .filter(|d| !d.is_remote())
+            .find_map(|d| {
+                let root = d.local_root();
+                destination::local::LocalDestination::check_marker(&d.name, &root, &d.id).ok()?;
+                let manifests = root.join(META_DIR).join("manifests");
+                let runs = walkdir::WalkDir::new(&manifests)
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e.file_type().is_file())
+                    .count();
+                (runs > 0).then(|| {
+                    format!(
+                        "the catalog {} knows no photo, but destination '{}' holds manifests of {runs} earlier runs: it was lost or replaced; run `triplicate catalog rebuild` to recover it from the destinations",
+                        catalog.path().display(),
+                        d.name
+                    )
+                })
+            })
+    };
+    match &found {
+        Some(message) => {
+            catalog.raise_warning("catalog", LOST_WARNING, message, Some("permanent"))?;
+        }
+        None => {
+            catalog.resolve_warnings("catalog", &[LOST_WARNING])?;
+        }
+    }
+    Ok(found)
+}
+
 pub fn rebuild(
     home: &Home,
     config: &Config,

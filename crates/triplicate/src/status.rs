@@ -191,6 +191,9 @@ pub fn advice(kind: &str) -> &'static str {
         "original changed" => {
             "A RAW, JPEG or video changed. If nobody edited it, it is damaged: restore the earlier version from .triplicate/versions/ at any destination, or with `triplicate restore --as-of`."
         }
+        "catalog lost" => {
+            "Run `triplicate catalog rebuild`: it reads every mounted destination's manifests into a new catalog (the current one is moved aside, never deleted). Until then status and restore know nothing of the photos the destinations hold."
+        }
         "invalid" => {
             "Fix config.toml at the line named; meanwhile the service keeps running with the last good configuration."
         }

@@ -545,6 +545,12 @@ impl Catalog {
         })
     }
 
+    /// How many photos the catalog knows, in libraries or only in backups.
+    pub fn photo_count(&self) -> Result<u64> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM photos", [], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+    }
+
     /// Marks photos as protected from now, the first time they are.
     pub fn set_protected(&self, photo_ids: &[i64]) -> Result<()> {
         let at = now();
