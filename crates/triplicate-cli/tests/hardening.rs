@@ -223,3 +223,59 @@ fn a_deleted_catalog_is_named_not_silently_replaced_by_an_empty_one() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["restored"].as_u64(), Some(files as u64));
 }
+
+#[test]
+fn backup_ends_instead_of_hanging_when_the_catalog_disk_fills_during_the_scan() {
+    let w = World::new();
+    let home_disk = common::Mount::tmpfs(&w.home(), "3m");
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    for i in 0..6000 {
+        let path = w.library().join(format!("{:02}/IMG_{i:05}.JPG", i / 500));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("photo {i}")).unwrap();
+    }
+    // Leave the catalog's disk almost full.
+    let free = {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&home_disk.path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    std::fs::write(
+        home_disk.path.join("filler"),
+        vec![0u8; free.saturating_sub(96 * 1024) as usize],
+    )
+    .unwrap();
+
+    let mut child = w
+        .cmd()
+        .args(["backup"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("backup hung with the catalog's disk full");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("full"), "{err}");
+}

@@ -262,44 +262,54 @@ pub fn backup(
                 }
             });
         }
-        let mut planning_error = None;
-        for lib in &config.libraries {
-            let mut on_recorded = |ids: &[i64]| {
-                if planning_error.is_none()
-                    && let Err(e) = planner.plan_photos(ids)
+        // Whatever ends the planning (a full catalog disk, say), the workers are
+        // released: they finish the jobs they hold and stop.
+        let mut plan = || -> Result<(), EngineError> {
+            let mut planning_error = None;
+            for lib in &config.libraries {
+                let mut on_recorded = |ids: &[i64]| {
+                    if planning_error.is_none()
+                        && let Err(e) = planner.plan_photos(ids)
+                    {
+                        planning_error = Some(e);
+                    }
+                };
+                let scan_options = scan::ScanOptions {
+                    include_all: config.scan.include_all,
+                    settle: options.settle,
+                    complete: options.complete.clone(),
+                    protection: config.protection.clone(),
+                    run: Some(run.clone()),
+                };
+                match scan::scan_library(&t.catalog, lib, scan_options, progress, &mut on_recorded)
                 {
-                    planning_error = Some(e);
+                    Ok(report) => {
+                        problems.extend_reported(report.problems.iter().cloned());
+                        scans.push(report);
+                    }
+                    Err(scan::ScanError::Catalog(e)) => return Err(e.into()),
+                    Err(e) => problems.report(Problem {
+                        subject: format!("library:{}", lib.name),
+                        message: e.to_string(),
+                        class: ErrorClass::Transient,
+                    }),
                 }
-            };
-            let scan_options = scan::ScanOptions {
-                include_all: config.scan.include_all,
-                settle: options.settle,
-                complete: options.complete.clone(),
-                protection: config.protection.clone(),
-                run: Some(run.clone()),
-            };
-            match scan::scan_library(&t.catalog, lib, scan_options, progress, &mut on_recorded) {
-                Ok(report) => {
-                    problems.extend_reported(report.problems.iter().cloned());
-                    scans.push(report);
-                }
-                Err(scan::ScanError::Catalog(e)) => return Err(e.into()),
-                Err(e) => problems.report(Problem {
-                    subject: format!("library:{}", lib.name),
-                    message: e.to_string(),
-                    class: ErrorClass::Transient,
-                }),
             }
-        }
-        if let Some(e) = planning_error {
-            return Err(e.into());
-        }
-        tracing::debug!(elapsed = ?started.elapsed(), "scanned");
-        planner.plan_everything_else()?;
-        tracing::debug!(elapsed = ?started.elapsed(), "planned");
+            if let Some(e) = planning_error {
+                return Err(e.into());
+            }
+            tracing::debug!(elapsed = ?started.elapsed(), "scanned");
+            planner.plan_everything_else()?;
+            tracing::debug!(elapsed = ?started.elapsed(), "planned");
+            Ok(())
+        };
+        let planned = plan();
         // The workers finish once the queue is empty and nobody can put a job back.
-        queue.planning_done();
-        Ok(())
+        match &planned {
+            Ok(()) => queue.planning_done(),
+            Err(_) => queue.abandon(),
+        }
+        planned
     });
     scanned?;
     problems.extend_reported(found.into_inner().unwrap_or_else(|p| p.into_inner()));

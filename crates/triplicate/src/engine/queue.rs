@@ -42,6 +42,17 @@ impl JobQueue {
         self.changed.notify_one();
     }
 
+    /// The run stops early (planning failed): the jobs not yet taken are dropped, and
+    /// the workers stop once they have finished the ones they hold.
+    pub fn abandon(&self) {
+        let mut state = self.lock();
+        state.fresh.clear();
+        state.put_back.clear();
+        state.planning_done = true;
+        drop(state);
+        self.changed.notify_all();
+    }
+
     pub fn planning_done(&self) {
         self.lock().planning_done = true;
         self.changed.notify_all();
