@@ -279,3 +279,50 @@ fn backup_ends_instead_of_hanging_when_the_catalog_disk_fills_during_the_scan() 
     assert!(!status.success(), "{err}");
     assert!(err.contains("full"), "{err}");
 }
+
+#[test]
+fn a_copy_replaced_by_a_symlink_or_a_folder_is_damage_and_is_healed() {
+    let w = common::studio();
+    w.card("card1", &common::kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    let usb = w.path("usb");
+    let before = common::stored(&usb);
+    let mut raws = before
+        .keys()
+        .filter(|p| p.extension().is_some_and(|e| e == "CR2"))
+        .map(|p| usb.join(p));
+    let linked = raws.next().unwrap();
+    let folded = raws.next().unwrap();
+    // A link to the library original: it reads right, but it is no copy.
+    let original = common::kit::files_under(&w.library())
+        .into_iter()
+        .find(|p| p.file_name() == linked.file_name())
+        .unwrap();
+    std::fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(&original, &linked).unwrap();
+    std::fs::remove_file(&folded).unwrap();
+    std::fs::create_dir(&folded).unwrap();
+
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 1, "both are damage: {report}");
+    let usb_report = common::dest(&report, "usb");
+    assert_eq!(
+        usb_report["corrupt"].as_u64().unwrap() + usb_report["missing"].as_u64().unwrap(),
+        2,
+        "{report}"
+    );
+    assert_eq!(
+        common::dest(&w.status(), "usb")["verified"],
+        before.len() - 2
+    );
+
+    let (code, report) = w.json("verify", &["--dest", "usb", "--repair"]);
+    assert_eq!(code, 0, "{report}");
+    for healed in [&linked, &folded] {
+        let meta = std::fs::symlink_metadata(healed).unwrap();
+        assert!(meta.is_file(), "{} is a file again", healed.display());
+    }
+    assert_eq!(common::stored(&usb), before);
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 0, "{report}");
+}

@@ -188,8 +188,31 @@ pub struct UncachedReader {
 }
 
 impl UncachedReader {
+    /// Opens the regular file at `path`, and only that: a symlink or a folder in its
+    /// place is refused (a copy is a file Triplicate wrote, never what a link points
+    /// to).
     pub fn open(path: &Path) -> io::Result<UncachedReader> {
-        let file = File::open(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a symbolic link stands where a copy should be",
+                    )
+                } else {
+                    e
+                }
+            })?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "something other than a file (a folder?) stands where a copy should be",
+            ));
+        }
         // A read-only descriptor may still flush: dirty pages cannot be dropped.
         let _ = file.sync_data();
         let _ = drop_cache(&file);

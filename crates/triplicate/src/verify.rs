@@ -183,8 +183,9 @@ enum Check {
         found: ContentHash,
         expected: ContentHash,
     },
-    /// An encrypted copy that its key does not open: damaged, or not what it should be.
-    Undecryptable(String),
+    /// Damaged beyond a hash: an encrypted copy its key does not open, or something
+    /// other than a file (a link, a folder) where the copy should be.
+    Damaged(String),
     /// The copy could not be read (an I/O error other than "not there").
     Unreadable(DestError),
 }
@@ -463,7 +464,7 @@ fn verify_destination(
                                 )),
                             )
                         }
-                        Check::Undecryptable(why) => {
+                        Check::Damaged(why) => {
                             counts[3].fetch_add(1, Ordering::Relaxed);
                             (
                                 "corrupt",
@@ -632,7 +633,8 @@ fn check_copy(
     let mut reader = match opened {
         Ok(r) => r,
         Err(DestError::NotFound { .. }) => return Check::Missing,
-        Err(DestError::Decrypt { message, .. }) => return Check::Undecryptable(message),
+        Err(DestError::Decrypt { message, .. }) => return Check::Damaged(message),
+        Err(DestError::NotAFile { what, .. }) => return Check::Damaged(what),
         Err(e) => return Check::Unreadable(e),
     };
     let mut hasher = blake3::Hasher::new();
@@ -650,7 +652,7 @@ fn check_copy(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             // age's authentication of a chunk failed: the ciphertext was altered.
             Err(e) if row.stored_hash.is_some() && e.kind() == std::io::ErrorKind::InvalidData => {
-                return Check::Undecryptable(e.to_string());
+                return Check::Damaged(e.to_string());
             }
             Err(e) => {
                 return Check::Unreadable(DestError::Io {

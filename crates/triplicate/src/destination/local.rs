@@ -347,15 +347,18 @@ impl ReadDestination for LocalDestination {
 
     fn read(&self, key: &RelPath) -> Result<Box<dyn Read + Send>, DestError> {
         let path = key.to_path(&self.root);
-        let reader = fsutil::UncachedReader::open(&path).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                DestError::NotFound {
-                    dest: self.name.clone(),
-                    key: key.clone(),
-                }
-            } else {
-                self.err("open", &path, e)
-            }
+        let reader = fsutil::UncachedReader::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => DestError::NotFound {
+                dest: self.name.clone(),
+                key: key.clone(),
+            },
+            // A link or a folder where the copy should be: damage, not an I/O error.
+            io::ErrorKind::InvalidData => DestError::NotAFile {
+                dest: self.name.clone(),
+                key: key.clone(),
+                what: e.to_string(),
+            },
+            _ => self.err("open", &path, e),
         })?;
         Ok(Box::new(reader))
     }

@@ -218,6 +218,13 @@ pub enum DestError {
     },
     #[error("destination '{dest}' is encrypted, and {what}")]
     NoKey { dest: String, what: String },
+    #[error("destination '{dest}': {key} is not a copy: {what}")]
+    NotAFile {
+        dest: String,
+        key: RelPath,
+        /// "a symbolic link stands where a copy should be".
+        what: String,
+    },
     #[error("destination '{dest}': cannot decrypt {key}: {message}")]
     Decrypt {
         dest: String,
@@ -254,6 +261,7 @@ impl DestError {
             | DestError::Unsupported { .. }
             | DestError::NoKey { .. }
             | DestError::Decrypt { .. }
+            | DestError::NotAFile { .. }
             | DestError::Encryption { .. } => ErrorClass::Permanent,
             DestError::Remote { transient, .. } => {
                 if *transient {
