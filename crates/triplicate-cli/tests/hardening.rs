@@ -326,3 +326,33 @@ fn a_copy_replaced_by_a_symlink_or_a_folder_is_damage_and_is_healed() {
     let (code, report) = w.json("verify", &["--dest", "usb"]);
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn a_damaged_catalog_is_said_once_with_the_fix_and_never_exits_zero() {
+    let w = common::studio();
+    w.card("card1", &common::kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    // Fold the write-ahead log in, then damage the pages after the header.
+    w.ok(&["status"]);
+    let db = w.home().join("catalog.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in bytes.iter_mut().skip(4096).take(4096 * 3) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(w.home().join(format!("catalog.db{suffix}")));
+    }
+    for args in [&["status"][..], &["backup"][..]] {
+        let out = w.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            err.contains("triplicate catalog rebuild"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        let said = err.matches("malformed").count() + err.matches("not a database").count();
+        assert_eq!(said, 1, "SQLite's words once: {err}");
+    }
+}

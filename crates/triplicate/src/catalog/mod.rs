@@ -41,10 +41,11 @@ pub enum CatalogError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("catalog {}: {source}", path.display())]
+    /// SQLite's own words, once, and what to do where there is something to do.
+    #[error("catalog {}: {}", path.display(), explain(error))]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error("catalog {} has schema version {found}, newer than this program ({known}): upgrade triplicate", path.display())]
     TooNew {
@@ -55,6 +56,24 @@ pub enum CatalogError {
 }
 
 pub type Result<T> = std::result::Result<T, CatalogError>;
+
+/// SQLite's error, with what to do when the catalog is damaged or its disk is full.
+fn explain(error: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode;
+    let advice = match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            "the catalog is damaged: run `triplicate catalog rebuild` to recreate it from the destinations (the damaged file is kept aside)"
+        }
+        Some(ErrorCode::DiskFull) => {
+            "the disk holding the catalog is full: free space there, then run again"
+        }
+        Some(ErrorCode::SystemIoFailure) => {
+            "the catalog could not be read or written: is its disk full or failing? Free space or check the disk; if the catalog is damaged, `triplicate catalog rebuild` recreates it"
+        }
+        _ => return error.to_string(),
+    };
+    format!("{error}; {advice}")
+}
 
 /// The SQLite catalog. Cheap to share between threads (`&Catalog` is `Sync`).
 pub struct Catalog {
@@ -249,9 +268,9 @@ impl Catalog {
                 fs,
             });
         }
-        let conn = Connection::open(path).map_err(|source| CatalogError::Sqlite {
+        let conn = Connection::open(path).map_err(|error| CatalogError::Sqlite {
             path: path.into(),
-            source,
+            error,
         })?;
         Self::setup(path.into(), conn)
     }
@@ -259,17 +278,17 @@ impl Catalog {
     /// A throw-away catalog, for tests.
     pub fn open_in_memory() -> Result<Catalog> {
         let path = PathBuf::from(":memory:");
-        let conn = Connection::open_in_memory().map_err(|source| CatalogError::Sqlite {
+        let conn = Connection::open_in_memory().map_err(|error| CatalogError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         })?;
         Self::setup(path, conn)
     }
 
     fn setup(path: PathBuf, mut conn: Connection) -> Result<Catalog> {
-        let sql = |source| CatalogError::Sqlite {
+        let sql = |error| CatalogError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         };
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(sql)?;
@@ -312,9 +331,9 @@ impl Catalog {
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn).map_err(|source| CatalogError::Sqlite {
+        f(&mut conn).map_err(|error| CatalogError::Sqlite {
             path: self.path.clone(),
-            source,
+            error,
         })
     }
 
