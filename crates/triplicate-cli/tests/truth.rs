@@ -148,6 +148,8 @@ fn files_the_include_rules_leave_out_are_counted_never_silent() {
         text.contains("1 files not backed up by choice"),
         "litter is not counted, notes.txt is: {text}"
     );
+    let said = w.ok(&["backup"]);
+    assert!(said.contains("1 files not backed up by choice"), "{said}");
 }
 
 #[test]

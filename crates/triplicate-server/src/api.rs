@@ -268,11 +268,12 @@ struct CoverageAnswer {
 
 async fn coverage(State(state): State<SharedState>) -> ApiResult<CoverageAnswer> {
     let answer = with_home(&state, |t| {
-        let summary = triplicate::policy::assess(&t.catalog, &t.config)?.summary;
+        // One assessment for the totals and the folders.
+        let assessment = triplicate::policy::assess(&t.catalog, &t.config)?;
         Ok(CoverageAnswer {
-            summary,
+            folders: status::coverage_by_folder(t, &assessment)?,
+            summary: assessment.summary,
             policy: t.config.policy,
-            folders: status::coverage_by_folder(t)?,
         })
     })
     .await?;

@@ -506,8 +506,10 @@ pub struct FolderCoverage {
 
 /// 3-2-1 coverage per folder, sorted by library and folder. An unreadable file counts
 /// in its folder as unprotected.
-pub fn coverage_by_folder(t: &Triplicate) -> Result<Vec<FolderCoverage>, CatalogError> {
-    let assessment = policy::assess(&t.catalog, &t.config)?;
+pub fn coverage_by_folder(
+    t: &Triplicate,
+    assessment: &policy::Assessment,
+) -> Result<Vec<FolderCoverage>, CatalogError> {
     let names = t.catalog.present_names()?;
     let mut risky: std::collections::HashMap<i64, Coverage> = Default::default();
     let mut folders: std::collections::BTreeMap<(String, String), FolderCoverage> =

@@ -359,47 +359,45 @@ pub fn ingest(
         .config
         .library(&library.name)
         .map_or(MediaKind::Ssd, |l| l.media);
+    // Holders are named as `status` names them, so that both give a reason in the same
+    // words; the report lists them by their plain names.
+    let library_holder = format!("library '{}'", library.name);
+    let dest_names: Vec<String> = writers
+        .iter()
+        .map(|w| format!("'{}'", w.config.name))
+        .collect();
     for (planned, outcome) in plans.iter().zip(&outcomes) {
-        // The one coverage rule: one copy per device, none on the card's. Holders are
-        // named as `status` names them, so that both give a reason in the same words.
-        let library_holder = format!("library '{}'", library.name);
-        let mut plain: Vec<(String, &str)> = Vec::new();
-        let mut holders = Vec::new();
+        // The one coverage rule: one copy per device, none on the card's.
+        let mut holders: Vec<(Holder<'_>, &str)> = Vec::new();
         if outcome.library_path.is_some() {
-            plain.push((library_holder.clone(), "library"));
-        }
-        let dest_names: Vec<String> = writers
-            .iter()
-            .map(|w| format!("'{}'", w.config.name))
-            .collect();
-        if outcome.library_path.is_some() {
-            holders.push(Holder {
+            let library = Holder {
                 name: &library_holder,
                 device: &library_device,
                 media,
                 offsite: false,
-            });
+            };
+            holders.push((library, "library"));
         }
         for (w, name) in writers
             .iter()
             .zip(&dest_names)
             .filter(|(w, _)| outcome.verified_at.contains(&w.config.name))
         {
-            plain.push((name.clone(), &w.config.name));
-            holders.push(Holder {
+            let copy = Holder {
                 name,
                 device: &w.device,
                 media: w.config.media,
                 offsite: w.config.is_offsite(),
-            });
+            };
+            holders.push((copy, &w.config.name));
         }
-        let counted = crate::policy::count(&holders, &[(&card_device, "the card")]);
+        let shown: Vec<Holder<'_>> = holders.iter().map(|(h, _)| *h).collect();
+        let counted = crate::policy::count(&shown, &[(&card_device, "the card")]);
         let devices = counted.coverage.copies;
-        let copies: Vec<String> = counted
-            .counted
+        let copies: Vec<String> = holders
             .iter()
-            .filter_map(|c| plain.iter().find(|(shown, _)| shown == c))
-            .map(|(_, name)| name.to_string())
+            .filter(|(h, _)| counted.counted.iter().any(|c| c == h.name))
+            .map(|(_, plain)| plain.to_string())
             .collect();
         if let Some(error) = &outcome.card_error {
             failing.push((planned.file.rel.to_string(), error.clone()));
@@ -1231,7 +1229,8 @@ impl Context<'_> {
             w.dest
                 .read(&row.key)
                 .ok()
-                .and_then(|mut r| xxh64_of(&mut r).ok())
+                .and_then(|mut r| learn(&mut r).ok())
+                .map(|l| l.xxh64)
         };
         let redo = Redo {
             key: row.key.clone(),
@@ -1303,30 +1302,19 @@ struct Redo {
     damaged_xxh64: Option<u64>,
 }
 
-/// The xxh64 of everything `reader` gives.
-fn xxh64_of(reader: &mut dyn std::io::Read) -> std::io::Result<u64> {
-    let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
-    let mut buf = vec![0u8; crate::photo::HASH_BUFFER];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => return Ok(xxh64.digest()),
-            Ok(n) => xxh64.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// BLAKE3 and xxh64 of a card file, read once (used when a name is taken, to tell a
 /// card seen before from a clash).
 fn hash_card_file(path: &Path) -> std::io::Result<Learned> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    learn(&mut std::fs::File::open(path)?)
+}
+
+/// BLAKE3 and xxh64 of everything `reader` gives.
+fn learn(reader: &mut dyn std::io::Read) -> std::io::Result<Learned> {
     let mut blake3 = blake3::Hasher::new();
     let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
     let mut buf = vec![0u8; crate::photo::HASH_BUFFER];
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
