@@ -465,6 +465,13 @@ pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
         r.manifests,
         r.copies
     );
+    if r.bad_lines + r.not_found > 0 {
+        say!(
+            "Not counted: {} damaged manifest lines, {} listed copies that are not there (below).",
+            r.bad_lines,
+            r.not_found
+        );
+    }
     say!(
         "Next: `triplicate backup` finds the originals again; `triplicate verify` re-checks the copies."
     );

@@ -4,6 +4,7 @@
 mod common;
 
 use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::World;
 
@@ -355,4 +356,279 @@ fn a_damaged_catalog_is_said_once_with_the_fix_and_never_exits_zero() {
         let said = err.matches("malformed").count() + err.matches("not a database").count();
         assert_eq!(said, 1, "SQLite's words once: {err}");
     }
+}
+
+#[test]
+fn a_disk_unplugged_during_a_backup_is_not_written_on_the_system_disk() {
+    common::require_root();
+    let w = World::new();
+    w.init();
+    let usb = common::Mount::ext4(&w.path("media/usb"), &w.path("usb.img"), "512M");
+    w.add_dest("usb", &usb.path, "hdd", "onsite");
+    let day = w.library().join("2026/2026-12-02");
+    std::fs::create_dir_all(&day).unwrap();
+    for i in 0..40 {
+        std::fs::write(
+            day.join(format!("IMG_{i:04}.JPG")),
+            triplicate_testkit::noise(&format!("unplugged-{i}"), 6 << 20),
+        )
+        .unwrap();
+    }
+    let mut run = common::Killed(
+        w.cmd()
+            .args(["backup", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let start = std::time::Instant::now();
+    while common::count_published(&usb.path) < 2 {
+        assert!(start.elapsed().as_secs() < 120, "the backup never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    usb.unplug_lazily();
+    let child = std::mem::replace(&mut run.0, w.cmd().arg("--version").spawn().unwrap());
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("went away"),
+        "{stdout}\n{stderr}"
+    );
+    // The bare mount point, a folder on the system disk, holds nothing.
+    assert_eq!(
+        triplicate_testkit::files_under(&usb.path),
+        Vec::<std::path::PathBuf>::new(),
+        "written on the system disk in the unplugged disk's place"
+    );
+    let status = w.status();
+    let verified = common::dest(&status, "usb")["verified"].as_u64().unwrap();
+    assert!(
+        verified < 40,
+        "copies made after the disk went are counted: {status}"
+    );
+
+    // Plugged back: every copy the catalog counts is there, and the next run
+    // finishes the job with each photo once.
+    usb.plug_back();
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 0, "a counted copy is not on the disk: {report}");
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::stored(&usb.path).len(), 40);
+    assert_eq!(common::dest(&w.status(), "usb")["verified"], 40);
+    assert!(common::partials(&usb.path).is_empty());
+}
+
+/// Every file under `root` (not `.triplicate/`) with its modification time.
+fn mtimes(root: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, SystemTime> {
+    triplicate_testkit::tree_hashes(root)
+        .unwrap()
+        .into_keys()
+        .map(|p| {
+            let when = std::fs::metadata(root.join(&p))
+                .unwrap()
+                .modified()
+                .unwrap();
+            (p, when)
+        })
+        .collect()
+}
+
+/// A library of `n` photos of `size` bytes, each with its own modification time in
+/// 2019.
+fn dated_library(w: &World, n: usize, size: usize) {
+    let day = w.library().join("2019/2019-06-01");
+    std::fs::create_dir_all(&day).unwrap();
+    for i in 0..n {
+        let path = day.join(format!("IMG_{i:04}.JPG"));
+        std::fs::write(
+            &path,
+            triplicate_testkit::noise(&format!("dated-{i}"), size),
+        )
+        .unwrap();
+        let when = UNIX_EPOCH + Duration::new(1_559_347_200 + 3_600 * i as u64, 123_456_789);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_killed_restore_leaves_nothing_behind_and_every_file_keeps_its_mtime() {
+    let w = common::studio();
+    dated_library(&w, 24, 2 << 20);
+    let original = mtimes(&w.library());
+    assert_eq!(w.backup(&[]).0, 0);
+    let to = w.path("restored");
+    let mut killed = 0;
+    for pause in [30u64, 60, 90, 120, 150] {
+        let mut run = common::Killed(
+            w.cmd()
+                .args(["restore", "--all", "--to", to.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(pause));
+        if run.0.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+    }
+    assert!(killed > 0, "no restore was interrupted");
+    // A file restored by a run killed between the rename and setting its time.
+    let first = to.join("2019/2019-06-01/IMG_0000.JPG");
+    if first.exists() {
+        std::fs::File::options()
+            .write(true)
+            .open(&first)
+            .unwrap()
+            .set_modified(SystemTime::now())
+            .unwrap();
+    }
+    let (code, report) = w.json("restore", &["--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(mtimes(&to), original, "every restored file keeps its mtime");
+    assert_eq!(common::partials(&to), Vec::<std::path::PathBuf>::new());
+    assert!(
+        !to.join(".triplicate").exists(),
+        "the restore target holds only what was restored"
+    );
+}
+
+#[test]
+fn restore_after_a_catalog_rebuild_gives_back_every_files_mtime() {
+    let w = common::studio();
+    dated_library(&w, 6, 4096);
+    let original = mtimes(&w.library());
+    assert_eq!(w.backup(&[]).0, 0);
+    std::fs::remove_file(w.home().join("catalog.db")).unwrap();
+    w.ok(&["catalog", "rebuild"]);
+    let to = w.path("restored");
+    let (code, report) = w.json("restore", &["--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(mtimes(&to), original, "manifests carry each file's mtime");
+}
+
+#[test]
+fn rebuild_keeps_every_good_manifest_line_reports_the_bad_and_counts_only_what_is_there() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    dated_library(&w, 6, 4096);
+    assert_eq!(w.backup(&[]).0, 0);
+    let manifests = triplicate_testkit::files_under(&w.path("usb/.triplicate/manifests"));
+    assert_eq!(manifests.len(), 1);
+    let text = std::fs::read_to_string(&manifests[0]).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 7, "a header and six entries");
+    // One broken line, one invalid hash, one changed path.
+    lines[1] = lines[1].replacen("{", "{broken", 1);
+    let mut bad_hash: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+    bad_hash["blake3"] = "not-a-hash".into();
+    lines[2] = bad_hash.to_string();
+    let mut moved: serde_json::Value = serde_json::from_str(&lines[3]).unwrap();
+    moved["path"] = "2019/elsewhere/IMG_9999.JPG".into();
+    lines[3] = moved.to_string();
+    std::fs::write(&manifests[0], lines.join("\n") + "\n").unwrap();
+
+    std::fs::remove_file(w.home().join("catalog.db")).unwrap();
+    let out = w.run(&["catalog", "rebuild", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["copies"], 3, "every good line is kept: {report}");
+    assert_eq!(report["bad_lines"], 2, "{report}");
+    assert_eq!(report["not_found"], 1, "{report}");
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("line 2") && problems.contains("line 3"),
+        "{problems}"
+    );
+    assert!(problems.contains("IMG_9999.JPG"), "{problems}");
+    let status = w.status();
+    assert_eq!(common::dest(&status, "usb")["verified"], 3, "{status}");
+
+    // The next backup finds the photos again and stores none of them twice.
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::dest(&w.status(), "usb")["verified"], 6);
+    let stored = common::stored(&w.path("usb"));
+    assert_eq!(stored.len(), 6, "a photo was stored twice: {stored:?}");
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn a_killed_ingest_leaves_nothing_behind_after_the_rerun_and_no_photo_is_taken_for_a_leftover() {
+    common::require_root();
+    let w = World::new();
+    w.init();
+    let (d1, d2) = (w.disk_sized("d1", "256m"), w.disk_sized("d2", "256m"));
+    w.add_dest("d1", &d1, "hdd", "onsite");
+    w.add_dest("d2", &d2, "hdd", "vault");
+    let card = common::Mount::tmpfs(&w.path("card"), "128m");
+    triplicate_testkit::write_card(
+        &card.path,
+        &triplicate_testkit::CardSpec {
+            pairs: 16,
+            raw_size: 6 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // A photo whose name only looks like a temporary file.
+    let unlucky = w.library().join(".triplicate-partial-0123456789abcdef.JPG");
+    std::fs::write(&unlucky, b"a photo with an unlucky name").unwrap();
+
+    let staged = |place: &std::path::Path| {
+        common::partials(place)
+            .into_iter()
+            .filter(|p| *p != unlucky)
+            .collect::<Vec<_>>()
+    };
+    let mut killed = 0;
+    let mut left = 0;
+    for pause in [20u64, 40, 60, 80, 100, 120, 140, 160] {
+        let mut run = common::Killed(
+            w.cmd()
+                .args(["ingest", card.path.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(pause));
+        if run.0.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        drop(run);
+        left += [w.library(), d1.clone(), d2.clone()]
+            .iter()
+            .map(|p| staged(p).len())
+            .sum::<usize>();
+    }
+    assert!(killed > 0, "no ingest was interrupted");
+    assert!(left > 0, "the killed ingests left nothing to sweep");
+    let (code, report) = w.json("ingest", &[card.path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["verdict"]["safe"], true, "{report}");
+    for place in [w.library(), d1, d2] {
+        assert_eq!(
+            staged(&place),
+            Vec::<std::path::PathBuf>::new(),
+            "after {killed} killed ingests that had left {left} files"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&unlucky).unwrap(),
+        b"a photo with an unlucky name"
+    );
 }

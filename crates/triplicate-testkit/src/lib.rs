@@ -203,6 +203,18 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// What interrupted writes left under `root`: the files in its staging folder
+/// (`.triplicate/partial/`), and the `.triplicate-partial-*` files earlier versions
+/// wrote beside their targets, anywhere below it.
+pub fn leftovers(root: &Path) -> Vec<PathBuf> {
+    let staged = files_under(&root.join(".triplicate/partial"));
+    let beside = files_under(root).into_iter().filter(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".triplicate-partial-"))
+    });
+    staged.into_iter().chain(beside).collect()
+}
+
 /// BLAKE3 of every published file under `root` (skipping `.triplicate` and `ascmhl` folders and the
 /// `.triplicate-partial-` files of puts in progress), by relative path. Safe to call
 /// while a backup writes there: a file that vanishes meanwhile is left out.

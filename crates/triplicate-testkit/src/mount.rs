@@ -87,6 +87,44 @@ impl Mount {
         }
     }
 
+    /// ext4 on a loop device over a sparse image of `size` ("512M"): a USB disk that
+    /// can be unplugged ([`Mount::unplug_lazily`]) and plugged back with what was
+    /// written to it.
+    pub fn ext4(path: &Path, image: &Path, size: &str) -> Mount {
+        require_root();
+        std::fs::create_dir_all(path).unwrap();
+        sh("truncate", &["-s", size, image.to_str().unwrap()]);
+        sh("mkfs.ext4", &["-q", "-F", image.to_str().unwrap()]);
+        let out = Command::new("losetup")
+            .args(["-f", "--show", image.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        sh("mount", &[&dev, path.to_str().unwrap()]);
+        Mount {
+            path: path.into(),
+            loop_dev: Some(dev),
+        }
+    }
+
+    /// The disk goes while it is in use, as when its cable is pulled: detached at
+    /// once (`umount --lazy`), leaving the bare mount point, a folder on the system
+    /// disk, in its place.
+    pub fn unplug_lazily(&self) {
+        sh("umount", &["--lazy", self.path.to_str().unwrap()]);
+    }
+
+    /// Mounts the loop device again at the same place.
+    pub fn plug_back(&self) {
+        let dev = self.loop_dev.as_deref().expect("a disk image to plug back");
+        sh("mount", &[dev, self.path.to_str().unwrap()]);
+    }
+
     pub fn remount(&self, options: &str) {
         sh(
             "mount",

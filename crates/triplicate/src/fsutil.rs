@@ -32,11 +32,21 @@ pub fn readable_by_others(path: &Path) -> bool {
 
 pub fn space(path: &Path) -> io::Result<Space> {
     let s = rustix::fs::statvfs(path).map_err(io::Error::from)?;
-    Ok(Space {
+    Ok(space_from(s))
+}
+
+/// Space on the filesystem holding the open file or folder `fd`.
+pub fn space_of(fd: impl std::os::fd::AsFd) -> io::Result<Space> {
+    let s = rustix::fs::fstatvfs(fd).map_err(io::Error::from)?;
+    Ok(space_from(s))
+}
+
+fn space_from(s: rustix::fs::StatVfs) -> Space {
+    Space {
         total: s.f_blocks * s.f_frsize,
         free: s.f_bavail * s.f_frsize,
         read_only: s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY),
-    })
+    }
 }
 
 /// The name of a network filesystem holding `path`, if it is on one.
@@ -192,21 +202,29 @@ impl UncachedReader {
     /// place is refused (a copy is a file Triplicate wrote, never what a link points
     /// to).
     pub fn open(path: &Path) -> io::Result<UncachedReader> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(|e| {
-                if e.raw_os_error() == Some(libc::ELOOP) {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "a symbolic link stands where a copy should be",
-                    )
-                } else {
-                    e
-                }
-            })?;
+        Self::open_at(rustix::fs::CWD, path)
+    }
+
+    /// [`UncachedReader::open`] for `path` beneath the open folder `dir`.
+    pub fn open_at(dir: impl std::os::fd::AsFd, path: &Path) -> io::Result<UncachedReader> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::openat(
+            dir,
+            path,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            if e == rustix::io::Errno::LOOP {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a symbolic link stands where a copy should be",
+                )
+            } else {
+                e.into()
+            }
+        })?;
+        let file = File::from(fd);
         if !file.metadata()?.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

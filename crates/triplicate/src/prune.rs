@@ -304,6 +304,7 @@ pub fn prune(
                     verified_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
                     stored_blake3: None,
                     removed: true,
+                    mtime_ns: None,
                 });
                 catalog
                     .forget_pruned_copy(

@@ -28,6 +28,10 @@ pub struct RebuildReport {
     pub destinations: u64,
     pub manifests: u64,
     pub copies: u64,
+    /// Manifest lines that could not be read: each is a problem too.
+    pub bad_lines: u64,
+    /// Copies a manifest lists that are not where it says: not counted.
+    pub not_found: u64,
     pub problems: Vec<Problem>,
 }
 
@@ -122,6 +126,18 @@ pub fn rebuild(
                 continue;
             }
         };
+        // What the destination holds, to count only the copies that are there.
+        let held = match held(dest.as_ref()) {
+            Ok(held) => held,
+            Err(e) => {
+                problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: e.to_string(),
+                    class: e.class(),
+                });
+                continue;
+            }
+        };
         // Oldest first (names start with the time), so later runs win.
         manifests.sort_by(|a, b| a.key.file_name().cmp(b.key.file_name()));
         progress.event(&Event::WorkPlanned {
@@ -139,24 +155,42 @@ pub fn rebuild(
                 .map_err(|e| e.to_string())
                 .and_then(|mut r| r.read_to_end(&mut bytes).map_err(|e| e.to_string()));
             let parsed = read.and_then(|_| manifest::decode(&bytes).map_err(|e| e.to_string()));
+            let problem = |message: String| Problem {
+                subject: format!("dest:{}", d.name),
+                message,
+                class: ErrorClass::Permanent,
+            };
             match parsed {
-                Ok((header, entries)) if header.destination == d.id => {
-                    report.copies += catalog.record_manifest(&d.id, &entries)? as u64;
+                Ok(m2) if m2.header.destination == d.id => {
+                    for bad in &m2.bad {
+                        report.bad_lines += 1;
+                        problems.report(problem(format!(
+                            "destination '{}': manifest {} line {}: {}; that line is skipped (`verify --dest {}` then `backup` make sure its photo has its copy)",
+                            d.name, m.key, bad.line, bad.message, d.name
+                        )));
+                    }
+                    let found = |e: &manifest::Entry| {
+                        held.get(&e.path)
+                            .is_some_and(|&size| size == e.size || e.stored_blake3.is_some())
+                    };
+                    for e in m2.entries.iter().filter(|e| !e.removed && !found(e)) {
+                        report.not_found += 1;
+                        problems.report(problem(format!(
+                            "destination '{}': manifest {} lists {}, which is not there; not counted (the next backup copies the photo again)",
+                            d.name, m.key, e.path
+                        )));
+                    }
+                    report.copies += catalog.record_manifest(&d.id, &m2.entries, &found)? as u64;
                     report.manifests += 1;
                 }
-                Ok((header, _)) => problems.report(Problem {
-                        subject: format!("dest:{}", d.name),
-                        message: format!(
-                            "destination '{}': manifest {} belongs to destination {}, not this one; skipped",
-                            d.name, m.key, header.destination
-                        ),
-                        class: ErrorClass::Permanent,
-                    }),
-                Err(why) => problems.report(Problem {
-                        subject: format!("dest:{}", d.name),
-                        message: format!("destination '{}': manifest {} is unreadable: {why}; skipped", d.name, m.key),
-                        class: ErrorClass::Permanent,
-                    }),
+                Ok(m2) => problems.report(problem(format!(
+                    "destination '{}': manifest {} belongs to destination {}, not this one; skipped",
+                    d.name, m.key, m2.header.destination
+                ))),
+                Err(why) => problems.report(problem(format!(
+                    "destination '{}': manifest {} is unreadable: {why}; skipped",
+                    d.name, m.key
+                ))),
             }
             progress.event(&Event::WorkBytes {
                 dest: &d.name,
@@ -170,6 +204,19 @@ pub fn rebuild(
     }
     report.problems = problems.into_vec();
     Ok(report)
+}
+
+/// Every file the destination holds, with its size: the photos, and the earlier
+/// versions kept under `.triplicate/versions`.
+fn held(
+    dest: &dyn destination::ReadDestination,
+) -> Result<std::collections::HashMap<RelPath, u64>, destination::DestError> {
+    let versions = RelPath::new(format!("{META_DIR}/versions").into_bytes()).expect("clean");
+    let mut held = std::collections::HashMap::new();
+    for listed in [dest.list(None)?, dest.list(Some(&versions))?] {
+        held.extend(listed.into_iter().map(|m| (m.key, m.size)));
+    }
+    Ok(held)
 }
 
 /// Moves `catalog.db` (and its WAL files) aside; returns where it went.

@@ -27,9 +27,7 @@ use serde::Serialize;
 use crate::catalog::NamedPhoto;
 use crate::destination::Stored;
 use crate::destination::layout::alternate_name;
-use crate::destination::{
-    self, DestError, ErrorClass, LocalDestination, ReadDestination, WriteDestination,
-};
+use crate::destination::{self, DestError, ErrorClass, LocalDestination, ReadDestination};
 use crate::engine::EngineError;
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::home::Triplicate;
@@ -434,6 +432,14 @@ fn restore_one(
                         && verify_copy(target, &candidate, &photo.hash, Stored::AsGiven)
                             .is_ok() =>
                 {
+                    // Restored by a run killed before it could set the time.
+                    if let Some(when) = modified(photo.mtime_ns)
+                        && target.modified(&candidate).is_ok_and(|m| m != when)
+                    {
+                        target
+                            .set_modified(&candidate, when)
+                            .map_err(|e| Failure::Other(e.to_string()))?;
+                    }
                     return Ok(Outcome::AlreadyThere);
                 }
                 Ok(Some(_)) if skip_existing => return Ok(Outcome::Skipped),
@@ -459,15 +465,12 @@ fn restore_one(
             .and_then(|reader| {
                 let mut checked = VerifyingReader::new(reader, photo.hash, photo.size);
                 target
-                    .put(&place, &mut checked, photo.size)
+                    .put_dated(&place, &mut checked, photo.size, modified(photo.mtime_ns))
                     .map_err(TargetError::from)
             })
             .and_then(|stored| verify_copy(target, &place, &photo.hash, stored));
         match copied {
-            Ok(()) => {
-                set_mtime(&place.to_path(target.root()), photo.mtime_ns);
-                return Ok(Outcome::Restored { renamed });
-            }
+            Ok(()) => return Ok(Outcome::Restored { renamed }),
             Err(e) => tried.push(format!("from '{}': {e}", source.name())),
         }
     }
@@ -484,14 +487,9 @@ fn restore_one(
     Err(Failure::Other(tried.join("; ")))
 }
 
-/// Gives a restored file its original modification time, so that a rescan of a
-/// restored library sees it unchanged.
-fn set_mtime(path: &std::path::Path, mtime_ns: i64) {
-    if mtime_ns < 0 {
-        return;
-    }
-    let when = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(mtime_ns as u64);
-    if let Ok(f) = std::fs::File::options().write(true).open(path) {
-        let _ = f.set_modified(when);
-    }
+/// The modification time a restored file gets back: the library file's, where the
+/// catalog (or a rebuilt catalog's manifests) knows it.
+fn modified(mtime_ns: i64) -> Option<std::time::SystemTime> {
+    (mtime_ns >= 0)
+        .then(|| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(mtime_ns as u64))
 }

@@ -242,19 +242,10 @@ impl Drop for Killed {
     }
 }
 
-/// Files whose name says they are leftovers of a put.
+/// What interrupted puts left under `root` (its staging folder, or beside their
+/// targets on a remote store).
 pub fn partials(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in kit::files_under(root) {
-        if e.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with(".triplicate-partial-")
-        {
-            out.push(e);
-        }
-    }
-    out
+    kit::leftovers(root)
 }
 
 #[allow(unused_imports)]

@@ -183,7 +183,7 @@ impl Catalog {
             let mut stmt = c.prepare(
                 "SELECT c.photo_id, c.path, p.hash, p.size, p.captured, p.kind,
                         COALESCE(f.library, ''), COALESCE(f.path, c.path), c.verified_at,
-                        c.stored_hash
+                        c.stored_hash, f.mtime_ns
                  FROM copies c INDEXED BY copies_unlisted JOIN photos p ON p.id = c.photo_id
                  LEFT JOIN files f ON f.id = (SELECT MIN(id) FROM files WHERE photo_id = p.id)
                  WHERE c.dest = ?1 AND c.state = 'verified' AND c.manifest IS NULL
@@ -201,6 +201,7 @@ impl Catalog {
                     source: rel(r.get(7)?)?,
                     verified_at: r.get(8)?,
                     stored_hash: r.get::<_, Option<Vec<u8>>>(9)?.map(hash_from),
+                    mtime_ns: r.get::<_, Option<i64>>(10)?.filter(|&m| m >= 0),
                 })
             })?;
             rows.collect()
@@ -363,6 +364,7 @@ impl Catalog {
         &self,
         dest: &str,
         entries: &[crate::destination::manifest::Entry],
+        found: &dyn Fn(&crate::destination::manifest::Entry) -> bool,
     ) -> Result<usize> {
         self.tx(|tx| {
             let mut photo = tx.prepare_cached(
@@ -373,7 +375,7 @@ impl Catalog {
             )?;
             let mut file = tx.prepare_cached(
                 "INSERT INTO files(library, path, photo_id, size, mtime_ns, inode, present)
-                 VALUES (?1, ?2, ?3, ?4, -1, 0, 0)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, 0)
                  ON CONFLICT(library, path) DO NOTHING",
             )?;
             let mut copy = tx.prepare_cached(
@@ -403,7 +405,13 @@ impl Catalog {
                     |r| r.get(0),
                 )?;
                 if !e.library.is_empty() {
-                    file.execute(params![e.library, e.source.as_bytes(), id, e.size as i64])?;
+                    let mtime = e.mtime_ns.unwrap_or(-1);
+                    file.execute(params![e.library, e.source.as_bytes(), id, e.size as i64, mtime])?;
+                }
+                // A copy the destination does not hold where the line says is not
+                // counted: the photo is known, and the next backup copies it again.
+                if !found(e) {
+                    continue;
                 }
                 let stored_hash = e
                     .stored_blake3

@@ -136,6 +136,8 @@ pub struct UnlistedCopy {
     pub verified_at: i64,
     /// The hash of the bytes as stored, where they are not the photo's (encrypted).
     pub stored_hash: Option<ContentHash>,
+    /// The library file's modification time, where the catalog knows it.
+    pub mtime_ns: Option<i64>,
 }
 
 /// A copy as recorded: where it is and what it should hold.

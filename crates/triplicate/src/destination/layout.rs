@@ -259,19 +259,18 @@ impl Layout {
     }
 }
 
-/// A name that a library (or a GRID peer) may choose but a destination reserves: the
-/// temporary names of puts in progress, which the crash sweep removes. Such a name is
-/// stored with its first dot written `%2E` (restore brings it back under its library
-/// name), so that the sweep never takes a photo for a leftover.
+/// A name that a library (or a GRID peer) may choose but a destination reserves: its
+/// own folder (`.triplicate`), and the temporary names that earlier versions wrote
+/// beside their targets. Such a name is stored with its first dot written `%2E`
+/// (restore brings it back under its library name), so that no photo is ever taken
+/// for a leftover or lands among the destination's own files.
 fn escape_reserved(part: &[u8]) -> Vec<u8> {
-    match part.strip_prefix(super::local::PARTIAL_PREFIX.as_bytes()) {
-        Some(rest) => {
-            let mut out = b"%2E".to_vec();
-            out.extend_from_slice(&super::local::PARTIAL_PREFIX.as_bytes()[1..]);
-            out.extend_from_slice(rest);
-            out
-        }
-        None => part.to_vec(),
+    let reserved = part == super::META_DIR.as_bytes()
+        || part.starts_with(super::local::PARTIAL_PREFIX.as_bytes());
+    if reserved {
+        [b"%2E", &part[1..]].concat()
+    } else {
+        part.to_vec()
     }
 }
 
@@ -317,7 +316,7 @@ mod tests {
     fn a_photo_named_like_a_put_in_progress_is_stored_under_another_name() {
         let layout = Layout::parse("{year}/{reldir}/{name}").unwrap();
         let source = RelPath::new(
-            b".triplicate-partial-x/.triplicate-partial-0123456789abcdef.JPG".to_vec(),
+            b".triplicate/.triplicate-partial-x/.triplicate-partial-0123456789abcdef.JPG".to_vec(),
         )
         .unwrap();
         let key = layout.render(&LayoutInput {
@@ -333,7 +332,7 @@ mod tests {
         });
         assert_eq!(
             key.to_string(),
-            "2024/%2Etriplicate-partial-x/%2Etriplicate-partial-0123456789abcdef.JPG"
+            "2024/%2Etriplicate/%2Etriplicate-partial-x/%2Etriplicate-partial-0123456789abcdef.JPG"
         );
     }
     use super::*;

@@ -1,20 +1,38 @@
-//! A destination on a local path: another disk, or a mounted SMB/NFS share.
+//! A destination on a local path: another disk, or a mounted SMB/NFS share. The same
+//! type writes into a plain folder (the library a card is ingested into, a restore
+//! target), without a marker or a lock.
 //!
-//! Puts follow invariant 3 to the letter: write to a short temporary name in the target
-//! folder (`.triplicate-partial-<random>`, short so that 255-byte names still fit), fsync,
-//! publish with a rename that refuses to replace (`renameat2(RENAME_NOREPLACE)`, else
-//! `link` + `unlink`, else check-then-rename under the destination lock, for
-//! filesystems such as exFAT that have neither), then fsync the folder. The cached
-//! pages are dropped after the fsync, so the read-back that verifies a copy comes from
-//! the device. Leftovers of a crash are removed by [`WriteDestination::sweep_partials`].
+//! **Held, not looked up.** The root folder is opened once and every operation
+//! resolves beneath that descriptor (`openat`, `mkdirat`, `renameat`…), so a disk
+//! unmounted during a run is never replaced by the bare mount point under it: nothing
+//! is ever written on the system disk in its place. Before a put reports success it
+//! checks that the root's path still leads to the folder it opened
+//! ([`LocalDestination::still_here`]); a copy made after the disk went is not counted
+//! ([`DestError::Vanished`]).
+//!
+//! **Puts** follow invariant 3 to the letter: write to a temporary file in this
+//! process's staging folder ([`super::staging`]), fsync, publish with a rename that
+//! refuses to replace (`renameat2(RENAME_NOREPLACE)`, else `link` + `unlink`, else
+//! check-then-rename under the destination lock, for filesystems such as exFAT that
+//! have neither), then fsync the folder. The cached pages are dropped after the fsync,
+//! so the read-back that verifies a copy comes from the device. What a killed run
+//! left in staging is removed when the next writer starts.
 //!
 //! While a destination is open for writing, this process holds an exclusive lock on
 //! `.triplicate/lock`, so two triplicate processes never write to it at once.
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
+
+use super::staging::Staging;
 use super::{
     DestError, FORMAT_VERSION, META_DIR, Marker, ObjectMeta, Properties, ReadDestination, Stored,
     WriteDestination,
@@ -22,7 +40,9 @@ use super::{
 use crate::fsutil::{self, Space};
 use crate::relpath::RelPath;
 
-/// Prefix of the temporary names that puts write before publishing.
+/// Prefix of the temporary names that earlier versions wrote beside the target. No
+/// longer written; a library name that starts with it is still escaped at
+/// destinations ([`super::layout`]), where such leftovers may remain.
 pub const PARTIAL_PREFIX: &str = ".triplicate-partial-";
 
 pub(crate) const MARKER_FILE: &str = "destination.toml";
@@ -31,13 +51,24 @@ const WRITE_BUFFER: usize = 8 << 20;
 #[derive(Debug)]
 pub struct LocalDestination {
     name: String,
+    /// The root as configured, for messages and for [`LocalDestination::still_here`].
     root: PathBuf,
+    /// The root folder, held open: every operation resolves beneath it.
+    dir: OwnedFd,
+    /// Device and inode of `dir`.
+    identity: (u64, u64),
+    /// Whether this is a destination (a marker, a write lock), not a plain folder.
+    marked: bool,
     /// Held for the life of the value: the exclusive write lock against other
-    /// processes. `None` when opened only for reading.
-    _lock: Option<File>,
+    /// processes. `None` when opened only for reading, or for a plain folder.
+    lock: Option<File>,
     /// Serialises check-then-rename between this process's threads, where the
     /// filesystem cannot refuse to replace by itself.
-    publish: std::sync::Mutex<()>,
+    publish: Mutex<()>,
+    /// This process's staging folder, made at the first put.
+    staging: Mutex<Option<Staging>>,
+    /// Files that killed runs had left in staging, removed when this writer opened.
+    swept: Mutex<usize>,
 }
 
 impl LocalDestination {
@@ -79,20 +110,25 @@ impl LocalDestination {
     /// Opens a destination for writing: the marker must be there and match, the
     /// filesystem must be writable, and no other process may hold the lock.
     pub fn open(name: &str, root: &Path, expected_id: &str) -> Result<Self, DestError> {
+        let mut d = Self::hold(name, root, true)?;
         Self::check_marker(name, root, expected_id)?;
-        if fsutil::space(root).is_ok_and(|s| s.read_only) {
+        d.still_here()?;
+        if fsutil::space_of(&d.dir).is_ok_and(|s| s.read_only) {
             return Err(DestError::ReadOnly {
                 dest: name.into(),
                 path: root.into(),
             });
         }
-        let lock_path = root.join(META_DIR).join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| map_io(name, "create", &lock_path, e))?;
+        let lock_rel = Path::new(META_DIR).join("lock");
+        let lock_path = root.join(&lock_rel);
+        let lock = rustix::fs::openat(
+            &d.dir,
+            &lock_rel,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(File::from)
+        .map_err(|e| map_io(name, "create", &lock_path, e.into()))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -103,36 +139,67 @@ impl LocalDestination {
             }
             Err(fs::TryLockError::Error(e)) => return Err(map_io(name, "lock", &lock_path, e)),
         }
-        Ok(LocalDestination {
-            name: name.into(),
-            root: root.into(),
-            _lock: Some(lock),
-            publish: std::sync::Mutex::new(()),
-        })
+        d.lock = Some(lock);
+        d.sweep_at_open()?;
+        Ok(d)
     }
 
     /// Opens a destination for reading only: the marker must be there and match; no
     /// lock is taken and a read-only filesystem is fine.
     pub fn open_read_only(name: &str, root: &Path, expected_id: &str) -> Result<Self, DestError> {
+        let d = Self::hold(name, root, true)?;
         Self::check_marker(name, root, expected_id)?;
-        Ok(LocalDestination {
-            name: name.into(),
-            root: root.into(),
-            _lock: None,
-            publish: std::sync::Mutex::new(()),
-        })
+        d.still_here()?;
+        Ok(d)
     }
 
     /// A plain folder that is not a Triplicate destination (no marker, no lock), for
-    /// `restore` to write into with the same atomic, never-replacing puts. The folder is
-    /// created if needed.
+    /// `restore` and card ingest to write into with the same atomic, never-replacing
+    /// puts. The folder is created if needed.
     pub fn plain_folder(name: &str, root: &Path) -> Result<Self, DestError> {
         fs::create_dir_all(root).map_err(|e| map_io(name, "create", root, e))?;
+        let d = Self::hold(name, root, false)?;
+        d.sweep_at_open()?;
+        Ok(d)
+    }
+
+    /// Removes what killed runs left in staging, as a writer opens the place; the
+    /// count is reported by the next [`WriteDestination::sweep_partials`].
+    fn sweep_at_open(&self) -> Result<(), DestError> {
+        let swept = Staging::sweep(&self.dir, None, self.lock.is_some())
+            .map_err(|e| self.err("sweep", &Staging::parent(), e))?;
+        if swept > 0 {
+            tracing::info!(destination = %self.name, "removed {swept} files that interrupted runs left");
+            *self.swept.lock().unwrap_or_else(|p| p.into_inner()) += swept;
+        }
+        Ok(())
+    }
+
+    /// Opens the root folder and remembers which folder it is.
+    fn hold(name: &str, root: &Path, marked: bool) -> Result<Self, DestError> {
+        let dir = rustix::fs::open(
+            root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::NOENT | Errno::NOTDIR if marked => DestError::NotMounted {
+                dest: name.into(),
+                root: root.into(),
+            },
+            e => map_io(name, "open", root, e.into()),
+        })?;
+        let stat = rustix::fs::fstat(&dir).map_err(|e| map_io(name, "stat", root, e.into()))?;
         Ok(LocalDestination {
             name: name.into(),
             root: root.into(),
-            _lock: None,
-            publish: std::sync::Mutex::new(()),
+            dir,
+            identity: (stat.st_dev, stat.st_ino),
+            marked,
+            lock: None,
+            publish: Mutex::new(()),
+            staging: Mutex::new(None),
+            swept: Mutex::new(0),
         })
     }
 
@@ -140,23 +207,76 @@ impl LocalDestination {
         &self.root
     }
 
-    fn err(&self, op: &'static str, path: &Path, e: io::Error) -> DestError {
-        map_io(&self.name, op, path, e)
+    /// Whether the root's path still leads to the folder that was opened (and, for a
+    /// destination, its marker is still there): false once the disk was unmounted or
+    /// unplugged, even if its mount point is still a folder.
+    pub fn still_here(&self) -> Result<(), DestError> {
+        let same =
+            rustix::fs::stat(&self.root).is_ok_and(|s| (s.st_dev, s.st_ino) == self.identity);
+        let marker = Path::new(META_DIR).join(MARKER_FILE);
+        let marked = !self.marked
+            || rustix::fs::statat(&self.dir, &marker, AtFlags::SYMLINK_NOFOLLOW).is_ok();
+        if same && marked {
+            Ok(())
+        } else {
+            Err(DestError::Vanished {
+                dest: self.name.clone(),
+                root: self.root.clone(),
+            })
+        }
     }
 
-    /// Creates the folders of `dir` one by one, fsyncing each parent that gained an
+    fn err(&self, op: &'static str, rel: &Path, e: impl Into<io::Error>) -> DestError {
+        map_io(&self.name, op, &self.root.join(rel), e.into())
+    }
+
+    /// Opens the folder `rel` beneath the root.
+    fn open_folder(&self, rel: &Path) -> Result<OwnedFd, Errno> {
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        rustix::fs::openat(
+            &self.dir,
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    }
+
+    /// fsyncs the folder `rel`, so that an entry made or renamed in it survives a crash.
+    fn sync_folder(&self, rel: &Path) -> Result<(), DestError> {
+        let fd = self
+            .open_folder(rel)
+            .map_err(|e| self.err("open", rel, e))?;
+        rustix::fs::fsync(&fd).map_err(|e| self.err("sync", rel, e))
+    }
+
+    /// Creates the folders of `rel` one by one, fsyncing each parent that gained an
     /// entry, so that a published file's folder survives a crash too.
-    fn ensure_dir(&self, dir: &Path) -> Result<(), DestError> {
-        if dir.is_dir() {
+    fn ensure_dir(&self, rel: &Path) -> Result<(), DestError> {
+        if rel.as_os_str().is_empty() || self.open_folder(rel).is_ok() {
             return Ok(());
         }
-        let parent = dir.parent().unwrap_or(&self.root);
+        let parent = rel.parent().unwrap_or(Path::new(""));
         self.ensure_dir(parent)?;
-        match fs::create_dir(dir) {
-            Ok(()) => fsutil::sync_dir(parent).map_err(|e| self.err("sync", parent, e)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-            Err(e) => Err(self.err("create folder", dir, e)),
+        match rustix::fs::mkdirat(&self.dir, rel, Mode::from_raw_mode(0o777)) {
+            Ok(()) => self.sync_folder(parent),
+            Err(Errno::EXIST) if self.open_folder(rel).is_ok() => Ok(()),
+            Err(e) => Err(self.err("create folder", rel, e)),
         }
+    }
+
+    /// This process's staging folder, made at the first put.
+    fn with_staging<T>(&self, f: impl FnOnce(&Staging) -> T) -> Result<T, DestError> {
+        let mut staging = self.staging.lock().unwrap_or_else(|p| p.into_inner());
+        if staging.is_none() {
+            let parent = Staging::parent();
+            *staging =
+                Some(Staging::create(&self.dir).map_err(|e| self.err("create", &parent, e))?);
+        }
+        Ok(f(staging.as_ref().expect("made above")))
     }
 
     /// Writes exactly `len` bytes of `data` into the open temporary file and makes them
@@ -207,10 +327,7 @@ impl LocalDestination {
             match file.write_all(&buf[..filled]) {
                 Ok(()) => {}
                 // Some filesystems accept the flag and refuse the write.
-                Err(e)
-                    if direct
-                        && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
-                {
+                Err(e) if direct && e.raw_os_error() == Some(Errno::INVAL.raw_os_error()) => {
                     fsutil::set_direct(file, false).map_err(|e| self.err("write", tmp, e))?;
                     direct = false;
                     file.write_all(&buf[..filled])
@@ -236,44 +353,89 @@ impl LocalDestination {
         Ok(())
     }
 
-    /// Moves `tmp` to `target` without ever replacing what is there.
+    /// Moves `tmp` to `target` (both beneath the root) without ever replacing what is
+    /// there.
     fn publish(&self, key: &RelPath, tmp: &Path, target: &Path) -> Result<(), DestError> {
-        use rustix::fs::{CWD, RenameFlags, renameat_with};
-        use rustix::io::Errno;
         let exists = || DestError::AlreadyExists {
             dest: self.name.clone(),
             key: key.clone(),
         };
-        match renameat_with(CWD, tmp, CWD, target, RenameFlags::NOREPLACE) {
+        let d = &self.dir;
+        match rustix::fs::renameat_with(d, tmp, d, target, RenameFlags::NOREPLACE) {
             Ok(()) => return Ok(()),
             Err(Errno::EXIST) => return Err(exists()),
             Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
-            Err(e) => return Err(self.err("rename", target, e.into())),
+            Err(e) => return Err(self.err("rename", target, e)),
         }
         // No RENAME_NOREPLACE here (FUSE, some network filesystems): a hard link
         // refuses to replace too.
-        match fs::hard_link(tmp, target) {
+        match rustix::fs::linkat(d, tmp, d, target, AtFlags::empty()) {
             Ok(()) => {
-                fs::remove_file(tmp).map_err(|e| self.err("remove", tmp, e))?;
+                rustix::fs::unlinkat(d, tmp, AtFlags::empty())
+                    .map_err(|e| self.err("remove", tmp, e))?;
                 return Ok(());
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(exists()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(c) if [Errno::PERM, Errno::OPNOTSUPP, Errno::MLINK, Errno::NOSYS].iter().any(|e| e.raw_os_error() == c)
-                ) => {}
+            Err(Errno::EXIST) => return Err(exists()),
+            Err(Errno::PERM | Errno::OPNOTSUPP | Errno::MLINK | Errno::NOSYS) => {}
             Err(e) => return Err(self.err("link", target, e)),
         }
         // Neither (exFAT, FAT): check, then rename. Safe against other triplicate
         // processes because we hold the destination lock, and against our own threads
         // because of this mutex (a rename there replaces a name differing only by case).
         let _serial = self.publish.lock().unwrap_or_else(|p| p.into_inner());
-        if fs::symlink_metadata(target).is_ok() {
+        if rustix::fs::statat(d, target, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
             return Err(exists());
         }
-        fs::rename(tmp, target).map_err(|e| self.err("rename", target, e))
+        rustix::fs::renameat(d, tmp, d, target).map_err(|e| self.err("rename", target, e))
     }
+
+    /// Appends the files beneath the folder `rel` to `out`.
+    fn list_into(&self, rel: &Path, out: &mut Vec<ObjectMeta>) -> Result<(), DestError> {
+        let fd = match self.open_folder(rel) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+            Err(e) => return Err(self.err("list", rel, e)),
+        };
+        let mut entries = Vec::new();
+        for entry in Dir::read_from(&fd).map_err(|e| self.err("list", rel, e))? {
+            let entry = entry.map_err(|e| self.err("list", rel, e))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            entries.push(OsStr::from_bytes(name).to_os_string());
+        }
+        entries.sort();
+        for name in entries {
+            let child = rel.join(&name);
+            if rel.as_os_str().is_empty() && name == META_DIR {
+                continue;
+            }
+            let stat = match rustix::fs::statat(&fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(s) => s,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(self.err("stat", &child, e)),
+            };
+            match FileType::from_raw_mode(stat.st_mode) {
+                FileType::Directory => self.list_into(&child, out)?,
+                FileType::RegularFile => {
+                    let key = RelPath::new(child.as_os_str().as_bytes().to_vec())
+                        .map_err(|e| self.err("list", &child, io::Error::other(e.to_string())))?;
+                    out.push(ObjectMeta {
+                        key,
+                        size: stat.st_size as u64,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key as a path relative to the root.
+fn rel(key: &RelPath) -> &Path {
+    Path::new(OsStr::from_bytes(key.as_bytes()))
 }
 
 impl ReadDestination for LocalDestination {
@@ -282,168 +444,173 @@ impl ReadDestination for LocalDestination {
     }
 
     fn stat(&self, key: &RelPath) -> Result<Option<ObjectMeta>, DestError> {
-        let path = key.to_path(&self.root);
-        match fs::symlink_metadata(&path) {
+        match rustix::fs::statat(&self.dir, rel(key), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(m) => Ok(Some(ObjectMeta {
                 key: key.clone(),
                 // Anything that is not a file (a folder, a link) takes the name all the
                 // same; a size no content has makes the caller choose another name.
-                size: if m.is_file() { m.len() } else { u64::MAX },
+                size: if FileType::from_raw_mode(m.st_mode) == FileType::RegularFile {
+                    m.st_size as u64
+                } else {
+                    u64::MAX
+                },
             })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(Errno::NOENT) => Ok(None),
             // A path component that is a file ("a/b" where "a" is a file).
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {
-                Ok(Some(ObjectMeta {
-                    key: key.clone(),
-                    size: u64::MAX,
-                }))
-            }
-            Err(e) => Err(self.err("stat", &path, e)),
+            Err(Errno::NOTDIR) => Ok(Some(ObjectMeta {
+                key: key.clone(),
+                size: u64::MAX,
+            })),
+            Err(e) => Err(self.err("stat", rel(key), e)),
         }
     }
 
     fn list(&self, prefix: Option<&RelPath>) -> Result<Vec<ObjectMeta>, DestError> {
-        let start = prefix
-            .map(|p| p.to_path(&self.root))
-            .unwrap_or_else(|| self.root.clone());
-        if !start.exists() {
-            return Ok(Vec::new());
-        }
         let mut out = Vec::new();
-        let walker = walkdir::WalkDir::new(&start)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| !(e.depth() == 1 && prefix.is_none() && e.file_name() == META_DIR));
-        for entry in walker {
-            let entry = entry.map_err(|e| {
-                let path = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| start.clone());
-                self.err("list", &path, e.into())
-            })?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            use std::os::unix::ffi::OsStrExt;
-            if entry
-                .file_name()
-                .as_bytes()
-                .starts_with(PARTIAL_PREFIX.as_bytes())
-            {
-                continue;
-            }
-            let key = RelPath::from_path_under(&self.root, entry.path())
-                .map_err(|e| self.err("list", entry.path(), io::Error::other(e.to_string())))?;
-            let size = entry
-                .metadata()
-                .map_err(|e| self.err("stat", entry.path(), e.into()))?
-                .len();
-            out.push(ObjectMeta { key, size });
-        }
+        self.list_into(prefix.map(rel).unwrap_or(Path::new("")), &mut out)?;
+        // An empty listing of a mount point the disk has left is not an empty disk.
+        self.still_here()?;
         Ok(out)
     }
 
     fn read(&self, key: &RelPath) -> Result<Box<dyn Read + Send>, DestError> {
-        let path = key.to_path(&self.root);
-        let reader = fsutil::UncachedReader::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => DestError::NotFound {
-                dest: self.name.clone(),
-                key: key.clone(),
-            },
-            // A link or a folder where the copy should be: damage, not an I/O error.
-            io::ErrorKind::InvalidData => DestError::NotAFile {
-                dest: self.name.clone(),
-                key: key.clone(),
-                what: e.to_string(),
-            },
-            _ => self.err("open", &path, e),
-        })?;
+        let reader =
+            fsutil::UncachedReader::open_at(&self.dir, rel(key)).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => DestError::NotFound {
+                    dest: self.name.clone(),
+                    key: key.clone(),
+                },
+                // A link or a folder where the copy should be: damage, not an I/O error.
+                io::ErrorKind::InvalidData => DestError::NotAFile {
+                    dest: self.name.clone(),
+                    key: key.clone(),
+                    what: e.to_string(),
+                },
+                _ => self.err("open", rel(key), e),
+            })?;
         Ok(Box::new(reader))
     }
 
     fn space(&self) -> Option<Space> {
-        fsutil::space(&self.root).ok()
+        fsutil::space_of(&self.dir).ok()
     }
 }
 
-impl WriteDestination for LocalDestination {
-    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
-        let target = key.to_path(&self.root);
-        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
-        self.ensure_dir(&dir)?;
+impl LocalDestination {
+    /// [`WriteDestination::put`], giving the file the modification time `mtime`
+    /// before it is published (a restored photo never shows the restore's time, even
+    /// if the run is killed right after).
+    pub fn put_dated(
+        &self,
+        key: &RelPath,
+        data: &mut dyn Read,
+        len: u64,
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<Stored, DestError> {
+        let target = rel(key);
+        let dir = target.parent().unwrap_or(Path::new(""));
+        self.ensure_dir(dir)?;
         if self.stat(key)?.is_some() {
             return Err(DestError::AlreadyExists {
                 dest: self.name.clone(),
                 key: key.clone(),
             });
         }
-        let tmp = dir.join(format!(
-            "{PARTIAL_PREFIX}{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..16]
-        ));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| self.err("create", &tmp, e))?;
+        let tmp = self.with_staging(Staging::temporary)?;
+        let mut file = rustix::fs::openat(
+            &self.dir,
+            &tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(File::from)
+        .map_err(|e| self.err("create", &tmp, e))?;
         let result = self
             .fill(key, &mut file, &tmp, data, len)
-            .and_then(|()| self.publish(key, &tmp, &target));
+            .and_then(|()| match mtime {
+                Some(when) => file
+                    .set_modified(when)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| self.err("set the time of", &tmp, e)),
+                None => Ok(()),
+            })
+            .and_then(|()| self.publish(key, &tmp, target));
         drop(file);
         if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
+            let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
             return Err(e);
         }
-        fsutil::sync_dir(&dir).map_err(|e| self.err("sync", &dir, e))?;
+        self.sync_folder(dir)?;
+        // Written and durable, but on the disk that was opened only if that disk is
+        // still where it was: a copy made after it went does not count.
+        self.still_here()?;
         Ok(Stored::AsGiven)
     }
 
-    fn sweep_partials(&self, folder: Option<&RelPath>) -> Result<usize, DestError> {
-        let start = folder
-            .map(|f| f.to_path(&self.root))
-            .unwrap_or_else(|| self.root.clone());
-        if !start.is_dir() {
-            return Ok(0);
-        }
-        let depth = if folder.is_some() { 1 } else { usize::MAX };
-        let mut removed = 0;
-        for entry in walkdir::WalkDir::new(&start)
-            .max_depth(depth)
-            .follow_links(false)
-        {
-            let Ok(entry) = entry else { continue };
-            use std::os::unix::ffi::OsStrExt;
-            if entry.file_type().is_file()
-                && entry
-                    .file_name()
-                    .as_bytes()
-                    .starts_with(PARTIAL_PREFIX.as_bytes())
-            {
-                fs::remove_file(entry.path()).map_err(|e| self.err("remove", entry.path(), e))?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+    /// Gives the file at `key` the modification time `mtime` (a file restored by a
+    /// run killed before it could).
+    pub fn set_modified(
+        &self,
+        key: &RelPath,
+        mtime: std::time::SystemTime,
+    ) -> Result<(), DestError> {
+        let since = mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let at = rustix::fs::Timespec {
+            tv_sec: since.as_secs() as i64,
+            tv_nsec: since.subsec_nanos() as _,
+        };
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            },
+            last_modification: at,
+        };
+        rustix::fs::utimensat(&self.dir, rel(key), &times, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| self.err("set the time of", rel(key), e))
+    }
+
+    /// The modification time of the file at `key`.
+    pub fn modified(&self, key: &RelPath) -> Result<std::time::SystemTime, DestError> {
+        let s = rustix::fs::statat(&self.dir, rel(key), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| self.err("stat", rel(key), e))?;
+        Ok(std::time::UNIX_EPOCH
+            + std::time::Duration::new(s.st_mtime as u64, s.st_mtime_nsec as u32))
+    }
+}
+
+impl WriteDestination for LocalDestination {
+    fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
+        self.put_dated(key, data, len, None)
+    }
+
+    /// Removes what killed runs left in staging (whatever `folder`), and reports
+    /// those removed when this writer opened too.
+    fn sweep_partials(&self, _folder: Option<&RelPath>) -> Result<usize, DestError> {
+        let earlier = std::mem::take(&mut *self.swept.lock().unwrap_or_else(|p| p.into_inner()));
+        let staging = self.staging.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Staging::sweep(&self.dir, staging.as_ref(), self.lock.is_some())
+            .map_err(|e| self.err("sweep", &Staging::parent(), e))?;
+        Ok(earlier + now)
     }
 
     fn rename(&self, from: &RelPath, to: &RelPath) -> Result<(), DestError> {
-        let source = from.to_path(&self.root);
-        let target = to.to_path(&self.root);
-        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
-        self.ensure_dir(&dir)?;
-        self.publish(to, &source, &target)?;
-        fsutil::sync_dir(&dir).map_err(|e| self.err("sync", &dir, e))?;
-        let old_dir = source.parent().unwrap_or(&self.root);
-        fsutil::sync_dir(old_dir).map_err(|e| self.err("sync", old_dir, e))
+        let (source, target) = (rel(from), rel(to));
+        let dir = target.parent().unwrap_or(Path::new(""));
+        self.ensure_dir(dir)?;
+        self.publish(to, source, target)?;
+        self.sync_folder(dir)?;
+        self.sync_folder(source.parent().unwrap_or(Path::new("")))?;
+        self.still_here()
     }
 
     fn remove(&self, key: &RelPath) -> Result<(), DestError> {
-        let path = key.to_path(&self.root);
-        fs::remove_file(&path).map_err(|e| self.err("remove", &path, e))?;
-        let dir = path.parent().unwrap_or(&self.root);
-        fsutil::sync_dir(dir).map_err(|e| self.err("sync", dir, e))
+        let path = rel(key);
+        rustix::fs::unlinkat(&self.dir, path, AtFlags::empty())
+            .map_err(|e| self.err("remove", path, e))?;
+        self.sync_folder(path.parent().unwrap_or(Path::new("")))
     }
 
     fn properties(&self) -> Properties {
@@ -453,6 +620,7 @@ impl WriteDestination for LocalDestination {
             verified_by: "read back from the device",
             proven_on_upload: false,
             encrypted: false,
+            staged: true,
         }
     }
 }
@@ -648,18 +816,66 @@ mod tests {
     }
 
     #[test]
-    fn sweep_removes_leftovers_only() {
+    fn sweep_removes_what_dead_writers_left_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         LocalDestination::initialise("t", dir.path(), &marker("a")).unwrap();
         let d = LocalDestination::open("t", dir.path(), "a").unwrap();
-        d.put(&key("x/keep.jpg"), &mut &b"k"[..], 1).unwrap();
-        fs::write(
-            dir.path().join("x").join(format!("{PARTIAL_PREFIX}0123")),
-            b"junk",
-        )
-        .unwrap();
-        assert_eq!(d.list(None).unwrap().len(), 1, "partials are never listed");
-        assert_eq!(d.sweep_partials(Some(&key("x"))).unwrap(), 1);
-        assert!(dir.path().join("x/keep.jpg").exists());
+        // A photo that only looks like a leftover, and a killed run's session.
+        d.put(&key("x/.triplicate-partial-0123.JPG"), &mut &b"k"[..], 1)
+            .unwrap();
+        let dead = dir.path().join(".triplicate/partial/deadbeef0000");
+        fs::create_dir_all(&dead).unwrap();
+        fs::write(dead.join("0"), b"junk").unwrap();
+        assert_eq!(d.list(None).unwrap().len(), 1, "staging is never listed");
+        assert_eq!(d.sweep_partials(None).unwrap(), 1);
+        assert!(!dead.exists());
+        assert!(dir.path().join("x/.triplicate-partial-0123.JPG").exists());
+    }
+
+    #[test]
+    fn a_plain_folder_sweeps_only_sessions_nobody_holds_and_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LocalDestination::plain_folder("lib", dir.path()).unwrap();
+        first.put(&key("a.jpg"), &mut &b"a"[..], 1).unwrap();
+        // A second writer (another ingest into the same library) leaves the live
+        // session alone.
+        let second = LocalDestination::plain_folder("lib", dir.path()).unwrap();
+        second.put(&key("b.jpg"), &mut &b"b"[..], 1).unwrap();
+        let sessions = || {
+            fs::read_dir(dir.path().join(".triplicate/partial"))
+                .unwrap()
+                .count()
+        };
+        assert_eq!(sessions(), 2);
+        assert_eq!(second.sweep_partials(None).unwrap(), 0);
+        drop(first);
+        drop(second);
+        assert!(
+            !dir.path().join(".triplicate").exists(),
+            "a restore target is left with only what was restored"
+        );
+    }
+
+    #[test]
+    fn a_root_that_no_longer_leads_to_the_opened_folder_has_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("disk");
+        LocalDestination::initialise("t", &root, &marker("a")).unwrap();
+        let d = LocalDestination::open("t", &root, "a").unwrap();
+        d.put(&key("one.jpg"), &mut &b"1"[..], 1).unwrap();
+        // The disk goes; an empty folder stands in its place.
+        fs::rename(&root, dir.path().join("elsewhere")).unwrap();
+        fs::create_dir(&root).unwrap();
+        assert!(matches!(
+            d.put(&key("two.jpg"), &mut &b"2"[..], 1),
+            Err(DestError::Vanished { .. })
+        ));
+        assert_eq!(
+            fs::read_dir(&root).unwrap().count(),
+            0,
+            "nothing is written in the empty mount point"
+        );
+        assert!(dir.path().join("elsewhere/two.jpg").exists());
+        assert!(matches!(d.list(None), Err(DestError::Vanished { .. })));
     }
 }

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{FORMAT_VERSION, META_DIR};
+use crate::photo::ContentHash;
 use crate::relpath::RelPath;
 
 pub const MANIFEST_KIND: &str = "triplicate-manifest";
@@ -46,6 +47,19 @@ pub struct Entry {
     /// a catalog rebuilt from the manifests forgets it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+    /// The library file's modification time (ns since the epoch), which a restore
+    /// gives back; absent in manifests of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
+}
+
+/// A manifest as read: its header, every line that reads right, and what was wrong
+/// with each line that does not (one damaged line loses that line only).
+#[derive(Debug)]
+pub struct Decoded {
+    pub header: Header,
+    pub entries: Vec<Entry>,
+    pub bad: Vec<ManifestError>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,31 +85,59 @@ pub fn encode(header: &Header, entries: &[Entry]) -> Vec<u8> {
     out
 }
 
-pub fn decode(bytes: &[u8]) -> Result<(Header, Vec<Entry>), ManifestError> {
-    let mut lines = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+/// Reads a manifest. Only a header that cannot be read fails the whole manifest;
+/// each other line that is not an entry, or names a hash that is not one, is in
+/// [`Decoded::bad`].
+pub fn decode(bytes: &[u8]) -> Result<Decoded, ManifestError> {
+    let mut lines = bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty());
     let err = |line, e: serde_json::Error| ManifestError {
         line,
         message: e.to_string(),
     };
-    let header: Header = serde_json::from_slice(lines.next().ok_or(ManifestError {
+    let (first, line) = lines.next().ok_or(ManifestError {
         line: 1,
         message: "empty manifest".into(),
-    })?)
-    .map_err(|e| err(1, e))?;
+    })?;
+    let header: Header = serde_json::from_slice(line).map_err(|e| err(first + 1, e))?;
     if header.kind != MANIFEST_KIND || header.format > FORMAT_VERSION {
         return Err(ManifestError {
-            line: 1,
+            line: first + 1,
             message: format!(
                 "not a manifest this program reads ({} v{})",
                 header.kind, header.format
             ),
         });
     }
-    let entries = lines
-        .enumerate()
-        .map(|(i, l)| serde_json::from_slice(l).map_err(|e| err(i + 2, e)))
-        .collect::<Result<_, _>>()?;
-    Ok((header, entries))
+    let mut decoded = Decoded {
+        header,
+        entries: Vec::new(),
+        bad: Vec::new(),
+    };
+    for (i, line) in lines {
+        let entry = serde_json::from_slice::<Entry>(line)
+            .map_err(|e| err(i + 1, e))
+            .and_then(|e| {
+                let hashes = std::iter::once(&e.blake3).chain(e.stored_blake3.as_ref());
+                match hashes
+                    .into_iter()
+                    .find(|h| ContentHash::from_hex(h).is_none())
+                {
+                    Some(h) => Err(ManifestError {
+                        line: i + 1,
+                        message: format!("'{h}' is not a BLAKE3 hash"),
+                    }),
+                    None => Ok(e),
+                }
+            });
+        match entry {
+            Ok(e) => decoded.entries.push(e),
+            Err(bad) => decoded.bad.push(bad),
+        }
+    }
+    Ok(decoded)
 }
 
 #[cfg(test)]
@@ -123,6 +165,7 @@ mod tests {
             verified_at: "2026-11-22T00:00:01Z".into(),
             stored_blake3: None,
             removed: false,
+            mtime_ns: Some(1_700_000_000_123_456_789),
         };
         let bytes = encode(&header, std::slice::from_ref(&entry));
         assert!(
@@ -130,11 +173,55 @@ mod tests {
                 .unwrap()
                 .contains("\"hex\"")
         );
-        let (h, e) = decode(&bytes).unwrap();
-        assert_eq!((h, e), (header, vec![entry]));
+        let d = decode(&bytes).unwrap();
+        assert_eq!((d.header, d.entries), (header, vec![entry]));
         assert_eq!(
             key("n", "20261122T000000Z", "r1").as_str(),
             Some(".triplicate/manifests/n/20261122T000000Z-r1.jsonl")
         );
+    }
+
+    #[test]
+    fn a_damaged_line_loses_that_line_only() {
+        let header = Header {
+            kind: MANIFEST_KIND.into(),
+            format: FORMAT_VERSION,
+            node: "n".into(),
+            destination: "id".into(),
+            run: "r1".into(),
+            created: "2026-11-22T00:00:00Z".into(),
+        };
+        let entry = |name: &str, hash: String| Entry {
+            path: RelPath::new(name.as_bytes().to_vec()).unwrap(),
+            size: 1,
+            blake3: hash,
+            captured: String::new(),
+            kind: "image".into(),
+            library: "in".into(),
+            source: RelPath::new(name.as_bytes().to_vec()).unwrap(),
+            verified_at: "2026-11-22T00:00:01Z".into(),
+            stored_blake3: None,
+            removed: false,
+            mtime_ns: None,
+        };
+        let mut bytes = encode(
+            &header,
+            &[
+                entry("a.jpg", "11".repeat(32)),
+                entry("b.jpg", "zz".repeat(32)),
+            ],
+        );
+        bytes.extend_from_slice(b"{\"path\": broken\n");
+        bytes.extend(
+            encode(&header, &[entry("c.jpg", "22".repeat(32))])
+                .split(|&b| b == b'\n')
+                .nth(1)
+                .unwrap(),
+        );
+        let d = decode(&bytes).unwrap();
+        let names: Vec<_> = d.entries.iter().map(|e| e.path.as_str().unwrap()).collect();
+        assert_eq!(names, ["a.jpg", "c.jpg"]);
+        let lines: Vec<_> = d.bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [3, 4], "{:?}", d.bad);
     }
 }

@@ -20,6 +20,7 @@ pub mod layout;
 pub mod local;
 pub mod manifest;
 pub mod remote;
+pub mod staging;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -163,6 +164,8 @@ impl ErrorClass {
 pub enum DestError {
     #[error("destination '{dest}' is not mounted: {} has no .triplicate/destination.toml (plug in or mount the disk; nothing is written to an empty mount point)", root.display())]
     NotMounted { dest: String, root: PathBuf },
+    #[error("destination '{dest}' went away during the run: {} no longer leads to the disk that was opened. Nothing more is written to it, and no copy made after it went is counted; plug it back in and run again", root.display())]
+    Vanished { dest: String, root: PathBuf },
     #[error("destination '{dest}': the disk at {} is another Triplicate destination (id {found}, expected {expected}); mount the right disk or `dest add` this one under its own name", root.display())]
     WrongDestination {
         dest: String,
@@ -247,6 +250,7 @@ impl DestError {
     pub fn class(&self) -> ErrorClass {
         match self {
             DestError::NotMounted { .. }
+            | DestError::Vanished { .. }
             | DestError::Full { .. }
             | DestError::InUse { .. }
             | DestError::Source { .. }
@@ -278,6 +282,7 @@ impl DestError {
         matches!(
             self,
             DestError::NotMounted { .. }
+                | DestError::Vanished { .. }
                 | DestError::WrongDestination { .. }
                 | DestError::BadMarker { .. }
                 | DestError::ReadOnly { .. }
@@ -293,7 +298,7 @@ impl DestError {
     /// A short word for the destination's state that this error implies.
     pub fn state(&self) -> &'static str {
         match self {
-            DestError::NotMounted { .. } => "not mounted",
+            DestError::NotMounted { .. } | DestError::Vanished { .. } => "not mounted",
             DestError::WrongDestination { .. } => "wrong disk",
             DestError::BadMarker { .. } => "damaged marker",
             DestError::ReadOnly { .. } => "read-only",
@@ -325,6 +330,10 @@ pub struct Properties {
     pub proven_on_upload: bool,
     /// Whether copies are stored encrypted, as other bytes than they were given.
     pub encrypted: bool,
+    /// Whether puts stage in one folder of the store's own, so that sweeping needs
+    /// no list of the folders written to (local disks), rather than beside their
+    /// targets (SFTP, WebDAV: the engine journals the folders it writes to).
+    pub staged: bool,
 }
 
 /// How a put stored its bytes.

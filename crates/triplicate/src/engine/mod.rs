@@ -416,6 +416,9 @@ fn sweep(
     dest: &dyn WriteDestination,
 ) -> Result<usize, EngineError> {
     let mut removed = 0;
+    if dest.properties().staged {
+        removed += dest.sweep_partials(None).unwrap_or(0);
+    }
     for folder in t.catalog.journaled_folders(&d.id)? {
         removed += dest.sweep_partials(Some(&folder)).unwrap_or(0);
     }
@@ -506,6 +509,7 @@ fn write_manifest(
             verified_at: when(c.verified_at),
             stored_blake3: c.stored_hash.map(|h| h.to_hex()),
             removed: false,
+            mtime_ns: c.mtime_ns,
         })
         .collect();
     let bytes = manifest::encode(&header, &entries);
@@ -516,7 +520,7 @@ fn write_manifest(
         &now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
         run.rsplit('-').next().unwrap_or(run),
     );
-    if let Some(folder) = key.parent() {
+    if let Some(folder) = key.parent().filter(|_| !od.dest.properties().staged) {
         // Like photo folders: a crash mid-put leaves a partial here for the next run to sweep.
         t.catalog.journal_folder(&od.config.id, &folder)?;
     }

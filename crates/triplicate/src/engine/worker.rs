@@ -221,6 +221,7 @@ impl RunContext<'_> {
             for (i, key) in &writes {
                 let od = &self.open[*i];
                 if let Some(folder) = key.parent()
+                    && !od.dest.properties().staged
                     && od.journaled.lock().unwrap().insert(folder.clone())
                 {
                     self.t.catalog.journal_folder(&od.config.id, &folder)?;

@@ -38,6 +38,12 @@ pub fn relative(name: &str) -> Result<RelPath> {
         match part {
             "" => return Err(bad(name, "it has an empty component")),
             "." | ".." => return Err(bad(name, "'.' and '..' are not accepted")),
+            crate::destination::META_DIR => {
+                return Err(bad(
+                    name,
+                    "'.triplicate' is the name of Triplicate's own folders",
+                ));
+            }
             p if p.len() > COMPONENT_MAX => {
                 return Err(bad(name, "a component is longer than 255 bytes"));
             }
@@ -84,6 +90,8 @@ mod tests {
             "a\u{7f}b",
             "",
             "..",
+            // Never scanned, so never backed up: refused rather than stored unprotected.
+            "lib/.triplicate/partial/0",
         ] {
             assert!(relative(bad).is_err(), "{bad:?} was accepted");
         }

@@ -586,6 +586,7 @@ impl WriteDestination for RemoteDestination {
             connections: if self.protocol == "s3" { 8 } else { 4 },
             proven_on_upload: self.protocol == "s3",
             encrypted: false,
+            staged: false,
             verified_by: match self.protocol {
                 "s3" => "CRC32C of every part checked by the store on upload",
                 "sftp" => "read back over SFTP",
