@@ -632,3 +632,144 @@ fn a_killed_ingest_leaves_nothing_behind_after_the_rerun_and_no_photo_is_taken_f
         b"a photo with an unlucky name"
     );
 }
+
+/// A GRID peer played by the test: answers every request with `answer(path)` and
+/// counts the requests.
+struct FakePeer {
+    url: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn fake_peer(answer: impl Fn(&str) -> String + Send + 'static) -> FakePeer {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            if reader.read_line(&mut first).is_err() {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let path = first.split(' ').nth(1).unwrap_or("/").to_string();
+            let body = answer(&path);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTriplicate-Grid: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    FakePeer { url, requests }
+}
+
+/// The `since` a feed request asks with.
+fn since_of(path: &str) -> i64 {
+    path.split(['?', '&'])
+        .find_map(|p| p.strip_prefix("since="))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn hello_of(id: &str, name: &str) -> String {
+    serde_json::json!({
+        "protocol": 1, "node_id": id, "name": name, "site": "onsite",
+        "receives": false, "time": 0, "latest_seq": 1_000_000_000_000i64
+    })
+    .to_string()
+}
+
+const NODE_RECORD: &str =
+    r#"{"type":"node","name":"evil","site":"onsite","receives":false,"libraries":[]}"#;
+
+#[test]
+fn a_peer_cannot_keep_grid_sync_pulling_forever() {
+    let w = World::new();
+    w.init();
+    let id = uuid::Uuid::new_v4().to_string();
+    let peer = {
+        let id = id.clone();
+        fake_peer(move |path| {
+            if path.ends_with("/hello") {
+                return hello_of(&id, "endless");
+            }
+            // One change per page, and always "more to come".
+            let since = since_of(path);
+            format!(
+                r#"{{"node_id":"{id}","latest_seq":1000000000000,"next":{n},"changes":[{{"seq":{n},"origin":"{id}","origin_seq":{n},"record":{NODE_RECORD}}}]}}"#,
+                n = since + 1
+            )
+        })
+    };
+    w.ok(&["grid", "add-peer", &peer.url, "--token", &"t".repeat(40)]);
+    let start = std::time::Instant::now();
+    let out = w.run(&["grid", "sync", "--json"]);
+    let requests = peer.requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        start.elapsed() < Duration::from_secs(120),
+        "grid sync took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        requests <= 2 * (triplicate::grid::PULL_MAX_PAGES + 2) + 2,
+        "{requests} requests in one sync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It was pulled from all the same, as far as one exchange goes.
+    let status: serde_json::Value =
+        serde_json::from_str(&w.ok(&["grid", "status", "--json"])).unwrap();
+    assert!(
+        requests > triplicate::grid::PULL_MAX_PAGES,
+        "{requests} requests: {status}"
+    );
+}
+
+#[test]
+fn a_peer_cannot_publish_records_in_another_nodes_name() {
+    for origin in [
+        "../../etc/passwd".to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    ] {
+        let w = World::new();
+        w.init();
+        let id = uuid::Uuid::new_v4().to_string();
+        let peer = {
+            let (id, origin) = (id.clone(), origin.clone());
+            fake_peer(move |path| {
+                if path.ends_with("/hello") {
+                    return hello_of(&id, "forger");
+                }
+                if since_of(path) > 0 {
+                    return format!(r#"{{"node_id":"{id}","latest_seq":1,"next":1,"changes":[]}}"#);
+                }
+                format!(
+                    r#"{{"node_id":"{id}","latest_seq":1,"next":1,"changes":[{{"seq":1,"origin":"{origin}","origin_seq":1,"record":{NODE_RECORD}}}]}}"#
+                )
+            })
+        };
+        w.ok(&["grid", "add-peer", &peer.url, "--token", &"t".repeat(40)]);
+        let out = w.run(&["grid", "sync", "--json"]);
+        assert_ne!(out.status.code(), Some(0), "{origin} accepted");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("not a node id") || said.contains("does not vouch for"),
+            "{origin}: {said}"
+        );
+        let status: serde_json::Value =
+            serde_json::from_str(&w.ok(&["grid", "status", "--json"])).unwrap();
+        assert!(
+            !status["nodes"].to_string().contains("evil"),
+            "a record in {origin}'s name was kept: {status}"
+        );
+    }
+}

@@ -66,7 +66,8 @@ fn pull(to: &Triplicate, from: &Triplicate, url: &str) -> usize {
     loop {
         let page = grid::log::feed(from, since, grid::FEED_MAX).unwrap();
         let wire: ChangePage = serde_json::from_slice(&serde_json::to_vec(&page).unwrap()).unwrap();
-        added += grid::log::merge_page(to, "peer", url, since, &wire).unwrap();
+        let vouches = grid::log::hello(from).unwrap().vouches;
+        added += grid::log::merge_page(to, "peer", url, since, &wire, &vouches).unwrap();
         if wire.changes.is_empty() || wire.next >= wire.latest_seq {
             return added;
         }

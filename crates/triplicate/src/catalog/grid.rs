@@ -298,6 +298,24 @@ impl Catalog {
         })
     }
 
+    /// Every origin the log holds records of (a skip-scan of the records' key: one
+    /// lookup per origin, not one per record).
+    pub fn grid_origins(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "WITH RECURSIVE o(origin) AS (
+                   SELECT MIN(origin) FROM grid_records
+                   UNION ALL
+                   SELECT (SELECT MIN(origin) FROM grid_records WHERE origin > o.origin)
+                   FROM o WHERE o.origin IS NOT NULL
+                 )
+                 SELECT origin FROM o WHERE origin IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
     /// Which of these (origin, origin_seq) changes the log holds already.
     pub fn grid_known_changes(&self, changes: &[(&str, i64)]) -> Result<Vec<bool>> {
         // One read transaction for the lot, not one per change.

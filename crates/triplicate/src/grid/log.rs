@@ -122,9 +122,13 @@ pub fn publish(t: &Triplicate) -> Result<usize> {
 /// `hello`: who this node is.
 pub fn hello(t: &Triplicate) -> Result<Hello> {
     let (_, latest) = t.catalog.grid_changes_since(i64::MAX, 1, 0)?;
+    let node_id = t.catalog.grid_node_id()?;
+    let mut vouches = t.catalog.grid_origins()?;
+    vouches.retain(|o| *o != node_id);
     Ok(Hello {
         protocol: PROTOCOL,
-        node_id: t.catalog.grid_node_id()?,
+        vouches,
+        node_id,
         name: t.config.node.clone(),
         site: t.config.grid.site.clone(),
         receives: t.config.grid.library.is_some(),
@@ -162,16 +166,31 @@ pub fn feed(t: &Triplicate, since: i64, limit: usize) -> Result<ChangePage> {
     })
 }
 
-/// Checks a page pulled from `peer` and stores it, with the peer's new position. A
-/// record of this node that this node never wrote makes the whole page refused.
+/// Checks a page pulled from `peer` and stores it, with the peer's new position.
+///
+/// Until nodes sign their records, whose name a record is in is checked this far:
+/// its origin must be a node id, and either the peer itself or an origin the peer
+/// vouches for (`vouches`, from its hello), else the whole page is refused. A record
+/// of this node that this node never wrote refuses the page too. A record of another
+/// node this node pulls from directly is skipped: that node's own word comes first
+/// hand.
 pub fn merge_page(
     t: &Triplicate,
     peer: &str,
     url: &str,
     since: i64,
     page: &ChangePage,
+    vouches: &[String],
 ) -> Result<usize> {
     let own = t.catalog.grid_node_id()?;
+    let first_hand: std::collections::HashSet<String> = t
+        .catalog
+        .grid_peer_states()?
+        .into_iter()
+        .filter(|(peer_url, _)| peer_url != url)
+        .filter_map(|(_, state)| state.node_id)
+        .filter(|id| *id != page.node_id)
+        .collect();
     let protocol = |message: String| GridError::Protocol {
         peer: peer.into(),
         message,
@@ -196,11 +215,22 @@ pub fn merge_page(
     let known = t.catalog.grid_known_changes(&keys)?;
     let mut rows = Vec::with_capacity(page.changes.len());
     for (change, known) in page.changes.iter().zip(known) {
-        if change.origin.len() > 64 || change.origin.is_empty() || change.origin_seq < 1 {
+        if names::node_id(&change.origin).is_err() || change.origin_seq < 1 {
             return Err(protocol(format!(
-                "change {} has no valid origin",
-                change.seq
+                "change {} has no valid origin ('{}' is not a node id)",
+                change.seq,
+                change.origin.escape_debug()
             )));
+        }
+        if change.origin != page.node_id && !vouches.contains(&change.origin) {
+            tracing::warn!(peer, origin = %change.origin, "a peer sent a record in the name of a node it does not vouch for");
+            return Err(GridError::Forged {
+                peer: peer.into(),
+                message: format!(
+                    "change {} is in the name of node {}, which the peer does not vouch for",
+                    change.seq, change.origin
+                ),
+            });
         }
         let text = change.record.get();
         if change.origin == own {
@@ -222,7 +252,7 @@ pub fn merge_page(
             }
             continue;
         }
-        if known {
+        if known || first_hand.contains(&change.origin) {
             continue;
         }
         let record: Record = serde_json::from_str(text).map_err(|e| {
@@ -279,7 +309,7 @@ pub fn pull(t: &Triplicate, peer: &PeerClient) -> Result<usize> {
         0
     };
     let mut added = 0;
-    loop {
+    for _ in 0..super::PULL_MAX_PAGES {
         let page = peer.changes(since, super::FEED_DEFAULT)?;
         if page.node_id != hello.node_id {
             return Err(GridError::Protocol {
@@ -287,12 +317,14 @@ pub fn pull(t: &Triplicate, peer: &PeerClient) -> Result<usize> {
                 message: "its node id changed during a pull".into(),
             });
         }
-        added += merge_page(t, &peer.name, &peer.url, since, &page)?;
+        added += merge_page(t, &peer.name, &peer.url, since, &page, &hello.vouches)?;
         if page.changes.is_empty() || page.next >= page.latest_seq {
             return Ok(added);
         }
         since = page.next;
     }
+    tracing::info!(peer = %peer.name, "read {} pages of changes; the rest at the next exchange", super::PULL_MAX_PAGES);
+    Ok(added)
 }
 
 #[cfg(test)]
@@ -356,7 +388,8 @@ mod tests {
             let page = feed(from, since, 3).unwrap();
             let wire: ChangePage =
                 serde_json::from_str(&serde_json::to_string(&page).unwrap()).unwrap();
-            added += merge_page(to, "peer", "mem", since, &wire).unwrap();
+            let vouches = hello(from).unwrap().vouches;
+            added += merge_page(to, "peer", "mem", since, &wire, &vouches).unwrap();
             if wire.changes.is_empty() {
                 return added;
             }
@@ -438,11 +471,11 @@ mod tests {
         // A peer hands a's own change back, altered.
         edit_last(&mut page, |p| p.present = false);
         page.node_id = "someone".into();
-        let err = merge_page(&a, "evil", "mem", 0, &page).unwrap_err();
+        let err = merge_page(&a, "evil", "mem", 0, &page, &[]).unwrap_err();
         assert!(matches!(err, GridError::Forged { .. }), "{err}");
         // Unaltered, it is simply skipped.
         let page = feed(&a, 0, 100).unwrap();
-        assert_eq!(merge_page(&a, "peer", "mem", 0, &page).unwrap(), 0);
+        assert_eq!(merge_page(&a, "peer", "mem", 0, &page, &[]).unwrap(), 0);
     }
 
     #[test]
@@ -453,7 +486,7 @@ mod tests {
         publish(&a).unwrap();
         let mut page = feed(&a, 0, 100).unwrap();
         edit_last(&mut page, |p| p.names[0].path = "../../etc/passwd".into());
-        let err = merge_page(&b, "a", "mem", 0, &page).unwrap_err();
+        let err = merge_page(&b, "a", "mem", 0, &page, &[]).unwrap_err();
         assert!(matches!(err, GridError::BadName { .. }), "{err}");
         assert!(b.catalog.grid_records().unwrap().is_empty(), "nothing kept");
         let _ = Catalog::open_in_memory();

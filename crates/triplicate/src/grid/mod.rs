@@ -38,6 +38,9 @@ pub const TOKEN_ENV: &str = "TRIPLICATE_GRID_TOKEN";
 /// The most changes one feed page holds, and its default.
 pub const FEED_MAX: usize = 1000;
 pub const FEED_DEFAULT: usize = 500;
+/// The most feed pages one pull reads: a peer with more (or one that claims an
+/// endless feed) is read further at the next exchange.
+pub const PULL_MAX_PAGES: usize = 200;
 /// A feed page holds at most this much JSON.
 pub const FEED_MAX_BYTES: usize = 1024 * 1024;
 /// The largest piece of a photo one request may carry.
@@ -107,6 +110,11 @@ pub struct Hello {
     /// Unix seconds on the node's clock.
     pub time: i64,
     pub latest_seq: i64,
+    /// The other origins whose records this node passes on (every origin in its log
+    /// but its own). Until nodes sign their records, a peer's page may hold records of
+    /// these origins and its own only.
+    #[serde(default)]
+    pub vouches: Vec<String>,
 }
 
 /// One entry of a node's change feed. The record travels exactly as its origin wrote

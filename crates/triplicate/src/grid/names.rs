@@ -58,6 +58,20 @@ pub fn node_name(name: &str) -> Result<()> {
     crate::config::check_name(name).map_err(|why| bad(name, &why))
 }
 
+/// A node id, the origin of a record: a UUID as nodes make them (lowercase,
+/// hyphenated), and nothing else.
+pub fn node_id(id: &str) -> Result<()> {
+    let canonical = uuid::Uuid::parse_str(id).is_ok_and(|u| u.to_string() == id);
+    if canonical {
+        Ok(())
+    } else {
+        Err(GridError::BadRequest(format!(
+            "'{}' is not a node id",
+            id.escape_debug()
+        )))
+    }
+}
+
 /// A photo hash: 64 lowercase hex digits.
 pub fn hash(text: &str) -> Result<ContentHash> {
     let ok = text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -98,6 +112,19 @@ mod tests {
         let long = "x".repeat(256);
         assert!(relative(&long).is_err());
         assert!(relative(&format!("a/{}", "b/".repeat(2100))).is_err());
+    }
+
+    #[test]
+    fn only_node_ids_are_origins() {
+        assert!(node_id(&uuid::Uuid::new_v4().to_string()).is_ok());
+        for bad in [
+            "../../etc/passwd",
+            "",
+            "a",
+            "6F9619FF-8B86-D011-B42D-00C04FC964FF",
+        ] {
+            assert!(node_id(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

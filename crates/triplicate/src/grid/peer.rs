@@ -257,6 +257,7 @@ pub fn add(home: &Home, url: &str, token: &str, sync_photos: bool) -> Result<Pee
     }
     let hello = PeerClient::new(url, url, token)?.hello()?;
     super::names::node_name(&hello.name)?;
+    super::names::node_id(&hello.node_id)?;
     if hello.node_id == t.catalog.grid_node_id()? {
         return Err(GridError::Setup(format!("{url} is this node itself")));
     }
