@@ -773,3 +773,60 @@ fn a_peer_cannot_publish_records_in_another_nodes_name() {
         );
     }
 }
+
+#[test]
+fn names_exfat_cannot_hold_are_stored_escaped_and_restored_under_their_own_names() {
+    use std::os::unix::ffi::OsStrExt;
+    common::require_root();
+    let w = World::new();
+    w.init();
+    let card_disk = common::Mount::exfat(&w.path("media/exfat"), &w.path("exfat.img"));
+    w.add_dest("exfat", &card_disk.path, "hdd", "onsite");
+    let names: [&[u8]; 7] = [
+        b"a:b?.JPG",
+        b"tab\there.JPG",
+        b"new\nline.JPG",
+        b"caf\xe9.JPG",
+        b"<*|\"\\>.JPG",
+        b"a%3Ab.JPG",
+        b"plain.JPG",
+    ];
+    let day = w.library().join("2026");
+    std::fs::create_dir_all(day.join("x:y")).unwrap();
+    let mut files = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let path = day.join(std::ffi::OsStr::from_bytes(name));
+        std::fs::write(&path, format!("photo {i}")).unwrap();
+        files.push(path);
+    }
+    std::fs::write(day.join("x:y/in a folder.JPG"), b"in an odd folder").unwrap();
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::dest(&w.status(), "exfat")["verified"], 8);
+    let (code, report) = w.json("verify", &["--dest", "exfat"]);
+    assert_eq!(code, 0, "{report}");
+
+    // Restored elsewhere under the library's own names, byte for byte.
+    let original = triplicate_testkit::tree_hashes(&w.library()).unwrap();
+    let to = w.path("restored");
+    let (code, report) = w.json("restore", &["--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(triplicate_testkit::tree_hashes(&to).unwrap(), original);
+
+    // Onto exFAT itself they cannot go: the message says why, and the rest is restored.
+    let out = w.run(&[
+        "restore",
+        "--all",
+        "--to",
+        card_disk.path.join("restored").to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("refuses ? : *"), "{said}");
+    assert!(!said.contains("No such file"), "{said}");
+    assert!(card_disk.path.join("restored/2026/plain.JPG").is_file());
+}

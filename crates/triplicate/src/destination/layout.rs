@@ -1,7 +1,9 @@
 //! Where a photo goes at a destination: the layout template and collision names.
 //!
 //! A [`Layout`] is a template such as the default `{year}/{date}/{name}`, parsed once
-//! and rendered per photo into a [`RelPath`]. Names stay byte-exact. When the rendered
+//! and rendered per photo into a [`RelPath`]. Names stay byte-exact, but for the bytes
+//! that card and Windows filesystems refuse, which are escaped reversibly
+//! ([`escape_component`]). When the rendered
 //! name is already taken by other content, [`alternate_name`] gives a distinct,
 //! deterministic name (`IMG_0001~a1b2c3d4.CR2`), so that a rerun finds the same one.
 //! When a library file changes, its earlier version moves aside to [`version_key`].
@@ -252,26 +254,67 @@ impl Layout {
         let cleaned: Vec<Vec<u8>> = out
             .split(|&b| b == b'/')
             .filter(|p| !p.is_empty() && *p != b"." && *p != b"..")
-            .map(escape_reserved)
+            .map(escape_component)
             .collect();
         let joined = cleaned.join(&b'/');
         RelPath::new(joined).unwrap_or_else(|_| input.source.clone())
     }
 }
 
-/// A name that a library (or a GRID peer) may choose but a destination reserves: its
-/// own folder (`.triplicate`), and the temporary names that earlier versions wrote
-/// beside their targets. Such a name is stored with its first dot written `%2E`
-/// (restore brings it back under its library name), so that no photo is ever taken
-/// for a leftover or lands among the destination's own files.
-fn escape_reserved(part: &[u8]) -> Vec<u8> {
+/// One component of a key, as every destination can hold it: the bytes a portable
+/// filesystem refuses are percent-escaped (`%3A` for `:`), and a name a destination
+/// reserves has its first dot written `%2E`.
+///
+/// - **Refused by exFAT, FAT and Windows shares**: `? : * " < > | \`, control
+///   characters (tab, newline…), and bytes that are not UTF-8 (those filesystems store
+///   names as UTF-16).
+/// - **Reserved**: `.triplicate`, the destination's own folder, and the
+///   `.triplicate-partial-` names earlier versions used for puts in progress.
+/// - **Reversible**: a `%` that two hex digits follow is escaped too (`%25`), so every
+///   `%XX` in a key is an escape. The library name itself is in the catalog and the
+///   manifest, and restore gives it back.
+pub fn escape_component(part: &[u8]) -> Vec<u8> {
     let reserved = part == super::META_DIR.as_bytes()
         || part.starts_with(super::local::PARTIAL_PREFIX.as_bytes());
-    if reserved {
-        [b"%2E", &part[1..]].concat()
+    let mut out = Vec::with_capacity(part.len());
+    let escape = |out: &mut Vec<u8>, bytes: &[u8]| {
+        for b in bytes {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    };
+    let rest = if reserved {
+        escape(&mut out, b".");
+        &part[1..]
     } else {
-        part.to_vec()
+        part
+    };
+    for chunk in rest.utf8_chunks() {
+        let valid = chunk.valid();
+        for (i, c) in valid.char_indices() {
+            let hex_follows = || {
+                let next = valid[i + 1..].as_bytes();
+                next.len() >= 2 && next[..2].iter().all(u8::is_ascii_hexdigit)
+            };
+            let refused = c.is_control()
+                || matches!(c, '?' | ':' | '*' | '"' | '<' | '>' | '|' | '\\')
+                || (c == '%' && hex_follows());
+            let mut buf = [0; 4];
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            if refused {
+                escape(&mut out, bytes);
+            } else {
+                out.extend_from_slice(bytes);
+            }
+        }
+        escape(&mut out, chunk.invalid());
     }
+    out
+}
+
+/// Whether every destination can hold `name` as it is (see [`escape_component`]).
+pub fn is_portable(name: &[u8]) -> bool {
+    name.split(|&b| b == b'/')
+        .all(|part| escape_component(part) == part)
 }
 
 /// `(stem, Some(ext))` for `name.ext`; a leading dot does not start an extension.
@@ -311,6 +354,22 @@ pub fn alternate_name(name: &[u8], hash: &ContentHash, hex_len: usize) -> Vec<u8
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn names_a_card_filesystem_refuses_are_escaped_reversibly() {
+        for (name, key) in [
+            (&b"a:b?.JPG"[..], "a%3Ab%3F.JPG"),
+            (b"tab\there\nnew.JPG", "tab%09here%0Anew.JPG"),
+            (b"caf\xe9.JPG", "caf%E9.JPG"),
+            (b"<*|\"\\>.JPG", "%3C%2A%7C%22%5C%3E.JPG"),
+            (b"100%.JPG", "100%.JPG"),
+            (b"a%3Ab.JPG", "a%253Ab.JPG"),
+            ("été.JPG".as_bytes(), "été.JPG"),
+        ] {
+            assert_eq!(String::from_utf8(escape_component(name)).unwrap(), key);
+            assert_eq!(is_portable(name), name == key.as_bytes());
+        }
+    }
 
     #[test]
     fn a_photo_named_like_a_put_in_progress_is_stored_under_another_name() {

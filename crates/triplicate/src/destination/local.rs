@@ -507,6 +507,31 @@ impl LocalDestination {
         len: u64,
         mtime: Option<std::time::SystemTime>,
     ) -> Result<Stored, DestError> {
+        self.put_named(key, data, len, mtime).map_err(|e| match e {
+            // exFAT through FUSE says "no such file", the kernel's exFAT "invalid".
+            DestError::Io { source, .. }
+                if !super::layout::is_portable(key.as_bytes())
+                    && matches!(
+                        Errno::from_io_error(&source),
+                        Some(Errno::NOENT | Errno::INVAL | Errno::ILSEQ)
+                    ) =>
+            {
+                DestError::NameRefused {
+                    dest: self.name.clone(),
+                    key: key.clone(),
+                }
+            }
+            e => e,
+        })
+    }
+
+    fn put_named(
+        &self,
+        key: &RelPath,
+        data: &mut dyn Read,
+        len: u64,
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<Stored, DestError> {
         let target = rel(key);
         let dir = target.parent().unwrap_or(Path::new(""));
         self.ensure_dir(dir)?;

@@ -219,6 +219,10 @@ pub enum DestError {
         key: RelPath,
         what: &'static str,
     },
+    #[error(
+        "'{dest}' cannot hold the name {key}: its filesystem (exFAT, FAT or a Windows share) refuses ? : * \" < > | \\, control characters and bytes that are not UTF-8; restore it to a folder on a Linux filesystem (ext4, btrfs, xfs), or rename the photo"
+    )]
+    NameRefused { dest: String, key: RelPath },
     #[error("destination '{dest}' is encrypted, and {what}")]
     NoKey { dest: String, what: String },
     #[error("destination '{dest}': {key} is not a copy: {what}")]
@@ -266,6 +270,7 @@ impl DestError {
             | DestError::NoKey { .. }
             | DestError::Decrypt { .. }
             | DestError::NotAFile { .. }
+            | DestError::NameRefused { .. }
             | DestError::Encryption { .. } => ErrorClass::Permanent,
             DestError::Remote { transient, .. } => {
                 if *transient {
