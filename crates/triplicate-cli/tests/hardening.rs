@@ -359,6 +359,44 @@ fn a_damaged_catalog_is_said_once_with_the_fix_and_never_exits_zero() {
 }
 
 #[test]
+fn a_damaged_page_that_backup_never_reads_still_fails_the_backup() {
+    let w = common::studio();
+    w.card("card1", &common::kit::CardSpec::default());
+    assert_eq!(w.backup(&[]).0, 0);
+    w.ok(&["status"]);
+    let db = w.home().join("catalog.db");
+    // The root page of a table a backup has no reason to read (GRID's, off here).
+    let page: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'grid_records'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in bytes.iter_mut().skip((page as usize - 1) * 4096).take(4096) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(w.home().join(format!("catalog.db{suffix}")));
+    }
+    std::fs::write(w.library().join("new.JPG"), b"a new photo").unwrap();
+    let out = w.run(&["backup"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("is damaged") && said.contains("triplicate catalog rebuild"),
+        "{said}"
+    );
+}
+
+#[test]
 fn a_disk_unplugged_during_a_backup_is_not_written_on_the_system_disk() {
     common::require_root();
     let w = World::new();

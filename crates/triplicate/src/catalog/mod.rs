@@ -26,7 +26,7 @@ pub use history::{
 };
 use runs::insert_operation;
 pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 pub use unreadable::{LeftOut, UnreadableFile, destination_place, library_place};
 
 use crate::photo::{ContentHash, PhotoKind};
@@ -47,6 +47,8 @@ pub enum CatalogError {
         path: PathBuf,
         error: rusqlite::Error,
     },
+    #[error("catalog {} is damaged (SQLite's check: {found}); run `triplicate catalog rebuild` to recreate it from the destinations (the damaged file is kept aside)", path.display())]
+    Damaged { path: PathBuf, found: String },
     #[error("catalog {} has schema version {found}, newer than this program ({known}): upgrade triplicate", path.display())]
     TooNew {
         path: PathBuf,
@@ -413,6 +415,61 @@ impl Catalog {
     /// `PRAGMA integrity_check`: "ok" when the database is sound.
     pub fn integrity_check(&self) -> Result<String> {
         self.with(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
+    }
+
+    /// Reads every page of the catalog (SQLite's `quick_check`), so that damage is
+    /// found even where this run's queries did not go. A pass over the whole file:
+    /// `triplicate backup` runs it at the end of every run, the service once a day
+    /// ([`Catalog::check_sound_daily`]).
+    pub fn check_sound(&self) -> Result<()> {
+        let found: Vec<String> = self.with(|c| {
+            let mut stmt = c.prepare("PRAGMA quick_check(5)")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        if found.len() == 1 && found[0] == "ok" {
+            return Ok(());
+        }
+        // The first finding, in SQLite's words; the others are more of the same.
+        let mut findings = found
+            .iter()
+            .flat_map(|f| f.lines())
+            .filter(|l| !l.starts_with("***"));
+        let first = findings.next().unwrap_or("damage").to_string();
+        let more = findings.count();
+        Err(CatalogError::Damaged {
+            path: self.path.clone(),
+            found: if more > 0 {
+                format!("{first}, and more")
+            } else {
+                first
+            },
+        })
+    }
+
+    /// [`Catalog::check_sound`], when the last check that passed is a day old.
+    pub fn check_sound_daily(&self) -> Result<()> {
+        const KEY: &str = "sound_checked_at";
+        let last: Option<i64> = self.with(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [KEY], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map(|v| v.and_then(|v| v.parse().ok()))
+        })?;
+        let now = now();
+        if last.is_some_and(|at| now - at < 24 * 3600) {
+            return Ok(());
+        }
+        self.check_sound()?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![KEY, now.to_string()],
+            )
+            .map(drop)
+        })
     }
 }
 

@@ -349,6 +349,19 @@ pub fn backup(
     }
     // A file that could not be read once stays a warning until it is backed up.
     crate::scan::settle_unreadable_warnings(&t.catalog)?;
+    // Damage where this run's queries did not go is damage all the same.
+    let sound = if options.unattended {
+        t.catalog.check_sound_daily()
+    } else {
+        t.catalog.check_sound()
+    };
+    if let Err(e) = sound {
+        problems.report(Problem {
+            subject: "catalog".into(),
+            message: e.to_string(),
+            class: ErrorClass::Permanent,
+        });
+    }
 
     let report = BackupReport {
         run: run.clone(),
