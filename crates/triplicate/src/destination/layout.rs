@@ -292,7 +292,7 @@ pub fn escape_component(part: &[u8]) -> Vec<u8> {
         let valid = chunk.valid();
         for (i, c) in valid.char_indices() {
             let hex_follows = || {
-                let next = valid[i + 1..].as_bytes();
+                let next = &valid.as_bytes()[i + 1..];
                 next.len() >= 2 && next[..2].iter().all(u8::is_ascii_hexdigit)
             };
             let refused = c.is_control()
