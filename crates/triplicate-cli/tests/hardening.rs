@@ -868,3 +868,62 @@ fn names_exfat_cannot_hold_are_stored_escaped_and_restored_under_their_own_names
     assert!(!said.contains("No such file"), "{said}");
     assert!(card_disk.path.join("restored/2026/plain.JPG").is_file());
 }
+
+#[test]
+fn the_service_stays_up_with_an_alarm_while_its_home_disk_is_full_and_resumes_after() {
+    common::require_root();
+    let w = World::new();
+    let home = w.disk_at("home");
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    std::fs::write(w.library().join("first.JPG"), b"before the disk filled").unwrap();
+    let (mut service, url) = common::serve(&w);
+    let status = |url: &str| -> serde_json::Value {
+        let (code, body) = common::http(url, "GET", "/api/v1/status", "");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while !check() {
+            assert!(
+                std::time::Instant::now() < until,
+                "timed out waiting for: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait("the first photo", &|| {
+        common::count_published(&w.path("usb")) == 1
+    });
+
+    // The home disk fills up; new photos arrive.
+    let filler = home.join("filler");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=1M"])
+        .stderr(Stdio::null())
+        .status();
+    for i in 0..5 {
+        std::fs::write(w.library().join(format!("new-{i}.JPG")), format!("new {i}")).unwrap();
+    }
+    wait("an alarm", &|| !status(&url)["alarm"].is_null());
+    let alarm = status(&url)["alarm"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(alarm.contains("full"), "{alarm}");
+    let (_, metrics) = common::http(&url, "GET", "/metrics", "");
+    assert!(metrics.contains("triplicate_service_alarm 1"), "{metrics}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        service.0.try_wait().unwrap().is_none(),
+        "the service stopped on a full home disk"
+    );
+
+    // Space comes back: the service goes on by itself.
+    std::fs::remove_file(&filler).unwrap();
+    wait("the new photos", &|| {
+        common::count_published(&w.path("usb")) == 6
+    });
+    wait("the alarm to end", &|| status(&url)["alarm"].is_null());
+}

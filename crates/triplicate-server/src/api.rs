@@ -236,6 +236,8 @@ struct StatusAnswer {
     /// Unix seconds when the service started.
     service_started: i64,
     jobs: Vec<JobInfo>,
+    /// What keeps the service from working, if anything (a full home disk).
+    alarm: Option<triplicate::service::Alarm>,
 }
 
 async fn get_status(State(state): State<SharedState>) -> ApiResult<StatusAnswer> {
@@ -256,6 +258,7 @@ async fn get_status(State(state): State<SharedState>) -> ApiResult<StatusAnswer>
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
         jobs: state.service.jobs(),
+        alarm: state.service.alarm(),
     }))
 }
 

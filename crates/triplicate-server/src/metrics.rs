@@ -75,6 +75,16 @@ pub fn render(
     let coverage = triplicate::policy::assess(&t.catalog, &t.config)?.summary;
     let mut m = Families(String::new());
     m.family(
+        "service_alarm",
+        "gauge",
+        "1 while something keeps the service from working (its catalog cannot be written: a full home disk); the API's status says what.",
+    );
+    m.sample(
+        "service_alarm",
+        &[],
+        if service.alarm().is_some() { 1.0 } else { 0.0 },
+    );
+    m.family(
         "photos",
         "gauge",
         "Photos in the libraries, by 3-2-1 coverage.",

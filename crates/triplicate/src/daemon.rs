@@ -248,6 +248,7 @@ fn run_passes(
             let job = service.start(queued, kind, &title, progress);
             match engine::backup(&t, &pass, &job) {
                 Ok(report) => {
+                    service.clear_alarm();
                     job.finish(report.ok(), report.summary());
                     observer.pass_done(&report);
                     still_being_written = report.scans.iter().any(|s| s.deferred > 0);
@@ -271,9 +272,19 @@ fn run_passes(
                         troubled += 1;
                     }
                 }
-                Err(e) => {
+                Err(e) if options.once => {
                     job.finish(false, e.to_string());
                     return Err(e);
+                }
+                // The catalog cannot be written (its disk is full) or read: the service
+                // stays up, says so, and tries again until it works.
+                Err(e) => {
+                    tracing::error!("{e}");
+                    job.finish(false, e.to_string());
+                    service.raise_alarm(format!(
+                        "{e} (the service keeps trying, and goes on by itself once this is fixed)"
+                    ));
+                    troubled += 1;
                 }
             }
         }

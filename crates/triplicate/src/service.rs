@@ -153,8 +153,19 @@ pub struct Throughput {
     pub failures: u64,
 }
 
+/// Something that keeps the service from doing its work, which it cannot record in
+/// the catalog (the catalog is what fails): held in memory, shown by the API, the
+/// page and `/metrics`, and gone at the first pass that works again.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alarm {
+    pub message: String,
+    /// Unix seconds when it was first raised.
+    pub since: i64,
+}
+
 /// The shared state of `triplicate run`.
 pub struct Service {
+    alarm: Mutex<Option<Alarm>>,
     board: Mutex<Board>,
     throughput: Mutex<HashMap<String, Throughput>>,
     changes: broadcast::Sender<Change>,
@@ -179,6 +190,7 @@ impl Service {
     pub fn new() -> Service {
         let (changes, _) = broadcast::channel(1024);
         Service {
+            alarm: Mutex::new(None),
             board: Mutex::new(Board::default()),
             throughput: Mutex::new(HashMap::new()),
             changes,
@@ -190,6 +202,29 @@ impl Service {
     /// When the service started.
     pub fn started(&self) -> SystemTime {
         self.started
+    }
+
+    /// The alarm standing, if any.
+    pub fn alarm(&self) -> Option<Alarm> {
+        self.alarm.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Raises `message` as the alarm (keeping when the first one was raised).
+    pub fn raise_alarm(&self, message: String) {
+        let mut alarm = self.alarm.lock().unwrap_or_else(|p| p.into_inner());
+        let since = alarm.as_ref().map_or_else(crate::catalog::now, |a| a.since);
+        *alarm = Some(Alarm { message, since });
+        drop(alarm);
+        self.announce(Change::Status);
+    }
+
+    /// Ends the alarm standing, if any.
+    pub fn clear_alarm(&self) {
+        let was = self.alarm.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if was.is_some() {
+            tracing::info!("the service works again");
+            self.announce(Change::Status);
+        }
     }
 
     /// Queues an action; an identical one already queued is not queued twice.
