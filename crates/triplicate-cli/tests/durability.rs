@@ -76,8 +76,8 @@ fn kill_9_at_random_points_across_200_runs_of_a_changing_library() {
         drop(child); // SIGKILL, wherever it is
     }
     assert!(
-        killed_mid_run > 100,
-        "most runs were interrupted ({killed_mid_run})"
+        killed_mid_run > 80,
+        "many runs were interrupted ({killed_mid_run})"
     );
 
     let (code, report) = w.backup(&[]);
@@ -106,6 +106,17 @@ fn kill_9_at_random_points_across_200_runs_of_a_changing_library() {
     }
     let catalog = triplicate::catalog::Catalog::open(&w.home().join("catalog.db")).unwrap();
     assert_eq!(catalog.integrity_check().unwrap(), "ok");
+
+    // Restored, every file carries its original mtime, and nothing else is left.
+    let to = w.path("restored");
+    let (code, report) = w.json("restore", &["--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    let mtime = |p: &std::path::Path| fs::metadata(p).unwrap().modified().unwrap();
+    for (path, hash) in kit::tree_hashes(&lib).unwrap() {
+        assert_eq!(kit::tree_hashes(&to).unwrap().get(&path), Some(&hash));
+        assert_eq!(mtime(&to.join(&path)), mtime(&lib.join(&path)), "{path:?}");
+    }
+    assert!(partials(&to).is_empty());
 }
 
 #[test]

@@ -927,3 +927,20 @@ fn the_service_stays_up_with_an_alarm_while_its_home_disk_is_full_and_resumes_af
     });
     wait("the alarm to end", &|| status(&url)["alarm"].is_null());
 }
+
+#[test]
+fn what_a_killed_repair_left_at_a_destination_is_swept_by_the_next_repair() {
+    let w = common::studio();
+    dated_library(&w, 3, 4096);
+    assert_eq!(w.backup(&[]).0, 0);
+    // A repair killed mid-put: its session folder, with the half-written copy.
+    let dead = w.path("usb/.triplicate/partial/0123456789ab");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join("0"), b"half a photo").unwrap();
+    let (code, report) = w.json("verify", &["--dest", "usb", "--repair"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        common::partials(&w.path("usb")),
+        Vec::<std::path::PathBuf>::new()
+    );
+}

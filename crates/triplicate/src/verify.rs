@@ -546,6 +546,10 @@ fn verify_destination(
     let mut bad = bad.into_inner().unwrap();
     bad.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     if bad.is_empty() {
+        if options.repair && report.state == "ok" {
+            // Opened for writing all the same: that removes what a killed repair left.
+            let _ = destination::open(d);
+        }
         return Ok(report);
     }
 
