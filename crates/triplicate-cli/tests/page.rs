@@ -304,3 +304,53 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_page_raises_the_alarm_while_the_home_disk_is_full_and_drops_it_after() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        root().join("e2e/node_modules/playwright-core").exists(),
+        "this test needs e2e/node_modules: run scripts/test"
+    );
+    common::require_root();
+    let w = common::World::new();
+    let home = w.disk_at("home");
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    std::fs::write(w.library().join("first.JPG"), b"before the disk filled").unwrap();
+    let (_daemon, url) = serve(&w);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::count_published(&w.path("usb")) < 1 {
+        assert!(Instant::now() < deadline, "the first photo was not copied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let filler = home.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=1M"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    std::fs::write(w.library().join("second.JPG"), b"while the disk is full").unwrap();
+    let artifacts = root().join("target/test-artifacts/backup-window");
+    let out = Command::new("node")
+        .arg(root().join("e2e/service-alarm.mjs"))
+        .env("URL", &url)
+        .env("FILLER", &filler)
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (Debian's nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all good"),
+        "the browser run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for shot in ["11-service-alarm.png", "12-service-alarm-gone.png"] {
+        assert!(artifacts.join(shot).is_file(), "{shot} saved");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while common::count_published(&w.path("usb")) < 2 {
+        assert!(Instant::now() < deadline, "the second photo was not copied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -130,6 +130,8 @@ async function loadStatus() {
     $("deleted-note").textContent = `Deleted from the library, kept in backups: ${d.kept} of ${d.photos} photos (${bytes(d.bytes)})` +
       (where ? `; copies at ${where}` : "") + ". Deletions never reach the backups; restore brings them back.";
   }
+  $("service-alarm").hidden = !s.alarm;
+  $("service-alarm-text").textContent = s.alarm ? s.alarm.message : "";
   const p = s.protection;
   $("alarm").hidden = !p.alarm;
   $("alarm-text").textContent = p.alarm || "";

@@ -282,7 +282,7 @@ fn run_passes(
                     tracing::error!("{e}");
                     job.finish(false, e.to_string());
                     service.raise_alarm(format!(
-                        "{e} (the service keeps trying, and goes on by itself once this is fixed)"
+                        "{e}; the service keeps trying, and goes on by itself once this is fixed"
                     ));
                     troubled += 1;
                 }

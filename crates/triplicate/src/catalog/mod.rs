@@ -66,9 +66,7 @@ fn explain(error: &rusqlite::Error) -> String {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
             "the catalog is damaged: run `triplicate catalog rebuild` to recreate it from the destinations (the damaged file is kept aside)"
         }
-        Some(ErrorCode::DiskFull) => {
-            "the disk holding the catalog is full: free space there, then run again"
-        }
+        Some(ErrorCode::DiskFull) => "free space on the disk that holds it",
         Some(ErrorCode::SystemIoFailure) => {
             "the catalog could not be read or written: is its disk full or failing? Free space or check the disk; if the catalog is damaged, `triplicate catalog rebuild` recreates it"
         }
