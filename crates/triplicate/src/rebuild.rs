@@ -9,6 +9,7 @@
 //! so `status` and `restore` work at once and `backup` picks up where it was. An
 //! existing catalog is moved aside (`catalog.db.before-rebuild-<time>`), never deleted.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -138,7 +139,8 @@ pub fn rebuild(
                 continue;
             }
         };
-        // Oldest first (names start with the time), so later runs win.
+        // Every line of every manifest, oldest first (names start with the time).
+        let mut listed: Vec<(RelPath, manifest::Entry)> = Vec::new();
         manifests.sort_by(|a, b| a.key.file_name().cmp(b.key.file_name()));
         progress.event(&Event::WorkPlanned {
             dest: &d.name,
@@ -169,18 +171,7 @@ pub fn rebuild(
                             d.name, m.key, bad.line, bad.message, d.name
                         )));
                     }
-                    let found = |e: &manifest::Entry| {
-                        held.get(&e.path)
-                            .is_some_and(|&size| size == e.size || e.stored_blake3.is_some())
-                    };
-                    for e in m2.entries.iter().filter(|e| !e.removed && !found(e)) {
-                        report.not_found += 1;
-                        problems.report(problem(format!(
-                            "destination '{}': manifest {} lists {}, which is not there; not counted (the next backup copies the photo again)",
-                            d.name, m.key, e.path
-                        )));
-                    }
-                    report.copies += catalog.record_manifest(&d.id, &m2.entries, &found)? as u64;
+                    listed.extend(m2.entries.into_iter().map(|e| (m.key.clone(), e)));
                     report.manifests += 1;
                 }
                 Ok(m2) => problems.report(problem(format!(
@@ -201,6 +192,44 @@ pub fn rebuild(
                 ok: true,
             });
         }
+        // Later runs win: where each photo's copy is in the end (a version moved aside
+        // is listed again at its new place; a pruned one is listed as removed). Only
+        // that last place is looked for at the destination.
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, (_, e)) in listed.iter().enumerate() {
+            if !e.removed {
+                last.insert(&e.blake3, i);
+            } else if last
+                .get(e.blake3.as_str())
+                .is_some_and(|&j| listed[j].1.path == e.path)
+            {
+                last.remove(e.blake3.as_str());
+            }
+        }
+        let there = |e: &manifest::Entry| {
+            held.get(&e.path)
+                .is_some_and(|&size| size == e.size || e.stored_blake3.is_some())
+        };
+        let mut finals: Vec<usize> = last.values().copied().collect();
+        finals.sort_unstable();
+        for &i in &finals {
+            let (key, e) = &listed[i];
+            if !there(e) {
+                report.not_found += 1;
+                problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: format!(
+                        "destination '{}': manifest {key} lists {}, which is not there; not counted (the next backup copies the photo again)",
+                        d.name, e.path
+                    ),
+                    class: ErrorClass::Permanent,
+                });
+            }
+        }
+        let entries: Vec<manifest::Entry> = listed.into_iter().map(|(_, e)| e).collect();
+        let finals: std::collections::HashSet<usize> = finals.into_iter().collect();
+        let found = |i: usize, e: &manifest::Entry| finals.contains(&i) && there(e);
+        report.copies += catalog.record_manifest(&d.id, &entries, &found)? as u64;
     }
     report.problems = problems.into_vec();
     Ok(report)

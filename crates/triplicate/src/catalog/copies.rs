@@ -357,14 +357,15 @@ impl Catalog {
 
     // ---- rebuilding ----------------------------------------------------------------
 
-    /// Records what one manifest says about copies at `dest`, in one transaction: the
-    /// photos, their library names (absent until a scan finds them), and the copies as
-    /// verified at the manifest's time. Returns how many entries were recorded.
+    /// Records what manifests say about copies at `dest`, in one transaction: the
+    /// photos, their library names (absent until a scan finds them), and, for the
+    /// entries `found(index, entry)` accepts (the copy is there), the copies as
+    /// verified at the manifest's time. Returns how many copies were recorded.
     pub fn record_manifest(
         &self,
         dest: &str,
         entries: &[crate::destination::manifest::Entry],
-        found: &dyn Fn(&crate::destination::manifest::Entry) -> bool,
+        found: &dyn Fn(usize, &crate::destination::manifest::Entry) -> bool,
     ) -> Result<usize> {
         self.tx(|tx| {
             let mut photo = tx.prepare_cached(
@@ -386,7 +387,7 @@ impl Catalog {
                    stored_hash = excluded.stored_hash",
             )?;
             let mut n = 0;
-            for e in entries {
+            for (i, e) in entries.iter().enumerate() {
                 let Some(hash) = ContentHash::from_hex(&e.blake3) else { continue };
                 if e.removed {
                     // Pruned since an earlier manifest listed it.
@@ -410,7 +411,7 @@ impl Catalog {
                 }
                 // A copy the destination does not hold where the line says is not
                 // counted: the photo is known, and the next backup copies it again.
-                if !found(e) {
+                if !found(i, e) {
                     continue;
                 }
                 let stored_hash = e
