@@ -8,7 +8,7 @@ use triplicate::status::StatusReport;
 /// A Unix time as local "YYYY-MM-DD HH:MM", or "never".
 fn when(secs: Option<i64>) -> String {
     secs.map(|s| {
-        triplicate::scan::exif::local_time(s * 1_000_000_000)
+        triplicate::scan::metadata::local_time(s * 1_000_000_000)
             .format("%Y-%m-%d %H:%M")
             .to_string()
     })

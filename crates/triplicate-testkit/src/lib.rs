@@ -257,3 +257,43 @@ pub fn tree_hashes(root: &Path) -> io::Result<std::collections::BTreeMap<PathBuf
     walk(root, root, &mut out)?;
     Ok(out)
 }
+
+/// An AVI whose header list holds an `IDIT` chunk with `idit` ("Sat Jun 15 18:30:00
+/// 2019"), as cameras write their capture time, and a frame list after it.
+pub fn avi(idit: &str) -> Vec<u8> {
+    fn chunk(id: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut c = id.to_vec();
+        c.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        c.extend_from_slice(body);
+        if body.len() % 2 == 1 {
+            c.push(0);
+        }
+        c
+    }
+    let list = |kind: &[u8], body: &[u8]| chunk(b"LIST", &[kind, body].concat());
+    let mut text = idit.as_bytes().to_vec();
+    text.extend_from_slice(b"\n\0");
+    let hdrl = list(
+        b"hdrl",
+        &[chunk(b"avih", &[0; 56]), chunk(b"IDIT", &text)].concat(),
+    );
+    let movi = list(b"movi", &chunk(b"00dc", &noise(idit, 4096)));
+    chunk(b"RIFF", &[b"AVI ".to_vec(), hdrl, movi].concat())
+}
+
+/// `png` with an `eXIf` chunk holding `tiff` added after its pixels (before `IEND`),
+/// where ImageMagick and other writers may put it: far into a large picture.
+pub fn png_with_exif_at_the_end(png: &[u8], tiff: &[u8]) -> Vec<u8> {
+    let end = png.len() - 12;
+    assert_eq!(&png[end + 4..end + 8], b"IEND", "a PNG ends with IEND");
+    let mut out = png[..end].to_vec();
+    out.extend_from_slice(&(tiff.len() as u32).to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(b"eXIf");
+    crc.update(tiff);
+    out.extend_from_slice(b"eXIf");
+    out.extend_from_slice(tiff);
+    out.extend_from_slice(&crc.sum().to_be_bytes());
+    out.extend_from_slice(&png[end..]);
+    out
+}

@@ -114,6 +114,17 @@ pub struct ScanSettings {
     /// Back up every file, not only photos, videos and sidecars.
     #[serde(default)]
     pub include_all: bool,
+    /// The IANA time zone ("Asia/Tokyo") that gives a UTC capture time (a video's) its
+    /// calendar day; the machine's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+impl ScanSettings {
+    /// The zone of `time_zone` (checked when the configuration was loaded).
+    pub fn zone(&self) -> crate::zone::Zone {
+        crate::zone::Zone::named(self.time_zone.as_deref().unwrap_or("")).unwrap_or_default()
+    }
 }
 
 /// The mass-change guard: when more than `mass_change_percent` of a library's
@@ -638,6 +649,9 @@ impl Config {
                     self.server.listen
                 ),
             ));
+        }
+        if let Some(z) = &self.scan.time_zone {
+            crate::zone::Zone::named(z).map_err(|m| (at(&[Key("scan"), Key("time_zone")]), m))?;
         }
         if let Some(t) = &self.verify.trust_for {
             crate::verify::parse_duration(t)

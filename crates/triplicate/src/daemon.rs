@@ -322,11 +322,9 @@ fn scan_only(t: &Triplicate, pass: &BackupOptions, progress: &dyn Progress) -> (
     let mut deferred = false;
     for lib in &t.config.libraries {
         let options = crate::scan::ScanOptions {
-            include_all: t.config.scan.include_all,
             settle: pass.settle,
             complete: pass.complete.clone(),
-            protection: t.config.protection.clone(),
-            run: None,
+            ..crate::scan::ScanOptions::of(&t.config)
         };
         match crate::scan::scan_library(&t.catalog, lib, options, progress, &mut |_| {}) {
             Ok(r) => {

@@ -9,7 +9,9 @@
 //!
 //! - [`config`]: the TOML configuration, checked with file/line/key errors.
 //! - [`catalog`]: SQLite state (photos, names, copies, runs, warnings).
-//! - [`scan`]: walking library folders, photo kinds, BLAKE3, EXIF capture times.
+//! - [`scan`]: walking library folders, photo kinds, BLAKE3, capture times from each
+//!   file's own metadata.
+//! - [`zone`]: the time zone that gives a UTC time its calendar day.
 //! - [`device`]: which physical disk or store a path or a copy lives on.
 //! - [`destination`]: the storage traits, local folders, layout, markers, manifests.
 //! - [`engine`]: backup planning, single-read fan-out, verification.
@@ -77,3 +79,4 @@ pub mod service;
 pub mod setup;
 pub mod status;
 pub mod verify;
+pub mod zone;

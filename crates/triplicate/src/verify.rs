@@ -305,7 +305,7 @@ fn verify_originals(
         let found: Vec<_> = originals
             .par_iter()
             .map(|o| {
-                let read = crate::scan::read_file(lib, &o.path);
+                let read = crate::scan::read_file(lib, &o.path, &t.config.scan.zone());
                 progress.event(&Event::WorkBytes {
                     dest: BAR,
                     bytes: o.size,

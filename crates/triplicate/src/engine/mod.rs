@@ -275,11 +275,10 @@ pub fn backup(
                     }
                 };
                 let scan_options = scan::ScanOptions {
-                    include_all: config.scan.include_all,
                     settle: options.settle,
                     complete: options.complete.clone(),
-                    protection: config.protection.clone(),
                     run: Some(run.clone()),
+                    ..scan::ScanOptions::of(config)
                 };
                 match scan::scan_library(&t.catalog, lib, scan_options, progress, &mut on_recorded)
                 {

@@ -26,7 +26,7 @@ use crate::destination::{DestError, ErrorClass, Stored, WriteDestination};
 use crate::home::Triplicate;
 use crate::progress::{Event, Problem, Progress};
 use crate::relpath::RelPath;
-use crate::scan::exif::CAPTURE_FORMAT;
+use crate::scan::metadata::CAPTURE_FORMAT;
 
 /// A destination that is open for this run, with its counters.
 pub(super) struct OpenDest {

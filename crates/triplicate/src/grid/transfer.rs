@@ -409,12 +409,13 @@ impl Inbox {
         let captured = upload
             .captured
             .filter(|c| {
-                chrono::NaiveDateTime::parse_from_str(c, crate::scan::exif::CAPTURE_FORMAT).is_ok()
+                chrono::NaiveDateTime::parse_from_str(c, crate::scan::metadata::CAPTURE_FORMAT)
+                    .is_ok()
             })
             .map(str::to_string)
             .unwrap_or_else(|| {
                 chrono::Local::now()
-                    .format(crate::scan::exif::CAPTURE_FORMAT)
+                    .format(crate::scan::metadata::CAPTURE_FORMAT)
                     .to_string()
             });
         t.catalog.record_files(

@@ -50,7 +50,7 @@ use crate::photo::{ContentHash, PhotoKind};
 use crate::policy::Holder;
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
-use crate::scan::exif::{self, CAPTURE_FORMAT, CaptureSource};
+use crate::scan::metadata::{self, CAPTURE_FORMAT, CaptureSource};
 use card::{Card, CardError, CardFile, CardLayout};
 
 /// Attempts per copy: the first, and two retries from the card.
@@ -291,7 +291,12 @@ pub fn ingest(
         .map(|d| d.id)
         .unwrap_or_else(|_| DeviceId(format!("card:{}", card.device)));
     let writers = open_writers(t, options, &devices, &mut problems)?;
-    let plans = plan(&card, &label, options.job.as_deref().unwrap_or(""));
+    let plans = plan(
+        &card,
+        &label,
+        options.job.as_deref().unwrap_or(""),
+        &t.config.scan.zone(),
+    );
     let files = card.files.len() as u64;
     let bytes = card.files.iter().map(|f| f.size).sum();
     progress.event(&Event::WorkPlanned {
@@ -709,24 +714,19 @@ fn destinations_not_open(
 }
 
 /// Capture time, camera and sequence number of each file; a sidecar takes its photo's.
-fn plan<'a>(card: &'a Card, label: &str, job: &str) -> Vec<Planned<'a>> {
+fn plan<'a>(card: &'a Card, label: &str, job: &str, zone: &crate::zone::Zone) -> Vec<Planned<'a>> {
     let mut seq = 0;
     let mut plans: Vec<Planned<'a>> = card
         .files
         .iter()
         .map(|f| {
-            let info = if f.kind == PhotoKind::Sidecar {
-                exif::ExifInfo::default()
-            } else {
-                exif::read_exif(&f.path)
-            };
+            let info = metadata::read(&f.path, zone);
             if f.kind != PhotoKind::Sidecar || f.photo.is_none() {
                 seq += 1;
             }
-            let (captured, captured_from) = match info.captured {
-                Some(c) => (c, CaptureSource::Exif),
-                None => (exif::local_time(f.mtime_ns), CaptureSource::Mtime),
-            };
+            let (captured, captured_from) = info
+                .captured
+                .unwrap_or_else(|| (zone.of_mtime(f.mtime_ns), CaptureSource::Mtime));
             Planned {
                 file: f,
                 captured,

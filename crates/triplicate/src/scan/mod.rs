@@ -16,7 +16,7 @@
 //! backed-up files changed or vanished at once, trips the mass-change guard.
 
 mod changes;
-pub mod exif;
+pub mod metadata;
 pub(crate) use changes::hold_bit_rot;
 pub use changes::{BIT_ROT_WARNING, CHANGED_WARNING, GUARD_WARNING, guard_message};
 pub(crate) mod walk;
@@ -34,7 +34,8 @@ use crate::destination::ErrorClass;
 use crate::photo::{ContentHash, PhotoKind};
 use crate::progress::{Event, Problem, Progress};
 use crate::relpath::RelPath;
-use exif::{CAPTURE_FORMAT, CaptureSource};
+use crate::zone::Zone;
+use metadata::{CAPTURE_FORMAT, CaptureSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -101,6 +102,20 @@ pub struct ScanOptions {
     pub protection: ProtectionSettings,
     /// The run the scan belongs to, named in the snapshot it records.
     pub run: Option<String>,
+    /// Gives UTC capture times (videos') and modification times their calendar day.
+    pub zone: Zone,
+}
+
+impl ScanOptions {
+    /// What the configuration says of scanning (the rest at its defaults).
+    pub fn of(config: &crate::config::Config) -> ScanOptions {
+        ScanOptions {
+            include_all: config.scan.include_all,
+            protection: config.protection.clone(),
+            zone: config.scan.zone(),
+            ..Default::default()
+        }
+    }
 }
 
 /// Scans one library into the catalog. `on_recorded` receives the photo ids of each
@@ -230,7 +245,7 @@ pub fn scan_library(
             let results: Vec<Result<ScannedFile, Unread>> = chunk
                 .par_iter()
                 .map(|f| {
-                    let mut scanned = read_one(lib, f)?;
+                    let mut scanned = read_one(lib, f, &options.zone)?;
                     if pass == 1
                         && let Some(photo) = siblings.get(&sibling_key(&f.path))
                         && let Ok(Some(captured)) = catalog.captured_of(&lib.name, photo)
@@ -326,7 +341,11 @@ pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 }
 
 /// Reads and hashes one file, making sure it held still while it was read.
-pub(crate) fn read_file(lib: &LibraryConfig, path: &RelPath) -> Result<ScannedFile, Problem> {
+pub(crate) fn read_file(
+    lib: &LibraryConfig,
+    path: &RelPath,
+    zone: &Zone,
+) -> Result<ScannedFile, Problem> {
     read_one(
         lib,
         &Found {
@@ -334,6 +353,7 @@ pub(crate) fn read_file(lib: &LibraryConfig, path: &RelPath) -> Result<ScannedFi
             kind: PhotoKind::from_name(path.file_name()),
             known: None,
         },
+        zone,
     )
     .map_err(|f| f.problem)
 }
@@ -345,7 +365,7 @@ struct Unread {
     reason: String,
 }
 
-fn read_one(lib: &LibraryConfig, found: &Found) -> Result<ScannedFile, Unread> {
+fn read_one(lib: &LibraryConfig, found: &Found, zone: &Zone) -> Result<ScannedFile, Unread> {
     let full = found.path.to_path(&lib.path);
     let fail = |what: String, e: &std::io::Error| Unread {
         problem: file_problem(lib, &found.path, &what),
@@ -388,7 +408,7 @@ fn read_one(lib: &LibraryConfig, found: &Found) -> Result<ScannedFile, Unread> {
             reason: "it changed while it was being read (still being written?)".into(),
         });
     }
-    let (captured, from) = capture_time(&full, found.kind, mtime_ns(&before));
+    let (captured, from) = capture_time(&full, found.kind, mtime_ns(&before), zone);
     Ok(ScannedFile {
         path: found.path.clone(),
         hash,
@@ -401,17 +421,20 @@ fn read_one(lib: &LibraryConfig, found: &Found) -> Result<ScannedFile, Unread> {
     })
 }
 
+/// When a file was taken: from its own metadata (photos, videos, XMP sidecars), else
+/// its modification time.
 fn capture_time(
     path: &Path,
     kind: PhotoKind,
     mtime_ns: i64,
+    zone: &Zone,
 ) -> (chrono::NaiveDateTime, CaptureSource) {
-    if matches!(kind, PhotoKind::Raw | PhotoKind::Image)
-        && let Some(t) = exif::exif_capture_time(path)
+    if kind != PhotoKind::Other
+        && let Some(found) = metadata::read(path, zone).captured
     {
-        return (t, CaptureSource::Exif);
+        return found;
     }
-    (exif::local_time(mtime_ns), CaptureSource::Mtime)
+    (zone.of_mtime(mtime_ns), CaptureSource::Mtime)
 }
 
 /// `folder/stem` in lower case: what a photo and its sidecars share.

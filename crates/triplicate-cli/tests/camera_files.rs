@@ -1,0 +1,293 @@
+//! Real camera files, made by the tools the world uses (ImageMagick, exiftool,
+//! heif-enc, cjxl, ffmpeg), with their modification times moved years away: each one
+//! is filed under the day exiftool reads from it. exiftool is the oracle.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{World, kit};
+
+/// Runs a tool of the corpus, which `scripts/test` installs.
+fn tool(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/test installs it)"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn set_date(file: &Path, tag: &str, value: &str) {
+    tool(
+        "exiftool",
+        &[
+            "-q",
+            // Minor warnings too (a bare JPEG XL codestream is wrapped in its container).
+            "-m",
+            "-overwrite_original",
+            &format!("-{tag}={value}"),
+            file.to_str().unwrap(),
+        ],
+    );
+}
+
+/// The corpus: one file of each kind, dated by its own metadata. Returns the files.
+fn corpus(lib: &Path, scratch: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(scratch).unwrap();
+    let s = |name: &str| scratch.join(name);
+    let at = |rel: &str| {
+        let p = lib.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        p
+    };
+    let mut files = Vec::new();
+    // Pictures large enough that their metadata lies beyond the first 256 KiB.
+    tool(
+        "convert",
+        &[
+            "-size",
+            "700x700",
+            "xc:",
+            "+noise",
+            "Random",
+            s("noise.png").to_str().unwrap(),
+        ],
+    );
+    tool(
+        "convert",
+        &[
+            s("noise.png").to_str().unwrap(),
+            "-quality",
+            "100",
+            s("noise.jpg").to_str().unwrap(),
+        ],
+    );
+
+    let jpeg = at("phone/IMG_0001.JPG");
+    std::fs::copy(s("noise.jpg"), &jpeg).unwrap();
+    set_date(&jpeg, "DateTimeOriginal", "2019:06:15 18:30:00");
+    files.push(jpeg);
+
+    // PNG with its eXIf chunk after 1.4 MB of pixels.
+    let png = at("screens/late-exif.png");
+    let bytes = std::fs::read(s("noise.png")).unwrap();
+    assert!(bytes.len() > 512 << 10);
+    std::fs::write(
+        &png,
+        kit::png_with_exif_at_the_end(&bytes, &kit::exif_tiff("2018:03:04 05:06:07", "Test")),
+    )
+    .unwrap();
+    files.push(png);
+
+    // WebP, whose EXIF chunk exiftool writes at the end.
+    let webp = at("web/big.webp");
+    tool(
+        "convert",
+        &[
+            s("noise.png").to_str().unwrap(),
+            "-quality",
+            "100",
+            webp.to_str().unwrap(),
+        ],
+    );
+    assert!(std::fs::metadata(&webp).unwrap().len() > 256 << 10);
+    set_date(&webp, "DateTimeOriginal", "2017:02:03 04:05:06");
+    files.push(webp);
+
+    // HEIC from heif-enc, its EXIF item after the picture.
+    let heic = at("phone/IMG_0002.HEIC");
+    tool(
+        "heif-enc",
+        &[
+            "-q",
+            "100",
+            "-o",
+            heic.to_str().unwrap(),
+            s("noise.jpg").to_str().unwrap(),
+        ],
+    );
+    set_date(&heic, "DateTimeOriginal", "2016:07:08 09:10:11");
+    files.push(heic);
+
+    // JPEG XL in its container, with an Exif box.
+    let jxl = at("export/a.jxl");
+    tool(
+        "cjxl",
+        &[
+            "-q",
+            "90",
+            s("noise.png").to_str().unwrap(),
+            jxl.to_str().unwrap(),
+        ],
+    );
+    set_date(&jxl, "DateTimeOriginal", "2015:01:02 03:04:05");
+    files.push(jxl);
+
+    // A TIFF, as TIFF-based RAWs are.
+    let tiff = at("scans/scan.tif");
+    tool(
+        "convert",
+        &[s("noise.png").to_str().unwrap(), tiff.to_str().unwrap()],
+    );
+    set_date(&tiff, "DateTimeOriginal", "2014:12:24 20:00:00");
+    files.push(tiff);
+
+    // A PNG dated only by XMP.
+    let xmp = at("screens/xmp-only.png");
+    std::fs::copy(s("noise.png"), &xmp).unwrap();
+    set_date(&xmp, "XMP-xmp:CreateDate", "2013:05:06 07:08:09");
+    files.push(xmp);
+
+    // Videos: MP4 and MOV whose creation time is UTC (23:30 on 1 May is 2 May in
+    // Tokyo), and an AVI dated by its IDIT chunk.
+    for name in ["video/clip.mp4", "video/clip.mov"] {
+        let clip = at(name);
+        tool(
+            "ffmpeg",
+            &[
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=d=1:s=160x120",
+                "-metadata",
+                "creation_time=2024-05-01T23:30:00Z",
+                "-y",
+                clip.to_str().unwrap(),
+            ],
+        );
+        files.push(clip);
+    }
+    let avi = at("video/old.avi");
+    std::fs::write(&avi, kit::avi("Sat Jun 15 18:30:00 2019")).unwrap();
+    files.push(avi);
+
+    // Every file's modification time years away from when it was taken.
+    for f in &files {
+        tool("touch", &["-d", "2001-01-01 12:00:00", f.to_str().unwrap()]);
+    }
+    files
+}
+
+/// The day exiftool reads from each file: DateTimeOriginal, else CreateDate, else
+/// MediaCreateDate, with QuickTime's UTC times in `zone`.
+fn exiftool_days(files: &[PathBuf], zone: &str) -> BTreeMap<PathBuf, String> {
+    let mut args = vec![
+        "-j",
+        "-d",
+        "%Y-%m-%d",
+        "-api",
+        "QuickTimeUTC",
+        "-DateTimeOriginal",
+        "-CreateDate",
+        "-MediaCreateDate",
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = Command::new("exiftool")
+        .args(&args)
+        .env("TZ", zone)
+        .output()
+        .unwrap();
+    let read: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    read.iter()
+        .map(|r| {
+            let day = ["DateTimeOriginal", "CreateDate", "MediaCreateDate"]
+                .iter()
+                .find_map(|t| r[*t].as_str())
+                .unwrap_or_else(|| panic!("exiftool finds no date in {r}"));
+            (
+                PathBuf::from(r["SourceFile"].as_str().unwrap()),
+                day[..10].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_file_goes_under_the_day_exiftool_reads_from_it() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let config = w.home().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[scan]\ntime_zone = \"Asia/Tokyo\"\n"),
+    )
+    .unwrap();
+    let files = corpus(&w.library(), &w.path("scratch"));
+    let expected = exiftool_days(&files, "Asia/Tokyo");
+    assert_eq!(expected.len(), files.len());
+
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    // Each file's copy, found by its content, sits in the date folder of its day.
+    let stored = common::stored(&w.path("usb"));
+    let mut wrong = Vec::new();
+    for (file, day) in &expected {
+        let hash = blake3::hash(&std::fs::read(file).unwrap())
+            .to_hex()
+            .to_string();
+        let (key, _) = stored
+            .iter()
+            .find(|(_, h)| **h == hash)
+            .unwrap_or_else(|| panic!("{} was not backed up", file.display()));
+        let folder = key.parent().unwrap().file_name().unwrap().to_string_lossy();
+        if folder != *day {
+            wrong.push(format!("{}: {folder}, exiftool says {day}", file.display()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "filed under the wrong day:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn ingest_files_each_card_file_under_the_day_exiftool_reads_from_it() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let config = w.home().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[scan]\ntime_zone = \"Asia/Tokyo\"\n"),
+    )
+    .unwrap();
+    // The same files, laid out as a card.
+    let card = w.path("EOS_DIGITAL");
+    let files = corpus(&card.join("DCIM/100TEST"), &w.path("scratch"));
+    let expected = exiftool_days(&files, "Asia/Tokyo");
+    let out = w.run(&["ingest", card.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let library = kit::tree_hashes(&w.library()).unwrap();
+    let mut wrong = Vec::new();
+    for (file, day) in &expected {
+        let hash = blake3::hash(&std::fs::read(file).unwrap())
+            .to_hex()
+            .to_string();
+        let (key, _) = library
+            .iter()
+            .find(|(_, h)| **h == hash)
+            .unwrap_or_else(|| panic!("{} was not ingested: {report}", file.display()));
+        let folder = key.parent().unwrap().file_name().unwrap().to_string_lossy();
+        if folder != *day {
+            wrong.push(format!("{}: {folder}, exiftool says {day}", file.display()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "filed under the wrong day:\n{}",
+        wrong.join("\n")
+    );
+}

@@ -1,0 +1,632 @@
+//! Capture times and cameras, read from each file's own metadata, as exiftool reads
+//! them.
+//!
+//! The container's structure is followed (boxes, chunks, segments, IFD offsets), never
+//! a fixed window that would silently cut metadata off:
+//! - [nom-exif] reads EXIF from JPEG, TIFF-based RAWs (CR2, NEF, ARW, DNG, PEF, SRW),
+//!   Fujifilm RAF, HEIC/HEIF/AVIF, PNG (`eXIf`, and ImageMagick's raw-profile text),
+//!   WebP, Canon CR3 (`CMT1`/`CMT2` in Canon's `uuid` box); and the creation time of
+//!   QuickTime, MP4, M4V and 3GP files (Apple's `com.apple.quicktime.creationdate`,
+//!   with its offset, else the movie header's, which is UTC).
+//! - Here: Olympus ORF and Panasonic RW2 (TIFF with another magic number), JPEG XL
+//!   (its `Exif` box), AVI (`IDIT`), and XMP dates (`exif:DateTimeOriginal`,
+//!   `xmp:CreateDate`, `photoshop:DateCreated`) where nothing else dates a file.
+//!
+//! **The calendar day stated once**: a photo goes under the camera's local day. EXIF
+//! times are local times already; a QuickTime time with an offset is taken at that
+//! offset; a UTC time (an MP4's movie header) is converted to `scan.time_zone`, by
+//! default the machine's. A file with no capture metadata is dated by its
+//! modification time, in the same zone.
+//!
+//! [nom-exif]: https://docs.rs/nom-exif
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+pub use crate::zone::Zone;
+
+/// How a capture time was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureSource {
+    /// EXIF DateTimeOriginal (else CreateDate, else ModifyDate).
+    Exif,
+    /// A QuickTime/MP4 creation time.
+    QuickTime,
+    /// An AVI's `IDIT` chunk.
+    Avi,
+    /// An XMP date.
+    Xmp,
+    /// The file's modification time: the file says nothing of when it was taken.
+    Mtime,
+    /// Taken from the photo a sidecar belongs to.
+    Sibling,
+}
+
+impl CaptureSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureSource::Exif => "exif",
+            CaptureSource::QuickTime => "quicktime",
+            CaptureSource::Avi => "avi",
+            CaptureSource::Xmp => "xmp",
+            CaptureSource::Mtime => "mtime",
+            CaptureSource::Sibling => "sibling",
+        }
+    }
+}
+
+pub const CAPTURE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// The local time of a file modification time, in the machine's zone.
+pub fn local_time(mtime_ns: i64) -> NaiveDateTime {
+    Zone::machine().of_mtime(mtime_ns)
+}
+
+/// What a file's metadata says of when and with what it was taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub captured: Option<(NaiveDateTime, CaptureSource)>,
+    /// The camera's maker and model, as the camera wrote them (trimmed).
+    pub make: Option<String>,
+    pub model: Option<String>,
+}
+
+/// The capture time and camera of the file at `path`, as far as its metadata tells.
+pub fn read(path: &Path, zone: &Zone) -> Metadata {
+    let mut found = read_media(path, zone).unwrap_or_default();
+    if found.captured.is_none()
+        && let Some(more) = read_other(path)
+    {
+        found.captured = more.captured;
+        found.make = found.make.or(more.make);
+        found.model = found.model.or(more.model);
+    }
+    found
+}
+
+/// What nom-exif reads: EXIF of images, creation times of QuickTime-family movies.
+fn read_media(path: &Path, zone: &Zone) -> Option<Metadata> {
+    use nom_exif::{ExifTag, MediaKind, MediaParser, MediaSource, TrackInfoTag};
+    let source = MediaSource::open(path).ok()?;
+    let mut parser = MediaParser::new();
+    match source.kind() {
+        MediaKind::Image => {
+            let exif: nom_exif::Exif = parser.parse_exif(source).ok()?.into();
+            let text = |tag| {
+                exif.get(tag)
+                    .and_then(|v| v.as_str())
+                    .map(|s| s.trim().trim_end_matches('\0').trim().to_string())
+                    .filter(|s| !s.is_empty())
+            };
+            let captured = [
+                ExifTag::DateTimeOriginal,
+                ExifTag::CreateDate,
+                ExifTag::ModifyDate,
+            ]
+            .into_iter()
+            .find_map(|tag| exif_time(exif.get(tag)?))
+            .map(|t| (t, CaptureSource::Exif));
+            Some(Metadata {
+                captured,
+                make: text(ExifTag::Make),
+                model: text(ExifTag::Model),
+            })
+        }
+        MediaKind::Track => {
+            let info = parser.parse_track(source).ok()?;
+            let text = |tag| {
+                info.get(tag)
+                    .and_then(|v| v.as_str())
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+            };
+            let captured = match info.get(TrackInfoTag::CreateDate) {
+                // A time with its offset (Apple's) is local at that offset; the
+                // movie header's is UTC (offset zero), given in the configured zone.
+                Some(nom_exif::EntryValue::DateTime(t)) if t.offset().local_minus_utc() != 0 => {
+                    Some(t.naive_local())
+                }
+                Some(nom_exif::EntryValue::DateTime(t)) => Some(zone.local(t.with_timezone(&Utc))),
+                Some(nom_exif::EntryValue::NaiveDateTime(t)) => Some(*t),
+                _ => None,
+            }
+            .filter(plausible)
+            .map(|t| (t, CaptureSource::QuickTime));
+            Some(Metadata {
+                captured,
+                make: text(TrackInfoTag::Make),
+                model: text(TrackInfoTag::Model),
+            })
+        }
+    }
+}
+
+/// An EXIF date as the camera wrote it: its local time.
+fn exif_time(value: &nom_exif::EntryValue) -> Option<NaiveDateTime> {
+    let t = match value {
+        nom_exif::EntryValue::DateTime(t) => t.naive_local(),
+        nom_exif::EntryValue::NaiveDateTime(t) => *t,
+        nom_exif::EntryValue::Text(s) => parse_exif_text(s)?,
+        _ => return None,
+    };
+    plausible(&t).then_some(t)
+}
+
+/// `YYYY:MM:DD HH:MM:SS`, as EXIF writes dates.
+fn parse_exif_text(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s.trim().trim_end_matches('\0'), "%Y:%m:%d %H:%M:%S").ok()
+}
+
+/// Cameras with an unset clock write zeros, or 1904 and 1970 epochs: no date at all.
+fn plausible(t: &NaiveDateTime) -> bool {
+    let earliest = NaiveDate::from_ymd_opt(1980, 1, 1).expect("a date");
+    t.date() > earliest
+}
+
+/// The formats nom-exif does not read, recognised by their first bytes.
+fn read_other(path: &Path) -> Option<Metadata> {
+    let mut file = File::open(path).ok()?;
+    let mut magic = [0u8; 12];
+    let got = read_up_to(&mut file, &mut magic).ok()?;
+    let magic = &magic[..got];
+    let captured = if magic.starts_with(b"IIRO")
+        || magic.starts_with(b"IIRS")
+        || magic.starts_with(b"IIU\0")
+    {
+        return tiff_variant(&mut file);
+    } else if magic.starts_with(&[0, 0, 0, 0x0c, b'J', b'X', b'L', b' ']) {
+        jxl_exif(&mut file)
+            .and_then(|tiff| tiff_time(&tiff))
+            .map(|t| (t, CaptureSource::Exif))
+    } else if magic.len() == 12 && &magic[..4] == b"RIFF" && &magic[8..12] == b"AVI " {
+        avi_idit(&mut file).map(|t| (t, CaptureSource::Avi))
+    } else {
+        None
+    };
+    let captured = captured.or_else(|| xmp_time(&mut file).map(|t| (t, CaptureSource::Xmp)))?;
+    Some(Metadata {
+        captured: Some(captured),
+        ..Default::default()
+    })
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// ORF (`IIRO`, `IIRS`) and RW2 (`IIU\0`) are TIFF with their own magic number: read
+/// as TIFF once it is put right, following the IFD offsets through the file.
+fn tiff_variant(file: &mut File) -> Option<Metadata> {
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let mut reader = PatchedTiff { file, at: 0 };
+    let exif = exif::Reader::new()
+        .read_from_container(&mut std::io::BufReader::new(&mut reader))
+        .ok()?;
+    let text = |tag| {
+        let field = exif.get_field(tag, exif::In::PRIMARY)?;
+        let exif::Value::Ascii(ref parts) = field.value else {
+            return None;
+        };
+        let text = String::from_utf8_lossy(parts.first()?)
+            .trim()
+            .trim_end_matches('\0')
+            .trim()
+            .to_string();
+        (!text.is_empty()).then_some(text)
+    };
+    let captured = [
+        exif::Tag::DateTimeOriginal,
+        exif::Tag::DateTimeDigitized,
+        exif::Tag::DateTime,
+    ]
+    .into_iter()
+    .find_map(|tag| parse_exif_text(&text(tag)?))
+    .filter(plausible)
+    .map(|t| (t, CaptureSource::Exif));
+    Some(Metadata {
+        captured,
+        make: text(exif::Tag::Make),
+        model: text(exif::Tag::Model),
+    })
+}
+
+/// A file read as if its first four bytes were TIFF's little-endian magic.
+struct PatchedTiff<'a> {
+    file: &'a mut File,
+    at: u64,
+}
+
+impl Read for PatchedTiff<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            match self.at + i as u64 {
+                2 => *b = b'*',
+                3 => *b = 0,
+                _ => {}
+            }
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for PatchedTiff<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.at = self.file.seek(pos)?;
+        Ok(self.at)
+    }
+}
+
+/// The date in a bare TIFF/EXIF block (what JPEG XL's `Exif` box holds).
+fn tiff_time(tiff: &[u8]) -> Option<NaiveDateTime> {
+    let exif = exif::Reader::new().read_raw(tiff.to_vec()).ok()?;
+    [
+        exif::Tag::DateTimeOriginal,
+        exif::Tag::DateTimeDigitized,
+        exif::Tag::DateTime,
+    ]
+    .into_iter()
+    .find_map(|tag| {
+        let field = exif.get_field(tag, exif::In::PRIMARY)?;
+        let exif::Value::Ascii(ref parts) = field.value else {
+            return None;
+        };
+        parse_exif_text(&String::from_utf8_lossy(parts.first()?))
+    })
+    .filter(plausible)
+}
+
+/// The most a metadata box or chunk may hold: anything larger is not metadata.
+const METADATA_MAX: u64 = 16 << 20;
+
+/// The TIFF block of a JPEG XL container's `Exif` box (after its 4-byte offset).
+fn jxl_exif(file: &mut File) -> Option<Vec<u8>> {
+    let len = file.metadata().ok()?.len();
+    let mut at = 0u64;
+    while at + 8 <= len {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let mut head = [0u8; 16];
+        let got = read_up_to(file, &mut head).ok()?;
+        if got < 8 {
+            return None;
+        }
+        let mut size = u32::from_be_bytes(head[..4].try_into().ok()?) as u64;
+        let mut header = 8;
+        if size == 1 && got >= 16 {
+            size = u64::from_be_bytes(head[8..16].try_into().ok()?);
+            header = 16;
+        } else if size == 0 {
+            size = len - at;
+        }
+        if size < header {
+            return None;
+        }
+        if &head[4..8] == b"Exif" {
+            let body = size - header;
+            if !(4..=METADATA_MAX).contains(&body) {
+                return None;
+            }
+            file.seek(SeekFrom::Start(at + header)).ok()?;
+            let mut data = vec![0u8; body as usize];
+            file.read_exact(&mut data).ok()?;
+            let offset = u32::from_be_bytes(data[..4].try_into().ok()?) as usize;
+            return data.get(4 + offset..).map(<[u8]>::to_vec);
+        }
+        at += size;
+    }
+    None
+}
+
+/// An AVI's `IDIT` chunk (in its `hdrl` list), as cameras write it: "Mon Mar 03
+/// 12:34:56 2025" or "2025:03:03 12:34:56".
+fn avi_idit(file: &mut File) -> Option<NaiveDateTime> {
+    let len = file.metadata().ok()?.len();
+    // Chunks of the RIFF body, and of the lists in it that hold headers.
+    let mut stack = vec![(12u64, len.min(8 + u32::MAX as u64))];
+    while let Some((mut at, end)) = stack.pop() {
+        while at + 8 <= end {
+            file.seek(SeekFrom::Start(at)).ok()?;
+            let mut head = [0u8; 12];
+            let got = read_up_to(file, &mut head).ok()?;
+            if got < 8 {
+                break;
+            }
+            let size = u32::from_le_bytes(head[4..8].try_into().ok()?) as u64;
+            let id = &head[..4];
+            if id == b"IDIT" && size <= 256 {
+                file.seek(SeekFrom::Start(at + 8)).ok()?;
+                let mut text = vec![0u8; size as usize];
+                file.read_exact(&mut text).ok()?;
+                let text = String::from_utf8_lossy(&text);
+                let text = text.trim().trim_end_matches('\0').trim();
+                return [
+                    "%a %b %d %H:%M:%S %Y",
+                    "%Y:%m:%d %H:%M:%S",
+                    "%Y-%m-%d %H:%M:%S",
+                ]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+                .filter(plausible);
+            }
+            // Into the header lists; never into the frames (`movi`).
+            if id == b"LIST" && got == 12 && &head[8..12] != b"movi" {
+                stack.push((at + 12, (at + 8 + size).min(end)));
+            }
+            at += 8 + size + (size & 1);
+        }
+    }
+    None
+}
+
+/// The XMP packet of a file, found by walking its structure (JPEG `APP1`, PNG
+/// `iTXt`), or the whole file where it is XMP itself (a sidecar).
+fn xmp_packet(file: &mut File) -> Option<String> {
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut magic = [0u8; 8];
+    let got = read_up_to(file, &mut magic).ok()?;
+    let magic = &magic[..got];
+    if magic.starts_with(&[0xFF, 0xD8]) {
+        jpeg_xmp(file, len)
+    } else if magic.starts_with(b"\x89PNG\r\n\x1a\n") {
+        png_xmp(file, len)
+    } else if len <= METADATA_MAX
+        && (magic.starts_with(b"<") || magic.starts_with(b"\xEF\xBB\xBF<"))
+    {
+        // An XMP file (a sidecar): text, XML from its first byte.
+        file.seek(SeekFrom::Start(0)).ok()?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).ok()?;
+        text.contains("x:xmpmeta").then_some(text)
+    } else {
+        None
+    }
+}
+
+fn jpeg_xmp(file: &mut File, len: u64) -> Option<String> {
+    const SIGNATURE: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+    let mut at = 2u64;
+    while at + 4 <= len {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let mut head = [0u8; 4];
+        file.read_exact(&mut head).ok()?;
+        if head[0] != 0xFF || matches!(head[1], 0xDA | 0xD9) {
+            return None;
+        }
+        let size = u16::from_be_bytes([head[2], head[3]]) as u64;
+        if head[1] == 0xE1 && size > SIGNATURE.len() as u64 + 2 {
+            let mut body = vec![0u8; size as usize - 2];
+            file.read_exact(&mut body).ok()?;
+            if let Some(xmp) = body.strip_prefix(SIGNATURE) {
+                return Some(String::from_utf8_lossy(xmp).into_owned());
+            }
+        }
+        at += 2 + size;
+    }
+    None
+}
+
+fn png_xmp(file: &mut File, len: u64) -> Option<String> {
+    const KEYWORD: &[u8] = b"XML:com.adobe.xmp\0";
+    let mut at = 8u64;
+    while at + 12 <= len {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let mut head = [0u8; 8];
+        file.read_exact(&mut head).ok()?;
+        let size = u32::from_be_bytes(head[..4].try_into().ok()?) as u64;
+        if &head[4..8] == b"iTXt" && size <= METADATA_MAX {
+            let mut body = vec![0u8; size as usize];
+            file.read_exact(&mut body).ok()?;
+            if let Some(rest) = body.strip_prefix(KEYWORD) {
+                // Compression flag and method, then language and translated keyword.
+                let rest = rest.get(2..)?;
+                let mut parts = rest.splitn(3, |&b| b == 0);
+                let (_, _, text) = (parts.next()?, parts.next()?, parts.next()?);
+                return Some(String::from_utf8_lossy(text).into_owned());
+            }
+        }
+        if &head[4..8] == b"IEND" {
+            return None;
+        }
+        at += 12 + size;
+    }
+    None
+}
+
+/// The first XMP date a file holds, as exiftool prefers them.
+fn xmp_time(file: &mut File) -> Option<NaiveDateTime> {
+    let packet = xmp_packet(file)?;
+    [
+        "exif:DateTimeOriginal",
+        "xmp:CreateDate",
+        "photoshop:DateCreated",
+    ]
+    .iter()
+    .find_map(|name| xmp_value(&packet, name))
+    .and_then(|v| parse_xmp_date(&v))
+    .filter(plausible)
+}
+
+/// The value of property `name` in an XMP packet, as an attribute (`name="…"`) or
+/// an element (`<name>…</name>`).
+fn xmp_value(packet: &str, name: &str) -> Option<String> {
+    let attribute = format!("{name}=");
+    if let Some(i) = packet.find(&attribute) {
+        let rest = &packet[i + attribute.len()..];
+        let quote = rest.chars().next()?;
+        let rest = &rest[quote.len_utf8()..];
+        return rest.find(quote).map(|end| rest[..end].to_string());
+    }
+    let open = format!("<{name}>");
+    let i = packet.find(&open)?;
+    let rest = &packet[i + open.len()..];
+    rest.find('<').map(|end| rest[..end].trim().to_string())
+}
+
+/// An XMP date (ISO 8601, to any precision), at the local time it names.
+fn parse_xmp_date(text: &str) -> Option<NaiveDateTime> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.naive_local());
+    }
+    let local = text.get(..19).unwrap_or(text);
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(local, format) {
+            return Some(t);
+        }
+    }
+    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn captured(path: &Path) -> Option<(NaiveDateTime, CaptureSource)> {
+        read(path, &Zone::named("UTC").unwrap()).captured
+    }
+
+    #[test]
+    fn reads_date_time_original_from_jpeg_and_tiff_raws() {
+        use triplicate_testkit as kit;
+        let dir = tempfile::tempdir().unwrap();
+        let payload = kit::noise("x", 4096);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("a.JPG", kit::jpeg("2023:07:14 21:05:09", &payload)),
+            ("a.CR2", kit::tiff_raw("2023:07:14 21:05:09", &payload)),
+            ("a.NEF", kit::tiff_raw("2023:07:14 21:05:09", &payload)),
+            ("a.ORF", {
+                let mut raw = kit::tiff_raw("2023:07:14 21:05:09", &payload);
+                raw[2] = b'R';
+                raw[3] = b'O';
+                raw
+            }),
+        ];
+        for (name, bytes) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            assert_eq!(
+                captured(&p),
+                Some((time("2023-07-14 21:05:09"), CaptureSource::Exif)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_large_raw_is_read_where_its_metadata_is() {
+        use triplicate_testkit as kit;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.NEF");
+        std::fs::write(
+            &p,
+            kit::tiff_raw("2024:05:17 10:00:00", &kit::noise("big", 20 << 20)),
+        )
+        .unwrap();
+        let info = read(&p, &Zone::machine());
+        assert_eq!(
+            info.captured,
+            Some((time("2024-05-17 10:00:00"), CaptureSource::Exif))
+        );
+        assert_eq!(info.make.as_deref(), Some("Nikon"));
+    }
+
+    #[test]
+    fn jpeg_xl_is_dated_by_its_exif_box() {
+        let tiff = triplicate_testkit::tiff_raw("2021:02:03 04:05:06", b"");
+        let mut file = Vec::new();
+        let mut push_box = |kind: &[u8], body: &[u8]| {
+            file.extend_from_slice(&((body.len() + 8) as u32).to_be_bytes());
+            file.extend_from_slice(kind);
+            file.extend_from_slice(body);
+        };
+        push_box(b"JXL ", &[0x0d, 0x0a, 0x87, 0x0a]);
+        push_box(b"ftyp", b"jxl \0\0\0\0jxl ");
+        push_box(b"jxlc", &[0xff, 0x0a, 0, 0, 0, 0]);
+        let mut exif_box = 0u32.to_be_bytes().to_vec();
+        exif_box.extend_from_slice(&tiff);
+        push_box(b"Exif", &exif_box);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.jxl");
+        std::fs::write(&p, file).unwrap();
+        assert_eq!(
+            captured(&p),
+            Some((time("2021-02-03 04:05:06"), CaptureSource::Exif))
+        );
+    }
+
+    #[test]
+    fn avi_is_dated_by_its_idit_chunk() {
+        let chunk = |id: &[u8], body: &[u8]| {
+            let mut c = id.to_vec();
+            c.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            c.extend_from_slice(body);
+            if body.len() % 2 == 1 {
+                c.push(0);
+            }
+            c
+        };
+        let list = |kind: &[u8], body: &[u8]| chunk(b"LIST", &[kind, body].concat());
+        let idit = chunk(b"IDIT", b"Sat Jun 15 18:30:00 2019\n\0");
+        let hdrl = list(b"hdrl", &[chunk(b"avih", &[0; 56]), idit].concat());
+        let movi = list(b"movi", &chunk(b"00dc", &[0; 1000]));
+        let riff = chunk(b"RIFF", &[b"AVI ".to_vec(), hdrl, movi].concat());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.avi");
+        std::fs::write(&p, riff).unwrap();
+        assert_eq!(
+            captured(&p),
+            Some((time("2019-06-15 18:30:00"), CaptureSource::Avi))
+        );
+    }
+
+    #[test]
+    fn xmp_dates_are_a_fallback_in_either_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let attribute = dir.path().join("a.xmp");
+        std::fs::write(
+            &attribute,
+            r#"<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description xmp:CreateDate="2012-07-07T10:11:12+02:00"/></rdf:RDF></x:xmpmeta>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            captured(&attribute),
+            Some((time("2012-07-07 10:11:12"), CaptureSource::Xmp))
+        );
+        let element = dir.path().join("b.xmp");
+        std::fs::write(
+            &element,
+            "<x:xmpmeta><rdf:Description><photoshop:DateCreated>2012-06-06</photoshop:DateCreated></rdf:Description></x:xmpmeta>",
+        )
+        .unwrap();
+        assert_eq!(
+            captured(&element),
+            Some((time("2012-06-06 00:00:00"), CaptureSource::Xmp))
+        );
+    }
+
+    #[test]
+    fn nothing_to_read_gives_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jpg");
+        std::fs::write(&p, b"not a jpeg").unwrap();
+        assert_eq!(captured(&p), None);
+    }
+}
