@@ -249,6 +249,23 @@ fn every_file_goes_under_the_day_exiftool_reads_from_it() {
         "filed under the wrong day:\n{}",
         wrong.join("\n")
     );
+    // Each copy keeps its original's modification time.
+    for (key, hash) in &stored {
+        let original = files
+            .iter()
+            .find(|f| {
+                blake3::hash(&std::fs::read(f).unwrap())
+                    .to_hex()
+                    .to_string()
+                    == *hash
+            })
+            .unwrap();
+        assert_eq!(mtime(&w.path("usb").join(key)), mtime(original), "{key:?}");
+    }
+}
+
+fn mtime(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
 }
 
 #[test]
@@ -290,4 +307,26 @@ fn ingest_files_each_card_file_under_the_day_exiftool_reads_from_it() {
         "filed under the wrong day:\n{}",
         wrong.join("\n")
     );
+    // The card's modification times are kept in the library, at the destination,
+    // and by a restore.
+    let at_usb = common::stored(&w.path("usb"));
+    for file in &files {
+        let hash = blake3::hash(&std::fs::read(file).unwrap())
+            .to_hex()
+            .to_string();
+        for (root, held) in [(w.library(), &library), (w.path("usb"), &at_usb)] {
+            let (key, _) = held.iter().find(|(_, h)| **h == hash).unwrap();
+            assert_eq!(mtime(&root.join(key)), mtime(file), "{key:?} in {root:?}");
+        }
+    }
+    let to = w.path("restored");
+    let (code, restored) = w.json("restore", &["--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(code, 0, "{restored}");
+    for key in library.keys() {
+        assert_eq!(
+            mtime(&to.join(key)),
+            mtime(&w.library().join(key)),
+            "{key:?}"
+        );
+    }
 }

@@ -27,7 +27,9 @@ use serde::Serialize;
 use crate::catalog::NamedPhoto;
 use crate::destination::Stored;
 use crate::destination::layout::alternate_name;
-use crate::destination::{self, DestError, ErrorClass, LocalDestination, ReadDestination};
+use crate::destination::{
+    self, DestError, ErrorClass, LocalDestination, ReadDestination, WriteDestination,
+};
 use crate::engine::EngineError;
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::home::Triplicate;

@@ -497,10 +497,10 @@ impl ReadDestination for LocalDestination {
 }
 
 impl LocalDestination {
-    /// [`WriteDestination::put`], giving the file the modification time `mtime`
-    /// before it is published (a restored photo never shows the restore's time, even
-    /// if the run is killed right after).
-    pub fn put_dated(
+    /// [`WriteDestination::put_dated`]: the time is set before the file is published,
+    /// so a restored photo never shows the restore's time, even if the run is killed
+    /// right after.
+    fn put_with_time(
         &self,
         key: &RelPath,
         data: &mut dyn Read,
@@ -608,7 +608,17 @@ impl LocalDestination {
 
 impl WriteDestination for LocalDestination {
     fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
-        self.put_dated(key, data, len, None)
+        self.put_with_time(key, data, len, None)
+    }
+
+    fn put_dated(
+        &self,
+        key: &RelPath,
+        data: &mut dyn Read,
+        len: u64,
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<Stored, DestError> {
+        self.put_with_time(key, data, len, mtime)
     }
 
     /// Removes what killed runs left in staging (whatever `folder`), and reports

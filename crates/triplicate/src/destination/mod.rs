@@ -381,6 +381,19 @@ pub trait WriteDestination: ReadDestination {
     /// with [`DestError::LengthMismatch`] when `data` has more or fewer than `len`.
     /// Says how the bytes were stored: as given, or transformed (encrypted).
     fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError>;
+    /// [`WriteDestination::put`], giving the copy the modification time `mtime` (the
+    /// original's) before it is published, where the store keeps such times (disks);
+    /// others (S3, WebDAV) ignore it, and manifests carry it for every store.
+    fn put_dated(
+        &self,
+        key: &RelPath,
+        data: &mut dyn Read,
+        len: u64,
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<Stored, DestError> {
+        let _ = mtime;
+        self.put(key, data, len)
+    }
     /// Removes what interrupted puts left in `folder` (the whole destination when
     /// `None`); returns how many leftovers were removed.
     fn sweep_partials(&self, folder: Option<&RelPath>) -> Result<usize, DestError>;

@@ -218,6 +218,7 @@ fn fan_out_with(
         });
     }
 
+    let mtime = before.modified().ok();
     // The hash of what was read, set before the writers are told the end has come.
     let read_hash: std::sync::OnceLock<ContentHash> = std::sync::OnceLock::new();
     std::thread::scope(|scope| {
@@ -236,7 +237,8 @@ fn fan_out_with(
                     ended: false,
                     on_bytes: &counter,
                 };
-                let stored = t.dest.put(&t.key, &mut reader, size)?;
+                // The copy keeps the original's modification time, where the store can.
+                let stored = t.dest.put_dated(&t.key, &mut reader, size, mtime)?;
                 drop(reader);
                 if t.dest.properties().proven_on_upload {
                     // The store checked our checksum of these very bytes.
