@@ -330,3 +330,80 @@ fn ingest_files_each_card_file_under_the_day_exiftool_reads_from_it() {
         );
     }
 }
+
+#[test]
+fn sidecars_go_with_the_photo_of_their_whole_stem_in_backup() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let lib = w.library();
+    let scratch = w.path("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let photo = |name: &str, date: &str| {
+        let p = lib.join("shoots").join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        tool(
+            "convert",
+            &[
+                "-size",
+                "32x32",
+                &format!(
+                    "xc:{}",
+                    if date.contains("06:06") {
+                        "red"
+                    } else {
+                        "blue"
+                    }
+                ),
+                p.to_str().unwrap(),
+            ],
+        );
+        set_date(&p, "DateTimeOriginal", date);
+    };
+    photo("2012.06.06 party.jpg", "2012:06:06 20:00:00");
+    photo("2012.07.07 beach.jpg", "2012:07:07 11:00:00");
+    let clips = lib.join("PRIVATE/M4ROOT/CLIP");
+    std::fs::create_dir_all(&clips).unwrap();
+    tool(
+        "ffmpeg",
+        &[
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=d=1:s=160x120",
+            "-metadata",
+            "creation_time=2024-05-01T10:00:00Z",
+            "-y",
+            clips.join("C0001.MP4").to_str().unwrap(),
+        ],
+    );
+    let sidecars = [
+        (lib.join("shoots/2012.07.07 beach.xmp"), "2012-07-07"),
+        (lib.join("shoots/2012.06.06 party.jpg.xmp"), "2012-06-06"),
+        (clips.join("C0001M01.XML"), "2024-05-01"),
+    ];
+    for (path, _) in &sidecars {
+        std::fs::write(path, format!("<sidecar of=\"{}\"/>", path.display())).unwrap();
+        tool(
+            "touch",
+            &["-d", "2001-01-01 12:00:00", path.to_str().unwrap()],
+        );
+    }
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    let stored = common::stored(&w.path("usb"));
+    for (path, day) in &sidecars {
+        let hash = blake3::hash(&std::fs::read(path).unwrap())
+            .to_hex()
+            .to_string();
+        let (key, _) = stored.iter().find(|(_, h)| **h == hash).unwrap();
+        assert_eq!(
+            key.parent().unwrap().file_name().unwrap().to_string_lossy(),
+            *day,
+            "{} went to {key:?}",
+            path.display()
+        );
+    }
+}

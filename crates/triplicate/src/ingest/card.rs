@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::photo::PhotoKind;
 use crate::relpath::RelPath;
-use crate::scan::{sibling_index, sibling_key};
+use crate::scan::group::Siblings;
 
 /// A layout a card was recognised by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -248,20 +248,15 @@ fn unreadable_card(path: &Path, source: std::io::Error) -> CardError {
     }
 }
 
-/// Points each sidecar at its photo: the same folder and stem (`IMG_0001.XMP` with
-/// `IMG_0001.CR2`), or Sony's `C0001M01.XML` with `C0001.MP4`.
+/// Points each sidecar at its photo ([`crate::scan::group`]: the same folder and stem,
+/// darktable's `IMG_0001.CR2.xmp`, Sony's `C0001M01.XML` with `C0001.MP4`).
 fn pair_sidecars(files: &mut [CardFile]) {
     let paths: Vec<RelPath> = files.iter().map(|f| f.rel.clone()).collect();
     let index_of: HashMap<&RelPath, usize> =
         paths.iter().enumerate().map(|(i, p)| (p, i)).collect();
-    let photos = sibling_index(&paths);
+    let photos = Siblings::index(&paths);
     for f in files.iter_mut().filter(|f| f.kind == PhotoKind::Sidecar) {
-        let key = sibling_key(&f.rel);
-        let photo = photos.get(&key).or_else(|| {
-            // Sony: the clip's stem, then M01.
-            photos.get(key.strip_suffix(b"m01")?)
-        });
-        f.photo = photo.and_then(|p| index_of.get(p).copied());
+        f.photo = photos.owner(&f.rel).and_then(|p| index_of.get(p).copied());
     }
 }
 

@@ -16,12 +16,12 @@
 //! backed-up files changed or vanished at once, trips the mass-change guard.
 
 mod changes;
+pub mod group;
 pub mod metadata;
 pub(crate) use changes::hold_bit_rot;
 pub use changes::{BIT_ROT_WARNING, CHANGED_WARNING, GUARD_WARNING, guard_message};
 pub(crate) mod walk;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -235,9 +235,9 @@ pub fn scan_library(
         .into_iter()
         .partition(|f| f.kind == PhotoKind::Sidecar);
     let siblings = if sidecars.is_empty() {
-        HashMap::new()
+        group::Siblings::default()
     } else {
-        sibling_index(&all_paths)
+        group::Siblings::index(&all_paths)
     };
     let mut changed: Vec<changes::Change> = Vec::new();
     for (pass, found) in [photos, sidecars].into_iter().enumerate() {
@@ -247,7 +247,7 @@ pub fn scan_library(
                 .map(|f| {
                     let mut scanned = read_one(lib, f, &options.zone)?;
                     if pass == 1
-                        && let Some(photo) = siblings.get(&sibling_key(&f.path))
+                        && let Some(photo) = siblings.owner(&f.path)
                         && let Ok(Some(captured)) = catalog.captured_of(&lib.name, photo)
                     {
                         scanned.captured = captured;
@@ -435,45 +435,6 @@ fn capture_time(
         return found;
     }
     (zone.of_mtime(mtime_ns), CaptureSource::Mtime)
-}
-
-/// `folder/stem` in lower case: what a photo and its sidecars share.
-pub(crate) fn sibling_key(path: &RelPath) -> Vec<u8> {
-    let bytes = path.as_bytes();
-    let name_start = bytes
-        .iter()
-        .rposition(|&b| b == b'/')
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let stem_end = bytes[name_start..]
-        .iter()
-        .position(|&b| b == b'.')
-        .map(|i| name_start + i)
-        .unwrap_or(bytes.len());
-    bytes[..stem_end].to_ascii_lowercase()
-}
-
-/// For each `folder/stem`, a photo (not a sidecar) with that stem.
-pub(crate) fn sibling_index(paths: &[RelPath]) -> HashMap<Vec<u8>, RelPath> {
-    let mut index = HashMap::new();
-    for p in paths {
-        let kind = PhotoKind::from_name(p.file_name());
-        if matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video) {
-            // Prefer the RAW when a RAW+JPEG pair shares the stem: deterministic either way.
-            let key = sibling_key(p);
-            let better = match index.get(&key) {
-                None => true,
-                Some(existing) => {
-                    let ek = PhotoKind::from_name(RelPath::file_name(existing));
-                    (kind == PhotoKind::Raw && ek != PhotoKind::Raw) || (kind == ek && p < existing)
-                }
-            };
-            if better {
-                index.insert(key, p.clone());
-            }
-        }
-    }
-    index
 }
 
 /// The warning a library file that cannot be read raises.

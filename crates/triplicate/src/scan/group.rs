@@ -1,0 +1,119 @@
+//! Which files of a shot travel together: a photo or clip and its sidecars.
+//!
+//! A group shares a stem: the name up to its *last* dot, in its folder, without
+//! regard to case (`2012.07.07 beach.jpg` and `2012.07.07 beach.xmp`). A sidecar also
+//! finds its photo by the photo's whole name (darktable and RawTherapee write
+//! `IMG_0001.CR2.xmp`), and Sony's clip metadata `C0001M01.XML` belongs to
+//! `C0001.MP4`. When a RAW and a JPEG share the stem, the sidecar belongs to the RAW.
+
+use std::collections::HashMap;
+
+use crate::photo::PhotoKind;
+use crate::relpath::RelPath;
+
+/// `folder/stem` in lower case, the stem ending at the name's last dot.
+pub fn stem_key(path: &RelPath) -> Vec<u8> {
+    let bytes = path.as_bytes();
+    let name_start = bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let stem_end = bytes[name_start..]
+        .iter()
+        .rposition(|&b| b == b'.')
+        .filter(|&i| i > 0)
+        .map_or(bytes.len(), |i| name_start + i);
+    bytes[..stem_end].to_ascii_lowercase()
+}
+
+/// The photos and clips of a set of files, by stem and by whole name, to find the one
+/// a sidecar belongs to.
+#[derive(Debug, Default)]
+pub struct Siblings {
+    by_stem: HashMap<Vec<u8>, RelPath>,
+    by_name: HashMap<Vec<u8>, RelPath>,
+}
+
+impl Siblings {
+    pub fn index(paths: &[RelPath]) -> Siblings {
+        let mut index = Siblings::default();
+        for p in paths {
+            let kind = PhotoKind::from_name(p.file_name());
+            if !matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video) {
+                continue;
+            }
+            index
+                .by_name
+                .insert(p.as_bytes().to_ascii_lowercase(), p.clone());
+            // Prefer the RAW when a RAW+JPEG pair shares the stem: deterministic either way.
+            let better = match index.by_stem.get(&stem_key(p)) {
+                None => true,
+                Some(existing) => {
+                    let ek = PhotoKind::from_name(existing.file_name());
+                    (kind == PhotoKind::Raw && ek != PhotoKind::Raw) || (kind == ek && p < existing)
+                }
+            };
+            if better {
+                index.by_stem.insert(stem_key(p), p.clone());
+            }
+        }
+        index
+    }
+
+    /// The photo or clip the sidecar `sidecar` belongs to, if there is one.
+    pub fn owner(&self, sidecar: &RelPath) -> Option<&RelPath> {
+        let key = stem_key(sidecar);
+        self.by_name
+            .get(&key)
+            .or_else(|| self.by_stem.get(&key))
+            .or_else(|| self.by_stem.get(key.strip_suffix(b"m01")?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(s: &str) -> RelPath {
+        RelPath::new(s.as_bytes().to_vec()).unwrap()
+    }
+
+    fn owner(files: &[&str], sidecar: &str) -> Option<String> {
+        let paths: Vec<RelPath> = files.iter().map(|f| rel(f)).collect();
+        Siblings::index(&paths)
+            .owner(&rel(sidecar))
+            .map(|p| p.to_string())
+    }
+
+    #[test]
+    fn a_sidecar_belongs_to_the_photo_of_its_whole_stem() {
+        let files = ["d/2012.06.06 party.jpg", "d/2012.07.07 beach.jpg"];
+        assert_eq!(
+            owner(&files, "d/2012.07.07 beach.xmp").as_deref(),
+            Some("d/2012.07.07 beach.jpg")
+        );
+        assert_eq!(
+            owner(&files, "e/2012.07.07 beach.xmp"),
+            None,
+            "another folder"
+        );
+    }
+
+    #[test]
+    fn darktable_names_sony_clips_and_raw_plus_jpeg() {
+        let files = ["d/IMG_0001.CR2", "d/IMG_0001.JPG", "c/C0001.MP4"];
+        assert_eq!(
+            owner(&files, "d/IMG_0001.JPG.xmp").as_deref(),
+            Some("d/IMG_0001.JPG")
+        );
+        assert_eq!(
+            owner(&files, "d/IMG_0001.CR2.xmp").as_deref(),
+            Some("d/IMG_0001.CR2")
+        );
+        assert_eq!(
+            owner(&files, "d/img_0001.xmp").as_deref(),
+            Some("d/IMG_0001.CR2")
+        );
+        assert_eq!(
+            owner(&files, "c/C0001M01.XML").as_deref(),
+            Some("c/C0001.MP4")
+        );
+    }
+}
