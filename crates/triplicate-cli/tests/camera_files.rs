@@ -138,6 +138,19 @@ fn corpus(lib: &Path, scratch: &Path) -> Vec<PathBuf> {
     set_date(&tiff, "DateTimeOriginal", "2014:12:24 20:00:00");
     files.push(tiff);
 
+    // A Canon CR3, built to Canon's structure.
+    let cr3 = at("canon/IMG_0003.CR3");
+    std::fs::write(
+        &cr3,
+        kit::cr3(
+            "2012:11:10 09:08:07",
+            "Canon EOS R5",
+            &kit::noise("cr3", 300 << 10),
+        ),
+    )
+    .unwrap();
+    files.push(cr3);
+
     // A PNG dated only by XMP.
     let xmp = at("screens/xmp-only.png");
     std::fs::copy(s("noise.png"), &xmp).unwrap();

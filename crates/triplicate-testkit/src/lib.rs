@@ -297,3 +297,69 @@ pub fn png_with_exif_at_the_end(png: &[u8], tiff: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&png[end..]);
     out
 }
+
+/// A little-endian TIFF whose first IFD holds `entries` (tag, ASCII text): the shape
+/// of the blocks a CR3 keeps its metadata in.
+fn tiff_ascii(entries: &[(u16, &str)]) -> Vec<u8> {
+    let mut out = b"II*\0".to_vec();
+    out.extend_from_slice(&8u32.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    let data_start = 8 + 2 + entries.len() * 12 + 4;
+    let mut data = Vec::new();
+    for (tag, text) in entries {
+        let mut value = text.as_bytes().to_vec();
+        value.push(0);
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes()); // ASCII
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        if value.len() <= 4 {
+            value.resize(4, 0);
+            out.extend_from_slice(&value);
+        } else {
+            out.extend_from_slice(&((data_start + data.len()) as u32).to_le_bytes());
+            data.extend_from_slice(&value);
+            if data.len() % 2 == 1 {
+                data.push(0);
+            }
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+/// An ISO BMFF box.
+fn iso_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(kind);
+    b.extend_from_slice(body);
+    b
+}
+
+/// A Canon CR3 as Canon structures it: `ftyp crx`, then `moov` holding Canon's `uuid`
+/// box (85c0b687-820f-11e0-8111-f4ce462b6a48) with `CNCV`, `CMT1` (IFD0: make, model)
+/// and `CMT2` (the EXIF IFD: DateTimeOriginal, CreateDate), then `mdat` with
+/// `payload`. `datetime` is EXIF's "2019:06:15 18:30:00".
+pub fn cr3(datetime: &str, model: &str, payload: &[u8]) -> Vec<u8> {
+    const CANON: [u8; 16] = [
+        0x85, 0xc0, 0xb6, 0x87, 0x82, 0x0f, 0x11, 0xe0, 0x81, 0x11, 0xf4, 0xce, 0x46, 0x2b, 0x6a,
+        0x48,
+    ];
+    let mut ftyp = b"crx ".to_vec();
+    ftyp.extend_from_slice(&1u32.to_be_bytes());
+    ftyp.extend_from_slice(b"crx isom");
+    let mut canon = CANON.to_vec();
+    canon.extend(iso_box(b"CNCV", b"CanonCR3_001/00.09.00/00.00.00"));
+    canon.extend(iso_box(
+        b"CMT1",
+        &tiff_ascii(&[(0x010f, "Canon"), (0x0110, model)]),
+    ));
+    canon.extend(iso_box(
+        b"CMT2",
+        &tiff_ascii(&[(0x9003, datetime), (0x9004, datetime)]),
+    ));
+    let mut out = iso_box(b"ftyp", &ftyp);
+    out.extend(iso_box(b"moov", &iso_box(b"uuid", &canon)));
+    out.extend(iso_box(b"mdat", payload));
+    out
+}
