@@ -138,6 +138,10 @@ enum Command {
         /// Unmount the card when it is safe to format.
         #[arg(long)]
         eject: bool,
+        /// Bring back into the library the files an earlier ingest of this card
+        /// brought there, that you removed (or edited) since.
+        #[arg(long)]
+        again: bool,
         #[arg(long)]
         json: bool,
     },
@@ -872,6 +876,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             label,
             jobs,
             eject,
+            again,
             json,
         } => {
             let t = open(&home)?;
@@ -884,6 +889,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 label,
                 jobs,
                 wrap: None,
+                again,
             };
             let bars = bars::Bars::new(!json);
             let report = triplicate::ingest::ingest(&t, &options, &bars)?;

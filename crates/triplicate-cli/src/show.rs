@@ -360,6 +360,12 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
         r.library,
         r.already
     );
+    if r.culled > 0 {
+        say!(
+            "{} files you removed from the library since the last ingest were left out (`--again` brings them back); their backups were made sure of.",
+            r.culled
+        );
+    }
     for d in &r.destinations {
         if d.state == "ok" {
             say!(

@@ -590,3 +590,52 @@ fn the_service_ingests_a_card_when_it_is_mounted_and_shows_the_verdict() {
     assert_eq!(r["copied"].as_u64(), Some(0), "{r}");
     assert_eq!(r["already"].as_u64(), Some(on_card as u64), "{r}");
 }
+
+#[test]
+fn a_card_put_back_does_not_undo_culling() {
+    let s = studio("64m");
+    let w = &s.w;
+    let card = s.card.path.clone();
+    write_card(&card, "cull");
+    let (code, first) = ingest(w, &card, &[]);
+    assert_eq!(code, 0, "{first}");
+    let library_path = |report: &serde_json::Value, card_path: &str| {
+        report["file_copies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["card_path"] == card_path)
+            .and_then(|f| f["library_path"].as_str())
+            .map(|p| w.library().join(p))
+    };
+    // The photographer culls: one photo deleted, another edited.
+    let deleted = library_path(&first, "DCIM/100CANON/IMG_0001.JPG").unwrap();
+    let edited = library_path(&first, "DCIM/100CANON/IMG_0002.JPG").unwrap();
+    std::fs::remove_file(&deleted).unwrap();
+    std::fs::write(&edited, b"retouched").unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+
+    // The card goes back in: nothing culled comes back, and the card is still safe.
+    let before = kit::tree_hashes(&w.library()).unwrap();
+    let out = w.run(&["ingest", card.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("2 files you removed from the library since the last ingest were left out (`--again` brings them back)"), "{said}");
+    let (code, again) = ingest(w, &card, &[]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["culled"], 2, "{again}");
+    assert_eq!(again["copied"], 0, "{again}");
+    assert_eq!(again["verdict"]["safe"], true, "{again}");
+    assert_eq!(
+        kit::tree_hashes(&w.library()).unwrap(),
+        before,
+        "the library is as culled"
+    );
+
+    // --again brings them back: the deleted one at its place, the edited one's
+    // original beside the edit.
+    let (code, back) = ingest(w, &card, &["--again"]);
+    assert_eq!(code, 0, "{back}");
+    assert_eq!(back["copied"], 2, "{back}");
+    assert!(deleted.is_file());
+    assert_eq!(std::fs::read(&edited).unwrap(), b"retouched");
+}

@@ -161,3 +161,88 @@ pub(super) fn named_photo(r: &rusqlite::Row<'_>) -> rusqlite::Result<NamedPhoto>
         captured: r.get(6)?,
     })
 }
+
+/// Card ingest: what it brought into which library.
+impl Catalog {
+    /// Remembers that the card file `card_path` (content `hash`) of card `card` became
+    /// `library_path` in `library`.
+    pub fn record_ingested(
+        &self,
+        card: &str,
+        card_path: &RelPath,
+        hash: &ContentHash,
+        library: &str,
+        library_path: &RelPath,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO ingested(card, card_path, hash, library, library_path, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(card, card_path, hash) DO UPDATE SET
+                   library = excluded.library, library_path = excluded.library_path, at = excluded.at",
+                params![card, card_path.as_bytes(), &hash.0[..], library, library_path.as_bytes(), now()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Where an earlier ingest put the card file `card_path` of card `card` with
+    /// content `hash`: (library, path there).
+    pub fn ingested_as(
+        &self,
+        card: &str,
+        card_path: &RelPath,
+        hash: &ContentHash,
+    ) -> Result<Option<(String, RelPath)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT library, library_path FROM ingested
+                 WHERE card = ?1 AND card_path = ?2 AND hash = ?3",
+                params![card, card_path.as_bytes(), &hash.0[..]],
+                |r| Ok((r.get::<_, String>(0)?, rel(r.get(1)?)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// The file the catalog knows at `path` in `library`, with its content's hash.
+    pub fn known_file(
+        &self,
+        library: &str,
+        path: &RelPath,
+    ) -> Result<Option<(KnownFile, ContentHash)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT f.id, f.size, f.mtime_ns, f.inode, f.photo_id, f.present, p.hash
+                 FROM files f JOIN photos p ON p.id = f.photo_id
+                 WHERE f.library = ?1 AND f.path = ?2",
+                params![library, path.as_bytes()],
+                |r| {
+                    Ok((
+                        KnownFile {
+                            id: r.get(0)?,
+                            size: r.get::<_, i64>(1)? as u64,
+                            mtime_ns: r.get(2)?,
+                            inode: r.get::<_, i64>(3)? as u64,
+                            photo_id: r.get(4)?,
+                            present: r.get(5)?,
+                        },
+                        hash_from(r.get(6)?),
+                    ))
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// Whether any earlier ingest brought a file of card `card` at `card_path`.
+    pub fn was_ingested(&self, card: &str, card_path: &RelPath) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM ingested WHERE card = ?1 AND card_path = ?2)",
+                params![card, card_path.as_bytes()],
+                |r| r.get(0),
+            )
+        })
+    }
+}

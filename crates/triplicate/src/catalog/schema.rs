@@ -286,4 +286,18 @@ pub const MIGRATIONS: &[&str] = &[
         at      INTEGER NOT NULL
     );
     "#,
+    // 7: what card ingest brought into a library, so that putting a card back does not
+    // undo culling: a card file (by the card's device and its path there, and its
+    // content) and the library file it became.
+    r#"
+    CREATE TABLE ingested (
+        card         TEXT NOT NULL,
+        card_path    BLOB NOT NULL,
+        hash         BLOB NOT NULL,
+        library      TEXT NOT NULL,
+        library_path BLOB NOT NULL,
+        at           INTEGER NOT NULL,
+        PRIMARY KEY (card, card_path, hash)
+    ) WITHOUT ROWID;
+    "#,
 ];

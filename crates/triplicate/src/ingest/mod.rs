@@ -75,6 +75,9 @@ pub struct IngestOptions {
     pub jobs: Option<usize>,
     /// Wraps each destination once it is open (fault injection in tests).
     pub wrap: Option<DestinationWrapper>,
+    /// Bring back into the library the files an earlier ingest of this card brought,
+    /// that have been removed (or edited) there since.
+    pub again: bool,
 }
 
 /// What an ingest did, and its verdict.
@@ -91,6 +94,10 @@ pub struct IngestReport {
     pub copied: u64,
     /// Files whose content was in the library already (a card ingested before).
     pub already: u64,
+    /// Files an earlier ingest of this card brought into the library, removed or
+    /// edited there since: left out of the library (`again` brings them back), and
+    /// still made sure of at the destinations.
+    pub culled: u64,
     pub destinations: Vec<IngestDestination>,
     pub file_copies: Vec<IngestedFile>,
     pub verdict: Verdict,
@@ -321,6 +328,8 @@ pub fn ingest(
         layout: &layout,
         writers: &writers,
         progress,
+        card_id: &card_device.0,
+        again: options.again,
     };
     let queue = Mutex::new(plans.iter().enumerate());
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; plans.len()]);
@@ -482,6 +491,7 @@ pub fn ingest(
         bytes,
         copied: outcomes.iter().filter(|o| o.copied).count() as u64,
         already: outcomes.iter().filter(|o| o.already).count() as u64,
+        culled: outcomes.iter().filter(|o| o.culled).count() as u64,
         destinations: writers
             .iter()
             .map(|w| w.report.lock().unwrap().clone())
@@ -768,6 +778,8 @@ struct Outcome {
     failed_seals: Vec<(Option<usize>, RelPath, u64)>,
     /// Its content was in the library already.
     already: bool,
+    /// Brought by an earlier ingest, and removed or edited in the library since.
+    culled: bool,
     /// Each verified copy: the library (`None`) or a destination, and its key there.
     placed: Vec<(Option<usize>, RelPath)>,
 }
@@ -781,6 +793,10 @@ struct Context<'a> {
     layout: &'a Layout,
     writers: &'a [Writer],
     progress: &'a dyn Progress,
+    /// The card, as earlier ingests of it were remembered: its device.
+    card_id: &'a str,
+    /// Bring culled files back into the library.
+    again: bool,
 }
 
 /// One place a file is to be written: the library (`None`) or a destination.
@@ -842,10 +858,17 @@ impl Context<'_> {
             })
         };
         let first_library_key = self.library_key(p);
-        let mut slots = vec![Slot {
-            writer: None,
-            key: first_library_key.clone(),
-        }];
+        let (earlier, culled) = self.earlier_ingest(p)?;
+        outcome.culled = culled;
+        // A file the photographer culled stays out of the library; its backups are
+        // still made sure of.
+        let mut slots = Vec::new();
+        if !culled {
+            slots.push(Slot {
+                writer: None,
+                key: first_library_key.clone(),
+            });
+        }
         for (i, w) in self.writers.iter().enumerate() {
             slots.push(Slot {
                 writer: Some(i),
@@ -854,8 +877,8 @@ impl Context<'_> {
         }
 
         // A name taken already: learn the card file's hashes first, then place by them.
-        let mut known: Option<Learned> = None;
-        let mut taken = false;
+        let mut known: Option<Learned> = earlier;
+        let mut taken = culled;
         for slot in &slots {
             match self.dest_of(slot).stat(&slot.key) {
                 Ok(None) => {}
@@ -866,7 +889,7 @@ impl Context<'_> {
         // Copies found damaged, to be written again.
         let mut redone: Vec<(usize, Redo)> = Vec::new();
         if taken {
-            match hash_card_file(&p.file.path) {
+            match known.map_or_else(|| hash_card_file(&p.file.path), Ok) {
                 Ok(l) => known = Some(l),
                 Err(e) => {
                     problem(
@@ -881,7 +904,9 @@ impl Context<'_> {
                 }
             }
             let hash = known.expect("just learned").blake3;
-            let library_key =
+            let library_key = if culled {
+                first_library_key
+            } else {
                 match choose_key(self.library_dest, first_library_key, &hash, p.file.size) {
                     Ok(Placement::Write(k)) => {
                         placed.push((
@@ -902,7 +927,8 @@ impl Context<'_> {
                         problem(e.to_string(), e.class());
                         return Ok(outcome);
                     }
-                };
+                }
+            };
             let photo_id = self.t.catalog.photo_id_of(&hash)?;
             for (i, w) in self.writers.iter().enumerate() {
                 // A copy the catalog knows counts only once read back now; a damaged
@@ -1088,13 +1114,22 @@ impl Context<'_> {
                         kind: p.file.kind,
                     }],
                 )?;
+                self.t.catalog.record_ingested(
+                    self.card_id,
+                    &p.file.rel,
+                    &learned.blake3,
+                    &self.library.name,
+                    path,
+                )?;
                 ids.first().copied()
             }
+            // Culled from the library: the photo is still known by its content.
+            None if culled => self.t.catalog.photo_id_of(&learned.blake3)?,
             None => None,
         };
         self.progress.event(&Event::WorkDone {
             dest: &self.library.name,
-            ok: outcome.library_path.is_some(),
+            ok: outcome.library_path.is_some() || culled,
         });
         let copies = written
             .iter()
@@ -1173,6 +1208,42 @@ impl Context<'_> {
             }
         }
         Ok(outcome)
+    }
+
+    /// What an earlier ingest of this card did with this file: its hashes, when the
+    /// card file had to be read to tell, and whether the photographer culled it since
+    /// (the library file it became is gone, or no longer as it was).
+    fn earlier_ingest(&self, p: &Planned<'_>) -> Result<(Option<Learned>, bool), CatalogError> {
+        if self.again || !self.t.catalog.was_ingested(self.card_id, &p.file.rel)? {
+            return Ok((None, false));
+        }
+        // Unreadable here: the copy below says so.
+        let Ok(learned) = hash_card_file(&p.file.path) else {
+            return Ok((None, false));
+        };
+        let Some((library, path)) =
+            self.t
+                .catalog
+                .ingested_as(self.card_id, &p.file.rel, &learned.blake3)?
+        else {
+            return Ok((Some(learned), false));
+        };
+        let Some(lib) = self.t.config.library(&library) else {
+            return Ok((Some(learned), false));
+        };
+        // As the catalog last saw it, holding this content.
+        let on_disk = std::fs::symlink_metadata(path.to_path(&lib.path)).ok();
+        let known = self.t.catalog.known_file(&lib.name, &path)?;
+        let holds = match (on_disk, known) {
+            (Some(meta), Some((k, hash))) => {
+                hash == learned.blake3
+                    && k.size == meta.len()
+                    && k.mtime_ns == meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+                    && k.inode == meta.ino()
+            }
+            _ => false,
+        };
+        Ok((Some(learned), !holds))
     }
 
     /// Reads back a copy the catalog holds as verified. `None` when it is good (it is
