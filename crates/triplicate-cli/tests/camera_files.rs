@@ -420,3 +420,51 @@ fn sidecars_go_with_the_photo_of_their_whole_stem_in_backup() {
         );
     }
 }
+
+#[test]
+fn a_group_shares_the_date_of_its_best_dated_member_in_backup_and_ingest() {
+    for through in ["backup", "ingest"] {
+        let w = World::new();
+        w.init();
+        w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+        let folder = match through {
+            "backup" => w.library().join("shoot"),
+            _ => w.path("CARD/DCIM/100TEST"),
+        };
+        std::fs::create_dir_all(&folder).unwrap();
+        // A JPEG its EXIF dates, and the RAW of the same shot that nothing here reads
+        // (a Hasselblad 3FR of noise), its modification time years away.
+        let jpeg = folder.join("IMG_0100.JPG");
+        tool(
+            "convert",
+            &["-size", "32x32", "xc:green", jpeg.to_str().unwrap()],
+        );
+        set_date(&jpeg, "DateTimeOriginal", "2011:11:11 11:11:11");
+        let raw = folder.join("IMG_0100.3FR");
+        std::fs::write(&raw, kit::noise("3fr", 4096)).unwrap();
+        for f in [&jpeg, &raw] {
+            tool("touch", &["-d", "2001-01-01 12:00:00", f.to_str().unwrap()]);
+        }
+        let placed = if through == "backup" {
+            let (code, report) = w.backup(&[]);
+            assert_eq!(code, 0, "{report}");
+            common::stored(&w.path("usb"))
+        } else {
+            let out = w.run(&["ingest", w.path("CARD").to_str().unwrap()]);
+            assert!(out.status.code().is_some(), "{out:?}");
+            kit::tree_hashes(&w.library()).unwrap()
+        };
+        for f in [&jpeg, &raw] {
+            let hash = blake3::hash(&std::fs::read(f).unwrap())
+                .to_hex()
+                .to_string();
+            let (key, _) = placed.iter().find(|(_, h)| **h == hash).unwrap();
+            assert_eq!(
+                key.parent().unwrap().file_name().unwrap().to_string_lossy(),
+                "2011-11-11",
+                "{through}: {} went to {key:?}",
+                f.display()
+            );
+        }
+    }
+}

@@ -99,12 +99,18 @@ impl Catalog {
 
     /// Capture time of the photo at `path` in `library`, if known.
     pub fn captured_of(&self, library: &str, path: &RelPath) -> Result<Option<String>> {
+        Ok(self.dated(library, path)?.map(|(captured, _)| captured))
+    }
+
+    /// The capture time of the file at `path` in `library`, and where it came from
+    /// (`exif`, `mtime` …).
+    pub fn dated(&self, library: &str, path: &RelPath) -> Result<Option<(String, String)>> {
         self.with(|c| {
             c.query_row(
-                "SELECT p.captured FROM files f JOIN photos p ON p.id = f.photo_id
+                "SELECT p.captured, p.captured_from FROM files f JOIN photos p ON p.id = f.photo_id
                  WHERE f.library = ?1 AND f.path = ?2",
                 params![library, path.as_bytes()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
         })

@@ -751,6 +751,33 @@ fn plan<'a>(card: &'a Card, label: &str, job: &str, zone: &crate::zone::Zone) ->
             }
         })
         .collect();
+    // A group shares one date folder, the date of its best-dated member: a photo that
+    // nothing dates but its modification time takes that of another file of its group
+    // the metadata dates (a RAW's JPEG, a Live Photo's clip).
+    let paths: Vec<RelPath> = card.files.iter().map(|f| f.rel.clone()).collect();
+    let siblings = crate::scan::group::Siblings::index(&paths);
+    let index_of: std::collections::HashMap<&RelPath, usize> =
+        paths.iter().enumerate().map(|(i, p)| (p, i)).collect();
+    for i in 0..plans.len() {
+        if plans[i].captured_from != CaptureSource::Mtime
+            || plans[i].file.kind == PhotoKind::Sidecar
+        {
+            continue;
+        }
+        let better = siblings
+            .others(&plans[i].file.rel)
+            .filter_map(|o| index_of.get(o).copied())
+            .find(|&j| {
+                !matches!(
+                    plans[j].captured_from,
+                    CaptureSource::Mtime | CaptureSource::Sibling
+                )
+            });
+        if let Some(j) = better {
+            plans[i].captured = plans[j].captured;
+            plans[i].captured_from = CaptureSource::Sibling;
+        }
+    }
     for i in 0..plans.len() {
         if let Some(p) = plans[i].file.photo {
             plans[i].captured = plans[p].captured;

@@ -29,6 +29,8 @@ pub fn stem_key(path: &RelPath) -> Vec<u8> {
 pub struct Siblings {
     by_stem: HashMap<Vec<u8>, RelPath>,
     by_name: HashMap<Vec<u8>, RelPath>,
+    /// Every photo and clip of each stem.
+    groups: HashMap<Vec<u8>, Vec<RelPath>>,
 }
 
 impl Siblings {
@@ -42,6 +44,7 @@ impl Siblings {
             index
                 .by_name
                 .insert(p.as_bytes().to_ascii_lowercase(), p.clone());
+            index.groups.entry(stem_key(p)).or_default().push(p.clone());
             // Prefer the RAW when a RAW+JPEG pair shares the stem: deterministic either way.
             let better = match index.by_stem.get(&stem_key(p)) {
                 None => true,
@@ -55,6 +58,16 @@ impl Siblings {
             }
         }
         index
+    }
+
+    /// The other photos and clips of `path`'s group (a RAW's JPEG, a Live Photo's
+    /// clip).
+    pub fn others(&self, path: &RelPath) -> impl Iterator<Item = &RelPath> {
+        self.groups
+            .get(&stem_key(path))
+            .into_iter()
+            .flatten()
+            .filter(move |p| *p != path)
     }
 
     /// The photo or clip the sidecar `sidecar` belongs to, if there is one.

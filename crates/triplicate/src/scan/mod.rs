@@ -78,6 +78,7 @@ pub struct ScanReport {
 }
 
 /// A file found by the walk, with what the catalog knew of it.
+#[derive(Clone)]
 struct Found {
     path: RelPath,
     kind: PhotoKind,
@@ -230,25 +231,25 @@ pub fn scan_library(
     }
     catalog.set_present(&came_back, true)?;
 
-    // Photos first, then sidecars, which take their photo's capture time.
+    // Photos first; then sidecars, which take their photo's capture time, and the
+    // photos that nothing dates but their modification time while another file of
+    // their group (a RAW's JPEG, a Live Photo's clip) may be better dated: a group
+    // shares one date folder, the date of its best-dated member.
     let (sidecars, photos): (Vec<Found>, Vec<Found>) = to_read
         .into_iter()
         .partition(|f| f.kind == PhotoKind::Sidecar);
-    let siblings = if sidecars.is_empty() {
-        group::Siblings::default()
-    } else {
-        group::Siblings::index(&all_paths)
-    };
+    let siblings = group::Siblings::index(&all_paths);
+    let mut undated: Vec<Found> = Vec::new();
     let mut changed: Vec<changes::Change> = Vec::new();
-    for (pass, found) in [photos, sidecars].into_iter().enumerate() {
+    for (pass, mut found) in [photos, sidecars].into_iter().enumerate() {
+        found.append(&mut undated);
         for chunk in found.chunks(BATCH) {
             let results: Vec<Result<ScannedFile, Unread>> = chunk
                 .par_iter()
                 .map(|f| {
                     let mut scanned = read_one(lib, f, &options.zone)?;
                     if pass == 1
-                        && let Some(photo) = siblings.owner(&f.path)
-                        && let Ok(Some(captured)) = catalog.captured_of(&lib.name, photo)
+                        && let Some(captured) = group_date(catalog, lib, &siblings, f)
                     {
                         scanned.captured = captured;
                         scanned.captured_from = CaptureSource::Sibling.as_str();
@@ -264,6 +265,14 @@ pub fn scan_library(
             let mut same_content = Vec::new();
             for (f, r) in chunk.iter().zip(results) {
                 match r {
+                    // Left for the second pass, once its group is in the catalog.
+                    Ok(s)
+                        if pass == 0
+                            && s.captured_from == CaptureSource::Mtime.as_str()
+                            && siblings.others(&s.path).next().is_some() =>
+                    {
+                        undated.push(f.clone());
+                    }
                     Ok(s) => {
                         report.hashed += 1;
                         report.bytes_hashed += s.size;
@@ -418,6 +427,26 @@ fn read_one(lib: &LibraryConfig, found: &Found, zone: &Zone) -> Result<ScannedFi
         captured: captured.format(CAPTURE_FORMAT).to_string(),
         captured_from: from.as_str(),
         kind: found.kind,
+    })
+}
+
+/// The capture time a file takes from its group: a sidecar its photo's; a photo dated
+/// only by its modification time, that of the first other member the metadata dates.
+fn group_date(
+    catalog: &Catalog,
+    lib: &LibraryConfig,
+    siblings: &group::Siblings,
+    f: &Found,
+) -> Option<String> {
+    if f.kind == PhotoKind::Sidecar {
+        let photo = siblings.owner(&f.path)?;
+        return catalog.captured_of(&lib.name, photo).ok().flatten();
+    }
+    siblings.others(&f.path).find_map(|other| {
+        let (captured, from) = catalog.dated(&lib.name, other).ok()??;
+        let by_metadata =
+            from != CaptureSource::Mtime.as_str() && from != CaptureSource::Sibling.as_str();
+        by_metadata.then_some(captured)
     })
 }
 
