@@ -8,8 +8,9 @@
 //!   WebP, Canon CR3 (`CMT1`/`CMT2` in Canon's `uuid` box); and the creation time of
 //!   QuickTime, MP4, M4V and 3GP files (Apple's `com.apple.quicktime.creationdate`,
 //!   with its offset, else the movie header's, which is UTC).
-//! - Here: Olympus ORF and Panasonic RW2 (TIFF with another magic number), JPEG XL
-//!   (its `Exif` box), AVI (`IDIT`), and XMP dates (`exif:DateTimeOriginal`,
+//! - Olympus ORF and Panasonic RW2 are TIFF with another magic number: nom-exif reads
+//!   them with TIFF's put in its place.
+//! - Here: JPEG XL (its `Exif` box), AVI (`IDIT`), and XMP dates (`exif:DateTimeOriginal`,
 //!   `xmp:CreateDate`, `photoshop:DateCreated`) where nothing else dates a file.
 //!
 //! **The calendar day stated once**: a photo goes under the camera's local day. EXIF
@@ -87,10 +88,65 @@ pub fn read(path: &Path, zone: &Zone) -> Metadata {
     found
 }
 
+/// A file as read for its metadata: at most [`METADATA_MAX`] bytes are read in all
+/// (seeks over pixels and frames are free), so that a damaged or hostile file (a
+/// movie header claiming a gigabyte) cannot make a reader hold gigabytes: it reads
+/// the end of the file there, and the file is not dated by its metadata.
+///
+/// Olympus ORF (`IIRO`, `IIRS`) and Panasonic RW2 (`IIU\0`) are TIFF with their own
+/// magic number: read with TIFF's put in its place, they are read as TIFF.
+struct Budget {
+    file: File,
+    left: u64,
+    at: u64,
+    tiff_variant: bool,
+}
+
+impl Budget {
+    fn open(path: &Path) -> std::io::Result<Budget> {
+        let mut file = File::open(path)?;
+        let mut magic = [0u8; 4];
+        let got = read_up_to(&mut file, &mut magic)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Budget {
+            file,
+            left: METADATA_MAX,
+            at: 0,
+            tiff_variant: got == 4 && matches!(&magic, b"IIRO" | b"IIRS" | b"IIU\0"),
+        })
+    }
+}
+
+impl Read for Budget {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.file.read(&mut buf[..room])?;
+        if self.tiff_variant {
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                match self.at + i as u64 {
+                    2 => *b = b'*',
+                    3 => *b = 0,
+                    _ => {}
+                }
+            }
+        }
+        self.left -= n as u64;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for Budget {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.at = self.file.seek(pos)?;
+        Ok(self.at)
+    }
+}
+
 /// What nom-exif reads: EXIF of images, creation times of QuickTime-family movies.
 fn read_media(path: &Path, zone: &Zone) -> Option<Metadata> {
     use nom_exif::{ExifTag, MediaKind, MediaParser, MediaSource, TrackInfoTag};
-    let source = MediaSource::open(path).ok()?;
+    let source = MediaSource::seekable(Budget::open(path).ok()?).ok()?;
     let mut parser = MediaParser::new();
     match source.kind() {
         MediaKind::Image => {
@@ -172,12 +228,7 @@ fn read_other(path: &Path) -> Option<Metadata> {
     let mut magic = [0u8; 12];
     let got = read_up_to(&mut file, &mut magic).ok()?;
     let magic = &magic[..got];
-    let captured = if magic.starts_with(b"IIRO")
-        || magic.starts_with(b"IIRS")
-        || magic.starts_with(b"IIU\0")
-    {
-        return tiff_variant(&mut file);
-    } else if magic.starts_with(&[0, 0, 0, 0x0c, b'J', b'X', b'L', b' ']) {
+    let captured = if magic.starts_with(&[0, 0, 0, 0x0c, b'J', b'X', b'L', b' ']) {
         jxl_exif(&mut file)
             .and_then(|tiff| tiff_time(&tiff))
             .map(|t| (t, CaptureSource::Exif))
@@ -202,70 +253,6 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(got)
-}
-
-/// ORF (`IIRO`, `IIRS`) and RW2 (`IIU\0`) are TIFF with their own magic number: read
-/// as TIFF once it is put right, following the IFD offsets through the file.
-fn tiff_variant(file: &mut File) -> Option<Metadata> {
-    file.seek(SeekFrom::Start(0)).ok()?;
-    let mut reader = PatchedTiff { file, at: 0 };
-    let exif = exif::Reader::new()
-        .read_from_container(&mut std::io::BufReader::new(&mut reader))
-        .ok()?;
-    let text = |tag| {
-        let field = exif.get_field(tag, exif::In::PRIMARY)?;
-        let exif::Value::Ascii(ref parts) = field.value else {
-            return None;
-        };
-        let text = String::from_utf8_lossy(parts.first()?)
-            .trim()
-            .trim_end_matches('\0')
-            .trim()
-            .to_string();
-        (!text.is_empty()).then_some(text)
-    };
-    let captured = [
-        exif::Tag::DateTimeOriginal,
-        exif::Tag::DateTimeDigitized,
-        exif::Tag::DateTime,
-    ]
-    .into_iter()
-    .find_map(|tag| parse_exif_text(&text(tag)?))
-    .filter(plausible)
-    .map(|t| (t, CaptureSource::Exif));
-    Some(Metadata {
-        captured,
-        make: text(exif::Tag::Make),
-        model: text(exif::Tag::Model),
-    })
-}
-
-/// A file read as if its first four bytes were TIFF's little-endian magic.
-struct PatchedTiff<'a> {
-    file: &'a mut File,
-    at: u64,
-}
-
-impl Read for PatchedTiff<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read(buf)?;
-        for (i, b) in buf[..n].iter_mut().enumerate() {
-            match self.at + i as u64 {
-                2 => *b = b'*',
-                3 => *b = 0,
-                _ => {}
-            }
-        }
-        self.at += n as u64;
-        Ok(n)
-    }
-}
-
-impl Seek for PatchedTiff<'_> {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        self.at = self.file.seek(pos)?;
-        Ok(self.at)
-    }
 }
 
 /// The date in a bare TIFF/EXIF block (what JPEG XL's `Exif` box holds).
@@ -620,6 +607,33 @@ mod tests {
             captured(&element),
             Some((time("2012-06-06 00:00:00"), CaptureSource::Xmp))
         );
+    }
+
+    #[test]
+    fn a_movie_header_claiming_a_gigabyte_is_not_read_into_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("damaged.mp4");
+        let mut head = Vec::new();
+        head.extend_from_slice(&20u32.to_be_bytes());
+        head.extend_from_slice(b"ftypisom\0\0\0\0isom");
+        head.extend_from_slice(&(900u32 << 20).to_be_bytes());
+        head.extend_from_slice(b"moov");
+        std::fs::write(&p, head).unwrap();
+        // Sparse: a gigabyte of zeros that takes no room.
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(950 << 20)
+            .unwrap();
+        assert_eq!(captured(&p), None);
+        let peak_kib: u64 = std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        assert!(peak_kib < 256 << 10, "{peak_kib} KiB held at the peak");
     }
 
     #[test]
