@@ -70,16 +70,7 @@ impl Mount {
         std::fs::create_dir_all(path).unwrap();
         sh("truncate", &["-s", "64M", image.to_str().unwrap()]);
         sh("mkfs.exfat", &[image.to_str().unwrap()]);
-        let out = Command::new("losetup")
-            .args(["-f", "--show", image.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let dev = attach_loop(image);
         sh("mount.exfat-fuse", &[&dev, path.to_str().unwrap()]);
         Mount {
             path: path.into(),
@@ -95,16 +86,7 @@ impl Mount {
         std::fs::create_dir_all(path).unwrap();
         sh("truncate", &["-s", size, image.to_str().unwrap()]);
         sh("mkfs.ext4", &["-q", "-F", image.to_str().unwrap()]);
-        let out = Command::new("losetup")
-            .args(["-f", "--show", image.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let dev = attach_loop(image);
         sh("mount", &[&dev, path.to_str().unwrap()]);
         Mount {
             path: path.into(),
@@ -144,4 +126,18 @@ impl Drop for Mount {
             let _ = Command::new("losetup").args(["-d", dev]).status();
         }
     }
+}
+
+/// Attaches `image` to a free loop device; returns the device's path.
+fn attach_loop(image: &Path) -> String {
+    let out = Command::new("losetup")
+        .args(["-f", "--show", image.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "losetup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

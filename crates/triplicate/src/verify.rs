@@ -302,10 +302,11 @@ fn verify_originals(
             files: originals.len() as u64,
             bytes: originals.iter().map(|o| o.size).sum(),
         });
+        let zone = t.config.scan.zone();
         let found: Vec<_> = originals
             .par_iter()
             .map(|o| {
-                let read = crate::scan::read_file(lib, &o.path, &t.config.scan.zone());
+                let read = crate::scan::read_file(lib, &o.path, &zone);
                 progress.event(&Event::WorkBytes {
                     dest: BAR,
                     bytes: o.size,

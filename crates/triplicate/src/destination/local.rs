@@ -497,34 +497,7 @@ impl ReadDestination for LocalDestination {
 }
 
 impl LocalDestination {
-    /// [`WriteDestination::put_dated`]: the time is set before the file is published,
-    /// so a restored photo never shows the restore's time, even if the run is killed
-    /// right after.
-    fn put_with_time(
-        &self,
-        key: &RelPath,
-        data: &mut dyn Read,
-        len: u64,
-        mtime: Option<std::time::SystemTime>,
-    ) -> Result<Stored, DestError> {
-        self.put_named(key, data, len, mtime).map_err(|e| match e {
-            // exFAT through FUSE says "no such file", the kernel's exFAT "invalid".
-            DestError::Io { source, .. }
-                if !super::layout::is_portable(key.as_bytes())
-                    && matches!(
-                        Errno::from_io_error(&source),
-                        Some(Errno::NOENT | Errno::INVAL | Errno::ILSEQ)
-                    ) =>
-            {
-                DestError::NameRefused {
-                    dest: self.name.clone(),
-                    key: key.clone(),
-                }
-            }
-            e => e,
-        })
-    }
-
+    /// Writes through staging and publishes (see [`WriteDestination::put_dated`]).
     fn put_named(
         &self,
         key: &RelPath,
@@ -608,9 +581,11 @@ impl LocalDestination {
 
 impl WriteDestination for LocalDestination {
     fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
-        self.put_with_time(key, data, len, None)
+        self.put_dated(key, data, len, None)
     }
 
+    /// The time is set before the file is published, so a restored photo never shows
+    /// the restore's time, even if the run is killed right after.
     fn put_dated(
         &self,
         key: &RelPath,
@@ -618,7 +593,22 @@ impl WriteDestination for LocalDestination {
         len: u64,
         mtime: Option<std::time::SystemTime>,
     ) -> Result<Stored, DestError> {
-        self.put_with_time(key, data, len, mtime)
+        self.put_named(key, data, len, mtime).map_err(|e| match e {
+            // exFAT through FUSE says "no such file", the kernel's exFAT "invalid".
+            DestError::Io { source, .. }
+                if !super::layout::is_portable(key.as_bytes())
+                    && matches!(
+                        Errno::from_io_error(&source),
+                        Some(Errno::NOENT | Errno::INVAL | Errno::ILSEQ)
+                    ) =>
+            {
+                DestError::NameRefused {
+                    dest: self.name.clone(),
+                    key: key.clone(),
+                }
+            }
+            e => e,
+        })
     }
 
     /// Removes what killed runs left in staging (whatever `folder`), and reports

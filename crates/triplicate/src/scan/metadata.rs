@@ -561,20 +561,7 @@ mod tests {
 
     #[test]
     fn avi_is_dated_by_its_idit_chunk() {
-        let chunk = |id: &[u8], body: &[u8]| {
-            let mut c = id.to_vec();
-            c.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            c.extend_from_slice(body);
-            if body.len() % 2 == 1 {
-                c.push(0);
-            }
-            c
-        };
-        let list = |kind: &[u8], body: &[u8]| chunk(b"LIST", &[kind, body].concat());
-        let idit = chunk(b"IDIT", b"Sat Jun 15 18:30:00 2019\n\0");
-        let hdrl = list(b"hdrl", &[chunk(b"avih", &[0; 56]), idit].concat());
-        let movi = list(b"movi", &chunk(b"00dc", &[0; 1000]));
-        let riff = chunk(b"RIFF", &[b"AVI ".to_vec(), hdrl, movi].concat());
+        let riff = triplicate_testkit::avi("Sat Jun 15 18:30:00 2019");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.avi");
         std::fs::write(&p, riff).unwrap();

@@ -238,7 +238,12 @@ pub fn scan_library(
     let (sidecars, photos): (Vec<Found>, Vec<Found>) = to_read
         .into_iter()
         .partition(|f| f.kind == PhotoKind::Sidecar);
-    let siblings = group::Siblings::index(&all_paths);
+    // Groups matter only for what is read now: a no-change rerun indexes nothing.
+    let siblings = if photos.is_empty() && sidecars.is_empty() {
+        group::Siblings::default()
+    } else {
+        group::Siblings::index(&all_paths)
+    };
     let mut undated: Vec<Found> = Vec::new();
     let mut changed: Vec<changes::Change> = Vec::new();
     for (pass, mut found) in [photos, sidecars].into_iter().enumerate() {
