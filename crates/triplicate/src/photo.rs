@@ -166,7 +166,7 @@ const VIDEO: &[&str] = &[
     "mov", "mp4", "mts", "m2ts", "avi", "mxf", "braw", "r3d", "crm", "3gp", "mpg", "mpeg", "mod",
     "tod", "m4v", "mkv", "wmv", "webm", "insv", "360", "lrv",
 ];
-const SIDECAR: &[&str] = &["xmp", "thm", "aae", "xml"];
+const SIDECAR: &[&str] = &["xmp", "thm", "aae", "xml", "pp3", "dop"];
 
 impl PhotoKind {
     /// The kind of a file from its name (bytes, so non-UTF-8 names work too).

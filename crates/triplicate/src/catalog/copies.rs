@@ -69,8 +69,8 @@ impl Catalog {
     ) -> Result<Vec<PendingPhoto>> {
         // One pass over present files with a primary-key probe into copies; a photo
         // with several names comes once, from its first name.
-        const SELECT: &str =
-            "SELECT p.id, p.hash, p.size, p.captured, p.kind, f.library, f.path, c.path, c.state
+        const SELECT: &str = "SELECT p.id, p.hash, p.size, COALESCE(f.captured, p.captured),
+                    COALESCE(f.kind, p.kind), f.library, f.path, c.path, c.state
              FROM files f
              LEFT JOIN copies c ON c.photo_id = f.photo_id AND c.dest = ?1
              JOIN photos p ON p.id = f.photo_id
@@ -181,8 +181,9 @@ impl Catalog {
     pub fn unlisted_copies(&self, dest: &str) -> Result<Vec<UnlistedCopy>> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT c.photo_id, c.path, p.hash, p.size, p.captured, p.kind,
-                        COALESCE(f.library, ''), COALESCE(f.path, c.path), c.verified_at,
+                "SELECT c.photo_id, c.path, p.hash, p.size, COALESCE(f.captured, p.captured),
+                        COALESCE(f.kind, p.kind), COALESCE(f.library, ''), COALESCE(f.path, c.path),
+                        c.verified_at,
                         c.stored_hash, f.mtime_ns
                  FROM copies c INDEXED BY copies_unlisted JOIN photos p ON p.id = c.photo_id
                  LEFT JOIN files f ON f.id = (SELECT MIN(id) FROM files WHERE photo_id = p.id)

@@ -51,12 +51,15 @@ impl Catalog {
         let at = now();
         self.tx(|tx| {
             let mut file = tx.prepare_cached(
-                "INSERT INTO files(library, path, photo_id, size, mtime_ns, inode, present)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+                "INSERT INTO files(library, path, photo_id, size, mtime_ns, inode, present,
+                                   captured, captured_from, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9)
                  ON CONFLICT(library, path) DO UPDATE SET
                    photo_id = excluded.photo_id, size = excluded.size,
                    mtime_ns = excluded.mtime_ns, inode = excluded.inode,
-                   present = 1, held_photo_id = NULL, held_reason = NULL, held_at = NULL",
+                   present = 1, held_photo_id = NULL, held_reason = NULL, held_at = NULL,
+                   captured = excluded.captured, captured_from = excluded.captured_from,
+                   kind = excluded.kind",
             )?;
             let mut ids = Vec::with_capacity(files.len());
             for f in files {
@@ -67,7 +70,10 @@ impl Catalog {
                     id,
                     f.size as i64,
                     f.mtime_ns,
-                    f.inode as i64
+                    f.inode as i64,
+                    f.captured,
+                    f.captured_from,
+                    f.kind.as_str()
                 ])?;
                 ids.push(id);
             }
@@ -107,12 +113,54 @@ impl Catalog {
     pub fn dated(&self, library: &str, path: &RelPath) -> Result<Option<(String, String)>> {
         self.with(|c| {
             c.query_row(
-                "SELECT p.captured, p.captured_from FROM files f JOIN photos p ON p.id = f.photo_id
+                "SELECT COALESCE(f.captured, p.captured), COALESCE(f.captured_from, p.captured_from)
+                 FROM files f JOIN photos p ON p.id = f.photo_id
                  WHERE f.library = ?1 AND f.path = ?2",
                 params![library, path.as_bytes()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
+        })
+    }
+
+    /// The files in `library` directly in `folder` (`None`: at its top), as the
+    /// groups of a shot are found among them.
+    pub fn folder_files(&self, library: &str, folder: Option<&RelPath>) -> Result<Vec<FolderFile>> {
+        let (low, high) = match folder {
+            Some(f) => {
+                let mut low = f.as_bytes().to_vec();
+                low.push(b'/');
+                let mut high = f.as_bytes().to_vec();
+                high.push(b'/' + 1);
+                (low, high)
+            }
+            None => (Vec::new(), vec![0xff; 256]),
+        };
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT f.path, f.photo_id, p.hash, p.size, COALESCE(f.captured, p.captured),
+                        COALESCE(f.kind, p.kind)
+                 FROM files f JOIN photos p ON p.id = f.photo_id
+                 WHERE f.library = ?1 AND f.present = 1 AND f.path >= ?2 AND f.path < ?3",
+            )?;
+            let rows = stmt.query_map(params![library, low, high], |r| {
+                Ok(FolderFile {
+                    path: rel(r.get(0)?)?,
+                    photo_id: r.get(1)?,
+                    hash: hash_from(r.get(2)?),
+                    size: r.get::<_, i64>(3)? as u64,
+                    captured: r.get(4)?,
+                    kind: PhotoKind::parse(&r.get::<_, String>(5)?).unwrap_or(PhotoKind::Other),
+                })
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let row = row?;
+                if row.path.parent().as_ref() == folder {
+                    out.push(row);
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -123,7 +171,8 @@ impl Catalog {
     pub fn names_to_restore(&self) -> Result<Vec<NamedPhoto>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT f.photo_id, f.library, f.path, f.mtime_ns, p.hash, p.size, p.captured
+                "SELECT f.photo_id, f.library, f.path, f.mtime_ns, p.hash, p.size,
+                        COALESCE(f.captured, p.captured)
                  FROM files f JOIN photos p ON p.id = f.photo_id
                  ORDER BY f.library, f.path",
             )?;

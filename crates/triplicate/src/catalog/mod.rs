@@ -105,6 +105,31 @@ pub struct ScannedFile {
     pub kind: PhotoKind,
 }
 
+/// A file in a library folder, with its photo.
+#[derive(Debug, Clone)]
+pub struct FolderFile {
+    pub path: RelPath,
+    pub photo_id: i64,
+    pub hash: ContentHash,
+    pub size: u64,
+    pub captured: String,
+    pub kind: PhotoKind,
+}
+
+impl FolderFile {
+    /// The file a pending photo is read from.
+    pub fn of(photo: &PendingPhoto) -> FolderFile {
+        FolderFile {
+            path: photo.path.clone(),
+            photo_id: photo.photo_id,
+            hash: photo.hash,
+            size: photo.size,
+            captured: photo.captured.clone(),
+            kind: photo.kind,
+        }
+    }
+}
+
 /// A photo that a destination does not hold yet, with one library name to read it from.
 #[derive(Debug, Clone)]
 pub struct PendingPhoto {

@@ -300,4 +300,14 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (card, card_path, hash)
     ) WITHOUT ROWID;
     "#,
+    // 8: a file's kind and capture time are its own, from its name and its metadata,
+    // not those of another file that holds the same bytes (three empty files are an
+    // image, a sidecar and a clip). photos keeps the first name's, for counts.
+    r#"
+    ALTER TABLE files ADD COLUMN captured TEXT;
+    ALTER TABLE files ADD COLUMN captured_from TEXT;
+    ALTER TABLE files ADD COLUMN kind TEXT;
+    UPDATE files SET captured = p.captured, captured_from = p.captured_from, kind = p.kind
+      FROM photos p WHERE p.id = files.photo_id;
+    "#,
 ];

@@ -330,13 +330,37 @@ fn split_ext(name: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// shortened (at a character boundary) when needed to stay within [`NAME_MAX`].
 pub fn alternate_name(name: &[u8], hash: &ContentHash, hex_len: usize) -> Vec<u8> {
     let hex = hash.to_hex();
-    let tag = format!("~{}", &hex[..hex_len.min(64)]);
-    // An absurdly long "extension" is treated as part of the stem.
-    let (stem, ext) = match split_ext(name) {
-        (stem, Some(ext)) if ext.len() + 1 + tag.len() < NAME_MAX => (stem, Some(ext)),
-        _ => (name, None),
+    let tag = &hex[..hex_len.min(64)];
+    let rest = match split_ext(name) {
+        (_, Some(ext)) => ext.len() + 1,
+        _ => 0,
     };
-    let room = NAME_MAX - tag.len() - ext.map(|e| e.len() + 1).unwrap_or(0);
+    tagged_name(name, rest, tag)
+}
+
+/// The name a member of a renamed group takes (see [`crate::scan::group`]): the
+/// group's suffix `~<hex8>` of its primary member's hash, put before `rest`, what
+/// follows the group's stem in the member's name (`IMG_0001~a1b2c3d4.CR2.xmp`). A
+/// rendered name that does not end with `rest` takes the suffix before its extension.
+pub fn group_name(name: &[u8], rest: &[u8], primary: &ContentHash) -> Vec<u8> {
+    if rest.is_empty() || !name.ends_with(rest) {
+        return alternate_name(name, primary, 8);
+    }
+    tagged_name(name, rest.len(), &primary.short())
+}
+
+/// `name` with `~tag` put before its last `rest_len` bytes. The part before is
+/// shortened (at a character boundary) when needed to stay within [`NAME_MAX`]; an
+/// absurdly long rest is treated as part of it.
+fn tagged_name(name: &[u8], rest_len: usize, tag: &str) -> Vec<u8> {
+    let tag = format!("~{tag}");
+    let rest_len = if rest_len + tag.len() < NAME_MAX {
+        rest_len
+    } else {
+        0
+    };
+    let (stem, rest) = name.split_at(name.len() - rest_len);
+    let room = NAME_MAX - tag.len() - rest.len();
     let was_text = std::str::from_utf8(stem).is_ok();
     let mut stem = &stem[..stem.len().min(room)];
     // Do not cut a character in half in a name that was valid UTF-8.
@@ -345,10 +369,7 @@ pub fn alternate_name(name: &[u8], hash: &ContentHash, hex_len: usize) -> Vec<u8
     }
     let mut out = stem.to_vec();
     out.extend_from_slice(tag.as_bytes());
-    if let Some(ext) = ext {
-        out.push(b'.');
-        out.extend_from_slice(ext);
-    }
+    out.extend_from_slice(rest);
     out
 }
 

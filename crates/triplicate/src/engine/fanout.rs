@@ -455,7 +455,11 @@ pub fn choose_key(
 
 /// Whether the object at `key` holds exactly the bytes that hash to `hash`, and if so,
 /// how they are stored. An encrypted destination that cannot decrypt here answers no.
-fn same_bytes(dest: &dyn WriteDestination, key: &RelPath, hash: &ContentHash) -> Option<Stored> {
+pub(crate) fn same_bytes(
+    dest: &dyn WriteDestination,
+    key: &RelPath,
+    hash: &ContentHash,
+) -> Option<Stored> {
     verify_copy(dest, key, hash, Stored::AsGiven).ok()?;
     if !dest.properties().encrypted {
         return Some(Stored::AsGiven);

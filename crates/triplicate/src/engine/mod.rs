@@ -16,6 +16,7 @@
 //! distinct, deterministic alternative ([`layout::alternate_name`]).
 
 pub mod fanout;
+mod groups;
 mod plan;
 mod queue;
 mod worker;
@@ -233,6 +234,7 @@ pub fn backup(
         progress,
         problems: &found,
         queue: &queue,
+        groups: &groups::GroupNames::default(),
     };
     let workers = options.jobs.unwrap_or(config.backup.jobs).max(1);
     let mut scans = Vec::new();

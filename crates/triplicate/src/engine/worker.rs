@@ -17,9 +17,10 @@ use chrono::NaiveDateTime;
 
 use super::dest_problem;
 use super::fanout::{Placement, SourceError, Target, TargetError, choose_key, fan_out};
+use super::groups::GroupNames;
 use super::plan::Job;
 use super::queue::JobQueue;
-use crate::catalog::{CatalogError, EarlierVersion, Operation, PendingPhoto};
+use crate::catalog::{CatalogError, EarlierVersion, FolderFile, Operation, PendingPhoto};
 use crate::config::DestinationConfig;
 use crate::destination::layout::{Layout, LayoutInput, version_key};
 use crate::destination::{DestError, ErrorClass, Stored, WriteDestination};
@@ -80,6 +81,8 @@ pub(super) struct RunContext<'a> {
     pub problems: &'a Mutex<Vec<Problem>>,
     /// Where a photo goes back for destinations that are at their concurrency limit.
     pub queue: &'a JobQueue,
+    /// The names each group of files takes at each destination.
+    pub groups: &'a GroupNames,
 }
 
 impl OpenDest {
@@ -202,7 +205,7 @@ impl RunContext<'_> {
                     self.record_failure(od, photo, None, &e)?;
                     continue;
                 }
-                match self.place(od, photo, first) {
+                match self.place(od, photo, first)? {
                     Ok(Placement::Write(key)) => writes.push((i, key)),
                     Ok(Placement::AlreadyThere(key, stored)) => {
                         od.adopted.fetch_add(1, Ordering::Relaxed);
@@ -380,30 +383,36 @@ impl RunContext<'_> {
     }
 
     /// Chooses where `photo` goes at `od`: `first` (its earlier key, or the place of
-    /// the version it replaces) or the layout's, or a distinct alternative when that
-    /// name holds other bytes.
+    /// the version it replaces) or its group's name for it (see [`super::groups`]), or
+    /// a distinct alternative when that name holds other bytes.
     fn place(
         &self,
         od: &OpenDest,
         photo: &PendingPhoto,
         first: Option<RelPath>,
-    ) -> Result<Placement, TargetError> {
+    ) -> Result<Result<Placement, TargetError>, CatalogError> {
         let first = match first {
             Some(k) => k,
             None => {
-                let captured = NaiveDateTime::parse_from_str(&photo.captured, CAPTURE_FORMAT)
-                    .unwrap_or_default();
-                od.layout.render(&LayoutInput {
-                    captured,
-                    source: &photo.path,
-                    library: &photo.library,
-                    node: &self.t.config.node,
-                    kind: photo.kind,
-                    ingest: None,
-                })
+                let render = |f: &FolderFile| {
+                    let captured = NaiveDateTime::parse_from_str(&f.captured, CAPTURE_FORMAT)
+                        .unwrap_or_default();
+                    od.layout.render(&LayoutInput {
+                        captured,
+                        source: &f.path,
+                        library: &photo.library,
+                        node: &self.t.config.node,
+                        kind: f.kind,
+                        ingest: None,
+                    })
+                };
+                match self.groups.first_key(self.t, od, photo, &render)? {
+                    Ok(key) => key,
+                    Err(e) => return Ok(Err(e)),
+                }
             }
         };
-        choose_key(od.dest.as_ref(), first, &photo.hash, photo.size)
+        Ok(choose_key(od.dest.as_ref(), first, &photo.hash, photo.size))
     }
 
     fn record_verified(

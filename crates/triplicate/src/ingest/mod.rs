@@ -28,6 +28,7 @@
 //! is a copy on the computer's disk); a file that could not be read is never safe.
 
 pub mod card;
+mod groups;
 pub mod mhl;
 
 use std::os::unix::fs::MetadataExt;
@@ -249,6 +250,22 @@ struct Planned<'a> {
     captured: NaiveDateTime,
     captured_from: CaptureSource,
     tokens: IngestTokens,
+    /// The suffix its group takes in the library, when it takes one.
+    group: Option<groups::GroupSuffix>,
+    /// Its hashes, once a clash or an earlier ingest made them worth a read.
+    learned: std::sync::OnceLock<Learned>,
+}
+
+impl Planned<'_> {
+    /// BLAKE3 and xxh64 of the card file, read once (to tell a card seen before from
+    /// a clash).
+    fn learn(&self) -> std::io::Result<Learned> {
+        if let Some(l) = self.learned.get() {
+            return Ok(*l);
+        }
+        let l = learn(&mut std::fs::File::open(&self.file.path)?)?;
+        Ok(*self.learned.get_or_init(|| l))
+    }
 }
 
 /// Offloads the card at `options.card` (see the module documentation).
@@ -298,7 +315,7 @@ pub fn ingest(
         .map(|d| d.id)
         .unwrap_or_else(|_| DeviceId(format!("card:{}", card.device)));
     let writers = open_writers(t, options, &devices, &mut problems)?;
-    let plans = plan(
+    let mut plans = plan(
         &card,
         &label,
         options.job.as_deref().unwrap_or(""),
@@ -331,6 +348,10 @@ pub fn ingest(
         card_id: &card_device.0,
         again: options.again,
     };
+    let suffixes = groups::name_groups(&ctx, &card, &plans);
+    for (p, suffix) in plans.iter_mut().zip(suffixes) {
+        p.group = suffix;
+    }
     let queue = Mutex::new(plans.iter().enumerate());
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; plans.len()]);
     let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
@@ -748,6 +769,8 @@ fn plan<'a>(card: &'a Card, label: &str, job: &str, zone: &crate::zone::Zone) ->
                     job: job.to_string(),
                     seq,
                 },
+                group: None,
+                learned: std::sync::OnceLock::new(),
             }
         })
         .collect();
@@ -834,7 +857,17 @@ struct Slot {
 }
 
 impl Context<'_> {
+    /// Where the library holds the card file: its layout name, with its group's
+    /// suffix when the group takes one.
     fn library_key(&self, p: &Planned<'_>) -> RelPath {
+        let key = self.layout_key(p);
+        match &p.group {
+            Some(suffix) => suffix.apply(key),
+            None => key,
+        }
+    }
+
+    fn layout_key(&self, p: &Planned<'_>) -> RelPath {
         self.layout.render(&LayoutInput {
             captured: p.captured,
             source: &p.file.rel,
@@ -916,7 +949,7 @@ impl Context<'_> {
         // Copies found damaged, to be written again.
         let mut redone: Vec<(usize, Redo)> = Vec::new();
         if taken {
-            match known.map_or_else(|| hash_card_file(&p.file.path), Ok) {
+            match known.map_or_else(|| p.learn(), Ok) {
                 Ok(l) => known = Some(l),
                 Err(e) => {
                     problem(
@@ -1245,7 +1278,7 @@ impl Context<'_> {
             return Ok((None, false));
         }
         // Unreadable here: the copy below says so.
-        let Ok(learned) = hash_card_file(&p.file.path) else {
+        let Ok(learned) = p.learn() else {
             return Ok((None, false));
         };
         let Some((library, path)) =
@@ -1398,12 +1431,6 @@ struct Redo {
     key: RelPath,
     /// The xxh64 of the damaged bytes, when they could be read.
     damaged_xxh64: Option<u64>,
-}
-
-/// BLAKE3 and xxh64 of a card file, read once (used when a name is taken, to tell a
-/// card seen before from a clash).
-fn hash_card_file(path: &Path) -> std::io::Result<Learned> {
-    learn(&mut std::fs::File::open(path)?)
 }
 
 /// BLAKE3 and xxh64 of everything `reader` gives.

@@ -5,6 +5,10 @@
 //! finds its photo by the photo's whole name (darktable and RawTherapee write
 //! `IMG_0001.CR2.xmp`), and Sony's clip metadata `C0001M01.XML` belongs to
 //! `C0001.MP4`. When a RAW and a JPEG share the stem, the sidecar belongs to the RAW.
+//!
+//! A group keeps its members' names matched at a destination: when one of them must
+//! be renamed for a clash, every member takes the same suffix, put right after the
+//! group's stem ([`Group::rest`]: `IMG_0001~a1b2c3d4.CR2.xmp`, `C0001~a1b2c3d4M01.XML`).
 
 use std::collections::HashMap;
 
@@ -31,6 +35,34 @@ pub struct Siblings {
     by_name: HashMap<Vec<u8>, RelPath>,
     /// Every photo and clip of each stem.
     groups: HashMap<Vec<u8>, Vec<RelPath>>,
+    /// Every member of each group, sidecars included, by the group's stem key.
+    members: HashMap<Vec<u8>, Vec<RelPath>>,
+}
+
+/// The group a file belongs to, as a destination names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group<'a> {
+    /// `folder/stem` in lower case, the same for every member.
+    pub key: Vec<u8>,
+    /// Every member, this file included, the primary first: the RAW, else the first
+    /// photo or clip by name, else the file itself.
+    pub members: Vec<&'a RelPath>,
+}
+
+impl Group<'_> {
+    /// What follows the group's stem in `path`'s name: `.CR2`, `.CR2.xmp`, `M01.XML`
+    /// (the whole extension when the name does not start with the stem).
+    pub fn rest<'p>(&self, path: &'p RelPath) -> &'p [u8] {
+        let name = path.file_name();
+        let stem = self.key.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        if name.len() >= stem.len() && name[..stem.len()].eq_ignore_ascii_case(stem) {
+            return &name[stem.len()..];
+        }
+        name.iter()
+            .rposition(|&b| b == b'.')
+            .filter(|&i| i > 0)
+            .map_or(&[][..], |i| &name[i..])
+    }
 }
 
 impl Siblings {
@@ -57,7 +89,36 @@ impl Siblings {
                 index.by_stem.insert(stem_key(p), p.clone());
             }
         }
+        for p in paths {
+            let key = match PhotoKind::from_name(p.file_name()) {
+                PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video => stem_key(p),
+                PhotoKind::Sidecar => match index.owner(p) {
+                    Some(owner) => stem_key(owner),
+                    None => stem_key(p),
+                },
+                PhotoKind::Other => continue,
+            };
+            index.members.entry(key).or_default().push(p.clone());
+        }
+        for (key, members) in &mut index.members {
+            let primary = index.by_stem.get(key);
+            members.sort_by_key(|m| (Some(m) != primary, m.clone()));
+        }
         index
+    }
+
+    /// The group of `path`, when it has other members: a RAW's JPEG, a photo's
+    /// sidecars, a Live Photo's clip.
+    pub fn group_of(&self, path: &RelPath) -> Option<Group<'_>> {
+        let key = match PhotoKind::from_name(path.file_name()) {
+            PhotoKind::Sidecar => stem_key(self.owner(path)?),
+            _ => stem_key(path),
+        };
+        let members = self.members.get(&key)?;
+        (members.len() > 1).then(|| Group {
+            key,
+            members: members.iter().collect(),
+        })
     }
 
     /// The other photos and clips of `path`'s group (a RAW's JPEG, a Live Photo's
@@ -128,5 +189,29 @@ mod tests {
             owner(&files, "c/C0001M01.XML").as_deref(),
             Some("c/C0001.MP4")
         );
+    }
+
+    #[test]
+    fn a_group_holds_its_sidecars_with_the_raw_first() {
+        let files = [
+            "d/IMG_0001.JPG",
+            "d/IMG_0001.CR2.xmp",
+            "d/IMG_0001.CR2",
+            "d/IMG_0002.JPG",
+            "c/C0001M01.XML",
+            "c/C0001.MP4",
+        ];
+        let paths: Vec<RelPath> = files.iter().map(|f| rel(f)).collect();
+        let index = Siblings::index(&paths);
+        let group = index.group_of(&rel("d/IMG_0001.CR2.xmp")).unwrap();
+        let names: Vec<String> = group.members.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            names,
+            ["d/IMG_0001.CR2", "d/IMG_0001.CR2.xmp", "d/IMG_0001.JPG"]
+        );
+        assert_eq!(group.rest(&rel("d/IMG_0001.CR2.xmp")), b".CR2.xmp");
+        let clip = index.group_of(&rel("c/C0001.MP4")).unwrap();
+        assert_eq!(clip.rest(&rel("c/C0001M01.XML")), b"M01.XML");
+        assert_eq!(index.group_of(&rel("d/IMG_0002.JPG")), None, "alone");
     }
 }

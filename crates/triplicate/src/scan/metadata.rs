@@ -232,6 +232,12 @@ fn read_other(path: &Path) -> Option<Metadata> {
         jxl_exif(&mut file)
             .and_then(|tiff| tiff_time(&tiff))
             .map(|t| (t, CaptureSource::Exif))
+    } else if magic.starts_with(&[0xFF, 0xD8]) {
+        // A JPEG too small for nom-exif's reader (a few hundred bytes).
+        let len = file.metadata().ok()?.len();
+        jpeg_app1(&mut file, len, b"Exif\0\0")
+            .and_then(|tiff| tiff_time(&tiff))
+            .map(|t| (t, CaptureSource::Exif))
     } else if magic.len() == 12 && &magic[..4] == b"RIFF" && &magic[8..12] == b"AVI " {
         avi_idit(&mut file).map(|t| (t, CaptureSource::Avi))
     } else {
@@ -382,7 +388,13 @@ fn xmp_packet(file: &mut File) -> Option<String> {
 }
 
 fn jpeg_xmp(file: &mut File, len: u64) -> Option<String> {
-    const SIGNATURE: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+    let xmp = jpeg_app1(file, len, b"http://ns.adobe.com/xap/1.0/\0")?;
+    Some(String::from_utf8_lossy(&xmp).into_owned())
+}
+
+/// The body of a JPEG's first `APP1` segment that starts with `signature`, after it,
+/// found by walking the segments up to the image data.
+fn jpeg_app1(file: &mut File, len: u64, signature: &[u8]) -> Option<Vec<u8>> {
     let mut at = 2u64;
     while at + 4 <= len {
         file.seek(SeekFrom::Start(at)).ok()?;
@@ -392,11 +404,11 @@ fn jpeg_xmp(file: &mut File, len: u64) -> Option<String> {
             return None;
         }
         let size = u16::from_be_bytes([head[2], head[3]]) as u64;
-        if head[1] == 0xE1 && size > SIGNATURE.len() as u64 + 2 {
+        if head[1] == 0xE1 && size > signature.len() as u64 + 2 {
             let mut body = vec![0u8; size as usize - 2];
             file.read_exact(&mut body).ok()?;
-            if let Some(xmp) = body.strip_prefix(SIGNATURE) {
-                return Some(String::from_utf8_lossy(xmp).into_owned());
+            if let Some(rest) = body.strip_prefix(signature) {
+                return Some(rest.to_vec());
             }
         }
         at += 2 + size;
@@ -497,6 +509,8 @@ mod tests {
         let payload = kit::noise("x", 4096);
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("a.JPG", kit::jpeg("2023:07:14 21:05:09", &payload)),
+            // A few bytes of picture: nom-exif's reader wants more, exiftool does not.
+            ("tiny.JPG", kit::jpeg("2023:07:14 21:05:09", b"five")),
             ("a.CR2", kit::tiff_raw("2023:07:14 21:05:09", &payload)),
             ("a.NEF", kit::tiff_raw("2023:07:14 21:05:09", &payload)),
             ("a.ORF", {
