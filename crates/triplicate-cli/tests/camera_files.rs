@@ -113,7 +113,7 @@ fn corpus(lib: &Path, scratch: &Path) -> Vec<PathBuf> {
         ],
     );
     set_date(&heic, "DateTimeOriginal", "2016:07:08 09:10:11");
-    files.push(heic);
+    files.push(heic.clone());
 
     // JPEG XL in its container, with an Exif box.
     let jxl = at("export/a.jxl");
@@ -136,7 +136,7 @@ fn corpus(lib: &Path, scratch: &Path) -> Vec<PathBuf> {
         &[s("noise.png").to_str().unwrap(), tiff.to_str().unwrap()],
     );
     set_date(&tiff, "DateTimeOriginal", "2014:12:24 20:00:00");
-    files.push(tiff);
+    files.push(tiff.clone());
 
     // A Canon CR3, built to Canon's structure.
     let cr3 = at("canon/IMG_0003.CR3");
@@ -181,6 +181,109 @@ fn corpus(lib: &Path, scratch: &Path) -> Vec<PathBuf> {
     let avi = at("video/old.avi");
     std::fs::write(&avi, kit::avi("Sat Jun 15 18:30:00 2019")).unwrap();
     files.push(avi);
+    // M4V and 3GP (whose muxer takes only H.263's sizes), dated as MP4 is.
+    for (name, size) in [
+        ("video/clip.m4v", "160x120"),
+        ("video/phone.3gp", "176x144"),
+    ] {
+        let clip = at(name);
+        tool(
+            "ffmpeg",
+            &[
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc=d=1:s={size}"),
+                "-metadata",
+                "creation_time=2023-03-03T03:03:03Z",
+                "-y",
+                clip.to_str().unwrap(),
+            ],
+        );
+        files.push(clip);
+    }
+
+    // AVIF from heif-enc, its EXIF after the picture.
+    let avif = at("phone/IMG_0004.avif");
+    tool(
+        "heif-enc",
+        &[
+            "-A",
+            "-o",
+            avif.to_str().unwrap(),
+            s("noise.jpg").to_str().unwrap(),
+        ],
+    );
+    set_date(&avif, "DateTimeOriginal", "2010:10:10 10:10:10");
+    files.push(avif);
+
+    // A Live Photo: the HEIC dated by EXIF at 07:15 in Tokyo, its clip by Apple's
+    // creation date with its offset and a movie header in UTC (22:15 the day before).
+    let live = at("phone/IMG_0010.HEIC");
+    std::fs::copy(&heic, &live).unwrap();
+    set_date(&live, "DateTimeOriginal", "2023:08:01 07:15:00");
+    files.push(live);
+    let clip = at("phone/IMG_0010.MOV");
+    tool(
+        "ffmpeg",
+        &[
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=d=1:s=160x120",
+            "-movflags",
+            "use_metadata_tags",
+            "-metadata",
+            "creation_time=2023-07-31T22:15:00Z",
+            "-metadata",
+            "com.apple.quicktime.creationdate=2023-08-01T07:15:00+0900",
+            "-y",
+            clip.to_str().unwrap(),
+        ],
+    );
+    files.push(clip);
+
+    // A JPEG dated only by the XMP in its APP1 segment.
+    let xmp_jpeg = at("export/xmp-only.jpg");
+    tool(
+        "convert",
+        &["-size", "64x64", "xc:blue", xmp_jpeg.to_str().unwrap()],
+    );
+    set_date(&xmp_jpeg, "XMP-xmp:CreateDate", "2009:09:09 09:09:09");
+    files.push(xmp_jpeg);
+
+    // PEF and SRW are TIFF inside; RAF holds a JPEG preview with the EXIF.
+    for (name, date) in [
+        ("pentax/IMGP0001.PEF", "2008:08:08 08:08:08"),
+        ("samsung/SAM_0001.SRW", "2007:07:07 07:07:07"),
+    ] {
+        let raw = at(name);
+        std::fs::copy(&tiff, &raw).unwrap();
+        set_date(&raw, "DateTimeOriginal", date);
+        files.push(raw);
+    }
+    let preview = s("preview.jpg");
+    tool(
+        "convert",
+        &["-size", "160x120", "xc:gray", preview.to_str().unwrap()],
+    );
+    set_date(&preview, "DateTimeOriginal", "2006:06:06 06:06:06");
+    let raf = at("fuji/DSCF0001.RAF");
+    std::fs::write(&raf, kit::raf(&std::fs::read(&preview).unwrap(), "X-T3")).unwrap();
+    files.push(raf);
+
+    // An empty file (dated by its modification time) and a copy of a photo under
+    // another name.
+    let empty = at("misc/empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    files.push(empty);
+    let copy = at("Selects/IMG_0001 copy.JPG");
+    std::fs::copy(lib.join("phone/IMG_0001.JPG"), &copy).unwrap();
+    files.push(copy);
 
     // Every file's modification time years away from when it was taken.
     for f in &files {
@@ -190,7 +293,8 @@ fn corpus(lib: &Path, scratch: &Path) -> Vec<PathBuf> {
 }
 
 /// The day exiftool reads from each file: DateTimeOriginal, else CreateDate, else
-/// MediaCreateDate, with QuickTime's UTC times in `zone`.
+/// MediaCreateDate, with QuickTime's UTC times in `zone`; else the modification time
+/// in `zone` (the rule for a file without capture metadata).
 fn exiftool_days(files: &[PathBuf], zone: &str) -> BTreeMap<PathBuf, String> {
     let mut args = vec![
         "-j",
@@ -201,6 +305,7 @@ fn exiftool_days(files: &[PathBuf], zone: &str) -> BTreeMap<PathBuf, String> {
         "-DateTimeOriginal",
         "-CreateDate",
         "-MediaCreateDate",
+        "-FileModifyDate",
     ];
     args.extend(files.iter().map(|f| f.to_str().unwrap()));
     let out = Command::new("exiftool")
@@ -211,10 +316,15 @@ fn exiftool_days(files: &[PathBuf], zone: &str) -> BTreeMap<PathBuf, String> {
     let read: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     read.iter()
         .map(|r| {
-            let day = ["DateTimeOriginal", "CreateDate", "MediaCreateDate"]
-                .iter()
-                .find_map(|t| r[*t].as_str())
-                .unwrap_or_else(|| panic!("exiftool finds no date in {r}"));
+            let day = [
+                "DateTimeOriginal",
+                "CreateDate",
+                "MediaCreateDate",
+                "FileModifyDate",
+            ]
+            .iter()
+            .find_map(|t| r[*t].as_str())
+            .unwrap_or_else(|| panic!("exiftool finds no date in {r}"));
             (
                 PathBuf::from(r["SourceFile"].as_str().unwrap()),
                 day[..10].to_string(),

@@ -363,3 +363,24 @@ pub fn cr3(datetime: &str, model: &str, payload: &[u8]) -> Vec<u8> {
     out.extend(iso_box(b"mdat", payload));
     out
 }
+
+/// A Fujifilm RAF as Fujifilm structures it: the `FUJIFILMCCD-RAW` header with the
+/// camera's model, then the offset and length of the embedded `jpeg` (the preview
+/// that holds the EXIF), then the JPEG and a little "sensor data".
+pub fn raf(jpeg: &[u8], model: &str) -> Vec<u8> {
+    const JPEG_AT: usize = 0x94;
+    let mut out = b"FUJIFILMCCD-RAW 0201FF129502".to_vec();
+    let mut name = model.as_bytes().to_vec();
+    name.resize(32, 0);
+    out.extend_from_slice(&name);
+    out.extend_from_slice(b"0100");
+    out.extend_from_slice(&[0; 20]);
+    out.extend_from_slice(&(JPEG_AT as u32).to_be_bytes());
+    out.extend_from_slice(&(jpeg.len() as u32).to_be_bytes());
+    // No CFA header or data of its own.
+    out.extend_from_slice(&[0; 16]);
+    out.resize(JPEG_AT, 0);
+    out.extend_from_slice(jpeg);
+    out.extend_from_slice(&noise("raf", 4096));
+    out
+}

@@ -512,6 +512,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_group_suffix_goes_after_the_group_stem() {
+        let h = ContentHash::of(b"primary");
+        let short = h.short();
+        for (name, rest, want) in [
+            ("IMG_0001.CR2", ".CR2", format!("IMG_0001~{short}.CR2")),
+            (
+                "IMG_0001.CR2.xmp",
+                ".CR2.xmp",
+                format!("IMG_0001~{short}.CR2.xmp"),
+            ),
+            ("C0001M01.XML", "M01.XML", format!("C0001~{short}M01.XML")),
+            // A layout that renamed the file: before its extension.
+            ("0042.JPG", ".CR2", format!("0042~{short}.JPG")),
+        ] {
+            assert_eq!(
+                String::from_utf8(group_name(name.as_bytes(), rest.as_bytes(), &h)).unwrap(),
+                want
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn alternate_name_is_distinct_bounded_and_deterministic(

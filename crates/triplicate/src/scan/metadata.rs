@@ -519,6 +519,13 @@ mod tests {
                 raw[3] = b'O';
                 raw
             }),
+            // Panasonic's magic number; exiftool wants Panasonic's raw data besides.
+            ("a.RW2", {
+                let mut raw = kit::tiff_raw("2023:07:14 21:05:09", &payload);
+                raw[2] = b'U';
+                raw[3] = 0;
+                raw
+            }),
         ];
         for (name, bytes) in cases {
             let p = dir.path().join(name);
