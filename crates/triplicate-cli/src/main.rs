@@ -596,10 +596,24 @@ fn main() -> ExitCode {
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
     };
+    // The camera-file parser warns about every oddity of every file it reads ("GPSInfo
+    // not found"); what matters reaches the user in Triplicate's own words.
+    let parser = if cli.verbose >= 2 {
+        level
+    } else {
+        tracing::Level::ERROR
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("nom_exif", parser);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_max_level(tracing::Level::TRACE)
         .with_writer(std::io::stderr)
         .without_time()
+        .finish()
+        .with(filter)
         .init();
     match run(cli) {
         Ok(code) => code,

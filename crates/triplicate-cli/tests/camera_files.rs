@@ -578,3 +578,17 @@ fn a_group_shares_the_date_of_its_best_dated_member_in_backup_and_ingest() {
         }
     }
 }
+
+#[test]
+fn a_backup_of_camera_files_says_nothing_of_the_parsers_quirks() {
+    // nom-exif warns "GPSInfo not found" for every photo without GPS, which printed a
+    // line per photo on every first backup.
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    w.card("", &kit::CardSpec::default());
+    let out = w.run(&["backup"]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("nom_exif"), "{said}");
+}
