@@ -205,6 +205,30 @@ fn corpus(lib: &Path, scratch: &Path) -> Vec<PathBuf> {
         files.push(clip);
     }
 
+    // MXF, as broadcast cameras write it (ffmpeg's OP1a muxer), dated by its material
+    // package; exiftool takes MXF times as written.
+    let mxf = at("video/A001C001.MXF");
+    tool(
+        "ffmpeg",
+        &[
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=d=1:s=720x576:r=25",
+            "-c:v",
+            "mpeg2video",
+            "-metadata",
+            "creation_time=2022-02-22T22:22:22Z",
+            "-f",
+            "mxf",
+            "-y",
+            mxf.to_str().unwrap(),
+        ],
+    );
+    files.push(mxf);
+
     // AVIF from heif-enc, its EXIF after the picture.
     let avif = at("phone/IMG_0004.avif");
     tool(

@@ -38,6 +38,8 @@ pub enum CaptureSource {
     QuickTime,
     /// An AVI's `IDIT` chunk.
     Avi,
+    /// An MXF clip's package creation date.
+    Mxf,
     /// An XMP date.
     Xmp,
     /// The file's modification time: the file says nothing of when it was taken.
@@ -52,6 +54,7 @@ impl CaptureSource {
             CaptureSource::Exif => "exif",
             CaptureSource::QuickTime => "quicktime",
             CaptureSource::Avi => "avi",
+            CaptureSource::Mxf => "mxf",
             CaptureSource::Xmp => "xmp",
             CaptureSource::Mtime => "mtime",
             CaptureSource::Sibling => "sibling",
@@ -238,6 +241,8 @@ fn read_other(path: &Path) -> Option<Metadata> {
         jpeg_app1(&mut file, len, b"Exif\0\0")
             .and_then(|tiff| tiff_time(&tiff))
             .map(|t| (t, CaptureSource::Exif))
+    } else if magic.starts_with(&MXF_PARTITION[..12]) {
+        mxf_created(&mut file).map(|t| (t, CaptureSource::Mxf))
     } else if magic.len() == 12 && &magic[..4] == b"RIFF" && &magic[8..12] == b"AVI " {
         avi_idit(&mut file).map(|t| (t, CaptureSource::Avi))
     } else {
@@ -248,6 +253,95 @@ fn read_other(path: &Path) -> Option<Metadata> {
         captured: Some(captured),
         ..Default::default()
     })
+}
+
+/// The key of an MXF partition pack (SMPTE 377), the first bytes of every MXF file.
+const MXF_PARTITION: [u8; 13] = [
+    0x06, 0x0e, 0x2b, 0x34, 0x02, 0x05, 0x01, 0x01, 0x0d, 0x01, 0x02, 0x01, 0x01,
+];
+
+/// An MXF clip's creation date: the material package's `PackageCreationDate` (local
+/// tag 0x4405), else the preface's `LastModifiedDate` (0x3B02), found by walking the
+/// header partition's KLV packets up to the essence. Taken as the camera wrote it, as
+/// exiftool reads it.
+fn mxf_created(file: &mut File) -> Option<NaiveDateTime> {
+    const MATERIAL_PACKAGE: [u8; 16] = [
+        0x06, 0x0e, 0x2b, 0x34, 0x02, 0x53, 0x01, 0x01, 0x0d, 0x01, 0x01, 0x01, 0x01, 0x01, 0x36,
+        0x00,
+    ];
+    const PREFACE: [u8; 16] = [
+        0x06, 0x0e, 0x2b, 0x34, 0x02, 0x53, 0x01, 0x01, 0x0d, 0x01, 0x01, 0x01, 0x01, 0x01, 0x2f,
+        0x00,
+    ];
+    const ESSENCE: [u8; 12] = [
+        0x06, 0x0e, 0x2b, 0x34, 0x01, 0x02, 0x01, 0x01, 0x0d, 0x01, 0x03, 0x01,
+    ];
+    let len = file.metadata().ok()?.len().min(METADATA_MAX);
+    let mut at = 0u64;
+    let mut modified = None;
+    while at + 17 <= len {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let mut head = [0u8; 17];
+        file.read_exact(&mut head).ok()?;
+        let key = &head[..16];
+        if key.starts_with(&ESSENCE) || !key.starts_with(&MXF_PARTITION[..4]) {
+            break;
+        }
+        // BER length: short form, or 0x8n followed by n bytes.
+        let (size, length_bytes) = if head[16] < 0x80 {
+            (u64::from(head[16]), 1)
+        } else {
+            let n = usize::from(head[16] & 0x7f);
+            let mut bytes = [0u8; 8];
+            if n == 0 || n > 8 {
+                break;
+            }
+            file.read_exact(&mut bytes[8 - n..]).ok()?;
+            (u64::from_be_bytes(bytes), 1 + n as u64)
+        };
+        let value_at = at + 16 + length_bytes;
+        if (key == MATERIAL_PACKAGE || key == PREFACE) && size <= 1 << 16 {
+            let mut set = vec![0u8; size as usize];
+            file.read_exact(&mut set).ok()?;
+            let wanted = if key == MATERIAL_PACKAGE {
+                0x4405
+            } else {
+                0x3b02
+            };
+            let found = local_tags(&set)
+                .find(|(tag, v)| *tag == wanted && v.len() == 8)
+                .and_then(|(_, v)| mxf_timestamp(v));
+            if key == MATERIAL_PACKAGE && found.is_some() {
+                return found;
+            }
+            modified = modified.or(found);
+        }
+        at = value_at + size;
+    }
+    modified
+}
+
+/// The `(tag, value)` items of an MXF local set (2-byte tags and lengths).
+fn local_tags(set: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut rest = set;
+    std::iter::from_fn(move || {
+        let tag = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?);
+        let size = usize::from(u16::from_be_bytes(rest.get(2..4)?.try_into().ok()?));
+        let value = rest.get(4..4 + size)?;
+        rest = &rest[4 + size..];
+        Some((tag, value))
+    })
+}
+
+/// An MXF timestamp: year (2 bytes), month, day, hour, minute, second, quarter-ms.
+fn mxf_timestamp(v: &[u8]) -> Option<NaiveDateTime> {
+    let year = i32::from(u16::from_be_bytes([v[0], v[1]]));
+    let t = NaiveDate::from_ymd_opt(year, v[2].into(), v[3].into())?.and_hms_opt(
+        v[4].into(),
+        v[5].into(),
+        v[6].into(),
+    )?;
+    plausible(&t).then_some(t)
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
