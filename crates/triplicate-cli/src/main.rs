@@ -157,8 +157,8 @@ enum Command {
     /// Bring photos back from verified copies; never overwrites a file.
     Restore {
         /// The folder to restore into.
-        #[arg(long, value_name = "DIR")]
-        to: PathBuf,
+        #[arg(long, value_name = "DIR", required_unless_present = "list")]
+        to: Option<PathBuf>,
         /// Read only from this destination.
         #[arg(long = "dest", value_name = "NAME")]
         dest: Option<String>,
@@ -179,12 +179,20 @@ enum Command {
         /// Leave a file that holds other bytes alone instead of restoring beside it.
         #[arg(long)]
         skip_existing: bool,
+        /// Only photos no library holds any more: deleted, or edited since.
+        #[arg(long)]
+        deleted: bool,
+        /// Say what would be restored, from which destination, and the total size;
+        /// write nothing.
+        #[arg(long)]
+        list: bool,
         /// Photos restored at once.
         #[arg(long, default_value_t = 4)]
         jobs: usize,
         #[arg(long)]
         json: bool,
-        /// Names to restore, e.g. '*.CR2' or '2024/**' (matched against the library path).
+        /// Names to restore: without a slash, a file name at any depth ('IMG_0010.CR2',
+        /// '*.CR3'); with one, a path in the library ('2024/**'), as in .gitignore.
         globs: Vec<String>,
     },
     /// The service: back up new photos to automatic destinations as they arrive.
@@ -937,6 +945,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all,
             as_of,
             skip_existing,
+            deleted,
+            list,
             jobs,
             json,
             globs,
@@ -951,19 +961,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|text| triplicate::restore::parse_as_of(&t, &text))
                 .transpose()?;
             let options = triplicate::restore::RestoreOptions {
-                to,
+                to: to.unwrap_or_default(),
                 destination: dest,
                 from: from.map(|d| d.0),
                 until: until.map(|d| d.0),
                 all,
                 as_of,
                 globs,
+                deleted,
+                list,
                 skip_existing,
                 jobs,
             };
-            let bars = bars::Bars::new(!json);
+            let bars = bars::Bars::new(!json && !list);
             let report = triplicate::restore::restore(&t, &options, &bars)?;
             bars.finish();
+            if list {
+                return print_report(json, &report, show::restore_list, true);
+            }
             return print_report(json, &report, show::restore, report.ok());
         }
         Command::Prune {

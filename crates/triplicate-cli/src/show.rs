@@ -262,7 +262,9 @@ pub fn status(r: &StatusReport) {
                 format!("; copies: {}", kept_in.join(", "))
             }
         );
-        say!("  (deletions never reach the backups; `triplicate restore` brings them back)");
+        say!(
+            "  (deletions never reach the backups: `triplicate restore --deleted --list` lists them, `triplicate restore --deleted --to DIR` brings them back)"
+        );
     }
     if let Some(secs) = c.median_time_to_protected {
         say!("  median time to protected: {}", duration(secs));
@@ -347,6 +349,37 @@ pub fn restore(r: &triplicate::restore::RestoreReport) {
         r.failed
     );
     footer(r.seconds, &r.problems, "every restored file verified");
+}
+
+/// `restore --list`: one line per name, where it would come from, and the total.
+pub fn restore_list(r: &triplicate::restore::RestoreReport) {
+    for l in &r.listed {
+        say!(
+            "{}:{}  {}  {}  from {}{}",
+            l.library,
+            l.path,
+            l.captured.get(..10).unwrap_or("-"),
+            HumanBytes(l.size),
+            l.from.as_deref().unwrap_or("no reachable destination"),
+            if l.deleted {
+                "  (deleted from the library)"
+            } else {
+                ""
+            }
+        );
+    }
+    let unreachable = r.listed.iter().filter(|l| l.from.is_none()).count();
+    say!(
+        "{} {} to restore ({}){}; nothing was written.",
+        r.selected,
+        if r.selected == 1 { "file" } else { "files" },
+        HumanBytes(r.bytes),
+        if unreachable > 0 {
+            format!(", {unreachable} of them on no reachable destination")
+        } else {
+            String::new()
+        }
+    );
 }
 
 pub fn ingest(r: &triplicate::ingest::IngestReport) {

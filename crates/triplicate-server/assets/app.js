@@ -128,7 +128,11 @@ async function loadStatus() {
   if (d && d.photos) {
     const where = Object.entries(d.kept_in).map(([n, k]) => `${n} ${k}`).join(", ");
     $("deleted-note").textContent = `Deleted from the library, kept in backups: ${d.kept} of ${d.photos} photos (${bytes(d.bytes)})` +
-      (where ? `; copies at ${where}` : "") + ". Deletions never reach the backups; restore brings them back.";
+      (where ? `; copies at ${where}` : "") + ". Deletions never reach the backups: ";
+    const link = document.createElement("a");
+    link.href = "api/v1/deleted";
+    link.textContent = "the list";
+    $("deleted-note").append(link, " (or `triplicate restore --deleted --list`); `triplicate restore --deleted --to DIR` brings them back.");
   }
   $("service-alarm").hidden = !s.alarm;
   $("service-alarm-text").textContent = s.alarm ? s.alarm.message : "";

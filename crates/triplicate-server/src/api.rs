@@ -31,6 +31,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/status", get(get_status))
         .route("/coverage", get(coverage))
         .route("/coverage/at-risk", get(at_risk))
+        .route("/deleted", get(deleted))
         .route(
             "/destinations",
             get(list_destinations).post(add_destination),
@@ -281,6 +282,23 @@ async fn coverage(State(state): State<SharedState>) -> ApiResult<CoverageAnswer>
     })
     .await?;
     Ok(Json(answer))
+}
+
+/// The photos deleted from the library that the backups still hold: what
+/// `triplicate restore --deleted --list` prints.
+async fn deleted(State(state): State<SharedState>) -> ApiResult<Vec<triplicate::restore::Listed>> {
+    let listed = with_home(&state, |t| {
+        let options = triplicate::restore::RestoreOptions {
+            deleted: true,
+            list: true,
+            ..Default::default()
+        };
+        triplicate::restore::restore(t, &options, &triplicate::progress::NoProgress)
+            .map(|r| r.listed)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await?;
+    Ok(Json(listed))
 }
 
 #[derive(Deserialize)]

@@ -116,6 +116,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/status"),
     ("GET", "/api/v1/coverage"),
     ("GET", "/api/v1/coverage/at-risk"),
+    ("GET", "/api/v1/deleted"),
     ("GET", "/api/v1/destinations"),
     ("POST", "/api/v1/destinations"),
     ("GET", "/api/v1/destinations/usb"),

@@ -172,7 +172,8 @@ impl Catalog {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT f.photo_id, f.library, f.path, f.mtime_ns, p.hash, p.size,
-                        COALESCE(f.captured, p.captured)
+                        COALESCE(f.captured, p.captured),
+                        EXISTS (SELECT 1 FROM files g WHERE g.photo_id = f.photo_id AND g.present = 1)
                  FROM files f JOIN photos p ON p.id = f.photo_id
                  ORDER BY f.library, f.path",
             )?;
@@ -204,7 +205,7 @@ pub(super) fn upsert_photo(c: &Connection, f: &ScannedFile, at: i64) -> rusqlite
 }
 
 /// A [`NamedPhoto`] from a row of `photo_id, library, path, mtime_ns, hash, size,
-/// captured`.
+/// captured, in_library`.
 pub(super) fn named_photo(r: &rusqlite::Row<'_>) -> rusqlite::Result<NamedPhoto> {
     Ok(NamedPhoto {
         photo_id: r.get(0)?,
@@ -214,6 +215,7 @@ pub(super) fn named_photo(r: &rusqlite::Row<'_>) -> rusqlite::Result<NamedPhoto>
         hash: hash_from(r.get(4)?),
         size: r.get::<_, i64>(5)? as u64,
         captured: r.get(6)?,
+        in_library: r.get(7)?,
     })
 }
 

@@ -130,7 +130,8 @@ impl Catalog {
     pub fn names_as_of(&self, at_ms: i64) -> Result<Vec<NamedPhoto>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT h.photo_id, h.library, h.path, h.mtime_ns, p.hash, p.size, p.captured
+                "SELECT h.photo_id, h.library, h.path, h.mtime_ns, p.hash, p.size, p.captured,
+                        EXISTS (SELECT 1 FROM files g WHERE g.photo_id = h.photo_id AND g.present = 1)
                  FROM file_history h JOIN photos p ON p.id = h.photo_id
                  WHERE h.since <= ?1 AND (h.until IS NULL OR h.until > ?1)
                  ORDER BY h.library, h.path",

@@ -190,6 +190,8 @@ pub struct NamedPhoto {
     pub hash: ContentHash,
     pub size: u64,
     pub captured: String,
+    /// Some library holds its content now (under this name or another).
+    pub in_library: bool,
 }
 
 /// Where good bytes of a photo may be found.

@@ -16,6 +16,8 @@
 //! name taken by other bytes gets a distinct name (`IMG_0001~a1b2c3d4.CR2`), or is
 //! skipped with `skip_existing`. The written file is read back and its hash checked.
 
+mod select;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +37,8 @@ use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::home::Triplicate;
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
+use select::Patterns;
+pub use select::Unmatched;
 
 /// What to restore, and where.
 #[derive(Debug, Clone, Default)]
@@ -52,9 +56,13 @@ pub struct RestoreOptions {
     /// The libraries as they were at this moment (Unix milliseconds), instead of every
     /// name the catalog knows. Selects everything then unless globs or dates narrow it.
     pub as_of: Option<i64>,
-    /// Names to restore, matched against `path` and `library/path` (`*.CR2`,
-    /// `2024-05-*/**`).
+    /// Names to restore: without a slash, a file name at any depth (`IMG_0010.CR2`,
+    /// `*.CR3`); with one, a path in the library or `library/path` (`2024-05-*/**`).
     pub globs: Vec<String>,
+    /// Only photos no library holds any more (deleted, or edited into other content).
+    pub deleted: bool,
+    /// Say what would be restored, from where, and write nothing.
+    pub list: bool,
     /// Leave a name that holds other bytes alone instead of restoring beside it.
     pub skip_existing: bool,
     /// Photos restored at once.
@@ -111,8 +119,10 @@ pub enum RestoreError {
     BadTime(String),
     #[error("no snapshot {0}: see `triplicate snapshots list`")]
     NoSnapshot(i64),
-    #[error("say what to restore: --all, --from/--until, or name patterns")]
+    #[error("say what to restore: --all, --deleted, --from/--until, or name patterns")]
     NothingSelected,
+    #[error("{}", no_match_message(.0))]
+    NoMatch(Vec<Unmatched>),
     #[error("bad pattern '{pattern}': {message}")]
     BadGlob { pattern: String, message: String },
     #[error(transparent)]
@@ -129,14 +139,48 @@ impl RestoreError {
             | RestoreError::BadTime(_)
             | RestoreError::NoSnapshot(_) => true,
             RestoreError::Engine(e) => e.is_usage(),
-            RestoreError::Target { .. } => false,
+            RestoreError::Target { .. } | RestoreError::NoMatch(_) => false,
         }
     }
+}
+
+/// "nothing matches 'IMG_0010.CR3' (the nearest names: IMG_0010.CR2); …"
+fn no_match_message(unmatched: &[Unmatched]) -> String {
+    let each: Vec<String> = unmatched
+        .iter()
+        .map(|u| {
+            let nearest = if u.nearest.is_empty() {
+                String::new()
+            } else {
+                format!(" (the nearest names: {})", u.nearest.join(", "))
+            };
+            format!("nothing to restore matches '{}'{nearest}", u.pattern)
+        })
+        .collect();
+    format!(
+        "{}; a pattern without a slash matches a file name at any depth, one with a slash the path in the library",
+        each.join("; ")
+    )
+}
+
+/// A name a restore would bring back, and from where (`restore --list`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub library: String,
+    pub path: RelPath,
+    pub size: u64,
+    pub captured: String,
+    /// Its content is in no library any more.
+    pub deleted: bool,
+    /// The destination it would be read from; `None` when no reachable one holds it.
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RestoreReport {
     pub to: PathBuf,
+    /// What would be restored, with `list` (nothing is written then).
+    pub listed: Vec<Listed>,
     /// Names selected.
     pub selected: u64,
     pub restored: u64,
@@ -168,6 +212,7 @@ pub fn restore(
 ) -> Result<RestoreReport, RestoreError> {
     let started = Instant::now();
     if !options.all
+        && !options.deleted
         && options.as_of.is_none()
         && options.globs.is_empty()
         && options.from.is_none()
@@ -175,7 +220,8 @@ pub fn restore(
     {
         return Err(RestoreError::NothingSelected);
     }
-    let globs = build_globs(&options.globs)?;
+    let patterns = Patterns::new(&options.globs)
+        .map_err(|(pattern, message)| RestoreError::BadGlob { pattern, message })?;
     let configured: Vec<_> = match &options.destination {
         Some(name) => vec![
             t.config
@@ -200,21 +246,14 @@ pub fn restore(
             Err(e) => tracing::info!(destination = %d.name, "not used for restore: {e}"),
         }
     }
-    let target = LocalDestination::plain_folder(BAR, &options.to).map_err(|source| {
-        RestoreError::Target {
-            to: options.to.clone(),
-            source: Box::new(source),
-        }
-    })?;
-
     let several_libraries = t.config.libraries.len() > 1;
     let names = match options.as_of {
         Some(at) => t.catalog.names_as_of(at),
         None => t.catalog.names_to_restore(),
-    };
-    let selected: Vec<NamedPhoto> = names
-        .map_err(EngineError::from)?
-        .into_iter()
+    }
+    .map_err(EngineError::from)?;
+    let selected: Vec<&NamedPhoto> = names
+        .iter()
         .filter(|n| {
             let day = n
                 .captured
@@ -226,15 +265,45 @@ pub fn restore(
                 }
                 None => options.from.is_none() && options.until.is_none(),
             };
-            let named = globs.as_ref().is_none_or(|g| {
-                use std::os::unix::ffi::OsStrExt;
-                let plain = std::ffi::OsStr::from_bytes(n.path.as_bytes());
-                let with_library = std::path::Path::new(&n.library).join(plain);
-                g.is_match(plain) || g.is_match(with_library)
-            });
-            in_range && named
+            in_range && (!options.deleted || !n.in_library) && patterns.matches(n)
         })
         .collect();
+    let unmatched = patterns.unmatched(&names);
+    if !unmatched.is_empty() {
+        return Err(RestoreError::NoMatch(unmatched));
+    }
+    if options.list {
+        report.selected = selected.len() as u64;
+        report.bytes = selected.iter().map(|n| n.size).sum();
+        for n in selected {
+            let copies = t
+                .catalog
+                .sources_of(n.photo_id)
+                .map_err(EngineError::from)?
+                .copies;
+            let from = sources
+                .order
+                .iter()
+                .find(|id| copies.iter().any(|(d, _)| d == *id))
+                .map(|id| sources.readable[id].name().to_string());
+            report.listed.push(Listed {
+                library: n.library.clone(),
+                path: n.path.clone(),
+                size: n.size,
+                captured: n.captured.clone(),
+                deleted: !n.in_library,
+                from,
+            });
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let target = LocalDestination::plain_folder(BAR, &options.to).map_err(|source| {
+        RestoreError::Target {
+            to: options.to.clone(),
+            source: Box::new(source),
+        }
+    })?;
     report.selected = selected.len() as u64;
     progress.event(&Event::WorkPlanned {
         dest: BAR,
@@ -367,24 +436,6 @@ enum Outcome {
     Restored { renamed: bool },
     AlreadyThere,
     Skipped,
-}
-
-fn build_globs(patterns: &[String]) -> Result<Option<globset::GlobSet>, RestoreError> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    let mut set = globset::GlobSetBuilder::new();
-    for p in patterns {
-        let glob = globset::Glob::new(p).map_err(|e| RestoreError::BadGlob {
-            pattern: p.clone(),
-            message: e.kind().to_string(),
-        })?;
-        set.add(glob);
-    }
-    set.build().map(Some).map_err(|e| RestoreError::BadGlob {
-        pattern: patterns.join(" "),
-        message: e.to_string(),
-    })
 }
 
 /// Restores one name: chooses where in the target folder, then copies from the first
