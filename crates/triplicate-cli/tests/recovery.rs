@@ -130,3 +130,130 @@ fn restore_deleted_picks_what_no_library_holds_and_status_and_the_page_point_to_
     );
     assert_eq!(listed[0]["from"], "usb", "{listed}");
 }
+
+/// Two names of one photo, three empty files of three kinds, and a photo copied into
+/// `Selects/`, each with its own modification time. Returns the relative paths.
+fn duplicates(root: &Path) -> Vec<&'static str> {
+    let photo = kit::jpeg("2024:05:17 10:00:00", &kit::noise("dup", 3000));
+    let files: [(&str, &[u8], u64); 6] = [
+        ("shoot/IMG_0001.JPG", &photo, 1_700_000_000),
+        ("Selects/best of may.JPG", &photo, 1_700_100_000),
+        ("shoot/IMG_0001.xmp", b"", 1_700_200_000),
+        ("shoot/empty.jpg", b"", 1_700_300_000),
+        ("clips/empty.mov", b"", 1_700_400_000),
+        ("shoot/IMG_0002.JPG", b"unique", 1_700_500_000),
+    ];
+    for (rel, bytes, secs) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            .unwrap();
+    }
+    files.iter().map(|(rel, _, _)| *rel).collect()
+}
+
+fn mtimes(root: &Path) -> std::collections::BTreeMap<String, std::time::SystemTime> {
+    kit::tree_hashes(root)
+        .unwrap()
+        .into_keys()
+        .map(|p| {
+            let t = std::fs::metadata(root.join(&p))
+                .unwrap()
+                .modified()
+                .unwrap();
+            (p.to_string_lossy().into_owned(), t)
+        })
+        .collect()
+}
+
+/// Deletes the library and the catalog, rebuilds from the one destination and
+/// restores everything: byte-exact, every name, every modification time.
+fn assert_rebuilt_exactly(
+    w: &World,
+    library: &std::collections::BTreeMap<std::path::PathBuf, String>,
+    times: &std::collections::BTreeMap<String, std::time::SystemTime>,
+) {
+    std::fs::remove_dir_all(w.library()).unwrap();
+    std::fs::create_dir_all(w.library()).unwrap();
+    for f in std::fs::read_dir(w.home()).unwrap() {
+        let f = f.unwrap().path();
+        if f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("catalog.db")
+        {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    w.ok(&["catalog", "rebuild"]);
+    let to = w.path("recovered");
+    let said = w.ok(&["restore", "--all", "--to", to.to_str().unwrap()]);
+    assert_eq!(&kit::tree_hashes(&to).unwrap(), library, "{said}");
+    assert_eq!(&mtimes(&to), times);
+}
+
+#[test]
+fn every_name_is_a_file_at_the_destination_and_a_rebuild_brings_every_name_back() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let names = duplicates(&w.library());
+    let library = kit::tree_hashes(&w.library()).unwrap();
+    let times = mtimes(&w.library());
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::dest(&report, "usb")["named"], 3, "{report}");
+
+    // Browsed by hand, the destination shows every name, each a plain file.
+    let stored = common::stored(&w.path("usb"));
+    for rel in &names {
+        let name = Path::new(rel).file_name().unwrap();
+        let (key, hash) = stored
+            .iter()
+            .find(|(k, _)| k.file_name() == Some(name))
+            .unwrap_or_else(|| panic!("{rel} has no file at the destination: {stored:?}"));
+        assert_eq!(hash, &library[Path::new(rel)], "{key:?}");
+    }
+    assert_eq!(stored.len(), names.len(), "{stored:?}");
+    // A second run has nothing left to do.
+    let (_, again) = w.backup(&[]);
+    assert_eq!(common::dest(&again, "usb")["named"], 0, "{again}");
+
+    assert_rebuilt_exactly(&w, &library, &times);
+}
+
+#[test]
+fn names_an_ingest_wrote_survive_a_rebuild_after_a_backup() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let card = w.path("CARD");
+    duplicates(&card.join("DCIM/100TEST"));
+    let out = w.run(&["ingest", card.to_str().unwrap()]);
+    assert!(out.status.code().is_some(), "{out:?}");
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    let library = kit::tree_hashes(&w.library()).unwrap();
+    assert_eq!(library.len(), 6, "{library:?}");
+    // Each manifest line names the library file whose bytes its path holds.
+    let manifests = kit::files_under(&w.path("usb/.triplicate/manifests"));
+    for m in manifests {
+        for line in std::fs::read_to_string(&m).unwrap().lines().skip(1) {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            let source = w.library().join(e["source"].as_str().unwrap());
+            let stored = w.path("usb").join(e["path"].as_str().unwrap());
+            assert_eq!(
+                std::fs::read(&source).unwrap(),
+                std::fs::read(&stored).unwrap(),
+                "{line}"
+            );
+        }
+    }
+    let times = mtimes(&w.library());
+    assert_rebuilt_exactly(&w, &library, &times);
+}

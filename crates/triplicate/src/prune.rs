@@ -305,6 +305,7 @@ pub fn prune(
                     stored_blake3: None,
                     removed: true,
                     mtime_ns: None,
+                    copy_of: None,
                 });
                 catalog
                     .forget_pruned_copy(

@@ -195,8 +195,13 @@ pub fn rebuild(
         // Later runs win: where each photo's copy is in the end (a version moved aside
         // is listed again at its new place; a pruned one is listed as removed). Only
         // that last place is looked for at the destination.
+        // Lines of a content's other names (each a file of its own) are looked for
+        // where they say.
         let mut last: HashMap<&str, usize> = HashMap::new();
         for (i, (_, e)) in listed.iter().enumerate() {
+            if e.copy_of.is_some() {
+                continue;
+            }
             if !e.removed {
                 last.insert(&e.blake3, i);
             } else if last
@@ -228,7 +233,9 @@ pub fn rebuild(
         }
         let entries: Vec<manifest::Entry> = listed.into_iter().map(|(_, e)| e).collect();
         let finals: std::collections::HashSet<usize> = finals.into_iter().collect();
-        let found = |i: usize, e: &manifest::Entry| finals.contains(&i) && there(e);
+        let found = |i: usize, e: &manifest::Entry| {
+            (e.copy_of.is_some() || finals.contains(&i)) && there(e)
+        };
         report.copies += catalog.record_manifest(&d.id, &entries, &found)? as u64;
     }
     report.problems = problems.into_vec();

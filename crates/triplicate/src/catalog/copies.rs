@@ -186,7 +186,10 @@ impl Catalog {
                         c.verified_at,
                         c.stored_hash, f.mtime_ns
                  FROM copies c INDEXED BY copies_unlisted JOIN photos p ON p.id = c.photo_id
-                 LEFT JOIN files f ON f.id = (SELECT MIN(id) FROM files WHERE photo_id = p.id)
+                 LEFT JOIN files f ON f.id = COALESCE(
+                   (SELECT a.file_id FROM aliases a
+                    WHERE a.dest = c.dest AND a.photo_id = c.photo_id AND a.key = c.path LIMIT 1),
+                   (SELECT MIN(id) FROM files WHERE photo_id = p.id))
                  WHERE c.dest = ?1 AND c.state = 'verified' AND c.manifest IS NULL
                  ORDER BY c.path",
             )?;
@@ -203,6 +206,7 @@ impl Catalog {
                     verified_at: r.get(8)?,
                     stored_hash: r.get::<_, Option<Vec<u8>>>(9)?.map(hash_from),
                     mtime_ns: r.get::<_, Option<i64>>(10)?.filter(|&m| m >= 0),
+                    alias: None,
                 })
             })?;
             rows.collect()
@@ -378,7 +382,15 @@ impl Catalog {
             let mut file = tx.prepare_cached(
                 "INSERT INTO files(library, path, photo_id, size, mtime_ns, inode, present)
                  VALUES (?1, ?2, ?3, ?4, ?5, 0, 0)
-                 ON CONFLICT(library, path) DO NOTHING",
+                 ON CONFLICT(library, path) DO UPDATE SET photo_id = excluded.photo_id,
+                   size = excluded.size, mtime_ns = excluded.mtime_ns
+                 RETURNING id",
+            )?;
+            let mut alias = tx.prepare_cached(
+                "INSERT INTO aliases(dest, file_id, photo_id, key, verified_at, manifest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'rebuilt')
+                 ON CONFLICT(dest, file_id) DO UPDATE SET photo_id = excluded.photo_id,
+                   key = excluded.key, verified_at = excluded.verified_at",
             )?;
             let mut copy = tx.prepare_cached(
                 "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, manifest, stored_hash)
@@ -406,13 +418,27 @@ impl Catalog {
                     params![&hash.0[..], e.size as i64, e.captured, e.kind, verified_at],
                     |r| r.get(0),
                 )?;
-                if !e.library.is_empty() {
+                let file_id: Option<i64> = if e.library.is_empty() {
+                    None
+                } else {
                     let mtime = e.mtime_ns.unwrap_or(-1);
-                    file.execute(params![e.library, e.source.as_bytes(), id, e.size as i64, mtime])?;
-                }
+                    Some(file.query_row(
+                        params![e.library, e.source.as_bytes(), id, e.size as i64, mtime],
+                        |r| r.get(0),
+                    )?)
+                };
                 // A copy the destination does not hold where the line says is not
                 // counted: the photo is known, and the next backup copies it again.
                 if !found(i, e) {
+                    continue;
+                }
+                // Another name of the content, with a file of its own: the name is
+                // known to be there, the copy is where its own line says.
+                if e.copy_of.is_some() {
+                    if let Some(file_id) = file_id {
+                        alias.execute(params![dest, file_id, id, e.path.as_bytes(), verified_at])?;
+                        n += 1;
+                    }
                     continue;
                 }
                 let stored_hash = e

@@ -11,6 +11,8 @@ mod copies;
 mod files;
 mod grid;
 mod history;
+mod names;
+pub use names::MissingName;
 mod runs;
 mod schema;
 mod unreadable;
@@ -163,6 +165,15 @@ pub struct UnlistedCopy {
     pub stored_hash: Option<ContentHash>,
     /// The library file's modification time, where the catalog knows it.
     pub mtime_ns: Option<i64>,
+    /// Another name of the content, with a file of its own ([`Catalog::unlisted_aliases`]).
+    pub alias: Option<AliasOf>,
+}
+
+/// Which name an alias line is, and where the content's copy is.
+#[derive(Debug, Clone)]
+pub struct AliasOf {
+    pub file_id: i64,
+    pub copy_key: Option<RelPath>,
 }
 
 /// A copy as recorded: where it is and what it should hold.

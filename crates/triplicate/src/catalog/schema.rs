@@ -310,4 +310,21 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE files SET captured = p.captured, captured_from = p.captured_from, kind = p.kind
       FROM photos p WHERE p.id = files.photo_id;
     "#,
+    // 9: every name is a file (invariant 10). A content with several library names is
+    // stored once per destination (its copy) and each name is also a file there: a
+    // hard link to the copy, or a copy of it. key is where the name's file is (the
+    // copy's own key for the name the copy was written under); manifest, the run whose
+    // manifest lists it (NULL: not listed yet).
+    r#"
+    CREATE TABLE aliases (
+        dest        TEXT NOT NULL,
+        file_id     INTEGER NOT NULL REFERENCES files(id),
+        photo_id    INTEGER NOT NULL REFERENCES photos(id),
+        key         BLOB NOT NULL,
+        verified_at INTEGER NOT NULL,
+        manifest    TEXT,
+        PRIMARY KEY (dest, file_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX aliases_unlisted ON aliases(dest) WHERE manifest IS NULL;
+    "#,
 ];

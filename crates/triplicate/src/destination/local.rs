@@ -34,8 +34,8 @@ use rustix::io::Errno;
 
 use super::staging::Staging;
 use super::{
-    DestError, FORMAT_VERSION, META_DIR, Marker, ObjectMeta, Properties, ReadDestination, Stored,
-    WriteDestination,
+    DestError, FORMAT_VERSION, Linked, META_DIR, Marker, ObjectMeta, Properties, ReadDestination,
+    Stored, WriteDestination,
 };
 use crate::fsutil::{self, Space};
 use crate::relpath::RelPath;
@@ -619,6 +619,31 @@ impl WriteDestination for LocalDestination {
         let now = Staging::sweep(&self.dir, staging.as_ref(), self.lock.is_some())
             .map_err(|e| self.err("sweep", &Staging::parent(), e))?;
         Ok(earlier + now)
+    }
+
+    fn link(&self, from: &RelPath, to: &RelPath, len: u64) -> Result<Linked, DestError> {
+        let (source, target) = (rel(from), rel(to));
+        let dir = target.parent().unwrap_or(Path::new(""));
+        self.ensure_dir(dir)?;
+        let d = &self.dir;
+        match rustix::fs::linkat(d, source, d, target, AtFlags::empty()) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => {
+                return Err(DestError::AlreadyExists {
+                    dest: self.name.clone(),
+                    key: to.clone(),
+                });
+            }
+            // No hard links here (exFAT, FAT, some shares), or too many: a copy.
+            Err(Errno::PERM | Errno::OPNOTSUPP | Errno::MLINK | Errno::XDEV | Errno::NOSYS) => {
+                let mut reader = self.read(from)?;
+                return self.put(to, &mut reader, len).map(Linked::Copied);
+            }
+            Err(e) => return Err(self.err("link", target, e)),
+        }
+        self.sync_folder(dir)?;
+        self.still_here()?;
+        Ok(Linked::HardLink)
     }
 
     fn rename(&self, from: &RelPath, to: &RelPath) -> Result<(), DestError> {

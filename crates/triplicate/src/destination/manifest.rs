@@ -6,7 +6,9 @@
 //! catalog can be rebuilt from them. Non-UTF-8 paths are written as `{"hex": "…"}`.
 //! On an encrypted destination manifests are encrypted too, and each line also has the
 //! hash of the ciphertext. A `prune` writes a manifest of the copies it removed
-//! (`"removed": true`), so that a later rebuild does not bring them back.
+//! (`"removed": true`), so that a later rebuild does not bring them back. Every library
+//! name of a content has a line: the name its copy was written under, and each other
+//! name with its own file (`"copy_of"`: where the copy is).
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +53,10 @@ pub struct Entry {
     /// gives back; absent in manifests of earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime_ns: Option<i64>,
+    /// This line is another library name of a content whose copy is at `copy_of`; the
+    /// name's own file is `path` (a hard link to the copy, or a copy of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<RelPath>,
 }
 
 /// A manifest as read: its header, every line that reads right, and what was wrong
@@ -166,6 +172,7 @@ mod tests {
             stored_blake3: None,
             removed: false,
             mtime_ns: Some(1_700_000_000_123_456_789),
+            copy_of: Some(RelPath::new(b"2024/other.jpg".to_vec()).unwrap()),
         };
         let bytes = encode(&header, std::slice::from_ref(&entry));
         assert!(
@@ -203,6 +210,7 @@ mod tests {
             stored_blake3: None,
             removed: false,
             mtime_ns: None,
+            copy_of: None,
         };
         let mut bytes = encode(
             &header,

@@ -373,6 +373,15 @@ pub trait ReadDestination: Send + Sync {
 }
 
 /// Writing to a destination.
+/// How [`WriteDestination::link`] gave a content another name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    /// A hard link: the same, verified bytes.
+    HardLink,
+    /// A copy of its own, stored so.
+    Copied(Stored),
+}
+
 pub trait WriteDestination: ReadDestination {
     /// Stores exactly `len` bytes from `data` at `key`, atomically: nothing is visible
     /// under `key` until every byte is durable. Never replaces an existing object:
@@ -393,6 +402,14 @@ pub trait WriteDestination: ReadDestination {
     ) -> Result<Stored, DestError> {
         let _ = mtime;
         self.put(key, data, len)
+    }
+    /// Makes `to` hold what `from` holds, never replacing what is there (another name
+    /// of the same content, invariant 10): a hard link where the store can make one,
+    /// which shares the verified bytes, else a copy through [`WriteDestination::put`],
+    /// which must be read back before it counts.
+    fn link(&self, from: &RelPath, to: &RelPath, len: u64) -> Result<Linked, DestError> {
+        let mut reader = self.read(from)?;
+        self.put(to, &mut reader, len).map(Linked::Copied)
     }
     /// Removes what interrupted puts left in `folder` (the whole destination when
     /// `None`); returns how many leftovers were removed.

@@ -17,6 +17,7 @@
 
 pub mod fanout;
 mod groups;
+mod names;
 mod plan;
 mod queue;
 mod worker;
@@ -110,6 +111,9 @@ pub struct DestinationReport {
     pub failed: u64,
     /// Leftovers of interrupted runs that were removed.
     pub swept: u64,
+    /// Other library names of a content given a file of their own (a hard link to
+    /// its copy, or a copy of it): every name is a file.
+    pub named: u64,
     /// The manifest written for this run, relative to the destination.
     pub manifest: Option<String>,
 }
@@ -330,6 +334,11 @@ pub fn backup(
         } else {
             t.catalog.resolve_warnings(&subject, &["full"])?;
         }
+        let names = names::complete_names(t, od, &run)?;
+        report.named = names.made;
+        for p in names.failed {
+            problems.report(p);
+        }
         match write_manifest(t, od, &run) {
             Ok(m) => report.manifest = m,
             Err(ManifestFailure::Destination(e)) => {
@@ -491,7 +500,8 @@ fn write_manifest(
     od: &OpenDest,
     run: &str,
 ) -> Result<Option<String>, ManifestFailure> {
-    let unlisted = t.catalog.unlisted_copies(&od.config.id)?;
+    let mut unlisted = t.catalog.unlisted_copies(&od.config.id)?;
+    unlisted.extend(t.catalog.unlisted_aliases(&od.config.id)?);
     if unlisted.is_empty() {
         return Ok(None);
     }
@@ -524,6 +534,7 @@ fn write_manifest(
             stored_blake3: c.stored_hash.map(|h| h.to_hex()),
             removed: false,
             mtime_ns: c.mtime_ns,
+            copy_of: c.alias.as_ref().and_then(|a| a.copy_key.clone()),
         })
         .collect();
     let bytes = manifest::encode(&header, &entries);
@@ -540,7 +551,13 @@ fn write_manifest(
     }
     od.dest
         .put(&key, &mut bytes.as_slice(), bytes.len() as u64)?;
-    let ids: Vec<i64> = unlisted.iter().map(|c| c.photo_id).collect();
+    let (aliases, copies): (Vec<_>, Vec<_>) = unlisted.iter().partition(|c| c.alias.is_some());
+    let ids: Vec<i64> = copies.iter().map(|c| c.photo_id).collect();
     t.catalog.mark_listed(&od.config.id, run, &ids)?;
+    let names: Vec<i64> = aliases
+        .iter()
+        .filter_map(|c| c.alias.as_ref().map(|a| a.file_id))
+        .collect();
+    t.catalog.mark_aliases_listed(&od.config.id, run, &names)?;
     Ok(key.as_str().map(str::to_string))
 }

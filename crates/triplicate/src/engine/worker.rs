@@ -180,6 +180,23 @@ impl RunContext<'_> {
                 // A new version of a file takes the place of the earlier one, which
                 // moves aside first.
                 let mut first = photo.previous_key.clone();
+                // A name with a file of its own that held the earlier content moves
+                // aside the same way.
+                if first.is_none()
+                    && let Some((held, key)) =
+                        self.t
+                            .catalog
+                            .alias_of(&od.config.id, &photo.library, &photo.path)?
+                    && held != photo.photo_id
+                {
+                    match self.set_name_aside(od, photo, held, &key)? {
+                        Ok(()) => first = Some(key),
+                        Err(e) => {
+                            self.record_failure(od, photo, None, &e)?;
+                            continue;
+                        }
+                    }
+                }
                 if first.is_none()
                     && let Some(earlier) = self.t.catalog.earlier_version_at(
                         &od.config.id,
@@ -346,6 +363,54 @@ impl RunContext<'_> {
             })?;
         }
         Ok(moved)
+    }
+
+    /// Moves the file of `photo`'s name at `key`, which holds the earlier content
+    /// `held`, aside into the versions folder; the copy of `held` follows when that
+    /// file was it. Nothing there, nothing to move.
+    fn set_name_aside(
+        &self,
+        od: &OpenDest,
+        photo: &PendingPhoto,
+        held: i64,
+        key: &RelPath,
+    ) -> Result<Result<(), TargetError>, CatalogError> {
+        let Some(copy) = self.t.catalog.copy_of(held, &od.config.id)? else {
+            return Ok(Ok(()));
+        };
+        if !matches!(od.dest.stat(key), Ok(Some(_))) {
+            self.t
+                .catalog
+                .forget_alias(&od.config.id, &photo.library, &photo.path)?;
+            return Ok(Ok(()));
+        }
+        let earlier = EarlierVersion {
+            photo_id: held,
+            key: key.clone(),
+            until: chrono::Utc::now().timestamp_millis(),
+            size: copy.size,
+            hash: copy.hash,
+        };
+        if copy.key == *key {
+            let moved = self.set_aside(od, &earlier)?;
+            if moved.is_ok() {
+                self.t
+                    .catalog
+                    .forget_alias(&od.config.id, &photo.library, &photo.path)?;
+            }
+            return Ok(moved);
+        }
+        let Ok(aside) = version_key(key, earlier.until, &copy.hash) else {
+            return Ok(Ok(()));
+        };
+        if let Err(e) = od.dest.rename(key, &aside) {
+            return Ok(Err(TargetError::Dest(e)));
+        }
+        self.t
+            .catalog
+            .forget_alias(&od.config.id, &photo.library, &photo.path)?;
+        tracing::info!(destination = %od.config.name, "kept the earlier version of {key} as {aside}");
+        Ok(Ok(()))
     }
 
     /// Moves the damaged bytes at `key` into `.triplicate/quarantine/<run>/` (nothing
