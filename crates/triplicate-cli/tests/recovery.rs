@@ -6,7 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{World, kit};
+use common::{World, age_keygen, kit};
+use triplicate_testkit::garage::Garage;
+use triplicate_testkit::servers::Sshd;
 
 /// A library with photos in date folders, backed up to one destination.
 fn backed_up() -> World {
@@ -256,4 +258,90 @@ fn names_an_ingest_wrote_survive_a_rebuild_after_a_backup() {
     }
     let times = mtimes(&w.library());
     assert_rebuilt_exactly(&w, &library, &times);
+}
+
+/// The drill with one destination of each kind, alone: its names are files there (a
+/// server-side or plain copy where there are no hard links), and a rebuild from it
+/// alone brings every name back.
+fn drill_with_only(w: &World) {
+    duplicates(&w.library());
+    let library = kit::tree_hashes(&w.library()).unwrap();
+    let times = mtimes(&w.library());
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    let named = &report["destinations"][0]["named"];
+    assert_eq!(named, 3, "{report}");
+    assert_rebuilt_exactly(w, &library, &times);
+}
+
+#[test]
+fn a_rebuild_from_a_garage_bucket_alone_is_exact() {
+    let w = World::new();
+    w.init();
+    let garage = Garage::single(&w.path("garage"));
+    garage.credentials_file(&w.path("garage-credentials"));
+    w.ok(&[
+        "dest",
+        "add",
+        "cloud",
+        &garage.target("studio"),
+        "--media",
+        "cloud",
+        "--site",
+        "garage-vault",
+        "--credentials-file",
+        w.path("garage-credentials").to_str().unwrap(),
+    ]);
+    drill_with_only(&w);
+}
+
+#[test]
+fn a_rebuild_from_an_sftp_server_alone_is_exact() {
+    let w = World::new();
+    w.init();
+    let sshd = Sshd::start(&w.path("sshd"));
+    w.ok(&[
+        "dest",
+        "add",
+        "friend",
+        &sshd.target("photos"),
+        "--media",
+        "nas",
+        "--site",
+        "friends-house",
+        "--credentials-file",
+        sshd.key.to_str().unwrap(),
+    ]);
+    drill_with_only(&w);
+}
+
+#[test]
+fn a_rebuild_from_an_encrypted_destination_alone_is_exact() {
+    let w = World::new();
+    w.init();
+    let key = w.path("key.txt");
+    let recipient = age_keygen(&key);
+    let vault = w.path("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    w.ok(&[
+        "dest",
+        "add",
+        "vault",
+        vault.to_str().unwrap(),
+        "--media",
+        "hdd",
+        "--site",
+        "friends-house",
+        "--encrypt-to",
+        &recipient,
+        "--identity-file",
+        key.to_str().unwrap(),
+    ]);
+    drill_with_only(&w);
+    // Every name is an age file of its own there.
+    let ages = kit::files_under(&vault)
+        .into_iter()
+        .filter(|p| !p.starts_with(vault.join(".triplicate")))
+        .count();
+    assert_eq!(ages, 6);
 }

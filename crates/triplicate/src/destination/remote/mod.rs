@@ -34,8 +34,8 @@ use opendal::blocking;
 
 use super::local::{MARKER_FILE, PARTIAL_PREFIX};
 use super::{
-    DestError, FORMAT_VERSION, META_DIR, Marker, ObjectMeta, Properties, ReadDestination, Stored,
-    WriteDestination,
+    DestError, FORMAT_VERSION, Linked, META_DIR, Marker, ObjectMeta, Properties, ReadDestination,
+    Stored, WriteDestination,
 };
 use crate::relpath::RelPath;
 pub use target::{Credentials, KnownHosts, RemoteTarget, S3Target, WebDavLogin, is_remote};
@@ -518,6 +518,24 @@ impl WriteDestination for RemoteDestination {
             let _ = self.op.delete(&partial);
         }
         result.map(|()| Stored::AsGiven)
+    }
+
+    /// A server-side copy on S3 (the bytes do not travel); elsewhere a copy through
+    /// [`WriteDestination::put`].
+    fn link(&self, from: &RelPath, to: &RelPath, len: u64) -> Result<Linked, DestError> {
+        if self.publish != Publish::Direct {
+            let mut reader = self.read(from)?;
+            return self.put(to, &mut reader, len).map(Linked::Copied);
+        }
+        let (src, dst) = (self.path(from)?, self.path(to)?);
+        if self.stat(to)?.is_some() {
+            return Err(self.already_exists(to));
+        }
+        self.op
+            .copy(&src, &dst)
+            .map_err(|e| self.err("copy", Some(from), e))?;
+        self.retain(to, &dst)?;
+        Ok(Linked::Copied(Stored::AsGiven))
     }
 
     /// S3 shows nothing unfinished; elsewhere, removes the temporary names that
