@@ -626,10 +626,24 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", said_once(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// An error and its causes, each said once: a cause whose words are already in what
+/// was said (a message that quotes its source) is left out.
+fn said_once(e: &anyhow::Error) -> String {
+    let mut said = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            said.push_str(": ");
+            said.push_str(&text);
+        }
+    }
+    said
 }
 
 /// 2 for bad usage or configuration, 1 for everything else.

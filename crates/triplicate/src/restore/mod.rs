@@ -129,6 +129,8 @@ pub enum RestoreError {
     Engine(#[from] EngineError),
     #[error("cannot restore into {}: {source}", to.display())]
     Target { to: PathBuf, source: Box<DestError> },
+    #[error("cannot restore into {}: it is a file, not a folder; give a folder (it is created if needed)", .0.display())]
+    NotAFolder(PathBuf),
 }
 
 impl RestoreError {
@@ -139,6 +141,7 @@ impl RestoreError {
             | RestoreError::BadTime(_)
             | RestoreError::NoSnapshot(_) => true,
             RestoreError::Engine(e) => e.is_usage(),
+            RestoreError::NotAFolder(_) => true,
             RestoreError::Target { .. } | RestoreError::NoMatch(_) => false,
         }
     }
@@ -297,6 +300,9 @@ pub fn restore(
         }
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
+    }
+    if std::fs::metadata(&options.to).is_ok_and(|m| !m.is_dir()) {
+        return Err(RestoreError::NotAFolder(options.to.clone()));
     }
     let target = LocalDestination::plain_folder(BAR, &options.to).map_err(|source| {
         RestoreError::Target {
