@@ -195,6 +195,34 @@ enum Command {
         /// '*.CR3'); with one, a path in the library ('2024/**'), as in .gitignore.
         globs: Vec<String>,
     },
+    /// The disaster drill in one command: from one destination alone, make a new home
+    /// (--home), rebuild its catalog, and restore every library into DIR, byte for
+    /// byte; `triplicate backup` then carries on from there.
+    Recover {
+        /// The destination: a folder, or s3://…, sftp://…, webdav://….
+        target: String,
+        /// Where the libraries are restored (one library here, several each in a
+        /// folder of its name).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Credentials for a remote destination.
+        #[arg(long, value_name = "FILE")]
+        credentials_file: Option<PathBuf>,
+        /// The age identity that opens an encrypted destination.
+        #[arg(long, value_name = "FILE")]
+        identity_file: Option<PathBuf>,
+        /// The passphrase of a destination that keeps its own identity.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// This node's name in the new home (default: the host name).
+        #[arg(long)]
+        node: Option<String>,
+        /// Photos restored at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// The service: back up new photos to automatic destinations as they arrive.
     Run {
         /// One pass over what is pending, then exit (for cron).
@@ -670,6 +698,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 .downcast_ref::<triplicate::restore::RestoreError>()
                 .is_some_and(|e| e.is_usage())
             || cause
+                .downcast_ref::<triplicate::recover::RecoverError>()
+                .is_some_and(|e| e.is_usage())
+            || cause
                 .downcast_ref::<triplicate::prune::PruneError>()
                 .is_some_and(|e| e.is_usage())
             || matches!(
@@ -950,6 +981,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             });
+        }
+        Command::Recover {
+            target,
+            to,
+            credentials_file,
+            identity_file,
+            passphrase_file,
+            node,
+            jobs,
+            json,
+        } => {
+            let options = triplicate::recover::RecoverOptions {
+                target,
+                to,
+                node: node.unwrap_or_else(default_node),
+                credentials_file,
+                identity_file,
+                passphrase_file,
+                jobs,
+            };
+            let bars = bars::Bars::new(!json);
+            let report = triplicate::recover::recover(&home, &options, &bars)?;
+            bars.finish();
+            return print_report(json, &report, show::recover, report.ok());
         }
         Command::Restore {
             to,

@@ -351,6 +351,26 @@ pub fn restore(r: &triplicate::restore::RestoreReport) {
     footer(r.seconds, &r.problems, "every restored file verified");
 }
 
+pub fn recover(r: &triplicate::recover::RecoverReport) {
+    say!(
+        "Recovered from destination '{}': a catalog rebuilt from {} manifests ({} copies).",
+        r.destination,
+        r.rebuild.manifests,
+        r.rebuild.copies
+    );
+    for (name, path) in &r.libraries {
+        say!("  library {name}: {}", path.display());
+    }
+    restore(&r.restore);
+    say!(
+        "The new home is {}; next: `triplicate backup` carries on from here (add your other destinations with `triplicate dest add`).",
+        r.home.display()
+    );
+    for p in &r.rebuild.problems {
+        say!("  - {}", p.message);
+    }
+}
+
 /// `restore --list`: one line per name, where it would come from, and the total.
 pub fn restore_list(r: &triplicate::restore::RestoreReport) {
     for l in &r.listed {

@@ -261,9 +261,10 @@ fn names_an_ingest_wrote_survive_a_rebuild_after_a_backup() {
 }
 
 /// The drill with one destination of each kind, alone: its names are files there (a
-/// server-side or plain copy where there are no hard links), and a rebuild from it
-/// alone brings every name back.
-fn drill_with_only(w: &World) {
+/// server-side or plain copy where there are no hard links); then the library and the
+/// whole home are lost, and `recover TARGET --to DIR` on a new home brings every name
+/// back, byte for byte, with its modification time, and `backup` carries on.
+fn drill_with_only(w: &World, target: &str, flags: &[&str]) {
     duplicates(&w.library());
     let library = kit::tree_hashes(&w.library()).unwrap();
     let times = mtimes(&w.library());
@@ -271,11 +272,35 @@ fn drill_with_only(w: &World) {
     assert_eq!(code, 0, "{report}");
     let named = &report["destinations"][0]["named"];
     assert_eq!(named, 3, "{report}");
-    assert_rebuilt_exactly(w, &library, &times);
+
+    std::fs::remove_dir_all(w.library()).unwrap();
+    let new_home = w.path("new-home");
+    let to = w.path("recovered");
+    let mut args = vec![
+        "--home",
+        new_home.to_str().unwrap(),
+        "recover",
+        target,
+        "--to",
+        to.to_str().unwrap(),
+    ];
+    args.extend(flags);
+    let said = w.ok(&args);
+    assert!(
+        said.contains("next: `triplicate backup` carries on"),
+        "{said}"
+    );
+    assert_eq!(kit::tree_hashes(&to).unwrap(), library, "{said}");
+    assert_eq!(mtimes(&to), times);
+    // The new home carries on: nothing to copy, nothing failed.
+    let out = w.run(&["--home", new_home.to_str().unwrap(), "backup", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["destinations"][0]["copied"], 0, "{report}");
 }
 
 #[test]
-fn a_rebuild_from_a_garage_bucket_alone_is_exact() {
+fn recover_from_a_garage_bucket_alone_is_exact() {
     let w = World::new();
     w.init();
     let garage = Garage::single(&w.path("garage"));
@@ -292,11 +317,16 @@ fn a_rebuild_from_a_garage_bucket_alone_is_exact() {
         "--credentials-file",
         w.path("garage-credentials").to_str().unwrap(),
     ]);
-    drill_with_only(&w);
+    let credentials = w.path("garage-credentials");
+    drill_with_only(
+        &w,
+        &garage.target("studio"),
+        &["--credentials-file", credentials.to_str().unwrap()],
+    );
 }
 
 #[test]
-fn a_rebuild_from_an_sftp_server_alone_is_exact() {
+fn recover_from_an_sftp_server_alone_is_exact() {
     let w = World::new();
     w.init();
     let sshd = Sshd::start(&w.path("sshd"));
@@ -312,11 +342,15 @@ fn a_rebuild_from_an_sftp_server_alone_is_exact() {
         "--credentials-file",
         sshd.key.to_str().unwrap(),
     ]);
-    drill_with_only(&w);
+    drill_with_only(
+        &w,
+        &sshd.target("photos"),
+        &["--credentials-file", sshd.key.to_str().unwrap()],
+    );
 }
 
 #[test]
-fn a_rebuild_from_an_encrypted_destination_alone_is_exact() {
+fn recover_from_an_encrypted_destination_alone_is_exact() {
     let w = World::new();
     w.init();
     let key = w.path("key.txt");
@@ -337,11 +371,53 @@ fn a_rebuild_from_an_encrypted_destination_alone_is_exact() {
         "--identity-file",
         key.to_str().unwrap(),
     ]);
-    drill_with_only(&w);
+    // Without its identity, recover says what it needs.
+    let out = w.run(&[
+        "--home",
+        w.path("locked-home").to_str().unwrap(),
+        "recover",
+        vault.to_str().unwrap(),
+        "--to",
+        w.path("nowhere").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is encrypted: give --identity-file"),
+        "{out:?}"
+    );
+    drill_with_only(
+        &w,
+        vault.to_str().unwrap(),
+        &["--identity-file", key.to_str().unwrap()],
+    );
     // Every name is an age file of its own there.
     let ages = kit::files_under(&vault)
         .into_iter()
         .filter(|p| !p.starts_with(vault.join(".triplicate")))
         .count();
     assert_eq!(ages, 6);
+}
+
+#[test]
+fn recover_from_a_local_disk_alone_is_exact() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let usb = w.path("usb");
+    drill_with_only(&w, usb.to_str().unwrap(), &[]);
+    // A mistyped path is said as such, and nothing is made.
+    let out = w.run(&[
+        "--home",
+        w.path("another-home").to_str().unwrap(),
+        "recover",
+        w.path("usbb").to_str().unwrap(),
+        "--to",
+        w.path("nowhere").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no Triplicate destination"),
+        "{out:?}"
+    );
+    assert!(!w.path("another-home").join("config.toml").exists());
 }

@@ -72,6 +72,7 @@ pub mod progress;
 pub mod protection;
 pub mod prune;
 pub mod rebuild;
+pub mod recover;
 pub mod relpath;
 pub mod restore;
 pub mod scan;

@@ -50,6 +50,23 @@ pub fn add_library(home: &Home, dir: &Path, media: MediaKind) -> Result<LibraryC
     Ok(lib)
 }
 
+/// Adds a library folder under a name of its own (a recovered library keeps the name
+/// its manifests give it).
+pub fn add_library_named(
+    home: &Home,
+    dir: &Path,
+    name: &str,
+    media: MediaKind,
+) -> Result<LibraryConfig, SetupError> {
+    let mut file = ConfigFile::open(&home.config)?;
+    let mut lib = library_config(dir, media, &[])?;
+    lib.name = name.to_string();
+    file.add_library(&lib)?;
+    crate::config::Config::parse(&home.config, &file.text())?;
+    file.save()?;
+    Ok(lib)
+}
+
 fn library_config(
     dir: &Path,
     media: MediaKind,

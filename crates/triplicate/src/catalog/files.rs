@@ -166,6 +166,15 @@ impl Catalog {
 
     // ---- restoring ---------------------------------------------------------------
 
+    /// The libraries the catalog knows names in, by name.
+    pub fn library_names(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT DISTINCT library FROM files ORDER BY library")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
     /// Every name of every photo the catalog knows (in a library or no longer), with
     /// what it should hold, by library and path.
     pub fn names_to_restore(&self) -> Result<Vec<NamedPhoto>> {
