@@ -574,3 +574,39 @@ fn a_rebuilt_catalog_knows_where_each_version_went() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(common::dest(&report, "usb")["corrupt"], 0, "{report}");
 }
+
+#[test]
+fn prune_removes_every_name_of_a_photo_it_lets_go() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let photo = kit::noise("twice", 5_000);
+    for rel in ["shoot/IMG_0001.JPG", "Selects/best.JPG"] {
+        let p = w.library().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, &photo).unwrap();
+    }
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    let held = |w: &World| {
+        common::stored(&w.path("usb"))
+            .into_values()
+            .filter(|h| *h == hash_of(&photo))
+            .count()
+    };
+    assert_eq!(held(&w), 2, "two names, two files");
+    fs::remove_dir_all(w.library().join("shoot")).unwrap();
+    fs::remove_dir_all(w.library().join("Selects")).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, done) = w.json("prune", &["--keep-within", "1s", "--apply"]);
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(done["removed"].as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(held(&w), 0, "no name is left pointing at the pruned photo");
+    // A catalog rebuilt from the destination counts neither.
+    fs::remove_file(w.home().join("catalog.db")).unwrap();
+    w.ok(&["catalog", "rebuild"]);
+    let (code, report) = w.json("verify", &["--dest", "usb"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::dest(&report, "usb")["missing"], 0, "{report}");
+}

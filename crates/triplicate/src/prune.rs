@@ -275,6 +275,49 @@ pub fn prune(
                             }
                         });
                 let Some(dest) = dest else { continue };
+                // The files of its other names first: a name is never left pointing
+                // at a content that is gone.
+                let names = catalog
+                    .name_files_of(photo_id, &d.id)
+                    .map_err(EngineError::from)?;
+                let mut kept_name = false;
+                for name in &names {
+                    let removed = match dest.stat(name) {
+                        Ok(None) => Ok(()),
+                        _ => dest.remove(name),
+                    };
+                    match removed {
+                        Ok(()) => {
+                            gone.entry(d.id.clone()).or_default().push(manifest::Entry {
+                                path: name.clone(),
+                                size,
+                                blake3: hash.to_hex(),
+                                captured: String::new(),
+                                kind: String::new(),
+                                library: String::new(),
+                                source: name.clone(),
+                                verified_at: chrono::Utc::now()
+                                    .format("%Y-%m-%dT%H:%M:%SZ")
+                                    .to_string(),
+                                stored_blake3: None,
+                                removed: true,
+                                mtime_ns: None,
+                                copy_of: Some(key.clone()),
+                            });
+                        }
+                        Err(e) => {
+                            kept_name = true;
+                            problems.report(Problem {
+                                subject: format!("dest:{}", d.name),
+                                message: format!("could not remove {name} at '{}': {e}", d.name),
+                                class: ErrorClass::Transient,
+                            });
+                        }
+                    }
+                }
+                if kept_name {
+                    continue;
+                }
                 if let Err(e) = dest.remove(&key) {
                     problems.report(Problem {
                         subject: format!("dest:{}", d.name),

@@ -409,6 +409,8 @@ impl Catalog {
                            AND photo_id = (SELECT id FROM photos WHERE hash = ?3)",
                     )?
                     .execute(params![dest, e.path.as_bytes(), &hash.0[..]])?;
+                    tx.prepare_cached("DELETE FROM aliases WHERE dest = ?1 AND key = ?2")?
+                        .execute(params![dest, e.path.as_bytes()])?;
                     continue;
                 }
                 let verified_at = chrono::DateTime::parse_from_rfc3339(&e.verified_at)

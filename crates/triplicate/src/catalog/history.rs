@@ -485,6 +485,10 @@ impl Catalog {
                 params![photo_id, dest],
             )?;
             tx.execute(
+                "DELETE FROM aliases WHERE photo_id = ?1 AND dest = ?2",
+                params![photo_id, dest],
+            )?;
+            tx.execute(
                 "UPDATE photos SET pruned_at = ?2 WHERE id = ?1
                    AND NOT EXISTS (SELECT 1 FROM copies WHERE photo_id = ?1 AND state = 'verified')",
                 params![photo_id, now()],

@@ -105,6 +105,21 @@ impl Catalog {
         })
     }
 
+    /// Where the other names of `photo_id` have their own files at `dest` (not the
+    /// copy's own key).
+    pub fn name_files_of(&self, photo_id: i64, dest: &str) -> Result<Vec<RelPath>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT a.key FROM aliases a
+                 WHERE a.photo_id = ?1 AND a.dest = ?2
+                   AND a.key <> COALESCE((SELECT path FROM copies
+                                          WHERE photo_id = ?1 AND dest = ?2), X'')",
+            )?;
+            let rows = stmt.query_map(params![photo_id, dest], |r| rel(r.get(0)?))?;
+            rows.collect()
+        })
+    }
+
     /// The name `library`/`path` no longer has a file of its own at `dest` (it moved
     /// aside, as an earlier version, and the name now holds other content).
     pub fn forget_alias(&self, dest: &str, library: &str, path: &RelPath) -> Result<()> {
