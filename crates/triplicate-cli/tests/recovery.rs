@@ -421,3 +421,62 @@ fn recover_from_a_local_disk_alone_is_exact() {
     );
     assert!(!w.path("another-home").join("config.toml").exists());
 }
+
+#[test]
+fn as_of_after_a_rebuild_gives_each_name_what_it_held_then() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let lib = w.library();
+    std::fs::create_dir_all(lib.join("shoot")).unwrap();
+    let first = kit::noise("first", 3000);
+    std::fs::write(lib.join("shoot/IMG_0001.JPG"), &first).unwrap();
+    std::fs::write(lib.join("shoot/IMG_0002.JPG"), kit::noise("two", 3000)).unwrap();
+    std::fs::write(lib.join("shoot/IMG_0003.JPG"), kit::noise("three", 3000)).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    let before = kit::tree_hashes(&lib).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let then = chrono::Utc::now().to_rfc3339();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+
+    // An edit and a deletion, each backed up.
+    std::fs::write(lib.join("shoot/IMG_0001.JPG"), kit::noise("edited", 3000)).unwrap();
+    std::fs::remove_file(lib.join("shoot/IMG_0002.JPG")).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    let after = kit::tree_hashes(&lib).unwrap();
+
+    // The laptop is gone: recover, then ask for the library as it was.
+    std::fs::remove_dir_all(&lib).unwrap();
+    let new_home = w.path("new-home");
+    let home = new_home.to_str().unwrap();
+    let usb = w.path("usb");
+    let now = w.path("now");
+    w.ok(&[
+        "--home",
+        home,
+        "recover",
+        usb.to_str().unwrap(),
+        "--to",
+        now.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        kit::tree_hashes(&now).unwrap(),
+        after,
+        "the library as it is now"
+    );
+    let old = w.path("then");
+    w.ok(&[
+        "--home",
+        home,
+        "restore",
+        "--as-of",
+        &then,
+        "--to",
+        old.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        kit::tree_hashes(&old).unwrap(),
+        before,
+        "the library as it was"
+    );
+}

@@ -303,6 +303,8 @@ pub fn prune(
                                 removed: true,
                                 mtime_ns: None,
                                 copy_of: Some(key.clone()),
+                                since: None,
+                                until: None,
                             });
                         }
                         Err(e) => {
@@ -349,6 +351,8 @@ pub fn prune(
                     removed: true,
                     mtime_ns: None,
                     copy_of: None,
+                    since: None,
+                    until: None,
                 });
                 catalog
                     .forget_pruned_copy(

@@ -102,6 +102,7 @@ pub fn rebuild(
     };
     let catalog = Catalog::open(&home.catalog)?;
     let mut problems = Problems::new(progress);
+    let mut history = crate::catalog::Stretches::default();
     for d in &config.destinations {
         let dest = match destination::open_read(d) {
             Ok(dest) => dest,
@@ -198,8 +199,11 @@ pub fn rebuild(
         // Lines of a content's other names (each a file of its own) are looked for
         // where they say.
         let mut last: HashMap<&str, usize> = HashMap::new();
+        for (_, e) in &listed {
+            history.learn(e);
+        }
         for (i, (_, e)) in listed.iter().enumerate() {
-            if e.copy_of.is_some() {
+            if e.copy_of.is_some() || e.until.is_some() {
                 continue;
             }
             if !e.removed {
@@ -238,6 +242,8 @@ pub fn rebuild(
         };
         report.copies += catalog.record_manifest(&d.id, &entries, &found)? as u64;
     }
+    // What each name held when, as the manifests tell it.
+    catalog.replace_history(&history)?;
     report.problems = problems.into_vec();
     Ok(report)
 }

@@ -4,7 +4,8 @@
 //! encrypted, its recipients), makes a new home that declares it, rebuilds the catalog
 //! from its manifests alone, declares each library the manifests name (one library
 //! at the target folder, several each in a folder of its name), and restores every
-//! name into them, byte for byte, with its modification time. The home is then ready
+//! name they had at the last backup into them, byte for byte, with its modification
+//! time (names deleted before stay in the backups, for `restore --deleted`). The home is then ready
 //! for `triplicate backup` to carry on: the restored files are the libraries, and the
 //! destination already holds them.
 
@@ -160,11 +161,16 @@ pub fn recover(
         libraries.push((name.clone(), lib.path));
     }
     let t = Triplicate::open(home)?;
+    // The libraries as they were at the last backup: names deleted before it stay in
+    // the backups (`restore --deleted`), not in the recovered library. Manifests of
+    // earlier versions tell no history: then every name.
+    let as_of = t.catalog.has_history()?.then(crate::catalog::now_ms);
     let restore = crate::restore::restore(
         &t,
         &RestoreOptions {
             to: options.to.clone(),
             all: true,
+            as_of,
             jobs: options.jobs.max(1),
             ..Default::default()
         },

@@ -184,7 +184,9 @@ impl Catalog {
                 "SELECT c.photo_id, c.path, p.hash, p.size, COALESCE(f.captured, p.captured),
                         COALESCE(f.kind, p.kind), COALESCE(f.library, ''), COALESCE(f.path, c.path),
                         c.verified_at,
-                        c.stored_hash, f.mtime_ns
+                        c.stored_hash, f.mtime_ns,
+                        (SELECT MAX(h.since) FROM file_history h WHERE h.library = f.library
+                           AND h.path = f.path AND h.photo_id = p.id AND h.until IS NULL)
                  FROM copies c INDEXED BY copies_unlisted JOIN photos p ON p.id = c.photo_id
                  LEFT JOIN files f ON f.id = COALESCE(
                    (SELECT a.file_id FROM aliases a
@@ -207,6 +209,8 @@ impl Catalog {
                     stored_hash: r.get::<_, Option<Vec<u8>>>(9)?.map(hash_from),
                     mtime_ns: r.get::<_, Option<i64>>(10)?.filter(|&m| m >= 0),
                     alias: None,
+                    since: r.get(11)?,
+                    until: None,
                 })
             })?;
             rows.collect()
@@ -411,6 +415,10 @@ impl Catalog {
                     .execute(params![dest, e.path.as_bytes(), &hash.0[..]])?;
                     tx.prepare_cached("DELETE FROM aliases WHERE dest = ?1 AND key = ?2")?
                         .execute(params![dest, e.path.as_bytes()])?;
+                    continue;
+                }
+                // A stretch of a name's history that ended: history only.
+                if e.until.is_some() {
                     continue;
                 }
                 let verified_at = chrono::DateTime::parse_from_rfc3339(&e.verified_at)

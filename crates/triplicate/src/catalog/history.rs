@@ -9,6 +9,8 @@
 //! leaves the path at its last good content: the found content waits in
 //! `held_photo_id` until [`Catalog::accept_changes`].
 
+use std::collections::BTreeMap;
+
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -125,7 +127,63 @@ pub struct GuardTrip {
 const GUARD_KEY: &str = "guard_tripped";
 const GUARD_RESET_KEY: &str = "guard_reset_at";
 
+/// What each library name held when, as the manifests tell it (`since`/`until` on
+/// their lines): by `(library, path, since)`, the content and its modification time,
+/// and until when.
+#[derive(Debug, Default)]
+pub struct Stretches(BTreeMap<NameSince, Held>);
+
+/// `(library, path, since)`.
+type NameSince = (String, Vec<u8>, i64);
+
+/// `(content, mtime_ns, until)`.
+type Held = (ContentHash, i64, Option<i64>);
+
+impl Stretches {
+    /// Takes what a manifest line says of its name's history, if anything.
+    pub fn learn(&mut self, e: &crate::destination::manifest::Entry) {
+        let (Some(since), false, false) = (e.since, e.library.is_empty(), e.removed) else {
+            return;
+        };
+        let Some(hash) = ContentHash::from_hex(&e.blake3) else {
+            return;
+        };
+        let key = (e.library.clone(), e.source.as_bytes().to_vec(), since);
+        let stretch = self
+            .0
+            .entry(key)
+            .or_insert((hash, e.mtime_ns.unwrap_or(-1), None));
+        if e.until.is_some() {
+            stretch.2 = e.until;
+        }
+    }
+}
+
 impl Catalog {
+    /// Replaces the names' history by what `stretches` tell (a rebuilt catalog).
+    pub fn replace_history(&self, stretches: &Stretches) -> Result<()> {
+        self.tx(|tx| {
+            tx.execute("DELETE FROM file_history", [])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO file_history(library, path, photo_id, mtime_ns, since, until)
+                 SELECT ?1, ?2, id, ?4, ?5, ?6 FROM photos WHERE hash = ?3",
+            )?;
+            for ((library, path, since), (hash, mtime_ns, until)) in &stretches.0 {
+                insert.execute(params![library, path, &hash.0[..], mtime_ns, since, until])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether the catalog knows any name's history.
+    pub fn has_history(&self) -> Result<bool> {
+        self.with(|c| {
+            c.query_row("SELECT EXISTS (SELECT 1 FROM file_history)", [], |r| {
+                r.get(0)
+            })
+        })
+    }
+
     /// Every name each library had at `at_ms`, with what it held then.
     pub fn names_as_of(&self, at_ms: i64) -> Result<Vec<NamedPhoto>> {
         self.with(|c| {

@@ -12,6 +12,7 @@ mod files;
 mod grid;
 mod history;
 mod names;
+pub use history::Stretches;
 pub use names::MissingName;
 mod runs;
 mod schema;
@@ -167,6 +168,11 @@ pub struct UnlistedCopy {
     pub mtime_ns: Option<i64>,
     /// Another name of the content, with a file of its own ([`Catalog::unlisted_aliases`]).
     pub alias: Option<AliasOf>,
+    /// Since when the name has held this content (Unix milliseconds), where known.
+    pub since: Option<i64>,
+    /// Until when it held it, for a stretch of history that ended
+    /// ([`Catalog::unlisted_ends`]).
+    pub until: Option<i64>,
 }
 
 /// Which name an alias line is, and where the content's copy is.

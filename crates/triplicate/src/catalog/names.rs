@@ -141,7 +141,9 @@ impl Catalog {
                 "SELECT a.photo_id, a.key, p.hash, p.size, COALESCE(f.captured, p.captured),
                         COALESCE(f.kind, p.kind), f.library, f.path, a.verified_at,
                         CASE WHEN a.key = c.path THEN c.stored_hash END, f.mtime_ns,
-                        a.file_id, c.path
+                        a.file_id, c.path,
+                        (SELECT MAX(h.since) FROM file_history h WHERE h.library = f.library
+                           AND h.path = f.path AND h.photo_id = a.photo_id AND h.until IS NULL)
                  FROM aliases a INDEXED BY aliases_unlisted
                  JOIN photos p ON p.id = a.photo_id
                  JOIN files f ON f.id = a.file_id
@@ -166,9 +168,70 @@ impl Catalog {
                         file_id: r.get(11)?,
                         copy_key: r.get::<_, Option<Vec<u8>>>(12)?.map(rel).transpose()?,
                     }),
+                    since: r.get(13)?,
+                    until: None,
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    /// Stretches of names' history that ended (an edit, a deletion) and that no
+    /// manifest at `dest` lists yet, for contents `dest` holds: each with its history
+    /// row's id, and where the content is there (the name's own file, else the copy).
+    pub fn unlisted_ends(&self, dest: &str) -> Result<Vec<(i64, UnlistedCopy)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT h.id, COALESCE(
+                          (SELECT a.key FROM aliases a JOIN files f ON f.id = a.file_id
+                           WHERE a.dest = ?1 AND f.library = h.library AND f.path = h.path
+                             AND a.photo_id = h.photo_id),
+                          c.path),
+                        p.hash, p.size, p.captured, p.kind, h.library, h.path,
+                        c.verified_at, h.mtime_ns, h.since, h.until, p.id
+                 FROM file_history h INDEXED BY file_history_ended
+                 JOIN photos p ON p.id = h.photo_id
+                 JOIN copies c ON c.photo_id = h.photo_id AND c.dest = ?1
+                   AND c.state = 'verified' AND c.path IS NOT NULL
+                 WHERE h.until IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM history_listed l
+                                   WHERE l.dest = ?1 AND l.history_id = h.id)",
+            )?;
+            let rows = stmt.query_map([dest], |r| {
+                Ok((
+                    r.get(0)?,
+                    UnlistedCopy {
+                        photo_id: r.get(12)?,
+                        key: rel(r.get(1)?)?,
+                        hash: hash_from(r.get(2)?),
+                        size: r.get::<_, i64>(3)? as u64,
+                        captured: r.get(4)?,
+                        kind: r.get(5)?,
+                        library: r.get(6)?,
+                        source: rel(r.get(7)?)?,
+                        verified_at: r.get(8)?,
+                        stored_hash: None,
+                        mtime_ns: r.get::<_, Option<i64>>(9)?.filter(|&m| m >= 0),
+                        alias: None,
+                        since: r.get(10)?,
+                        until: r.get(11)?,
+                    },
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The history rows `ids` are listed at `dest`, in the manifest of run `manifest`.
+    pub fn mark_ends_listed(&self, dest: &str, manifest: &str, ids: &[i64]) -> Result<()> {
+        self.tx(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO history_listed(dest, history_id, manifest) VALUES (?1, ?2, ?3)",
+            )?;
+            for id in ids {
+                stmt.execute(params![dest, id, manifest])?;
+            }
+            Ok(())
         })
     }
 

@@ -327,4 +327,16 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX aliases_unlisted ON aliases(dest) WHERE manifest IS NULL;
     "#,
+    // 10: the history of library names, listed at each destination: each stretch that
+    // ended (a name edited or deleted) goes into that destination's next manifest
+    // once, so that a catalog rebuilt from it knows what each name held when.
+    r#"
+    CREATE TABLE history_listed (
+        dest       TEXT NOT NULL,
+        history_id INTEGER NOT NULL,
+        manifest   TEXT NOT NULL,
+        PRIMARY KEY (dest, history_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX file_history_ended ON file_history(until) WHERE until IS NOT NULL;
+    "#,
 ];

@@ -57,6 +57,14 @@ pub struct Entry {
     /// name's own file is `path` (a hard link to the copy, or a copy of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_of: Option<RelPath>,
+    /// Since when (Unix milliseconds) the library name `library`/`source` has held
+    /// this content: its history, for `restore --as-of` after a rebuild.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// Until when it held it (Unix milliseconds): the name was edited or deleted since.
+    /// `path` is where the content is now (a version's place, or another name's file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
 }
 
 /// A manifest as read: its header, every line that reads right, and what was wrong
@@ -173,6 +181,8 @@ mod tests {
             removed: false,
             mtime_ns: Some(1_700_000_000_123_456_789),
             copy_of: Some(RelPath::new(b"2024/other.jpg".to_vec()).unwrap()),
+            since: Some(1_700_000_000_000),
+            until: Some(1_700_000_100_000),
         };
         let bytes = encode(&header, std::slice::from_ref(&entry));
         assert!(
@@ -211,6 +221,8 @@ mod tests {
             removed: false,
             mtime_ns: None,
             copy_of: None,
+            since: None,
+            until: None,
         };
         let mut bytes = encode(
             &header,

@@ -502,6 +502,9 @@ fn write_manifest(
 ) -> Result<Option<String>, ManifestFailure> {
     let mut unlisted = t.catalog.unlisted_copies(&od.config.id)?;
     unlisted.extend(t.catalog.unlisted_aliases(&od.config.id)?);
+    let (ended, ends): (Vec<i64>, Vec<_>) =
+        t.catalog.unlisted_ends(&od.config.id)?.into_iter().unzip();
+    unlisted.extend(ends);
     if unlisted.is_empty() {
         return Ok(None);
     }
@@ -535,6 +538,8 @@ fn write_manifest(
             removed: false,
             mtime_ns: c.mtime_ns,
             copy_of: c.alias.as_ref().and_then(|a| a.copy_key.clone()),
+            since: c.since,
+            until: c.until,
         })
         .collect();
     let bytes = manifest::encode(&header, &entries);
@@ -551,7 +556,11 @@ fn write_manifest(
     }
     od.dest
         .put(&key, &mut bytes.as_slice(), bytes.len() as u64)?;
-    let (aliases, copies): (Vec<_>, Vec<_>) = unlisted.iter().partition(|c| c.alias.is_some());
+    t.catalog.mark_ends_listed(&od.config.id, run, &ended)?;
+    let (aliases, copies): (Vec<_>, Vec<_>) = unlisted
+        .iter()
+        .filter(|c| c.until.is_none())
+        .partition(|c| c.alias.is_some());
     let ids: Vec<i64> = copies.iter().map(|c| c.photo_id).collect();
     t.catalog.mark_listed(&od.config.id, run, &ids)?;
     let names: Vec<i64> = aliases
