@@ -480,3 +480,35 @@ fn as_of_after_a_rebuild_gives_each_name_what_it_held_then() {
         "the library as it was"
     );
 }
+
+#[test]
+fn a_destination_made_before_every_name_was_a_file_is_completed_by_the_next_backup() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    duplicates(&w.library());
+    assert_eq!(w.backup(&[]).0, 0);
+    // As an earlier version left it: one file per content, no record of other names.
+    let stored = common::stored(&w.path("usb"));
+    let db = rusqlite::Connection::open(w.home().join("catalog.db")).unwrap();
+    let copies: Vec<Vec<u8>> = db
+        .prepare("SELECT path FROM copies")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    db.execute("DELETE FROM aliases", []).unwrap();
+    drop(db);
+    for key in stored.keys() {
+        if !copies.iter().any(|c| c.as_slice() == key.to_str().unwrap().as_bytes()) {
+            std::fs::remove_file(w.path("usb").join(key)).unwrap();
+        }
+    }
+    assert_eq!(common::stored(&w.path("usb")).len(), 3, "one file per content");
+
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::dest(&report, "usb")["named"], 3, "{report}");
+    assert_eq!(common::stored(&w.path("usb")), stored, "every name is a file again");
+}
