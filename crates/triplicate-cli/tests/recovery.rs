@@ -501,14 +501,25 @@ fn a_destination_made_before_every_name_was_a_file_is_completed_by_the_next_back
     db.execute("DELETE FROM aliases", []).unwrap();
     drop(db);
     for key in stored.keys() {
-        if !copies.iter().any(|c| c.as_slice() == key.to_str().unwrap().as_bytes()) {
+        if !copies
+            .iter()
+            .any(|c| c.as_slice() == key.to_str().unwrap().as_bytes())
+        {
             std::fs::remove_file(w.path("usb").join(key)).unwrap();
         }
     }
-    assert_eq!(common::stored(&w.path("usb")).len(), 3, "one file per content");
+    assert_eq!(
+        common::stored(&w.path("usb")).len(),
+        3,
+        "one file per content"
+    );
 
     let (code, report) = w.backup(&[]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(common::dest(&report, "usb")["named"], 3, "{report}");
-    assert_eq!(common::stored(&w.path("usb")), stored, "every name is a file again");
+    assert_eq!(
+        common::stored(&w.path("usb")),
+        stored,
+        "every name is a file again"
+    );
 }
