@@ -25,7 +25,7 @@ mod bars;
 mod server;
 mod show;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -660,6 +660,55 @@ fn main() -> ExitCode {
     }
 }
 
+/// Asks, on the terminal, for what opens an encrypted destination: its passphrase
+/// (kept, mode 0600, beside the new home's configuration, which names it) or the path
+/// of the age identity file.
+fn ask_for_the_key(
+    home: &Home,
+    options: &mut triplicate::recover::RecoverOptions,
+    passphrase: bool,
+) -> anyhow::Result<()> {
+    if passphrase {
+        let typed = rpassword::prompt_password(format!(
+            "{} is encrypted. Its passphrase: ",
+            options.target
+        ))?;
+        let dir = home
+            .config
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("passphrase");
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&file)
+                .with_context(|| format!("cannot keep the passphrase in {}", file.display()))?;
+            writeln!(f, "{typed}")?;
+        }
+        eprintln!(
+            "The passphrase is kept in {} (only you can read it), for the new home's backups.",
+            file.display()
+        );
+        options.passphrase_file = Some(file);
+    } else {
+        eprint!(
+            "{} is encrypted. The path of the age identity file that opens it: ",
+            options.target
+        );
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        options.identity_file = Some(PathBuf::from(line.trim()));
+    }
+    Ok(())
+}
+
 /// An error and its causes, each said once: a cause whose words are already in what
 /// was said (a message that quotes its source) is left out.
 fn said_once(e: &anyhow::Error) -> String {
@@ -992,7 +1041,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             jobs,
             json,
         } => {
-            let options = triplicate::recover::RecoverOptions {
+            let mut options = triplicate::recover::RecoverOptions {
                 target,
                 to,
                 node: node.unwrap_or_else(default_node),
@@ -1002,7 +1051,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs,
             };
             let bars = bars::Bars::new(!json);
-            let report = triplicate::recover::recover(&home, &options, &bars)?;
+            let report = match triplicate::recover::recover(&home, &options, &bars) {
+                // On a terminal, ask rather than refuse.
+                Err(triplicate::recover::RecoverError::Locked { passphrase, .. })
+                    if std::io::IsTerminal::is_terminal(&std::io::stdin()) =>
+                {
+                    ask_for_the_key(&home, &mut options, passphrase)?;
+                    triplicate::recover::recover(&home, &options, &bars)?
+                }
+                other => other?,
+            };
             bars.finish();
             return print_report(json, &report, show::recover, report.ok());
         }

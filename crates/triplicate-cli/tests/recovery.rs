@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{World, age_keygen, kit};
@@ -521,5 +522,81 @@ fn a_destination_made_before_every_name_was_a_file_is_completed_by_the_next_back
         common::stored(&w.path("usb")),
         stored,
         "every name is a file again"
+    );
+}
+
+/// Runs `triplicate ARGS` on a terminal (given by `script`) that types `typed`.
+fn on_a_terminal(args: &[&str], typed: &str) -> std::process::Output {
+    let command: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_triplicate").to_string())
+        .chain(args.iter().map(|a| format!("'{a}'")))
+        .collect();
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf '{typed}\\n' | script -qec \"{}\" /dev/null",
+            command.join(" ")
+        ))
+        .env_remove("TRIPLICATE_HOME")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn recover_on_a_terminal_asks_for_the_passphrase() {
+    let w = World::new();
+    w.init();
+    let passphrase = w.path("passphrase");
+    std::fs::write(&passphrase, "a long and memorable passphrase\n").unwrap();
+    std::fs::set_permissions(
+        &passphrase,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let vault = w.path("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    w.ok(&[
+        "dest",
+        "add",
+        "vault",
+        vault.to_str().unwrap(),
+        "--media",
+        "hdd",
+        "--site",
+        "friends-house",
+        "--passphrase-file",
+        passphrase.to_str().unwrap(),
+    ]);
+    duplicates(&w.library());
+    let library = kit::tree_hashes(&w.library()).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+
+    let home = w.path("new-home");
+    let to = w.path("recovered");
+    let args = [
+        "--home",
+        home.to_str().unwrap(),
+        "recover",
+        vault.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ];
+    // A wrong passphrase is refused, and leaves no half-made home.
+    let out = on_a_terminal(&args, "not the passphrase");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Its passphrase:"), "{said}");
+    assert!(said.to_lowercase().contains("passphrase"), "{said}");
+    assert!(!home.join("config.toml").exists(), "{said}");
+    // The right one recovers everything.
+    let out = on_a_terminal(&args, "a long and memorable passphrase");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("next: `triplicate backup` carries on"),
+        "{said}"
+    );
+    assert_eq!(kit::tree_hashes(&to).unwrap(), library, "{said}");
+    let kept = home.join("passphrase");
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
     );
 }

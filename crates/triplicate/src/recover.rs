@@ -70,9 +70,14 @@ pub enum RecoverError {
     )]
     NotADestination { target: String },
     #[error(
-        "{target} is encrypted: give --identity-file (the age identity that opens it) or --passphrase-file (its passphrase)"
+        "{target} is encrypted: give {}",
+        if *passphrase { "--passphrase-file (its passphrase) or --identity-file" } else { "--identity-file (the age identity that opens it)" }
     )]
-    Locked { target: String },
+    Locked {
+        target: String,
+        /// It keeps its own identity, locked by a passphrase.
+        passphrase: bool,
+    },
     #[error(transparent)]
     Destination(#[from] DestError),
     #[error(transparent)]
@@ -120,27 +125,20 @@ pub fn recover(
     {
         return Err(RecoverError::Locked {
             target: options.target.clone(),
+            passphrase: read_meta(options, crate::destination::encrypted::IDENTITY_KEY)?.is_some(),
         });
     }
     setup::init(home, &options.node, &[])?;
-    let with_passphrase = options.passphrase_file.is_some();
-    let declared = setup::add_destination(
-        home,
-        &options.node,
-        &NewDestination {
-            credentials_file: options.credentials_file.clone(),
-            identity_file: options.identity_file.clone(),
-            passphrase_file: options.passphrase_file.clone(),
-            // A passphrase opens the destination's own identity, whose recipient
-            // add_destination finds there.
-            encrypt_to: if with_passphrase {
-                Vec::new()
-            } else {
-                marker.age_recipients.clone()
-            },
-            ..NewDestination::new(&marker.name, &options.target, marker.media, &marker.site)
-        },
-    )?;
+    let declared = match declare(home, options, &marker) {
+        Ok(d) => d,
+        Err(e) => {
+            // Nothing half made is left behind: a second try starts afresh.
+            for file in [&home.config, &home.catalog] {
+                let _ = std::fs::remove_file(file);
+            }
+            return Err(e);
+        }
+    };
 
     let t = Triplicate::open(home)?;
     let rebuild = crate::rebuild::rebuild(home, &t.config, progress)?;
@@ -185,34 +183,63 @@ pub fn recover(
     })
 }
 
+/// Declares the destination in the new home, as its marker describes it.
+fn declare(
+    home: &Home,
+    options: &RecoverOptions,
+    marker: &Marker,
+) -> Result<DestinationConfig, RecoverError> {
+    let with_passphrase = options.passphrase_file.is_some();
+    Ok(setup::add_destination(
+        home,
+        &options.node,
+        &NewDestination {
+            credentials_file: options.credentials_file.clone(),
+            identity_file: options.identity_file.clone(),
+            passphrase_file: options.passphrase_file.clone(),
+            // A passphrase opens the destination's own identity, whose recipient
+            // add_destination finds there.
+            encrypt_to: if with_passphrase {
+                Vec::new()
+            } else {
+                marker.age_recipients.clone()
+            },
+            ..NewDestination::new(&marker.name, &options.target, marker.media, &marker.site)
+        },
+    )?)
+}
+
 /// The marker of the destination at `options.target`, read without writing anything.
 fn read_marker(options: &RecoverOptions) -> Result<Marker, RecoverError> {
     let not_one = || RecoverError::NotADestination {
         target: options.target.clone(),
     };
-    let text = if destination::remote::is_remote(&options.target) {
-        // Declared the way a config file would, with only what a read needs.
-        let mut config: DestinationConfig = toml::from_str(&format!(
-            "name = \"recover\"\ntarget = {}\nid = \"\"\nmedia = \"cloud\"\nsite = \"recover\"",
-            toml::Value::String(options.target.clone())
-        ))
-        .expect("a plain declaration");
-        config.credentials_file = options.credentials_file.clone();
-        let key =
-            RelPath::new(format!("{META_DIR}/destination.toml").into_bytes()).expect("a clean key");
-        let mut reader = match destination::connect(&config)?.read(&key) {
-            Ok(r) => r,
-            Err(DestError::NotFound { .. }) => return Err(not_one()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut reader, &mut text).map_err(|_| not_one())?;
-        text
-    } else {
-        let path = PathBuf::from(&options.target)
-            .join(META_DIR)
-            .join("destination.toml");
-        std::fs::read_to_string(path).map_err(|_| not_one())?
+    let text = read_meta(options, &format!("{META_DIR}/destination.toml"))?.ok_or_else(not_one)?;
+    toml::from_str(&String::from_utf8_lossy(&text)).map_err(|_| not_one())
+}
+
+/// The bytes at `key` of the destination at `options.target`, if it holds it; read
+/// without writing anything (nothing is declared yet).
+fn read_meta(options: &RecoverOptions, key: &str) -> Result<Option<Vec<u8>>, RecoverError> {
+    if !destination::remote::is_remote(&options.target) {
+        return Ok(std::fs::read(PathBuf::from(&options.target).join(key)).ok());
+    }
+    // Declared the way a config file would, with only what a read needs.
+    let mut config: DestinationConfig = toml::from_str(&format!(
+        "name = \"recover\"\ntarget = {}\nid = \"\"\nmedia = \"cloud\"\nsite = \"recover\"",
+        toml::Value::String(options.target.clone())
+    ))
+    .expect("a plain declaration");
+    config.credentials_file = options.credentials_file.clone();
+    let key = RelPath::new(key.as_bytes().to_vec()).expect("a clean key");
+    let mut reader = match destination::connect(&config)?.read(&key) {
+        Ok(r) => r,
+        Err(DestError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
-    toml::from_str(&text).map_err(|_| not_one())
+    let mut bytes = Vec::new();
+    match std::io::Read::read_to_end(&mut reader, &mut bytes) {
+        Ok(_) => Ok(Some(bytes)),
+        Err(_) => Ok(None),
+    }
 }
