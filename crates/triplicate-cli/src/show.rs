@@ -353,10 +353,11 @@ pub fn restore(r: &triplicate::restore::RestoreReport) {
 
 pub fn recover(r: &triplicate::recover::RecoverReport) {
     say!(
-        "Recovered from destination '{}': a catalog rebuilt from {} manifests ({} copies).",
+        "Recovered from destination '{}': a catalog rebuilt from {} manifests ({} copies, {} other names).",
         r.destination,
         r.rebuild.manifests,
-        r.rebuild.copies
+        r.rebuild.copies,
+        r.rebuild.names
     );
     for (name, path) in &r.libraries {
         say!("  library {name}: {}", path.display());
@@ -519,10 +520,11 @@ pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
         say!("The previous catalog was moved to {}", previous.display());
     }
     say!(
-        "Rebuilt the catalog from {} destination(s): {} manifests, {} copies.",
+        "Rebuilt the catalog from {} destination(s): {} manifests, {} copies, {} other names.",
         r.destinations,
         r.manifests,
-        r.copies
+        r.copies,
+        r.names
     );
     if r.bad_lines + r.not_found > 0 {
         say!(

@@ -29,6 +29,8 @@ pub struct RebuildReport {
     pub destinations: u64,
     pub manifests: u64,
     pub copies: u64,
+    /// Other library names of those copies' contents, each a file of its own there.
+    pub names: u64,
     /// Manifest lines that could not be read: each is a problem too.
     pub bad_lines: u64,
     /// Copies a manifest lists that are not where it says: not counted.
@@ -240,7 +242,9 @@ pub fn rebuild(
         let found = |i: usize, e: &manifest::Entry| {
             (e.copy_of.is_some() || finals.contains(&i)) && there(e)
         };
-        report.copies += catalog.record_manifest(&d.id, &entries, &found)? as u64;
+        let (copies, names) = catalog.record_manifest(&d.id, &entries, &found)?;
+        report.copies += copies as u64;
+        report.names += names as u64;
     }
     // What each name held when, as the manifests tell it.
     catalog.replace_history(&history)?;

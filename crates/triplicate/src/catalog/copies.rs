@@ -375,7 +375,7 @@ impl Catalog {
         dest: &str,
         entries: &[crate::destination::manifest::Entry],
         found: &dyn Fn(usize, &crate::destination::manifest::Entry) -> bool,
-    ) -> Result<usize> {
+    ) -> Result<(usize, usize)> {
         self.tx(|tx| {
             let mut photo = tx.prepare_cached(
                 "INSERT INTO photos(hash, size, captured, captured_from, kind, first_seen)
@@ -403,7 +403,7 @@ impl Catalog {
                    verified_at = MAX(COALESCE(verified_at, 0), excluded.verified_at),
                    stored_hash = excluded.stored_hash",
             )?;
-            let mut n = 0;
+            let (mut n, mut names) = (0, 0);
             for (i, e) in entries.iter().enumerate() {
                 let Some(hash) = ContentHash::from_hex(&e.blake3) else { continue };
                 if e.removed {
@@ -447,7 +447,9 @@ impl Catalog {
                 if e.copy_of.is_some() {
                     if let Some(file_id) = file_id {
                         alias.execute(params![dest, file_id, id, e.path.as_bytes(), verified_at])?;
-                        n += 1;
+                        if e.copy_of.as_ref() != Some(&e.path) {
+                            names += 1;
+                        }
                     }
                     continue;
                 }
@@ -459,7 +461,7 @@ impl Catalog {
                 copy.execute(params![id, dest, e.path.as_bytes(), verified_at, stored_hash])?;
                 n += 1;
             }
-            Ok(n)
+            Ok((n, names))
         })
     }
 
