@@ -289,3 +289,33 @@ fn each_name_keeps_its_own_date_though_another_file_holds_the_same_bytes() {
         assert_eq!(names("2001-01-01"), set(&["notes.jpg"]), "{through}");
     }
 }
+
+#[test]
+fn two_groups_of_one_card_with_the_same_names_are_each_kept_whole() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    // The file counter rolled over: 100CANON and 101CANON both hold IMG_0001.
+    let card = w.path("CARD");
+    let first = shoot(
+        &card.join("DCIM/100CANON"),
+        &[
+            ("IMG_0001.CR2", "first raw"),
+            ("IMG_0001.JPG", "first jpeg"),
+        ],
+    );
+    let second = shoot(
+        &card.join("DCIM/101CANON"),
+        &[
+            ("IMG_0001.CR2", "second raw"),
+            ("IMG_0001.JPG", "second jpeg"),
+        ],
+    );
+    let out = w.run(&["ingest", card.to_str().unwrap()]);
+    assert!(out.status.code().is_some(), "{out:?}");
+    let groups = [("100CANON", first), ("101CANON", second)];
+    let library = kit::tree_hashes(&w.library()).unwrap();
+    assert_eq!(library.len(), 4, "{library:?}");
+    assert_groups_travel_together(&groups, &library);
+    assert_groups_travel_together(&groups, &common::stored(&w.path("usb")));
+}

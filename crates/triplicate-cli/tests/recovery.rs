@@ -600,3 +600,47 @@ fn recover_on_a_terminal_asks_for_the_passphrase() {
         0o600
     );
 }
+
+#[test]
+fn on_exfat_where_there_are_no_hard_links_each_name_is_a_copy_read_back() {
+    common::require_root();
+    let w = World::new();
+    w.init();
+    let disk = common::Mount::exfat(&w.path("media/exfat"), &w.path("exfat.img"));
+    let usb = disk.path.join("usb");
+    w.add_dest("usb", &usb, "hdd", "onsite");
+    duplicates(&w.library());
+    let library = kit::tree_hashes(&w.library()).unwrap();
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(common::dest(&report, "usb")["named"], 3, "{report}");
+    let stored = common::stored(&usb);
+    assert_eq!(stored.len(), library.len(), "{stored:?}");
+    let mut held: Vec<&String> = stored.values().collect();
+    let mut want: Vec<&String> = library.values().collect();
+    held.sort();
+    want.sort();
+    assert_eq!(held, want);
+}
+
+#[test]
+fn each_name_line_in_a_manifest_has_the_kind_of_its_own_name() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    duplicates(&w.library());
+    assert_eq!(w.backup(&[]).0, 0);
+    let mut kinds = std::collections::BTreeMap::new();
+    for m in kit::files_under(&w.path("usb/.triplicate/manifests")) {
+        for line in std::fs::read_to_string(&m).unwrap().lines().skip(1) {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            kinds.insert(
+                e["source"].as_str().unwrap().to_string(),
+                e["kind"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    assert_eq!(kinds["shoot/IMG_0001.xmp"], "sidecar", "{kinds:?}");
+    assert_eq!(kinds["shoot/empty.jpg"], "image", "{kinds:?}");
+    assert_eq!(kinds["clips/empty.mov"], "video", "{kinds:?}");
+}

@@ -610,3 +610,37 @@ fn prune_removes_every_name_of_a_photo_it_lets_go() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(common::dest(&report, "usb")["missing"], 0, "{report}");
 }
+
+#[test]
+fn an_edited_name_of_a_duplicate_moves_its_own_file_aside() {
+    let w = World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let photo = kit::noise("twice", 5_000);
+    for rel in ["shoot/IMG_0001.JPG", "Selects/best.JPG"] {
+        let p = w.library().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, &photo).unwrap();
+    }
+    assert_eq!(w.backup(&[]).0, 0);
+    let edited = kit::noise("edited", 5_000);
+    fs::write(w.library().join("Selects/best.JPG"), &edited).unwrap();
+    let (code, report) = w.backup(&[]);
+    assert_eq!(code, 0, "{report}");
+    let stored = common::stored(&w.path("usb"));
+    let named = |name: &str| {
+        stored
+            .iter()
+            .find(|(k, _)| k.file_name().unwrap() == name)
+            .map(|(_, h)| h.clone())
+    };
+    assert_eq!(named("best.JPG"), Some(hash_of(&edited)), "{stored:?}");
+    assert_eq!(named("IMG_0001.JPG"), Some(hash_of(&photo)), "{stored:?}");
+    let kept = versions(&w.path("usb"));
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept.values().next(), Some(&hash_of(&photo)));
+    assert!(
+        !stored.keys().any(|k| k.to_string_lossy().contains('~')),
+        "no ~hash twin: {stored:?}"
+    );
+}
