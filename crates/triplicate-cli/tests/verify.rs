@@ -170,3 +170,110 @@ fn sample_and_age_limit_what_is_checked() {
     );
     assert_eq!(w.run(&["verify", "--dest", "nope"]).status.code(), Some(2));
 }
+
+/// A photo under two names (`shoot/IMG_0001.JPG`, `Selects/best of may.JPG`), backed
+/// up to `usb` at `root`: the copy is stored once, the other name is a file of its own.
+/// Returns the photo, its copy and the other name's file at the destination.
+fn duplicate_backed_up(w: &World, root: &Path) -> (Vec<u8>, PathBuf, PathBuf) {
+    let photo = kit::jpeg("2024:05:17 10:00:00", &kit::noise("dup", 3000));
+    for rel in ["shoot/IMG_0001.JPG", "Selects/best of may.JPG"] {
+        let p = w.library().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, &photo).unwrap();
+    }
+    w.add_dest("usb", root, "hdd", "onsite");
+    assert_eq!(w.backup(&[]).0, 0);
+    // The manifest says which file is the copy and which the other name's own file.
+    let mut copy = None;
+    let mut name = None;
+    for m in kit::files_under(&root.join(".triplicate/manifests")) {
+        for line in fs::read_to_string(&m).unwrap().lines().skip(1) {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            let path = root.join(e["path"].as_str().unwrap());
+            match e["copy_of"].as_str() {
+                Some(of) if of != e["path"].as_str().unwrap() => name = Some(path),
+                _ => copy = Some(path),
+            }
+        }
+    }
+    (
+        photo,
+        copy.expect("a copy"),
+        name.expect("a name's own file"),
+    )
+}
+
+#[test]
+fn a_name_whose_file_was_deleted_at_the_destination_is_found_and_made_again() {
+    let w = World::new();
+    w.init();
+    let (photo, _, name) = duplicate_backed_up(&w, &w.path("usb"));
+    fs::remove_file(&name).unwrap();
+    let (code, report) = verify(&w, &[]);
+    assert_eq!(code, 1, "{report}");
+    let d = dest(&report, "usb");
+    assert_eq!(
+        (d["names_checked"].as_u64(), d["names_bad"].as_u64()),
+        (Some(1), Some(1)),
+        "{d}"
+    );
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains(name.file_name().unwrap().to_str().unwrap())
+            && problems.contains("is missing")
+            && problems.contains("--repair"),
+        "{problems}"
+    );
+    let (code, report) = verify(&w, &["--repair"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(dest(&report, "usb")["names_repaired"], 1, "{report}");
+    assert_eq!(fs::read(&name).unwrap(), photo);
+    let (code, report) = verify(&w, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(dest(&report, "usb")["names_bad"], 0, "{report}");
+}
+
+#[test]
+fn a_damaged_copy_shared_by_two_names_is_repaired_under_both() {
+    // On ext4 (tmp) the second name is a hard link: the damage is under both names,
+    // and moving the copy aside to rewrite it would leave the link on the bad bytes.
+    let w = World::new();
+    w.init();
+    let (photo, copy, name) = duplicate_backed_up(&w, &w.path("usb"));
+    flip_byte(&copy);
+    let (code, report) = verify(&w, &["--repair"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(dest(&report, "usb")["repaired"], 1, "{report}");
+    assert_eq!(fs::read(&copy).unwrap(), photo);
+    assert_eq!(fs::read(&name).unwrap(), photo, "{report}");
+    assert_eq!(verify(&w, &[]).0, 0);
+}
+
+#[test]
+fn on_exfat_a_damaged_file_of_a_second_name_is_found_and_repaired() {
+    common::require_root();
+    let w = World::new();
+    w.init();
+    let disk = common::Mount::exfat(&w.path("media/exfat"), &w.path("exfat.img"));
+    let (photo, copy, name) = duplicate_backed_up(&w, &disk.path.join("usb"));
+    flip_byte(&name);
+    let (code, report) = verify(&w, &[]);
+    assert_eq!(code, 1, "{report}");
+    let d = dest(&report, "usb");
+    assert_eq!(
+        (d["corrupt"].as_u64(), d["names_bad"].as_u64()),
+        (Some(0), Some(1)),
+        "{d}"
+    );
+    assert!(
+        report["problems"].to_string().contains("is damaged"),
+        "{report}"
+    );
+    let (code, report) = verify(&w, &["--repair"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(fs::read(&name).unwrap(), photo);
+    assert_eq!(fs::read(&copy).unwrap(), photo);
+    // The damaged bytes are kept aside, not deleted.
+    let quarantine = stored(&disk.path.join("usb/.triplicate/quarantine"));
+    assert_eq!(quarantine.len(), 1, "{quarantine:?}");
+}

@@ -391,10 +391,11 @@ impl Catalog {
                  RETURNING id",
             )?;
             let mut alias = tx.prepare_cached(
-                "INSERT INTO aliases(dest, file_id, photo_id, key, verified_at, manifest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'rebuilt')
+                "INSERT INTO aliases(dest, file_id, photo_id, key, verified_at, manifest, stored_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'rebuilt', ?6)
                  ON CONFLICT(dest, file_id) DO UPDATE SET photo_id = excluded.photo_id,
-                   key = excluded.key, verified_at = excluded.verified_at",
+                   key = excluded.key, verified_at = excluded.verified_at,
+                   stored_hash = excluded.stored_hash",
             )?;
             let mut copy = tx.prepare_cached(
                 "INSERT INTO copies(photo_id, dest, path, state, verified_at, attempts, updated_at, manifest, stored_hash)
@@ -442,22 +443,29 @@ impl Catalog {
                 if !found(i, e) {
                     continue;
                 }
+                let stored_hash = e
+                    .stored_blake3
+                    .as_deref()
+                    .and_then(ContentHash::from_hex)
+                    .map(|h| h.0.to_vec());
                 // Another name of the content, with a file of its own: the name is
                 // known to be there, the copy is where its own line says.
                 if e.copy_of.is_some() {
                     if let Some(file_id) = file_id {
-                        alias.execute(params![dest, file_id, id, e.path.as_bytes(), verified_at])?;
+                        alias.execute(params![
+                            dest,
+                            file_id,
+                            id,
+                            e.path.as_bytes(),
+                            verified_at,
+                            stored_hash
+                        ])?;
                         if e.copy_of.as_ref() != Some(&e.path) {
                             names += 1;
                         }
                     }
                     continue;
                 }
-                let stored_hash = e
-                    .stored_blake3
-                    .as_deref()
-                    .and_then(ContentHash::from_hex)
-                    .map(|h| h.0.to_vec());
                 copy.execute(params![id, dest, e.path.as_bytes(), verified_at, stored_hash])?;
                 n += 1;
             }

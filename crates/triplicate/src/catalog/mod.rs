@@ -13,7 +13,7 @@ mod grid;
 mod history;
 mod names;
 pub use history::Stretches;
-pub use names::MissingName;
+pub use names::{MissingName, NameFile};
 mod runs;
 mod schema;
 mod unreadable;

@@ -27,6 +27,24 @@ pub struct MissingName {
     pub copy_key: RelPath,
 }
 
+/// A name's own file at a destination (not the copy's key), as verify checks it.
+#[derive(Debug, Clone)]
+pub struct NameFile {
+    pub file_id: i64,
+    pub photo_id: i64,
+    pub library: String,
+    pub path: RelPath,
+    /// Where the name's file is.
+    pub key: RelPath,
+    pub hash: ContentHash,
+    pub size: u64,
+    /// What its stored bytes hash to, where they are not the photo's own (encrypted).
+    pub stored_hash: Option<ContentHash>,
+    /// Where the content's copy is, the source a damaged name's file is made again from.
+    pub copy_key: RelPath,
+    pub verified_at: i64,
+}
+
 impl Catalog {
     /// The present names at `dest` of contents with two or more present names, whose
     /// content has a verified copy there and that have no file of their own there yet.
@@ -63,24 +81,34 @@ impl Catalog {
         })
     }
 
-    /// The name `file_id` of `photo_id` is a file at `dest`, at `key`, proven now; the
-    /// next manifest lists it.
+    /// The name `file_id` of `photo_id` is a file at `dest`, at `key`, proven now (its
+    /// stored bytes hash to `stored_hash` where they are not the photo's own: an
+    /// encrypted destination); the next manifest lists it.
     pub fn record_alias(
         &self,
         dest: &str,
         file_id: i64,
         photo_id: i64,
         key: &RelPath,
+        stored_hash: Option<&ContentHash>,
         op: &Operation<'_>,
     ) -> Result<()> {
         let at = now();
         self.tx(|tx| {
             tx.execute(
-                "INSERT INTO aliases(dest, file_id, photo_id, key, verified_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO aliases(dest, file_id, photo_id, key, verified_at, stored_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(dest, file_id) DO UPDATE SET photo_id = excluded.photo_id,
-                   key = excluded.key, verified_at = excluded.verified_at, manifest = NULL",
-                params![dest, file_id, photo_id, key.as_bytes(), at],
+                   key = excluded.key, verified_at = excluded.verified_at,
+                   stored_hash = excluded.stored_hash, manifest = NULL",
+                params![
+                    dest,
+                    file_id,
+                    photo_id,
+                    key.as_bytes(),
+                    at,
+                    stored_hash.map(|h| h.0.to_vec())
+                ],
             )?;
             insert_operation(tx, at, op)
         })
@@ -133,6 +161,50 @@ impl Catalog {
         })
     }
 
+    /// The names with a file of their own at `dest` other than the copy's, for contents
+    /// whose copy there is recorded, by key.
+    pub fn name_files_at(&self, dest: &str) -> Result<Vec<NameFile>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT a.file_id, a.photo_id, f.library, f.path, a.key, p.hash, p.size,
+                        a.stored_hash, c.path, a.verified_at
+                 FROM aliases a
+                 JOIN files f ON f.id = a.file_id
+                 JOIN photos p ON p.id = a.photo_id
+                 JOIN copies c ON c.photo_id = a.photo_id AND c.dest = a.dest
+                   AND c.path IS NOT NULL
+                 WHERE a.dest = ?1 AND a.key <> c.path
+                 ORDER BY a.key",
+            )?;
+            let rows = stmt.query_map([dest], |r| {
+                Ok(NameFile {
+                    file_id: r.get(0)?,
+                    photo_id: r.get(1)?,
+                    library: r.get(2)?,
+                    path: rel(r.get(3)?)?,
+                    key: rel(r.get(4)?)?,
+                    hash: hash_from(r.get(5)?),
+                    size: r.get::<_, i64>(6)? as u64,
+                    stored_hash: r.get::<_, Option<Vec<u8>>>(7)?.map(hash_from),
+                    copy_key: rel(r.get(8)?)?,
+                    verified_at: r.get(9)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The name `file_id`'s own file at `dest` read back right just now.
+    pub fn record_name_checked(&self, dest: &str, file_id: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE aliases SET verified_at = ?3 WHERE dest = ?1 AND file_id = ?2",
+                params![dest, file_id, now()],
+            )
+            .map(drop)
+        })
+    }
+
     /// Names with a file of their own at `dest` that no manifest lists yet, as
     /// manifest lines are made.
     pub fn unlisted_aliases(&self, dest: &str) -> Result<Vec<UnlistedCopy>> {
@@ -140,7 +212,7 @@ impl Catalog {
             let mut stmt = c.prepare_cached(
                 "SELECT a.photo_id, a.key, p.hash, p.size, COALESCE(f.captured, p.captured),
                         COALESCE(f.kind, p.kind), f.library, f.path, a.verified_at,
-                        CASE WHEN a.key = c.path THEN c.stored_hash END, f.mtime_ns,
+                        COALESCE(a.stored_hash, CASE WHEN a.key = c.path THEN c.stored_hash END), f.mtime_ns,
                         a.file_id, c.path,
                         (SELECT MAX(h.since) FROM file_history h WHERE h.library = f.library
                            AND h.path = f.path AND h.photo_id = a.photo_id AND h.until IS NULL)

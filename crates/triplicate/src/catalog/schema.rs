@@ -323,6 +323,7 @@ pub const MIGRATIONS: &[&str] = &[
         key         BLOB NOT NULL,
         verified_at INTEGER NOT NULL,
         manifest    TEXT,
+        stored_hash BLOB,
         PRIMARY KEY (dest, file_id)
     ) WITHOUT ROWID;
     CREATE INDEX aliases_unlisted ON aliases(dest) WHERE manifest IS NULL;

@@ -17,7 +17,7 @@
 
 pub mod fanout;
 mod groups;
-mod names;
+pub(crate) mod names;
 mod plan;
 mod queue;
 mod worker;

@@ -15,10 +15,11 @@ use chrono::NaiveDateTime;
 
 use super::fanout::{Placement, TargetError, choose_key, verify_copy};
 use super::worker::OpenDest;
-use crate::catalog::{CatalogError, MissingName, Operation};
+use crate::catalog::{CatalogError, Operation};
 use crate::destination::layout::LayoutInput;
-use crate::destination::{DestError, Linked};
+use crate::destination::{DestError, Linked, Stored, WriteDestination};
 use crate::home::Triplicate;
+use crate::photo::ContentHash;
 use crate::progress::Problem;
 use crate::relpath::RelPath;
 use crate::scan::metadata::CAPTURE_FORMAT;
@@ -53,12 +54,18 @@ pub(super) fn complete_names(
             ingest: None,
         });
         let outcome = if first == name.copy_key {
-            Ok(first)
+            Ok((first, Stored::AsGiven))
         } else {
-            give_file(od, &name, first)
+            give_file(
+                od.dest.as_ref(),
+                &name.copy_key,
+                first,
+                &name.hash,
+                name.size,
+            )
         };
         match outcome {
-            Ok(key) => {
+            Ok((key, stored)) => {
                 if key != name.copy_key {
                     done.made += 1;
                 }
@@ -67,6 +74,7 @@ pub(super) fn complete_names(
                     name.file_id,
                     name.photo_id,
                     &key,
+                    stored_hash(&stored),
                     &Operation {
                         run,
                         kind: "name",
@@ -99,27 +107,41 @@ pub(super) fn complete_names(
     Ok(done)
 }
 
-/// Links or copies the content's copy to `first` (or a distinct name when `first`
-/// holds other bytes); returns where the name's file is, proven.
-fn give_file(od: &OpenDest, name: &MissingName, first: RelPath) -> Result<RelPath, TargetError> {
-    let dest = od.dest.as_ref();
-    let key = match choose_key(dest, first, &name.hash, name.size)? {
-        Placement::AlreadyThere(key, _) => return Ok(key),
+/// The hash of a name's stored bytes where they are not the photo's own (encrypted).
+pub(crate) fn stored_hash(stored: &Stored) -> Option<&ContentHash> {
+    match stored {
+        Stored::AsGiven => None,
+        Stored::Transformed { hash, .. } => Some(hash),
+    }
+}
+
+/// Links or copies the content's copy at `copy_key` to `first` (or a distinct name
+/// when `first` holds other bytes); returns where the name's file is, proven, and how
+/// it is stored. Verify's repair of a name's file uses it too.
+pub(crate) fn give_file(
+    dest: &dyn WriteDestination,
+    copy_key: &RelPath,
+    first: RelPath,
+    hash: &ContentHash,
+    size: u64,
+) -> Result<(RelPath, Stored), TargetError> {
+    let key = match choose_key(dest, first, hash, size)? {
+        Placement::AlreadyThere(key, stored) => return Ok((key, stored)),
         Placement::Write(key) => key,
     };
-    match dest.link(&name.copy_key, &key, name.size) {
-        Ok(Linked::HardLink) => Ok(key),
+    match dest.link(copy_key, &key, size) {
+        Ok(Linked::HardLink) => Ok((key, Stored::AsGiven)),
         Ok(Linked::Copied(stored)) => {
-            verify_copy(dest, &key, &name.hash, stored)?;
-            Ok(key)
+            verify_copy(dest, &key, hash, stored)?;
+            Ok((key, stored))
         }
         Err(DestError::AlreadyExists { .. }) => {
             // Taken meanwhile: by these bytes, or by others.
-            match choose_key(dest, key, &name.hash, name.size)? {
-                Placement::AlreadyThere(key, _) => Ok(key),
+            match choose_key(dest, key, hash, size)? {
+                Placement::AlreadyThere(key, stored) => Ok((key, stored)),
                 Placement::Write(_) => Err(TargetError::Dest(DestError::AlreadyExists {
                     dest: dest.name().into(),
-                    key: name.copy_key.clone(),
+                    key: copy_key.clone(),
                 })),
             }
         }

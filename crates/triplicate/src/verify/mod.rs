@@ -19,6 +19,10 @@
 //! written, so no key is needed; with `decrypt` it is opened and the photo's own hash
 //! is checked, which also proves that the key still opens it.
 //!
+//! A content's other names have files of their own at each destination (invariant
+//! 10): those are read back too, and with `repair` made again from the copy
+//! ([`names`]).
+//!
 //! With `library`, the originals are checked too (they are the first of the three
 //! copies): a photo whose content changed under an unchanged size and modification
 //! time is possible bit rot, held back so that the backups keep the good version.
@@ -31,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::catalog::{CatalogError, CopyRow, Operation, Sources};
+use crate::catalog::{CatalogError, CopyRow, NameFile, Operation, Sources};
 use crate::config::DestinationConfig;
 use crate::destination::{self, DestError, ErrorClass, ReadDestination, Stored, WriteDestination};
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
@@ -40,6 +44,8 @@ use crate::home::Triplicate;
 use crate::photo::{ContentHash, HASH_BUFFER};
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
+
+mod names;
 
 /// What to verify, and whether to repair.
 #[derive(Debug, Clone, Default)]
@@ -88,6 +94,12 @@ pub struct DestinationVerifyReport {
     pub repaired: u64,
     pub unrecoverable: u64,
     pub bytes: u64,
+    /// Other names' own files checked (a content's copy is counted once above).
+    pub names_checked: u64,
+    /// Of those, missing or damaged.
+    pub names_bad: u64,
+    /// Of those, made again from the copy.
+    pub names_repaired: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,7 +143,16 @@ impl VerifyReport {
                 self.open_bit_rot
             ));
         }
+        if sum(|d| d.names_checked) > 0 {
+            parts.push(format!(
+                "{} files of other names checked, {} good",
+                sum(|d| d.names_checked),
+                sum(|d| d.names_checked - d.names_bad)
+            ));
+        }
         for (n, what) in [
+            (sum(|d| d.names_bad), "names' files missing or damaged"),
+            (sum(|d| d.names_repaired), "names' files made again"),
             (sum(|d| d.missing), "missing"),
             (sum(|d| d.corrupt), "corrupt"),
             (sum(|d| d.repaired), "repaired"),
@@ -373,12 +394,32 @@ fn in_sample(run: &str, photo_id: i64, percent: f64) -> bool {
     draw * 100.0 < percent
 }
 
+/// Checks one destination's copies, then its other names' files.
 fn verify_destination(
     t: &Triplicate,
     d: &DestinationConfig,
     options: &VerifyOptions,
     run: &str,
     sources: &SourcePool,
+    progress: &dyn Progress,
+    problems: &mut Problems<'_>,
+) -> Result<DestinationVerifyReport, EngineError> {
+    let names = names::selected(t, d, options, run)?;
+    let mut report = verify_copies(t, d, options, run, sources, &names, progress, problems)?;
+    if report.state == "ok" && !names.is_empty() {
+        names::check(t, d, options, run, names, &mut report, progress, problems)?;
+    }
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_copies(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    options: &VerifyOptions,
+    run: &str,
+    sources: &SourcePool,
+    names: &[NameFile],
     progress: &dyn Progress,
     problems: &mut Problems<'_>,
 ) -> Result<DestinationVerifyReport, EngineError> {
@@ -414,8 +455,8 @@ fn verify_destination(
         .collect();
     progress.event(&Event::WorkPlanned {
         dest: &d.name,
-        files: rows.len() as u64,
-        bytes: rows.iter().map(|r| r.size).sum(),
+        files: (rows.len() + names.len()) as u64,
+        bytes: rows.iter().map(|r| r.size).sum::<u64>() + names.iter().map(|n| n.size).sum::<u64>(),
     });
 
     // Check, several copies at once.
