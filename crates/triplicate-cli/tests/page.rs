@@ -354,3 +354,43 @@ fn the_page_raises_the_alarm_while_the_home_disk_is_full_and_drops_it_after() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_page_links_to_the_photos_deleted_from_the_library_that_backups_keep() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        root().join("e2e/node_modules/playwright-core").exists(),
+        "this test needs e2e/node_modules: run scripts/test"
+    );
+    let w = common::World::new();
+    w.init();
+    w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
+    let day = w.library().join("2024-05-17");
+    std::fs::create_dir_all(&day).unwrap();
+    for name in ["IMG_0001.JPG", "IMG_0002.JPG"] {
+        std::fs::write(day.join(name), kit::noise(name, 4000)).unwrap();
+    }
+    assert_eq!(w.backup(&[]).0, 0);
+    std::fs::remove_file(day.join("IMG_0002.JPG")).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    let (_daemon, url) = serve(&w);
+    let artifacts = root().join("target/test-artifacts/backup-window");
+    let out = Command::new("node")
+        .arg(root().join("e2e/deleted-list.mjs"))
+        .env("URL", &url)
+        .env("DELETED", "2024-05-17/IMG_0002.JPG")
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (Debian's nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("all good"),
+        "the browser run failed:\n{stdout}\n{stderr}\nscreenshots: {}",
+        artifacts.display()
+    );
+    for shot in ["12-deleted-note.png", "13-deleted-list.png"] {
+        assert!(artifacts.join(shot).is_file(), "{shot} saved");
+    }
+}

@@ -126,7 +126,7 @@ async function loadStatus() {
   const d = s.deleted;
   $("deleted-note").hidden = !d || d.photos === 0;
   if (d && d.photos) {
-    const where = Object.entries(d.kept_in).map(([n, k]) => `${n} ${k}`).join(", ");
+    const where = Object.entries(d.kept_in).map(([n, k]) => `${n}: ${k}`).join(", ");
     $("deleted-note").textContent = `Deleted from the library, kept in backups: ${d.kept} of ${d.photos} photos (${bytes(d.bytes)})` +
       (where ? `; copies at ${where}` : "") + ". Deletions never reach the backups: ";
     const link = document.createElement("a");
