@@ -644,3 +644,57 @@ fn each_name_line_in_a_manifest_has_the_kind_of_its_own_name() {
     assert_eq!(kinds["shoot/empty.jpg"], "image", "{kinds:?}");
     assert_eq!(kinds["clips/empty.mov"], "video", "{kinds:?}");
 }
+
+#[test]
+fn format_md_s_recovery_by_hand_brings_the_library_back_without_triplicate() {
+    for tool in ["jq", "b3sum"] {
+        let found = std::process::Command::new(tool).arg("--version").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "this test needs {tool}: run scripts/test, which installs it"
+        );
+    }
+    let w = World::new();
+    w.init();
+    let usb = w.path("usb");
+    w.add_dest("usb", &usb, "hdd", "onsite");
+    duplicates(&w.library());
+    assert_eq!(w.backup(&[]).0, 0);
+    // An edit and a deletion since, each in a run of its own.
+    std::fs::write(w.library().join("shoot/IMG_0002.JPG"), b"edited").unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    std::fs::remove_file(w.library().join("clips/empty.mov")).unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    let library = kit::tree_hashes(&w.library()).unwrap();
+
+    let format =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../FORMAT.md"))
+            .unwrap();
+    let script = format
+        .split("## Recovering by hand")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("FORMAT.md has a script under 'Recovering by hand'");
+    let out = w.path("restored");
+    let script = script.replacen(
+        "backup=/media/backup-1 out=$HOME/restored",
+        &format!("backup='{}' out='{}'", usb.display(), out.display()),
+        1,
+    );
+    let ran = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&ran.stdout).into_owned() + &String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        ran.status.success() && said.contains("every file checked"),
+        "{said}"
+    );
+    assert_eq!(
+        kit::tree_hashes(&out.join("library")).unwrap(),
+        library,
+        "{said}"
+    );
+}
