@@ -593,6 +593,8 @@ fn recover_on_a_terminal_asks_for_the_passphrase() {
         said.contains("next: `triplicate backup` carries on"),
         "{said}"
     );
+    // On a terminal the restore shows its progress, with the time left.
+    assert!(said.contains("restore") && said.contains("ETA"), "{said}");
     assert_eq!(kit::tree_hashes(&to).unwrap(), library, "{said}");
     let kept = home.join("passphrase");
     assert_eq!(
