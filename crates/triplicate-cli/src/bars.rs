@@ -3,10 +3,31 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use triplicate::progress::{Event, Progress};
+
+/// How many problems were said on stderr as they happened, so that a report written
+/// to the same place does not say them again.
+static SAID_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether `count` problems were all said on stderr as they happened, and standard
+/// output goes to the same place (a terminal, or one log for both): then a report
+/// need not list them again.
+pub fn problems_said_above(count: usize) -> bool {
+    let same = |a: &str, b: &str| {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => (a.dev(), a.ino(), a.rdev()) == (b.dev(), b.ino(), b.rdev()),
+            _ => false,
+        }
+    };
+    count > 0
+        && SAID_LIVE.load(Ordering::Relaxed) == count
+        && same("/proc/self/fd/1", "/proc/self/fd/2")
+}
 
 pub struct Bars {
     multi: MultiProgress,
@@ -144,7 +165,10 @@ impl Progress for Bars {
                     d.bar.abandon_with_message(format!("stopped: {reason}"));
                 }
             }
-            Event::Problem(p) => self.say(format!("error: {}", p.message)),
+            Event::Problem(p) => {
+                SAID_LIVE.fetch_add(1, Ordering::Relaxed);
+                self.say(format!("error: {}", p.message));
+            }
             Event::StagesPlanned { stages } => {
                 self.scan.finish_and_clear();
                 *self.stages.lock().unwrap() = stages.len();

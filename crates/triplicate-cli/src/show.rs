@@ -75,17 +75,27 @@ pub fn destinations(config: &Config, json: bool) {
 pub fn backup(r: &BackupReport) {
     for s in &r.scans {
         say!(
-            "Scanned {}: {} files, {} new or changed ({}), {} gone from the library",
+            "Scanned {}: {} {}, {} new or changed ({}), {} gone from the library",
             s.library,
             s.files,
+            if s.files == 1 { "file" } else { "files" },
             s.hashed,
             HumanBytes(s.bytes_hashed),
             s.gone
         );
         if s.unreadable > 0 {
             say!(
-                "  {} files or folders cannot be read: they have no backup (see the problems below)",
-                s.unreadable
+                "  {} cannot be read: {} no backup (see the problems)",
+                if s.unreadable == 1 {
+                    "1 file or folder".to_string()
+                } else {
+                    format!("{} files or folders", s.unreadable)
+                },
+                if s.unreadable == 1 {
+                    "it has"
+                } else {
+                    "they have"
+                }
             );
         }
         if s.left_out > 0 {
@@ -611,7 +621,13 @@ fn footer(seconds: f64, problems: &[triplicate::progress::Problem], all_good: &s
     if problems.is_empty() {
         say!("Done in {seconds:.1} s; {all_good}.");
     } else {
-        say!("Done in {seconds:.1} s with {} problem(s):", problems.len());
+        let n = problems.len();
+        let what = if n == 1 { "problem" } else { "problems" };
+        if crate::bars::problems_said_above(n) {
+            say!("Done in {seconds:.1} s with {n} {what} (said above).");
+            return;
+        }
+        say!("Done in {seconds:.1} s with {n} {what}:");
         for p in problems {
             say!("  - [{}] {}", p.class.as_str(), p.message);
         }

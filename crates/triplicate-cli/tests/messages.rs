@@ -131,3 +131,38 @@ fn the_wrong_passphrase_is_named_once() {
         assert_said_once(line);
     }
 }
+
+#[test]
+fn a_backup_problem_is_said_once_when_output_and_errors_go_to_one_log() {
+    // As from cron or a systemd unit: `triplicate backup >> log 2>&1`. Both the live
+    // error line and the closing report used to carry the whole message.
+    let w = World::new();
+    w.init();
+    let usb = w.path("usb");
+    w.add_dest("usb", &usb, "hdd", "onsite");
+    std::fs::write(w.library().join("a.JPG"), kit::noise("a", 500)).unwrap();
+    std::fs::remove_dir_all(&usb).unwrap();
+    let log = w.path("backup.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let out = w
+        .cmd()
+        .arg("backup")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert_eq!(out.code(), Some(1));
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("with 1 problem (said above)"), "{said}");
+    assert_said_once(&said);
+
+    // To two places, each has it once: the report on stdout is whole by itself.
+    let out = w.run(&["backup"]);
+    let (report, errors) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(report.contains("with 1 problem:"), "{report}");
+    assert_said_once(&report);
+    assert_said_once(&errors);
+}
