@@ -78,7 +78,8 @@ fn an_unknown_destination_points_to_the_list() {
 fn an_unreadable_file_and_a_full_disk_are_each_said_once() {
     let w = World::unprivileged();
     w.init();
-    w.add_dest("usb", &w.disk_sized("usb", "1m"), "hdd", "onsite");
+    let usb = w.disk_sized("usb", "1m");
+    w.add_dest("usb", &usb, "hdd", "onsite");
     let big = kit::CardSpec {
         raw_size: 600_000,
         ..Default::default()
@@ -93,7 +94,12 @@ fn an_unreadable_file_and_a_full_disk_are_each_said_once() {
         said.contains("permission denied") || said.contains("Permission denied"),
         "{said}"
     );
-    assert!(said.contains("full"), "{said}");
+    // The disk that is full, not the name of the file being staged on it.
+    assert!(
+        said.contains(&format!("destination 'usb' is full at {} (", usb.display())),
+        "{said}"
+    );
+    assert!(!said.contains("partial"), "{said}");
     for line in said.lines() {
         assert_said_once(line);
     }

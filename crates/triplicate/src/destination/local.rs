@@ -227,7 +227,15 @@ impl LocalDestination {
     }
 
     fn err(&self, op: &'static str, rel: &Path, e: impl Into<io::Error>) -> DestError {
-        map_io(&self.name, op, &self.root.join(rel), e.into())
+        match map_io(&self.name, op, &self.root.join(rel), e.into()) {
+            // The disk is full, whichever file was being written (a staging file's
+            // name would mean nothing to whoever frees the space).
+            DestError::Full { dest, .. } => DestError::Full {
+                dest,
+                path: self.root.clone(),
+            },
+            other => other,
+        }
     }
 
     /// Opens the folder `rel` beneath the root.
