@@ -13,6 +13,7 @@
 //!   file's own metadata.
 //! - [`zone`]: the time zone that gives a UTC time its calendar day.
 //! - [`device`]: which physical disk or store a path or a copy lives on.
+//! - [`parallel`]: the one bounded worker pool (verify, ingest, restore).
 //! - [`destination`]: the storage traits, local folders, layout, markers, manifests.
 //! - [`engine`]: backup planning, single-read fan-out, verification.
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
@@ -66,6 +67,7 @@ pub mod fsutil;
 pub mod grid;
 pub mod home;
 pub mod ingest;
+pub mod parallel;
 pub mod photo;
 pub mod policy;
 pub mod progress;

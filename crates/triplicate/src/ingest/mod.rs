@@ -31,6 +31,7 @@ pub mod card;
 mod groups;
 pub mod mhl;
 
+use std::ops::ControlFlow;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -352,25 +353,20 @@ pub fn ingest(
     for (p, suffix) in plans.iter_mut().zip(suffixes) {
         p.group = suffix;
     }
-    let queue = Mutex::new(plans.iter().enumerate());
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; plans.len()]);
     let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..options.jobs.unwrap_or(t.config.backup.jobs).max(1) {
-            s.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap().next();
-                    let Some((i, planned)) = next else { break };
-                    match ctx.ingest_file(planned, &found) {
-                        Ok(outcome) => outcomes.lock().unwrap()[i] = Some(outcome),
-                        Err(e) => {
-                            catalog_error.lock().unwrap().get_or_insert(e);
-                            break;
-                        }
-                    }
-                }
-            });
+    let jobs = options.jobs.unwrap_or(t.config.backup.jobs);
+    crate::parallel::for_each(jobs, plans.iter().enumerate(), |(i, planned)| {
+        match ctx.ingest_file(planned, &found) {
+            Ok(outcome) => {
+                outcomes.lock().unwrap()[i] = Some(outcome);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                catalog_error.lock().unwrap().get_or_insert(e);
+                ControlFlow::Break(())
+            }
         }
     });
     if let Some(e) = catalog_error.into_inner().unwrap() {

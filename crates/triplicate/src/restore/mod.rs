@@ -318,58 +318,49 @@ pub fn restore(
     });
 
     // Several photos at once: each is a read, a write and a read-back, mostly waiting.
-    let queue = std::sync::Mutex::new(selected.iter());
     let shared = std::sync::Mutex::new((&mut report, &mut problems));
-    std::thread::scope(|s| {
-        for _ in 0..options.jobs.max(1) {
-            s.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                    let Some(photo) = next else { break };
-                    let key = if several_libraries {
-                        RelPath::new(photo.library.clone().into_bytes())
-                            .map(|lib| lib.join(&photo.path))
-                            .unwrap_or_else(|_| photo.path.clone())
-                    } else {
-                        photo.path.clone()
-                    };
-                    let outcome =
-                        restore_one(t, &target, &sources, photo, &key, options.skip_existing);
-                    let ok = outcome.is_ok();
-                    {
-                        let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
-                        let (report, problems) = &mut *guard;
-                        match outcome {
-                            Ok(Outcome::Restored { renamed }) => {
-                                report.restored += 1;
-                                report.renamed += u64::from(renamed);
-                                report.bytes += photo.size;
-                            }
-                            Ok(Outcome::AlreadyThere) => report.already_there += 1,
-                            Ok(Outcome::Skipped) => report.skipped += 1,
-                            // Said once for the destination, below.
-                            Err(Failure::OnlyOnStopped) => report.failed += 1,
-                            Err(Failure::Other(why)) => {
-                                report.failed += 1;
-                                problems.report(Problem {
-                                    subject: format!("{}:{}", photo.library, photo.path),
-                                    message: format!(
-                                        "{}:{} could not be restored: {why}",
-                                        photo.library, photo.path
-                                    ),
-                                    class: ErrorClass::Permanent,
-                                });
-                            }
-                        }
-                    }
-                    progress.event(&Event::WorkBytes {
-                        dest: BAR,
-                        bytes: photo.size,
-                    });
-                    progress.event(&Event::WorkDone { dest: BAR, ok });
+    crate::parallel::for_each(options.jobs, selected.iter(), |photo| {
+        let key = if several_libraries {
+            RelPath::new(photo.library.clone().into_bytes())
+                .map(|lib| lib.join(&photo.path))
+                .unwrap_or_else(|_| photo.path.clone())
+        } else {
+            photo.path.clone()
+        };
+        let outcome = restore_one(t, &target, &sources, photo, &key, options.skip_existing);
+        let ok = outcome.is_ok();
+        {
+            let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let (report, problems) = &mut *guard;
+            match outcome {
+                Ok(Outcome::Restored { renamed }) => {
+                    report.restored += 1;
+                    report.renamed += u64::from(renamed);
+                    report.bytes += photo.size;
                 }
-            });
+                Ok(Outcome::AlreadyThere) => report.already_there += 1,
+                Ok(Outcome::Skipped) => report.skipped += 1,
+                // Said once for the destination, below.
+                Err(Failure::OnlyOnStopped) => report.failed += 1,
+                Err(Failure::Other(why)) => {
+                    report.failed += 1;
+                    problems.report(Problem {
+                        subject: format!("{}:{}", photo.library, photo.path),
+                        message: format!(
+                            "{}:{} could not be restored: {why}",
+                            photo.library, photo.path
+                        ),
+                        class: ErrorClass::Permanent,
+                    });
+                }
+            }
         }
+        progress.event(&Event::WorkBytes {
+            dest: BAR,
+            bytes: photo.size,
+        });
+        progress.event(&Event::WorkDone { dest: BAR, ok });
+        std::ops::ControlFlow::Continue(())
     });
     for (name, (why, photos)) in sources.stopped.into_inner() {
         problems.report(Problem {

@@ -29,6 +29,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -460,7 +461,6 @@ fn verify_copies(
     });
 
     // Check, several copies at once.
-    let queue = Mutex::new(rows.into_iter());
     let bad: Mutex<Vec<(CopyRow, &'static str)>> = Mutex::new(Vec::new());
     let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let counts = [(); 5].map(|_| AtomicU64::new(0)); // checked, ok, missing, corrupt, bytes
@@ -468,106 +468,91 @@ fn verify_copies(
     // An error that puts the whole destination out of action (unplugged, no key):
     // checking stops, and it is reported once.
     let stopped: Mutex<Option<(String, ErrorClass, &'static str)>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..options.jobs.unwrap_or(4).max(1) {
-            s.spawn(|| {
-                loop {
-                    if stopped.lock().unwrap().is_some() {
-                        break;
-                    }
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                    let Some(row) = next else { break };
-                    let check = check_copy(dest.as_ref(), &row, options.decrypt, progress);
-                    counts[0].fetch_add(1, Ordering::Relaxed);
-                    let (state, message) = match &check {
-                        Check::Good => {
-                            counts[1].fetch_add(1, Ordering::Relaxed);
-                            counts[4].fetch_add(row.size, Ordering::Relaxed);
-                            ("verified", None)
-                        }
-                        Check::Missing => {
-                            counts[2].fetch_add(1, Ordering::Relaxed);
-                            (
-                                "missing",
-                                Some(format!("destination '{}': {} is missing", d.name, row.key)),
-                            )
-                        }
-                        Check::Corrupt { found, expected } => {
-                            counts[3].fetch_add(1, Ordering::Relaxed);
-                            counts[4].fetch_add(row.size, Ordering::Relaxed);
-                            (
-                                "corrupt",
-                                Some(format!(
-                                    "destination '{}': {} is damaged: it hashes to {}, not {}",
-                                    d.name,
-                                    row.key,
-                                    found.short(),
-                                    expected.short()
-                                )),
-                            )
-                        }
-                        Check::Damaged(why) => {
-                            counts[3].fetch_add(1, Ordering::Relaxed);
-                            (
-                                "corrupt",
-                                Some(format!(
-                                    "destination '{}': {} is damaged: {why}",
-                                    d.name, row.key
-                                )),
-                            )
-                        }
-                        Check::Unreadable(e) if e.stops_destination() => {
-                            counts[0].fetch_sub(1, Ordering::Relaxed);
-                            stopped.lock().unwrap().get_or_insert((
-                                e.to_string(),
-                                e.class(),
-                                e.state(),
-                            ));
-                            break;
-                        }
-                        Check::Unreadable(e) => {
-                            found.lock().unwrap().push(dest_problem(
-                                &d.name,
-                                &e.to_string(),
-                                e.class(),
-                            ));
-                            progress.event(&Event::WorkDone {
-                                dest: &d.name,
-                                ok: false,
-                            });
-                            continue;
-                        }
-                    };
-                    let op = Operation {
-                        run,
-                        kind: "verify",
-                        dest: Some(&d.name),
-                        photo_id: Some(row.photo_id),
-                        path: Some(&row.key),
-                        bytes: Some(row.size),
-                        duration_ms: None,
-                        outcome: state,
-                        message: message.as_deref(),
-                    };
-                    if let Err(e) = t.catalog.record_copy_checked(
-                        row.photo_id,
-                        &d.id,
-                        state,
-                        message.as_deref(),
-                        &op,
-                    ) {
-                        catalog_error.lock().unwrap().get_or_insert(e);
-                    }
-                    progress.event(&Event::WorkDone {
-                        dest: &d.name,
-                        ok: message.is_none(),
-                    });
-                    if message.is_some() {
-                        bad.lock().unwrap().push((row, state));
-                    }
-                }
-            });
+    crate::parallel::for_each(options.jobs.unwrap_or(4), rows.into_iter(), |row| {
+        let check = check_copy(dest.as_ref(), &row, options.decrypt, progress);
+        counts[0].fetch_add(1, Ordering::Relaxed);
+        let (state, message) = match &check {
+            Check::Good => {
+                counts[1].fetch_add(1, Ordering::Relaxed);
+                counts[4].fetch_add(row.size, Ordering::Relaxed);
+                ("verified", None)
+            }
+            Check::Missing => {
+                counts[2].fetch_add(1, Ordering::Relaxed);
+                (
+                    "missing",
+                    Some(format!("destination '{}': {} is missing", d.name, row.key)),
+                )
+            }
+            Check::Corrupt { found, expected } => {
+                counts[3].fetch_add(1, Ordering::Relaxed);
+                counts[4].fetch_add(row.size, Ordering::Relaxed);
+                (
+                    "corrupt",
+                    Some(format!(
+                        "destination '{}': {} is damaged: it hashes to {}, not {}",
+                        d.name,
+                        row.key,
+                        found.short(),
+                        expected.short()
+                    )),
+                )
+            }
+            Check::Damaged(why) => {
+                counts[3].fetch_add(1, Ordering::Relaxed);
+                (
+                    "corrupt",
+                    Some(format!(
+                        "destination '{}': {} is damaged: {why}",
+                        d.name, row.key
+                    )),
+                )
+            }
+            Check::Unreadable(e) if e.stops_destination() => {
+                counts[0].fetch_sub(1, Ordering::Relaxed);
+                stopped
+                    .lock()
+                    .unwrap()
+                    .get_or_insert((e.to_string(), e.class(), e.state()));
+                return ControlFlow::Break(());
+            }
+            Check::Unreadable(e) => {
+                found
+                    .lock()
+                    .unwrap()
+                    .push(dest_problem(&d.name, &e.to_string(), e.class()));
+                progress.event(&Event::WorkDone {
+                    dest: &d.name,
+                    ok: false,
+                });
+                return ControlFlow::Continue(());
+            }
+        };
+        let op = Operation {
+            run,
+            kind: "verify",
+            dest: Some(&d.name),
+            photo_id: Some(row.photo_id),
+            path: Some(&row.key),
+            bytes: Some(row.size),
+            duration_ms: None,
+            outcome: state,
+            message: message.as_deref(),
+        };
+        if let Err(e) =
+            t.catalog
+                .record_copy_checked(row.photo_id, &d.id, state, message.as_deref(), &op)
+        {
+            catalog_error.lock().unwrap().get_or_insert(e);
         }
+        progress.event(&Event::WorkDone {
+            dest: &d.name,
+            ok: message.is_none(),
+        });
+        if message.is_some() {
+            bad.lock().unwrap().push((row, state));
+        }
+        ControlFlow::Continue(())
     });
     if let Some(e) = catalog_error.into_inner().unwrap() {
         return Err(e.into());
