@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::destination::layout::Layout;
-use crate::destination::{MediaKind, ONSITE};
+use crate::vocab::{MediaKind, ONSITE};
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ impl VerifySettings {
     pub fn trust_for(&self) -> Option<std::time::Duration> {
         self.trust_for
             .as_deref()
-            .and_then(|t| crate::verify::parse_duration(t).ok())
+            .and_then(|t| crate::values::parse_duration(t).ok())
     }
 }
 
@@ -151,7 +151,7 @@ fn default_mass_change_window() -> String {
 impl ProtectionSettings {
     /// `mass_change_window`, checked when the config was loaded.
     pub fn window(&self) -> std::time::Duration {
-        crate::verify::parse_duration(&self.mass_change_window)
+        crate::values::parse_duration(&self.mass_change_window)
             .unwrap_or(std::time::Duration::from_secs(3600))
     }
 }
@@ -502,19 +502,11 @@ impl DestinationConfig {
     /// The object lock, if one is set: its mode and retention period.
     pub fn object_lock(
         &self,
-    ) -> Option<
-        Result<
-            (
-                crate::destination::remote::object_lock::LockMode,
-                std::time::Duration,
-            ),
-            String,
-        >,
-    > {
-        use crate::destination::remote::object_lock::LockMode;
+    ) -> Option<Result<(crate::values::LockMode, std::time::Duration), String>> {
+        use crate::values::LockMode;
         let period = self.object_lock.as_deref()?;
         Some((|| {
-            let period = crate::verify::parse_duration(period)?;
+            let period = crate::values::parse_duration(period)?;
             let mode = match self.object_lock_mode.as_deref() {
                 Some(m) => LockMode::parse(m)?,
                 None => LockMode::Governance,
@@ -527,7 +519,7 @@ impl DestinationConfig {
         self.offline.then(|| {
             self.refresh_every
                 .as_deref()
-                .and_then(|t| crate::verify::parse_duration(t).ok())
+                .and_then(|t| crate::values::parse_duration(t).ok())
                 .unwrap_or(DEFAULT_REFRESH_EVERY)
         })
     }
@@ -654,7 +646,7 @@ impl Config {
             crate::zone::Zone::named(z).map_err(|m| (at(&[Key("scan"), Key("time_zone")]), m))?;
         }
         if let Some(t) = &self.verify.trust_for {
-            crate::verify::parse_duration(t)
+            crate::values::parse_duration(t)
                 .map_err(|m| (at(&[Key("verify"), Key("trust_for")]), m))?;
         }
         self.check_grid()?;
@@ -713,7 +705,7 @@ impl Config {
                 "must be more than 0 and at most 100".into(),
             ));
         }
-        crate::verify::parse_duration(&p.mass_change_window)
+        crate::values::parse_duration(&p.mass_change_window)
             .map_err(|m| (at(&[Key("protection"), Key("mass_change_window")]), m))?;
         for (i, dest) in self.destinations.iter().enumerate() {
             let here = |k| at(&[Key("destination"), Index(i), Key(k)]);
@@ -738,7 +730,7 @@ impl Config {
                 parse_bandwidth(b).map_err(|m| (here("bandwidth"), m))?;
             }
             if let Some(every) = &dest.refresh_every {
-                crate::verify::parse_duration(every).map_err(|m| (here("refresh_every"), m))?;
+                crate::values::parse_duration(every).map_err(|m| (here("refresh_every"), m))?;
             }
             if let Some(lock) = dest.object_lock() {
                 lock.map_err(|m| (here("object_lock"), m))?;
@@ -796,13 +788,13 @@ impl Config {
         let g = &self.grid;
         let here = |k| vec![Key("grid"), Key(k)];
         if let Some(t) = &g.token
-            && t.trim().len() < crate::grid::MIN_TOKEN_LEN
+            && t.trim().len() < crate::vocab::MIN_GRID_TOKEN_LEN
         {
             return Err((
                 here("token"),
                 format!(
                     "the GRID token must be at least {} characters long (`triplicate grid init` makes one)",
-                    crate::grid::MIN_TOKEN_LEN
+                    crate::vocab::MIN_GRID_TOKEN_LEN
                 ),
             ));
         }
@@ -863,44 +855,7 @@ impl Config {
     }
 }
 
-/// Bytes per second from "20MB/s", "500KiB/s", "1GB/s" or a plain number of bytes.
-pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let t = t.strip_suffix("/s").unwrap_or(t).trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a bandwidth: use e.g. \"20MB/s\" or \"500KiB/s\""))?;
-    let scale: f64 = match unit.trim() {
-        "" | "B" => 1.0,
-        "kB" | "KB" => 1e3,
-        "KiB" => 1024.0,
-        "MB" => 1e6,
-        "MiB" => 1024.0 * 1024.0,
-        "GB" => 1e9,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "'{text}': unknown unit '{other}' (B, KB, KiB, MB, MiB, GB, GiB)"
-            ));
-        }
-    };
-    let bytes = (n * scale) as u64;
-    if bytes < 1024 {
-        return Err(format!(
-            "'{text}' is below 1 KiB/s: too slow to back anything up"
-        ));
-    }
-    if bytes > u32::MAX as u64 {
-        return Err(format!(
-            "'{text}' is above 4 GB/s: leave the limit out instead"
-        ));
-    }
-    Ok(bytes)
-}
+pub use crate::values::parse_bandwidth;
 
 pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -1296,17 +1251,6 @@ id = "a"
 media = "hdd"
 site = "onsite"
 "#;
-
-    #[test]
-    fn bandwidths_in_the_usual_units() {
-        assert_eq!(parse_bandwidth("20MB/s"), Ok(20_000_000));
-        assert_eq!(parse_bandwidth("500KiB/s"), Ok(512_000));
-        assert_eq!(parse_bandwidth("1.5 MiB/s"), Ok(1_572_864));
-        assert_eq!(parse_bandwidth("65536"), Ok(65_536));
-        assert!(parse_bandwidth("fast").is_err());
-        assert!(parse_bandwidth("10 parsecs/s").is_err());
-        assert!(parse_bandwidth("100B/s").is_err(), "too slow to be meant");
-    }
 
     #[test]
     fn loads_with_defaults() {

@@ -7,6 +7,8 @@
 //! scan ──▶ catalog ──▶ engine (plan, fan-out) ──▶ destination ──▶ verify ──▶ catalog
 //! ```
 //!
+//! - [`vocab`]: the shared vocabulary (media kinds, onsite, format version); [`values`]:
+//!   value types parsed once (durations, bandwidths, lock modes). Both are leaves.
 //! - [`config`]: the TOML configuration, checked with file/line/key errors.
 //! - [`catalog`]: SQLite state (photos, names, copies, runs, warnings).
 //! - [`scan`]: walking library folders, photo kinds, BLAKE3, capture times from each
@@ -81,5 +83,7 @@ pub mod scan;
 pub mod service;
 pub mod setup;
 pub mod status;
+pub mod values;
 pub mod verify;
+pub mod vocab;
 pub mod zone;

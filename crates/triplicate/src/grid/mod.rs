@@ -32,7 +32,7 @@ pub const PROTOCOL: u32 = 1;
 /// The header every GRID answer carries, with [`PROTOCOL`].
 pub const PROTOCOL_HEADER: &str = "Triplicate-Grid";
 /// Tokens shorter than this are refused.
-pub const MIN_TOKEN_LEN: usize = 32;
+pub use crate::vocab::MIN_GRID_TOKEN_LEN as MIN_TOKEN_LEN;
 /// The environment variable that overrides `grid.token`.
 pub const TOKEN_ENV: &str = "TRIPLICATE_GRID_TOKEN";
 /// The most changes one feed page holds, and its default.

@@ -170,30 +170,7 @@ impl VerifyReport {
     }
 }
 
-/// Parses durations such as `90s`, `45m`, `12h`, `30d` or `2w`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| {
-        format!("'{text}' is not a duration: use a number and s, m, h, d or w (e.g. 30d)")
-    })?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" | "" => 86_400,
-        "w" => 7 * 86_400,
-        _ => {
-            return Err(format!(
-                "'{text}': unknown unit '{unit}'; use s, m, h, d or w"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(n * secs))
-}
+pub use crate::values::parse_duration;
 
 /// How checking one copy went.
 enum Check {
@@ -820,22 +797,6 @@ impl<'a> SourcePool<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("45m").unwrap(), Duration::from_secs(2700));
-        assert_eq!(
-            parse_duration("30d").unwrap(),
-            Duration::from_secs(30 * 86_400)
-        );
-        assert_eq!(
-            parse_duration("2w").unwrap(),
-            Duration::from_secs(14 * 86_400)
-        );
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3y").is_err());
-    }
 
     #[test]
     fn samples_are_about_the_asked_share_and_differ_between_runs() {

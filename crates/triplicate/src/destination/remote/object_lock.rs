@@ -17,33 +17,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::RUNTIME;
 use super::target::{Credentials, S3Target};
 
-/// Who may lift a retention early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockMode {
-    /// Users with `s3:BypassGovernanceRetention` may; nobody else.
-    Governance,
-    /// Nobody, not even the account's root, until the date passes.
-    Compliance,
-}
-
-impl LockMode {
-    pub fn parse(s: &str) -> Result<LockMode, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "governance" => Ok(LockMode::Governance),
-            "compliance" => Ok(LockMode::Compliance),
-            _ => Err(format!(
-                "object lock mode '{s}': use governance or compliance"
-            )),
-        }
-    }
-
-    fn as_s3(self) -> &'static str {
-        match self {
-            LockMode::Governance => "GOVERNANCE",
-            LockMode::Compliance => "COMPLIANCE",
-        }
-    }
-}
+pub use crate::values::LockMode;
 
 /// The characters S3 keys keep as they are in a URL path.
 const KEY: &AsciiSet = &NON_ALPHANUMERIC

@@ -1,0 +1,129 @@
+//! Value types parsed once from what people write: durations (`30d`), bandwidths
+//! (`20MB/s`) and object-lock modes. Each parser's error says what was wrong and what
+//! to write instead. A leaf: it imports nothing of the crate.
+
+use std::time::Duration;
+
+/// Parses durations such as `90s`, `45m`, `12h`, `30d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a duration: use a number and s, m, h, d or w (e.g. 30d)")
+    })?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" | "" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "'{text}': unknown unit '{unit}'; use s, m, h, d or w"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(n * secs))
+}
+
+/// Bytes per second from "20MB/s", "500KiB/s", "1GB/s" or a plain number of bytes.
+pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t).trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a bandwidth: use e.g. \"20MB/s\" or \"500KiB/s\""))?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "KiB" => 1024.0,
+        "MB" => 1e6,
+        "MiB" => 1024.0 * 1024.0,
+        "GB" => 1e9,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "'{text}': unknown unit '{other}' (B, KB, KiB, MB, MiB, GB, GiB)"
+            ));
+        }
+    };
+    let bytes = (n * scale) as u64;
+    if bytes < 1024 {
+        return Err(format!(
+            "'{text}' is below 1 KiB/s: too slow to back anything up"
+        ));
+    }
+    if bytes > u32::MAX as u64 {
+        return Err(format!(
+            "'{text}' is above 4 GB/s: leave the limit out instead"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Who may lift a retention early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` may; nobody else.
+    Governance,
+    /// Nobody, not even the account's root, until the date passes.
+    Compliance,
+}
+
+impl LockMode {
+    pub fn parse(s: &str) -> Result<LockMode, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "governance" => Ok(LockMode::Governance),
+            "compliance" => Ok(LockMode::Compliance),
+            _ => Err(format!(
+                "object lock mode '{s}': use governance or compliance"
+            )),
+        }
+    }
+
+    pub(crate) fn as_s3(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("45m").unwrap(), Duration::from_secs(2700));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+
+    #[test]
+    fn bandwidths_in_the_usual_units() {
+        assert_eq!(parse_bandwidth("20MB/s"), Ok(20_000_000));
+        assert_eq!(parse_bandwidth("500KiB/s"), Ok(512_000));
+        assert_eq!(parse_bandwidth("1.5 MiB/s"), Ok(1_572_864));
+        assert_eq!(parse_bandwidth("65536"), Ok(65_536));
+        assert!(parse_bandwidth("fast").is_err());
+        assert!(parse_bandwidth("10 parsecs/s").is_err());
+        assert!(parse_bandwidth("100B/s").is_err(), "too slow to be meant");
+    }
+}
