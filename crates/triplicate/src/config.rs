@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::destination::layout::Layout;
+use crate::layout::Layout;
 use crate::vocab::{MediaKind, ONSITE};
 
 /// The whole configuration, checked.
@@ -494,7 +494,7 @@ fn yes() -> bool {
 }
 
 pub fn default_layout() -> String {
-    crate::destination::layout::DEFAULT_LAYOUT.to_string()
+    crate::layout::DEFAULT_LAYOUT.to_string()
 }
 
 impl DestinationConfig {
@@ -534,7 +534,7 @@ impl DestinationConfig {
 
     /// Whether the target is a URL (`s3://…`) rather than a local folder.
     pub fn is_remote(&self) -> bool {
-        crate::destination::remote::is_remote(&self.target)
+        crate::target::is_remote(&self.target)
     }
 }
 
@@ -747,8 +747,7 @@ impl Config {
                 ));
             }
             for r in &dest.encrypt_to {
-                crate::destination::encrypted::parse_recipient(r)
-                    .map_err(|m| (here("encrypt_to"), m))?;
+                crate::values::parse_recipient(r).map_err(|m| (here("encrypt_to"), m))?;
             }
             if dest.encrypt_to.is_empty()
                 && (dest.identity_file.is_some() || dest.passphrase_file.is_some())
@@ -874,8 +873,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn check_target(target: &str) -> Result<(), String> {
-    if crate::destination::remote::is_remote(target) {
-        return crate::destination::remote::RemoteTarget::parse(target).map(drop);
+    if crate::target::is_remote(target) {
+        return crate::target::RemoteTarget::parse(target).map(drop);
     }
     if !Path::new(target).is_absolute() {
         return Err(format!("'{target}' must be an absolute path"));

@@ -9,6 +9,8 @@
 //!
 //! - [`vocab`]: the shared vocabulary (media kinds, onsite, format version); [`values`]:
 //!   value types parsed once (durations, bandwidths, lock modes). Both are leaves.
+//! - [`layout`]: where a photo goes at a destination (the layout template, versions,
+//!   quarantine); [`target`]: remote destination URLs (S3, SFTP, WebDAV) parsed once.
 //! - [`config`]: the TOML configuration, checked with file/line/key errors.
 //! - [`catalog`]: SQLite state (photos, names, copies, runs, warnings).
 //! - [`scan`]: walking library folders, photo kinds, BLAKE3, capture times from each
@@ -69,6 +71,7 @@ pub mod fsutil;
 pub mod grid;
 pub mod home;
 pub mod ingest;
+pub mod layout;
 pub mod parallel;
 pub mod photo;
 pub mod policy;
@@ -83,6 +86,7 @@ pub mod scan;
 pub mod service;
 pub mod setup;
 pub mod status;
+pub mod target;
 pub mod values;
 pub mod verify;
 pub mod vocab;

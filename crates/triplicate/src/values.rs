@@ -1,7 +1,8 @@
 //! Value types parsed once from what people write: durations (`30d`), bandwidths
-//! (`20MB/s`) and object-lock modes. Each parser's error says what was wrong and what
+//! (`20MB/s`), object-lock modes and age recipients. Each parser's error says what was wrong and what
 //! to write instead. A leaf: it imports nothing of the crate.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Parses durations such as `90s`, `45m`, `12h`, `30d` or `2w`.
@@ -94,6 +95,13 @@ impl LockMode {
             LockMode::Compliance => "COMPLIANCE",
         }
     }
+}
+
+/// Parses an X25519 recipient (`age1…`).
+pub fn parse_recipient(text: &str) -> Result<age::x25519::Recipient, String> {
+    age::x25519::Recipient::from_str(text.trim()).map_err(|e| {
+        format!("'{text}' is not an age X25519 recipient (age1…, as age-keygen prints): {e}")
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The shared vocabulary: the words every layer uses and no layer owns.
 //!
 //! Media kinds and the onsite site (3-2-1's "2 kinds" and "1 offsite"), the folder a
-//! destination keeps its own files in, the version of the formats written there, and
-//! the shortest GRID token. A leaf: it imports nothing of the crate.
+//! destination keeps its own files in and its ASC MHL folder, the version of the
+//! formats written there, and the shortest GRID token. A leaf: it imports nothing of the crate.
 
 use serde::{Deserialize, Serialize};
 
@@ -72,3 +72,11 @@ impl std::fmt::Display for MediaKind {
 
 /// The shortest GRID token a node accepts (characters).
 pub const MIN_GRID_TOKEN_LEN: usize = 32;
+
+/// The folder holding a destination's or a card's ASC MHL history.
+pub const MHL_FOLDER: &str = "ascmhl";
+
+/// Prefix of the temporary names that earlier versions wrote beside the target. No
+/// longer written; a library name that starts with it is still escaped at
+/// destinations ([`super::layout`]), where such leftovers may remain.
+pub const PARTIAL_PREFIX: &str = ".triplicate-partial-";

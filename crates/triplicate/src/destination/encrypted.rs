@@ -93,12 +93,7 @@ pub fn header_len(reader: impl Read) -> io::Result<u64> {
     }
 }
 
-/// Parses an X25519 recipient (`age1…`).
-pub fn parse_recipient(text: &str) -> Result<x25519::Recipient, String> {
-    x25519::Recipient::from_str(text.trim()).map_err(|e| {
-        format!("'{text}' is not an age X25519 recipient (age1…, as age-keygen prints): {e}")
-    })
-}
+pub use crate::values::parse_recipient;
 
 /// The X25519 identities in the text of an identity file: `AGE-SECRET-KEY-1…` lines,
 /// with `#` comments and blank lines between them, as `age-keygen` writes it.

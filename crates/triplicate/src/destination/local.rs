@@ -40,10 +40,7 @@ use super::{
 use crate::fsutil::{self, Space};
 use crate::relpath::RelPath;
 
-/// Prefix of the temporary names that earlier versions wrote beside the target. No
-/// longer written; a library name that starts with it is still escaped at
-/// destinations ([`super::layout`]), where such leftovers may remain.
-pub const PARTIAL_PREFIX: &str = ".triplicate-partial-";
+pub use crate::vocab::PARTIAL_PREFIX;
 
 pub(crate) const MARKER_FILE: &str = "destination.toml";
 const WRITE_BUFFER: usize = 8 << 20;

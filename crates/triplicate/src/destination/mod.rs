@@ -16,7 +16,6 @@
 pub mod conformance;
 pub mod encrypted;
 pub mod faulty;
-pub mod layout;
 pub mod local;
 pub mod manifest;
 pub mod remote;
@@ -35,6 +34,7 @@ use crate::relpath::RelPath;
 
 pub use local::LocalDestination;
 
+pub use crate::layout;
 pub use crate::vocab::{FORMAT_VERSION, META_DIR, MediaKind, ONSITE};
 
 /// The contents of `.triplicate/destination.toml`.

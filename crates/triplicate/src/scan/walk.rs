@@ -103,7 +103,7 @@ fn read_folder<'s>(
                 let is_folder = |kind| {
                     kind == FileType::Directory
                         && name != crate::destination::META_DIR.as_bytes()
-                        && !(rel.is_empty() && name == crate::ingest::mhl::FOLDER.as_bytes())
+                        && !(rel.is_empty() && name == crate::vocab::MHL_FOLDER.as_bytes())
                 };
                 if is_folder(listed) {
                     let sub = child();

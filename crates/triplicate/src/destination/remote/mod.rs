@@ -24,7 +24,7 @@
 //! Secrets (see [`target`]) never come from the URL and never appear in messages.
 
 pub mod object_lock;
-pub mod target;
+pub use crate::target;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

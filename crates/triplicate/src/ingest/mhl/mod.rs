@@ -38,7 +38,7 @@ pub use format::{Action, HashFormat, HashList};
 use format::{ChainLink, DirectoryEntry, DirectoryHash, FileEntry, HashEntry};
 
 /// The folder holding a history.
-pub const FOLDER: &str = "ascmhl";
+pub use crate::vocab::MHL_FOLDER as FOLDER;
 /// The chain file, inside [`FOLDER`].
 pub const CHAIN_FILE: &str = "ascmhl_chain.xml";
 

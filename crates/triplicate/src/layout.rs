@@ -18,7 +18,7 @@ pub const DEFAULT_LAYOUT: &str = "{year}/{date}/{name}";
 /// `.triplicate/quarantine/<folder>/<key>`: where a damaged copy found at `key` is
 /// kept (never deleted); `folder` names the run that moved it there.
 pub fn quarantine_key(folder: &str, key: &RelPath) -> RelPath {
-    RelPath::new(format!("{}/quarantine/{folder}", super::META_DIR).into_bytes())
+    RelPath::new(format!("{}/quarantine/{folder}", crate::vocab::META_DIR).into_bytes())
         .expect("run ids are clean")
         .join(key)
 }
@@ -44,7 +44,7 @@ pub fn version_key(
         .unwrap_or(b"");
     let mut file = format!("{time}~{}", hash.short()).into_bytes();
     file.extend_from_slice(ext);
-    let mut path = format!("{}/versions/", crate::destination::META_DIR).into_bytes();
+    let mut path = format!("{}/versions/", crate::vocab::META_DIR).into_bytes();
     path.extend_from_slice(key.as_bytes());
     path.push(b'/');
     path.extend_from_slice(&file);
@@ -274,8 +274,8 @@ impl Layout {
 ///   `%XX` in a key is an escape. The library name itself is in the catalog and the
 ///   manifest, and restore gives it back.
 pub fn escape_component(part: &[u8]) -> Vec<u8> {
-    let reserved = part == super::META_DIR.as_bytes()
-        || part.starts_with(super::local::PARTIAL_PREFIX.as_bytes());
+    let reserved = part == crate::vocab::META_DIR.as_bytes()
+        || part.starts_with(crate::vocab::PARTIAL_PREFIX.as_bytes());
     let mut out = Vec::with_capacity(part.len());
     let escape = |out: &mut Vec<u8>, bytes: &[u8]| {
         for b in bytes {
