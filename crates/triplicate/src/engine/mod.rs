@@ -20,6 +20,7 @@ mod groups;
 pub(crate) mod names;
 mod plan;
 mod queue;
+pub mod retry;
 mod worker;
 
 use std::collections::HashSet;

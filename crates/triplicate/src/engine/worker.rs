@@ -20,6 +20,7 @@ use super::fanout::{Placement, SourceError, Target, TargetError, choose_key, fan
 use super::groups::GroupNames;
 use super::plan::Job;
 use super::queue::JobQueue;
+use super::retry::RETRY;
 use crate::catalog::{CatalogError, EarlierVersion, FolderFile, Operation, PendingPhoto};
 use crate::config::DestinationConfig;
 use crate::destination::layout::{Layout, LayoutInput, version_key};
@@ -110,20 +111,6 @@ impl Drop for Slots<'_> {
     }
 }
 
-/// Attempts per photo and destination within one run. A name taken between choosing and
-/// publishing, or a transient failure (an I/O error, a copy that read back wrong), is
-/// tried again, after a backoff for failures; permanent failures are not.
-const ATTEMPTS: u32 = 4;
-
-/// Backoff before attempt `attempt` (1, 2, …): 50 ms × 4ⁿ⁻¹, with ±50 % jitter drawn
-/// from the photo id so that workers do not retry in step.
-fn backoff(attempt: u32, photo_id: i64) -> std::time::Duration {
-    let base = 50u64 * 4u64.pow(attempt.saturating_sub(1));
-    let h = blake3::hash(&[photo_id.to_le_bytes(), u64::from(attempt).to_le_bytes()].concat());
-    let jitter = u64::from(h.as_bytes()[0]) * base / 255; // 0 ..= base
-    std::time::Duration::from_millis(base / 2 + jitter)
-}
-
 impl RunContext<'_> {
     pub fn problem(&self, p: Problem) {
         self.progress.event(&Event::Problem(&p));
@@ -138,12 +125,12 @@ impl RunContext<'_> {
         let mut remaining: Vec<usize> = job.dests.clone();
         let mut last_errors: Vec<(usize, TargetError)> = Vec::new();
 
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..RETRY.attempts {
             if last_errors
                 .iter()
                 .any(|(_, e)| !matches!(e, TargetError::Dest(DestError::AlreadyExists { .. })))
             {
-                std::thread::sleep(backoff(attempt, photo.photo_id));
+                std::thread::sleep(RETRY.wait(attempt, &photo.photo_id.to_le_bytes()));
             }
             last_errors.clear();
             remaining.retain(|&i| !self.open[i].stopped.load(Ordering::Relaxed));
@@ -289,7 +276,6 @@ impl RunContext<'_> {
                 }
             };
             let millis = began.elapsed().as_millis() as u64;
-            let last_attempt = attempt + 1 == ATTEMPTS;
             for ((i, key), result) in writes.iter().zip(results) {
                 let od = &self.open[*i];
                 match result {
@@ -300,7 +286,7 @@ impl RunContext<'_> {
                     }
                     // Taken meanwhile (a case-insensitive twin, another process), or a
                     // failure that may pass: try again.
-                    Err(e) if e.is_worth_retrying() && !last_attempt => {
+                    Err(e) if RETRY.again(attempt, &e) => {
                         tracing::info!(destination = %od.config.name, attempt, "retrying {}: {e}", photo.path);
                         let message = e.to_string();
                         self.t.catalog.record_operation(&Operation {

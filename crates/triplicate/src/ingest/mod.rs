@@ -46,6 +46,7 @@ use crate::destination::layout::{IngestTokens, Layout, LayoutInput};
 use crate::destination::{self, DestError, LocalDestination, MediaKind, Stored, WriteDestination};
 use crate::device::DeviceId;
 use crate::engine::fanout::{Learned, Placement, Target, choose_key, fan_out, fan_out_learning};
+use crate::engine::retry::RETRY;
 use crate::engine::{DestinationWrapper, run_id};
 use crate::home::Triplicate;
 use crate::photo::{ContentHash, PhotoKind};
@@ -54,9 +55,6 @@ use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
 use crate::scan::metadata::{self, CAPTURE_FORMAT, CaptureSource};
 use card::{Card, CardError, CardFile, CardLayout};
-
-/// Attempts per copy: the first, and two retries from the card.
-const ATTEMPTS: usize = 3;
 
 /// What to ingest, and where to.
 #[derive(Debug, Clone, Default)]
@@ -1054,7 +1052,7 @@ impl Context<'_> {
         let mut written: Vec<(Slot, Stored)> = Vec::new();
         let mut last_errors: Vec<(Slot, String, crate::destination::ErrorClass)> = Vec::new();
         let mut placement_errors = Vec::new();
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..RETRY.attempts {
             // Every copy written (or failed for good): no retry, and no wait for one.
             if pending.is_empty() {
                 break;
@@ -1062,7 +1060,7 @@ impl Context<'_> {
             if attempt > 0
                 && let Some(l) = known
             {
-                std::thread::sleep(std::time::Duration::from_millis(50 << (2 * attempt)));
+                std::thread::sleep(RETRY.wait(attempt, p.file.rel.as_bytes()));
                 // A copy that read back wrong is still there: place again, by content.
                 let mut again = Vec::new();
                 for slot in pending {
@@ -1122,7 +1120,7 @@ impl Context<'_> {
             for (slot, result) in pending.into_iter().zip(results) {
                 match result {
                     Ok(stored) => written.push((slot, stored)),
-                    Err(e) if e.is_worth_retrying() && attempt + 1 < ATTEMPTS => {
+                    Err(e) if RETRY.again(attempt, &e) => {
                         tracing::info!("retrying {} to {}: {e}", p.file.rel, self.name_of(&slot));
                         retry.push(slot);
                     }
