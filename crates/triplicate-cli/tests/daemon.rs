@@ -102,9 +102,12 @@ fn photos_dropped_into_the_library_reach_every_destination_and_partial_files_nev
     );
     assert!(w.ok(&["log", "--errors"]).trim().is_empty());
     let json = w.ok(&["log", "--json", "--limit", "3"]);
+    // Exactly the three asked for, each a whole operation (no output would pass a
+    // loop over the lines).
+    assert_eq!(json.lines().count(), 3, "{json}");
     for line in json.lines() {
         let op: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(op["kind"].is_string());
+        assert!(op["kind"].is_string() && op["outcome"].is_string(), "{op}");
     }
 }
 
