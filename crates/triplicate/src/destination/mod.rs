@@ -361,16 +361,37 @@ pub trait WriteDestination: ReadDestination {
 }
 
 /// Opens a configured destination for writing: checks its marker, takes its lock and
-/// builds the stack of wrappers around it. The one place where that stack is built.
+/// builds the stack of wrappers around it (see [`stack`]).
 pub fn open(config: &DestinationConfig) -> Result<Arc<dyn WriteDestination>, DestError> {
+    stack(config, Access::Write)
+}
+
+/// How a destination is opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Locked, for writing.
+    Write,
+    /// Without a lock, and on a read-only disk too (verify, restore).
+    Read,
+}
+
+/// The one place where a destination's stack is built: the store (a local folder or a
+/// remote one), its marker checked, and its encryption around it.
+fn stack(
+    config: &DestinationConfig,
+    access: Access,
+) -> Result<Arc<dyn WriteDestination>, DestError> {
     let (dest, marker): (Arc<dyn WriteDestination>, Marker) = if config.is_remote() {
         let remote = connect(config)?;
         let marker = remote.check_marker(&config.id)?;
         (Arc::new(remote), marker)
     } else {
-        let local = LocalDestination::open(&config.name, &config.local_root(), &config.id)?;
-        let marker =
-            LocalDestination::check_marker(&config.name, &config.local_root(), &config.id)?;
+        let (name, root) = (&config.name, config.local_root());
+        let local = match access {
+            Access::Write => LocalDestination::open(name, &root, &config.id)?,
+            Access::Read => LocalDestination::open_read_only(name, &root, &config.id)?,
+        };
+        let marker = LocalDestination::check_marker(name, &root, &config.id)?;
         (Arc::new(local), marker)
     };
     match encrypted::Encryption::of(config, &marker)? {
@@ -428,23 +449,8 @@ pub fn connect(config: &DestinationConfig) -> Result<remote::RemoteDestination, 
 /// Opens a configured destination for reading only (verify, restore): checks its
 /// marker, takes no lock, works on a read-only disk.
 pub fn open_read(config: &DestinationConfig) -> Result<Arc<dyn ReadDestination>, DestError> {
-    let (dest, marker): (Arc<dyn ReadDestination>, Marker) = if config.is_remote() {
-        let remote = connect(config)?;
-        let marker = remote.check_marker(&config.id)?;
-        (Arc::new(remote), marker)
-    } else {
-        let local =
-            LocalDestination::open_read_only(&config.name, &config.local_root(), &config.id)?;
-        let marker =
-            LocalDestination::check_marker(&config.name, &config.local_root(), &config.id)?;
-        (Arc::new(local), marker)
-    };
-    match encrypted::Encryption::of(config, &marker)? {
-        Some(encryption) => Ok(Arc::new(encrypted::EncryptedDestination::new(
-            dest, encryption,
-        ))),
-        None => Ok(dest),
-    }
+    let dest: Arc<dyn ReadDestination> = stack(config, Access::Read)?;
+    Ok(dest)
 }
 
 /// Reads the marker of a configured destination without locking it: for `status`.
