@@ -13,8 +13,10 @@
 //! Destinations classify their own errors ([`DestError::class`]) as transient or
 //! permanent, so that retry code asks rather than guesses.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod encrypted;
+#[cfg(any(test, feature = "testing"))]
 pub mod faulty;
 pub mod local;
 pub mod manifest;

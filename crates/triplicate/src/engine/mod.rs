@@ -61,7 +61,8 @@ pub struct BackupOptions {
     pub unattended: bool,
 }
 
-/// A function that wraps a destination in another (see [`destination::faulty`]).
+/// A function that wraps a destination in another (the tests' fault-injecting
+/// `destination::faulty`, with the `testing` feature).
 #[derive(Clone)]
 pub struct DestinationWrapper(pub Arc<WrapFn>);
 
