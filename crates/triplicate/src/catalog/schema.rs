@@ -341,3 +341,56 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX file_history_ended ON file_history(until) WHERE until IS NOT NULL;
     "#,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+    use crate::catalog::Catalog;
+
+    /// A catalog left at every earlier schema version, holding a photo under two names
+    /// and a verified copy of it, opens at the newest with all of that intact.
+    #[test]
+    fn a_populated_catalog_of_every_earlier_version_opens_with_its_contents() {
+        for version in 1..=MIGRATIONS.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("catalog.db");
+            {
+                let conn = rusqlite::Connection::open(&path).unwrap();
+                for m in &MIGRATIONS[..version] {
+                    conn.execute_batch(m).unwrap();
+                }
+                conn.pragma_update(None, "user_version", version as i64)
+                    .unwrap();
+                // Written with the columns of the first version, which every later
+                // one keeps.
+                conn.execute_batch(
+                    "INSERT INTO photos(id, hash, size, captured, captured_from, kind, first_seen)
+                       VALUES (1, zeroblob(32), 5, '2024-05-17T10:00:00', 'exif', 'image', 1);
+                     INSERT INTO files(library, path, photo_id, size, mtime_ns, inode)
+                       VALUES ('library', CAST('2024/IMG_0001.JPG' AS BLOB), 1, 5, 7, 1),
+                              ('library', CAST('Selects/best.JPG' AS BLOB), 1, 5, 7, 2);
+                     INSERT INTO copies(photo_id, dest, path, state, verified_at, updated_at)
+                       VALUES (1, 'usb-id', CAST('2024/2024-05-17/IMG_0001.JPG' AS BLOB),
+                               'verified', 2, 2);",
+                )
+                .unwrap();
+            }
+            let catalog = Catalog::open(&path)
+                .unwrap_or_else(|e| panic!("a catalog of version {version} opens: {e}"));
+            let names: Vec<String> = catalog
+                .names_to_restore()
+                .unwrap()
+                .into_iter()
+                .map(|n| n.path.to_string())
+                .collect();
+            assert_eq!(
+                names,
+                ["2024/IMG_0001.JPG", "Selects/best.JPG"],
+                "version {version}"
+            );
+            let copies = catalog.copies_at("usb-id").unwrap();
+            assert_eq!(copies.len(), 1, "version {version}");
+            assert_eq!(copies[0].state, "verified", "version {version}");
+        }
+    }
+}
