@@ -628,6 +628,25 @@ mod tests {
         assert_eq!(plain_len(100, 10), None);
     }
 
+    proptest::proptest! {
+        /// Every plain length has one ciphertext length, which gives it back; every
+        /// ciphertext length gives back a plain length only when it is that one's; and
+        /// a longer plain file always makes a longer stored one.
+        #[test]
+        fn stored_and_plain_lengths_are_inverse(
+            header in 0u64..MAX_HEADER,
+            plain in 0u64..(1 << 40),
+            stored in 0u64..(1 << 40),
+        ) {
+            let s = stored_len(header, plain);
+            proptest::prop_assert_eq!(plain_len(header, s), Some(plain));
+            proptest::prop_assert!(stored_len(header, plain + 1) > s);
+            if let Some(p) = plain_len(header, stored) {
+                proptest::prop_assert_eq!(stored_len(header, p), stored);
+            }
+        }
+    }
+
     #[test]
     fn puts_store_age_files_that_read_back_plain() {
         let e = encrypted(true);
