@@ -504,3 +504,76 @@ impl Catalog {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A change: (origin, its sequence number there, subject, present).
+    type Change = (u8, i64, u8, bool);
+
+    fn row((origin, seq, subject, present): Change) -> (String, i64, RecordRow) {
+        (
+            format!("node-{origin}"),
+            seq,
+            RecordRow {
+                subject: vec![subject],
+                present,
+                first_seen: seq,
+                record: format!("{origin}/{seq}/{subject}/{present}"),
+            },
+        )
+    }
+
+    fn records(catalog: &Catalog) -> Vec<(String, Vec<u8>, bool, String)> {
+        let mut out: Vec<_> = catalog
+            .grid_records()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.origin, r.subject, r.present, r.record))
+            .collect();
+        out.sort();
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Whatever order changes arrive in, in however many pulls, and however often
+        /// a change comes again, every node ends with the same records: for each origin
+        /// and subject, the change with the highest sequence number there.
+        #[test]
+        fn merging_is_independent_of_order_batches_and_repeats(
+            changes in proptest::collection::btree_map((0u8..3, 1i64..40), (0u8..4, any::<bool>()), 1..40),
+            split in 0usize..40,
+        ) {
+            let changes: Vec<Change> = changes
+                .into_iter()
+                .map(|((origin, seq), (subject, present))| (origin, seq, subject, present))
+                .collect();
+            let dir = tempfile::tempdir().unwrap();
+            let one = Catalog::open(&dir.path().join("one.db")).unwrap();
+            let two = Catalog::open(&dir.path().join("two.db")).unwrap();
+            let rows: Vec<_> = changes.iter().copied().map(row).collect();
+            one.grid_merge("http://peer", "peer", &rows, 1).unwrap();
+            // The other node: the changes backwards, in two pulls that overlap.
+            let mut backwards = rows.clone();
+            backwards.reverse();
+            let at = split.min(backwards.len());
+            two.grid_merge("http://peer", "peer", &backwards[..at], 1).unwrap();
+            two.grid_merge("http://peer", "peer", &backwards, 2).unwrap();
+            prop_assert_eq!(records(&one), records(&two));
+            // Each record is its origin and subject's newest change.
+            for (origin, subject, present, record) in records(&one) {
+                let newest = changes
+                    .iter()
+                    .filter(|c| format!("node-{}", c.0) == origin && vec![c.2] == subject)
+                    .max_by_key(|c| c.1)
+                    .unwrap();
+                prop_assert_eq!(present, newest.3);
+                prop_assert_eq!(record, row(*newest).2.record);
+            }
+        }
+    }
+}
