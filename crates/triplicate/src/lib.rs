@@ -17,7 +17,8 @@
 //!   file's own metadata.
 //! - [`zone`]: the time zone that gives a UTC time its calendar day.
 //! - [`device`]: which physical disk or store a path or a copy lives on.
-//! - [`parallel`]: the one bounded worker pool (verify, ingest, restore).
+//! - [`parallel`]: the one bounded worker pool (verify, ingest, restore); [`throttle`]:
+//!   the one bandwidth limit (remote destinations, GRID sends).
 //! - [`destination`]: the storage traits, local folders, layout, markers, manifests.
 //! - [`engine`]: backup planning, single-read fan-out, verification.
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
@@ -87,6 +88,7 @@ pub mod service;
 pub mod setup;
 pub mod status;
 pub mod target;
+pub mod throttle;
 pub mod values;
 pub mod verify;
 pub mod vocab;

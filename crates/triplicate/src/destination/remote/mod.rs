@@ -28,7 +28,7 @@ pub use crate::target;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use opendal::blocking;
 
@@ -38,6 +38,7 @@ use super::{
     Stored, WriteDestination,
 };
 use crate::relpath::RelPath;
+use crate::throttle::Throttle;
 pub use target::{Credentials, KnownHosts, RemoteTarget, S3Target, WebDavLogin, is_remote};
 
 /// The runtime opendal's blocking calls run on: small, shared by every destination.
@@ -79,6 +80,8 @@ pub struct RemoteDestination {
     streams: bool,
     /// S3 Object Lock: a retention period set on every object stored.
     lock: Option<object_lock::ObjectLock>,
+    /// The configured `bandwidth`, shared by every upload to this destination.
+    throttle: Option<Arc<Throttle>>,
 }
 
 impl RemoteDestination {
@@ -102,7 +105,7 @@ impl RemoteDestination {
         opendal::install_default();
         let protocol = parsed.protocol();
         let fail = |e: opendal::Error| remote_error(name, protocol, "configure", None, e);
-        let (mut op, publish) = match &parsed {
+        let (op, publish) = match &parsed {
             RemoteTarget::S3(t) => {
                 let credentials = credentials_file
                     .map(Credentials::from_file)
@@ -140,14 +143,6 @@ impl RemoteDestination {
                 (opendal::Operator::new(b).map_err(fail)?, Publish::Rename)
             }
         };
-        if let Some(bytes) = bandwidth {
-            // The burst must hold one part, which is written in one go.
-            let bytes = bytes.min(u32::MAX as u64) as u32;
-            op = op.layer(opendal::layers::ThrottleLayer::new(
-                bytes,
-                bytes.max(PART as u32),
-            ));
-        }
         let capability = op.info().capability();
         let _guard = RUNTIME.enter();
         let uploads = op.clone();
@@ -162,6 +157,8 @@ impl RemoteDestination {
             if_not_exists: publish == Publish::Direct && capability.write_with_if_not_exists,
             streams: capability.write_can_multi,
             lock: None,
+            // The burst holds one part, which is written in one go.
+            throttle: Throttle::new(bandwidth, PART as u64),
         })
     }
 
@@ -495,6 +492,14 @@ fn is_partial(path: &str) -> bool {
 
 impl WriteDestination for RemoteDestination {
     fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
+        let mut limited;
+        let data: &mut dyn Read = match &self.throttle {
+            Some(throttle) => {
+                limited = throttle.reader(data);
+                &mut limited
+            }
+            None => data,
+        };
         let path = self.path(key)?;
         if self.stat(key)?.is_some() {
             return Err(self.already_exists(key));
