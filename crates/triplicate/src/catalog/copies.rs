@@ -195,24 +195,7 @@ impl Catalog {
                  WHERE c.dest = ?1 AND c.state = 'verified' AND c.manifest IS NULL
                  ORDER BY c.path",
             )?;
-            let rows = stmt.query_map([dest], |r| {
-                Ok(UnlistedCopy {
-                    photo_id: r.get(0)?,
-                    key: rel(r.get(1)?)?,
-                    hash: hash_from(r.get(2)?),
-                    size: r.get::<_, i64>(3)? as u64,
-                    captured: r.get(4)?,
-                    kind: r.get(5)?,
-                    library: r.get(6)?,
-                    source: rel(r.get(7)?)?,
-                    verified_at: r.get(8)?,
-                    stored_hash: r.get::<_, Option<Vec<u8>>>(9)?.map(hash_from),
-                    mtime_ns: r.get::<_, Option<i64>>(10)?.filter(|&m| m >= 0),
-                    alias: None,
-                    since: r.get(11)?,
-                    until: None,
-                })
-            })?;
+            let rows = stmt.query_map([dest], UnlistedCopy::from_row)?;
             rows.collect()
         })
     }

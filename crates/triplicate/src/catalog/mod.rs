@@ -175,6 +175,30 @@ pub struct UnlistedCopy {
     pub until: Option<i64>,
 }
 
+impl UnlistedCopy {
+    /// Reads the columns every manifest line's query selects first, in this order:
+    /// photo id, key, hash, size, captured, kind, library, source, verified at, stored
+    /// hash, mtime, since. The caller fills `alias` and `until` from what follows.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnlistedCopy> {
+        Ok(UnlistedCopy {
+            photo_id: r.get(0)?,
+            key: rel(r.get(1)?)?,
+            hash: hash_from(r.get(2)?),
+            size: r.get::<_, i64>(3)? as u64,
+            captured: r.get(4)?,
+            kind: r.get(5)?,
+            library: r.get(6)?,
+            source: rel(r.get(7)?)?,
+            verified_at: r.get(8)?,
+            stored_hash: r.get::<_, Option<Vec<u8>>>(9)?.map(hash_from),
+            mtime_ns: r.get::<_, Option<i64>>(10)?.filter(|&m| m >= 0),
+            alias: None,
+            since: r.get(11)?,
+            until: None,
+        })
+    }
+}
+
 /// Which name an alias line is, and where the content's copy is.
 #[derive(Debug, Clone)]
 pub struct AliasOf {

@@ -213,9 +213,9 @@ impl Catalog {
                 "SELECT a.photo_id, a.key, p.hash, p.size, COALESCE(f.captured, p.captured),
                         COALESCE(f.kind, p.kind), f.library, f.path, a.verified_at,
                         COALESCE(a.stored_hash, CASE WHEN a.key = c.path THEN c.stored_hash END), f.mtime_ns,
-                        a.file_id, c.path,
                         (SELECT MAX(h.since) FROM file_history h WHERE h.library = f.library
-                           AND h.path = f.path AND h.photo_id = a.photo_id AND h.until IS NULL)
+                           AND h.path = f.path AND h.photo_id = a.photo_id AND h.until IS NULL),
+                        a.file_id, c.path
                  FROM aliases a INDEXED BY aliases_unlisted
                  JOIN photos p ON p.id = a.photo_id
                  JOIN files f ON f.id = a.file_id
@@ -225,23 +225,11 @@ impl Catalog {
             )?;
             let rows = stmt.query_map([dest], |r| {
                 Ok(UnlistedCopy {
-                    photo_id: r.get(0)?,
-                    key: rel(r.get(1)?)?,
-                    hash: hash_from(r.get(2)?),
-                    size: r.get::<_, i64>(3)? as u64,
-                    captured: r.get(4)?,
-                    kind: r.get(5)?,
-                    library: r.get(6)?,
-                    source: rel(r.get(7)?)?,
-                    verified_at: r.get(8)?,
-                    stored_hash: r.get::<_, Option<Vec<u8>>>(9)?.map(hash_from),
-                    mtime_ns: r.get::<_, Option<i64>>(10)?.filter(|&m| m >= 0),
                     alias: Some(AliasOf {
-                        file_id: r.get(11)?,
-                        copy_key: r.get::<_, Option<Vec<u8>>>(12)?.map(rel).transpose()?,
+                        file_id: r.get(12)?,
+                        copy_key: r.get::<_, Option<Vec<u8>>>(13)?.map(rel).transpose()?,
                     }),
-                    since: r.get(13)?,
-                    until: None,
+                    ..UnlistedCopy::from_row(r)?
                 })
             })?;
             rows.collect()
@@ -254,13 +242,13 @@ impl Catalog {
     pub fn unlisted_ends(&self, dest: &str) -> Result<Vec<(i64, UnlistedCopy)>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT h.id, COALESCE(
+                "SELECT p.id, COALESCE(
                           (SELECT a.key FROM aliases a JOIN files f ON f.id = a.file_id
                            WHERE a.dest = ?1 AND f.library = h.library AND f.path = h.path
                              AND a.photo_id = h.photo_id),
                           c.path),
                         p.hash, p.size, p.captured, p.kind, h.library, h.path,
-                        c.verified_at, h.mtime_ns, h.since, h.until, p.id
+                        c.verified_at, NULL, h.mtime_ns, h.since, h.until, h.id
                  FROM file_history h INDEXED BY file_history_ended
                  JOIN photos p ON p.id = h.photo_id
                  JOIN copies c ON c.photo_id = h.photo_id AND c.dest = ?1
@@ -271,22 +259,10 @@ impl Catalog {
             )?;
             let rows = stmt.query_map([dest], |r| {
                 Ok((
-                    r.get(0)?,
+                    r.get(13)?,
                     UnlistedCopy {
-                        photo_id: r.get(12)?,
-                        key: rel(r.get(1)?)?,
-                        hash: hash_from(r.get(2)?),
-                        size: r.get::<_, i64>(3)? as u64,
-                        captured: r.get(4)?,
-                        kind: r.get(5)?,
-                        library: r.get(6)?,
-                        source: rel(r.get(7)?)?,
-                        verified_at: r.get(8)?,
-                        stored_hash: None,
-                        mtime_ns: r.get::<_, Option<i64>>(9)?.filter(|&m| m >= 0),
-                        alias: None,
-                        since: r.get(10)?,
-                        until: r.get(11)?,
+                        until: r.get(12)?,
+                        ..UnlistedCopy::from_row(r)?
                     },
                 ))
             })?;
