@@ -327,8 +327,27 @@ pub fn verify(r: &triplicate::verify::VerifyReport) {
         } else {
             String::new()
         };
+        let names = if d.names_checked > 0 {
+            format!(
+                "; {} {} checked, {} missing or damaged{}",
+                d.names_checked,
+                if d.names_checked == 1 {
+                    "file of another name"
+                } else {
+                    "files of other names"
+                },
+                d.names_bad,
+                if d.names_repaired > 0 {
+                    format!(", {} made again", d.names_repaired)
+                } else {
+                    String::new()
+                }
+            )
+        } else {
+            String::new()
+        };
         say!(
-            "{:>12}: {} checked ({}), {} good, {} missing, {} corrupt{repairs}",
+            "{:>12}: {} checked ({}), {} good, {} missing, {} corrupt{repairs}{names}",
             d.name,
             d.checked,
             HumanBytes(d.bytes),

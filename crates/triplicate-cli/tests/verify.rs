@@ -217,6 +217,12 @@ fn a_name_whose_file_was_deleted_at_the_destination_is_found_and_made_again() {
         (Some(1), Some(1)),
         "{d}"
     );
+    // The summary a person reads says so too, not only the problem.
+    let said = String::from_utf8_lossy(&w.run(&["verify"]).stdout).into_owned();
+    assert!(
+        said.contains("1 file of another name checked, 1 missing or damaged"),
+        "{said}"
+    );
     let problems = report["problems"].to_string();
     assert!(
         problems.contains(name.file_name().unwrap().to_str().unwrap())
