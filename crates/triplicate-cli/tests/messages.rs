@@ -162,6 +162,25 @@ fn a_backup_problem_is_said_once_when_output_and_errors_go_to_one_log() {
     assert!(said.contains("with 1 problem (said above)"), "{said}");
     assert_said_once(&said);
 
+    // On a terminal, where both go, the same.
+    let on_terminal = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "{} --home '{}' backup",
+                env!("CARGO_BIN_EXE_triplicate"),
+                w.home().display()
+            ),
+            "/dev/null",
+        ])
+        .env_remove("TRIPLICATE_HOME")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(said.contains("with 1 problem (said above)"), "{said}");
+    assert_eq!(said.matches("is not mounted").count(), 1, "{said}");
+
     // To two places, each has it once: the report on stdout is whole by itself.
     let out = w.run(&["backup"]);
     let (report, errors) = (
