@@ -95,7 +95,7 @@ enum Command {
         #[arg(long, value_name = "PCT", value_parser = parse_percent)]
         sample: Option<f64>,
         /// Check only copies last verified longer ago than this (e.g. 30d, 12h).
-        #[arg(long, value_name = "DURATION", value_parser = triplicate::verify::parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = triplicate::values::parse_duration)]
         older_than: Option<std::time::Duration>,
         /// Rewrite missing or damaged copies from the library or another destination.
         #[arg(long)]
@@ -274,7 +274,7 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 0)]
         keep_monthly: u32,
         /// Keep every version that was current this recently (e.g. 30d, 2w).
-        #[arg(long, value_name = "DURATION", value_parser = triplicate::verify::parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = triplicate::values::parse_duration)]
         keep_within: Option<std::time::Duration>,
         /// Only at this destination (repeatable).
         #[arg(long = "dest", value_name = "NAME")]
@@ -853,7 +853,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !d.encrypt_to.is_empty() {
                 say!(
                     "  Copies are encrypted with age to {}.",
-                    d.encrypt_to.join(", ")
+                    d.encrypt_to
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 if d.passphrase_file.is_some() {
                     say!(

@@ -48,12 +48,7 @@ pub fn start(
     service: Arc<Service>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Running> {
-    let addr = match listen {
-        Some(a) => a,
-        None => config.server.listen.parse().with_context(|| {
-            format!("server.listen '{}' is not ADDR:PORT", config.server.listen)
-        })?,
-    };
+    let addr = listen.unwrap_or(*config.server.listen);
     let token = token(config)?;
     // Checked before binding, so that a missing token is the error a user sees.
     Access::new(addr, token.as_deref(), &config.server.hosts)?;

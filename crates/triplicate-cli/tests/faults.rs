@@ -343,7 +343,7 @@ fn a_config_error_names_the_file_line_and_key_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("config.toml:{line}: destination.media")),
+        err.contains(&format!("config.toml:{line}: destination[0].media")),
         "{err}"
     );
     assert!(err.contains("floppy"), "{err}");

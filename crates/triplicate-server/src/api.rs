@@ -357,17 +357,17 @@ impl From<&triplicate::config::DestinationConfig> for DestinationView {
     fn from(d: &triplicate::config::DestinationConfig) -> Self {
         DestinationView {
             name: d.name.clone(),
-            target: d.target.clone(),
+            target: d.target.to_string(),
             id: d.id.clone(),
             media: d.media,
             site: d.site.clone(),
             offsite: d.is_offsite(),
             enabled: d.enabled,
             automatic: d.automatic,
-            layout: d.layout.clone(),
+            layout: d.layout.to_string(),
             concurrency: d.concurrency,
             offline: d.offline,
-            refresh_every: d.refresh_every.clone(),
+            refresh_every: d.refresh_every.as_ref().map(|s| s.to_string()),
         }
     }
 }

@@ -34,7 +34,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
+use crate::target::Target;
+use crate::values::{Bandwidth, ListenAddr, LockMode, Recipient, Span, Written};
 use crate::vocab::{MediaKind, ONSITE};
+use crate::zone::Zone;
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,15 +99,13 @@ pub struct VerifySettings {
     /// again. Unset: a proof lasts until a check finds the copy damaged. A card ingest
     /// always proves every copy in its own run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trust_for: Option<String>,
+    pub trust_for: Option<Span>,
 }
 
 impl VerifySettings {
-    /// `trust_for`, parsed (the configuration was checked on load).
+    /// How long a proof lasts, if it expires at all.
     pub fn trust_for(&self) -> Option<std::time::Duration> {
-        self.trust_for
-            .as_deref()
-            .and_then(|t| crate::values::parse_duration(t).ok())
+        self.trust_for.as_deref().copied()
     }
 }
 
@@ -117,13 +118,13 @@ pub struct ScanSettings {
     /// The IANA time zone ("Asia/Tokyo") that gives a UTC capture time (a video's) its
     /// calendar day; the machine's when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_zone: Option<String>,
+    pub time_zone: Option<Written<Zone>>,
 }
 
 impl ScanSettings {
-    /// The zone of `time_zone` (checked when the configuration was loaded).
-    pub fn zone(&self) -> crate::zone::Zone {
-        crate::zone::Zone::named(self.time_zone.as_deref().unwrap_or("")).unwrap_or_default()
+    /// The zone of `time_zone`, or the machine's.
+    pub fn zone(&self) -> Zone {
+        self.time_zone.as_deref().copied().unwrap_or_default()
     }
 }
 
@@ -141,18 +142,16 @@ pub struct ProtectionSettings {
     /// Photos lost (changed or deleted) this recently count too, so that changes
     /// spread over many small scans trip the guard like one big scan, e.g. "1h".
     #[serde(default = "default_mass_change_window")]
-    pub mass_change_window: String,
+    pub mass_change_window: Span,
 }
 
-fn default_mass_change_window() -> String {
-    "1h".into()
+fn default_mass_change_window() -> Span {
+    Span::new("1h").expect("a valid duration")
 }
 
 impl ProtectionSettings {
-    /// `mass_change_window`, checked when the config was loaded.
     pub fn window(&self) -> std::time::Duration {
-        crate::values::parse_duration(&self.mass_change_window)
-            .unwrap_or(std::time::Duration::from_secs(3600))
+        *self.mass_change_window
     }
 }
 
@@ -192,7 +191,7 @@ pub struct IngestSettings {
     pub library: Option<String>,
     /// Where a card's files go in the library (see the README for the tokens).
     #[serde(default = "default_layout")]
-    pub template: String,
+    pub template: Written<Layout>,
     /// A card is safe to format when every file on it has at least this many verified
     /// copies, counted by the coverage rule (one per device, none on the card's) ...
     #[serde(default = "two")]
@@ -297,7 +296,7 @@ pub struct GridSettings {
     pub interval: f64,
     /// At most this many bytes per second sent to peers, e.g. "50MB/s".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_send_rate: Option<String>,
+    pub max_send_rate: Option<Bandwidth>,
     /// Nothing is ever removed here: what peers send is only added (never replaced),
     /// and `prune`, `archive delete` and `archive prune` refuse to run. For a central node that must outlive a compromised
     /// capture node or operator mistake.
@@ -372,7 +371,7 @@ pub struct ServerSettings {
     pub enabled: bool,
     /// Address and port; `--listen` overrides it.
     #[serde(default = "default_listen")]
-    pub listen: String,
+    pub listen: ListenAddr,
     /// A file holding the access token (required to listen beyond loopback). The
     /// token itself is never written into this file, so the configuration can be
     /// shown and archived without secrets.
@@ -396,8 +395,8 @@ impl Default for ServerSettings {
 }
 
 /// 8321: "3-2-1".
-pub fn default_listen() -> String {
-    "127.0.0.1:8321".into()
+pub fn default_listen() -> ListenAddr {
+    ListenAddr::new("127.0.0.1:8321").expect("a valid address")
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -428,8 +427,8 @@ fn default_library_media() -> MediaKind {
 #[serde(deny_unknown_fields)]
 pub struct DestinationConfig {
     pub name: String,
-    /// A local path (a disk or a mounted share).
-    pub target: String,
+    /// A local path (a disk or a mounted share), or a remote URL.
+    pub target: Written<Target>,
     /// The id written into the destination's marker; a different disk at the same
     /// mount point has another id and is never written.
     pub id: String,
@@ -442,7 +441,7 @@ pub struct DestinationConfig {
     #[serde(default = "yes")]
     pub automatic: bool,
     #[serde(default = "default_layout")]
-    pub layout: String,
+    pub layout: Written<Layout>,
     /// Copies written here at once (default: `backup.jobs`). A slow destination with a
     /// low limit never holds up the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -454,11 +453,11 @@ pub struct DestinationConfig {
     /// For remote destinations: at most this many bytes per second, e.g. "20MB/s",
     /// "500KiB/s" (default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bandwidth: Option<String>,
+    pub bandwidth: Option<Bandwidth>,
     /// age X25519 recipients (`age1…`): when set, every copy is encrypted to them and
     /// stored as `<name>.age`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub encrypt_to: Vec<String>,
+    pub encrypt_to: Vec<Recipient>,
     /// An age identity file that opens this destination's files (for restore, repair
     /// from here and `verify --decrypt`); backups need only the recipients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -475,15 +474,15 @@ pub struct DestinationConfig {
     /// How often a cold destination should be refreshed, e.g. "365d", "26w" (default
     /// 365 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_every: Option<String>,
+    pub refresh_every: Option<Span>,
     /// S3 Object Lock: every object stored gets a retention period this long (e.g.
     /// "30d"), on a bucket created with Object Lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_lock: Option<String>,
+    pub object_lock: Option<Span>,
     /// `governance` (the default: users with the bypass permission may lift it) or
     /// `compliance` (nobody may, until the date).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_lock_mode: Option<String>,
+    pub object_lock_mode: Option<Written<LockMode>>,
 }
 
 /// How often a cold destination is refreshed when `refresh_every` is not set.
@@ -493,33 +492,24 @@ fn yes() -> bool {
     true
 }
 
-pub fn default_layout() -> String {
-    crate::layout::DEFAULT_LAYOUT.to_string()
+pub fn default_layout() -> Written<Layout> {
+    Written::new(crate::layout::DEFAULT_LAYOUT).expect("the default layout is valid")
 }
 
 impl DestinationConfig {
-    /// How often this destination should be refreshed, if it is a cold one.
     /// The object lock, if one is set: its mode and retention period.
-    pub fn object_lock(
-        &self,
-    ) -> Option<Result<(crate::values::LockMode, std::time::Duration), String>> {
-        use crate::values::LockMode;
-        let period = self.object_lock.as_deref()?;
-        Some((|| {
-            let period = crate::values::parse_duration(period)?;
-            let mode = match self.object_lock_mode.as_deref() {
-                Some(m) => LockMode::parse(m)?,
-                None => LockMode::Governance,
-            };
-            Ok((mode, period))
-        })())
+    pub fn object_lock(&self) -> Option<(LockMode, std::time::Duration)> {
+        let period = *self.object_lock.as_deref()?;
+        let mode = self.object_lock_mode.as_deref().copied();
+        Some((mode.unwrap_or(LockMode::Governance), period))
     }
 
+    /// How often this destination should be refreshed, if it is a cold one.
     pub fn refresh_interval(&self) -> Option<std::time::Duration> {
         self.offline.then(|| {
             self.refresh_every
                 .as_deref()
-                .and_then(|t| crate::values::parse_duration(t).ok())
+                .copied()
                 .unwrap_or(DEFAULT_REFRESH_EVERY)
         })
     }
@@ -528,13 +518,14 @@ impl DestinationConfig {
         self.site != ONSITE
     }
 
+    /// The folder of a local destination (for a remote one, its URL as a path).
     pub fn local_root(&self) -> PathBuf {
-        PathBuf::from(&self.target)
+        PathBuf::from(self.target.as_str())
     }
 
     /// Whether the target is a URL (`s3://…`) rather than a local folder.
     pub fn is_remote(&self) -> bool {
-        crate::target::is_remote(&self.target)
+        self.target.remote().is_some()
     }
 }
 
@@ -633,22 +624,6 @@ impl Config {
                 "jobs must be between 1 and 64".into(),
             ));
         }
-        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err((
-                at(&[Key("server"), Key("listen")]),
-                format!(
-                    "'{}' is not an address and port, e.g. 127.0.0.1:8321",
-                    self.server.listen
-                ),
-            ));
-        }
-        if let Some(z) = &self.scan.time_zone {
-            crate::zone::Zone::named(z).map_err(|m| (at(&[Key("scan"), Key("time_zone")]), m))?;
-        }
-        if let Some(t) = &self.verify.trust_for {
-            crate::values::parse_duration(t)
-                .map_err(|m| (at(&[Key("verify"), Key("trust_for")]), m))?;
-        }
         self.check_grid()?;
         for (name, section) in &self.archive.sections {
             let here = || vec![Key("archive"), Key("sections")];
@@ -705,8 +680,6 @@ impl Config {
                 "must be more than 0 and at most 100".into(),
             ));
         }
-        crate::values::parse_duration(&p.mass_change_window)
-            .map_err(|m| (at(&[Key("protection"), Key("mass_change_window")]), m))?;
         for (i, dest) in self.destinations.iter().enumerate() {
             let here = |k| at(&[Key("destination"), Index(i), Key(k)]);
             check_name(&dest.name).map_err(|m| (here("name"), m))?;
@@ -725,16 +698,11 @@ impl Config {
             if dest.site.trim().is_empty() {
                 return Err((here("site"), "must be 'onsite' or a site name".into()));
             }
-            check_target(&dest.target).map_err(|m| (here("target"), m))?;
-            if let Some(b) = &dest.bandwidth {
-                parse_bandwidth(b).map_err(|m| (here("bandwidth"), m))?;
-            }
-            if let Some(every) = &dest.refresh_every {
-                crate::values::parse_duration(every).map_err(|m| (here("refresh_every"), m))?;
-            }
-            if let Some(lock) = dest.object_lock() {
-                lock.map_err(|m| (here("object_lock"), m))?;
-                if !dest.target.starts_with("s3://") {
+            if dest.object_lock.is_some() {
+                if !matches!(
+                    dest.target.remote(),
+                    Some(crate::target::RemoteTarget::S3(_))
+                ) {
                     return Err((
                         here("object_lock"),
                         "object lock is for S3 destinations (s3://…) only".into(),
@@ -745,9 +713,6 @@ impl Config {
                     here("object_lock_mode"),
                     "set object_lock (a retention period such as \"30d\") too".into(),
                 ));
-            }
-            for r in &dest.encrypt_to {
-                crate::values::parse_recipient(r).map_err(|m| (here("encrypt_to"), m))?;
             }
             if dest.encrypt_to.is_empty()
                 && (dest.identity_file.is_some() || dest.passphrase_file.is_some())
@@ -763,7 +728,6 @@ impl Config {
                     "concurrency must be between 1 and 64".into(),
                 ));
             }
-            Layout::parse(&dest.layout).map_err(|e| (here("layout"), e.to_string()))?;
             let root = dest.local_root();
             for lib in self.libraries.iter().filter(|_| !dest.is_remote()) {
                 if root.starts_with(&lib.path) || lib.path.starts_with(&root) {
@@ -814,9 +778,6 @@ impl Config {
                 "must be more than 0 and at most 3600 seconds".into(),
             ));
         }
-        if let Some(rate) = &g.max_send_rate {
-            parse_bandwidth(rate).map_err(|m| (here("max_send_rate"), m))?;
-        }
         for (i, peer) in g.peers.iter().enumerate() {
             let at = |k| vec![Key("grid"), Key("peer"), Index(i), Key(k)];
             check_name(&peer.name).map_err(|m| (at("name"), m))?;
@@ -854,8 +815,6 @@ impl Config {
     }
 }
 
-pub use crate::values::parse_bandwidth;
-
 pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -870,16 +829,6 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
             "'{name}' is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.'"
         ))
     }
-}
-
-fn check_target(target: &str) -> Result<(), String> {
-    if crate::target::is_remote(target) {
-        return crate::target::RemoteTarget::parse(target).map(drop);
-    }
-    if !Path::new(target).is_absolute() {
-        return Err(format!("'{target}' must be an absolute path"));
-    }
-    Ok(())
 }
 
 /// One step of a key path into the TOML document.
@@ -935,8 +884,9 @@ fn line_at(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// The dotted key whose value sits at `offset`: the `key = value` on that line, under
-/// the nearest `[table]` header above it.
+/// The key whose value sits at `offset`, named as [`Config::check`]'s errors name it:
+/// the `key = value` on that line under the nearest table header above it, with the
+/// index of an array of tables (`destination[1].layout`).
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
@@ -946,10 +896,20 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         .unwrap_or(text.len());
     let line = &text[line_start..line_end];
     let key = line.split_once('=').map(|(k, _)| k.trim().to_string());
-    let table = text[..line_start].lines().rev().find_map(|l| {
-        let l = l.trim();
-        l.starts_with('[')
-            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    let above = &text[..line_start];
+    let header = above
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['));
+    let table = header.map(|h| {
+        let name = h.trim_matches(|c| c == '[' || c == ']').trim();
+        if h.starts_with("[[") {
+            let index = above.lines().filter(|l| l.trim() == h).count() - 1;
+            format!("{name}[{index}]")
+        } else {
+            name.to_string()
+        }
     });
     match (table, key) {
         (Some(t), Some(k)) => Some(format!("{t}.{k}")),
@@ -1034,13 +994,13 @@ impl ConfigFile {
     pub fn add_destination(&mut self, d: &DestinationConfig) {
         let mut t = toml_edit::Table::new();
         t["name"] = toml_edit::value(&d.name);
-        t["target"] = toml_edit::value(&d.target);
+        t["target"] = toml_edit::value(d.target.as_str());
         t["id"] = toml_edit::value(&d.id);
         t["media"] = toml_edit::value(d.media.as_str());
         t["site"] = toml_edit::value(&d.site);
         t["enabled"] = toml_edit::value(d.enabled);
         t["automatic"] = toml_edit::value(d.automatic);
-        t["layout"] = toml_edit::value(&d.layout);
+        t["layout"] = toml_edit::value(d.layout.as_str());
         if let Some(n) = d.concurrency {
             t["concurrency"] = toml_edit::value(n as i64);
         }
@@ -1051,7 +1011,12 @@ impl ConfigFile {
             t["credentials_file"] = toml_edit::value(path.to_string_lossy().as_ref());
         }
         if !d.encrypt_to.is_empty() {
-            t["encrypt_to"] = toml_edit::value(d.encrypt_to.iter().collect::<toml_edit::Array>());
+            t["encrypt_to"] = toml_edit::value(
+                d.encrypt_to
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<toml_edit::Array>(),
+            );
         }
         for (key, path) in [
             ("identity_file", &d.identity_file),
@@ -1273,7 +1238,7 @@ site = "onsite"
     fn errors_name_line_and_key() {
         let (line, key, msg) = invalid(&GOOD.replace("\"hdd\"", "\"floppy\""));
         assert_eq!(line, 11);
-        assert_eq!(key.as_deref(), Some("destination.media"));
+        assert_eq!(key.as_deref(), Some("destination[0].media"));
         assert!(msg.contains("floppy"), "{msg}");
 
         let (line, key, _) = invalid(&GOOD.replace("name = \"usb\"", "name = \"u b\""));
@@ -1293,6 +1258,44 @@ site = "onsite"
         let (line, _, msg) = invalid("node = \"x\"\nbogus = 1\n");
         assert_eq!(line, 2);
         assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn values_are_parsed_once_on_load_and_kept_as_written() {
+        let two = format!(
+            "{GOOD}\n[[destination]]\nname = \"s3\"\ntarget = \"s3://b/p\"\nid = \"b\"\nmedia = \"cloud\"\nsite = \"away\"\nbandwidth = \"20MB/s\"\nrefresh_every = \"2w\"\n"
+        );
+        let c = parse(&two).unwrap();
+        let d = &c.destinations[1];
+        assert_eq!(
+            d.bandwidth.as_deref(),
+            Some(&crate::values::Rate(20_000_000))
+        );
+        assert!(d.is_remote() && !c.destinations[0].is_remote());
+        assert_eq!(
+            toml::to_string(&c)
+                .unwrap()
+                .matches("bandwidth = \"20MB/s\"")
+                .count(),
+            1,
+            "written back as written"
+        );
+
+        let bad = two.replace("20MB/s", "fast");
+        let (line, key, msg) = invalid(&bad);
+        let expected = bad.lines().position(|l| l.contains("fast")).unwrap() + 1;
+        assert_eq!(
+            (line, key.as_deref()),
+            (expected, Some("destination[1].bandwidth"))
+        );
+        assert!(msg.contains("'fast' is not a bandwidth"), "{msg}");
+
+        let (_, key, msg) = invalid(&format!("{GOOD}[verify]\ntrust_for = \"soon\"\n"));
+        assert_eq!(key.as_deref(), Some("verify.trust_for"));
+        assert!(msg.contains("'soon' is not a duration"), "{msg}");
+
+        let (_, key, _) = invalid(&format!("{GOOD}[server]\nlisten = \"localhost\"\n"));
+        assert_eq!(key.as_deref(), Some("server.listen"));
     }
 
     #[test]
@@ -1325,7 +1328,7 @@ site = "onsite"
         let mut f = ConfigFile::open(&path).unwrap();
         let dest = DestinationConfig {
             name: "usb".into(),
-            target: "/media/usb".into(),
+            target: "/media/usb".parse().unwrap(),
             id: "x".into(),
             media: MediaKind::Hdd,
             site: "onsite".into(),

@@ -127,6 +127,12 @@ pub enum LayoutError {
     NotRelative { template: String },
 }
 
+impl crate::values::Parse for Layout {
+    fn parse(template: &str) -> Result<Layout, String> {
+        Layout::parse(template).map_err(|e| e.to_string())
+    }
+}
+
 /// What a layout is rendered from.
 pub struct LayoutInput<'a> {
     pub captured: NaiveDateTime,

@@ -63,6 +63,7 @@
 
 pub mod archive;
 pub mod catalog;
+pub mod cold;
 pub mod config;
 pub mod daemon;
 pub mod destination;
@@ -83,6 +84,7 @@ pub mod rebuild;
 pub mod recover;
 pub mod relpath;
 pub mod restore;
+pub mod run;
 pub mod scan;
 pub mod service;
 pub mod setup;

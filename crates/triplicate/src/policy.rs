@@ -494,7 +494,7 @@ mod tests {
     fn config() -> Config {
         let dest = |name: &str, media, site: &str| DestinationConfig {
             name: name.into(),
-            target: format!("/d/{name}"),
+            target: format!("/d/{name}").parse().unwrap(),
             id: name.into(),
             media,
             site: site.into(),

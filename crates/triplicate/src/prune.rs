@@ -17,12 +17,14 @@ use std::time::Duration;
 use chrono::{Datelike, Local, TimeZone};
 use serde::Serialize;
 
+use crate::catalog::RunKind;
 use crate::catalog::{HistoryRow, Operation, now_ms};
 use crate::destination::{self, ErrorClass, WriteDestination, manifest};
-use crate::engine::{EngineError, run_id, select_destinations};
+use crate::engine::{EngineError, select_destinations};
 use crate::home::Triplicate;
 use crate::progress::{Problem, Problems, Progress};
 use crate::relpath::RelPath;
+use crate::run;
 
 /// How much history to keep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -216,11 +218,9 @@ pub fn prune(
     }
     let past = verdict.keys().filter(|id| !current.contains(id)).count() as u64;
 
-    let run = run_id();
+    let run = run::new_id();
     if apply {
-        catalog
-            .begin_run(&run, "prune")
-            .map_err(EngineError::from)?;
+        run::begin(catalog, &run, RunKind::Prune).map_err(EngineError::from)?;
     }
     let mut problems = Problems::new(progress);
     let mut open: BTreeMap<String, Option<std::sync::Arc<dyn WriteDestination>>> = BTreeMap::new();
@@ -409,13 +409,7 @@ pub fn prune(
         problems: problems.into_vec(),
     };
     if apply {
-        catalog
-            .finish_run(
-                &run,
-                if report.ok() { "ok" } else { "failed" },
-                &serde_json::to_string(&report).unwrap_or_default(),
-            )
-            .map_err(EngineError::from)?;
+        run::finish(catalog, &run, report.ok(), &report).map_err(EngineError::from)?;
     }
     Ok(report)
 }

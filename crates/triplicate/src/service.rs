@@ -646,7 +646,7 @@ impl Monitor {
             states.insert(d.name.clone(), state);
         }
         if config.destinations.iter().any(|d| d.offline) {
-            crate::status::remind_cold(&t.catalog, &config)?;
+            crate::cold::remind_cold(&t.catalog, &config)?;
         }
         if self.primed && states != self.states {
             changes.push(Change::Status);

@@ -11,6 +11,7 @@ use crate::config::{ConfigError, ConfigFile, DestinationConfig, LibraryConfig, d
 use crate::destination::layout::Layout;
 use crate::destination::{DestError, FORMAT_VERSION, LocalDestination, Marker, MediaKind};
 use crate::home::Home;
+use crate::values::Recipient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -203,7 +204,7 @@ fn absolute(what: &str, path: &Option<PathBuf>) -> Result<Option<PathBuf>, Setup
 
 /// Checks an identity file before it is named in the configuration: it must hold age
 /// keys, and one of them must open what is encrypted to `recipients`.
-fn check_identity_file(path: &Path, recipients: &[String]) -> Result<(), SetupError> {
+fn check_identity_file(path: &Path, recipients: &[Recipient]) -> Result<(), SetupError> {
     use crate::destination::encrypted::parse_identities;
     let text = std::fs::read_to_string(path).map_err(|e| {
         SetupError::Invalid(format!(
@@ -213,9 +214,11 @@ fn check_identity_file(path: &Path, recipients: &[String]) -> Result<(), SetupEr
     })?;
     let identities = parse_identities(&text)
         .map_err(|e| SetupError::Invalid(format!("identity file {}: {e}", path.display())))?;
-    let opens = identities
-        .iter()
-        .any(|i| recipients.contains(&i.to_public().to_string()));
+    let opens = identities.iter().any(|i| {
+        recipients
+            .iter()
+            .any(|r| r == i.to_public().to_string().as_str())
+    });
     if !opens {
         return Err(SetupError::Invalid(format!(
             "the identity file {} holds no key for any of the recipients given with --encrypt-to",
@@ -223,6 +226,11 @@ fn check_identity_file(path: &Path, recipients: &[String]) -> Result<(), SetupEr
         )));
     }
     Ok(())
+}
+
+/// A value typed by a person (a flag, a form field), parsed as the configuration would.
+fn written<T: crate::values::Parse>(text: &str) -> Result<crate::values::Written<T>, SetupError> {
+    crate::values::Written::new(text).map_err(SetupError::Invalid)
 }
 
 /// Adds a destination: writes (or adopts) its marker, then the configuration.
@@ -238,21 +246,21 @@ pub fn add_destination(
             new.name
         )));
     }
-    let layout = new.layout.clone().unwrap_or_else(default_layout);
-    Layout::parse(&layout).map_err(|e| SetupError::Invalid(e.to_string()))?;
+    let layout = match &new.layout {
+        Some(l) => written(l)?,
+        None => default_layout(),
+    };
     let remote = crate::destination::remote::is_remote(&new.target);
     let root = if remote {
-        crate::destination::remote::RemoteTarget::parse(&new.target)
-            .map_err(SetupError::Invalid)?;
         PathBuf::from(&new.target)
     } else {
         std::path::absolute(&new.target)
             .map_err(|e| SetupError::Invalid(format!("{}: {e}", new.target)))?
     };
-    let target = root
-        .to_str()
-        .ok_or_else(|| SetupError::Invalid(format!("{} is not valid UTF-8", root.display())))?
-        .to_string();
+    let target =
+        written(root.to_str().ok_or_else(|| {
+            SetupError::Invalid(format!("{} is not valid UTF-8", root.display()))
+        })?)?;
     if !remote {
         check_target_exists(&root, new.create)?;
     }
@@ -267,20 +275,20 @@ pub fn add_destination(
         automatic: new.automatic && !new.offline,
         layout,
         concurrency: None,
-        bandwidth: new.bandwidth.clone(),
+        bandwidth: new.bandwidth.as_deref().map(written).transpose()?,
         credentials_file: absolute("credentials file", &new.credentials_file)?,
         encrypt_to: new
             .encrypt_to
             .iter()
-            .map(|r| r.trim().to_string())
-            .collect(),
+            .map(|r| written(r.trim()))
+            .collect::<Result<_, _>>()?,
         identity_file: absolute("identity file", &new.identity_file)?,
         passphrase_file: absolute("passphrase file", &new.passphrase_file)?,
         offline: new.offline,
         // Its own schedule: refreshed by hand, not as photos arrive.
         refresh_every: None,
-        object_lock: new.object_lock.clone(),
-        object_lock_mode: new.object_lock_mode.clone(),
+        object_lock: new.object_lock.as_deref().map(written).transpose()?,
+        object_lock_mode: new.object_lock_mode.as_deref().map(written).transpose()?,
     };
     // A passphrase-protected destination gets its own identity (kept only if the
     // destination is new; an existing one has its identity already).
@@ -294,7 +302,7 @@ pub fn add_destination(
         .as_ref()
         .map(crate::destination::encrypted::new_protected_identity);
     if let Some((recipient, _)) = &protected_identity {
-        draft.encrypt_to.push(recipient.clone());
+        draft.encrypt_to.push(written(recipient)?);
     }
     let mut file = ConfigFile::open(&home.config)?;
     file.add_destination(&draft);
@@ -311,7 +319,7 @@ pub fn add_destination(
         media: new.media,
         site: new.site.clone(),
         node: node.into(),
-        age_recipients: draft.encrypt_to.clone(),
+        age_recipients: draft.encrypt_to.iter().map(|r| r.to_string()).collect(),
     };
     // Writing the marker is also the check that the target is reachable and writable.
     let in_force = if remote {
@@ -352,7 +360,8 @@ pub fn add_destination(
     if let (Some(passphrase), Some((made, identity))) = (&passphrase, &protected_identity) {
         let recipient = store_protected_identity(&draft, passphrase, identity)?;
         // An existing destination's own identity, rather than the one just made.
-        draft.encrypt_to.retain(|r| r != made);
+        draft.encrypt_to.retain(|r| r != made.as_str());
+        let recipient = written(&recipient)?;
         if !draft.encrypt_to.contains(&recipient) {
             draft.encrypt_to.push(recipient);
         }
@@ -475,7 +484,7 @@ pub fn edit_destination(
         file.set_destination_value(name, "site", site.trim().into())?;
     }
     if let Some(layout) = &edit.layout {
-        Layout::parse(layout).map_err(|e| SetupError::Invalid(e.to_string()))?;
+        written::<Layout>(layout)?;
         file.set_destination_value(name, "layout", layout.as_str().into())?;
     }
     if let Some(n) = edit.concurrency {
@@ -490,7 +499,7 @@ pub fn edit_destination(
         if b.trim().is_empty() {
             file.remove_destination_key(name, "bandwidth")?;
         } else {
-            crate::config::parse_bandwidth(b).map_err(SetupError::Invalid)?;
+            written::<crate::values::Rate>(b)?;
             file.set_destination_value(name, "bandwidth", b.trim().into())?;
         }
     }
@@ -577,7 +586,7 @@ pub fn test_destination(
     }
     Ok(HealthCheck {
         name: d.name.clone(),
-        target: d.target.clone(),
+        target: d.target.to_string(),
         marker_id: marker.id,
         round_trip_ms: started.elapsed().as_millis() as u64,
     })

@@ -229,7 +229,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             .as_ref()
             .ok()
             .and_then(|_| crate::fsutil::space(&d.local_root()).ok());
-        let refresh = refresh_of(d, counts.last_success, crate::catalog::now());
+        let refresh = crate::cold::refresh_of(d, counts.last_success, crate::catalog::now());
         let (state, detail) = if !d.enabled {
             ("disabled".to_string(), None)
         } else {
@@ -261,7 +261,7 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
         };
         destinations.push(DestinationStatus {
             name: d.name.clone(),
-            target: d.target.clone(),
+            target: d.target.to_string(),
             media: d.media,
             site: d.site.clone(),
             enabled: d.enabled,
@@ -359,93 +359,6 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
         protection,
         at_risk,
     })
-}
-
-/// A cold destination's refresh: when a run last reached it, and whether another is
-/// due.
-#[derive(Debug, Clone)]
-pub struct Refresh {
-    pub last: Option<i64>,
-    pub due: bool,
-    pub every: std::time::Duration,
-}
-
-impl Refresh {
-    /// "cold: last refreshed 12 days ago (every 365 days)", or "never refreshed".
-    pub fn describe(&self) -> String {
-        let days = self.every.as_secs() / 86_400;
-        let every = if days >= 1 {
-            format!("every {days} days")
-        } else {
-            format!("every {} s", self.every.as_secs())
-        };
-        match self.last {
-            None => format!("cold destination, never refreshed ({every})"),
-            Some(at) => {
-                let ago = (crate::catalog::now() - at).max(0) / 86_400;
-                let due = if self.due { "; a refresh is due" } else { "" };
-                format!("cold destination, last refreshed {ago} days ago ({every}){due}")
-            }
-        }
-    }
-}
-
-/// The refresh of `d`, if it is a cold destination.
-pub fn refresh_of(
-    d: &crate::config::DestinationConfig,
-    last_success: Option<i64>,
-    now: i64,
-) -> Option<Refresh> {
-    let every = d.refresh_interval()?;
-    let due = last_success.is_none_or(|at| now - at >= every.as_secs() as i64);
-    Some(Refresh {
-        last: last_success,
-        due,
-        every,
-    })
-}
-
-/// Raises "refresh due" for each cold destination whose refresh is due, and resolves
-/// it for the others (once refreshed, or no longer cold). Called after each backup run
-/// and by the service's monitor; raises nothing already open.
-pub fn remind_cold(
-    catalog: &crate::catalog::Catalog,
-    config: &crate::config::Config,
-) -> Result<(), CatalogError> {
-    let open = catalog.open_warnings()?;
-    let now = crate::catalog::now();
-    for d in &config.destinations {
-        let subject = format!("dest:{}", d.name);
-        let is_open = open
-            .iter()
-            .any(|w| w.subject == subject && w.kind == "refresh due");
-        let refresh = if d.enabled {
-            refresh_of(d, catalog.dest_activity(&d.id)?.1, now)
-        } else {
-            None
-        };
-        let due = refresh.filter(|r| r.due);
-        match due {
-            Some(r) if !is_open => {
-                catalog.raise_warning(
-                    &subject,
-                    "refresh due",
-                    &format!(
-                        "{}: {}; plug it in and run `triplicate backup --dest {}`",
-                        d.name,
-                        r.describe(),
-                        d.name
-                    ),
-                    Some("permanent"),
-                )?;
-            }
-            None if is_open => {
-                catalog.resolve_warnings(&subject, &["refresh due"])?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// The at-risk photos by name, sorted by library and path.

@@ -17,6 +17,35 @@ pub enum RemoteTarget {
     WebDav(WebDavTarget),
 }
 
+/// Where a destination is: a local folder (an absolute path) or a remote URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Local(std::path::PathBuf),
+    Remote(RemoteTarget),
+}
+
+impl Target {
+    /// The remote target, if this is one.
+    pub fn remote(&self) -> Option<&RemoteTarget> {
+        match self {
+            Target::Remote(r) => Some(r),
+            Target::Local(_) => None,
+        }
+    }
+}
+
+impl crate::values::Parse for Target {
+    fn parse(target: &str) -> Result<Target, String> {
+        if is_remote(target) {
+            return RemoteTarget::parse(target).map(Target::Remote);
+        }
+        if !Path::new(target).is_absolute() {
+            return Err(format!("'{target}' must be an absolute path"));
+        }
+        Ok(Target::Local(target.into()))
+    }
+}
+
 /// Whether a target names a remote destination (`scheme://…`).
 pub fn is_remote(target: &str) -> bool {
     target.contains("://")

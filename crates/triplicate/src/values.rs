@@ -1,9 +1,150 @@
 //! Value types parsed once from what people write: durations (`30d`), bandwidths
 //! (`20MB/s`), object-lock modes and age recipients. Each parser's error says what was wrong and what
 //! to write instead. A leaf: it imports nothing of the crate.
+//!
+//! [`Written`] carries such a value through the configuration: serde parses it once,
+//! when the file is loaded (a bad value is a load error with its file and line), and it
+//! is written back exactly as the person wrote it. Other modules make their own types
+//! writable by implementing [`Parse`] (layouts, targets, time zones).
 
+use std::fmt;
+use std::ops::Deref;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// A value that can be read from what a person writes; the error says what to write.
+pub trait Parse: Sized {
+    fn parse(text: &str) -> Result<Self, String>;
+}
+
+/// A value as it was written (`"30d"`) and what it means, parsed once.
+#[derive(Clone)]
+pub struct Written<T> {
+    text: String,
+    value: T,
+}
+
+impl<T: Parse> Written<T> {
+    pub fn new(text: &str) -> Result<Written<T>, String> {
+        Ok(Written {
+            value: T::parse(text)?,
+            text: text.to_string(),
+        })
+    }
+}
+
+impl<T> Written<T> {
+    /// The text as the person wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Deref for Written<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> fmt::Display for Written<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl<T> fmt::Debug for Written<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+/// Two values are the same when they were written the same.
+impl<T> PartialEq for Written<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl<T> Eq for Written<T> {}
+
+impl<T> PartialEq<str> for Written<T> {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl<T> PartialEq<&str> for Written<T> {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl<T: Parse> FromStr for Written<T> {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Written::new(text)
+    }
+}
+
+impl<T> serde::Serialize for Written<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de, T: Parse> serde::Deserialize<'de> for Written<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Written::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A length of time as written: `"30d"`.
+pub type Span = Written<Duration>;
+
+impl Parse for Duration {
+    fn parse(text: &str) -> Result<Duration, String> {
+        parse_duration(text)
+    }
+}
+
+/// Bytes per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub u64);
+
+/// A bandwidth as written: `"20MB/s"`.
+pub type Bandwidth = Written<Rate>;
+
+impl Parse for Rate {
+    fn parse(text: &str) -> Result<Rate, String> {
+        parse_bandwidth(text).map(Rate)
+    }
+}
+
+/// An age X25519 recipient as written: `"age1…"`.
+pub type Recipient = Written<age::x25519::Recipient>;
+
+impl Parse for age::x25519::Recipient {
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_recipient(text)
+    }
+}
+
+/// A listening address as written: `"127.0.0.1:8321"`.
+pub type ListenAddr = Written<std::net::SocketAddr>;
+
+impl Parse for std::net::SocketAddr {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse()
+            .map_err(|_| format!("'{text}' is not an address and port, e.g. 127.0.0.1:8321"))
+    }
+}
 
 /// Parses durations such as `90s`, `45m`, `12h`, `30d` or `2w`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -78,8 +219,8 @@ pub enum LockMode {
     Compliance,
 }
 
-impl LockMode {
-    pub fn parse(s: &str) -> Result<LockMode, String> {
+impl Parse for LockMode {
+    fn parse(s: &str) -> Result<LockMode, String> {
         match s.to_ascii_lowercase().as_str() {
             "governance" => Ok(LockMode::Governance),
             "compliance" => Ok(LockMode::Compliance),
@@ -88,7 +229,9 @@ impl LockMode {
             )),
         }
     }
+}
 
+impl LockMode {
     pub(crate) fn as_s3(self) -> &'static str {
         match self {
             LockMode::Governance => "GOVERNANCE",

@@ -23,7 +23,15 @@ impl Zone {
             .map(|tz| Zone(Some(tz)))
             .map_err(|_| format!("'{name}' is not a time zone name (e.g. \"Europe/Paris\")"))
     }
+}
 
+impl crate::values::Parse for Zone {
+    fn parse(name: &str) -> Result<Zone, String> {
+        Zone::named(name)
+    }
+}
+
+impl Zone {
     /// The local time of the UTC instant `utc` in this zone.
     pub fn local(&self, utc: DateTime<Utc>) -> NaiveDateTime {
         match self.0 {

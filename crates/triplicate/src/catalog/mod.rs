@@ -28,7 +28,7 @@ pub use history::{
     EarlierVersion, GuardTrip, HeldChange, HistoryRow, HoldReason, Original, Snapshot, now_ms,
 };
 use runs::insert_operation;
-pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT};
+pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT, RunKind, RunOutcome};
 use rusqlite::{Connection, OptionalExtension};
 pub use unreadable::{LeftOut, UnreadableFile, destination_place, library_place};
 

@@ -20,6 +20,50 @@ pub struct LoggedOperation {
     pub message: Option<String>,
 }
 
+/// What a run did: the `kind` of its row in `runs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Backup,
+    Verify,
+    Ingest,
+    Prune,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Backup => "backup",
+            RunKind::Verify => "verify",
+            RunKind::Ingest => "ingest",
+            RunKind::Prune => "prune",
+        }
+    }
+}
+
+/// How a run ended: the `outcome` of its row in `runs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Ok,
+    Failed,
+}
+
+impl RunOutcome {
+    pub fn of(ok: bool) -> RunOutcome {
+        if ok {
+            RunOutcome::Ok
+        } else {
+            RunOutcome::Failed
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// A run that has finished, as [`Catalog::recent_runs`] reads it.
 #[derive(Debug, Clone)]
 pub struct FinishedRun {
@@ -93,21 +137,21 @@ impl Catalog {
 
     // ---- runs, activity, warnings ------------------------------------------------
 
-    pub fn begin_run(&self, id: &str, kind: &str) -> Result<()> {
+    pub fn begin_run(&self, id: &str, kind: RunKind) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO runs(id, kind, started_at) VALUES (?1, ?2, ?3)",
-                params![id, kind, now()],
+                params![id, kind.as_str(), now()],
             )
             .map(drop)
         })
     }
 
-    pub fn finish_run(&self, id: &str, outcome: &str, summary: &str) -> Result<()> {
+    pub fn finish_run(&self, id: &str, outcome: RunOutcome, summary: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4 WHERE id = ?1",
-                params![id, now(), outcome, summary],
+                params![id, now(), outcome.as_str(), summary],
             )
             .map(drop)
         })
@@ -115,14 +159,14 @@ impl Catalog {
 
     /// The newest `limit` finished runs of `kind`, newest first: id, start and end
     /// (Unix seconds) and the summary the run left.
-    pub fn recent_runs(&self, kind: &str, limit: usize) -> Result<Vec<FinishedRun>> {
+    pub fn recent_runs(&self, kind: RunKind, limit: usize) -> Result<Vec<FinishedRun>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, started_at, finished_at, COALESCE(summary, '') FROM runs
                  WHERE kind = ?1 AND finished_at IS NOT NULL
                  ORDER BY started_at DESC, id DESC LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![kind, limit as i64], |r| {
+            let rows = stmt.query_map(params![kind.as_str(), limit as i64], |r| {
                 Ok(FinishedRun {
                     id: r.get(0)?,
                     started_at: r.get(1)?,

@@ -93,8 +93,6 @@ pub fn header_len(reader: impl Read) -> io::Result<u64> {
     }
 }
 
-pub use crate::values::parse_recipient;
-
 /// The X25519 identities in the text of an identity file: `AGE-SECRET-KEY-1…` lines,
 /// with `#` comments and blank lines between them, as `age-keygen` writes it.
 pub fn parse_identities(text: &str) -> Result<Vec<x25519::Identity>, String> {
@@ -220,12 +218,11 @@ impl Encryption {
             }
             (false, false) => {}
         }
-        let recipients = config
+        let recipients: Vec<_> = config
             .encrypt_to
             .iter()
-            .map(|r| parse_recipient(r))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(misconfigured)?;
+            .map(|r| r.value().clone())
+            .collect();
         for path in [&config.identity_file, &config.passphrase_file]
             .into_iter()
             .flatten()

@@ -415,35 +415,26 @@ pub fn connect(config: &DestinationConfig) -> Result<remote::RemoteDestination, 
             path.display()
         );
     }
-    let bandwidth = config
-        .bandwidth
-        .as_deref()
-        .map(crate::config::parse_bandwidth)
-        .transpose()
-        .map_err(|message| DestError::Remote {
+    let Some(target) = config.target.remote() else {
+        return Err(DestError::Remote {
             dest: config.name.clone(),
             op: "configure",
             key: None,
-            message,
+            message: format!("{} is a local folder, not a remote store", config.target),
             transient: false,
-        })?;
-    let remote = remote::RemoteDestination::connect(
+        });
+    };
+    let remote = remote::RemoteDestination::open(
         &config.name,
-        &config.target,
+        config.target.as_str(),
+        target,
         config.credentials_file.as_deref(),
-        bandwidth,
+        config.bandwidth.as_deref().map(|r| r.0),
     )?;
     match config.object_lock() {
-        Some(Ok((mode, period))) => {
+        Some((mode, period)) => {
             remote.with_object_lock(config.credentials_file.as_deref(), mode, period)
         }
-        Some(Err(message)) => Err(DestError::Remote {
-            dest: config.name.clone(),
-            op: "configure object lock",
-            key: None,
-            message,
-            transient: false,
-        }),
         None => Ok(remote),
     }
 }
@@ -467,10 +458,8 @@ pub fn probe(config: &DestinationConfig) -> Result<Marker, DestError> {
 /// store always (from its URL), a local folder only while its marker is there (an
 /// empty mount point sits on the disk below it, not on the destination's disk).
 pub fn device_of(config: &DestinationConfig) -> Option<crate::device::Device> {
-    if config.is_remote() {
-        return remote::RemoteTarget::parse(&config.target)
-            .ok()
-            .map(|t| t.device());
+    if let Some(target) = config.target.remote() {
+        return Some(target.device());
     }
     let root = config.local_root();
     LocalDestination::check_marker(&config.name, &root, &config.id).ok()?;

@@ -30,11 +30,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, RunKind};
 use crate::config::DestinationConfig;
 use crate::destination::{self, DestError, ErrorClass, WriteDestination, manifest};
 use crate::home::Triplicate;
 use crate::progress::{Problem, Problems, Progress};
+use crate::run;
 use crate::scan::{self, ScanReport};
 use plan::Planner;
 use worker::{OpenDest, RunContext};
@@ -186,8 +187,8 @@ pub fn backup(
     if config.libraries.is_empty() {
         return Err(EngineError::NoLibraries);
     }
-    let run = run_id();
-    t.catalog.begin_run(&run, "backup")?;
+    let run = run::new_id();
+    run::begin(&t.catalog, &run, RunKind::Backup)?;
     let mut problems = Problems::new(progress);
 
     // 1. Open destinations; skip (and warn about) those that cannot be written.
@@ -384,13 +385,9 @@ pub fn backup(
     };
     t.catalog
         .prune_operations(crate::catalog::OPERATIONS_KEPT)?;
-    t.catalog.finish_run(
-        &run,
-        if report.ok() { "ok" } else { "failed" },
-        &serde_json::to_string(&report).unwrap_or_default(),
-    )?;
+    run::finish(&t.catalog, &run, report.ok(), &report)?;
     // A cold destination this run refreshed, or one now due a refresh.
-    crate::status::remind_cold(&t.catalog, &t.config)?;
+    crate::cold::remind_cold(&t.catalog, &t.config)?;
     Ok(report)
 }
 
@@ -464,16 +461,6 @@ pub(crate) fn dest_problem(name: &str, message: &str, class: ErrorClass) -> Prob
         message: message.into(),
         class,
     }
-}
-
-/// `20261122T012345Z-1a2b3c4d`: sortable, unique enough, safe in a file name.
-pub(crate) fn run_id() -> String {
-    let now = chrono::Utc::now();
-    format!(
-        "{}-{}",
-        now.format("%Y%m%dT%H%M%SZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
 }
 
 /// Writes a manifest of the verified copies at `od` that no manifest lists yet.

@@ -44,7 +44,7 @@ pub(super) fn complete_names(
         return Ok(done);
     }
     for name in t.catalog.names_missing(&od.config.id)? {
-        let first = od.layout.render(&LayoutInput {
+        let first = od.config.layout.render(&LayoutInput {
             captured: NaiveDateTime::parse_from_str(&name.captured, CAPTURE_FORMAT)
                 .unwrap_or_default(),
             source: &name.path,

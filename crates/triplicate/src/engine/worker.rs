@@ -23,7 +23,7 @@ use super::queue::JobQueue;
 use super::retry::RETRY;
 use crate::catalog::{CatalogError, EarlierVersion, FolderFile, Operation, PendingPhoto};
 use crate::config::DestinationConfig;
-use crate::destination::layout::{Layout, LayoutInput, version_key};
+use crate::destination::layout::{LayoutInput, version_key};
 use crate::destination::{DestError, ErrorClass, Stored, WriteDestination};
 use crate::home::Triplicate;
 use crate::progress::{Event, Problem, Progress};
@@ -34,7 +34,6 @@ use crate::scan::metadata::CAPTURE_FORMAT;
 pub(super) struct OpenDest {
     pub config: DestinationConfig,
     pub dest: Arc<dyn WriteDestination>,
-    pub layout: Layout,
     pub planned: AtomicU64,
     pub stopped: AtomicBool,
     pub stop_reason: Mutex<Option<String>>,
@@ -59,7 +58,6 @@ impl OpenDest {
             concurrency: concurrency.max(1),
             in_flight: AtomicUsize::new(0),
             config: config.clone(),
-            layout: Layout::parse(&config.layout).expect("checked when the config was loaded"),
             dest,
             planned: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
@@ -448,7 +446,7 @@ impl RunContext<'_> {
                 let render = |f: &FolderFile| {
                     let captured = NaiveDateTime::parse_from_str(&f.captured, CAPTURE_FORMAT)
                         .unwrap_or_default();
-                    od.layout.render(&LayoutInput {
+                    od.config.layout.render(&LayoutInput {
                         captured,
                         source: &f.path,
                         library: &photo.library,

@@ -58,12 +58,7 @@ pub fn send_to(
     peer_id: &str,
     stop: &AtomicBool,
 ) -> Result<SendReport> {
-    let rate = t
-        .config
-        .grid
-        .max_send_rate
-        .as_deref()
-        .and_then(|r| crate::config::parse_bandwidth(r).ok());
+    let rate = t.config.grid.max_send_rate.as_deref().map(|r| r.0);
     let throttle = Throttle::new(rate, 64 << 10);
     let mut report = SendReport::default();
     // Photos that failed this round are not offered again until the next one.

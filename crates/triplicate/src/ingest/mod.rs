@@ -40,19 +40,21 @@ use std::time::Instant;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::RunKind;
 use crate::catalog::{CatalogError, Operation, ScannedFile};
 use crate::config::{DestinationConfig, LibraryConfig};
 use crate::destination::layout::{IngestTokens, Layout, LayoutInput};
-use crate::destination::{self, DestError, LocalDestination, MediaKind, Stored, WriteDestination};
+use crate::destination::{self, LocalDestination, MediaKind, Stored, WriteDestination};
 use crate::device::DeviceId;
+use crate::engine::DestinationWrapper;
 use crate::engine::fanout::{Learned, Placement, Target, choose_key, fan_out, fan_out_learning};
 use crate::engine::retry::RETRY;
-use crate::engine::{DestinationWrapper, run_id};
 use crate::home::Triplicate;
 use crate::photo::{ContentHash, PhotoKind};
 use crate::policy::Holder;
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
+use crate::run;
 use crate::scan::metadata::{self, CAPTURE_FORMAT, CaptureSource};
 use card::{Card, CardError, CardFile, CardLayout};
 
@@ -197,7 +199,7 @@ const REASONS_SHOWN: usize = 20;
 /// The newest `limit` ingests, newest first, from the catalog's runs.
 pub fn recent(t: &Triplicate, limit: usize) -> Result<Vec<IngestSummary>, CatalogError> {
     Ok(t.catalog
-        .recent_runs("ingest", limit)?
+        .recent_runs(RunKind::Ingest, limit)?
         .into_iter()
         .filter_map(|run| {
             let mut s: IngestSummary = serde_json::from_str(&run.summary).ok()?;
@@ -237,7 +239,6 @@ impl IngestError {
 struct Writer {
     config: DestinationConfig,
     dest: std::sync::Arc<dyn WriteDestination>,
-    layout: Layout,
     /// Its device, for the verdict (a remote store counts as its own).
     device: DeviceId,
     report: Mutex<IngestDestination>,
@@ -276,8 +277,10 @@ pub fn ingest(
     let started = Instant::now();
     let settings = &t.config.ingest;
     let library = pick_library(t, options)?;
-    let template = options.template.as_deref().unwrap_or(&settings.template);
-    let layout = Layout::parse(template).map_err(|e| IngestError::Usage(e.to_string()))?;
+    let layout = match options.template.as_deref() {
+        Some(template) => Layout::parse(template).map_err(|e| IngestError::Usage(e.to_string()))?,
+        None => settings.template.value().clone(),
+    };
     let card = card::read_card(&options.card)?;
     let label = options.label.clone().unwrap_or_else(|| {
         card.root
@@ -294,8 +297,8 @@ pub fn ingest(
             library.name
         )));
     }
-    let run = run_id();
-    t.catalog.begin_run(&run, "ingest")?;
+    let run = run::new_id();
+    run::begin(&t.catalog, &run, RunKind::Ingest)?;
     let mut problems = Problems::new(progress);
 
     // The library is written like a destination: atomic, never replacing, read back.
@@ -518,11 +521,7 @@ pub fn ingest(
         problems: problems.into_vec(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    t.catalog.finish_run(
-        &run,
-        if report.verdict.safe { "ok" } else { "failed" },
-        &serde_json::to_string(&report).unwrap_or_default(),
-    )?;
+    run::finish(&t.catalog, &run, report.verdict.safe, &report)?;
     Ok(report)
 }
 
@@ -667,18 +666,8 @@ fn open_writers(
         .iter()
         .filter(|d| takes_part(d, options))
     {
-        let opened = destination::open(d).and_then(|dest| {
-            let layout = Layout::parse(&d.layout).map_err(|e| DestError::Remote {
-                dest: d.name.clone(),
-                op: "use its layout",
-                key: None,
-                message: e.to_string(),
-                transient: false,
-            })?;
-            Ok((dest, layout))
-        });
-        match opened {
-            Ok((dest, layout)) => {
+        match destination::open(d) {
+            Ok(dest) => {
                 let dest = match &options.wrap {
                     Some(wrap) => (wrap.0)(dest),
                     None => dest,
@@ -691,7 +680,6 @@ fn open_writers(
                 writers.push(Writer {
                     config: d.clone(),
                     dest,
-                    layout,
                     device,
                     report: Mutex::new(IngestDestination {
                         name: d.name.clone(),
@@ -874,7 +862,7 @@ impl Context<'_> {
 
     /// Where a destination puts the library file `library_key`: as a backup would.
     fn dest_key(&self, w: &Writer, p: &Planned<'_>, library_key: &RelPath) -> RelPath {
-        w.layout.render(&LayoutInput {
+        w.config.layout.render(&LayoutInput {
             captured: p.captured,
             source: library_key,
             library: &self.library.name,

@@ -36,15 +36,17 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::catalog::RunKind;
 use crate::catalog::{CatalogError, CopyRow, NameFile, Operation, Sources};
 use crate::config::DestinationConfig;
 use crate::destination::{self, DestError, ErrorClass, ReadDestination, Stored, WriteDestination};
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
-use crate::engine::{EngineError, dest_problem, run_id, select_destinations};
+use crate::engine::{EngineError, dest_problem, select_destinations};
 use crate::home::Triplicate;
 use crate::photo::{ContentHash, HASH_BUFFER};
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
+use crate::run;
 
 mod names;
 
@@ -170,8 +172,6 @@ impl VerifyReport {
     }
 }
 
-pub use crate::values::parse_duration;
-
 /// How checking one copy went.
 enum Check {
     Good,
@@ -197,8 +197,8 @@ pub fn verify(
 ) -> Result<VerifyReport, EngineError> {
     let started = Instant::now();
     let selected = select_destinations(t, &options.destinations, true)?;
-    let run = run_id();
-    t.catalog.begin_run(&run, "verify")?;
+    let run = run::new_id();
+    run::begin(&t.catalog, &run, RunKind::Verify)?;
     let mut problems = Problems::new(progress);
     let mut reports = Vec::new();
     let library = if options.library {
@@ -222,11 +222,7 @@ pub fn verify(
         problems: problems.into_vec(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    t.catalog.finish_run(
-        &run,
-        if report.ok() { "ok" } else { "failed" },
-        &serde_json::to_string(&report).unwrap_or_default(),
-    )?;
+    run::finish(&t.catalog, &run, report.ok(), &report)?;
     Ok(report)
 }
 

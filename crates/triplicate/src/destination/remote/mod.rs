@@ -70,6 +70,7 @@ pub struct RemoteDestination {
     name: String,
     /// The target as configured, for messages (it holds no secret).
     target: String,
+    parsed: RemoteTarget,
     op: blocking::Operator,
     /// The same store, for uploads: only the async writer can abort a multipart upload.
     uploads: opendal::Operator,
@@ -85,11 +86,30 @@ pub struct RemoteDestination {
 }
 
 impl RemoteDestination {
-    /// Connects (no request is made yet). `credentials_file` is what the target's
-    /// protocol needs: an AWS credentials file, an SSH private key, a WebDAV login.
+    /// Connects to the target written as `target` (no request is made yet).
+    /// `credentials_file` is what the target's protocol needs: an AWS credentials file,
+    /// an SSH private key, a WebDAV login.
     pub fn connect(
         name: &str,
         target: &str,
+        credentials_file: Option<&Path>,
+        bandwidth: Option<u64>,
+    ) -> Result<RemoteDestination, DestError> {
+        let parsed = RemoteTarget::parse(target).map_err(|message| DestError::Remote {
+            dest: name.into(),
+            op: "configure",
+            key: None,
+            message,
+            transient: false,
+        })?;
+        RemoteDestination::open(name, target, &parsed, credentials_file, bandwidth)
+    }
+
+    /// Connects to a parsed target; `target` is its text, for messages.
+    pub fn open(
+        name: &str,
+        target: &str,
+        parsed: &RemoteTarget,
         credentials_file: Option<&Path>,
         bandwidth: Option<u64>,
     ) -> Result<RemoteDestination, DestError> {
@@ -100,12 +120,11 @@ impl RemoteDestination {
             message,
             transient: false,
         };
-        let parsed = RemoteTarget::parse(target).map_err(configure)?;
         // The HTTP client (reqwest with rustls); installing it twice is harmless.
         opendal::install_default();
         let protocol = parsed.protocol();
         let fail = |e: opendal::Error| remote_error(name, protocol, "configure", None, e);
-        let (op, publish) = match &parsed {
+        let (op, publish) = match parsed {
             RemoteTarget::S3(t) => {
                 let credentials = credentials_file
                     .map(Credentials::from_file)
@@ -150,6 +169,7 @@ impl RemoteDestination {
         Ok(RemoteDestination {
             name: name.into(),
             target: target.into(),
+            parsed: parsed.clone(),
             op,
             uploads,
             protocol: parsed.protocol(),
@@ -177,7 +197,7 @@ impl RemoteDestination {
             message,
             transient: false,
         };
-        let RemoteTarget::S3(t) = RemoteTarget::parse(&self.target).map_err(configure)? else {
+        let RemoteTarget::S3(t) = &self.parsed else {
             return Err(configure("object lock is for S3 destinations only".into()));
         };
         let credentials = credentials_file
@@ -185,7 +205,7 @@ impl RemoteDestination {
             .transpose()
             .map_err(configure)?;
         self.lock = Some(
-            object_lock::ObjectLock::new(&t, credentials.as_ref(), mode, period)
+            object_lock::ObjectLock::new(t, credentials.as_ref(), mode, period)
                 .map_err(configure)?,
         );
         Ok(self)

@@ -168,8 +168,11 @@ mod tests {
 
     #[test]
     fn modes_and_keys() {
-        assert_eq!(LockMode::parse("Compliance"), Ok(LockMode::Compliance));
-        assert!(LockMode::parse("forever").is_err());
+        assert_eq!(
+            <LockMode as crate::values::Parse>::parse("Compliance"),
+            Ok(LockMode::Compliance)
+        );
+        assert!(<LockMode as crate::values::Parse>::parse("forever").is_err());
         let t = S3Target::parse("s3://photos/studio?endpoint=http://127.0.0.1:9000").unwrap();
         let lock = ObjectLock::new(
             &t,
