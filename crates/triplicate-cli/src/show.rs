@@ -106,11 +106,11 @@ pub fn backup(r: &BackupReport) {
         }
     }
     for d in &r.destinations {
-        if d.state != "ok" && d.planned == 0 {
+        if !d.state.is_ok() && d.planned == 0 {
             say!("{:>12}: skipped ({})", d.name, d.state);
             continue;
         }
-        let state = if d.state == "ok" {
+        let state = if d.state.is_ok() {
             String::new()
         } else {
             format!(" — stopped: {}", d.state)
@@ -172,7 +172,7 @@ pub fn status(r: &StatusReport) {
         say!(
             "  {:<12} {:<12} {:<8} {:<10} {}{}",
             d.name,
-            d.state.to_uppercase(),
+            d.state.as_str().to_uppercase(),
             d.media.as_str(),
             d.site,
             d.target,
@@ -315,7 +315,7 @@ fn duration(secs: i64) -> String {
 
 pub fn verify(r: &triplicate::verify::VerifyReport) {
     for d in &r.destinations {
-        if d.state != "ok" {
+        if !d.state.is_ok() {
             say!("{:>12}: not checked ({})", d.name, d.state);
             continue;
         }
@@ -450,7 +450,7 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
         );
     }
     for d in &r.destinations {
-        if d.state == "ok" {
+        if d.state.is_ok() {
             say!(
                 "{:>12}: {} written and verified, {} there already, {} failed",
                 d.name,
@@ -585,7 +585,7 @@ impl triplicate::daemon::PassObserver for PassLine {
             .destinations
             .iter()
             .map(|d| {
-                if d.state == "ok" {
+                if d.state.is_ok() {
                     format!("{} {}", d.name, d.copied)
                 } else {
                     format!("{} {}", d.name, d.state)

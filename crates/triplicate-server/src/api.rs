@@ -245,8 +245,8 @@ async fn get_status(State(state): State<SharedState>) -> ApiResult<StatusAnswer>
     let active = state.service.active_destinations();
     let mut report = with_home(&state, |t| Ok(status::status(t, false)?)).await?;
     for d in &mut report.destinations {
-        if d.state == "ok" && active.contains(&d.name) {
-            d.state = "backing up".into();
+        if d.state.is_ok() && active.contains(&d.name) {
+            d.state = triplicate::vocab::DestState::BackingUp;
         }
     }
     Ok(Json(StatusAnswer {

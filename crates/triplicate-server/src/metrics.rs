@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use triplicate::home::Triplicate;
+use triplicate::service::JobState;
 
 use crate::SharedState;
 
@@ -225,7 +226,7 @@ pub fn render(
     let queued_jobs = service
         .jobs()
         .iter()
-        .filter(|j| j.state == "queued")
+        .filter(|j| j.state == JobState::Queued)
         .count() as u64;
     m.sample("queue_depth", &[], (pending + queued_jobs) as f64);
     let warnings = t.catalog.open_warnings()?;
@@ -238,7 +239,7 @@ pub fn render(
         service
             .jobs()
             .iter()
-            .filter(|j| j.state == "running")
+            .filter(|j| j.state == JobState::Running)
             .count() as f64,
     );
     Ok(m.0)

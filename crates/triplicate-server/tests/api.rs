@@ -1018,9 +1018,12 @@ async fn archives_are_estimated_created_as_jobs_downloaded_and_uploaded() {
         panic!("{action:?}")
     };
     let t = Triplicate::open(&w.home).unwrap();
-    let progress = state
-        .service
-        .start(Some(queued), "archive", "Archive", &NoProgress);
+    let progress = state.service.start(
+        Some(queued),
+        triplicate::service::JobKind::Archive,
+        "Archive",
+        &NoProgress,
+    );
     let created = triplicate::archive::create(
         &t,
         &asked,

@@ -41,7 +41,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::engine::{self, BackupOptions, BackupReport, EngineError};
 use crate::home::Triplicate;
 use crate::progress::Progress;
-use crate::service::{Action, Service};
+use crate::service::{Action, JobKind, Service};
 
 /// How the service paces itself.
 #[derive(Debug, Clone)]
@@ -240,10 +240,10 @@ fn run_passes(
                 (Action::BackupExisting, _) => {
                     pass.only_automatic = false;
                     pass.unattended = false;
-                    ("backup_existing", action.title())
+                    (JobKind::BackupExisting, action.title())
                 }
-                (_, Some(_)) => ("rescan", action.title()),
-                (_, None) => ("automatic", "Automatic backup".to_string()),
+                (_, Some(_)) => (JobKind::Rescan, action.title()),
+                (_, None) => (JobKind::Automatic, "Automatic backup".to_string()),
             };
             let job = service.start(queued, kind, &title, progress);
             match engine::backup(&t, &pass, &job) {
@@ -255,7 +255,7 @@ fn run_passes(
                     let trouble = report
                         .destinations
                         .iter()
-                        .any(|d| d.state != "ok" || d.failed > 0);
+                        .any(|d| !d.state.is_ok() || d.failed > 0);
                     troubled = if trouble { troubled + 1 } else { 0 };
                     last = Some(report);
                 }
@@ -354,7 +354,7 @@ fn run_verify(
         repair,
     }
     .title();
-    let job = service.start(queued, "verify", &title, progress);
+    let job = service.start(queued, JobKind::Verify, &title, progress);
     let options = crate::verify::VerifyOptions {
         sample_percent,
         repair,
@@ -381,7 +381,7 @@ fn run_archive(
         request: request.clone(),
     }
     .title();
-    let job = service.start(queued, "archive", &title, progress);
+    let job = service.start(queued, JobKind::Archive, &title, progress);
     match crate::archive::create(t, request, &job, stop) {
         Ok(created) => {
             let mut summary = format!(
@@ -408,7 +408,7 @@ fn run_ingest(
     progress: &dyn Progress,
 ) {
     let action = Action::Ingest { card: card.into() };
-    let job = service.start(queued, "ingest", &action.title(), progress);
+    let job = service.start(queued, JobKind::Ingest, &action.title(), progress);
     let options = crate::ingest::IngestOptions {
         card: card.into(),
         ..Default::default()

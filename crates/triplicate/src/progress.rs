@@ -54,7 +54,7 @@ pub enum Event<'a> {
     /// A destination can take nothing more in this run.
     DestinationStopped {
         dest: &'a str,
-        reason: &'a str,
+        reason: crate::vocab::DestState,
     },
     Problem(&'a Problem),
     /// A staged operation (an archive): its stages, announced before the first.

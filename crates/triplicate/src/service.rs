@@ -26,6 +26,7 @@ use crate::catalog::CatalogError;
 use crate::destination;
 use crate::home::Triplicate;
 use crate::progress::{Event, Progress};
+use crate::vocab::DestState;
 
 /// Something the page (or the API) asks the service to do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,15 +67,58 @@ impl Action {
     }
 }
 
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Done | JobState::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+}
+
+/// As the page reads it: `state == "running"`.
+impl PartialEq<&str> for JobState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A pass of automatic backup (photos that arrived).
+    Automatic,
+    BackupExisting,
+    Verify,
+    Rescan,
+    Ingest,
+    Archive,
+}
+
 /// One job, as the page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobInfo {
     pub id: u64,
-    /// automatic, backup_existing, verify, rescan, ingest, archive.
-    pub kind: String,
+    pub kind: JobKind,
     pub title: String,
-    /// queued, running, done, failed.
-    pub state: String,
+    pub state: JobState,
     /// scanning, copying, verifying: what the running job is doing now.
     pub phase: String,
     /// Unix seconds.
@@ -260,7 +304,7 @@ impl Service {
     pub fn start<'a>(
         &'a self,
         queued: Option<u64>,
-        kind: &str,
+        kind: JobKind,
         title: &str,
         forward: &'a dyn Progress,
     ) -> JobProgress<'a> {
@@ -275,11 +319,11 @@ impl Service {
                 board.jobs.back_mut().expect("just pushed")
             }
         };
-        job.state = "running".into();
+        job.state = JobState::Running;
         job.phase = "scanning".into();
         job.started_at = Some(now);
         let snapshot = job.clone();
-        let snapshot_kind = snapshot.kind.clone();
+        let snapshot_kind = snapshot.kind;
         drop(board);
         self.announce(Change::Job {
             job: Box::new(snapshot),
@@ -301,10 +345,10 @@ impl Service {
     pub fn jobs(&self) -> Vec<JobInfo> {
         let board = self.lock();
         let mut jobs: Vec<JobInfo> = board.jobs.iter().rev().cloned().collect();
-        jobs.sort_by_key(|j| match j.state.as_str() {
-            "running" => 0,
-            "queued" => 1,
-            _ => 2,
+        jobs.sort_by_key(|j| match j.state {
+            JobState::Running => 0,
+            JobState::Queued => 1,
+            JobState::Done | JobState::Failed => 2,
         });
         jobs
     }
@@ -318,7 +362,7 @@ impl Service {
         self.lock()
             .jobs
             .iter()
-            .filter(|j| j.state == "running")
+            .filter(|j| j.state == JobState::Running)
             .flat_map(|j| j.active_destinations.iter().cloned())
             .collect()
     }
@@ -357,22 +401,22 @@ impl Service {
     }
 }
 
-fn kind_of(action: &Action) -> &'static str {
+fn kind_of(action: &Action) -> JobKind {
     match action {
-        Action::BackupExisting => "backup_existing",
-        Action::Verify { .. } => "verify",
-        Action::Rescan => "rescan",
-        Action::Ingest { .. } => "ingest",
-        Action::Archive { .. } => "archive",
+        Action::BackupExisting => JobKind::BackupExisting,
+        Action::Verify { .. } => JobKind::Verify,
+        Action::Rescan => JobKind::Rescan,
+        Action::Ingest { .. } => JobKind::Ingest,
+        Action::Archive { .. } => JobKind::Archive,
     }
 }
 
-fn new_job(id: u64, kind: &str, title: String) -> JobInfo {
+fn new_job(id: u64, kind: JobKind, title: String) -> JobInfo {
     JobInfo {
         id,
-        kind: kind.into(),
+        kind,
         title,
-        state: "queued".into(),
+        state: JobState::Queued,
         phase: String::new(),
         requested_at: crate::catalog::now(),
         started_at: None,
@@ -398,11 +442,7 @@ fn new_job(id: u64, kind: &str, title: String) -> JobInfo {
 fn push_job(board: &mut Board, job: JobInfo) {
     board.jobs.push_back(job);
     while board.jobs.len() > JOBS_KEPT {
-        match board
-            .jobs
-            .iter()
-            .position(|j| j.state != "running" && j.state != "queued")
-        {
+        match board.jobs.iter().position(|j| j.state.is_finished()) {
             Some(i) => {
                 board.jobs.remove(i);
             }
@@ -415,7 +455,7 @@ fn push_job(board: &mut Board, job: JobInfo) {
 pub struct JobProgress<'a> {
     service: &'a Service,
     id: u64,
-    kind: String,
+    kind: JobKind,
     forward: &'a dyn Progress,
     live: Mutex<Live>,
 }
@@ -437,7 +477,7 @@ impl JobProgress<'_> {
     pub fn finish(self, ok: bool, summary: String) {
         let now = crate::catalog::now();
         if let Some(job) = self.service.update(self.id, |j| {
-            j.state = if ok { "done" } else { "failed" }.into();
+            j.state = if ok { JobState::Done } else { JobState::Failed };
             j.phase.clear();
             j.finished_at = Some(now);
             j.speed = 0.0;
@@ -453,7 +493,7 @@ impl JobProgress<'_> {
     fn record(&self, event: &Event<'_>) {
         let now = Instant::now();
         match event {
-            Event::WorkBytes { dest, bytes } if self.kind == "verify" => {
+            Event::WorkBytes { dest, bytes } if self.kind == JobKind::Verify => {
                 self.service.count(dest, |t| t.bytes_verified += bytes)
             }
             Event::WorkBytes { dest, bytes } => {
@@ -475,7 +515,7 @@ impl JobProgress<'_> {
                 }
                 Event::WorkBytes { dest, bytes } => {
                     if j.phase == "scanning" {
-                        j.phase = if self.kind == "verify" {
+                        j.phase = if self.kind == JobKind::Verify {
                             "verifying"
                         } else {
                             "copying"
@@ -570,7 +610,7 @@ impl Progress for JobProgress<'_> {
 /// every second or so.
 #[derive(Default)]
 pub struct Monitor {
-    states: HashMap<String, String>,
+    states: HashMap<String, DestState>,
     last_operation: i64,
     warnings: Vec<(i64, i64)>,
     config_modified: Option<SystemTime>,
@@ -615,7 +655,7 @@ impl Monitor {
                     (self.remote_checked.get(&d.name), self.states.get(&d.name))
                 && at.elapsed() < REMOTE_EVERY
             {
-                states.insert(d.name.clone(), state.clone());
+                states.insert(d.name.clone(), *state);
                 continue;
             }
             if d.is_remote() {
@@ -623,24 +663,22 @@ impl Monitor {
             }
             let state = match destination::probe(d) {
                 Ok(_) => {
-                    if self.states.get(&d.name).is_some_and(|s| s != "ok") {
+                    if self.states.get(&d.name).is_some_and(|s| !s.is_ok()) {
                         t.catalog.resolve_warnings(&subject, MARKER_KINDS)?;
                         self.returned.push(d.name.clone());
                     }
                     match crate::fsutil::space(&d.local_root()) {
-                        Ok(s) if s.free == 0 => "full".to_string(),
-                        _ => "ok".to_string(),
+                        Ok(s) if s.free == 0 => DestState::Full,
+                        _ => DestState::Ok,
                     }
                 }
                 // A cold destination away in its drawer is where it should be.
-                Err(destination::DestError::NotMounted { .. }) if d.offline => {
-                    "offline".to_string()
-                }
+                Err(destination::DestError::NotMounted { .. }) if d.offline => DestState::Offline,
                 Err(e) => {
-                    if self.states.get(&d.name).map(String::as_str) != Some(e.state()) {
+                    if self.states.get(&d.name) != Some(&e.state()) {
                         t.catalog.raise_destination_warning(&d.name, &e)?;
                     }
-                    e.state().to_string()
+                    e.state()
                 }
             };
             states.insert(d.name.clone(), state);
@@ -703,7 +741,7 @@ mod tests {
 
         let (id, action) = s.next_request().unwrap();
         assert_eq!((id, action), (a.id, Action::Rescan));
-        let job = s.start(Some(id), "rescan", "Rescan", &NoProgress);
+        let job = s.start(Some(id), JobKind::Rescan, "Rescan", &NoProgress);
         job.event(&Event::WorkPlanned {
             dest: "usb",
             files: 2,
@@ -803,7 +841,7 @@ mod tests {
     fn old_finished_jobs_are_dropped() {
         let s = Service::new();
         for _ in 0..(JOBS_KEPT + 10) {
-            s.start(None, "automatic", "Automatic backup", &NoProgress)
+            s.start(None, JobKind::Automatic, "Automatic backup", &NoProgress)
                 .finish(true, String::new());
         }
         assert_eq!(s.jobs().len(), JOBS_KEPT);

@@ -13,6 +13,7 @@ use crate::fsutil::Space;
 use crate::home::Triplicate;
 use crate::policy::{self, Coverage, CoverageSummary};
 use crate::relpath::RelPath;
+use crate::vocab::DestState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DestinationStatus {
@@ -22,8 +23,8 @@ pub struct DestinationStatus {
     pub site: String,
     pub enabled: bool,
     pub automatic: bool,
-    /// ok, disabled, not mounted, wrong disk, damaged marker, read-only, full.
-    pub state: String,
+    /// Ok, disabled, offline, or what keeps it from being written.
+    pub state: DestState,
     /// Why the state is not "ok", in words.
     pub detail: Option<String>,
     pub space: Option<Space>,
@@ -231,17 +232,17 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
             .and_then(|_| crate::fsutil::space(&d.local_root()).ok());
         let refresh = crate::cold::refresh_of(d, counts.last_success, crate::catalog::now());
         let (state, detail) = if !d.enabled {
-            ("disabled".to_string(), None)
+            (DestState::Disabled, None)
         } else {
             match &marker {
                 // A cold destination away in its drawer is where it should be.
                 Err(destination::DestError::NotMounted { .. }) if d.offline => (
-                    "offline".to_string(),
+                    DestState::Offline,
                     Some(refresh.as_ref().map(|r| r.describe()).unwrap_or_default()),
                 ),
-                Err(e) => (e.state().to_string(), Some(e.to_string())),
+                Err(e) => (e.state(), Some(e.to_string())),
                 Ok(_) if space.is_some_and(|s| s.read_only) => (
-                    "read-only".to_string(),
+                    DestState::ReadOnly,
                     Some(format!("{} is mounted read-only", d.target)),
                 ),
                 Ok(_) => {
@@ -249,12 +250,12 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
                         .iter()
                         .find(|w| w.subject == format!("dest:{}", d.name) && w.kind == "full");
                     match full_warning {
-                        Some(w) => ("full".to_string(), Some(w.message.clone())),
+                        Some(w) => (DestState::Full, Some(w.message.clone())),
                         None if space.is_some_and(|s| s.free == 0) => (
-                            "full".to_string(),
+                            DestState::Full,
                             Some(format!("no space left at {}", d.target)),
                         ),
-                        None => ("ok".to_string(), None),
+                        None => (DestState::Ok, None),
                     }
                 }
             }

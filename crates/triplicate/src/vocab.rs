@@ -80,3 +80,157 @@ pub const MHL_FOLDER: &str = "ascmhl";
 /// longer written; a library name that starts with it is still escaped at
 /// destinations ([`super::layout`]), where such leftovers may remain.
 pub const PARTIAL_PREFIX: &str = ".triplicate-partial-";
+
+/// What state a destination is in, as `status`, the reports and the page say it. Each
+/// serialises to the words people read ("not mounted", "wrong disk" …), which the
+/// JSON, the catalog's run reports and the page have always used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DestState {
+    #[default]
+    #[serde(rename = "ok")]
+    Ok,
+    /// A cold destination away in its drawer, as expected.
+    #[serde(rename = "offline")]
+    Offline,
+    #[serde(rename = "disabled")]
+    Disabled,
+    /// Live, on the page: a backup is writing to it now.
+    #[serde(rename = "backing up")]
+    BackingUp,
+    #[serde(rename = "not mounted")]
+    NotMounted,
+    #[serde(rename = "wrong disk")]
+    WrongDisk,
+    #[serde(rename = "damaged marker")]
+    DamagedMarker,
+    #[serde(rename = "read-only")]
+    ReadOnly,
+    #[serde(rename = "full")]
+    Full,
+    #[serde(rename = "in use")]
+    InUse,
+    #[serde(rename = "permission denied")]
+    PermissionDenied,
+    #[serde(rename = "no key")]
+    NoKey,
+    #[serde(rename = "encryption misconfigured")]
+    EncryptionMisconfigured,
+    #[serde(rename = "unreachable")]
+    Unreachable,
+    /// It could not be opened, for a reason said in the problems.
+    #[serde(rename = "unavailable")]
+    Unavailable,
+    #[serde(rename = "error", other)]
+    Error,
+}
+
+impl DestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestState::Ok => "ok",
+            DestState::Offline => "offline",
+            DestState::Disabled => "disabled",
+            DestState::BackingUp => "backing up",
+            DestState::NotMounted => "not mounted",
+            DestState::WrongDisk => "wrong disk",
+            DestState::DamagedMarker => "damaged marker",
+            DestState::ReadOnly => "read-only",
+            DestState::Full => "full",
+            DestState::InUse => "in use",
+            DestState::PermissionDenied => "permission denied",
+            DestState::NoKey => "no key",
+            DestState::EncryptionMisconfigured => "encryption misconfigured",
+            DestState::Unreachable => "unreachable",
+            DestState::Unavailable => "unavailable",
+            DestState::Error => "error",
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == DestState::Ok
+    }
+}
+
+impl std::fmt::Display for DestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What is known of one copy: the `state` of its row in the catalog's `copies`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyState {
+    /// Written and proven (read back, or checked by the store).
+    Verified,
+    /// Writing it failed; it is tried again (unless the failure is permanent).
+    Failed,
+    /// A check found other bytes than the photo's.
+    Corrupt,
+    /// A check found nothing there.
+    Missing,
+}
+
+impl CopyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyState::Verified => "verified",
+            CopyState::Failed => "failed",
+            CopyState::Corrupt => "corrupt",
+            CopyState::Missing => "missing",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CopyState> {
+        [
+            CopyState::Verified,
+            CopyState::Failed,
+            CopyState::Corrupt,
+            CopyState::Missing,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for CopyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A state equals the word it serialises to, so that tests and scripts can say
+/// `state == "verified"`.
+macro_rules! equals_its_word {
+    ($($t:ty),*) => {$(
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    )*};
+}
+
+equals_its_word!(DestState, CopyState);
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    #[test]
+    fn states_serialise_to_the_words_they_always_were() {
+        for s in [
+            DestState::NotMounted,
+            DestState::Ok,
+            DestState::EncryptionMisconfigured,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        let unknown: DestState = serde_json::from_str("\"on fire\"").unwrap();
+        assert_eq!(unknown, DestState::Error);
+        for s in [CopyState::Verified, CopyState::Missing] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(CopyState::parse(s.as_str()), Some(s));
+        }
+    }
+}

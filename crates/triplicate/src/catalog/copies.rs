@@ -275,7 +275,7 @@ impl Catalog {
         &self,
         photo_id: i64,
         dest: &str,
-        state: &str,
+        state: CopyState,
         error: Option<&str>,
         op: &Operation<'_>,
     ) -> Result<()> {
@@ -286,7 +286,7 @@ impl Catalog {
                    verified_at = CASE WHEN ?3 = 'verified' THEN ?5 ELSE verified_at END,
                    verified_by = CASE WHEN ?3 = 'verified' THEN 'read back' ELSE verified_by END
                  WHERE photo_id = ?1 AND dest = ?2",
-                params![photo_id, dest, state, error, at],
+                params![photo_id, dest, state.as_str(), error, at],
             )?;
             insert_operation(tx, at, op)
         })
@@ -663,4 +663,13 @@ fn activity(c: &rusqlite::Connection, dest: &str) -> rusqlite::Result<(Option<i6
     )
     .optional()?
     .unwrap_or((None, None)))
+}
+
+impl rusqlite::types::FromSql for CopyState {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        CopyState::parse(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown copy state '{text}'").into())
+        })
+    }
 }

@@ -34,6 +34,7 @@ pub use unreadable::{LeftOut, UnreadableFile, destination_place, library_place};
 
 use crate::photo::{ContentHash, PhotoKind};
 use crate::relpath::RelPath;
+use crate::vocab::CopyState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -213,8 +214,7 @@ pub struct CopyRow {
     pub key: RelPath,
     pub hash: ContentHash,
     pub size: u64,
-    /// verified, corrupt or missing.
-    pub state: String,
+    pub state: CopyState,
     pub verified_at: Option<i64>,
     /// The hash of the bytes as stored, where they are not the photo's (encrypted).
     pub stored_hash: Option<ContentHash>,

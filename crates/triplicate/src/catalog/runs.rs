@@ -223,7 +223,7 @@ impl Catalog {
     ) -> Result<()> {
         self.raise_warning(
             &format!("dest:{dest}"),
-            e.state(),
+            e.state().as_str(),
             &e.to_string(),
             Some(e.class().as_str()),
         )

@@ -37,7 +37,7 @@ use crate::relpath::RelPath;
 pub use local::LocalDestination;
 
 pub use crate::layout;
-pub use crate::vocab::{FORMAT_VERSION, META_DIR, MediaKind, ONSITE};
+pub use crate::vocab::{DestState, FORMAT_VERSION, META_DIR, MediaKind, ONSITE};
 
 /// The contents of `.triplicate/destination.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -241,21 +241,21 @@ impl DestError {
     }
 
     /// A short word for the destination's state that this error implies.
-    pub fn state(&self) -> &'static str {
+    pub fn state(&self) -> DestState {
         match self {
-            DestError::NotMounted { .. } | DestError::Vanished { .. } => "not mounted",
-            DestError::WrongDestination { .. } => "wrong disk",
-            DestError::BadMarker { .. } => "damaged marker",
-            DestError::ReadOnly { .. } => "read-only",
-            DestError::Full { .. } => "full",
-            DestError::InUse { .. } => "in use",
-            DestError::PermissionDenied { .. } => "permission denied",
-            DestError::NoKey { .. } => "no key",
-            DestError::Encryption { .. } => "encryption misconfigured",
+            DestError::NotMounted { .. } | DestError::Vanished { .. } => DestState::NotMounted,
+            DestError::WrongDestination { .. } => DestState::WrongDisk,
+            DestError::BadMarker { .. } => DestState::DamagedMarker,
+            DestError::ReadOnly { .. } => DestState::ReadOnly,
+            DestError::Full { .. } => DestState::Full,
+            DestError::InUse { .. } => DestState::InUse,
+            DestError::PermissionDenied { .. } => DestState::PermissionDenied,
+            DestError::NoKey { .. } => DestState::NoKey,
+            DestError::Encryption { .. } => DestState::EncryptionMisconfigured,
             DestError::Remote {
                 transient: true, ..
-            } => "unreachable",
-            _ => "error",
+            } => DestState::Unreachable,
+            _ => DestState::Error,
         }
     }
 }

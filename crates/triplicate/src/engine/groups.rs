@@ -20,6 +20,7 @@ use crate::home::Triplicate;
 use crate::photo::ContentHash;
 use crate::relpath::RelPath;
 use crate::scan::group::{Group, Siblings};
+use crate::vocab::CopyState;
 
 /// How a group is named at one destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +136,7 @@ impl GroupNames {
             let Some(copy) = t.catalog.copy_of(m.photo_id, &od.config.id)? else {
                 continue;
             };
-            if copy.state != "verified" {
+            if copy.state != CopyState::Verified {
                 continue;
             }
             let key = plain(m);

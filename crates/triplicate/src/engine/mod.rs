@@ -37,6 +37,7 @@ use crate::home::Triplicate;
 use crate::progress::{Problem, Problems, Progress};
 use crate::run;
 use crate::scan::{self, ScanReport};
+use crate::vocab::DestState;
 use plan::Planner;
 use worker::{OpenDest, RunContext};
 
@@ -103,8 +104,8 @@ impl EngineError {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DestinationReport {
     pub name: String,
-    /// "ok", or why the destination was skipped or stopped ("not mounted", "full" …).
-    pub state: String,
+    /// Ok, or why the destination was skipped or stopped (not mounted, full …).
+    pub state: DestState,
     pub planned: u64,
     /// Copies written and verified.
     pub copied: u64,
@@ -149,7 +150,7 @@ impl BackupReport {
         if failed > 0 {
             parts.push(format!("{failed} failed"));
         }
-        for d in self.destinations.iter().filter(|d| d.state != "ok") {
+        for d in self.destinations.iter().filter(|d| !d.state.is_ok()) {
             parts.push(format!("{}: {}", d.name, d.state));
         }
         if !self.problems.is_empty() {
@@ -197,7 +198,7 @@ pub fn backup(
     for d in selected {
         let mut report = DestinationReport {
             name: d.name.clone(),
-            state: "ok".into(),
+            state: DestState::Ok,
             ..Default::default()
         };
         let subject = format!("dest:{}", d.name);
@@ -218,10 +219,10 @@ pub fn backup(
                 if d.offline && options.destinations.is_empty() =>
             {
                 tracing::info!(destination = %d.name, "cold destination away: skipped");
-                report.state = "offline".into();
+                report.state = DestState::Offline;
             }
             Err(e) => {
-                tracing::info!(destination = %d.name, state = e.state(), "skipped");
+                tracing::info!(destination = %d.name, state = %e.state(), "skipped");
                 report.state = e.state().into();
                 t.catalog.raise_destination_warning(&d.name, &e)?;
                 t.catalog.record_dest_activity(&d.id, false)?;
@@ -332,7 +333,7 @@ pub fn backup(
         report.bytes = od.bytes.load(Ordering::Relaxed);
         report.failed = od.failed.load(Ordering::Relaxed);
         let subject = format!("dest:{}", od.config.name);
-        if let Some(reason) = od.stop_reason.lock().unwrap().clone() {
+        if let Some(reason) = *od.stop_reason.lock().unwrap() {
             report.state = reason;
         } else {
             t.catalog.resolve_warnings(&subject, &["full"])?;
@@ -350,7 +351,7 @@ pub fn backup(
             Err(ManifestFailure::Catalog(e)) => return Err(e.into()),
         }
         t.catalog
-            .record_dest_activity(&od.config.id, report.failed == 0 && report.state == "ok")?;
+            .record_dest_activity(&od.config.id, report.failed == 0 && report.state.is_ok())?;
         t.catalog.clear_journal(&od.config.id)?;
     }
     tracing::debug!(elapsed = ?started.elapsed(), "manifests written");

@@ -36,7 +36,7 @@ pub(super) struct OpenDest {
     pub dest: Arc<dyn WriteDestination>,
     pub planned: AtomicU64,
     pub stopped: AtomicBool,
-    pub stop_reason: Mutex<Option<String>>,
+    pub stop_reason: Mutex<Option<crate::vocab::DestState>>,
     pub copied: AtomicU64,
     pub adopted: AtomicU64,
     pub bytes: AtomicU64,
@@ -544,7 +544,7 @@ impl RunContext<'_> {
         {
             // Only the first failure stops the destination and raises the warning.
             if !od.stopped.swap(true, Ordering::Relaxed) {
-                *od.stop_reason.lock().unwrap() = Some(d.state().to_string());
+                *od.stop_reason.lock().unwrap() = Some(d.state());
                 self.t
                     .catalog
                     .raise_destination_warning(&od.config.name, d)?;

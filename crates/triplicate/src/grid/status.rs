@@ -21,6 +21,7 @@ use crate::destination::{MediaKind, ONSITE};
 use crate::device::DeviceId;
 use crate::home::Triplicate;
 use crate::policy::{Coverage, Holder};
+use crate::vocab::CopyState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GridStatus {
@@ -238,7 +239,11 @@ fn photo_coverage(
     }
     for (origin, p) in holders {
         let node_site = site_of(origin);
-        for c in p.copies.iter().filter(|c| c.state == "verified") {
+        for c in p
+            .copies
+            .iter()
+            .filter(|c| c.state == CopyState::Verified.as_str())
+        {
             let site = if c.site == ONSITE {
                 node_site.clone()
             } else {

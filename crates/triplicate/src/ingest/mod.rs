@@ -56,6 +56,8 @@ use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
 use crate::run;
 use crate::scan::metadata::{self, CAPTURE_FORMAT, CaptureSource};
+use crate::vocab::CopyState;
+use crate::vocab::DestState;
 use card::{Card, CardError, CardFile, CardLayout};
 
 /// What to ingest, and where to.
@@ -125,8 +127,8 @@ pub struct IngestManifest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IngestDestination {
     pub name: String,
-    /// "ok", or why it took no part (not mounted, full …).
-    pub state: String,
+    /// Ok, or why it took no part (not mounted, full …).
+    pub state: DestState,
     /// Copies written and verified by this ingest.
     pub written: u64,
     /// Copies that were there already.
@@ -683,7 +685,7 @@ fn open_writers(
                     device,
                     report: Mutex::new(IngestDestination {
                         name: d.name.clone(),
-                        state: "ok".into(),
+                        state: DestState::Ok,
                         ..Default::default()
                     }),
                 });
@@ -719,8 +721,8 @@ fn destinations_not_open(
             name: d.name.clone(),
             state: destination::probe(d)
                 .err()
-                .map(|e| e.state().to_string())
-                .unwrap_or_else(|| "unavailable".into()),
+                .map(|e| e.state())
+                .unwrap_or(DestState::Unavailable),
             ..Default::default()
         })
         .collect()
@@ -979,7 +981,7 @@ impl Context<'_> {
                     Some(id) => self.t.catalog.copy_of(id, &w.config.id)?,
                     None => None,
                 };
-                if let Some(row) = held.filter(|r| r.state == "verified") {
+                if let Some(row) = held.filter(|r| r.state == CopyState::Verified) {
                     match self.prove_held_copy(w, &row, p, &problem)? {
                         Some(redo) => {
                             placed.push((
@@ -1326,7 +1328,7 @@ impl Context<'_> {
                 self.t.catalog.record_copy_checked(
                     row.photo_id,
                     &w.config.id,
-                    "verified",
+                    CopyState::Verified,
                     None,
                     &base,
                 )?;
@@ -1335,7 +1337,11 @@ impl Context<'_> {
             Err(e) => e.to_string(),
         };
         let missing = matches!(w.dest.stat(&row.key), Ok(None));
-        let state = if missing { "missing" } else { "corrupt" };
+        let state = if missing {
+            CopyState::Missing
+        } else {
+            CopyState::Corrupt
+        };
         let damaged_xxh64 = if missing {
             None
         } else {
@@ -1355,7 +1361,7 @@ impl Context<'_> {
             state,
             Some(&why),
             &Operation {
-                outcome: state,
+                outcome: state.as_str(),
                 message: Some(&why),
                 ..base
             },

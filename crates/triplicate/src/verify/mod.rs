@@ -47,6 +47,8 @@ use crate::photo::{ContentHash, HASH_BUFFER};
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
 use crate::run;
+use crate::vocab::CopyState;
+use crate::vocab::DestState;
 
 mod names;
 
@@ -88,8 +90,8 @@ pub struct LibraryVerifyReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DestinationVerifyReport {
     pub name: String,
-    /// "ok", or why the destination could not be checked.
-    pub state: String,
+    /// Ok, or why the destination could not be checked.
+    pub state: DestState,
     pub checked: u64,
     pub ok: u64,
     pub missing: u64,
@@ -165,7 +167,7 @@ impl VerifyReport {
                 parts.push(format!("{n} {what}"));
             }
         }
-        for d in self.destinations.iter().filter(|d| d.state != "ok") {
+        for d in self.destinations.iter().filter(|d| !d.state.is_ok()) {
             parts.push(format!("{}: {}", d.name, d.state));
         }
         parts.join(", ")
@@ -380,7 +382,7 @@ fn verify_destination(
 ) -> Result<DestinationVerifyReport, EngineError> {
     let names = names::selected(t, d, options, run)?;
     let mut report = verify_copies(t, d, options, run, sources, &names, progress, problems)?;
-    if report.state == "ok" && !names.is_empty() {
+    if report.state.is_ok() && !names.is_empty() {
         names::check(t, d, options, run, names, &mut report, progress, problems)?;
     }
     Ok(report)
@@ -399,7 +401,7 @@ fn verify_copies(
 ) -> Result<DestinationVerifyReport, EngineError> {
     let mut report = DestinationVerifyReport {
         name: d.name.clone(),
-        state: "ok".into(),
+        state: DestState::Ok,
         ..Default::default()
     };
     let dest = match destination::open_read(d) {
@@ -416,7 +418,7 @@ fn verify_copies(
         .copies_at(&d.id)?
         .into_iter()
         .filter(|r| {
-            let known_bad = r.state != "verified";
+            let known_bad = r.state != CopyState::Verified;
             let old_enough = match (options.older_than, r.verified_at) {
                 (None, _) | (_, None) => true,
                 (Some(age), Some(at)) => now - at >= age.as_secs() as i64,
@@ -434,13 +436,13 @@ fn verify_copies(
     });
 
     // Check, several copies at once.
-    let bad: Mutex<Vec<(CopyRow, &'static str)>> = Mutex::new(Vec::new());
+    let bad: Mutex<Vec<(CopyRow, CopyState)>> = Mutex::new(Vec::new());
     let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let counts = [(); 5].map(|_| AtomicU64::new(0)); // checked, ok, missing, corrupt, bytes
     let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
     // An error that puts the whole destination out of action (unplugged, no key):
     // checking stops, and it is reported once.
-    let stopped: Mutex<Option<(String, ErrorClass, &'static str)>> = Mutex::new(None);
+    let stopped: Mutex<Option<(String, ErrorClass, DestState)>> = Mutex::new(None);
     crate::parallel::for_each(options.jobs.unwrap_or(4), rows.into_iter(), |row| {
         let check = check_copy(dest.as_ref(), &row, options.decrypt, progress);
         counts[0].fetch_add(1, Ordering::Relaxed);
@@ -448,12 +450,12 @@ fn verify_copies(
             Check::Good => {
                 counts[1].fetch_add(1, Ordering::Relaxed);
                 counts[4].fetch_add(row.size, Ordering::Relaxed);
-                ("verified", None)
+                (CopyState::Verified, None)
             }
             Check::Missing => {
                 counts[2].fetch_add(1, Ordering::Relaxed);
                 (
-                    "missing",
+                    CopyState::Missing,
                     Some(format!("destination '{}': {} is missing", d.name, row.key)),
                 )
             }
@@ -461,7 +463,7 @@ fn verify_copies(
                 counts[3].fetch_add(1, Ordering::Relaxed);
                 counts[4].fetch_add(row.size, Ordering::Relaxed);
                 (
-                    "corrupt",
+                    CopyState::Corrupt,
                     Some(format!(
                         "destination '{}': {} is damaged: it hashes to {}, not {}",
                         d.name,
@@ -474,7 +476,7 @@ fn verify_copies(
             Check::Damaged(why) => {
                 counts[3].fetch_add(1, Ordering::Relaxed);
                 (
-                    "corrupt",
+                    CopyState::Corrupt,
                     Some(format!(
                         "destination '{}': {} is damaged: {why}",
                         d.name, row.key
@@ -509,7 +511,7 @@ fn verify_copies(
             path: Some(&row.key),
             bytes: Some(row.size),
             duration_ms: None,
-            outcome: state,
+            outcome: state.as_str(),
             message: message.as_deref(),
         };
         if let Err(e) =
@@ -534,7 +536,7 @@ fn verify_copies(
         problems.report(p);
     }
     if let Some((message, class, state)) = stopped.into_inner().unwrap() {
-        report.state = state.into();
+        report.state = state;
         problems.report(dest_problem(&d.name, &message, class));
     }
     let [checked, ok, missing, corrupt, bytes] = counts.map(|c| c.into_inner());
@@ -546,7 +548,7 @@ fn verify_copies(
     let mut bad = bad.into_inner().unwrap();
     bad.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     if bad.is_empty() {
-        if options.repair && report.state == "ok" {
+        if options.repair && report.state.is_ok() {
             // Opened for writing all the same: that removes what a killed repair left.
             let _ = destination::open(d);
         }
@@ -555,7 +557,7 @@ fn verify_copies(
 
     if !options.repair {
         for (row, state) in &bad {
-            let what = if *state == "missing" {
+            let what = if *state == CopyState::Missing {
                 "missing"
             } else {
                 "damaged"

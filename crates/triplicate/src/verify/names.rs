@@ -16,6 +16,7 @@ use crate::engine::names::{give_file, stored_hash};
 use crate::engine::{EngineError, dest_problem};
 use crate::home::Triplicate;
 use crate::progress::{Event, Problem, Problems, Progress};
+use crate::vocab::CopyState;
 
 use super::{Check, DestinationVerifyReport, VerifyOptions, check_copy, in_sample};
 
@@ -68,7 +69,7 @@ pub(super) fn check(
             key: name.key.clone(),
             hash: name.hash,
             size: name.size,
-            state: "verified".into(),
+            state: CopyState::Verified,
             verified_at: Some(name.verified_at),
             stored_hash: name.stored_hash,
         };
