@@ -223,7 +223,7 @@ pub fn backup(
             }
             Err(e) => {
                 tracing::info!(destination = %d.name, state = %e.state(), "skipped");
-                report.state = e.state().into();
+                report.state = e.state();
                 t.catalog.raise_destination_warning(&d.name, &e)?;
                 t.catalog.record_dest_activity(&d.id, false)?;
                 problems.report(dest_problem(&d.name, &e.to_string(), e.class()));

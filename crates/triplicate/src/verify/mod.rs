@@ -407,7 +407,7 @@ fn verify_copies(
     let dest = match destination::open_read(d) {
         Ok(dest) => dest,
         Err(e) => {
-            report.state = e.state().into();
+            report.state = e.state();
             problems.report(dest_problem(&d.name, &e.to_string(), e.class()));
             return Ok(report);
         }
