@@ -27,15 +27,17 @@ mod show;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use triplicate::fault::Fault;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use triplicate::destination::MediaKind;
 use triplicate::engine::{self, BackupOptions};
-use triplicate::home::{Home, OpenError, Triplicate};
-use triplicate::setup::{self, NewDestination, SetupError};
+use triplicate::home::{Home, Triplicate};
+use triplicate::setup::{self, NewDestination};
 
 #[derive(Parser)]
 #[command(
@@ -723,55 +725,13 @@ fn said_once(e: &anyhow::Error) -> String {
     said
 }
 
-/// 2 for bad usage or configuration, 1 for everything else.
+/// The exit code of a failed command: the library's fault policy over the chain
+/// (see `triplicate::fault`); the server's access rules are configuration.
 fn exit_code(e: &anyhow::Error) -> u8 {
-    let usage = e.chain().any(|cause| {
-        cause
-            .downcast_ref::<triplicate::config::ConfigError>()
-            .is_some()
-            || cause
-                .downcast_ref::<triplicate_server::AccessError>()
-                .is_some()
-            || matches!(
-                cause.downcast_ref::<SetupError>(),
-                Some(SetupError::Invalid(_) | SetupError::Config(_))
-            )
-            || cause
-                .downcast_ref::<engine::EngineError>()
-                .is_some_and(|e| e.is_usage())
-            || matches!(
-                cause.downcast_ref::<OpenError>(),
-                Some(OpenError::Config(_))
-            )
-            || cause
-                .downcast_ref::<triplicate::restore::RestoreError>()
-                .is_some_and(|e| e.is_usage())
-            || cause
-                .downcast_ref::<triplicate::recover::RecoverError>()
-                .is_some_and(|e| e.is_usage())
-            || cause
-                .downcast_ref::<triplicate::prune::PruneError>()
-                .is_some_and(|e| e.is_usage())
-            || matches!(
-                cause.downcast_ref::<triplicate::protection::AcceptError>(),
-                Some(triplicate::protection::AcceptError::NoMatch(_))
-            )
-            || cause
-                .downcast_ref::<triplicate::ingest::IngestError>()
-                .is_some_and(|e| e.is_usage())
-            || cause
-                .downcast_ref::<triplicate::archive::ArchiveError>()
-                .is_some_and(|e| e.is_usage())
-            || matches!(
-                cause.downcast_ref::<triplicate::grid::GridError>(),
-                Some(
-                    triplicate::grid::GridError::Setup(_)
-                        | triplicate::grid::GridError::Config(_)
-                        | triplicate::grid::GridError::BadName { .. }
-                )
-            )
-    });
-    if usage { 2 } else { 1 }
+    if e.downcast_ref::<triplicate_server::AccessError>().is_some() {
+        return Fault::Usage.exit_code();
+    }
+    triplicate::errors::fault_of(e.as_ref()).exit_code()
 }
 
 fn home(cli_home: Option<PathBuf>) -> anyhow::Result<Home> {

@@ -114,15 +114,14 @@ impl From<CatalogError> for ApiError {
 
 impl From<SetupError> for ApiError {
     fn from(e: SetupError) -> Self {
-        let status = match &e {
-            SetupError::Invalid(m)
-            | SetupError::Config(triplicate::config::ConfigError::Rejected(m))
-                if m.starts_with("no destination named") =>
-            {
-                StatusCode::NOT_FOUND
+        use triplicate::fault::{Classify, Fault};
+        let status = match (&e, e.fault()) {
+            (_, Fault::NotFound) => StatusCode::NOT_FOUND,
+            (_, Fault::Usage) => StatusCode::BAD_REQUEST,
+            (SetupError::Destination(_) | SetupError::Unhealthy { .. }, _) => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
-            SetupError::Invalid(_) | SetupError::Config(_) => StatusCode::BAD_REQUEST,
-            SetupError::Destination(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            (_, Fault::Failed) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }

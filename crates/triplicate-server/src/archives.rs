@@ -39,7 +39,7 @@ impl From<ArchiveError> for ApiError {
             ArchiveError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ArchiveError::AlreadyThere { .. } | ArchiveError::Exists { .. } => StatusCode::CONFLICT,
             ArchiveError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
-            e if e.is_usage() => StatusCode::BAD_REQUEST,
+            e if triplicate::fault::Classify::is_usage(e) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

@@ -553,6 +553,25 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Rejected(String),
+    #[error("no destination named '{name}' (see `triplicate dest list`)")]
+    UnknownDestination { name: String },
+    #[error("no GRID peer named '{name}' (see `triplicate grid peers`)")]
+    UnknownPeer { name: String },
+}
+
+impl crate::fault::Classify for ConfigError {
+    fn fault(&self) -> crate::fault::Fault {
+        use crate::fault::Fault;
+        match self {
+            ConfigError::Read { .. } | ConfigError::Write { .. } => Fault::Failed,
+            ConfigError::UnknownDestination { .. } | ConfigError::UnknownPeer { .. } => {
+                Fault::NotFound
+            }
+            ConfigError::Missing { .. }
+            | ConfigError::Invalid { .. }
+            | ConfigError::Rejected(_) => Fault::Usage,
+        }
+    }
 }
 
 impl Config {
@@ -920,9 +939,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 }
 
 fn no_peer(name: &str) -> ConfigError {
-    ConfigError::Rejected(format!(
-        "no GRID peer named '{name}' (see `triplicate grid peers`)"
-    ))
+    ConfigError::UnknownPeer { name: name.into() }
 }
 
 /// The configuration file as an editable document.
@@ -1059,11 +1076,7 @@ impl ConfigFile {
                 arr.iter()
                     .position(|t| t.get("name").and_then(|v| v.as_str()) == Some(name))
             })
-            .ok_or_else(|| {
-                ConfigError::Rejected(format!(
-                    "no destination named '{name}' (see `triplicate dest list`)"
-                ))
-            })
+            .ok_or_else(|| ConfigError::UnknownDestination { name: name.into() })
     }
 
     /// Forgets a destination. Its data is left exactly as it is.

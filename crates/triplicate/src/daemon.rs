@@ -261,7 +261,7 @@ fn run_passes(
                 }
                 // Nothing to back up to (yet): a GRID node still scans, so that its
                 // photos reach its peers; otherwise, wait for a destination.
-                Err(e) if e.is_usage() && !options.once => {
+                Err(e) if crate::fault::Classify::is_usage(&e) && !options.once => {
                     if crate::grid::is_on(&t.config) && !t.config.libraries.is_empty() {
                         let (summary, deferred) = scan_only(&t, &pass, &job);
                         still_being_written = deferred;

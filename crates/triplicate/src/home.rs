@@ -42,6 +42,15 @@ pub enum OpenError {
     Catalog(#[from] CatalogError),
 }
 
+impl crate::fault::Classify for OpenError {
+    fn fault(&self) -> crate::fault::Fault {
+        match self {
+            OpenError::Config(e) => e.fault(),
+            OpenError::Catalog(_) => crate::fault::Fault::Failed,
+        }
+    }
+}
+
 /// An opened home: configuration and catalog.
 pub struct Triplicate {
     pub home: Home,

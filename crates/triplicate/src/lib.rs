@@ -69,6 +69,8 @@ pub mod daemon;
 pub mod destination;
 pub mod device;
 pub mod engine;
+pub mod errors;
+pub mod fault;
 pub mod fsutil;
 pub mod grid;
 pub mod home;

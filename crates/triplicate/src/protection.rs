@@ -32,6 +32,15 @@ pub enum AcceptError {
     Catalog(#[from] CatalogError),
 }
 
+impl crate::fault::Classify for AcceptError {
+    fn fault(&self) -> crate::fault::Fault {
+        match self {
+            AcceptError::NoMatch(_) => crate::fault::Fault::NotFound,
+            AcceptError::Catalog(_) => crate::fault::Fault::Failed,
+        }
+    }
+}
+
 /// Lets held changes through: those named (`LIBRARY:PATH` or `PATH`), or all of them
 /// and the guard too when `names` is empty.
 pub fn accept_changes(t: &Triplicate, names: &[String]) -> Result<AcceptReport, AcceptError> {

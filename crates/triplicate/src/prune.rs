@@ -66,11 +66,11 @@ pub enum PruneError {
     Engine(#[from] EngineError),
 }
 
-impl PruneError {
-    pub fn is_usage(&self) -> bool {
+impl crate::fault::Classify for PruneError {
+    fn fault(&self) -> crate::fault::Fault {
         match self {
-            PruneError::NoPolicy | PruneError::AppendOnly => true,
-            PruneError::Engine(e) => e.is_usage(),
+            PruneError::NoPolicy | PruneError::AppendOnly => crate::fault::Fault::Usage,
+            PruneError::Engine(e) => e.fault(),
         }
     }
 }

@@ -97,14 +97,14 @@ pub enum RecoverError {
     },
 }
 
-impl RecoverError {
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+impl crate::fault::Classify for RecoverError {
+    fn fault(&self) -> crate::fault::Fault {
+        match self {
             RecoverError::HomeExists(_)
-                | RecoverError::NotADestination { .. }
-                | RecoverError::Locked { .. }
-        )
+            | RecoverError::NotADestination { .. }
+            | RecoverError::Locked { .. } => crate::fault::Fault::Usage,
+            _ => crate::fault::Fault::Failed,
+        }
     }
 }
 

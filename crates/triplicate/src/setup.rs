@@ -19,8 +19,32 @@ pub enum SetupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Destination(#[from] DestError),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// What was asked for is not right (a path, a value, a combination).
     #[error("{0}")]
     Invalid(String),
+    #[error("no destination named '{name}' (see `triplicate dest list`)")]
+    UnknownDestination { name: String },
+    #[error("a destination named '{name}' exists already (see `triplicate dest list`)")]
+    DestinationExists { name: String },
+    /// A destination answered, but not as it should (its identity, a check read back).
+    #[error("destination '{name}': {message}")]
+    Unhealthy { name: String, message: String },
+}
+
+impl crate::fault::Classify for SetupError {
+    fn fault(&self) -> crate::fault::Fault {
+        use crate::fault::Fault;
+        match self {
+            SetupError::Config(e) => e.fault(),
+            SetupError::Invalid(_) | SetupError::DestinationExists { .. } => Fault::Usage,
+            SetupError::UnknownDestination { .. } => Fault::NotFound,
+            SetupError::Destination(_) | SetupError::Catalog(_) | SetupError::Unhealthy { .. } => {
+                Fault::Failed
+            }
+        }
+    }
 }
 
 /// Creates a new home with a configuration for `node` and these libraries.
@@ -33,7 +57,7 @@ pub fn init(home: &Home, node: &str, libraries: &[PathBuf]) -> Result<(), SetupE
         file.add_library(&lib)?;
     }
     file.save()?;
-    crate::catalog::Catalog::open(&home.catalog).map_err(|e| SetupError::Invalid(e.to_string()))?;
+    crate::catalog::Catalog::open(&home.catalog)?;
     Ok(())
 }
 
@@ -241,10 +265,9 @@ pub fn add_destination(
 ) -> Result<DestinationConfig, SetupError> {
     let config = crate::config::Config::load(&home.config)?;
     if config.destination(&new.name).is_some() {
-        return Err(SetupError::Invalid(format!(
-            "a destination named '{}' exists already (see `triplicate dest list`)",
-            new.name
-        )));
+        return Err(SetupError::DestinationExists {
+            name: new.name.clone(),
+        });
     }
     let layout = match &new.layout {
         Some(l) => written(l)?,
@@ -399,27 +422,29 @@ fn store_protected_identity(
         Some(_) => {
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut raw.read(&key)?, &mut bytes).map_err(|e| {
-                SetupError::Invalid(format!(
-                    "destination '{}': cannot read {IDENTITY_KEY}: {e}",
-                    draft.name
-                ))
+                SetupError::Unhealthy {
+                    name: draft.name.clone(),
+                    message: format!("cannot read {IDENTITY_KEY}: {e}"),
+                }
             })?;
             bytes
         }
     };
-    let identities = open_protected_identity(&bytes, passphrase)
-        .map_err(|e| SetupError::Invalid(format!("destination '{}': {e}", draft.name)))?;
+    let identities =
+        open_protected_identity(&bytes, passphrase).map_err(|e| SetupError::Unhealthy {
+            name: draft.name.clone(),
+            message: e.to_string(),
+        })?;
     Ok(identities[0].to_public().to_string())
 }
 
 /// Forgets a destination; its data stays exactly as it is.
 pub fn remove_destination(home: &Home, name: &str) -> Result<DestinationConfig, SetupError> {
     let config = crate::config::Config::load(&home.config)?;
-    let d = config.destination(name).cloned().ok_or_else(|| {
-        SetupError::Invalid(format!(
-            "no destination named '{name}' (see `triplicate dest list`)"
-        ))
-    })?;
+    let d = config
+        .destination(name)
+        .cloned()
+        .ok_or_else(|| SetupError::UnknownDestination { name: name.into() })?;
     let mut file = ConfigFile::open(&home.config)?;
     file.remove_destination(name)?;
     file.save()?;
@@ -463,11 +488,7 @@ pub fn edit_destination(
     name: &str,
     edit: &DestinationEdit,
 ) -> Result<DestinationConfig, SetupError> {
-    let unknown = || {
-        SetupError::Invalid(format!(
-            "no destination named '{name}' (see `triplicate dest list`)"
-        ))
-    };
+    let unknown = || SetupError::UnknownDestination { name: name.into() };
     let mut file = ConfigFile::open(&home.config)?;
     crate::config::Config::parse(&home.config, &file.text())?
         .destination(name)
@@ -548,11 +569,9 @@ pub fn test_destination(
     config: &crate::config::Config,
     name: &str,
 ) -> Result<HealthCheck, SetupError> {
-    let d = config.destination(name).ok_or_else(|| {
-        SetupError::Invalid(format!(
-            "no destination named '{name}' (see `triplicate dest list`)"
-        ))
-    })?;
+    let d = config
+        .destination(name)
+        .ok_or_else(|| SetupError::UnknownDestination { name: name.into() })?;
     let started = std::time::Instant::now();
     let marker = crate::destination::probe(d)?;
     let dest = crate::destination::open(d)?;
@@ -570,7 +589,10 @@ pub fn test_destination(
     // What was stored, as stored: an encrypted destination is checked without its key.
     let mut back = Vec::new();
     std::io::Read::read_to_end(&mut dest.read_stored(&key)?, &mut back).map_err(|e| {
-        SetupError::Invalid(format!("destination '{name}': reading the check back: {e}"))
+        SetupError::Unhealthy {
+            name: name.into(),
+            message: format!("reading the check back: {e}"),
+        }
     })?;
     dest.remove(&key)?;
     let good = match stored {
@@ -580,9 +602,10 @@ pub fn test_destination(
         }
     };
     if !good {
-        return Err(SetupError::Invalid(format!(
-            "destination '{name}' gave back other bytes than were written"
-        )));
+        return Err(SetupError::Unhealthy {
+            name: name.into(),
+            message: "it gave back other bytes than were written".into(),
+        });
     }
     Ok(HealthCheck {
         name: d.name.clone(),

@@ -109,19 +109,17 @@ pub enum ArchiveError {
     },
 }
 
-impl ArchiveError {
-    /// Whether the mistake is in what was asked (a name, a missing confirmation)
-    /// rather than in the files: the CLI exits with 2 for these.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+impl crate::fault::Classify for ArchiveError {
+    fn fault(&self) -> crate::fault::Fault {
+        use crate::fault::Fault;
+        match self {
             ArchiveError::Unknown(_)
-                | ArchiveError::UnknownSection { .. }
-                | ArchiveError::UnknownFolder { .. }
-                | ArchiveError::UnknownDestination(_)
-                | ArchiveError::NeedsConfirmation
-                | ArchiveError::AppendOnly
-        )
+            | ArchiveError::UnknownSection { .. }
+            | ArchiveError::UnknownFolder { .. }
+            | ArchiveError::UnknownDestination(_) => Fault::NotFound,
+            ArchiveError::NeedsConfirmation | ArchiveError::AppendOnly => Fault::Usage,
+            _ => Fault::Failed,
+        }
     }
 }
 

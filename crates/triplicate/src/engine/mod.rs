@@ -93,10 +93,16 @@ pub enum EngineError {
     Catalog(#[from] CatalogError),
 }
 
-impl EngineError {
-    /// Whether the request itself was wrong (exit 2) rather than the work failing.
-    pub fn is_usage(&self) -> bool {
-        !matches!(self, EngineError::Catalog(_))
+impl crate::fault::Classify for EngineError {
+    fn fault(&self) -> crate::fault::Fault {
+        use crate::fault::Fault;
+        match self {
+            EngineError::UnknownDestination(_) => Fault::NotFound,
+            EngineError::Disabled(_) | EngineError::NoDestinations | EngineError::NoLibraries => {
+                Fault::Usage
+            }
+            EngineError::Catalog(_) => Fault::Failed,
+        }
     }
 }
 

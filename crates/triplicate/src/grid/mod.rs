@@ -96,6 +96,17 @@ pub enum GridError {
     Setup(String),
 }
 
+impl crate::fault::Classify for GridError {
+    fn fault(&self) -> crate::fault::Fault {
+        use crate::fault::Fault;
+        match self {
+            GridError::Config(e) => e.fault(),
+            GridError::Setup(_) | GridError::BadName { .. } => Fault::Usage,
+            _ => Fault::Failed,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, GridError>;
 
 /// `GET /api/v1/grid/hello`.

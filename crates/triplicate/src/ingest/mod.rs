@@ -230,10 +230,12 @@ pub enum IngestError {
     Usage(String),
 }
 
-impl IngestError {
-    /// Whether the command line or configuration is at fault.
-    pub fn is_usage(&self) -> bool {
-        matches!(self, IngestError::Usage(_))
+impl crate::fault::Classify for IngestError {
+    fn fault(&self) -> crate::fault::Fault {
+        match self {
+            IngestError::Usage(_) => crate::fault::Fault::Usage,
+            _ => crate::fault::Fault::Failed,
+        }
     }
 }
 

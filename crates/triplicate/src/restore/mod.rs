@@ -133,16 +133,17 @@ pub enum RestoreError {
     NotAFolder(PathBuf),
 }
 
-impl RestoreError {
-    pub fn is_usage(&self) -> bool {
+impl crate::fault::Classify for RestoreError {
+    fn fault(&self) -> crate::fault::Fault {
+        use crate::fault::Fault;
         match self {
             RestoreError::NothingSelected
             | RestoreError::BadGlob { .. }
             | RestoreError::BadTime(_)
-            | RestoreError::NoSnapshot(_) => true,
-            RestoreError::Engine(e) => e.is_usage(),
-            RestoreError::NotAFolder(_) => true,
-            RestoreError::Target { .. } | RestoreError::NoMatch(_) => false,
+            | RestoreError::NotAFolder(_) => Fault::Usage,
+            RestoreError::NoSnapshot(_) => Fault::NotFound,
+            RestoreError::Engine(e) => e.fault(),
+            RestoreError::Target { .. } | RestoreError::NoMatch(_) => Fault::Failed,
         }
     }
 }
