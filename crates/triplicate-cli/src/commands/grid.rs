@@ -1,0 +1,118 @@
+//! `triplicate grid …`: this node among others (peers, the shared photo log, transfers).
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use clap::Subcommand;
+use triplicate::home::{Home, Triplicate};
+
+use crate::{print_report, show};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Give this node a GRID token (kept in grid.token beside the config, chmod 600)
+    /// and print it: peers that call this node need it.
+    Init,
+    /// Add a peer: its `triplicate run --listen` address and its token.
+    AddPeer {
+        /// e.g. http://10.0.0.5:8321
+        url: String,
+        /// The peer's token (from `triplicate grid init` on the peer).
+        #[arg(long, env = "TRIPLICATE_PEER_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Send this node's photos to the peer (typically a central node).
+        #[arg(long)]
+        sync_photos: bool,
+    },
+    /// Forget a peer; what it sent stays.
+    RemovePeer { name: String },
+    /// List the peers.
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every node: last contact, photos, photos not yet on a central node; GRID-wide
+    /// 3-2-1 coverage.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exchange with the peers and send photos now, once (what `run` does all along).
+    Sync {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `triplicate grid …`.
+pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
+    use triplicate::grid;
+    match command {
+        Command::Init => {
+            let token = grid::peer::init(home)?;
+            let t = Triplicate::open(home)?;
+            say!(
+                "Node '{}' (id {}) answers GRID peers with this token:",
+                t.config.node,
+                t.catalog.grid_node_id()?
+            );
+            say!("{token}");
+            say!(
+                "On each peer: triplicate grid add-peer http://THIS-NODE:PORT --token TOKEN [--sync-photos]"
+            );
+            say!(
+                "Serve the GRID with `triplicate run --listen ADDR:PORT` (restart a running service)."
+            );
+        }
+        Command::AddPeer {
+            url,
+            token,
+            sync_photos,
+        } => {
+            let p = grid::peer::add(home, &url, &token, sync_photos)?;
+            say!(
+                "Added peer '{}' at {} (id {}){}",
+                p.name,
+                p.url,
+                p.id,
+                if p.sync_photos {
+                    "; this node sends it its photos"
+                } else {
+                    ""
+                }
+            );
+        }
+        Command::RemovePeer { name } => {
+            let p = grid::peer::remove(home, &name)?;
+            say!("Forgot peer '{}' at {}; what it sent stays.", p.name, p.url);
+        }
+        Command::Peers { json } => {
+            let t = Triplicate::open(home)?;
+            show::peers(&t.config.grid.peers, json);
+        }
+        Command::Status { json } => {
+            let t = Triplicate::open(home)?;
+            let status = grid::status::status(&t)?;
+            return print_report(json, &status, show::grid_status, true);
+        }
+        Command::Sync { json } => {
+            let t = Triplicate::open(home)?;
+            let stop = AtomicBool::new(false);
+            let exchanged = grid::exchange(&t)?;
+            let sent = grid::send_all(&t, &stop)?;
+            let after = grid::exchange(&t)?;
+            let ok = after.failed.is_empty() && sent.iter().all(|(_, r)| r.is_ok());
+            let report = serde_json::json!({
+                "published": exchanged.published + after.published,
+                "pulled": exchanged.pulled + after.pulled,
+                "failed": after.failed,
+                "sent": sent.iter().map(|(peer, r)| match r {
+                    Ok(r) => serde_json::json!({"peer": peer, "report": r}),
+                    Err(e) => serde_json::json!({"peer": peer, "error": e}),
+                }).collect::<Vec<_>>(),
+            });
+            return print_report(json, &report, show::grid_sync, ok);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,32 @@
+//! `triplicate snapshots`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use triplicate::home::Home;
+
+use crate::{open, show};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Every snapshot, oldest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::List { json } => {
+            let t = open(home)?;
+            let snapshots = t.catalog.snapshots()?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&snapshots)?);
+            } else {
+                show::snapshots(&snapshots);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
