@@ -116,6 +116,22 @@ fn stdout_failed(e: std::io::Error) -> ! {
     std::process::exit(1);
 }
 
+/// Prints what a `show` function writes.
+fn shown(render: impl FnOnce(&mut String)) {
+    let mut text = String::new();
+    render(&mut text);
+    print_text(&text);
+}
+
+/// Prints text as it is (it ends its own lines).
+fn print_text(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        stdout_failed(e);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -224,13 +240,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn print_report<R: serde::Serialize>(
     json: bool,
     report: &R,
-    show: fn(&R),
+    show: fn(&mut String, &R),
     ok: bool,
 ) -> anyhow::Result<ExitCode> {
     if json {
         say!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        show(report);
+        shown(|w| show(w, report));
     }
     Ok(if ok {
         ExitCode::SUCCESS

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use triplicate::home::Home;
 
-use crate::{open, print_report, show};
+use crate::{open, print_report, show, shown};
 
 /// Let held-back changes reach the backups: possible bit rot, or everything the
 /// mass-change guard stopped. Without names, all of them, and the guard is reset.
@@ -28,7 +28,8 @@ pub fn run(home: &Home, Args { names, list, json }: Args) -> anyhow::Result<Exit
         if json {
             say!("{}", serde_json::to_string_pretty(&held)?);
         } else {
-            show::held_changes(&held, t.catalog.guard_trip()?.as_ref());
+            let trip = t.catalog.guard_trip()?;
+            shown(|w| show::held_changes(w, &held, trip.as_ref()));
         }
     } else {
         let report = triplicate::protection::accept_changes(&t, &names)?;

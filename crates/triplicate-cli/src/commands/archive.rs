@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use triplicate::home::{Home, Triplicate};
 
-use crate::{bars, print_report, show};
+use crate::{bars, print_report, show, shown};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -167,7 +167,7 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
             if json {
                 say!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                show::archives(&list, &archive::folder(&t));
+                shown(|w| show::archives(w, &list, &archive::folder(&t)));
             }
             for e in &broken {
                 eprintln!("warning: {e}");

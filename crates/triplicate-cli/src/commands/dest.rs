@@ -8,7 +8,7 @@ use triplicate::destination::MediaKind;
 use triplicate::home::Home;
 use triplicate::setup::{self, NewDestination};
 
-use crate::{open, show};
+use crate::{open, show, shown};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -205,7 +205,7 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::List { json } => {
             let t = open(home)?;
-            show::destinations(&t.config, json);
+            shown(|w| show::destinations(w, &t.config, json));
         }
         Command::Test { name, json } => {
             let t = open(home)?;

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use clap::Subcommand;
 use triplicate::home::{Home, Triplicate};
 
-use crate::{print_report, show};
+use crate::{print_report, show, shown};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -88,7 +88,7 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Peers { json } => {
             let t = Triplicate::open(home)?;
-            show::peers(&t.config.grid.peers, json);
+            shown(|w| show::peers(w, &t.config.grid.peers, json));
         }
         Command::Status { json } => {
             let t = Triplicate::open(home)?;

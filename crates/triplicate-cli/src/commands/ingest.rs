@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use triplicate::home::Home;
 
-use crate::{bars, open, show};
+use crate::{bars, open, show, shown};
 
 /// Offload a memory card: read each file once, write it to the library and every
 /// automatic destination at the same time, verify every copy, and say whether the
@@ -83,7 +83,7 @@ pub fn run(
     if json {
         say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        show::ingest(&report);
+        shown(|w| show::ingest(w, &report));
         match &ejected {
             Some(Ok(())) => say!("The card at {} was unmounted.", card.display()),
             Some(Err(e)) => say!("The card could not be unmounted: {e}"),

@@ -8,7 +8,7 @@ use triplicate::destination::MediaKind;
 use triplicate::home::Home;
 use triplicate::setup::{self};
 
-use crate::{open, show};
+use crate::{open, show, shown};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -34,7 +34,7 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::List { json } => {
             let t = open(home)?;
-            show::libraries(&t.config, json);
+            shown(|w| show::libraries(w, &t.config, json));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use triplicate::home::Home;
 
-use crate::{open, show};
+use crate::{open, show, shown};
 
 /// The operations log: every copy, verify, repair and failure.
 #[derive(clap::Args)]
@@ -39,7 +39,7 @@ pub fn run(
             .catalog
             .operations(last, if last == 0 { limit } else { 10_000 }, errors)?;
         for op in &ops {
-            show::operation(op, json);
+            shown(|w| show::operation(w, op, json));
             last = op.id;
         }
         if !follow {

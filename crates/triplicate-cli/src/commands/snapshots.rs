@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use triplicate::home::Home;
 
-use crate::{open, show};
+use crate::{open, show, shown};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -24,7 +24,7 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
             if json {
                 say!("{}", serde_json::to_string_pretty(&snapshots)?);
             } else {
-                show::snapshots(&snapshots);
+                shown(|w| show::snapshots(w, &snapshots));
             }
         }
     }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use triplicate::home::Home;
 
-use crate::{open, show};
+use crate::{open, show, shown};
 
 /// Destinations, counts, 3-2-1 coverage and warnings.
 #[derive(clap::Args)]
@@ -22,7 +22,7 @@ pub fn run(home: &Home, Args { json, at_risk }: Args) -> anyhow::Result<ExitCode
     if json {
         say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        show::status(&report);
+        shown(|w| show::status(w, &report));
     }
     Ok(ExitCode::SUCCESS)
 }

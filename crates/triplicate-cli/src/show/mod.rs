@@ -1,4 +1,17 @@
-//! Human-readable output.
+//! Human-readable output: each function writes what a command shows into `w`, which
+//! the command then prints (and tests compare with a snapshot).
+
+/// One line into `w` (writing into a `String` cannot fail).
+macro_rules! say {
+    ($w:expr) => {{
+        let _ = writeln!($w);
+    }};
+    ($w:expr, $($arg:tt)*) => {{
+        let _ = writeln!($w, $($arg)*);
+    }};
+}
+
+use std::fmt::Write as _;
 
 use indicatif::HumanBytes;
 use triplicate::config::Config;
@@ -15,19 +28,24 @@ fn when(secs: Option<i64>) -> String {
     .unwrap_or_else(|| "never".into())
 }
 
-pub fn libraries(config: &Config, json: bool) {
+pub fn libraries(w: &mut String, config: &Config, json: bool) {
     if json {
         say!(
+            w,
             "{}",
             serde_json::to_string_pretty(&config.libraries).unwrap_or_default()
         );
         return;
     }
     if config.libraries.is_empty() {
-        say!("No libraries. Add one with `triplicate library add DIR`.");
+        say!(
+            w,
+            "No libraries. Add one with `triplicate library add DIR`."
+        );
     }
     for l in &config.libraries {
         say!(
+            w,
             "{:<16} {:<6} {}",
             l.name,
             l.media.as_str(),
@@ -36,9 +54,10 @@ pub fn libraries(config: &Config, json: bool) {
     }
 }
 
-pub fn destinations(config: &Config, json: bool) {
+pub fn destinations(w: &mut String, config: &Config, json: bool) {
     if json {
         say!(
+            w,
             "{}",
             serde_json::to_string_pretty(&config.destinations).unwrap_or_default()
         );
@@ -46,6 +65,7 @@ pub fn destinations(config: &Config, json: bool) {
     }
     if config.destinations.is_empty() {
         say!(
+            w,
             "No destinations. Add one with `triplicate dest add NAME PATH --media hdd --site onsite`."
         );
     }
@@ -56,6 +76,7 @@ pub fn destinations(config: &Config, json: bool) {
             (true, false) => "manual",
         };
         say!(
+            w,
             "{:<12} {:<8} {:<10} {:<10} {}  (layout {}{})",
             d.name,
             d.media.as_str(),
@@ -72,9 +93,10 @@ pub fn destinations(config: &Config, json: bool) {
     }
 }
 
-pub fn backup(r: &BackupReport) {
+pub fn backup(w: &mut String, r: &BackupReport) {
     for s in &r.scans {
         say!(
+            w,
             "Scanned {}: {} {}, {} new or changed ({}), {} gone from the library",
             s.library,
             s.files,
@@ -85,6 +107,7 @@ pub fn backup(r: &BackupReport) {
         );
         if s.unreadable > 0 {
             say!(
+                w,
                 "  {} cannot be read: {} no backup (see the problems)",
                 if s.unreadable == 1 {
                     "1 file or folder".to_string()
@@ -100,6 +123,7 @@ pub fn backup(r: &BackupReport) {
         }
         if s.left_out > 0 {
             say!(
+                w,
                 "  {} files not backed up by choice (not photos, videos or sidecars; [scan] include_all = true takes them)",
                 s.left_out
             );
@@ -107,7 +131,7 @@ pub fn backup(r: &BackupReport) {
     }
     for d in &r.destinations {
         if !d.state.is_ok() && d.planned == 0 {
-            say!("{:>12}: skipped ({})", d.name, d.state);
+            say!(w, "{:>12}: skipped ({})", d.name, d.state);
             continue;
         }
         let state = if d.state.is_ok() {
@@ -121,6 +145,7 @@ pub fn backup(r: &BackupReport) {
             String::new()
         };
         say!(
+            w,
             "{:>12}: {} copied and verified ({}), {} already there, {} failed{swept}{state}",
             d.name,
             d.copied,
@@ -129,27 +154,35 @@ pub fn backup(r: &BackupReport) {
             d.failed
         );
     }
-    footer(r.seconds, &r.problems, "every copy verified");
+    footer(w, r.seconds, &r.problems, "every copy verified");
 }
 
-pub fn status(r: &StatusReport) {
+pub fn status(w: &mut String, r: &StatusReport) {
     let p = r.policy;
     say!(
+        w,
         "Node {} — protected means {} copies, {} media, {} offsite",
         r.node,
         p.copies,
         p.media,
         p.offsite
     );
-    say!("\nLibraries");
+    say!(w, "\nLibraries");
     for l in &r.libraries {
         let state = if l.available { "" } else { "  (NOT AVAILABLE)" };
-        say!("  {:<16} {:<6} {}{state}", l.name, l.media.as_str(), l.path);
+        say!(
+            w,
+            "  {:<16} {:<6} {}{state}",
+            l.name,
+            l.media.as_str(),
+            l.path
+        );
         if let Some(device) = &l.device {
-            say!("  {:<16} on {device}", "");
+            say!(w, "  {:<16} on {device}", "");
         }
         if l.left_out > 0 {
             say!(
+                w,
                 "  {:<16} {} files not backed up by choice (not photos, videos or sidecars{}); [scan] include_all = true takes them",
                 "",
                 l.left_out,
@@ -160,9 +193,12 @@ pub fn status(r: &StatusReport) {
             );
         }
     }
-    say!("\nDestinations");
+    say!(w, "\nDestinations");
     if r.destinations.is_empty() {
-        say!("  none: add one with `triplicate dest add NAME PATH --media hdd --site onsite`");
+        say!(
+            w,
+            "  none: add one with `triplicate dest add NAME PATH --media hdd --site onsite`"
+        );
     }
     for d in &r.destinations {
         let space = d
@@ -170,6 +206,7 @@ pub fn status(r: &StatusReport) {
             .map(|s| format!("{} free of {}", HumanBytes(s.free), HumanBytes(s.total)))
             .unwrap_or_else(|| "space unknown".into());
         say!(
+            w,
             "  {:<12} {:<12} {:<8} {:<10} {}{}",
             d.name,
             d.state.as_str().to_uppercase(),
@@ -186,6 +223,7 @@ pub fn status(r: &StatusReport) {
             ),
         };
         say!(
+            w,
             "  {:<12} verified {}, pending {} ({}), failed {failed}; {}; last success {}",
             "",
             d.counts.verified,
@@ -195,10 +233,11 @@ pub fn status(r: &StatusReport) {
             when(d.counts.last_success)
         );
         if let Some(at) = d.oldest_verification {
-            say!("  {:<12} oldest verification {}", "", when(Some(at)));
+            say!(w, "  {:<12} oldest verification {}", "", when(Some(at)));
         }
         if d.damaged > 0 {
             say!(
+                w,
                 "  {:<12} {} damaged or missing copies: run `triplicate verify --dest {} --repair`",
                 "",
                 d.damaged,
@@ -207,15 +246,17 @@ pub fn status(r: &StatusReport) {
         }
         if let Some(note) = &d.device_note {
             say!(
+                w,
                 "  {:<12} {note}; put it on another disk (its device: {})",
                 "",
                 d.device.as_deref().unwrap_or("unknown")
             );
         }
         if let Some(detail) = &d.detail {
-            say!("  {:<12} {detail}", "");
+            say!(w, "  {:<12} {detail}", "");
         } else if d.offline {
             say!(
+                w,
                 "  {:<12} cold destination, last refreshed {}{}",
                 "",
                 when(d.last_refreshed),
@@ -229,18 +270,20 @@ pub fn status(r: &StatusReport) {
     }
     let p = &r.protection;
     if let Some(alarm) = &p.alarm {
-        say!("\nALARM: {alarm}");
+        say!(w, "\nALARM: {alarm}");
     }
     if p.held > 0 {
         say!(
+            w,
             "\n{} changes held back from the backups ({} possible bit rot): see `triplicate accept-changes --list`",
             p.held,
             p.bit_rot
         );
     }
     let c = &r.coverage;
-    say!("\n3-2-1 coverage");
+    say!(w, "\n3-2-1 coverage");
     say!(
+        w,
         "  {} photos: {} protected, {} at risk",
         c.photos,
         c.protected,
@@ -248,12 +291,14 @@ pub fn status(r: &StatusReport) {
     );
     if c.unreadable > 0 {
         say!(
+            w,
             "  {} of them cannot be read, so have no copy anywhere: see `triplicate status --at-risk`",
             c.unreadable
         );
     }
     if c.left_out > 0 {
         say!(
+            w,
             "  {} files not backed up by choice (include rules)",
             c.left_out
         );
@@ -262,6 +307,7 @@ pub fn status(r: &StatusReport) {
     if d.photos > 0 {
         let kept_in: Vec<String> = d.kept_in.iter().map(|(n, k)| format!("{n} {k}")).collect();
         say!(
+            w,
             "  deleted from the library, kept in backups: {} of {} photos ({}){}",
             d.kept,
             d.photos,
@@ -273,33 +319,34 @@ pub fn status(r: &StatusReport) {
             }
         );
         say!(
+            w,
             "  (deletions never reach the backups: `triplicate restore --deleted --list` lists them, `triplicate restore --deleted --to DIR` brings them back)"
         );
     }
     if let Some(secs) = c.median_time_to_protected {
-        say!("  median time to protected: {}", duration(secs));
+        say!(w, "  median time to protected: {}", duration(secs));
     }
     if let Some(list) = &r.at_risk {
-        say!("\nAt risk");
+        say!(w, "\nAt risk");
         if list.is_empty() && r.coverage.at_risk == 0 {
-            say!("  nothing: every photo is protected");
+            say!(w, "  nothing: every photo is protected");
         }
         for a in list {
-            say!("  {}/{}  {}", a.library, a.path, a.description);
+            say!(w, "  {}/{}  {}", a.library, a.path, a.description);
             for why in &a.reasons {
-                say!("      {why}");
+                say!(w, "      {why}");
             }
         }
     }
     if !r.warnings.is_empty() {
-        say!("\nWarnings");
-        for w in &r.warnings {
-            let times = if w.count > 1 {
-                format!(" (×{})", w.count)
+        say!(w, "\nWarnings");
+        for warning in &r.warnings {
+            let times = if warning.count > 1 {
+                format!(" (×{})", warning.count)
             } else {
                 String::new()
             };
-            say!("  [{}] {}{times}", w.kind, w.message);
+            say!(w, "  [{}] {}{times}", warning.kind, warning.message);
         }
     }
 }
@@ -313,10 +360,10 @@ fn duration(secs: i64) -> String {
     }
 }
 
-pub fn verify(r: &triplicate::verify::VerifyReport) {
+pub fn verify(w: &mut String, r: &triplicate::verify::VerifyReport) {
     for d in &r.destinations {
         if !d.state.is_ok() {
-            say!("{:>12}: not checked ({})", d.name, d.state);
+            say!(w, "{:>12}: not checked ({})", d.name, d.state);
             continue;
         }
         let repairs = if d.repaired + d.unrecoverable > 0 {
@@ -347,6 +394,7 @@ pub fn verify(r: &triplicate::verify::VerifyReport) {
             String::new()
         };
         say!(
+            w,
             "{:>12}: {} checked ({}), {} good, {} missing, {} corrupt{repairs}{names}",
             d.name,
             d.checked,
@@ -358,15 +406,17 @@ pub fn verify(r: &triplicate::verify::VerifyReport) {
     }
     if r.open_bit_rot > 0 {
         say!(
+            w,
             "     library: {} possible bit rot open (see `triplicate accept-changes --list`)",
             r.open_bit_rot
         );
     }
-    footer(r.seconds, &r.problems, "every checked copy is good");
+    footer(w, r.seconds, &r.problems, "every checked copy is good");
 }
 
-pub fn restore(r: &triplicate::restore::RestoreReport) {
+pub fn restore(w: &mut String, r: &triplicate::restore::RestoreReport) {
     say!(
+        w,
         "Restored {} of {} selected into {} ({}); {} were there already, {} restored beside a different file, {} skipped, {} failed.",
         r.restored,
         r.selected,
@@ -377,11 +427,12 @@ pub fn restore(r: &triplicate::restore::RestoreReport) {
         r.skipped,
         r.failed
     );
-    footer(r.seconds, &r.problems, "every restored file verified");
+    footer(w, r.seconds, &r.problems, "every restored file verified");
 }
 
-pub fn recover(r: &triplicate::recover::RecoverReport) {
+pub fn recover(w: &mut String, r: &triplicate::recover::RecoverReport) {
     say!(
+        w,
         "Recovered from destination '{}': a catalog rebuilt from {} manifests ({} copies, {} other names).",
         r.destination,
         r.rebuild.manifests,
@@ -389,22 +440,24 @@ pub fn recover(r: &triplicate::recover::RecoverReport) {
         r.rebuild.names
     );
     for (name, path) in &r.libraries {
-        say!("  library {name}: {}", path.display());
+        say!(w, "  library {name}: {}", path.display());
     }
-    restore(&r.restore);
+    restore(w, &r.restore);
     say!(
+        w,
         "The new home is {}; next: `triplicate backup` carries on from here (add your other destinations with `triplicate dest add`).",
         r.home.display()
     );
     for p in &r.rebuild.problems {
-        say!("  - {}", p.message);
+        say!(w, "  - {}", p.message);
     }
 }
 
 /// `restore --list`: one line per name, where it would come from, and the total.
-pub fn restore_list(r: &triplicate::restore::RestoreReport) {
+pub fn restore_list(w: &mut String, r: &triplicate::restore::RestoreReport) {
     for l in &r.listed {
         say!(
+            w,
             "{}:{}  {}  {}  from {}{}",
             l.library,
             l.path,
@@ -420,6 +473,7 @@ pub fn restore_list(r: &triplicate::restore::RestoreReport) {
     }
     let unreachable = r.listed.iter().filter(|l| l.from.is_none()).count();
     say!(
+        w,
         "{} {} to restore ({}){}; nothing was written.",
         r.selected,
         if r.selected == 1 { "file" } else { "files" },
@@ -432,8 +486,9 @@ pub fn restore_list(r: &triplicate::restore::RestoreReport) {
     );
 }
 
-pub fn ingest(r: &triplicate::ingest::IngestReport) {
+pub fn ingest(w: &mut String, r: &triplicate::ingest::IngestReport) {
     say!(
+        w,
         "Card {} ({}): {} files, {}; {} copied into library '{}', {} there already.",
         r.label,
         r.card,
@@ -445,6 +500,7 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
     );
     if r.culled > 0 {
         say!(
+            w,
             "{} files you removed from the library since the last ingest were left out (`--again` brings them back); their backups were made sure of.",
             r.culled
         );
@@ -452,6 +508,7 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
     for d in &r.destinations {
         if d.state.is_ok() {
             say!(
+                w,
                 "{:>12}: {} written and verified, {} there already, {} failed",
                 d.name,
                 d.written,
@@ -459,7 +516,7 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
                 d.failed
             );
         } else {
-            say!("{:>12}: skipped ({})", d.name, d.state);
+            say!(w, "{:>12}: skipped ({})", d.name, d.state);
         }
     }
     let mut by_copies = std::collections::BTreeMap::new();
@@ -471,44 +528,51 @@ pub fn ingest(r: &triplicate::ingest::IngestReport) {
         .rev()
         .map(|(copies, files)| format!("{files} with {copies} verified copies"))
         .collect();
-    say!("Files: {}.", counts.join(", "));
+    say!(w, "Files: {}.", counts.join(", "));
     for m in &r.manifests {
         match (&m.generation, &m.note) {
-            (Some(g), _) => say!("{:>12}: ASC MHL {g}", m.place),
-            (None, Some(note)) => say!("{:>12}: no ASC MHL ({note})", m.place),
+            (Some(g), _) => say!(w, "{:>12}: ASC MHL {g}", m.place),
+            (None, Some(note)) => say!(w, "{:>12}: no ASC MHL ({note})", m.place),
             (None, None) => {}
         }
     }
     for p in &r.problems {
-        say!("  - [{}] {}", p.class.as_str(), p.message);
+        say!(w, "  - [{}] {}", p.class.as_str(), p.message);
     }
     if r.verdict.safe {
-        say!("SAFE TO FORMAT: {}.", r.verdict.rule);
+        say!(w, "SAFE TO FORMAT: {}.", r.verdict.rule);
     } else {
-        say!("NOT SAFE TO FORMAT: the rule is that {}.", r.verdict.rule);
+        say!(
+            w,
+            "NOT SAFE TO FORMAT: the rule is that {}.",
+            r.verdict.rule
+        );
         for group in &r.verdict.groups {
             let n = group.files.len();
             say!(
+                w,
                 "  {} {}: {}",
                 n,
                 if n == 1 { "file" } else { "files" },
                 group.reason
             );
             for file in group.files.iter().take(20) {
-                say!("    - {file}");
+                say!(w, "    - {file}");
             }
             if n > 20 {
-                say!("    … and {} more", n - 20);
+                say!(w, "    … and {} more", n - 20);
             }
         }
         say!(
+            w,
             "Keep the card. Run `triplicate ingest` again once the destinations are back to finish."
         );
     }
 }
 
-pub fn mhl_check(c: &triplicate::ingest::mhl::FolderCheck) {
+pub fn mhl_check(w: &mut String, c: &triplicate::ingest::mhl::FolderCheck) {
     say!(
+        w,
         "{}: {} files verified against {} ASC MHL generation(s).",
         c.folder,
         c.verified.len(),
@@ -516,6 +580,7 @@ pub fn mhl_check(c: &triplicate::ingest::mhl::FolderCheck) {
     );
     for m in &c.failed {
         say!(
+            w,
             "  FAILED   {} ({} {} expected, {} found)",
             m.path,
             m.format,
@@ -524,18 +589,19 @@ pub fn mhl_check(c: &triplicate::ingest::mhl::FolderCheck) {
         );
     }
     for p in &c.missing {
-        say!("  MISSING  {p}");
+        say!(w, "  MISSING  {p}");
     }
     for p in &c.new {
-        say!("  NEW      {p} (not in the history)");
+        say!(w, "  NEW      {p} (not in the history)");
     }
     if let Some(g) = &c.recorded {
-        say!("The check was recorded as {g}.");
+        say!(w, "The check was recorded as {g}.");
     }
     if c.ok() {
-        say!("OK: every file matches its original hash.");
+        say!(w, "OK: every file matches its original hash.");
     } else {
         say!(
+            w,
             "NOT OK: {} changed, {} missing, {} not in the history.",
             c.failed.len(),
             c.missing.len(),
@@ -544,11 +610,16 @@ pub fn mhl_check(c: &triplicate::ingest::mhl::FolderCheck) {
     }
 }
 
-pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
+pub fn rebuild(w: &mut String, r: &triplicate::rebuild::RebuildReport) {
     if let Some(previous) = &r.previous {
-        say!("The previous catalog was moved to {}", previous.display());
+        say!(
+            w,
+            "The previous catalog was moved to {}",
+            previous.display()
+        );
     }
     say!(
+        w,
         "Rebuilt the catalog from {} destination(s): {} manifests, {} copies, {} other names.",
         r.destinations,
         r.manifests,
@@ -557,16 +628,18 @@ pub fn rebuild(r: &triplicate::rebuild::RebuildReport) {
     );
     if r.bad_lines + r.not_found > 0 {
         say!(
+            w,
             "Not counted: {} damaged manifest lines, {} listed copies that are not there (below).",
             r.bad_lines,
             r.not_found
         );
     }
     say!(
+        w,
         "Next: `triplicate backup` finds the originals again; `triplicate verify` re-checks the copies."
     );
     for p in &r.problems {
-        say!("  - [{}] {}", p.class.as_str(), p.message);
+        say!(w, "  - [{}] {}", p.class.as_str(), p.message);
     }
 }
 
@@ -597,19 +670,22 @@ impl triplicate::daemon::PassObserver for PassLine {
         } else {
             String::new()
         };
+        let mut w = String::new();
         say!(
+            w,
             "{} copied and verified ({}){later}; {} failed; {:.1} s",
             copied,
             per_dest.join(", "),
             failed,
             r.seconds
         );
+        crate::print_text(&w);
     }
 }
 
-pub fn operation(op: &triplicate::catalog::LoggedOperation, json: bool) {
+pub fn operation(w: &mut String, op: &triplicate::catalog::LoggedOperation, json: bool) {
     if json {
-        say!("{}", serde_json::to_string(op).unwrap_or_default());
+        say!(w, "{}", serde_json::to_string(op).unwrap_or_default());
         return;
     }
     let path = op.path.as_ref().map(|p| p.to_string()).unwrap_or_default();
@@ -627,6 +703,7 @@ pub fn operation(op: &triplicate::catalog::LoggedOperation, json: bool) {
         .map(|m| format!(" — {m}"))
         .unwrap_or_default();
     say!(
+        w,
         "{} {:<7} {:<10} {:<10} {path} {bytes} {took}{message}",
         when(Some(op.at)),
         op.kind,
@@ -636,36 +713,46 @@ pub fn operation(op: &triplicate::catalog::LoggedOperation, json: bool) {
 }
 
 /// "Done in 1.2 s; <all good>." or the list of problems.
-fn footer(seconds: f64, problems: &[triplicate::progress::Problem], all_good: &str) {
+fn footer(
+    w: &mut String,
+    seconds: f64,
+    problems: &[triplicate::progress::Problem],
+    all_good: &str,
+) {
     if problems.is_empty() {
-        say!("Done in {seconds:.1} s; {all_good}.");
+        say!(w, "Done in {seconds:.1} s; {all_good}.");
     } else {
         let n = problems.len();
         let what = if n == 1 { "problem" } else { "problems" };
         if crate::bars::problems_said_above(n) {
-            say!("Done in {seconds:.1} s with {n} {what} (said above).");
+            say!(w, "Done in {seconds:.1} s with {n} {what} (said above).");
             return;
         }
-        say!("Done in {seconds:.1} s with {n} {what}:");
+        say!(w, "Done in {seconds:.1} s with {n} {what}:");
         for p in problems {
-            say!("  - [{}] {}", p.class.as_str(), p.message);
+            say!(w, "  - [{}] {}", p.class.as_str(), p.message);
         }
     }
 }
 
-pub fn peers(peers: &[triplicate::config::PeerConfig], json: bool) {
+pub fn peers(w: &mut String, peers: &[triplicate::config::PeerConfig], json: bool) {
     if json {
         say!(
+            w,
             "{}",
             serde_json::to_string_pretty(peers).unwrap_or_default()
         );
         return;
     }
     if peers.is_empty() {
-        say!("No GRID peers. Add one with `triplicate grid add-peer URL --token TOKEN`.");
+        say!(
+            w,
+            "No GRID peers. Add one with `triplicate grid add-peer URL --token TOKEN`."
+        );
     }
     for p in peers {
         say!(
+            w,
             "{:<16} {:<32} {}{}",
             p.name,
             p.url,
@@ -675,9 +762,10 @@ pub fn peers(peers: &[triplicate::config::PeerConfig], json: bool) {
     }
 }
 
-pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
+pub fn grid_status(w: &mut String, s: &triplicate::grid::status::GridStatus) {
     let now = chrono::Utc::now().timestamp();
     say!(
+        w,
         "Node {} ({}), site {}{}{}",
         s.name,
         s.node_id,
@@ -690,7 +778,7 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
         }
     );
     if !s.peers.is_empty() {
-        say!("\nPeers:");
+        say!(w, "\nPeers:");
         for p in &s.peers {
             let state = match (&p.last_error, p.error_at, p.last_contact) {
                 (Some(e), Some(at), last) if last.is_none_or(|l| at >= l) => {
@@ -700,6 +788,7 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
                 _ => "never reached".into(),
             };
             say!(
+                w,
                 "  {:<16} {:<32} {}{}",
                 p.name,
                 p.url,
@@ -708,8 +797,9 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
             );
         }
     }
-    say!("\nNodes:");
+    say!(w, "\nNodes:");
     say!(
+        w,
         "  {:<16} {:<10} {:>9} {:>16}  last contact",
         "node",
         "site",
@@ -735,6 +825,7 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
                 .unwrap_or_else(|| "through other peers".into())
         };
         say!(
+            w,
             "  {:<16} {:<10} {:>9} {:>16}  {}",
             n.name,
             n.site,
@@ -744,6 +835,7 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
         );
     }
     say!(
+        w,
         "\nGRID-wide 3-2-1: {} photos, {} protected, {} at risk",
         s.coverage.photos,
         s.coverage.protected,
@@ -751,14 +843,16 @@ pub fn grid_status(s: &triplicate::grid::status::GridStatus) {
     );
     if s.unpublished > 0 {
         say!(
+            w,
             "{} photos of this node not yet published to the peers",
             s.unpublished
         );
     }
 }
 
-pub fn grid_sync(r: &serde_json::Value) {
+pub fn grid_sync(w: &mut String, r: &serde_json::Value) {
     say!(
+        w,
         "Published {} changes, learnt {} from peers.",
         r["published"],
         r["pulled"]
@@ -766,11 +860,13 @@ pub fn grid_sync(r: &serde_json::Value) {
     for s in r["sent"].as_array().into_iter().flatten() {
         match s.get("error") {
             Some(e) => say!(
+                w,
                 "  {}: failed: {}",
                 s["peer"].as_str().unwrap_or(""),
                 e.as_str().unwrap_or("")
             ),
             None => say!(
+                w,
                 "  {}: sent {} photos ({} bytes), {} already there, {} failed",
                 s["peer"].as_str().unwrap_or(""),
                 s["report"]["sent"],
@@ -782,6 +878,7 @@ pub fn grid_sync(r: &serde_json::Value) {
     }
     for f in r["failed"].as_array().into_iter().flatten() {
         say!(
+            w,
             "  {}: {}",
             f[0].as_str().unwrap_or(""),
             f[1].as_str().unwrap_or("")
@@ -789,8 +886,9 @@ pub fn grid_sync(r: &serde_json::Value) {
     }
 }
 
-pub fn archive_created(c: &triplicate::archive::Created) {
+pub fn archive_created(w: &mut String, c: &triplicate::archive::Created) {
     say!(
+        w,
         "Archived {} ({} files, {}) into {} ({})",
         c.manifest.kind.as_str(),
         c.manifest.files.len(),
@@ -798,15 +896,16 @@ pub fn archive_created(c: &triplicate::archive::Created) {
         c.file.display(),
         HumanBytes(c.size)
     );
-    for w in &c.warnings {
-        say!("warning: {w}");
+    for warning in &c.warnings {
+        say!(w, "warning: {warning}");
     }
-    say!("id {}", c.id);
+    say!(w, "id {}", c.id);
 }
 
-pub fn archives(list: &[triplicate::archive::Listed], folder: &std::path::Path) {
+pub fn archives(w: &mut String, list: &[triplicate::archive::Listed], folder: &std::path::Path) {
     if list.is_empty() {
         say!(
+            w,
             "No archives in {}. Make one with `triplicate archive create --kind config`.",
             folder.display()
         );
@@ -814,10 +913,11 @@ pub fn archives(list: &[triplicate::archive::Listed], folder: &std::path::Path) 
     let mut kind = None;
     for a in list {
         if kind != Some(a.kind) {
-            say!("{}:", a.kind.as_str());
+            say!(w, "{}:", a.kind.as_str());
             kind = Some(a.kind);
         }
         say!(
+            w,
             "  {:<26} {}  {:>10} ({} in {} files)  {}{}",
             a.id,
             a.created,
@@ -837,9 +937,10 @@ pub struct ArchiveInfo {
     pub manifest: triplicate::archive::Manifest,
 }
 
-pub fn archive_info(info: &ArchiveInfo) {
+pub fn archive_info(w: &mut String, info: &ArchiveInfo) {
     let (a, m) = (&info.archive, &info.manifest);
     say!(
+        w,
         "Archive {} ({}), node {}, created {} by {}{}",
         m.id,
         m.kind.as_str(),
@@ -848,46 +949,49 @@ pub fn archive_info(info: &ArchiveInfo) {
         m.tool,
         if a.pinned { ", pinned" } else { "" }
     );
-    say!("File: {} ({})", a.file.display(), HumanBytes(a.size));
+    say!(w, "File: {} ({})", a.file.display(), HumanBytes(a.size));
     if !m.sections.is_empty() {
-        say!("Sections: {}", m.sections.join(", "));
+        say!(w, "Sections: {}", m.sections.join(", "));
     }
     if !m.folders.is_empty() {
-        say!("Folders: {}", m.folders.join(", "));
+        say!(w, "Folders: {}", m.folders.join(", "));
     }
     for f in &m.files {
         say!(
+            w,
             "  {:<40} {:>10}  {}",
             f.path,
             HumanBytes(f.size).to_string(),
             &f.blake3[..16]
         );
     }
-    say!("{} files, {}", m.files.len(), HumanBytes(m.total_size()));
+    say!(w, "{} files, {}", m.files.len(), HumanBytes(m.total_size()));
     if let Some(log) = &a.log {
-        say!("Log: {}", log.display());
+        say!(w, "Log: {}", log.display());
     }
 }
 
-pub fn archive_imported(a: &triplicate::archive::Listed) {
+pub fn archive_imported(w: &mut String, a: &triplicate::archive::Listed) {
     say!(
+        w,
         "Imported {} archive {} ({} files, {}): every file matches its manifest.",
         a.kind.as_str(),
         a.id,
         a.files,
         HumanBytes(a.content_size)
     );
-    say!("Now at {}", a.file.display());
+    say!(w, "Now at {}", a.file.display());
 }
 
-pub fn archive_restored(r: &triplicate::archive::Restored) {
+pub fn archive_restored(w: &mut String, r: &triplicate::archive::Restored) {
     if let Some(kept) = &r.safety_archive {
-        say!("The config as it was is kept as archive {kept}.");
+        say!(w, "The config as it was is kept as archive {kept}.");
     }
     for p in &r.written {
-        say!("  restored {}", p.display());
+        say!(w, "  restored {}", p.display());
     }
     say!(
+        w,
         "Restored {} files ({}) from archive {}; {} already in place.",
         r.written.len(),
         HumanBytes(r.bytes),
@@ -896,23 +1000,28 @@ pub fn archive_restored(r: &triplicate::archive::Restored) {
     );
 }
 
-pub fn archives_at(list: &Vec<triplicate::archive::AtDestination>) {
+pub fn archives_at(w: &mut String, list: &Vec<triplicate::archive::AtDestination>) {
     if list.is_empty() {
-        say!("No archives there. Copy one with `triplicate archive copy ID --dest NAME`.");
+        say!(
+            w,
+            "No archives there. Copy one with `triplicate archive copy ID --dest NAME`."
+        );
     }
     for a in list {
-        say!("  {:<56} {:>10}", a.name, HumanBytes(a.size).to_string());
+        say!(w, "  {:<56} {:>10}", a.name, HumanBytes(a.size).to_string());
     }
     if let Some(a) = list.first() {
         say!(
+            w,
             "Bring one back with `triplicate archive import --dest {} NAME`.",
             a.dest
         );
     }
 }
 
-pub fn archive_copied(c: &triplicate::archive::Copied) {
+pub fn archive_copied(w: &mut String, c: &triplicate::archive::Copied) {
     say!(
+        w,
         "Archive {} {} {} as {} ({}), and the copy read back matches.",
         c.id,
         if c.already_there {
@@ -926,10 +1035,11 @@ pub fn archive_copied(c: &triplicate::archive::Copied) {
     );
 }
 
-pub fn archive_pruned(p: &triplicate::archive::Pruned) {
+pub fn archive_pruned(w: &mut String, p: &triplicate::archive::Pruned) {
     let verb = if p.dry_run { "would delete" } else { "deleted" };
     for a in &p.removed {
         say!(
+            w,
             "  {verb} {} {} ({})",
             a.kind.as_str(),
             a.id,
@@ -937,33 +1047,36 @@ pub fn archive_pruned(p: &triplicate::archive::Pruned) {
         );
     }
     for log in &p.stale_logs {
-        say!("  {verb} {} (an archive never finished)", log.display());
+        say!(w, "  {verb} {} (an archive never finished)", log.display());
     }
     say!(
+        w,
         "Kept {} archives, {verb} {}.",
         p.kept.len(),
         p.removed.len()
     );
 }
 
-pub fn archive_verified(v: &triplicate::archive::Verified) {
+pub fn archive_verified(w: &mut String, v: &triplicate::archive::Verified) {
     if v.ok() {
         say!(
+            w,
             "Archive {}: all {} files match the manifest ({}).",
             v.id,
             v.files,
             HumanBytes(v.bytes)
         );
     } else {
-        say!("Archive {}: {} problems:", v.id, v.problems.len());
+        say!(w, "Archive {}: {} problems:", v.id, v.problems.len());
         for p in &v.problems {
-            say!("  {p}");
+            say!(w, "  {p}");
         }
     }
 }
 
-pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
+pub fn archive_estimate(w: &mut String, parts: &Vec<triplicate::archive::Estimate>) {
     say!(
+        w,
         "{:<24} {:>7} {:>12} {:>14}  what",
         "part",
         "files",
@@ -975,6 +1088,7 @@ pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
         raw += p.raw;
         compressed += p.compressed;
         say!(
+            w,
             "{:<24} {:>7} {:>12} {:>14}  {}",
             p.name,
             p.files,
@@ -984,6 +1098,7 @@ pub fn archive_estimate(parts: &Vec<triplicate::archive::Estimate>) {
         );
     }
     say!(
+        w,
         "{:<24} {:>7} {:>12} {:>14}",
         "total",
         "",
@@ -1003,12 +1118,16 @@ fn local_ms(ms: i64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-pub fn snapshots(list: &[triplicate::catalog::Snapshot]) {
+pub fn snapshots(w: &mut String, list: &[triplicate::catalog::Snapshot]) {
     if list.is_empty() {
-        say!("no snapshots yet: each backup run that finds changes records one");
+        say!(
+            w,
+            "no snapshots yet: each backup run that finds changes records one"
+        );
         return;
     }
     say!(
+        w,
         "{:>5}  {:<23}  {:<12} {:>8}  {:>10}",
         "id",
         "time",
@@ -1018,6 +1137,7 @@ pub fn snapshots(list: &[triplicate::catalog::Snapshot]) {
     );
     for s in list {
         say!(
+            w,
             "{:>5}  {:<23}  {:<12} {:>8}  {:>10}",
             s.id,
             local_ms(s.at),
@@ -1026,18 +1146,22 @@ pub fn snapshots(list: &[triplicate::catalog::Snapshot]) {
             HumanBytes(s.bytes).to_string()
         );
     }
-    say!("\n`triplicate restore --as-of ID --to DIR` brings the libraries back as they were then");
+    say!(
+        w,
+        "\n`triplicate restore --as-of ID --to DIR` brings the libraries back as they were then"
+    );
 }
 
 pub fn held_changes(
+    w: &mut String,
     held: &[triplicate::catalog::HeldChange],
     guard: Option<&triplicate::catalog::GuardTrip>,
 ) {
     if let Some(g) = guard {
-        say!("ALARM: {}\n", triplicate::scan::guard_message(g));
+        say!(w, "ALARM: {}\n", triplicate::scan::guard_message(g));
     }
     if held.is_empty() {
-        say!("no changes are held back");
+        say!(w, "no changes are held back");
         return;
     }
     for h in held {
@@ -1046,6 +1170,7 @@ pub fn held_changes(
             triplicate::catalog::HoldReason::MassChange => "mass change",
         };
         say!(
+            w,
             "  {}:{}  {why}: the backups keep {}, the library has {}",
             h.library,
             h.path,
@@ -1054,16 +1179,18 @@ pub fn held_changes(
         );
     }
     say!(
+        w,
         "\n{} held back. `triplicate accept-changes` lets them all through; name files to pick.",
         held.len()
     );
 }
 
-pub fn accepted(r: &triplicate::protection::AcceptReport) {
+pub fn accepted(w: &mut String, r: &triplicate::protection::AcceptReport) {
     for h in &r.accepted {
-        say!("  accepted {}:{}", h.library, h.path);
+        say!(w, "  accepted {}:{}", h.library, h.path);
     }
     say!(
+        w,
         "{} changes accepted: the next backup stores them as new versions{}",
         r.accepted.len(),
         if r.still_held > 0 {
@@ -1073,15 +1200,19 @@ pub fn accepted(r: &triplicate::protection::AcceptReport) {
         }
     );
     if r.guard_reset {
-        say!("the mass-change guard is reset: changes reach the backups again");
+        say!(
+            w,
+            "the mass-change guard is reset: changes reach the backups again"
+        );
     }
 }
 
-pub fn pruned(r: &triplicate::prune::PruneReport) {
+pub fn pruned(w: &mut String, r: &triplicate::prune::PruneReport) {
     let verb = if r.dry_run { "would remove" } else { "removed" };
     for p in &r.removed {
         let at: Vec<String> = p.copies.iter().map(|(d, k)| format!("{d}:{k}")).collect();
         say!(
+            w,
             "  {verb} {}:{} as it was until {} ({}) from {}",
             p.library,
             p.path,
@@ -1091,6 +1222,7 @@ pub fn pruned(r: &triplicate::prune::PruneReport) {
         );
     }
     say!(
+        w,
         "{} of {} past versions and deleted photos {verb}, {} kept by the policy; {} {}",
         r.removed.len(),
         r.past_photos,
@@ -1099,9 +1231,12 @@ pub fn pruned(r: &triplicate::prune::PruneReport) {
         if r.dry_run { "would be freed" } else { "freed" }
     );
     if r.dry_run && !r.removed.is_empty() {
-        say!("a dry run: nothing was removed; add --apply to remove");
+        say!(w, "a dry run: nothing was removed; add --apply to remove");
     }
     for p in &r.problems {
-        say!("  problem: {}", p.message);
+        say!(w, "  problem: {}", p.message);
     }
 }
+
+#[cfg(test)]
+mod tests;
