@@ -107,9 +107,27 @@ pub fn run(
             && let Ok(t) = Triplicate::open(&home)
             && crate::grid::is_on(&t.config)
         {
-            grid_round(&t, &stop, GridWork::Exchange);
-            grid_round(&t, &stop, GridWork::Send);
-            grid_round(&t, &stop, GridWork::Exchange);
+            match crate::grid::sync(&t, &stop) {
+                Ok(r) => {
+                    tracing::info!(
+                        "GRID: published {}, learnt {} changes",
+                        r.published,
+                        r.pulled
+                    );
+                    for (peer, sent) in r
+                        .sent
+                        .iter()
+                        .filter_map(|s| Some((&s.peer, s.report.as_ref()?)))
+                    {
+                        tracing::info!(
+                            "GRID: sent {} photos ({} bytes) to {peer}",
+                            sent.sent,
+                            sent.bytes
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!("GRID: {e}"),
+            }
         }
         done.store(true, Ordering::Relaxed);
         result

@@ -97,21 +97,8 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Sync { json } => {
             let t = Triplicate::open(home)?;
-            let stop = AtomicBool::new(false);
-            let exchanged = grid::exchange(&t)?;
-            let sent = grid::send_all(&t, &stop)?;
-            let after = grid::exchange(&t)?;
-            let ok = after.failed.is_empty() && sent.iter().all(|(_, r)| r.is_ok());
-            let report = serde_json::json!({
-                "published": exchanged.published + after.published,
-                "pulled": exchanged.pulled + after.pulled,
-                "failed": after.failed,
-                "sent": sent.iter().map(|(peer, r)| match r {
-                    Ok(r) => serde_json::json!({"peer": peer, "report": r}),
-                    Err(e) => serde_json::json!({"peer": peer, "error": e}),
-                }).collect::<Vec<_>>(),
-            });
-            return print_report(json, &report, show::grid_sync, ok);
+            let report = grid::sync(&t, &AtomicBool::new(false))?;
+            return print_report(json, &report, show::grid_sync, report.ok());
         }
     }
     Ok(ExitCode::SUCCESS)

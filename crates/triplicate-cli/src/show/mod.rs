@@ -850,39 +850,34 @@ pub fn grid_status(w: &mut String, s: &triplicate::grid::status::GridStatus) {
     }
 }
 
-pub fn grid_sync(w: &mut String, r: &serde_json::Value) {
+pub fn grid_sync(w: &mut String, r: &triplicate::grid::SyncReport) {
     say!(
         w,
         "Published {} changes, learnt {} from peers.",
-        r["published"],
-        r["pulled"]
+        r.published,
+        r.pulled
     );
-    for s in r["sent"].as_array().into_iter().flatten() {
-        match s.get("error") {
-            Some(e) => say!(
-                w,
-                "  {}: failed: {}",
-                s["peer"].as_str().unwrap_or(""),
-                e.as_str().unwrap_or("")
-            ),
-            None => say!(
+    for s in &r.sent {
+        match (&s.report, &s.error) {
+            (Some(sent), _) => say!(
                 w,
                 "  {}: sent {} photos ({} bytes), {} already there, {} failed",
-                s["peer"].as_str().unwrap_or(""),
-                s["report"]["sent"],
-                s["report"]["bytes"],
-                s["report"]["held"],
-                s["report"]["failed"]
+                s.peer,
+                sent.sent,
+                sent.bytes,
+                sent.held,
+                sent.failed
+            ),
+            (None, error) => say!(
+                w,
+                "  {}: failed: {}",
+                s.peer,
+                error.as_deref().unwrap_or("")
             ),
         }
     }
-    for f in r["failed"].as_array().into_iter().flatten() {
-        say!(
-            w,
-            "  {}: {}",
-            f[0].as_str().unwrap_or(""),
-            f[1].as_str().unwrap_or("")
-        );
+    for (peer, why) in &r.failed {
+        say!(w, "  {peer}: {why}");
     }
 }
 

@@ -348,3 +348,62 @@ pub fn send_all(
     }
     Ok(out)
 }
+
+/// One full round with the peers, as `grid sync` and `triplicate run --once` do it:
+/// exchange the change log, send photos to the peers that take them, then exchange
+/// again so that the peers learn at once what they now hold.
+pub fn sync(
+    t: &crate::home::Triplicate,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<SyncReport> {
+    let before = exchange(t)?;
+    let sent = send_all(t, stop)?;
+    let after = exchange(t)?;
+    Ok(SyncReport {
+        published: before.published + after.published,
+        pulled: before.pulled + after.pulled,
+        failed: after.failed,
+        sent: sent
+            .into_iter()
+            .map(|(peer, result)| match result {
+                Ok(report) => PeerSent {
+                    peer,
+                    report: Some(report),
+                    error: None,
+                },
+                Err(error) => PeerSent {
+                    peer,
+                    report: None,
+                    error: Some(error),
+                },
+            })
+            .collect(),
+    })
+}
+
+/// What a [`sync`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub published: usize,
+    pub pulled: usize,
+    /// Peers that could not be pulled from in the last exchange, with why.
+    pub failed: Vec<(String, String)>,
+    /// Per peer that takes photos: what was sent, or why nothing could be.
+    pub sent: Vec<PeerSent>,
+}
+
+impl SyncReport {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.sent.iter().all(|s| s.error.is_none())
+    }
+}
+
+/// Photos sent to one peer, or why none could be.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerSent {
+    pub peer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<transfer::SendReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
