@@ -3,12 +3,11 @@
 //! Behind the page's guard, with their own body limit and no request timeout:
 //! archives are large, and downloads and uploads take as long as they take.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
@@ -17,19 +16,23 @@ use triplicate::service::{Action, JobInfo};
 
 use crate::SharedState;
 use crate::api::{ApiError, with_home};
+use crate::table::Table;
 
 /// The largest archive that can be uploaded.
 pub const UPLOAD_LIMIT: usize = 1 << 40;
 
-pub fn routes() -> Router<SharedState> {
-    Router::new()
-        .route("/api/v1/archives", get(list).post(create))
-        .route("/api/v1/archives/estimate", post(estimate))
-        .route("/api/v1/archives/upload", post(upload))
-        .route("/api/v1/archives/{id}", get(info).delete(delete))
-        .route("/api/v1/archives/{id}/verify", post(verify))
-        .route("/api/v1/archives/{id}/download", get(download))
-        .route("/api/v1/archives/{id}/pin", post(pin).delete(unpin))
+pub fn table() -> Table<SharedState> {
+    Table::new("")
+        .get("/api/v1/archives", list)
+        .post("/api/v1/archives", create)
+        .post("/api/v1/archives/estimate", estimate)
+        .post("/api/v1/archives/upload", upload)
+        .get("/api/v1/archives/{id}", info)
+        .delete("/api/v1/archives/{id}", delete)
+        .post("/api/v1/archives/{id}/verify", verify)
+        .get("/api/v1/archives/{id}/download", download)
+        .post("/api/v1/archives/{id}/pin", pin)
+        .delete("/api/v1/archives/{id}/pin", unpin)
 }
 
 impl From<ArchiveError> for ApiError {

@@ -16,8 +16,6 @@ use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Router, routing};
 use serde::Deserialize;
 use triplicate::grid::transfer::{Received, Upload};
 use triplicate::grid::{self, GridError};
@@ -27,6 +25,7 @@ use triplicate::service::Change;
 use crate::SharedState;
 use crate::api::ApiError;
 use crate::guard::refuse;
+use crate::table::Table;
 
 /// The largest request body: one piece of a photo, and its headers' worth.
 pub const BODY_LIMIT: usize = grid::CHUNK_MAX + 64 * 1024;
@@ -35,19 +34,20 @@ pub const BODY_LIMIT: usize = grid::CHUNK_MAX + 64 * 1024;
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The protocol's routes.
-pub fn routes() -> Router<SharedState> {
-    Router::new()
-        .route("/api/v1/grid/hello", get(hello))
-        .route("/api/v1/grid/changes", get(changes))
-        .route("/api/v1/grid/photos/{hash}", get(photo).put(upload))
+pub fn table() -> Table<SharedState> {
+    Table::new("")
+        .get("/api/v1/grid/hello", hello)
+        .get("/api/v1/grid/changes", changes)
+        .get("/api/v1/grid/photos/{hash}", photo)
+        .put("/api/v1/grid/photos/{hash}", upload)
 }
 
-/// The page's routes (behind the page's own guard).
-pub fn page_routes() -> Router<SharedState> {
-    Router::new()
-        .route("/grid-status", get(grid_status))
-        .route("/peers", routing::post(add_peer))
-        .route("/peers/{name}", routing::delete(remove_peer))
+/// The page's routes (behind the page's own guard), below `/api/v1`.
+pub fn page_table() -> Table<SharedState> {
+    Table::new("/api/v1")
+        .get("/grid-status", grid_status)
+        .post("/peers", add_peer)
+        .delete("/peers/{name}", remove_peer)
 }
 
 /// The guard of the protocol's routes: this node's GRID token, compared through BLAKE3
@@ -103,40 +103,42 @@ pub async fn authorise(State(state): State<SharedState>, request: Request, next:
 }
 
 /// A GRID failure as an answer, with a status that says whose fault it was.
-fn answer(e: GridError) -> Response {
-    let status = match &e {
-        GridError::BadName { .. } | GridError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        GridError::NotAccepting => StatusCode::FORBIDDEN,
-        GridError::WrongOffset { expected, .. } => {
-            let body = serde_json::json!({ "error": e.to_string(), "offset": expected });
-            return (StatusCode::CONFLICT, Json(body)).into_response();
+impl From<GridError> for ApiError {
+    fn from(e: GridError) -> Self {
+        let status = match &e {
+            GridError::BadName { .. } | GridError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GridError::NotAccepting => StatusCode::FORBIDDEN,
+            GridError::WrongOffset { expected, .. } => {
+                let offset = serde_json::json!(expected);
+                return ApiError::new(StatusCode::CONFLICT, e.to_string()).with("offset", offset);
+            }
+            GridError::Busy { .. } => StatusCode::CONFLICT,
+            GridError::HashMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            GridError::Io { source, .. } if triplicate::fsutil::is_no_space(source) => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::BAD_REQUEST {
+            tracing::warn!("GRID: refused a request: {e}");
         }
-        GridError::Busy { .. } => StatusCode::CONFLICT,
-        GridError::HashMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        GridError::Io { source, .. } if triplicate::fsutil::is_no_space(source) => {
-            StatusCode::INSUFFICIENT_STORAGE
-        }
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    if status == StatusCode::BAD_REQUEST {
-        tracing::warn!("GRID: refused a request: {e}");
+        ApiError::new(status, e.to_string())
     }
-    refuse(status, &e.to_string())
 }
 
-/// Runs `f` with the home opened, on a thread that may block.
+/// A GRID failure as an answer.
+fn answer(e: GridError) -> Response {
+    ApiError::from(e).into_response()
+}
+
+/// Runs `f` with the home opened, on a thread that may block; a failure is answered.
 async fn with_home<T: Send + 'static>(
     state: &SharedState,
     f: impl FnOnce(&Triplicate) -> Result<T, GridError> + Send + 'static,
 ) -> Result<T, Response> {
-    let home = state.home.clone();
-    tokio::task::spawn_blocking(move || {
-        let t = Triplicate::open(&home).map_err(|e| GridError::Setup(e.to_string()))?;
-        f(&t)
-    })
-    .await
-    .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?
-    .map_err(answer)
+    crate::api::with_home(state, move |t| Ok(f(t)?))
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 async fn hello(State(state): State<SharedState>) -> Response {

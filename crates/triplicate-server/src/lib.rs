@@ -20,6 +20,7 @@ pub mod grid;
 pub mod guard;
 pub mod metrics;
 pub mod page;
+pub mod table;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use triplicate::home::Home;
 use triplicate::service::Service;
 
 pub use guard::{Access, AccessError};
+use table::Table;
 
 /// Request bodies are small JSON documents: anything larger is refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -65,18 +67,49 @@ impl AppState {
 
 pub type SharedState = Arc<AppState>;
 
+/// The routes behind the page's guard and timeout: API, metrics and page.
+fn timed_table() -> Table<SharedState> {
+    Table::new("")
+        .get("/metrics", metrics::metrics)
+        .merge(page::table())
+}
+
+/// The event stream: behind the guard, without the timeout.
+fn events_table() -> Table<SharedState> {
+    Table::new("").get("/api/v1/events", events::stream)
+}
+
+/// Every route the server answers, as its method and path (from the same tables the
+/// router is built from).
+pub fn served() -> Vec<table::Served> {
+    let mut served = Vec::new();
+    for t in [
+        api::table(),
+        timed_table(),
+        events_table(),
+        grid::table(),
+        archives::table(),
+    ] {
+        served.extend(t.finish().1);
+    }
+    served.sort();
+    served
+}
+
 /// The whole router: API, events, metrics and page, behind the guard.
 pub fn app(state: SharedState) -> Router {
+    let (api, _) = api::table().finish();
+    let (rest, _) = timed_table().finish();
     let timed = Router::new()
-        .nest("/api/v1", api::routes())
-        .route("/metrics", axum::routing::get(metrics::metrics))
-        .merge(page::routes())
+        .nest("/api/v1", api.fallback(api::no_such_route))
+        .merge(rest)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    let page = Router::new()
-        .route("/api/v1/events", axum::routing::get(events::stream))
+    let page = events_table()
+        .finish()
+        .0
         .merge(timed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -84,7 +117,9 @@ pub fn app(state: SharedState) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     // GRID peers: their own token, larger bodies (pieces of photos), more time.
-    let grid = grid::routes()
+    let grid = grid::table()
+        .finish()
+        .0
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             grid::authorise,
@@ -96,10 +131,13 @@ pub fn app(state: SharedState) -> Router {
             grid::REQUEST_TIMEOUT,
         ));
     // Archives: the page's guard, but no timeout (uploads stream their body to disk).
-    let archives = archives::routes().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        guard::check,
-    ));
+    let archives = archives::table()
+        .finish()
+        .0
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ));
     Router::new()
         .merge(grid)
         .merge(archives)

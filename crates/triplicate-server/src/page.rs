@@ -1,12 +1,11 @@
 //! The page: every asset compiled into the binary, so the Backup window works offline
 //! and from any machine without a CDN or a web font.
 
-use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 use crate::SharedState;
+use crate::table::Table;
 
 const INDEX: &str = include_str!("../assets/index.html");
 const SCRIPT: &str = include_str!("../assets/app.js");
@@ -16,25 +15,19 @@ const ICON: &str = include_str!("../assets/icon.svg");
 /// Scripts and styles come from this server only; nothing inline, nothing remote.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-pub fn routes() -> Router<SharedState> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
-        )
-        .route(
-            "/index.html",
-            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/app.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
-        .route("/icon.svg", get(|| async { asset("image/svg+xml", ICON) }))
+pub fn table() -> Table<SharedState> {
+    Table::new("")
+        .get("/", || async { asset("text/html; charset=utf-8", INDEX) })
+        .get("/index.html", || async {
+            asset("text/html; charset=utf-8", INDEX)
+        })
+        .get("/app.js", || async {
+            asset("text/javascript; charset=utf-8", SCRIPT)
+        })
+        .get("/app.css", || async {
+            asset("text/css; charset=utf-8", STYLE)
+        })
+        .get("/icon.svg", || async { asset("image/svg+xml", ICON) })
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

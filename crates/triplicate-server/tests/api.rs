@@ -946,17 +946,27 @@ fn the_openapi_file_documents_every_route() {
         .filter(|l| l.starts_with("  /") && l.ends_with(':'))
         .map(|l| l.trim().trim_end_matches(':'))
         .collect();
-    let served: std::collections::BTreeSet<String> = ROUTES
-        .iter()
-        .map(|(_, p)| *p)
-        .filter(|p| (p.starts_with("/api/") || *p == "/metrics") && !p.contains("no-such"))
-        .map(|p| {
-            p.replace("/destinations/usb", "/destinations/{name}")
-                .replace("/warnings/1/", "/warnings/{id}/")
-                .replace("/jobs/1", "/jobs/{id}")
-                .replace("/peers/annex", "/peers/{name}")
-                .replace("/archives/x", "/archives/{id}")
-        })
+    // Read from the server's own route tables, which the router is built from. The
+    // GRID protocol between nodes has its own document.
+    let protocol = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/grid-protocol.md"
+    ))
+    .unwrap();
+    let all = triplicate_server::served();
+    for r in all.iter().filter(|r| r.path.starts_with("/api/v1/grid/")) {
+        let line = format!("`{} {}", r.method, r.path.replace("{hash}", "{blake3}"));
+        assert!(
+            protocol.contains(&line),
+            "{} {} is not in docs/grid-protocol.md",
+            r.method,
+            r.path
+        );
+    }
+    let served: std::collections::BTreeSet<String> = all
+        .into_iter()
+        .map(|r| r.path)
+        .filter(|p| (p.starts_with("/api/") || p == "/metrics") && !p.starts_with("/api/v1/grid/"))
         .collect();
     for route in &served {
         assert!(
@@ -1122,4 +1132,20 @@ async fn archives_are_estimated_created_as_jobs_downloaded_and_uploaded() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (status, _) = get(&state, &format!("/api/v1/archives/{}", created.id)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_failure_inside_the_service_is_logged_and_answered_without_its_details() {
+    let w = World::new();
+    let state = w.state(None);
+    // A damaged catalog: the status cannot be read.
+    std::fs::write(&w.home.catalog, b"this is not a SQLite database at all").unwrap();
+    let (status, v) = get(&state, "/api/v1/status").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    let said = v["error"].as_str().unwrap();
+    assert_eq!(said, triplicate_server::api::INTERNAL_ERROR);
+    assert!(
+        !said.contains(&w.home.catalog.display().to_string()),
+        "no path of this machine in the answer: {said}"
+    );
 }
