@@ -1,0 +1,330 @@
+//! The copies at a destination: each read back from the device (or the ciphertext's
+//! hash checked, for an encrypted one without its key), recorded verified, missing or
+//! corrupt.
+
+use super::*;
+
+/// How checking one copy went.
+pub(super) enum Check {
+    Good,
+    Missing,
+    /// Its bytes hash to `found`, not `expected` (the ciphertext's hash for a copy
+    /// checked without decrypting).
+    Corrupt {
+        found: ContentHash,
+        expected: ContentHash,
+    },
+    /// Damaged beyond a hash: an encrypted copy its key does not open, or something
+    /// other than a file (a link, a folder) where the copy should be.
+    Damaged(String),
+    /// The copy could not be read (an I/O error other than "not there").
+    Unreadable(DestError),
+}
+
+/// Checks one destination's copies, then its other names' files.
+pub(super) fn verify_destination(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    options: &VerifyOptions,
+    run: &str,
+    sources: &SourcePool,
+    progress: &dyn Progress,
+    problems: &mut Problems<'_>,
+) -> Result<DestinationVerifyReport, EngineError> {
+    let names = names::selected(t, d, options, run)?;
+    let mut report = verify_copies(t, d, options, run, sources, &names, progress, problems)?;
+    if report.state.is_ok() && !names.is_empty() {
+        names::check(t, d, options, run, names, &mut report, progress, problems)?;
+    }
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn verify_copies(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    options: &VerifyOptions,
+    run: &str,
+    sources: &SourcePool,
+    names: &[NameFile],
+    progress: &dyn Progress,
+    problems: &mut Problems<'_>,
+) -> Result<DestinationVerifyReport, EngineError> {
+    let mut report = DestinationVerifyReport {
+        name: d.name.clone(),
+        state: DestState::Ok,
+        ..Default::default()
+    };
+    let dest = match destination::open_read(d) {
+        Ok(dest) => dest,
+        Err(e) => {
+            report.state = e.state();
+            problems.report(dest_problem(&d.name, &e.to_string(), e.class()));
+            return Ok(report);
+        }
+    };
+    let now = crate::catalog::now();
+    let rows: Vec<CopyRow> = t
+        .catalog
+        .copies_at(&d.id)?
+        .into_iter()
+        .filter(|r| {
+            let known_bad = r.state != CopyState::Verified;
+            let old_enough = match (options.older_than, r.verified_at) {
+                (None, _) | (_, None) => true,
+                (Some(age), Some(at)) => now - at >= age.as_secs() as i64,
+            };
+            let sampled = options
+                .sample_percent
+                .is_none_or(|p| in_sample(run, r.photo_id, p));
+            known_bad || (old_enough && sampled)
+        })
+        .collect();
+    progress.event(&Event::WorkPlanned {
+        dest: &d.name,
+        files: (rows.len() + names.len()) as u64,
+        bytes: rows.iter().map(|r| r.size).sum::<u64>() + names.iter().map(|n| n.size).sum::<u64>(),
+    });
+
+    // Check, several copies at once.
+    let bad: Mutex<Vec<(CopyRow, CopyState)>> = Mutex::new(Vec::new());
+    let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
+    let counts = [(); 5].map(|_| AtomicU64::new(0)); // checked, ok, missing, corrupt, bytes
+    let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
+    // An error that puts the whole destination out of action (unplugged, no key):
+    // checking stops, and it is reported once.
+    let stopped: Mutex<Option<(String, ErrorClass, DestState)>> = Mutex::new(None);
+    crate::parallel::for_each(options.jobs.unwrap_or(4), rows.into_iter(), |row| {
+        let check = check_copy(dest.as_ref(), &row, options.decrypt, progress);
+        counts[0].fetch_add(1, Ordering::Relaxed);
+        let (state, message) = match &check {
+            Check::Good => {
+                counts[1].fetch_add(1, Ordering::Relaxed);
+                counts[4].fetch_add(row.size, Ordering::Relaxed);
+                (CopyState::Verified, None)
+            }
+            Check::Missing => {
+                counts[2].fetch_add(1, Ordering::Relaxed);
+                (
+                    CopyState::Missing,
+                    Some(format!("destination '{}': {} is missing", d.name, row.key)),
+                )
+            }
+            Check::Corrupt { found, expected } => {
+                counts[3].fetch_add(1, Ordering::Relaxed);
+                counts[4].fetch_add(row.size, Ordering::Relaxed);
+                (
+                    CopyState::Corrupt,
+                    Some(format!(
+                        "destination '{}': {} is damaged: it hashes to {}, not {}",
+                        d.name,
+                        row.key,
+                        found.short(),
+                        expected.short()
+                    )),
+                )
+            }
+            Check::Damaged(why) => {
+                counts[3].fetch_add(1, Ordering::Relaxed);
+                (
+                    CopyState::Corrupt,
+                    Some(format!(
+                        "destination '{}': {} is damaged: {why}",
+                        d.name, row.key
+                    )),
+                )
+            }
+            Check::Unreadable(e) if e.stops_destination() => {
+                counts[0].fetch_sub(1, Ordering::Relaxed);
+                stopped
+                    .lock()
+                    .unwrap()
+                    .get_or_insert((e.to_string(), e.class(), e.state()));
+                return ControlFlow::Break(());
+            }
+            Check::Unreadable(e) => {
+                found
+                    .lock()
+                    .unwrap()
+                    .push(dest_problem(&d.name, &e.to_string(), e.class()));
+                progress.event(&Event::WorkDone {
+                    dest: &d.name,
+                    ok: false,
+                });
+                return ControlFlow::Continue(());
+            }
+        };
+        let op = Operation {
+            run,
+            kind: "verify",
+            dest: Some(&d.name),
+            photo_id: Some(row.photo_id),
+            path: Some(&row.key),
+            bytes: Some(row.size),
+            duration_ms: None,
+            outcome: state.as_str(),
+            message: message.as_deref(),
+        };
+        if let Err(e) =
+            t.catalog
+                .record_copy_checked(row.photo_id, &d.id, state, message.as_deref(), &op)
+        {
+            catalog_error.lock().unwrap().get_or_insert(e);
+        }
+        progress.event(&Event::WorkDone {
+            dest: &d.name,
+            ok: message.is_none(),
+        });
+        if message.is_some() {
+            bad.lock().unwrap().push((row, state));
+        }
+        ControlFlow::Continue(())
+    });
+    if let Some(e) = catalog_error.into_inner().unwrap() {
+        return Err(e.into());
+    }
+    for p in found.into_inner().unwrap() {
+        problems.report(p);
+    }
+    if let Some((message, class, state)) = stopped.into_inner().unwrap() {
+        report.state = state;
+        problems.report(dest_problem(&d.name, &message, class));
+    }
+    let [checked, ok, missing, corrupt, bytes] = counts.map(|c| c.into_inner());
+    report.checked = checked;
+    report.ok = ok;
+    report.missing = missing;
+    report.corrupt = corrupt;
+    report.bytes = bytes;
+    let mut bad = bad.into_inner().unwrap();
+    bad.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    if bad.is_empty() {
+        if options.repair && report.state.is_ok() {
+            // Opened for writing all the same: that removes what a killed repair left.
+            let _ = destination::open(d);
+        }
+        return Ok(report);
+    }
+
+    if !options.repair {
+        for (row, state) in &bad {
+            let what = if *state == CopyState::Missing {
+                "missing"
+            } else {
+                "damaged"
+            };
+            problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: format!(
+                        "destination '{}': {} is {what}; run `triplicate verify --dest {} --repair` to rewrite it from a good copy",
+                        d.name, row.key, d.name
+                    ),
+                    class: ErrorClass::Permanent,
+                });
+        }
+        return Ok(report);
+    }
+
+    // Repair, one copy at a time: it is rare, and each may try several sources.
+    let writable = match destination::open(d) {
+        Ok(w) => w,
+        Err(e) => {
+            problems.report(dest_problem(
+                &d.name,
+                &format!("cannot repair: {e}"),
+                e.class(),
+            ));
+            return Ok(report);
+        }
+    };
+    for (attempt, (row, _)) in bad.iter().enumerate() {
+        match repair_copy(t, writable.as_ref(), d, row, sources, run, attempt) {
+            Ok((from, stored)) => {
+                report.repaired += 1;
+                let message = format!("rewritten from {from}");
+                t.catalog.record_copy_rewritten(
+                    row.photo_id,
+                    &d.id,
+                    stored,
+                    &Operation {
+                        run,
+                        kind: "repair",
+                        dest: Some(&d.name),
+                        photo_id: Some(row.photo_id),
+                        path: Some(&row.key),
+                        bytes: Some(row.size),
+                        duration_ms: None,
+                        outcome: "repaired",
+                        message: Some(&message),
+                    },
+                )?;
+            }
+            Err(why) => {
+                report.unrecoverable += 1;
+                problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: format!(
+                        "destination '{}': {} is unrecoverable: {why}",
+                        d.name, row.key
+                    ),
+                    class: ErrorClass::Permanent,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Reads a copy from the device and compares its hash: the photo's, or, for a copy
+/// stored encrypted and unless asked to `decrypt`, the ciphertext's.
+pub(super) fn check_copy(
+    dest: &dyn ReadDestination,
+    row: &CopyRow,
+    decrypt: bool,
+    progress: &dyn Progress,
+) -> Check {
+    let (opened, expected) = match row.stored_hash {
+        Some(stored) if !decrypt => (dest.read_stored(&row.key), stored),
+        _ => (dest.read(&row.key), row.hash),
+    };
+    let mut reader = match opened {
+        Ok(r) => r,
+        Err(DestError::NotFound { .. }) => return Check::Missing,
+        Err(DestError::Decrypt { message, .. }) => return Check::Damaged(message),
+        Err(DestError::NotAFile { what, .. }) => return Check::Damaged(what),
+        Err(e) => return Check::Unreadable(e),
+    };
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; HASH_BUFFER];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                progress.event(&Event::WorkBytes {
+                    dest: dest.name(),
+                    bytes: n as u64,
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // age's authentication of a chunk failed: the ciphertext was altered.
+            Err(e) if row.stored_hash.is_some() && e.kind() == std::io::ErrorKind::InvalidData => {
+                return Check::Damaged(e.to_string());
+            }
+            Err(e) => {
+                return Check::Unreadable(DestError::Io {
+                    dest: dest.name().into(),
+                    op: "read",
+                    path: row.key.to_string().into(),
+                    source: e,
+                });
+            }
+        }
+    }
+    let found = ContentHash(*hasher.finalize().as_bytes());
+    if found == expected {
+        Check::Good
+    } else {
+        Check::Corrupt { found, expected }
+    }
+}
