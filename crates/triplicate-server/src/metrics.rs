@@ -72,9 +72,20 @@ pub fn render(
     t: &Triplicate,
     service: &triplicate::service::Service,
 ) -> Result<String, triplicate::catalog::CatalogError> {
-    let now = triplicate::catalog::now();
-    let coverage = triplicate::policy::assess(&t.catalog, &t.config)?.summary;
     let mut m = Families(String::new());
+    coverage_families(&mut m, t, service)?;
+    let pending = destination_families(&mut m, t, service)?;
+    service_families(&mut m, t, service, pending)?;
+    Ok(m.0)
+}
+
+/// The alarm, and the photos by 3-2-1 coverage.
+fn coverage_families(
+    m: &mut Families,
+    t: &Triplicate,
+    service: &triplicate::service::Service,
+) -> Result<(), triplicate::catalog::CatalogError> {
+    let coverage = triplicate::policy::assess(&t.catalog, &t.config)?.summary;
     m.family(
         "service_alarm",
         "gauge",
@@ -118,6 +129,16 @@ pub fn render(
     );
     m.sample("library_files_left_out", &[], coverage.left_out as f64);
 
+    Ok(())
+}
+
+/// One family a destination measure; returns the copies pending at all destinations.
+fn destination_families(
+    m: &mut Families,
+    t: &Triplicate,
+    service: &triplicate::service::Service,
+) -> Result<u64, triplicate::catalog::CatalogError> {
+    let now = triplicate::catalog::now();
     let throughput = service.throughput();
     let mut rows = Vec::new();
     for d in &t.config.destinations {
@@ -127,97 +148,95 @@ pub fn render(
         let moved = throughput.get(&d.name).cloned().unwrap_or_default();
         rows.push((d, counts, stored, newest, oldest, damaged, moved));
     }
-    let per_dest = |m: &mut Families,
-                    name: &str,
-                    kind: &str,
-                    help: &str,
-                    value: &dyn Fn(usize) -> Option<f64>| {
+    // One family per line: name, type, help, and each destination's value (if any).
+    type Value<'a> = &'a dyn Fn(usize) -> Option<f64>;
+    let families: [(&str, &str, &str, Value<'_>); 11] = [
+        (
+            "destination_bytes_copied_total",
+            "counter",
+            "Bytes written to the destination since the service started.",
+            &|i| Some(rows[i].6.bytes_copied as f64),
+        ),
+        (
+            "destination_bytes_verified_total",
+            "counter",
+            "Bytes read back by verification since the service started.",
+            &|i| Some(rows[i].6.bytes_verified as f64),
+        ),
+        (
+            "destination_errors_total",
+            "counter",
+            "Copies or checks that failed since the service started.",
+            &|i| Some(rows[i].6.failures as f64),
+        ),
+        (
+            "destination_bytes_stored",
+            "gauge",
+            "Bytes held in verified copies.",
+            &|i| Some(rows[i].2 as f64),
+        ),
+        (
+            "destination_copies",
+            "gauge",
+            "Verified copies held.",
+            &|i| Some(rows[i].1.verified as f64),
+        ),
+        (
+            "destination_pending_copies",
+            "gauge",
+            "Photos waiting to be copied (the queue depth).",
+            &|i| Some(rows[i].1.pending as f64),
+        ),
+        (
+            "destination_failed_copies",
+            "gauge",
+            "Photos whose last copy attempt failed.",
+            &|i| Some(rows[i].1.failed as f64),
+        ),
+        (
+            "destination_damaged_copies",
+            "gauge",
+            "Copies found missing or corrupt, not yet repaired.",
+            &|i| Some(rows[i].5 as f64),
+        ),
+        (
+            "destination_last_success_age_seconds",
+            "gauge",
+            "Seconds since the last run without failures.",
+            &|i| rows[i].1.last_success.map(|at| (now - at).max(0) as f64),
+        ),
+        (
+            "destination_last_verification_age_seconds",
+            "gauge",
+            "Seconds since a copy here was last read back and checked.",
+            &|i| rows[i].3.map(|at| (now - at).max(0) as f64),
+        ),
+        (
+            "destination_oldest_verification_age_seconds",
+            "gauge",
+            "Seconds since the least recently checked copy here was checked.",
+            &|i| rows[i].4.map(|at| (now - at).max(0) as f64),
+        ),
+    ];
+    for (name, kind, help, value) in families {
         m.family(name, kind, help);
         for (i, row) in rows.iter().enumerate() {
             if let Some(v) = value(i) {
                 m.sample(name, &[("destination", &row.0.name)], v);
             }
         }
-    };
-    per_dest(
-        &mut m,
-        "destination_bytes_copied_total",
-        "counter",
-        "Bytes written to the destination since the service started.",
-        &|i| Some(rows[i].6.bytes_copied as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_bytes_verified_total",
-        "counter",
-        "Bytes read back by verification since the service started.",
-        &|i| Some(rows[i].6.bytes_verified as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_errors_total",
-        "counter",
-        "Copies or checks that failed since the service started.",
-        &|i| Some(rows[i].6.failures as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_bytes_stored",
-        "gauge",
-        "Bytes held in verified copies.",
-        &|i| Some(rows[i].2 as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_copies",
-        "gauge",
-        "Verified copies held.",
-        &|i| Some(rows[i].1.verified as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_pending_copies",
-        "gauge",
-        "Photos waiting to be copied (the queue depth).",
-        &|i| Some(rows[i].1.pending as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_failed_copies",
-        "gauge",
-        "Photos whose last copy attempt failed.",
-        &|i| Some(rows[i].1.failed as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_damaged_copies",
-        "gauge",
-        "Copies found missing or corrupt, not yet repaired.",
-        &|i| Some(rows[i].5 as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_last_success_age_seconds",
-        "gauge",
-        "Seconds since the last run without failures.",
-        &|i| rows[i].1.last_success.map(|at| (now - at).max(0) as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_last_verification_age_seconds",
-        "gauge",
-        "Seconds since a copy here was last read back and checked.",
-        &|i| rows[i].3.map(|at| (now - at).max(0) as f64),
-    );
-    per_dest(
-        &mut m,
-        "destination_oldest_verification_age_seconds",
-        "gauge",
-        "Seconds since the least recently checked copy here was checked.",
-        &|i| rows[i].4.map(|at| (now - at).max(0) as f64),
-    );
+    }
 
-    let pending: u64 = rows.iter().map(|r| r.1.pending).sum();
+    Ok(rows.iter().map(|r| r.1.pending).sum())
+}
+
+/// The queue, warnings and jobs.
+fn service_families(
+    m: &mut Families,
+    t: &Triplicate,
+    service: &triplicate::service::Service,
+    pending: u64,
+) -> Result<(), triplicate::catalog::CatalogError> {
     m.family(
         "queue_depth",
         "gauge",
@@ -242,5 +261,5 @@ pub fn render(
             .filter(|j| j.state == JobState::Running)
             .count() as f64,
     );
-    Ok(m.0)
+    Ok(())
 }
