@@ -84,3 +84,32 @@ pub fn remind_cold(catalog: &Catalog, config: &Config) -> Result<(), CatalogErro
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(extra: &str) -> DestinationConfig {
+        let text = format!(
+            "node = \"n\"\n[[destination]]\nname = \"drawer\"\ntarget = \"/media/drawer\"\nid = \"x\"\nmedia = \"hdd\"\nsite = \"onsite\"\n{extra}"
+        );
+        Config::parse(std::path::Path::new("config.toml"), &text)
+            .unwrap()
+            .destinations
+            .remove(0)
+    }
+
+    #[test]
+    fn only_a_cold_destination_has_a_refresh_and_it_is_due_when_never_done_or_too_old() {
+        let day = 86_400;
+        assert!(refresh_of(&destination(""), None, 0).is_none(), "not cold");
+        let cold = destination("offline = true\nrefresh_every = \"30d\"\n");
+        let never = refresh_of(&cold, None, 100 * day).unwrap();
+        assert!(never.due);
+        assert!(never.describe().contains("never refreshed (every 30 days)"));
+        assert!(!refresh_of(&cold, Some(80 * day), 100 * day).unwrap().due);
+        assert!(refresh_of(&cold, Some(70 * day), 100 * day).unwrap().due);
+        let yearly = refresh_of(&destination("offline = true\n"), Some(0), 364 * day).unwrap();
+        assert!(!yearly.due, "a year by default");
+    }
+}

@@ -102,3 +102,98 @@ impl Planner<'_> {
         self.queue.push(job);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::destination::{LocalDestination, MediaKind};
+    use crate::home::Home;
+    use crate::progress::NoProgress;
+    use crate::setup::{self, NewDestination};
+    use triplicate_testkit as kit;
+
+    /// A home with three photos (captured out of name order) and two destinations.
+    fn home(dir: &std::path::Path) -> Triplicate {
+        let home = Home::in_dir(&dir.join("home"));
+        let library = dir.join("library");
+        std::fs::create_dir_all(&library).unwrap();
+        for (name, date) in [
+            ("a.jpg", "2026:03:01 10:00:00"),
+            ("b.jpg", "2025:01:01 10:00:00"),
+            ("c.jpg", "2026:01:01 10:00:00"),
+        ] {
+            std::fs::write(library.join(name), kit::jpeg(date, name.as_bytes())).unwrap();
+        }
+        setup::init(&home, "node", &[library]).unwrap();
+        for name in ["one", "two"] {
+            let path = dir.join(name);
+            std::fs::create_dir_all(&path).unwrap();
+            let new = NewDestination::new(name, path.to_str().unwrap(), MediaKind::Hdd, "onsite");
+            setup::add_destination(&home, "node", &new).unwrap();
+        }
+        let t = Triplicate::open(&home).unwrap();
+        let lib = &t.config.libraries[0];
+        let options = crate::scan::ScanOptions::of(&t.config);
+        crate::scan::scan_library(&t.catalog, lib, options, &NoProgress, &mut |_| {}).unwrap();
+        t
+    }
+
+    fn open(t: &Triplicate) -> Vec<OpenDest> {
+        t.config
+            .destinations
+            .iter()
+            .map(|d| {
+                let dest = LocalDestination::open(&d.name, &d.local_root(), &d.id).unwrap();
+                OpenDest::new(d, Arc::new(dest), 1)
+            })
+            .collect()
+    }
+
+    fn planned(queue: &super::super::queue::JobQueue) -> Vec<(String, Vec<usize>)> {
+        queue.planning_done();
+        let mut out = Vec::new();
+        while let Some(job) = queue.next() {
+            out.push((job.photo.path.to_string(), job.dests));
+            queue.done();
+        }
+        out
+    }
+
+    #[test]
+    fn each_photo_once_to_every_destination_that_lacks_it_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = home(dir.path());
+        let open = open(&t);
+        let queue = super::super::queue::JobQueue::default();
+        let mut planner = Planner {
+            t: &t,
+            open: &open,
+            unattended: false,
+            progress: &NoProgress,
+            queued: HashSet::new(),
+            queue: &queue,
+        };
+        // The scan's batch first, then the rest: b.jpg is not planned twice.
+        let b = kit::jpeg("2025:01:01 10:00:00", b"b.jpg");
+        let b = t
+            .catalog
+            .photo_id_of(&crate::photo::ContentHash::of(&b))
+            .unwrap();
+        planner.plan_photos(&[b.expect("scanned")]).unwrap();
+        planner.plan_everything_else().unwrap();
+        assert_eq!(
+            planned(&queue),
+            [
+                ("b.jpg".to_string(), vec![0, 1]),
+                ("c.jpg".to_string(), vec![0, 1]),
+                ("a.jpg".to_string(), vec![0, 1]),
+            ]
+        );
+        assert!(
+            open.iter()
+                .all(|od| od.planned.load(Ordering::Relaxed) == 3)
+        );
+    }
+}

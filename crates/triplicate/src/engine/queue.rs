@@ -89,3 +89,74 @@ impl JobQueue {
         self.changed.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::PendingPhoto;
+    use crate::photo::{ContentHash, PhotoKind};
+    use crate::relpath::RelPath;
+
+    fn job(id: i64) -> Job {
+        Job {
+            photo: PendingPhoto {
+                photo_id: id,
+                hash: ContentHash::of(&id.to_le_bytes()),
+                size: 1,
+                captured: String::new(),
+                kind: PhotoKind::Image,
+                library: "lib".into(),
+                path: RelPath::new(format!("{id}.jpg")).unwrap(),
+                previous_key: None,
+                previous_corrupt: false,
+            },
+            dests: vec![0],
+        }
+    }
+
+    #[test]
+    fn fresh_jobs_come_before_those_put_back() {
+        let q = JobQueue::default();
+        q.put_back(job(1));
+        q.push(job(2));
+        q.push(job(3));
+        q.planning_done();
+        let mut order = Vec::new();
+        while let Some(j) = q.next() {
+            order.push(j.photo.photo_id);
+            q.done();
+        }
+        assert_eq!(order, [2, 3, 1]);
+    }
+
+    #[test]
+    fn the_run_is_not_over_while_a_worker_may_still_put_a_job_back() {
+        let q = Arc::new(JobQueue::default());
+        q.push(job(1));
+        q.planning_done();
+        let held = q.next().expect("the one job");
+        // Another worker waits: the holder may put its job back.
+        let waiter = {
+            let q = q.clone();
+            std::thread::spawn(move || q.next().map(|j| j.photo.photo_id))
+        };
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(!waiter.is_finished(), "the run ended while a job was held");
+        q.put_back(held);
+        q.done();
+        assert_eq!(waiter.join().unwrap(), Some(1), "the job put back is taken");
+        q.done();
+        assert!(q.next().is_none(), "then the run is over");
+    }
+
+    #[test]
+    fn abandoning_drops_what_is_not_taken() {
+        let q = JobQueue::default();
+        q.push(job(1));
+        q.push(job(2));
+        q.abandon();
+        assert!(q.next().is_none());
+    }
+}
