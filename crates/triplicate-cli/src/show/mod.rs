@@ -16,7 +16,6 @@ use std::fmt::Write as _;
 use indicatif::HumanBytes;
 use triplicate::config::Config;
 use triplicate::engine::BackupReport;
-use triplicate::status::StatusReport;
 
 /// A Unix time as local "YYYY-MM-DD HH:MM", or "never".
 fn when(secs: Option<i64>) -> String {
@@ -155,200 +154,6 @@ pub fn backup(w: &mut String, r: &BackupReport) {
         );
     }
     footer(w, r.seconds, &r.problems, "every copy verified");
-}
-
-pub fn status(w: &mut String, r: &StatusReport) {
-    let p = r.policy;
-    say!(
-        w,
-        "Node {} — protected means {} copies, {} media, {} offsite",
-        r.node,
-        p.copies,
-        p.media,
-        p.offsite
-    );
-    say!(w, "\nLibraries");
-    for l in &r.libraries {
-        let state = if l.available { "" } else { "  (NOT AVAILABLE)" };
-        say!(
-            w,
-            "  {:<16} {:<6} {}{state}",
-            l.name,
-            l.media.as_str(),
-            l.path
-        );
-        if let Some(device) = &l.device {
-            say!(w, "  {:<16} on {device}", "");
-        }
-        if l.left_out > 0 {
-            say!(
-                w,
-                "  {:<16} {} files not backed up by choice (not photos, videos or sidecars{}); [scan] include_all = true takes them",
-                "",
-                l.left_out,
-                l.left_out_example
-                    .as_ref()
-                    .map(|e| format!(", e.g. {e}"))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    say!(w, "\nDestinations");
-    if r.destinations.is_empty() {
-        say!(
-            w,
-            "  none: add one with `triplicate dest add NAME PATH --media hdd --site onsite`"
-        );
-    }
-    for d in &r.destinations {
-        let space = d
-            .space
-            .map(|s| format!("{} free of {}", HumanBytes(s.free), HumanBytes(s.total)))
-            .unwrap_or_else(|| "space unknown".into());
-        say!(
-            w,
-            "  {:<12} {:<12} {:<8} {:<10} {}{}",
-            d.name,
-            d.state.as_str().to_uppercase(),
-            d.media.as_str(),
-            d.site,
-            d.target,
-            if d.encrypted { "  (age-encrypted)" } else { "" }
-        );
-        let failed = match d.counts.failed_permanent {
-            0 => d.counts.failed.to_string(),
-            n => format!(
-                "{} ({n} need a person: see `triplicate backup` output)",
-                d.counts.failed
-            ),
-        };
-        say!(
-            w,
-            "  {:<12} verified {}, pending {} ({}), failed {failed}; {}; last success {}",
-            "",
-            d.counts.verified,
-            d.counts.pending,
-            HumanBytes(d.counts.pending_bytes),
-            space,
-            when(d.counts.last_success)
-        );
-        if let Some(at) = d.oldest_verification {
-            say!(w, "  {:<12} oldest verification {}", "", when(Some(at)));
-        }
-        if d.damaged > 0 {
-            say!(
-                w,
-                "  {:<12} {} damaged or missing copies: run `triplicate verify --dest {} --repair`",
-                "",
-                d.damaged,
-                d.name
-            );
-        }
-        if let Some(note) = &d.device_note {
-            say!(
-                w,
-                "  {:<12} {note}; put it on another disk (its device: {})",
-                "",
-                d.device.as_deref().unwrap_or("unknown")
-            );
-        }
-        if let Some(detail) = &d.detail {
-            say!(w, "  {:<12} {detail}", "");
-        } else if d.offline {
-            say!(
-                w,
-                "  {:<12} cold destination, last refreshed {}{}",
-                "",
-                when(d.last_refreshed),
-                if d.refresh_due {
-                    "; a refresh is due"
-                } else {
-                    ""
-                }
-            );
-        }
-    }
-    let p = &r.protection;
-    if let Some(alarm) = &p.alarm {
-        say!(w, "\nALARM: {alarm}");
-    }
-    if p.held > 0 {
-        say!(
-            w,
-            "\n{} changes held back from the backups ({} possible bit rot): see `triplicate accept-changes --list`",
-            p.held,
-            p.bit_rot
-        );
-    }
-    let c = &r.coverage;
-    say!(w, "\n3-2-1 coverage");
-    say!(
-        w,
-        "  {} photos: {} protected, {} at risk",
-        c.photos,
-        c.protected,
-        c.at_risk
-    );
-    if c.unreadable > 0 {
-        say!(
-            w,
-            "  {} of them cannot be read, so have no copy anywhere: see `triplicate status --at-risk`",
-            c.unreadable
-        );
-    }
-    if c.left_out > 0 {
-        say!(
-            w,
-            "  {} files not backed up by choice (include rules)",
-            c.left_out
-        );
-    }
-    let d = &r.deleted;
-    if d.photos > 0 {
-        let kept_in: Vec<String> = d.kept_in.iter().map(|(n, k)| format!("{n} {k}")).collect();
-        say!(
-            w,
-            "  deleted from the library, kept in backups: {} of {} photos ({}){}",
-            d.kept,
-            d.photos,
-            HumanBytes(d.bytes),
-            if kept_in.is_empty() {
-                String::new()
-            } else {
-                format!("; copies: {}", kept_in.join(", "))
-            }
-        );
-        say!(
-            w,
-            "  (deletions never reach the backups: `triplicate restore --deleted --list` lists them, `triplicate restore --deleted --to DIR` brings them back)"
-        );
-    }
-    if let Some(secs) = c.median_time_to_protected {
-        say!(w, "  median time to protected: {}", duration(secs));
-    }
-    if let Some(list) = &r.at_risk {
-        say!(w, "\nAt risk");
-        if list.is_empty() && r.coverage.at_risk == 0 {
-            say!(w, "  nothing: every photo is protected");
-        }
-        for a in list {
-            say!(w, "  {}/{}  {}", a.library, a.path, a.description);
-            for why in &a.reasons {
-                say!(w, "      {why}");
-            }
-        }
-    }
-    if !r.warnings.is_empty() {
-        say!(w, "\nWarnings");
-        for warning in &r.warnings {
-            let times = if warning.count > 1 {
-                format!(" (×{})", warning.count)
-            } else {
-                String::new()
-            };
-            say!(w, "  [{}] {}{times}", warning.kind, warning.message);
-        }
-    }
 }
 
 fn duration(secs: i64) -> String {
@@ -1232,6 +1037,9 @@ pub fn pruned(w: &mut String, r: &triplicate::prune::PruneReport) {
         say!(w, "  problem: {}", p.message);
     }
 }
+
+mod status;
+pub use status::status;
 
 #[cfg(test)]
 mod tests;
