@@ -1,9 +1,11 @@
-//! `triplicate archive …`: config and image snapshots as .tar.gz (or .tar.zst).
+//! `triplicate archive …`: config and image snapshots as .tar.gz (or .tar.zst). `run` is
+//! one dispatch over the subcommands, each arm a few lines (which is why it is long).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use triplicate::archive;
 use triplicate::home::{Home, Triplicate};
 
 use crate::{bars, print_report, show, shown};
@@ -116,7 +118,6 @@ pub enum Command {
 
 /// `triplicate archive …`.
 pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
-    use triplicate::archive;
     let t = Triplicate::open(home)?;
     match command {
         Command::Create {
@@ -138,22 +139,7 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
                 },
                 no_hooks: false,
             };
-            if estimate {
-                let estimates = archive::estimate(&t, &request)?;
-                return print_report(json, &estimates, show::archive_estimate, true);
-            }
-            // Ctrl-C and SIGTERM stop the archive cleanly (the post hook still runs);
-            // a second one ends the program at once.
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-                signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())?;
-                signal_hook::flag::register(signal, stop.clone())?;
-            }
-            let bars = bars::Bars::new(!json);
-            let created = archive::create(&t, &request, &bars, &stop);
-            bars.finish();
-            let created = created?;
-            return print_report(json, &created, show::archive_created, true);
+            return create(&t, &request, estimate, json);
         }
         Command::List {
             dest: Some(dest),
@@ -203,7 +189,7 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
             yes,
             json,
         } => {
-            let mut request = archive::RestoreRequest {
+            let request = archive::RestoreRequest {
                 id,
                 to,
                 sections: section,
@@ -211,25 +197,7 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
                 force,
                 confirmed: yes,
             };
-            let restored = match archive::restore(&t, &request) {
-                Err(archive::ArchiveError::NeedsConfirmation)
-                    if std::io::IsTerminal::is_terminal(&std::io::stdin()) =>
-                {
-                    eprint!(
-                        "This replaces config.toml and the catalog (the current ones are archived first). Go on? [y/N] "
-                    );
-                    let mut answer = String::new();
-                    std::io::stdin().read_line(&mut answer)?;
-                    if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                        eprintln!("Nothing was restored.");
-                        return Ok(ExitCode::from(1));
-                    }
-                    request.confirmed = true;
-                    archive::restore(&t, &request)?
-                }
-                other => other?,
-            };
-            return print_report(json, &restored, show::archive_restored, true);
+            return restore(&t, request, json);
         }
         Command::Copy { id, dest, json } => {
             let copied = archive::copy_to(&t, &id, &dest)?;
@@ -257,4 +225,57 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes an archive (or estimates its size), stopping cleanly on Ctrl-C or SIGTERM.
+fn create(
+    t: &Triplicate,
+    request: &archive::Request,
+    estimate: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if estimate {
+        let estimates = archive::estimate(t, request)?;
+        return print_report(json, &estimates, show::archive_estimate, true);
+    }
+    // Ctrl-C and SIGTERM stop the archive cleanly (the post hook still runs);
+    // a second one ends the program at once.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())?;
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    let bars = bars::Bars::new(!json);
+    let created = archive::create(t, request, &bars, &stop);
+    bars.finish();
+    let created = created?;
+    print_report(json, &created, show::archive_created, true)
+}
+
+/// Restores an archive, asking on a terminal before it replaces the configuration and
+/// the catalog.
+fn restore(
+    t: &Triplicate,
+    mut request: archive::RestoreRequest,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let restored = match archive::restore(t, &request) {
+        Err(archive::ArchiveError::NeedsConfirmation)
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) =>
+        {
+            eprint!(
+                "This replaces config.toml and the catalog (the current ones are archived first). Go on? [y/N] "
+            );
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                eprintln!("Nothing was restored.");
+                return Ok(ExitCode::from(1));
+            }
+            request.confirmed = true;
+            archive::restore(t, &request)?
+        }
+        other => other?,
+    };
+    print_report(json, &restored, show::archive_restored, true)
 }

@@ -125,60 +125,7 @@ pub struct DestEdit {
 pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Add(a) => {
-            let t = open(home)?;
-            let d = setup::add_destination(
-                home,
-                &t.config.node,
-                &NewDestination {
-                    name: a.name,
-                    target: a.target,
-                    media: a.media,
-                    site: a.site,
-                    layout: a.layout,
-                    automatic: !a.manual,
-                    credentials_file: a.credentials_file,
-                    bandwidth: a.bandwidth,
-                    encrypt_to: a.encrypt_to,
-                    identity_file: a.identity_file,
-                    passphrase_file: a.passphrase_file,
-                    offline: a.offline,
-                    object_lock: a.object_lock,
-                    object_lock_mode: a.object_lock_mode,
-                    create: a.create,
-                },
-            )?;
-            say!(
-                "Added destination '{}' at {} ({}, {}), id {}",
-                d.name,
-                d.target,
-                d.media,
-                d.site,
-                d.id
-            );
-            let t = open(home)?;
-            if let Some(note) = triplicate::policy::device_note_now(&t.catalog, &t.config, &d.name)?
-            {
-                say!("  WARNING: {note}. Put it on another disk.");
-            }
-            if !d.encrypt_to.is_empty() {
-                say!(
-                    "  Copies are encrypted with age to {}.",
-                    d.encrypt_to
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                if d.passphrase_file.is_some() {
-                    say!(
-                        "  Its key is on the destination (.triplicate/identity.age), locked by your passphrase: without the passphrase the copies cannot be opened."
-                    );
-                } else if d.identity_file.is_none() {
-                    say!(
-                        "  This node cannot open them: keep the identity safe elsewhere; restore needs identity_file set."
-                    );
-                }
-            }
+            add(home, a)?;
         }
         Command::Edit(e) => {
             let d = setup::edit_destination(
@@ -247,4 +194,62 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adds a destination and says what it is, where it is and what to mind.
+fn add(home: &Home, a: DestAdd) -> anyhow::Result<()> {
+    let t = open(home)?;
+    let d = setup::add_destination(
+        home,
+        &t.config.node,
+        &NewDestination {
+            name: a.name,
+            target: a.target,
+            media: a.media,
+            site: a.site,
+            layout: a.layout,
+            automatic: !a.manual,
+            credentials_file: a.credentials_file,
+            bandwidth: a.bandwidth,
+            encrypt_to: a.encrypt_to,
+            identity_file: a.identity_file,
+            passphrase_file: a.passphrase_file,
+            offline: a.offline,
+            object_lock: a.object_lock,
+            object_lock_mode: a.object_lock_mode,
+            create: a.create,
+        },
+    )?;
+    say!(
+        "Added destination '{}' at {} ({}, {}), id {}",
+        d.name,
+        d.target,
+        d.media,
+        d.site,
+        d.id
+    );
+    let t = open(home)?;
+    if let Some(note) = triplicate::policy::device_note_now(&t.catalog, &t.config, &d.name)? {
+        say!("  WARNING: {note}. Put it on another disk.");
+    }
+    if !d.encrypt_to.is_empty() {
+        say!(
+            "  Copies are encrypted with age to {}.",
+            d.encrypt_to
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if d.passphrase_file.is_some() {
+            say!(
+                "  Its key is on the destination (.triplicate/identity.age), locked by your passphrase: without the passphrase the copies cannot be opened."
+            );
+        } else if d.identity_file.is_none() {
+            say!(
+                "  This node cannot open them: keep the identity safe elsewhere; restore needs identity_file set."
+            );
+        }
+    }
+    Ok(())
 }
