@@ -63,23 +63,7 @@ pub(super) fn verify_copies(
             return Ok(report);
         }
     };
-    let now = crate::catalog::now();
-    let rows: Vec<CopyRow> = t
-        .catalog
-        .copies_at(&d.id)?
-        .into_iter()
-        .filter(|r| {
-            let known_bad = r.state != CopyState::Verified;
-            let old_enough = match (options.older_than, r.verified_at) {
-                (None, _) | (_, None) => true,
-                (Some(age), Some(at)) => now - at >= age.as_secs() as i64,
-            };
-            let sampled = options
-                .sample_percent
-                .is_none_or(|p| in_sample(run, r.photo_id, p));
-            known_bad || (old_enough && sampled)
-        })
-        .collect();
+    let rows = copies_to_check(t, d, options, run)?;
     progress.event(&Event::WorkPlanned {
         dest: &d.name,
         files: (rows.len() + names.len()) as u64,
@@ -97,63 +81,47 @@ pub(super) fn verify_copies(
     crate::parallel::for_each(options.jobs.unwrap_or(4), rows.into_iter(), |row| {
         let check = check_copy(dest.as_ref(), &row, options.decrypt, progress);
         counts[0].fetch_add(1, Ordering::Relaxed);
-        let (state, message) = match &check {
-            Check::Good => {
-                counts[1].fetch_add(1, Ordering::Relaxed);
-                counts[4].fetch_add(row.size, Ordering::Relaxed);
-                (CopyState::Verified, None)
-            }
-            Check::Missing => {
-                counts[2].fetch_add(1, Ordering::Relaxed);
-                (
-                    CopyState::Missing,
-                    Some(format!("destination '{}': {} is missing", d.name, row.key)),
-                )
-            }
-            Check::Corrupt { found, expected } => {
-                counts[3].fetch_add(1, Ordering::Relaxed);
-                counts[4].fetch_add(row.size, Ordering::Relaxed);
-                (
-                    CopyState::Corrupt,
-                    Some(format!(
-                        "destination '{}': {} is damaged: it hashes to {}, not {}",
-                        d.name,
-                        row.key,
-                        found.short(),
-                        expected.short()
-                    )),
-                )
-            }
-            Check::Damaged(why) => {
-                counts[3].fetch_add(1, Ordering::Relaxed);
-                (
-                    CopyState::Corrupt,
-                    Some(format!(
-                        "destination '{}': {} is damaged: {why}",
-                        d.name, row.key
-                    )),
-                )
-            }
-            Check::Unreadable(e) if e.stops_destination() => {
-                counts[0].fetch_sub(1, Ordering::Relaxed);
-                stopped
-                    .lock()
-                    .unwrap()
-                    .get_or_insert((e.to_string(), e.class(), e.state()));
-                return ControlFlow::Break(());
-            }
-            Check::Unreadable(e) => {
-                found
-                    .lock()
-                    .unwrap()
-                    .push(dest_problem(&d.name, &e.to_string(), e.class()));
-                progress.event(&Event::WorkDone {
-                    dest: &d.name,
-                    ok: false,
-                });
+        let (state, message) = match described(&check, &d.name, &row) {
+            Some(judged) => judged,
+            None => {
+                if let Check::Unreadable(e) = &check {
+                    if e.stops_destination() {
+                        // Not checked after all: the destination is out of action.
+                        counts[0].fetch_sub(1, Ordering::Relaxed);
+                        stopped.lock().unwrap().get_or_insert((
+                            e.to_string(),
+                            e.class(),
+                            e.state(),
+                        ));
+                        return ControlFlow::Break(());
+                    }
+                    found
+                        .lock()
+                        .unwrap()
+                        .push(dest_problem(&d.name, &e.to_string(), e.class()));
+                    progress.event(&Event::WorkDone {
+                        dest: &d.name,
+                        ok: false,
+                    });
+                }
                 return ControlFlow::Continue(());
             }
         };
+        match state {
+            CopyState::Verified => {
+                counts[1].fetch_add(1, Ordering::Relaxed);
+                counts[4].fetch_add(row.size, Ordering::Relaxed);
+            }
+            CopyState::Missing => {
+                counts[2].fetch_add(1, Ordering::Relaxed);
+            }
+            CopyState::Corrupt | CopyState::Failed => {
+                counts[3].fetch_add(1, Ordering::Relaxed);
+                if matches!(check, Check::Corrupt { .. }) {
+                    counts[4].fetch_add(row.size, Ordering::Relaxed);
+                }
+            }
+        }
         let op = Operation {
             run,
             kind: "verify",
@@ -206,72 +174,16 @@ pub(super) fn verify_copies(
         return Ok(report);
     }
 
-    if !options.repair {
-        for (row, state) in &bad {
-            let what = if *state == CopyState::Missing {
-                "missing"
-            } else {
-                "damaged"
-            };
-            problems.report(Problem {
-                    subject: format!("dest:{}", d.name),
-                    message: format!(
-                        "destination '{}': {} is {what}; run `triplicate verify --dest {} --repair` to rewrite it from a good copy",
-                        d.name, row.key, d.name
-                    ),
-                    class: ErrorClass::Permanent,
-                });
-        }
-        return Ok(report);
-    }
-
-    // Repair, one copy at a time: it is rare, and each may try several sources.
-    let writable = match destination::open(d) {
-        Ok(w) => w,
-        Err(e) => {
-            problems.report(dest_problem(
-                &d.name,
-                &format!("cannot repair: {e}"),
-                e.class(),
-            ));
-            return Ok(report);
-        }
-    };
-    for (attempt, (row, _)) in bad.iter().enumerate() {
-        match repair_copy(t, writable.as_ref(), d, row, sources, run, attempt) {
-            Ok((from, stored)) => {
-                report.repaired += 1;
-                let message = format!("rewritten from {from}");
-                t.catalog.record_copy_rewritten(
-                    row.photo_id,
-                    &d.id,
-                    stored,
-                    &Operation {
-                        run,
-                        kind: "repair",
-                        dest: Some(&d.name),
-                        photo_id: Some(row.photo_id),
-                        path: Some(&row.key),
-                        bytes: Some(row.size),
-                        duration_ms: None,
-                        outcome: "repaired",
-                        message: Some(&message),
-                    },
-                )?;
-            }
-            Err(why) => {
-                report.unrecoverable += 1;
-                problems.report(Problem {
-                    subject: format!("dest:{}", d.name),
-                    message: format!(
-                        "destination '{}': {} is unrecoverable: {why}",
-                        d.name, row.key
-                    ),
-                    class: ErrorClass::Permanent,
-                });
-            }
-        }
-    }
+    settle_bad(
+        t,
+        d,
+        options.repair,
+        run,
+        sources,
+        &bad,
+        &mut report,
+        problems,
+    )?;
     Ok(report)
 }
 
@@ -327,4 +239,141 @@ pub(super) fn check_copy(
     } else {
         Check::Corrupt { found, expected }
     }
+}
+
+/// The copies at `d` this run checks: every one known bad, and of the others those old
+/// enough (`--older-than`) and in the sample (`--sample`).
+fn copies_to_check(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    options: &VerifyOptions,
+    run: &str,
+) -> Result<Vec<CopyRow>, CatalogError> {
+    let now = crate::catalog::now();
+    Ok(t.catalog
+        .copies_at(&d.id)?
+        .into_iter()
+        .filter(|r| {
+            let known_bad = r.state != CopyState::Verified;
+            let old_enough = match (options.older_than, r.verified_at) {
+                (None, _) | (_, None) => true,
+                (Some(age), Some(at)) => now - at >= age.as_secs() as i64,
+            };
+            let sampled = options
+                .sample_percent
+                .is_none_or(|p| in_sample(run, r.photo_id, p));
+            known_bad || (old_enough && sampled)
+        })
+        .collect())
+}
+
+/// What a check found, as the catalog records it and a person reads it; `None` when
+/// the copy could not be read at all.
+fn described(check: &Check, dest: &str, row: &CopyRow) -> Option<(CopyState, Option<String>)> {
+    Some(match check {
+        Check::Good => (CopyState::Verified, None),
+        Check::Missing => (
+            CopyState::Missing,
+            Some(format!("destination '{dest}': {} is missing", row.key)),
+        ),
+        Check::Corrupt { found, expected } => (
+            CopyState::Corrupt,
+            Some(format!(
+                "destination '{dest}': {} is damaged: it hashes to {}, not {}",
+                row.key,
+                found.short(),
+                expected.short()
+            )),
+        ),
+        Check::Damaged(why) => (
+            CopyState::Corrupt,
+            Some(format!(
+                "destination '{dest}': {} is damaged: {why}",
+                row.key
+            )),
+        ),
+        Check::Unreadable(_) => return None,
+    })
+}
+
+/// The bad copies found: each said as a problem with what to run, or with `repair`
+/// written again from a good source.
+#[allow(clippy::too_many_arguments)]
+fn settle_bad(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    repair: bool,
+    run: &str,
+    sources: &SourcePool,
+    bad: &[(CopyRow, CopyState)],
+    report: &mut DestinationVerifyReport,
+    problems: &mut Problems<'_>,
+) -> Result<(), EngineError> {
+    if !repair {
+        for (row, state) in bad {
+            let what = if *state == CopyState::Missing {
+                "missing"
+            } else {
+                "damaged"
+            };
+            problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: format!(
+                        "destination '{}': {} is {what}; run `triplicate verify --dest {} --repair` to rewrite it from a good copy",
+                        d.name, row.key, d.name
+                    ),
+                    class: ErrorClass::Permanent,
+                });
+        }
+        return Ok(());
+    }
+
+    // Repair, one copy at a time: it is rare, and each may try several sources.
+    let writable = match destination::open(d) {
+        Ok(w) => w,
+        Err(e) => {
+            problems.report(dest_problem(
+                &d.name,
+                &format!("cannot repair: {e}"),
+                e.class(),
+            ));
+            return Ok(());
+        }
+    };
+    for (attempt, (row, _)) in bad.iter().enumerate() {
+        match repair_copy(t, writable.as_ref(), d, row, sources, run, attempt) {
+            Ok((from, stored)) => {
+                report.repaired += 1;
+                let message = format!("rewritten from {from}");
+                t.catalog.record_copy_rewritten(
+                    row.photo_id,
+                    &d.id,
+                    stored,
+                    &Operation {
+                        run,
+                        kind: "repair",
+                        dest: Some(&d.name),
+                        photo_id: Some(row.photo_id),
+                        path: Some(&row.key),
+                        bytes: Some(row.size),
+                        duration_ms: None,
+                        outcome: "repaired",
+                        message: Some(&message),
+                    },
+                )?;
+            }
+            Err(why) => {
+                report.unrecoverable += 1;
+                problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: format!(
+                        "destination '{}': {} is unrecoverable: {why}",
+                        d.name, row.key
+                    ),
+                    class: ErrorClass::Permanent,
+                });
+            }
+        }
+    }
+    Ok(())
 }
