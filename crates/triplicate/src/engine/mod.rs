@@ -199,44 +199,7 @@ pub fn backup(
     let mut problems = Problems::new(progress);
 
     // 1. Open destinations; skip (and warn about) those that cannot be written.
-    let mut reports: Vec<DestinationReport> = Vec::new();
-    let mut open: Vec<OpenDest> = Vec::new();
-    for d in selected {
-        let mut report = DestinationReport {
-            name: d.name.clone(),
-            state: DestState::Ok,
-            ..Default::default()
-        };
-        let subject = format!("dest:{}", d.name);
-        match destination::open(d) {
-            Ok(dest) => {
-                let dest = match &options.wrap {
-                    Some(wrap) => (wrap.0)(dest),
-                    None => dest,
-                };
-                t.catalog.resolve_warnings(&subject, UNAVAILABLE_KINDS)?;
-                report.swept = sweep(t, d, dest.as_ref())? as u64;
-                let concurrency = d.concurrency.unwrap_or(config.backup.jobs);
-                open.push(OpenDest::new(d, dest, concurrency));
-            }
-            // A cold destination away in its drawer: where it should be, unless this
-            // run was asked to refresh it.
-            Err(destination::DestError::NotMounted { .. })
-                if d.offline && options.destinations.is_empty() =>
-            {
-                tracing::info!(destination = %d.name, "cold destination away: skipped");
-                report.state = DestState::Offline;
-            }
-            Err(e) => {
-                tracing::info!(destination = %d.name, state = %e.state(), "skipped");
-                report.state = e.state();
-                t.catalog.raise_destination_warning(&d.name, &e)?;
-                t.catalog.record_dest_activity(&d.id, false)?;
-                problems.report(dest_problem(&d.name, &e.to_string(), e.class()));
-            }
-        }
-        reports.push(report);
-    }
+    let (open, mut reports) = open_destinations(t, options, selected, &mut problems)?;
 
     // 2. Scan and copy at once: workers take jobs while the scan plans them.
     let queue = queue::JobQueue::default();
@@ -330,35 +293,15 @@ pub fn backup(
     problems.extend_reported(found.into_inner().unwrap_or_else(|p| p.into_inner()));
     tracing::debug!(elapsed = ?started.elapsed(), "copied");
 
-    // 3. Per destination: manifest, activity, warnings.
+    // 3. Per destination: names, manifest, activity, warnings.
     for od in &open {
-        let report = report_mut(&mut reports, &od.config.name);
-        report.planned = od.planned.load(Ordering::Relaxed);
-        report.copied = od.copied.load(Ordering::Relaxed);
-        report.adopted = od.adopted.load(Ordering::Relaxed);
-        report.bytes = od.bytes.load(Ordering::Relaxed);
-        report.failed = od.failed.load(Ordering::Relaxed);
-        let subject = format!("dest:{}", od.config.name);
-        if let Some(reason) = *od.stop_reason.lock().unwrap() {
-            report.state = reason;
-        } else {
-            t.catalog.resolve_warnings(&subject, &["full"])?;
-        }
-        let names = names::complete_names(t, od, &run)?;
-        report.named = names.made;
-        for p in names.failed {
-            problems.report(p);
-        }
-        match write_manifest(t, od, &run) {
-            Ok(m) => report.manifest = m,
-            Err(ManifestFailure::Destination(e)) => {
-                problems.report(dest_problem(&od.config.name, &e.to_string(), e.class()))
-            }
-            Err(ManifestFailure::Catalog(e)) => return Err(e.into()),
-        }
-        t.catalog
-            .record_dest_activity(&od.config.id, report.failed == 0 && report.state.is_ok())?;
-        t.catalog.clear_journal(&od.config.id)?;
+        finish_destination(
+            t,
+            od,
+            &run,
+            report_mut(&mut reports, &od.config.name),
+            &mut problems,
+        )?;
     }
     tracing::debug!(elapsed = ?started.elapsed(), "manifests written");
 
@@ -565,4 +508,93 @@ fn write_manifest(
         .collect();
     t.catalog.mark_aliases_listed(&od.config.id, run, &names)?;
     Ok(key.as_str().map(str::to_string))
+}
+
+/// Opens the destinations a run writes to, with a report for each: those that cannot
+/// be written are reported (and warned about) and take no part; a cold one away in its
+/// drawer is offline, as it should be, unless the run names it.
+fn open_destinations(
+    t: &Triplicate,
+    options: &BackupOptions,
+    selected: Vec<&DestinationConfig>,
+    problems: &mut Problems<'_>,
+) -> Result<(Vec<OpenDest>, Vec<DestinationReport>), EngineError> {
+    let mut reports: Vec<DestinationReport> = Vec::new();
+    let mut open: Vec<OpenDest> = Vec::new();
+    let config = &t.config;
+    for d in selected {
+        let mut report = DestinationReport {
+            name: d.name.clone(),
+            state: DestState::Ok,
+            ..Default::default()
+        };
+        let subject = format!("dest:{}", d.name);
+        match destination::open(d) {
+            Ok(dest) => {
+                let dest = match &options.wrap {
+                    Some(wrap) => (wrap.0)(dest),
+                    None => dest,
+                };
+                t.catalog.resolve_warnings(&subject, UNAVAILABLE_KINDS)?;
+                report.swept = sweep(t, d, dest.as_ref())? as u64;
+                let concurrency = d.concurrency.unwrap_or(config.backup.jobs);
+                open.push(OpenDest::new(d, dest, concurrency));
+            }
+            // A cold destination away in its drawer: where it should be, unless this
+            // run was asked to refresh it.
+            Err(destination::DestError::NotMounted { .. })
+                if d.offline && options.destinations.is_empty() =>
+            {
+                tracing::info!(destination = %d.name, "cold destination away: skipped");
+                report.state = DestState::Offline;
+            }
+            Err(e) => {
+                tracing::info!(destination = %d.name, state = %e.state(), "skipped");
+                report.state = e.state();
+                t.catalog.raise_destination_warning(&d.name, &e)?;
+                t.catalog.record_dest_activity(&d.id, false)?;
+                problems.report(dest_problem(&d.name, &e.to_string(), e.class()));
+            }
+        }
+        reports.push(report);
+    }
+    Ok((open, reports))
+}
+
+/// The end of a run at one open destination: its counts into its report, the other
+/// names' files, the manifest, its activity and warnings.
+fn finish_destination(
+    t: &Triplicate,
+    od: &OpenDest,
+    run: &str,
+    report: &mut DestinationReport,
+    problems: &mut Problems<'_>,
+) -> Result<(), EngineError> {
+    report.planned = od.planned.load(Ordering::Relaxed);
+    report.copied = od.copied.load(Ordering::Relaxed);
+    report.adopted = od.adopted.load(Ordering::Relaxed);
+    report.bytes = od.bytes.load(Ordering::Relaxed);
+    report.failed = od.failed.load(Ordering::Relaxed);
+    let subject = format!("dest:{}", od.config.name);
+    if let Some(reason) = *od.stop_reason.lock().unwrap() {
+        report.state = reason;
+    } else {
+        t.catalog.resolve_warnings(&subject, &["full"])?;
+    }
+    let names = names::complete_names(t, od, run)?;
+    report.named = names.made;
+    for p in names.failed {
+        problems.report(p);
+    }
+    match write_manifest(t, od, run) {
+        Ok(m) => report.manifest = m,
+        Err(ManifestFailure::Destination(e)) => {
+            problems.report(dest_problem(&od.config.name, &e.to_string(), e.class()))
+        }
+        Err(ManifestFailure::Catalog(e)) => return Err(e.into()),
+    }
+    t.catalog
+        .record_dest_activity(&od.config.id, report.failed == 0 && report.state.is_ok())?;
+    t.catalog.clear_journal(&od.config.id)?;
+    Ok(())
 }
