@@ -39,18 +39,9 @@ impl ContentHash {
     /// number of bytes read.
     pub fn of_reader(reader: &mut dyn Read) -> std::io::Result<(Self, u64)> {
         let mut hasher = blake3::Hasher::new();
-        let mut buf = vec![0u8; HASH_BUFFER];
-        let mut total = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            total += n as u64;
-        }
+        let total = read_all(reader, |chunk| {
+            hasher.update(chunk);
+        })?;
         Ok((Self(*hasher.finalize().as_bytes()), total))
     }
 }
@@ -229,6 +220,23 @@ pub fn is_litter(name: &[u8]) -> bool {
     }
     let lower = name.to_ascii_lowercase();
     LITTER_FILES.iter().any(|l| l.as_bytes() == lower)
+}
+
+/// Gives everything `reader` yields to `each`, in buffers of [`HASH_BUFFER`] bytes
+/// (an interrupted read is tried again); returns how many bytes there were.
+pub fn read_all(reader: &mut dyn Read, mut each: impl FnMut(&[u8])) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; HASH_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        each(&buf[..n]);
+        total += n as u64;
+    }
 }
 
 #[cfg(test)]

@@ -637,17 +637,10 @@ pub(super) struct Redo {
 pub(super) fn learn(reader: &mut dyn std::io::Read) -> std::io::Result<Learned> {
     let mut blake3 = blake3::Hasher::new();
     let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
-    let mut buf = vec![0u8; crate::photo::HASH_BUFFER];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        blake3.update(&buf[..n]);
-        xxh64.update(&buf[..n]);
-    }
+    crate::photo::read_all(reader, |chunk| {
+        blake3.update(chunk);
+        xxh64.update(chunk);
+    })?;
     Ok(Learned {
         blake3: ContentHash(*blake3.finalize().as_bytes()),
         xxh64: xxh64.digest(),

@@ -207,30 +207,26 @@ pub(super) fn check_copy(
         Err(e) => return Check::Unreadable(e),
     };
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; HASH_BUFFER];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                progress.event(&Event::WorkBytes {
-                    dest: dest.name(),
-                    bytes: n as u64,
-                });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // age's authentication of a chunk failed: the ciphertext was altered.
-            Err(e) if row.stored_hash.is_some() && e.kind() == std::io::ErrorKind::InvalidData => {
-                return Check::Damaged(e.to_string());
-            }
-            Err(e) => {
-                return Check::Unreadable(DestError::Io {
-                    dest: dest.name().into(),
-                    op: "read",
-                    path: row.key.to_string().into(),
-                    source: e,
-                });
-            }
+    let read = crate::photo::read_all(&mut reader, |chunk| {
+        hasher.update(chunk);
+        progress.event(&Event::WorkBytes {
+            dest: dest.name(),
+            bytes: chunk.len() as u64,
+        });
+    });
+    match read {
+        Ok(_) => {}
+        // age's authentication of a chunk failed: the ciphertext was altered.
+        Err(e) if row.stored_hash.is_some() && e.kind() == std::io::ErrorKind::InvalidData => {
+            return Check::Damaged(e.to_string());
+        }
+        Err(e) => {
+            return Check::Unreadable(DestError::Io {
+                dest: dest.name().into(),
+                op: "read",
+                path: row.key.to_string().into(),
+                source: e,
+            });
         }
     }
     let found = ContentHash(*hasher.finalize().as_bytes());

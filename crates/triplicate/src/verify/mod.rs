@@ -43,7 +43,7 @@ use crate::destination::{self, DestError, ErrorClass, ReadDestination, Stored, W
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::engine::{EngineError, dest_problem, select_destinations};
 use crate::home::Triplicate;
-use crate::photo::{ContentHash, HASH_BUFFER};
+use crate::photo::ContentHash;
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
 use crate::run;

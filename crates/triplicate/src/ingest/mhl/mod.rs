@@ -575,18 +575,10 @@ pub const PROGRESS_NAME: &str = "ASC MHL";
 fn hash_file(path: &Path, format: HashFormat, on_bytes: &dyn Fn(u64)) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = format.hasher();
-    let mut buf = vec![0u8; crate::photo::HASH_BUFFER];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                on_bytes(n as u64);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    crate::photo::read_all(&mut file, |chunk| {
+        hasher.update(chunk);
+        on_bytes(chunk.len() as u64);
+    })?;
     Ok(hasher.finish())
 }
 
