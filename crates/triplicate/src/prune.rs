@@ -22,6 +22,7 @@ use crate::catalog::{HistoryRow, Operation, now_ms};
 use crate::destination::{self, ErrorClass, WriteDestination, manifest};
 use crate::engine::{EngineError, select_destinations};
 use crate::home::Triplicate;
+use crate::photo::ContentHash;
 use crate::progress::{Problem, Problems, Progress};
 use crate::relpath::RelPath;
 use crate::run;
@@ -275,57 +276,16 @@ pub fn prune(
                             }
                         });
                 let Some(dest) = dest else { continue };
-                // The files of its other names first: a name is never left pointing
-                // at a content that is gone.
                 let names = catalog
                     .name_files_of(photo_id, &d.id)
                     .map_err(EngineError::from)?;
-                let mut kept_name = false;
-                for name in &names {
-                    let removed = match dest.stat(name) {
-                        Ok(None) => Ok(()),
-                        _ => dest.remove(name),
-                    };
-                    match removed {
-                        Ok(()) => {
-                            gone.entry(d.id.clone()).or_default().push(manifest::Entry {
-                                path: name.clone(),
-                                size,
-                                blake3: hash.to_hex(),
-                                captured: String::new(),
-                                kind: String::new(),
-                                library: String::new(),
-                                source: name.clone(),
-                                verified_at: chrono::Utc::now()
-                                    .format("%Y-%m-%dT%H:%M:%SZ")
-                                    .to_string(),
-                                stored_blake3: None,
-                                removed: true,
-                                mtime_ns: None,
-                                copy_of: Some(key.clone()),
-                                since: None,
-                                until: None,
-                            });
-                        }
-                        Err(e) => {
-                            kept_name = true;
-                            problems.report(Problem {
-                                subject: format!("dest:{}", d.name),
-                                message: format!("could not remove {name} at '{}': {e}", d.name),
-                                class: ErrorClass::Transient,
-                            });
-                        }
-                    }
-                }
-                if kept_name {
-                    continue;
-                }
-                if let Err(e) = dest.remove(&key) {
-                    problems.report(Problem {
-                        subject: format!("dest:{}", d.name),
-                        message: format!("could not remove {key} at '{}': {e}", d.name),
-                        class: ErrorClass::Transient,
-                    });
+                let tombstones = gone.entry(d.id.clone()).or_default();
+                let removed = Removal {
+                    key: &key,
+                    size,
+                    hash: &hash,
+                };
+                if !removed.run(dest.as_ref(), &d.name, &names, tombstones, &mut problems) {
                     continue;
                 }
                 let message = format!(
@@ -338,22 +298,6 @@ pub fn prune(
                         .map_or_else(|| "?".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                 );
                 tracing::info!(destination = %d.name, "pruned {key}: {message}");
-                gone.entry(d.id.clone()).or_default().push(manifest::Entry {
-                    path: key.clone(),
-                    size,
-                    blake3: hash.to_hex(),
-                    captured: String::new(),
-                    kind: String::new(),
-                    library: String::new(),
-                    source: key.clone(),
-                    verified_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                    stored_blake3: None,
-                    removed: true,
-                    mtime_ns: None,
-                    copy_of: None,
-                    since: None,
-                    until: None,
-                });
                 catalog
                     .forget_pruned_copy(
                         photo_id,
@@ -412,6 +356,80 @@ pub fn prune(
         run::finish(catalog, &run, report.ok(), &report).map_err(EngineError::from)?;
     }
     Ok(report)
+}
+
+/// One copy to remove at a destination.
+struct Removal<'a> {
+    key: &'a RelPath,
+    size: u64,
+    hash: &'a ContentHash,
+}
+
+impl Removal<'_> {
+    /// Removes the files of the copy's other names, then the copy; each removal is
+    /// added to `tombstones` (for the destination's manifest). A name that cannot be
+    /// removed keeps the copy: a name is never left pointing at a content that is gone.
+    /// Returns whether the copy is gone.
+    fn run(
+        &self,
+        dest: &dyn WriteDestination,
+        dest_name: &str,
+        names: &[RelPath],
+        tombstones: &mut Vec<manifest::Entry>,
+        problems: &mut Problems<'_>,
+    ) -> bool {
+        let mut kept_name = false;
+        for name in names {
+            let removed = match dest.stat(name) {
+                Ok(None) => Ok(()),
+                _ => dest.remove(name),
+            };
+            match removed {
+                Ok(()) => tombstones.push(self.tombstone(name, Some(self.key))),
+                Err(e) => {
+                    kept_name = true;
+                    problems.report(Problem {
+                        subject: format!("dest:{dest_name}"),
+                        message: format!("could not remove {name} at '{dest_name}': {e}"),
+                        class: ErrorClass::Transient,
+                    });
+                }
+            }
+        }
+        if kept_name {
+            return false;
+        }
+        if let Err(e) = dest.remove(self.key) {
+            problems.report(Problem {
+                subject: format!("dest:{dest_name}"),
+                message: format!("could not remove {} at '{dest_name}': {e}", self.key),
+                class: ErrorClass::Transient,
+            });
+            return false;
+        }
+        tombstones.push(self.tombstone(self.key, None));
+        true
+    }
+
+    /// The manifest line that says `path` left the destination.
+    fn tombstone(&self, path: &RelPath, copy_of: Option<&RelPath>) -> manifest::Entry {
+        manifest::Entry {
+            path: path.clone(),
+            size: self.size,
+            blake3: self.hash.to_hex(),
+            captured: String::new(),
+            kind: String::new(),
+            library: String::new(),
+            source: path.clone(),
+            verified_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            stored_blake3: None,
+            removed: true,
+            mtime_ns: None,
+            copy_of: copy_of.cloned(),
+            since: None,
+            until: None,
+        }
+    }
 }
 
 #[cfg(test)]
