@@ -468,3 +468,6 @@ fn folder_of(path: &RelPath) -> String {
         .map(|p| crate::relpath::escape(p.as_bytes()))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;
