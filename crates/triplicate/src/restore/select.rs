@@ -174,4 +174,38 @@ mod tests {
             }]
         );
     }
+
+    #[test]
+    fn no_pattern_picks_every_name_and_a_bad_one_is_named() {
+        let none = Patterns::new(&[]).unwrap();
+        assert!(none.matches(&named("lib", "a/b.jpg")));
+        assert!(none.unmatched(&[]).is_empty());
+        let bad = Patterns::new(&["IMG_[0010.CR2".into()])
+            .err()
+            .expect("not a pattern");
+        assert_eq!(bad.0, "IMG_[0010.CR2");
+        assert!(!bad.1.is_empty(), "says why");
+    }
+
+    #[test]
+    fn each_pattern_remembers_whether_it_matched_and_library_paths_reach_any_depth() {
+        let names = [
+            named("Downloads", "card1/2024/IMG_0001.JPG"),
+            named("Selects", "IMG_0001.JPG"),
+        ];
+        let p = Patterns::new(&[
+            "Downloads/card1/**".into(),
+            "Selects/*.JPG".into(),
+            "Archive/**".into(),
+        ])
+        .unwrap();
+        let picked: Vec<bool> = names.iter().map(|n| p.matches(n)).collect();
+        assert_eq!(picked, [true, true]);
+        let unmatched: Vec<String> = p.unmatched(&names).into_iter().map(|u| u.pattern).collect();
+        assert_eq!(
+            unmatched,
+            ["Archive/**"],
+            "only the pattern that named nothing"
+        );
+    }
 }
