@@ -268,3 +268,63 @@ fn a_damaged_copy_that_cannot_be_written_again_is_failed_in_the_mhl_history() {
     );
     assert!(newest.contains("action=\"verified\""), "{newest}");
 }
+
+#[test]
+fn a_permanent_failure_at_one_destination_is_reported_while_another_retries() {
+    // "usb" gets every copy short (a permanent failure: no retry), "usb2" fails each
+    // write with an I/O error (tried again up to the last attempt). The retries at
+    // "usb2" used to forget that "usb" had failed: no problem, no failure counted.
+    let dir = tempfile::tempdir().unwrap();
+    let (home, _mounts) = setup(dir.path());
+    let _usb2 = Mount::tmpfs(&dir.path().join("usb2"), "64m");
+    setup::add_destination(
+        &home,
+        "test",
+        &NewDestination::new(
+            "usb2",
+            dir.path().join("usb2").to_str().unwrap(),
+            MediaKind::Hdd,
+            "onsite",
+        ),
+    )
+    .unwrap();
+    let card = dir.path().join("card");
+    let files = kit::write_card(&card, &kit::CardSpec::default()).unwrap();
+    let t = Triplicate::open(&home).unwrap();
+    let wrap = DestinationWrapper(Arc::new(move |d: Arc<dyn WriteDestination>| {
+        let plan = match d.name() {
+            "usb" => FaultPlan {
+                short_writes: 1.0,
+                ..Default::default()
+            },
+            _ => FaultPlan {
+                write_errors: 1.0,
+                ..Default::default()
+            },
+        };
+        Arc::new(FaultyDestination::new(
+            d,
+            FaultPlan {
+                spared: vec!["ascmhl/".into()],
+                ..plan
+            },
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(Exercised::default()),
+        )) as Arc<dyn WriteDestination>
+    }));
+    let r = ingest(&t, &options(&card, Some(wrap)), &NoProgress).unwrap();
+    assert!(!r.verdict.safe, "{:?}", r.verdict);
+    for name in ["usb", "usb2"] {
+        let report = r.destinations.iter().find(|d| d.name == name).unwrap();
+        assert_eq!(report.failed as usize, files.len(), "{name}: {r:?}");
+        assert_eq!(
+            r.problems
+                .iter()
+                .filter(|p| p.message.contains(&format!(" → {name}: ")))
+                .count(),
+            files.len(),
+            "{name}: {:?}",
+            r.problems
+        );
+    }
+}

@@ -115,198 +115,242 @@ impl RunContext<'_> {
         self.problems.lock().unwrap().push(p);
     }
 
+    /// Copies one photo to the destinations of `job` that lack it, from one read per
+    /// attempt, under the one retry policy.
     pub fn copy_photo(&self, job: &Job) -> Result<(), CatalogError> {
         let photo = &job.photo;
-        let lib = self.t.config.library(&photo.library);
-        let Some(lib) = lib else { return Ok(()) };
+        let Some(lib) = self.t.config.library(&photo.library) else {
+            return Ok(());
+        };
         let source = photo.path.to_path(&lib.path);
         let mut remaining: Vec<usize> = job.dests.clone();
-        let mut last_errors: Vec<(usize, TargetError)> = Vec::new();
-
+        let mut wait = false;
         for attempt in 0..RETRY.attempts {
-            if last_errors
-                .iter()
-                .any(|(_, e)| !matches!(e, TargetError::Dest(DestError::AlreadyExists { .. })))
-            {
+            if wait {
                 std::thread::sleep(RETRY.wait(attempt, &photo.photo_id.to_le_bytes()));
             }
-            last_errors.clear();
             remaining.retain(|&i| !self.open[i].stopped.load(Ordering::Relaxed));
-            if remaining.is_empty() {
-                return Ok(());
-            }
-            // A destination at its concurrency limit drops out of this read: the photo
-            // goes back to the queue for it alone, so a slow destination never paces
-            // the others (the original will most likely still be in the page cache).
-            let (free, busy): (Vec<usize>, Vec<usize>) =
-                remaining.iter().partition(|&&i| self.open[i].try_acquire());
+            remaining = self.take_free(photo, remaining);
             let _slots = Slots {
                 open: self.open,
-                held: free.clone(),
+                held: remaining.clone(),
             };
-            if !busy.is_empty() {
-                if free.is_empty() {
-                    // Nothing to do for this photo now: let the busy destinations catch up.
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                self.queue.put_back(Job {
-                    photo: photo.clone(),
-                    dests: busy,
-                });
-            }
-            remaining = free;
             if remaining.is_empty() {
                 return Ok(());
             }
-            // Choose a name at each destination, adopting copies that are already there.
-            let mut writes: Vec<(usize, RelPath)> = Vec::new();
-            for &i in &remaining {
-                let od = &self.open[i];
-                // A new version of a file takes the place of the earlier one, which
-                // moves aside first.
-                let mut first = photo.previous_key.clone();
-                // A name with a file of its own that held the earlier content moves
-                // aside the same way.
-                if first.is_none()
-                    && let Some((held, key)) =
-                        self.t
-                            .catalog
-                            .alias_of(&od.config.id, &photo.library, &photo.path)?
-                    && held != photo.photo_id
-                {
-                    match self.set_name_aside(od, photo, held, &key)? {
-                        Ok(()) => first = Some(key),
-                        Err(e) => {
-                            self.record_failure(od, photo, None, &e)?;
-                            continue;
-                        }
-                    }
-                }
-                if first.is_none()
-                    && let Some(earlier) = self.t.catalog.earlier_version_at(
-                        &od.config.id,
-                        &photo.library,
-                        &photo.path,
-                        photo.photo_id,
-                    )?
-                {
-                    match self.set_aside(od, &earlier)? {
-                        Ok(()) => first = Some(earlier.key),
-                        Err(e) => {
-                            self.record_failure(od, photo, None, &e)?;
-                            continue;
-                        }
-                    }
-                }
-                // A copy verify found damaged gives its name back: its bytes move to
-                // quarantine, and the good ones are written under the real name.
-                if photo.previous_corrupt
-                    && let Some(key) = &photo.previous_key
-                    && let Err(e) = self.quarantine(od, photo, key)?
-                {
-                    self.record_failure(od, photo, None, &e)?;
-                    continue;
-                }
-                match self.place(od, photo, first)? {
-                    Ok(Placement::Write(key)) => writes.push((i, key)),
-                    Ok(Placement::AlreadyThere(key, stored)) => {
-                        od.adopted.fetch_add(1, Ordering::Relaxed);
-                        self.progress.event(&Event::WorkBytes {
-                            dest: &od.config.name,
-                            bytes: photo.size,
-                        });
-                        self.record_verified(od, photo, &key, stored, 0, 0)?;
-                    }
-                    Err(e) => self.record_failure(od, photo, None, &e)?,
-                }
-            }
+            let writes = self.choose_names(photo, &remaining)?;
             if writes.is_empty() {
                 return Ok(());
             }
-            for (i, key) in &writes {
-                let od = &self.open[*i];
-                if let Some(folder) = key.parent()
-                    && !od.dest.properties().staged
-                    && od.journaled.lock().unwrap().insert(folder.clone())
-                {
-                    self.t.catalog.journal_folder(&od.config.id, &folder)?;
-                }
-            }
-
-            let targets: Vec<Target<'_>> = writes
-                .iter()
-                .map(|(i, key)| Target {
-                    dest: self.open[*i].dest.as_ref(),
-                    key: key.clone(),
-                })
-                .collect();
-            let began = Instant::now();
-            let on_bytes = |t: usize, n: u64| {
-                let od = &self.open[writes[t].0];
-                self.progress.event(&Event::WorkBytes {
-                    dest: &od.config.name,
-                    bytes: n,
-                });
-            };
-            let results = match fan_out(&source, photo.size, &photo.hash, &targets, &on_bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    // The original is the problem, not the destinations.
-                    let class = match e {
-                        SourceError::Changed { .. } => ErrorClass::Transient,
-                        SourceError::Unreadable { .. } => ErrorClass::Permanent,
-                    };
-                    self.t
-                        .catalog
-                        .invalidate_file(&photo.library, &photo.path)?;
-                    self.problem(Problem {
-                        subject: format!("{}:{}", photo.library, photo.path),
-                        message: e.to_string(),
-                        class,
-                    });
-                    for (i, _) in &writes {
-                        self.progress.event(&Event::WorkDone {
-                            dest: &self.open[*i].config.name,
-                            ok: false,
-                        });
-                    }
-                    return Ok(());
-                }
-            };
-            let millis = began.elapsed().as_millis() as u64;
-            for ((i, key), result) in writes.iter().zip(results) {
-                let od = &self.open[*i];
-                match result {
-                    Ok(stored) => {
-                        od.copied.fetch_add(1, Ordering::Relaxed);
-                        od.bytes.fetch_add(photo.size, Ordering::Relaxed);
-                        self.record_verified(od, photo, key, stored, photo.size, millis)?;
-                    }
-                    // Taken meanwhile (a case-insensitive twin, another process), or a
-                    // failure that may pass: try again.
-                    Err(e) if RETRY.again(attempt, &e) => {
-                        tracing::info!(destination = %od.config.name, attempt, "retrying {}: {e}", photo.path);
-                        let message = e.to_string();
-                        self.t.catalog.record_operation(&Operation {
-                            run: self.run,
-                            kind: "copy",
-                            dest: Some(&od.config.name),
-                            photo_id: Some(photo.photo_id),
-                            path: Some(key),
-                            bytes: None,
-                            duration_ms: Some(millis),
-                            outcome: "retrying",
-                            message: Some(&message),
-                        })?;
-                        last_errors.push((*i, e));
-                    }
-                    Err(e) => self.record_failure(od, photo, Some(key), &e)?,
-                }
-            }
-            if last_errors.is_empty() {
+            let retry = self.write_copies(photo, &source, &writes, attempt)?;
+            if retry.is_empty() {
                 return Ok(());
             }
-            remaining = last_errors.iter().map(|(i, _)| *i).collect();
+            // A name taken meanwhile is placed again at once; a failure waits.
+            wait = retry
+                .iter()
+                .any(|(_, e)| !matches!(e, TargetError::Dest(DestError::AlreadyExists { .. })));
+            remaining = retry.iter().map(|(i, _)| *i).collect();
+        }
+        Ok(())
+    }
+
+    /// The destinations of `dests` with a write slot free, each slot taken. A
+    /// destination at its concurrency limit drops out of this read: the photo goes
+    /// back to the queue for it alone, so a slow destination never paces the others
+    /// (the original will most likely still be in the page cache).
+    fn take_free(&self, photo: &PendingPhoto, dests: Vec<usize>) -> Vec<usize> {
+        let (free, busy): (Vec<usize>, Vec<usize>) =
+            dests.into_iter().partition(|&i| self.open[i].try_acquire());
+        if !busy.is_empty() {
+            if free.is_empty() {
+                // Nothing to do for this photo now: let the busy destinations catch up.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            self.queue.put_back(Job {
+                photo: photo.clone(),
+                dests: busy,
+            });
+        }
+        free
+    }
+
+    /// Chooses a name for the photo at each destination of `dests`, adopting copies
+    /// that are already there: the names to write, with their folders journaled.
+    fn choose_names(
+        &self,
+        photo: &PendingPhoto,
+        dests: &[usize],
+    ) -> Result<Vec<(usize, RelPath)>, CatalogError> {
+        let mut writes = Vec::new();
+        for &i in dests {
+            let od = &self.open[i];
+            let first = match self.free_earlier_name(od, photo)? {
+                Ok(first) => first,
+                Err(e) => {
+                    self.record_failure(od, photo, None, &e)?;
+                    continue;
+                }
+            };
+            match self.place(od, photo, first)? {
+                Ok(Placement::Write(key)) => writes.push((i, key)),
+                Ok(Placement::AlreadyThere(key, stored)) => {
+                    od.adopted.fetch_add(1, Ordering::Relaxed);
+                    self.progress.event(&Event::WorkBytes {
+                        dest: &od.config.name,
+                        bytes: photo.size,
+                    });
+                    self.record_verified(od, photo, &key, stored, 0, 0)?;
+                }
+                Err(e) => self.record_failure(od, photo, None, &e)?,
+            }
+        }
+        for (i, key) in &writes {
+            let od = &self.open[*i];
+            if let Some(folder) = key.parent()
+                && !od.dest.properties().staged
+                && od.journaled.lock().unwrap().insert(folder.clone())
+            {
+                self.t.catalog.journal_folder(&od.config.id, &folder)?;
+            }
+        }
+        Ok(writes)
+    }
+
+    /// The name the photo should take at `od` when an earlier copy held it, that copy
+    /// moved aside first: a new version takes the place of the earlier one, a name
+    /// with a file of its own that held the earlier content moves aside the same way,
+    /// and a copy verify found damaged gives its name back (its bytes to quarantine).
+    fn free_earlier_name(
+        &self,
+        od: &OpenDest,
+        photo: &PendingPhoto,
+    ) -> Result<Result<Option<RelPath>, TargetError>, CatalogError> {
+        let mut first = photo.previous_key.clone();
+        if first.is_none()
+            && let Some((held, key)) =
+                self.t
+                    .catalog
+                    .alias_of(&od.config.id, &photo.library, &photo.path)?
+            && held != photo.photo_id
+        {
+            if let Err(e) = self.set_name_aside(od, photo, held, &key)? {
+                return Ok(Err(e));
+            }
+            first = Some(key);
+        }
+        if first.is_none()
+            && let Some(earlier) = self.t.catalog.earlier_version_at(
+                &od.config.id,
+                &photo.library,
+                &photo.path,
+                photo.photo_id,
+            )?
+        {
+            if let Err(e) = self.set_aside(od, &earlier)? {
+                return Ok(Err(e));
+            }
+            first = Some(earlier.key);
+        }
+        if photo.previous_corrupt
+            && let Some(key) = &photo.previous_key
+            && let Err(e) = self.quarantine(od, photo, key)?
+        {
+            return Ok(Err(e));
+        }
+        Ok(Ok(first))
+    }
+
+    /// Writes the photo from one read of `source` to every name in `writes`, each read
+    /// back, and records each outcome: the copies worth another attempt, with why.
+    fn write_copies(
+        &self,
+        photo: &PendingPhoto,
+        source: &std::path::Path,
+        writes: &[(usize, RelPath)],
+        attempt: u32,
+    ) -> Result<Vec<(usize, TargetError)>, CatalogError> {
+        let targets: Vec<Target<'_>> = writes
+            .iter()
+            .map(|(i, key)| Target {
+                dest: self.open[*i].dest.as_ref(),
+                key: key.clone(),
+            })
+            .collect();
+        let began = Instant::now();
+        let on_bytes = |t: usize, n: u64| {
+            let od = &self.open[writes[t].0];
+            self.progress.event(&Event::WorkBytes {
+                dest: &od.config.name,
+                bytes: n,
+            });
+        };
+        let results = match fan_out(source, photo.size, &photo.hash, &targets, &on_bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.source_failed(photo, writes, e)?;
+                return Ok(Vec::new());
+            }
+        };
+        let millis = began.elapsed().as_millis() as u64;
+        let mut retry = Vec::new();
+        for ((i, key), result) in writes.iter().zip(results) {
+            let od = &self.open[*i];
+            match result {
+                Ok(stored) => {
+                    od.copied.fetch_add(1, Ordering::Relaxed);
+                    od.bytes.fetch_add(photo.size, Ordering::Relaxed);
+                    self.record_verified(od, photo, key, stored, photo.size, millis)?;
+                }
+                // Taken meanwhile (a case-insensitive twin, another process), or a
+                // failure that may pass: try again.
+                Err(e) if RETRY.again(attempt, &e) => {
+                    tracing::info!(destination = %od.config.name, attempt, "retrying {}: {e}", photo.path);
+                    let message = e.to_string();
+                    self.t.catalog.record_operation(&Operation {
+                        run: self.run,
+                        kind: "copy",
+                        dest: Some(&od.config.name),
+                        photo_id: Some(photo.photo_id),
+                        path: Some(key),
+                        bytes: None,
+                        duration_ms: Some(millis),
+                        outcome: "retrying",
+                        message: Some(&message),
+                    })?;
+                    retry.push((*i, e));
+                }
+                Err(e) => self.record_failure(od, photo, Some(key), &e)?,
+            }
+        }
+        Ok(retry)
+    }
+
+    /// The original is the problem, not the destinations: it is read again at the next
+    /// scan, and the problem reported once.
+    fn source_failed(
+        &self,
+        photo: &PendingPhoto,
+        writes: &[(usize, RelPath)],
+        e: SourceError,
+    ) -> Result<(), CatalogError> {
+        let class = match e {
+            SourceError::Changed { .. } => ErrorClass::Transient,
+            SourceError::Unreadable { .. } => ErrorClass::Permanent,
+        };
+        self.t
+            .catalog
+            .invalidate_file(&photo.library, &photo.path)?;
+        self.problem(Problem {
+            subject: format!("{}:{}", photo.library, photo.path),
+            message: e.to_string(),
+            class,
+        });
+        for (i, _) in writes {
+            self.progress.event(&Event::WorkDone {
+                dest: &self.open[*i].config.name,
+                ok: false,
+            });
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! damaged one moved aside and written again from the card.
 
 use super::*;
+use crate::destination::ErrorClass;
 
 /// How one file ended.
 #[derive(Debug, Clone, Default)]
@@ -97,370 +98,83 @@ impl Context<'_> {
         }
     }
 
+    /// Ingests one card file: every copy placed, written from one read of the card and
+    /// read back, then recorded.
     pub(super) fn ingest_file(
         &self,
         p: &Planned<'_>,
         problems: &Mutex<Vec<Problem>>,
     ) -> Result<Outcome, CatalogError> {
-        let mut outcome = Outcome::default();
-        let problem = |message: String, class| {
-            problems.lock().unwrap().push(Problem {
-                subject: format!("card:{}", p.file.rel),
-                message,
-                class,
-            })
+        let mut work = FileWork {
+            cx: self,
+            p,
+            problems,
+            outcome: Outcome::default(),
+            copies: Copies::default(),
         };
         let first_library_key = self.library_key(p);
-        let (earlier, culled) = self.earlier_ingest(p)?;
-        outcome.culled = culled;
+        let (mut known, culled) = self.earlier_ingest(p)?;
+        work.outcome.culled = culled;
         // A file the photographer culled stays out of the library; its backups are
         // still made sure of.
-        let mut slots = Vec::new();
-        if !culled {
-            slots.push(Slot {
-                writer: None,
-                key: first_library_key.clone(),
-            });
-        }
-        for (i, w) in self.writers.iter().enumerate() {
-            slots.push(Slot {
-                writer: Some(i),
-                key: self.dest_key(w, p, &first_library_key),
-            });
-        }
-
+        let slots = self.slots(p, &first_library_key, culled);
         // A name taken already: learn the card file's hashes first, then place by them.
-        let mut known: Option<Learned> = earlier;
-        let mut taken = culled;
-        for slot in &slots {
-            match self.dest_of(slot).stat(&slot.key) {
-                Ok(None) => {}
-                Ok(Some(_)) | Err(_) => taken = true,
-            }
-        }
-        let mut placed: Vec<(Slot, Option<Stored>)> = Vec::new();
-        // Copies found damaged, to be written again.
-        let mut redone: Vec<(usize, Redo)> = Vec::new();
+        let taken = culled
+            || slots
+                .iter()
+                .any(|s| !matches!(self.dest_of(s).stat(&s.key), Ok(None)));
         if taken {
-            match known.map_or_else(|| p.learn(), Ok) {
-                Ok(l) => known = Some(l),
+            let learned = match known.map_or_else(|| p.learn(), Ok) {
+                Ok(l) => l,
                 Err(e) => {
-                    problem(
+                    return Ok(work.card_unreadable(
                         format!("{} could not be read from the card: {e}", p.file.rel),
-                        crate::destination::ErrorClass::Transient,
-                    );
-                    outcome.card_error = Some(format!(
-                        "cannot read from the card: {}",
-                        crate::fsutil::read_error_reason(&e)
+                        crate::fsutil::read_error_reason(&e),
                     ));
-                    return Ok(outcome);
-                }
-            }
-            let hash = known.expect("just learned").blake3;
-            let library_key = if culled {
-                first_library_key
-            } else {
-                match choose_key(self.library_dest, first_library_key, &hash, p.file.size) {
-                    Ok(Placement::Write(k)) => {
-                        placed.push((
-                            Slot {
-                                writer: None,
-                                key: k.clone(),
-                            },
-                            None,
-                        ));
-                        k
-                    }
-                    Ok(Placement::AlreadyThere(k, _)) => {
-                        outcome.already = true;
-                        outcome.library_path = Some(k.clone());
-                        k
-                    }
-                    Err(e) => {
-                        problem(e.to_string(), e.class());
-                        return Ok(outcome);
-                    }
                 }
             };
-            let photo_id = self.t.catalog.photo_id_of(&hash)?;
-            for (i, w) in self.writers.iter().enumerate() {
-                // A copy the catalog knows counts only once read back now; a damaged
-                // one is moved aside and written again from the card.
-                let held = match photo_id {
-                    Some(id) => self.t.catalog.copy_of(id, &w.config.id)?,
-                    None => None,
-                };
-                if let Some(row) = held.filter(|r| r.state == CopyState::Verified) {
-                    match self.prove_held_copy(w, &row, p, &problem)? {
-                        Some(redo) => {
-                            placed.push((
-                                Slot {
-                                    writer: Some(i),
-                                    key: redo.key.clone(),
-                                },
-                                None,
-                            ));
-                            redone.push((i, redo));
-                        }
-                        None => {
-                            outcome.placed.push((Some(i), row.key.clone()));
-                            outcome.verified_at.push(w.config.name.clone());
-                            w.report.lock().unwrap().already += 1;
-                        }
-                    }
-                    continue;
-                }
-                let first = self.dest_key(w, p, &library_key);
-                match choose_key(w.dest.as_ref(), first, &hash, p.file.size) {
-                    Ok(Placement::Write(k)) => placed.push((
-                        Slot {
-                            writer: Some(i),
-                            key: k,
-                        },
-                        None,
-                    )),
-                    Ok(Placement::AlreadyThere(k, stored)) => placed.push((
-                        Slot {
-                            writer: Some(i),
-                            key: k,
-                        },
-                        Some(stored),
-                    )),
-                    Err(e) => {
-                        w.report.lock().unwrap().failed += 1;
-                        problem(e.to_string(), e.class());
-                    }
-                }
+            known = Some(learned);
+            if !work.place_by_content(first_library_key, &learned.blake3)? {
+                return Ok(work.outcome);
             }
         } else {
-            placed = slots.into_iter().map(|s| (s, None)).collect();
+            work.copies.pending = slots;
         }
-
-        // Copies already in place count as they are; the rest are written from one read.
-        let (mut pending, mut there): (Vec<Slot>, Vec<(Slot, Stored)>) = {
-            let mut pending = Vec::new();
-            let mut there = Vec::new();
-            for (slot, stored) in placed {
-                match stored {
-                    Some(stored) => there.push((slot, stored)),
-                    None => pending.push(slot),
-                }
+        let known = match work.write_pending(known) {
+            Ok(known) => known,
+            Err(e) => {
+                // The card, not a destination: pulled out, or a bad sector.
+                return Ok(work.card_unreadable(
+                    format!("{e} (is the card still in? run ingest again to resume)"),
+                    e.reason(),
+                ));
             }
-            (pending, there)
         };
-        let mut written: Vec<(Slot, Stored)> = Vec::new();
-        let mut last_errors: Vec<(Slot, String, crate::destination::ErrorClass)> = Vec::new();
-        let mut placement_errors = Vec::new();
-        for attempt in 0..RETRY.attempts {
-            // Every copy written (or failed for good): no retry, and no wait for one.
-            if pending.is_empty() {
-                break;
-            }
-            if attempt > 0
-                && let Some(l) = known
-            {
-                std::thread::sleep(RETRY.wait(attempt, p.file.rel.as_bytes()));
-                // A copy that read back wrong is still there: place again, by content.
-                let mut again = Vec::new();
-                for slot in pending {
-                    let dest = self.dest_of(&slot);
-                    match choose_key(dest, slot.key.clone(), &l.blake3, p.file.size) {
-                        Ok(Placement::Write(key)) => again.push(Slot { key, ..slot }),
-                        Ok(Placement::AlreadyThere(key, stored)) => {
-                            there.push((Slot { key, ..slot }, stored))
-                        }
-                        Err(e) => placement_errors.push((slot, e.to_string(), e.class())),
-                    }
-                }
-                pending = again;
-            }
-            if pending.is_empty() {
-                break;
-            }
-            let targets: Vec<Target<'_>> = pending
-                .iter()
-                .map(|s| Target {
-                    dest: self.dest_of(s),
-                    key: s.key.clone(),
-                })
-                .collect();
-            let names: Vec<String> = pending
-                .iter()
-                .map(|s| self.name_of(s).to_string())
-                .collect();
-            let on_bytes = |i: usize, n: u64| {
-                self.progress.event(&Event::WorkBytes {
-                    dest: &names[i],
-                    bytes: n,
-                })
-            };
-            let result = match known {
-                Some(l) => fan_out(&p.file.path, p.file.size, &l.blake3, &targets, &on_bytes)
-                    .map(|r| (Some(l), r)),
-                None => fan_out_learning(&p.file.path, p.file.size, &targets, &on_bytes),
-            };
-            let (learned, results) = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    // The card, not a destination: pulled out, or a bad sector.
-                    problem(
-                        format!("{e} (is the card still in? run ingest again to resume)"),
-                        crate::destination::ErrorClass::Transient,
-                    );
-                    outcome.card_error = Some(format!("cannot read from the card: {}", e.reason()));
-                    return Ok(outcome);
-                }
-            };
-            if known.is_none() {
-                known = learned;
-            }
-            last_errors.clear();
-            let mut retry = Vec::new();
-            for (slot, result) in pending.into_iter().zip(results) {
-                match result {
-                    Ok(stored) => written.push((slot, stored)),
-                    Err(e) if RETRY.again(attempt, &e) => {
-                        tracing::info!("retrying {} to {}: {e}", p.file.rel, self.name_of(&slot));
-                        retry.push(slot);
-                    }
-                    Err(e) => last_errors.push((slot, e.to_string(), e.class())),
-                }
-            }
-            pending = retry;
-        }
-        last_errors.extend(placement_errors);
         let Some(learned) = known else {
-            for (slot, message, class) in last_errors {
-                self.fail(&slot, &message, class, p, &problem);
+            for (slot, message, class) in &work.copies.failed {
+                work.fail(slot, message, *class);
             }
-            return Ok(outcome);
+            return Ok(work.outcome);
         };
-        outcome.learned = Some(learned);
+        work.outcome.learned = Some(learned);
+        let photo_id = work.record_library(&learned)?;
+        work.record_copies(photo_id)?;
+        work.record_failures(photo_id)?;
+        Ok(work.outcome)
+    }
 
-        // Record: the library file as a scan would, then each verified copy.
-        if let Some((slot, _)) = written.iter().find(|(s, _)| s.writer.is_none()) {
-            outcome.library_path = Some(slot.key.clone());
-            outcome.copied = true;
-        } else if let Some((slot, _)) = there.iter().find(|(s, _)| s.writer.is_none()) {
-            outcome.library_path = Some(slot.key.clone());
-            outcome.already = true;
-        }
-        if let Some(k) = &outcome.library_path {
-            outcome.placed.push((None, k.clone()));
-        }
-        let photo_id = match &outcome.library_path {
-            Some(path) => {
-                let meta = std::fs::metadata(path.to_path(&self.library.path)).ok();
-                let ids = self.t.catalog.record_files(
-                    &self.library.name,
-                    &[ScannedFile {
-                        path: path.clone(),
-                        hash: learned.blake3,
-                        size: p.file.size,
-                        mtime_ns: meta
-                            .as_ref()
-                            .map(|m| m.mtime() * 1_000_000_000 + m.mtime_nsec())
-                            .unwrap_or(-1),
-                        inode: meta.as_ref().map(|m| m.ino()).unwrap_or(0),
-                        captured: p.captured.format(CAPTURE_FORMAT).to_string(),
-                        captured_from: p.captured_from.as_str(),
-                        kind: p.file.kind,
-                    }],
-                )?;
-                self.t.catalog.record_ingested(
-                    self.card_id,
-                    &p.file.rel,
-                    &learned.blake3,
-                    &self.library.name,
-                    path,
-                )?;
-                ids.first().copied()
-            }
-            // Culled from the library: the photo is still known by its content.
-            None if culled => self.t.catalog.photo_id_of(&learned.blake3)?,
-            None => None,
-        };
-        self.progress.event(&Event::WorkDone {
-            dest: &self.library.name,
-            ok: outcome.library_path.is_some() || culled,
+    /// Where the file is to go: the library (unless culled) and each destination, at
+    /// the names their layouts give.
+    fn slots(&self, p: &Planned<'_>, library_key: &RelPath, culled: bool) -> Vec<Slot> {
+        let library = (!culled).then(|| Slot {
+            writer: None,
+            key: library_key.clone(),
         });
-        let copies = written
-            .iter()
-            .map(|c| (c, true))
-            .chain(there.iter().map(|c| (c, false)));
-        for ((slot, stored), fresh) in copies {
-            let (Some(i), Some(photo_id)) = (slot.writer, photo_id) else {
-                // The library itself, or no library copy to name the photo by.
-                continue;
-            };
-            let w = &self.writers[i];
-            self.t.catalog.record_copy_verified(
-                photo_id,
-                &w.config.id,
-                &slot.key,
-                *stored,
-                w.dest.properties().verified_by,
-                &Operation {
-                    run: self.run,
-                    kind: if fresh { "ingest" } else { "adopt" },
-                    dest: Some(&w.config.name),
-                    photo_id: Some(photo_id),
-                    path: Some(&slot.key),
-                    bytes: Some(if fresh { p.file.size } else { 0 }),
-                    duration_ms: None,
-                    outcome: "verified",
-                    message: None,
-                },
-            )?;
-            let mut r = w.report.lock().unwrap();
-            if fresh {
-                r.written += 1;
-            } else {
-                r.already += 1;
-            }
-            outcome.verified_at.push(w.config.name.clone());
-            outcome.placed.push((Some(i), slot.key.clone()));
-            self.progress.event(&Event::WorkDone {
-                dest: &w.config.name,
-                ok: true,
-            });
-        }
-        // A damaged copy that could not be written again is a mismatch in the ASC MHL
-        // history: its generation says `failed`, with the hash of what was found.
-        for (i, redo) in redone {
-            let rewritten = outcome
-                .placed
-                .iter()
-                .any(|(at, k)| *at == Some(i) && *k == redo.key);
-            if let (false, Some(found)) = (rewritten, redo.damaged_xxh64) {
-                outcome.failed_seals.push((Some(i), redo.key, found));
-            }
-        }
-        for (slot, message, class) in last_errors {
-            self.fail(&slot, &message, class, p, &problem);
-            if let (Some(i), Some(photo_id)) = (slot.writer, photo_id) {
-                let w = &self.writers[i];
-                self.t.catalog.record_copy_failed(
-                    photo_id,
-                    &w.config.id,
-                    Some(&slot.key),
-                    &message,
-                    class.as_str(),
-                    &Operation {
-                        run: self.run,
-                        kind: "ingest",
-                        dest: Some(&w.config.name),
-                        photo_id: Some(photo_id),
-                        path: Some(&slot.key),
-                        bytes: None,
-                        duration_ms: None,
-                        outcome: "failed",
-                        message: Some(&message),
-                    },
-                )?;
-            }
-        }
-        Ok(outcome)
+        let destinations = self.writers.iter().enumerate().map(|(i, w)| Slot {
+            writer: Some(i),
+            key: self.dest_key(w, p, library_key),
+        });
+        library.into_iter().chain(destinations).collect()
     }
 
     /// What an earlier ingest of this card did with this file: its hashes, when the
@@ -510,7 +224,7 @@ impl Context<'_> {
         w: &Writer,
         row: &crate::catalog::CopyRow,
         p: &Planned<'_>,
-        problem: &dyn Fn(String, crate::destination::ErrorClass),
+        problem: &dyn Fn(String, ErrorClass),
     ) -> Result<Option<Redo>, CatalogError> {
         let stored = match row.stored_hash {
             Some(hash) => Stored::Transformed {
@@ -599,7 +313,7 @@ impl Context<'_> {
                 "{} → {}: the copy at {} was {state} ({why}){aside}; written again from the card",
                 p.file.rel, w.config.name, row.key
             ),
-            crate::destination::ErrorClass::Transient,
+            ErrorClass::Transient,
         );
         Ok(Some(redo))
     }
@@ -608,9 +322,9 @@ impl Context<'_> {
         &self,
         slot: &Slot,
         message: &str,
-        class: crate::destination::ErrorClass,
+        class: ErrorClass,
         p: &Planned<'_>,
-        problem: &dyn Fn(String, crate::destination::ErrorClass),
+        problem: &dyn Fn(String, ErrorClass),
     ) {
         if let Some(i) = slot.writer {
             self.writers[i].report.lock().unwrap().failed += 1;
@@ -623,6 +337,375 @@ impl Context<'_> {
             format!("{} → {}: {message}", p.file.rel, self.name_of(slot)),
             class,
         );
+    }
+}
+
+/// Where each copy of one card file stands while it is worked on.
+#[derive(Default)]
+struct Copies {
+    /// To be written from the card.
+    pending: Vec<Slot>,
+    /// In place already: the same content, found by its hash.
+    there: Vec<(Slot, Stored)>,
+    /// Written and read back by this ingest.
+    written: Vec<(Slot, Stored)>,
+    /// Given up on: why, and the class of the error.
+    failed: Vec<(Slot, String, ErrorClass)>,
+    /// Damaged copies moved aside to be written again: the writer, and where.
+    redone: Vec<(usize, Redo)>,
+}
+
+/// One card file being ingested: the shared context, what has become of its copies,
+/// and the outcome so far.
+struct FileWork<'a> {
+    cx: &'a Context<'a>,
+    p: &'a Planned<'a>,
+    problems: &'a Mutex<Vec<Problem>>,
+    outcome: Outcome,
+    copies: Copies,
+}
+
+impl FileWork<'_> {
+    fn problem(&self, message: String, class: ErrorClass) {
+        self.problems.lock().unwrap().push(Problem {
+            subject: format!("card:{}", self.p.file.rel),
+            message,
+            class,
+        })
+    }
+
+    fn fail(&self, slot: &Slot, message: &str, class: ErrorClass) {
+        self.cx
+            .fail(slot, message, class, self.p, &|m, c| self.problem(m, c));
+    }
+
+    /// The outcome of a file the card would not give: reported, and `reason` kept for
+    /// the verdict.
+    fn card_unreadable(self, message: String, reason: String) -> Outcome {
+        self.problem(message, ErrorClass::Transient);
+        Outcome {
+            card_error: Some(format!("cannot read from the card: {reason}")),
+            ..self.outcome
+        }
+    }
+
+    /// Places every copy by the card file's content `hash`, when a name was taken: the
+    /// library's (unless culled) and each destination's, a copy the catalog holds read
+    /// back first. `false` when the library has no place for it.
+    fn place_by_content(
+        &mut self,
+        first_library_key: RelPath,
+        hash: &ContentHash,
+    ) -> Result<bool, CatalogError> {
+        let (cx, p) = (self.cx, self.p);
+        let library_key = if self.outcome.culled {
+            first_library_key
+        } else {
+            match choose_key(cx.library_dest, first_library_key, hash, p.file.size) {
+                Ok(Placement::Write(k)) => {
+                    self.copies.pending.push(Slot {
+                        writer: None,
+                        key: k.clone(),
+                    });
+                    k
+                }
+                Ok(Placement::AlreadyThere(k, _)) => {
+                    self.outcome.already = true;
+                    self.outcome.library_path = Some(k.clone());
+                    k
+                }
+                Err(e) => {
+                    self.problem(e.to_string(), e.class());
+                    return Ok(false);
+                }
+            }
+        };
+        let photo_id = cx.t.catalog.photo_id_of(hash)?;
+        for (i, w) in cx.writers.iter().enumerate() {
+            // A copy the catalog knows counts only once read back now; a damaged
+            // one is moved aside and written again from the card.
+            let held = match photo_id {
+                Some(id) => cx.t.catalog.copy_of(id, &w.config.id)?,
+                None => None,
+            };
+            if let Some(row) = held.filter(|r| r.state == CopyState::Verified) {
+                match cx.prove_held_copy(w, &row, p, &|m, c| self.problem(m, c))? {
+                    Some(redo) => {
+                        self.copies.pending.push(Slot {
+                            writer: Some(i),
+                            key: redo.key.clone(),
+                        });
+                        self.copies.redone.push((i, redo));
+                    }
+                    None => {
+                        self.outcome.placed.push((Some(i), row.key.clone()));
+                        self.outcome.verified_at.push(w.config.name.clone());
+                        w.report.lock().unwrap().already += 1;
+                    }
+                }
+                continue;
+            }
+            let first = cx.dest_key(w, p, &library_key);
+            match choose_key(w.dest.as_ref(), first, hash, p.file.size) {
+                Ok(Placement::Write(key)) => self.copies.pending.push(Slot {
+                    writer: Some(i),
+                    key,
+                }),
+                Ok(Placement::AlreadyThere(key, stored)) => self.copies.there.push((
+                    Slot {
+                        writer: Some(i),
+                        key,
+                    },
+                    stored,
+                )),
+                Err(e) => {
+                    w.report.lock().unwrap().failed += 1;
+                    self.problem(e.to_string(), e.class());
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes the pending copies from one read of the card per attempt, each read
+    /// back, under the one retry policy. The card file's hashes, learned on the way
+    /// when they were not known; an error when the card itself would not give it.
+    fn write_pending(
+        &mut self,
+        mut known: Option<Learned>,
+    ) -> Result<Option<Learned>, crate::engine::fanout::SourceError> {
+        let p = self.p;
+        for attempt in 0..RETRY.attempts {
+            if attempt > 0
+                && let Some(l) = known
+            {
+                std::thread::sleep(RETRY.wait(attempt, p.file.rel.as_bytes()));
+                self.place_again(&l.blake3);
+            }
+            // Every copy written (or failed for good): no retry, and no wait for one.
+            if self.copies.pending.is_empty() {
+                break;
+            }
+            let pending = std::mem::take(&mut self.copies.pending);
+            let (learned, results) = self.write_once(&pending, known)?;
+            known = known.or(learned);
+            for (slot, result) in pending.into_iter().zip(results) {
+                match result {
+                    Ok(stored) => self.copies.written.push((slot, stored)),
+                    Err(e) if RETRY.again(attempt, &e) => {
+                        tracing::info!(
+                            "retrying {} to {}: {e}",
+                            p.file.rel,
+                            self.cx.name_of(&slot)
+                        );
+                        self.copies.pending.push(slot);
+                    }
+                    Err(e) => self.copies.failed.push((slot, e.to_string(), e.class())),
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    /// Places each pending copy again before a retry: one that read back wrong is
+    /// still there, and may hold the right bytes by now.
+    fn place_again(&mut self, hash: &ContentHash) {
+        for slot in std::mem::take(&mut self.copies.pending) {
+            let dest = self.cx.dest_of(&slot);
+            match choose_key(dest, slot.key.clone(), hash, self.p.file.size) {
+                Ok(Placement::Write(key)) => self.copies.pending.push(Slot { key, ..slot }),
+                Ok(Placement::AlreadyThere(key, stored)) => {
+                    self.copies.there.push((Slot { key, ..slot }, stored))
+                }
+                Err(e) => self.copies.failed.push((slot, e.to_string(), e.class())),
+            }
+        }
+    }
+
+    /// One read of the card file, written to every slot in `pending` at once.
+    #[allow(clippy::type_complexity)]
+    fn write_once(
+        &self,
+        pending: &[Slot],
+        known: Option<Learned>,
+    ) -> Result<
+        (
+            Option<Learned>,
+            Vec<Result<Stored, crate::engine::fanout::TargetError>>,
+        ),
+        crate::engine::fanout::SourceError,
+    > {
+        let (cx, p) = (self.cx, self.p);
+        let targets: Vec<Target<'_>> = pending
+            .iter()
+            .map(|s| Target {
+                dest: cx.dest_of(s),
+                key: s.key.clone(),
+            })
+            .collect();
+        let on_bytes = |i: usize, n: u64| {
+            cx.progress.event(&Event::WorkBytes {
+                dest: cx.name_of(&pending[i]),
+                bytes: n,
+            })
+        };
+        match known {
+            Some(l) => fan_out(&p.file.path, p.file.size, &l.blake3, &targets, &on_bytes)
+                .map(|r| (Some(l), r)),
+            None => fan_out_learning(&p.file.path, p.file.size, &targets, &on_bytes),
+        }
+    }
+
+    /// Records the library file as a scan would, and that this card gave it; the
+    /// photo's id, to record its copies by.
+    fn record_library(&mut self, learned: &Learned) -> Result<Option<i64>, CatalogError> {
+        let (cx, p) = (self.cx, self.p);
+        let library_slot = |copies: &[(Slot, Stored)]| {
+            copies
+                .iter()
+                .find(|(s, _)| s.writer.is_none())
+                .map(|(s, _)| s.key.clone())
+        };
+        if let Some(key) = library_slot(&self.copies.written) {
+            self.outcome.library_path = Some(key);
+            self.outcome.copied = true;
+        } else if let Some(key) = library_slot(&self.copies.there) {
+            self.outcome.library_path = Some(key);
+            self.outcome.already = true;
+        }
+        let Some(path) = self.outcome.library_path.clone() else {
+            cx.progress.event(&Event::WorkDone {
+                dest: &cx.library.name,
+                ok: self.outcome.culled,
+            });
+            // Culled from the library: the photo is still known by its content.
+            return match self.outcome.culled {
+                true => cx.t.catalog.photo_id_of(&learned.blake3),
+                false => Ok(None),
+            };
+        };
+        self.outcome.placed.push((None, path.clone()));
+        let meta = std::fs::metadata(path.to_path(&cx.library.path)).ok();
+        let ids = cx.t.catalog.record_files(
+            &cx.library.name,
+            &[ScannedFile {
+                path: path.clone(),
+                hash: learned.blake3,
+                size: p.file.size,
+                mtime_ns: meta
+                    .as_ref()
+                    .map(|m| m.mtime() * 1_000_000_000 + m.mtime_nsec())
+                    .unwrap_or(-1),
+                inode: meta.as_ref().map(|m| m.ino()).unwrap_or(0),
+                captured: p.captured.format(CAPTURE_FORMAT).to_string(),
+                captured_from: p.captured_from.as_str(),
+                kind: p.file.kind,
+            }],
+        )?;
+        cx.t.catalog.record_ingested(
+            cx.card_id,
+            &p.file.rel,
+            &learned.blake3,
+            &cx.library.name,
+            &path,
+        )?;
+        cx.progress.event(&Event::WorkDone {
+            dest: &cx.library.name,
+            ok: true,
+        });
+        Ok(ids.first().copied())
+    }
+
+    /// Records each verified copy at a destination: written now, or adopted as found.
+    fn record_copies(&mut self, photo_id: Option<i64>) -> Result<(), CatalogError> {
+        let (cx, p) = (self.cx, self.p);
+        let copies = self
+            .copies
+            .written
+            .iter()
+            .map(|c| (c, true))
+            .chain(self.copies.there.iter().map(|c| (c, false)));
+        for ((slot, stored), fresh) in copies {
+            let (Some(i), Some(photo_id)) = (slot.writer, photo_id) else {
+                // The library itself, or no library copy to name the photo by.
+                continue;
+            };
+            let w = &cx.writers[i];
+            cx.t.catalog.record_copy_verified(
+                photo_id,
+                &w.config.id,
+                &slot.key,
+                *stored,
+                w.dest.properties().verified_by,
+                &Operation {
+                    run: cx.run,
+                    kind: if fresh { "ingest" } else { "adopt" },
+                    dest: Some(&w.config.name),
+                    photo_id: Some(photo_id),
+                    path: Some(&slot.key),
+                    bytes: Some(if fresh { p.file.size } else { 0 }),
+                    duration_ms: None,
+                    outcome: "verified",
+                    message: None,
+                },
+            )?;
+            let mut r = w.report.lock().unwrap();
+            if fresh {
+                r.written += 1;
+            } else {
+                r.already += 1;
+            }
+            self.outcome.verified_at.push(w.config.name.clone());
+            self.outcome.placed.push((Some(i), slot.key.clone()));
+            cx.progress.event(&Event::WorkDone {
+                dest: &w.config.name,
+                ok: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records each copy given up on, and seals a damaged copy that could not be
+    /// written again as a mismatch in the ASC MHL history: its generation says
+    /// `failed`, with the hash of what was found.
+    fn record_failures(&mut self, photo_id: Option<i64>) -> Result<(), CatalogError> {
+        let cx = self.cx;
+        for (i, redo) in std::mem::take(&mut self.copies.redone) {
+            let rewritten = self
+                .outcome
+                .placed
+                .iter()
+                .any(|(at, k)| *at == Some(i) && *k == redo.key);
+            if let (false, Some(found)) = (rewritten, redo.damaged_xxh64) {
+                self.outcome.failed_seals.push((Some(i), redo.key, found));
+            }
+        }
+        for (slot, message, class) in &self.copies.failed {
+            self.fail(slot, message, *class);
+            let (Some(i), Some(photo_id)) = (slot.writer, photo_id) else {
+                continue;
+            };
+            let w = &cx.writers[i];
+            cx.t.catalog.record_copy_failed(
+                photo_id,
+                &w.config.id,
+                Some(&slot.key),
+                message,
+                class.as_str(),
+                &Operation {
+                    run: cx.run,
+                    kind: "ingest",
+                    dest: Some(&w.config.name),
+                    photo_id: Some(photo_id),
+                    path: Some(&slot.key),
+                    bytes: None,
+                    duration_ms: None,
+                    outcome: "failed",
+                    message: Some(message),
+                },
+            )?;
+        }
+        Ok(())
     }
 }
 
