@@ -22,6 +22,7 @@ pub(crate) use changes::hold_bit_rot;
 pub use changes::{BIT_ROT_WARNING, CHANGED_WARNING, GUARD_WARNING, guard_message};
 pub(crate) mod walk;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -136,218 +137,312 @@ pub fn scan_library(
         });
     }
     progress.event(&Event::ScanStarted { library: &lib.name });
-    let mut report = ScanReport {
-        library: lib.name.clone(),
-        ..Default::default()
+    let mut scan = Scan {
+        catalog,
+        lib,
+        options: &options,
+        progress,
+        report: ScanReport {
+            library: lib.name.clone(),
+            ..Default::default()
+        },
+        unreadable: Vec::new(),
     };
     let started = std::time::Instant::now();
     // Read what the catalog knows while the walk runs: both take a while on big libraries.
-    // Every file is listed; what the include rules leave out is counted below, never
-    // dropped silently. A file the catalog knows (a card ingest took it whatever its
-    // kind) is kept whatever the rules say.
-    let take = |name: &[u8]| options.include_all || PhotoKind::from_name(name) != PhotoKind::Other;
-    let settled_before = options.settle.map(|settle| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        now.saturating_sub(settle).as_nanos() as i64
-    });
     let (known, (walked, walk_failures)) = rayon::join(
         || catalog.known_files(&lib.name),
         || walk::walk(&lib.path, &|name| !crate::photo::is_litter(name)),
     );
     let mut known = known?;
     tracing::debug!(elapsed = ?started.elapsed(), files = walked.len(), "walked");
-
-    let mut to_read: Vec<Found> = Vec::new();
-    let mut came_back: Vec<i64> = Vec::new();
-    let mut all_paths: Vec<RelPath> = Vec::with_capacity(walked.len());
-    let mut left_out = crate::catalog::LeftOut::default();
-    let mut not_read: Vec<RelPath> = Vec::new();
-    let walked: Vec<walk::WalkEntry> = walked
-        .into_iter()
-        .filter(|e| {
-            let wanted = take(e.path.file_name()) || known.contains_key(&e.path);
-            if !wanted {
-                left_out.files += 1;
-                left_out.example.get_or_insert_with(|| e.path.clone());
-            }
-            wanted
-        })
-        .collect();
-    report.files = walked.len() as u64;
-    report.left_out = left_out.files;
-    for entry in walked {
-        // What stays in `known` after this loop was not found: gone from the library.
-        match known.remove(&entry.path) {
-            Some(k)
-                if k.size == entry.size
-                    && k.mtime_ns == entry.mtime_ns
-                    && k.inode == entry.inode =>
-            {
-                report.unchanged += 1;
-                if !k.present {
-                    came_back.push(k.id);
-                }
-            }
-            // Still being written, perhaps: a later scan takes it.
-            _ if settled_before.is_some_and(|t| entry.mtime_ns > t)
-                && !options.complete.contains(&entry.path.to_path(&lib.path)) =>
-            {
-                report.deferred += 1;
-                not_read.push(entry.path.clone());
-            }
-            k => to_read.push(Found {
-                kind: PhotoKind::from_name(entry.path.file_name()),
-                path: entry.path.clone(),
-                known: k,
-            }),
-        }
-        all_paths.push(entry.path);
-    }
-    let walk_failed = !walk_failures.is_empty();
-    catalog.record_left_out(&lib.name, &left_out)?;
-    // Every file or folder that could not be read is a photo at risk until it can be.
-    let mut unreadable: Vec<(RelPath, String, bool)> = Vec::new();
-    for failure in walk_failures {
-        if let Ok(rel) = RelPath::from_path_under(&lib.path, &failure.path) {
-            unreadable.push((
-                rel,
-                crate::fsutil::read_error_reason(&failure.error),
-                failure.is_dir,
-            ));
-        }
-        let at = failure.path.display().to_string();
-        let p = problem(
-            format!("{}:{at}", lib.name),
-            format!(
-                "cannot read {at}: {}; files below it were skipped",
-                failure.error
-            ),
-            ErrorClass::Permanent,
-        );
-        progress.event(&Event::Problem(&p));
-        report.problems.push(p);
-    }
-    catalog.set_present(&came_back, true)?;
-
-    // Photos first; then sidecars, which take their photo's capture time, and the
-    // photos that nothing dates but their modification time while another file of
-    // their group (a RAW's JPEG, a Live Photo's clip) may be better dated: a group
-    // shares one date folder, the date of its best-dated member.
-    let (sidecars, photos): (Vec<Found>, Vec<Found>) = to_read
-        .into_iter()
-        .partition(|f| f.kind == PhotoKind::Sidecar);
-    // Groups matter only for what is read now: a no-change rerun indexes nothing.
-    let siblings = if photos.is_empty() && sidecars.is_empty() {
-        group::Siblings::default()
-    } else {
-        group::Siblings::index(&all_paths)
-    };
-    let mut undated: Vec<Found> = Vec::new();
-    let mut changed: Vec<changes::Change> = Vec::new();
-    for (pass, mut found) in [photos, sidecars].into_iter().enumerate() {
-        found.append(&mut undated);
-        for chunk in found.chunks(BATCH) {
-            let results: Vec<Result<ScannedFile, Unread>> = chunk
-                .par_iter()
-                .map(|f| {
-                    let mut scanned = read_one(lib, f, &options.zone)?;
-                    if pass == 1
-                        && let Some(captured) = group_date(catalog, lib, &siblings, f)
-                    {
-                        scanned.captured = captured;
-                        scanned.captured_from = CaptureSource::Sibling.as_str();
-                    }
-                    progress.event(&Event::ScanHashed {
-                        library: &lib.name,
-                        bytes: scanned.size,
-                    });
-                    Ok(scanned)
-                })
-                .collect();
-            let mut batch = Vec::with_capacity(results.len());
-            let mut same_content = Vec::new();
-            for (f, r) in chunk.iter().zip(results) {
-                match r {
-                    // Left for the second pass, once its group is in the catalog.
-                    Ok(s)
-                        if pass == 0
-                            && s.captured_from == CaptureSource::Mtime.as_str()
-                            && siblings.others(&s.path).next().is_some() =>
-                    {
-                        undated.push(f.clone());
-                    }
-                    Ok(s) => {
-                        report.hashed += 1;
-                        report.bytes_hashed += s.size;
-                        match &f.known {
-                            // Settled once the whole library has been seen.
-                            Some(k) if catalog.photo_id_of(&s.hash)? != Some(k.photo_id) => changed
-                                .push(changes::Change {
-                                    found: s,
-                                    before: k.clone(),
-                                }),
-                            Some(_) => {
-                                same_content.push(s.path.clone());
-                                batch.push(s)
-                            }
-                            None => batch.push(s),
-                        }
-                    }
-                    Err(failure) => {
-                        unreadable.push((f.path.clone(), failure.reason, false));
-                        progress.event(&Event::Problem(&failure.problem));
-                        report.problems.push(failure.problem);
-                    }
-                }
-            }
-            let ids = catalog.record_files(&lib.name, &batch)?;
-            on_recorded(&ids);
-            // Back to the content the backups hold (a damaged file put right).
-            for path in same_content {
-                catalog.resolve_warnings(
-                    &format!("{}:{path}", lib.name),
-                    &[changes::BIT_ROT_WARNING],
-                )?;
-            }
-        }
-    }
-
+    let sorted = scan.sort(walked, &mut known)?;
     // A walk that failed somewhere cannot tell "gone" from "not listed".
+    let walk_failed = !walk_failures.is_empty();
+    scan.report_walk_failures(walk_failures);
+    let changes = scan.read(sorted.to_read, &sorted.all_paths, on_recorded)?;
     let gone: Vec<(&RelPath, &KnownFile)> = if walk_failed {
         Vec::new()
     } else {
         known.iter().filter(|(_, k)| k.present).collect()
     };
-    changes::settle(
-        catalog,
-        lib,
-        &options.protection,
-        changes::Differences {
-            changes: changed,
-            gone: &gone,
-        },
-        &mut report,
-        progress,
-        on_recorded,
-    )?;
-    let gone: Vec<i64> = gone.iter().map(|(_, k)| k.id).collect();
-    catalog.set_present(&gone, false)?;
-    report.gone = gone.len() as u64;
-    report.unreadable = unreadable.len() as u64;
-    catalog.record_unreadable(&lib.name, &unreadable, &not_read)?;
-    raise_unreadable_warnings(catalog, lib, &unreadable)?;
-    settle_unreadable_warnings(catalog)?;
-    report.snapshot = catalog
-        .record_snapshot(&lib.name, options.run.as_deref())?
-        .map(|s| s.id);
-    progress.event(&Event::ScanFinished {
-        library: &lib.name,
-        files: report.files,
-        hashed: report.hashed,
-    });
-    Ok(report)
+    scan.finish(changes, &gone, &sorted.not_read, on_recorded)
+}
+
+/// One library's scan under way: where it reports, and what could not be read.
+struct Scan<'a> {
+    catalog: &'a Catalog,
+    lib: &'a LibraryConfig,
+    options: &'a ScanOptions,
+    progress: &'a dyn Progress,
+    report: ScanReport,
+    /// Each file or folder that could not be read: where, why, and whether a folder.
+    unreadable: Vec<(RelPath, String, bool)>,
+}
+
+/// The walk's files, sorted by what the catalog knows of them.
+struct Sorted {
+    /// New or changed: to be read and hashed.
+    to_read: Vec<Found>,
+    /// Every file taken, read or not.
+    all_paths: Vec<RelPath>,
+    /// Too recent to read: left for a later scan.
+    not_read: Vec<RelPath>,
+}
+
+impl Scan<'_> {
+    fn problem(&mut self, p: Problem) {
+        self.progress.event(&Event::Problem(&p));
+        self.report.problems.push(p);
+    }
+
+    /// Sorts the walk's files by what the catalog `known`: unchanged, back again, too
+    /// recent, or to read. What stays in `known` was not found: gone from the library.
+    /// Every file is listed; what the include rules leave out is counted, never
+    /// dropped silently. A file the catalog knows (a card ingest took it whatever its
+    /// kind) is kept whatever the rules say.
+    fn sort(
+        &mut self,
+        walked: Vec<walk::WalkEntry>,
+        known: &mut HashMap<RelPath, KnownFile>,
+    ) -> Result<Sorted, CatalogError> {
+        let options = self.options;
+        let take =
+            |name: &[u8]| options.include_all || PhotoKind::from_name(name) != PhotoKind::Other;
+        let settled_before = options.settle.map(|settle| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            now.saturating_sub(settle).as_nanos() as i64
+        });
+        let mut left_out = crate::catalog::LeftOut::default();
+        let walked: Vec<walk::WalkEntry> = walked
+            .into_iter()
+            .filter(|e| {
+                let wanted = take(e.path.file_name()) || known.contains_key(&e.path);
+                if !wanted {
+                    left_out.files += 1;
+                    left_out.example.get_or_insert_with(|| e.path.clone());
+                }
+                wanted
+            })
+            .collect();
+        self.report.files = walked.len() as u64;
+        self.report.left_out = left_out.files;
+        self.catalog.record_left_out(&self.lib.name, &left_out)?;
+        let mut sorted = Sorted {
+            to_read: Vec::new(),
+            all_paths: Vec::with_capacity(walked.len()),
+            not_read: Vec::new(),
+        };
+        let mut came_back: Vec<i64> = Vec::new();
+        for entry in walked {
+            match known.remove(&entry.path) {
+                Some(k)
+                    if k.size == entry.size
+                        && k.mtime_ns == entry.mtime_ns
+                        && k.inode == entry.inode =>
+                {
+                    self.report.unchanged += 1;
+                    if !k.present {
+                        came_back.push(k.id);
+                    }
+                }
+                // Still being written, perhaps: a later scan takes it.
+                _ if settled_before.is_some_and(|t| entry.mtime_ns > t)
+                    && !options
+                        .complete
+                        .contains(&entry.path.to_path(&self.lib.path)) =>
+                {
+                    self.report.deferred += 1;
+                    sorted.not_read.push(entry.path.clone());
+                }
+                k => sorted.to_read.push(Found {
+                    kind: PhotoKind::from_name(entry.path.file_name()),
+                    path: entry.path.clone(),
+                    known: k,
+                }),
+            }
+            sorted.all_paths.push(entry.path);
+        }
+        self.catalog.set_present(&came_back, true)?;
+        Ok(sorted)
+    }
+
+    /// Every file or folder the walk could not read is a photo at risk until it can be.
+    fn report_walk_failures(&mut self, failures: Vec<walk::WalkError>) {
+        for failure in failures {
+            if let Ok(rel) = RelPath::from_path_under(&self.lib.path, &failure.path) {
+                self.unreadable.push((
+                    rel,
+                    crate::fsutil::read_error_reason(&failure.error),
+                    failure.is_dir,
+                ));
+            }
+            let at = failure.path.display().to_string();
+            self.problem(problem(
+                format!("{}:{at}", self.lib.name),
+                format!(
+                    "cannot read {at}: {}; files below it were skipped",
+                    failure.error
+                ),
+                ErrorClass::Permanent,
+            ));
+        }
+    }
+
+    /// Reads and records the files `to_read`, in batches. Photos first; then sidecars,
+    /// which take their photo's capture time, and the photos that nothing dates but
+    /// their modification time while another file of their group (a RAW's JPEG, a Live
+    /// Photo's clip) may be better dated: a group shares one date folder, the date of
+    /// its best-dated member. The files whose content changed, to be settled once the
+    /// whole library has been seen.
+    fn read(
+        &mut self,
+        to_read: Vec<Found>,
+        all_paths: &[RelPath],
+        on_recorded: &mut dyn FnMut(&[i64]),
+    ) -> Result<Vec<changes::Change>, ScanError> {
+        let (sidecars, photos): (Vec<Found>, Vec<Found>) = to_read
+            .into_iter()
+            .partition(|f| f.kind == PhotoKind::Sidecar);
+        // Groups matter only for what is read now: a no-change rerun indexes nothing.
+        let siblings = if photos.is_empty() && sidecars.is_empty() {
+            group::Siblings::default()
+        } else {
+            group::Siblings::index(all_paths)
+        };
+        let mut undated: Vec<Found> = Vec::new();
+        let mut changed: Vec<changes::Change> = Vec::new();
+        for (pass, mut found) in [photos, sidecars].into_iter().enumerate() {
+            found.append(&mut undated);
+            for chunk in found.chunks(BATCH) {
+                let results = self.hash_chunk(chunk, pass == 1, &siblings);
+                let mut batch = Vec::with_capacity(results.len());
+                let mut same_content = Vec::new();
+                for (f, r) in chunk.iter().zip(results) {
+                    match r {
+                        // Left for the second pass, once its group is in the catalog.
+                        Ok(s)
+                            if pass == 0
+                                && s.captured_from == CaptureSource::Mtime.as_str()
+                                && siblings.others(&s.path).next().is_some() =>
+                        {
+                            undated.push(f.clone());
+                        }
+                        Ok(s) => {
+                            self.report.hashed += 1;
+                            self.report.bytes_hashed += s.size;
+                            match &f.known {
+                                Some(k)
+                                    if self.catalog.photo_id_of(&s.hash)? != Some(k.photo_id) =>
+                                {
+                                    changed.push(changes::Change {
+                                        found: s,
+                                        before: k.clone(),
+                                    })
+                                }
+                                Some(_) => {
+                                    same_content.push(s.path.clone());
+                                    batch.push(s)
+                                }
+                                None => batch.push(s),
+                            }
+                        }
+                        Err(failure) => {
+                            self.unreadable
+                                .push((f.path.clone(), failure.reason, false));
+                            self.problem(failure.problem);
+                        }
+                    }
+                }
+                self.record(&batch, &same_content, on_recorded)?;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Reads and hashes a chunk of files in parallel; in the second pass (`by_group`)
+    /// a file nothing dates takes its group's date.
+    fn hash_chunk(
+        &self,
+        chunk: &[Found],
+        by_group: bool,
+        siblings: &group::Siblings,
+    ) -> Vec<Result<ScannedFile, Unread>> {
+        chunk
+            .par_iter()
+            .map(|f| {
+                let mut scanned = read_one(self.lib, f, &self.options.zone)?;
+                if by_group && let Some(captured) = group_date(self.catalog, self.lib, siblings, f)
+                {
+                    scanned.captured = captured;
+                    scanned.captured_from = CaptureSource::Sibling.as_str();
+                }
+                self.progress.event(&Event::ScanHashed {
+                    library: &self.lib.name,
+                    bytes: scanned.size,
+                });
+                Ok(scanned)
+            })
+            .collect()
+    }
+
+    /// Records a batch of files read; those `same_content` as before are back to the
+    /// content the backups hold (a damaged file put right).
+    fn record(
+        &self,
+        batch: &[ScannedFile],
+        same_content: &[RelPath],
+        on_recorded: &mut dyn FnMut(&[i64]),
+    ) -> Result<(), CatalogError> {
+        let ids = self.catalog.record_files(&self.lib.name, batch)?;
+        on_recorded(&ids);
+        for path in same_content {
+            self.catalog.resolve_warnings(
+                &format!("{}:{path}", self.lib.name),
+                &[changes::BIT_ROT_WARNING],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Settles the changes and the files `gone`, records what could not be read and
+    /// the library's snapshot: the scan's report.
+    fn finish(
+        mut self,
+        changes: Vec<changes::Change>,
+        gone: &[(&RelPath, &KnownFile)],
+        not_read: &[RelPath],
+        on_recorded: &mut dyn FnMut(&[i64]),
+    ) -> Result<ScanReport, ScanError> {
+        let (catalog, lib) = (self.catalog, self.lib);
+        changes::settle(
+            catalog,
+            lib,
+            &self.options.protection,
+            changes::Differences { changes, gone },
+            &mut self.report,
+            self.progress,
+            on_recorded,
+        )?;
+        let gone: Vec<i64> = gone.iter().map(|(_, k)| k.id).collect();
+        catalog.set_present(&gone, false)?;
+        self.report.gone = gone.len() as u64;
+        self.report.unreadable = self.unreadable.len() as u64;
+        catalog.record_unreadable(&lib.name, &self.unreadable, not_read)?;
+        raise_unreadable_warnings(catalog, lib, &self.unreadable)?;
+        settle_unreadable_warnings(catalog)?;
+        self.report.snapshot = catalog
+            .record_snapshot(&lib.name, self.options.run.as_deref())?
+            .map(|s| s.id);
+        self.progress.event(&Event::ScanFinished {
+            library: &lib.name,
+            files: self.report.files,
+            hashed: self.report.hashed,
+        });
+        Ok(self.report)
+    }
 }
 
 pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
