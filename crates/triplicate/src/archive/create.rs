@@ -74,23 +74,7 @@ pub fn create(
     let kind = request.kind;
     let mut skipped = Vec::new();
     // Names are checked before anything runs.
-    let chosen = match kind {
-        Kind::Config => {
-            for name in &request.sections {
-                section_sources(t, name)?;
-            }
-            None
-        }
-        Kind::Images => {
-            let chosen = select_folders(image_folders_noting(t, &mut skipped)?, &request.folders)?;
-            if chosen.values().all(Vec::is_empty) {
-                return Err(ArchiveError::Nothing(
-                    "the libraries hold no files (see `triplicate library list`)".into(),
-                ));
-            }
-            Some(chosen)
-        }
-    };
+    let chosen = choose(t, request, &mut skipped)?;
     let dir = folder(t);
     fs::create_dir_all(&dir).map_err(io_err("cannot create the archives folder", &dir))?;
     let now = chrono::Utc::now();
@@ -100,60 +84,17 @@ pub fn create(
     log.line(&format!(
         "creating {} archive {id} ({})",
         kind.as_str(),
-        match kind {
-            Kind::Config => format!("sections: core {}", request.sections.join(" ")),
-            Kind::Images => format!("{} folders", chosen.as_ref().map_or(0, |c| c.len())),
+        match &chosen {
+            None => format!("sections: core {}", request.sections.join(" ")),
+            Some(chosen) => format!("{} folders", chosen.len()),
         }
     ));
-    let settings = &t.config.archive;
-    let (pre, post) = if request.no_hooks {
-        (None, None)
-    } else {
-        (settings.pre.as_ref(), settings.post.as_ref())
-    };
-    let timeout = Duration::from_secs(settings.hook_timeout.unwrap_or(600));
-    let mut stages = Vec::new();
-    if pre.is_some() {
-        stages.push("Run the pre hook".to_string());
-    }
-    stages.extend(
-        [
-            "Collect the files",
-            "Hash the files",
-            "Write and compress the archive",
-        ]
-        .map(String::from),
-    );
-    if post.is_some() {
-        stages.push("Run the post hook".to_string());
-    }
-    progress.event(&Event::StagesPlanned { stages: &stages });
+    let hooks = Hooks::of(t, request, &id);
+    let mut stages = Stages::plan(&hooks, progress);
     for message in &skipped {
         log.line(&format!("warning: {message}"));
         progress.event(&Event::Warning { message });
     }
-    let mut stage = 0;
-    let mut next_stage = |log: &mut Log, text: &str| {
-        log.line(&format!("stage {}/{}: {text}", stage + 1, stages.len()));
-        progress.event(&Event::StageStarted { index: stage, text });
-        stage += 1;
-    };
-    let env = |status: &str| {
-        vec![
-            ("TRIPLICATE_ARCHIVE_KIND", kind.as_str().to_string()),
-            ("TRIPLICATE_ARCHIVE_ID", id.clone()),
-            ("TRIPLICATE_ARCHIVE_STATUS", status.to_string()),
-        ]
-    };
-    let work = Work { progress, cancel };
-
-    let mut result = match pre {
-        Some(pre) => {
-            next_stage(&mut log, "Running the pre hook");
-            hooks::run("pre", pre, &env("started"), timeout, &mut log, Some(cancel))
-        }
-        None => Ok(()),
-    };
     let mut manifest = Manifest {
         format: FORMAT.into(),
         version: VERSION,
@@ -166,69 +107,29 @@ pub fn create(
         folders: Vec::new(),
         files: Vec::new(),
     };
-    let stage_dir = dir.join(format!(".staging-{id}"));
-    let mut written = None;
-    if result.is_ok() {
-        result = (|| {
-            work.check_cancel()?;
-            next_stage(&mut log, "Collecting the files");
-            let sources = match chosen {
-                None => {
-                    manifest.sections = std::iter::once("core".to_string())
-                        .chain(request.sections.iter().cloned())
-                        .collect();
-                    config_sources(t, &request.sections, &stage_dir)?
-                }
-                Some(chosen) => {
-                    manifest.folders = chosen.keys().cloned().collect();
-                    chosen.into_values().flatten().collect()
-                }
-            };
-            work.check_cancel()?;
-            next_stage(&mut log, &format!("Hashing {} files", sources.len()));
-            hash_sources(&mut manifest, &sources, work)?;
-            next_stage(
-                &mut log,
-                &format!(
-                    "Writing {} files, {} bytes",
-                    manifest.files.len(),
-                    manifest.total_size()
-                ),
-            );
-            written = Some(write_archive(
-                &dir,
-                &manifest,
-                &sources,
-                request.compression,
-                work,
-            )?);
-            Ok(())
-        })();
-    }
-    let _ = fs::remove_dir_all(&stage_dir);
-    let status = match &result {
-        Ok(()) => "ok",
-        Err(ArchiveError::Cancelled) => "cancelled",
-        Err(_) => "failed",
-    };
-    if let Err(e) = &result {
-        log.line(&format!("failed: {e}"));
-    }
-    // `post` always runs, and is not cancelled: it puts things back.
-    let mut warnings = skipped;
-    if let Some(post) = post {
-        next_stage(&mut log, "Running the post hook");
-        if let Err(e) = hooks::run("post", post, &env(status), timeout, &mut log, None) {
-            let message = e.to_string();
-            log.line(&message);
-            progress.event(&Event::Warning { message: &message });
-            if result.is_ok() {
-                warnings.push(message);
-            }
+    let result = match hooks.pre {
+        Some(pre) => {
+            stages.start(&mut log, "Running the pre hook");
+            hooks.run("pre", pre, "started", &mut log, Some(cancel))
         }
-    }
-    result?;
-    let file = written.expect("written when the result is ok");
+        None => Ok(()),
+    };
+    let stage_dir = dir.join(format!(".staging-{id}"));
+    let work = Work { progress, cancel };
+    let written = result.and_then(|()| {
+        let mut build = Build {
+            t,
+            request,
+            log: &mut log,
+            stages: &mut stages,
+            work,
+        };
+        build.write(chosen, &dir, &stage_dir, &mut manifest)
+    });
+    let _ = fs::remove_dir_all(&stage_dir);
+    let mut warnings = skipped;
+    warnings.extend(hooks.post(&written, &mut stages, &mut log, progress));
+    let file = written?;
     let size = fs::metadata(&file)
         .map_err(io_err("cannot stat", &file))?
         .len();
@@ -241,6 +142,191 @@ pub fn create(
         log: log_file,
         warnings,
     })
+}
+
+/// What an archive of `request` takes: `None` for a config archive (its sections are
+/// checked), else the image folders chosen, by name; folders that cannot be read are
+/// noted in `skipped`.
+fn choose(
+    t: &Triplicate,
+    request: &Request,
+    skipped: &mut Vec<String>,
+) -> Result<Option<BTreeMap<String, Vec<Source>>>> {
+    match request.kind {
+        Kind::Config => {
+            for name in &request.sections {
+                section_sources(t, name)?;
+            }
+            Ok(None)
+        }
+        Kind::Images => {
+            let chosen = select_folders(image_folders_noting(t, skipped)?, &request.folders)?;
+            if chosen.values().all(Vec::is_empty) {
+                return Err(ArchiveError::Nothing(
+                    "the libraries hold no files (see `triplicate library list`)".into(),
+                ));
+            }
+            Ok(Some(chosen))
+        }
+    }
+}
+
+/// The hooks around an archive's making, and what they are told.
+struct Hooks<'a> {
+    pre: Option<&'a str>,
+    post: Option<&'a str>,
+    timeout: Duration,
+    kind: Kind,
+    id: &'a str,
+}
+
+impl<'a> Hooks<'a> {
+    fn of(t: &'a Triplicate, request: &Request, id: &'a str) -> Hooks<'a> {
+        let settings = &t.config.archive;
+        let (pre, post) = match request.no_hooks {
+            true => (None, None),
+            false => (settings.pre.as_deref(), settings.post.as_deref()),
+        };
+        Hooks {
+            pre,
+            post,
+            timeout: Duration::from_secs(settings.hook_timeout.unwrap_or(600)),
+            kind: request.kind,
+            id,
+        }
+    }
+
+    /// Runs hook `which`, told the archive's kind, id and `status`.
+    fn run(
+        &self,
+        which: &'static str,
+        command: &str,
+        status: &str,
+        log: &mut Log,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<()> {
+        let env = [
+            ("TRIPLICATE_ARCHIVE_KIND", self.kind.as_str().to_string()),
+            ("TRIPLICATE_ARCHIVE_ID", self.id.to_string()),
+            ("TRIPLICATE_ARCHIVE_STATUS", status.to_string()),
+        ];
+        hooks::run(which, command, &env, self.timeout, log, cancel)
+    }
+
+    /// Runs the `post` hook, told how the archive ended. It always runs, and is not
+    /// cancelled: it puts things back. Its failure, when the archive was made: a
+    /// warning.
+    fn post<T>(
+        &self,
+        result: &Result<T>,
+        stages: &mut Stages<'_>,
+        log: &mut Log,
+        progress: &dyn Progress,
+    ) -> Option<String> {
+        let status = match result {
+            Ok(_) => "ok",
+            Err(ArchiveError::Cancelled) => "cancelled",
+            Err(_) => "failed",
+        };
+        if let Err(e) = result {
+            log.line(&format!("failed: {e}"));
+        }
+        let post = self.post?;
+        stages.start(log, "Running the post hook");
+        let e = self.run("post", post, status, log, None).err()?;
+        let message = e.to_string();
+        log.line(&message);
+        progress.event(&Event::Warning { message: &message });
+        result.is_ok().then_some(message)
+    }
+}
+
+/// The stages of an archive's making, announced up front and started one by one.
+struct Stages<'a> {
+    count: usize,
+    next: usize,
+    progress: &'a dyn Progress,
+}
+
+impl<'a> Stages<'a> {
+    fn plan(hooks: &Hooks<'_>, progress: &'a dyn Progress) -> Stages<'a> {
+        let stages: Vec<String> = hooks
+            .pre
+            .map(|_| "Run the pre hook")
+            .into_iter()
+            .chain([
+                "Collect the files",
+                "Hash the files",
+                "Write and compress the archive",
+            ])
+            .chain(hooks.post.map(|_| "Run the post hook"))
+            .map(String::from)
+            .collect();
+        progress.event(&Event::StagesPlanned { stages: &stages });
+        Stages {
+            count: stages.len(),
+            next: 0,
+            progress,
+        }
+    }
+
+    fn start(&mut self, log: &mut Log, text: &str) {
+        log.line(&format!("stage {}/{}: {text}", self.next + 1, self.count));
+        self.progress.event(&Event::StageStarted {
+            index: self.next,
+            text,
+        });
+        self.next += 1;
+    }
+}
+
+/// The stages between the hooks: collect, hash, write.
+struct Build<'a, 'b> {
+    t: &'a Triplicate,
+    request: &'a Request,
+    log: &'a mut Log,
+    stages: &'a mut Stages<'b>,
+    work: Work<'a>,
+}
+
+impl Build<'_, '_> {
+    /// Collects the files (`chosen`, or the config's, staged in `stage_dir`), hashes
+    /// them into `manifest` and writes the archive into `dir`: its file.
+    fn write(
+        &mut self,
+        chosen: Option<BTreeMap<String, Vec<Source>>>,
+        dir: &Path,
+        stage_dir: &Path,
+        manifest: &mut Manifest,
+    ) -> Result<PathBuf> {
+        self.work.check_cancel()?;
+        self.stages.start(self.log, "Collecting the files");
+        let sources = match chosen {
+            None => {
+                manifest.sections = std::iter::once("core".to_string())
+                    .chain(self.request.sections.iter().cloned())
+                    .collect();
+                config_sources(self.t, &self.request.sections, stage_dir)?
+            }
+            Some(chosen) => {
+                manifest.folders = chosen.keys().cloned().collect();
+                chosen.into_values().flatten().collect()
+            }
+        };
+        self.work.check_cancel()?;
+        self.stages
+            .start(self.log, &format!("Hashing {} files", sources.len()));
+        hash_sources(manifest, &sources, self.work)?;
+        self.stages.start(
+            self.log,
+            &format!(
+                "Writing {} files, {} bytes",
+                manifest.files.len(),
+                manifest.total_size()
+            ),
+        );
+        write_archive(dir, manifest, &sources, self.request.compression, self.work)
+    }
 }
 
 /// The destinations as declared, without anything secret: no credential, identity or
