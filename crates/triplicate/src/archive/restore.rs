@@ -74,38 +74,68 @@ pub fn restore(t: &Triplicate, request: &RestoreRequest) -> Result<Restored> {
             });
         }
     }
-    let prefixes = selection(&manifest, request)?;
+    let plan = plan(t, &manifest, request)?;
+    let safety_archive = match plan.core_in_place {
+        true => Some(keep_current_config(t, request.confirmed)?),
+        false => None,
+    };
+    let (temps, bytes) = write_beside(t, &listed.file, &plan.targets)?;
+    let written = into_place(t, &temps)?;
+    Ok(Restored {
+        id: manifest.id.clone(),
+        written,
+        unchanged: plan.unchanged,
+        bytes,
+        safety_archive,
+    })
+}
+
+/// Where each archived file goes, planned before a byte is written.
+struct Plan {
+    /// Archive path → target, for the files not already in place.
+    targets: HashMap<String, Target>,
+    /// Files that already hold the archived bytes.
+    unchanged: usize,
+    /// config.toml or the catalog is replaced in place.
+    core_in_place: bool,
+}
+
+/// Plans the restore: each file the request asks for, its target, and whether it is
+/// there already. A file holding other bytes is in the way (unless `--force`).
+fn plan(t: &Triplicate, manifest: &Manifest, request: &RestoreRequest) -> Result<Plan> {
+    let prefixes = selection(manifest, request)?;
     let wanted =
         |path: &str| prefixes.is_empty() || prefixes.iter().any(|p| path.starts_with(p.as_str()));
-    // The plan: archive path → target, for files not already in place.
-    let mut plan: HashMap<String, Target> = HashMap::new();
-    let mut unchanged = 0;
-    let mut core_in_place = false;
+    let mut plan = Plan {
+        targets: HashMap::new(),
+        unchanged: 0,
+        core_in_place: false,
+    };
     let mut in_the_way = Vec::new();
     for f in manifest.files.iter().filter(|f| wanted(&f.path)) {
-        let Some(target) = target_of(t, &manifest, &f.path, request.to.as_deref())? else {
+        let Some(target) = target_of(t, manifest, &f.path, request.to.as_deref())? else {
             continue;
         };
-        if let Target::File(path) = &target {
-            if path.exists() {
+        match &target {
+            Target::File(path) if path.exists() => {
                 let same = fs::metadata(path).is_ok_and(|m| m.len() == f.size)
                     && File::open(path)
                         .and_then(|mut h| ContentHash::of_reader(&mut h))
                         .is_ok_and(|(h, _)| h.to_hex() == f.blake3);
                 if same {
-                    unchanged += 1;
+                    plan.unchanged += 1;
                     continue;
                 }
                 if request.to.is_none() && f.path == "core/config.toml" {
-                    core_in_place = true;
+                    plan.core_in_place = true;
                 } else if !request.force {
                     in_the_way.push(path.clone());
                 }
             }
-        } else {
-            core_in_place = true;
+            Target::File(_) => {}
+            Target::Catalog => plan.core_in_place = true,
         }
-        plan.insert(f.path.clone(), target);
+        plan.targets.insert(f.path.clone(), target);
     }
     if let Some(first) = in_the_way.first() {
         return Err(ArchiveError::Exists {
@@ -116,32 +146,42 @@ pub fn restore(t: &Triplicate, request: &RestoreRequest) -> Result<Restored> {
             },
         });
     }
-    let safety_archive = if core_in_place {
-        if !request.confirmed {
-            return Err(ArchiveError::NeedsConfirmation);
-        }
-        let kept = create(
-            t,
-            &Request {
-                kind: Kind::Config,
-                no_hooks: true,
-                ..Default::default()
-            },
-            &NoProgress,
-            &AtomicBool::new(false),
-        )?;
-        tracing::info!(id = %kept.id, "the current config was archived before the restore");
-        Some(kept.id)
-    } else {
-        None
-    };
+    Ok(plan)
+}
 
-    // Write every planned file under a temporary name, as the strict reader passes it.
+/// Archives the current config and catalog before they are replaced, once the
+/// request confirms it: the id of that archive.
+fn keep_current_config(t: &Triplicate, confirmed: bool) -> Result<String> {
+    if !confirmed {
+        return Err(ArchiveError::NeedsConfirmation);
+    }
+    let kept = create(
+        t,
+        &Request {
+            kind: Kind::Config,
+            no_hooks: true,
+            ..Default::default()
+        },
+        &NoProgress,
+        &AtomicBool::new(false),
+    )?;
+    tracing::info!(id = %kept.id, "the current config was archived before the restore");
+    Ok(kept.id)
+}
+
+/// Writes every planned file under a temporary name beside its target, as the strict
+/// reader passes it: the temporary files, and the bytes written. Nothing is left
+/// behind when the archive fails the reader.
+fn write_beside(
+    t: &Triplicate,
+    archive: &Path,
+    targets: &HashMap<String, Target>,
+) -> Result<(Vec<(PathBuf, Target)>, u64)> {
     let mut temps: Vec<(PathBuf, Target)> = Vec::new();
     let mut bytes = 0;
-    let input = File::open(&listed.file).map_err(io_err("cannot open", &listed.file))?;
+    let input = File::open(archive).map_err(io_err("cannot open", archive))?;
     let checked = check(input, &Limits::default(), &mut |_, path, data| {
-        let Some(target) = plan.get(path) else {
+        let Some(target) = targets.get(path) else {
             return Ok(());
         };
         let beside = match target {
@@ -165,26 +205,22 @@ pub fn restore(t: &Triplicate, request: &RestoreRequest) -> Result<Restored> {
         out.sync_all().map_err(io_err("cannot sync", &temp))?;
         Ok(())
     });
-    let fail = |temps: &[(PathBuf, Target)]| {
-        for (temp, _) in temps {
-            let _ = fs::remove_file(temp);
-        }
+    let error = match checked {
+        Ok(_) => return Ok((temps, bytes)),
+        Err(Failure::Rejected(reason)) => ArchiveError::Rejected {
+            path: archive.to_path_buf(),
+            reason,
+        },
+        Err(Failure::Visitor(e)) => e,
     };
-    match checked {
-        Ok(_) => {}
-        Err(Failure::Rejected(reason)) => {
-            fail(&temps);
-            return Err(ArchiveError::Rejected {
-                path: listed.file,
-                reason,
-            });
-        }
-        Err(Failure::Visitor(e)) => {
-            fail(&temps);
-            return Err(e);
-        }
-    }
-    // The whole archive passed: into place.
+    remove_temps(&temps);
+    Err(error)
+}
+
+/// Once the whole archive passed: each temporary file renamed into place (the catalog
+/// through SQLite's backup API). The files written; on a failure, the temporary files
+/// not yet in place are removed.
+fn into_place(t: &Triplicate, temps: &[(PathBuf, Target)]) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (i, (temp, target)) in temps.iter().enumerate() {
         let done = match target {
@@ -207,18 +243,18 @@ pub fn restore(t: &Triplicate, request: &RestoreRequest) -> Result<Restored> {
         match done {
             Ok(path) => written.push(path),
             Err(e) => {
-                fail(&temps[i..]);
+                remove_temps(&temps[i..]);
                 return Err(e);
             }
         }
     }
-    Ok(Restored {
-        id: manifest.id.clone(),
-        written,
-        unchanged,
-        bytes,
-        safety_archive,
-    })
+    Ok(written)
+}
+
+fn remove_temps(temps: &[(PathBuf, Target)]) {
+    for (temp, _) in temps {
+        let _ = fs::remove_file(temp);
+    }
 }
 
 /// The prefixes of the archive paths the request asks for (none: all of them).
