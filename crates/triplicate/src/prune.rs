@@ -12,6 +12,7 @@
 //! node (`grid.append_only`) refuses to prune at all.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Datelike, Local, TimeZone};
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::catalog::RunKind;
 use crate::catalog::{HistoryRow, Operation, now_ms};
+use crate::config::DestinationConfig;
 use crate::destination::{self, ErrorClass, WriteDestination, manifest};
 use crate::engine::{EngineError, select_destinations};
 use crate::home::Triplicate;
@@ -204,158 +206,223 @@ pub fn prune(
     let catalog = &t.catalog;
     let rows = catalog.history().map_err(EngineError::from)?;
     let current = catalog.current_photos().map_err(EngineError::from)?;
-    let kept_idx = kept_rows(&rows, policy, now_ms());
-
-    // A photo goes when it is not current and no row of any path keeps it.
-    let mut verdict: BTreeMap<i64, (bool, usize)> = BTreeMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        let keep = current.contains(&r.photo_id) || kept_idx.contains(&i);
-        let e = verdict.entry(r.photo_id).or_insert((false, i));
-        e.0 |= keep;
-        // Name it by its latest stretch.
-        if rows[e.1].until < r.until {
-            e.1 = i;
-        }
-    }
+    let verdict = verdicts(&rows, &current, &kept_rows(&rows, policy, now_ms()));
     let past = verdict.keys().filter(|id| !current.contains(id)).count() as u64;
 
     let run = run::new_id();
     if apply {
         run::begin(catalog, &run, RunKind::Prune).map_err(EngineError::from)?;
     }
-    let mut problems = Problems::new(progress);
-    let mut open: BTreeMap<String, Option<std::sync::Arc<dyn WriteDestination>>> = BTreeMap::new();
-    // Per destination id: what was removed there, for its tombstone manifest.
-    let mut gone: BTreeMap<String, Vec<manifest::Entry>> = BTreeMap::new();
+    let mut pruning = Pruning {
+        t,
+        run: &run,
+        selected: &selected,
+        apply,
+        problems: Problems::new(progress),
+        open: BTreeMap::new(),
+        gone: BTreeMap::new(),
+    };
     let mut removed = Vec::new();
-    let mut bytes = 0;
     for (&photo_id, &(keep, named)) in &verdict {
         if keep {
             continue;
         }
-        let (size, hash) = catalog
-            .photo_size_hash(photo_id)
-            .map_err(EngineError::from)?;
-        let copies: Vec<_> = catalog
-            .sources_of(photo_id)
-            .map_err(EngineError::from)?
-            .copies
-            .into_iter()
-            .filter_map(|(id, key)| {
-                selected
-                    .iter()
-                    .find(|d| d.id == id)
-                    .map(|d| ((*d).clone(), key))
-            })
-            .collect();
-        if copies.is_empty() {
-            continue;
-        }
-        let r = &rows[named];
-        let mut entry = PrunedPhoto {
-            library: r.library.clone(),
-            path: r.path.clone(),
-            until: r.until.unwrap_or_default(),
-            hash: hash.to_hex(),
-            size,
-            copies: Vec::new(),
-        };
-        for (d, key) in copies {
-            if apply {
-                let dest =
-                    open.entry(d.id.clone())
-                        .or_insert_with(|| match destination::open(&d) {
-                            Ok(dest) => Some(dest),
-                            Err(e) => {
-                                problems.report(Problem {
-                                    subject: format!("dest:{}", d.name),
-                                    message: format!("nothing was pruned at '{}': {e}", d.name),
-                                    class: e.class(),
-                                });
-                                None
-                            }
-                        });
-                let Some(dest) = dest else { continue };
-                let names = catalog
-                    .name_files_of(photo_id, &d.id)
-                    .map_err(EngineError::from)?;
-                let tombstones = gone.entry(d.id.clone()).or_default();
-                let removed = Removal {
-                    key: &key,
-                    size,
-                    hash: &hash,
-                };
-                if !removed.run(dest.as_ref(), &d.name, &names, tombstones, &mut problems) {
-                    continue;
-                }
-                let message = format!(
-                    "{}:{} as it was until {} (retention policy)",
-                    r.library,
-                    r.path,
-                    Local
-                        .timestamp_millis_opt(entry.until)
-                        .single()
-                        .map_or_else(|| "?".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                );
-                tracing::info!(destination = %d.name, "pruned {key}: {message}");
-                catalog
-                    .forget_pruned_copy(
-                        photo_id,
-                        &d.id,
-                        &Operation {
-                            run: &run,
-                            kind: "prune",
-                            dest: Some(&d.name),
-                            photo_id: Some(photo_id),
-                            path: Some(&key),
-                            bytes: Some(size),
-                            duration_ms: None,
-                            outcome: "removed",
-                            message: Some(&message),
-                        },
-                    )
-                    .map_err(EngineError::from)?;
-            }
-            bytes += size;
-            entry.copies.push((d.name.clone(), key));
-        }
-        if !entry.copies.is_empty() {
+        if let Some(entry) = pruning.photo(photo_id, &rows[named])? {
             removed.push(entry);
         }
     }
-    // Each destination says what left it, so that a catalog rebuilt from its
-    // manifests does not count those copies again.
-    for (id, entries) in gone {
-        let Some(Some(dest)) = open.get(&id) else {
-            continue;
-        };
-        let name = selected
-            .iter()
-            .find(|d| d.id == id)
-            .map_or(id.as_str(), |d| d.name.as_str());
-        if let Err(e) = write_tombstones(t, dest.as_ref(), &id, &run, &entries) {
-            problems.report(Problem {
-                subject: format!("dest:{name}"),
-                message: format!(
-                    "the copies were removed at '{name}', but the list of them could not be written there: {e}"
-                ),
-                class: e.class(),
-            });
-        }
-    }
+    pruning.write_tombstones();
     let report = PruneReport {
         dry_run: !apply,
         policy: *policy,
         past_photos: past,
         kept: past - removed.len() as u64,
+        bytes: removed.iter().map(|p| p.size * p.copies.len() as u64).sum(),
         removed,
-        bytes,
-        problems: problems.into_vec(),
+        problems: pruning.problems.into_vec(),
     };
     if apply {
         run::finish(catalog, &run, report.ok(), &report).map_err(EngineError::from)?;
     }
     Ok(report)
+}
+
+/// Per photo: whether it is kept, and the row it is named by (its latest stretch). A
+/// photo goes when it is not current and no row of any of its paths keeps it.
+fn verdicts(
+    rows: &[HistoryRow],
+    current: &HashSet<i64>,
+    kept: &HashSet<usize>,
+) -> BTreeMap<i64, (bool, usize)> {
+    let mut verdict: BTreeMap<i64, (bool, usize)> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let keep = current.contains(&r.photo_id) || kept.contains(&i);
+        let e = verdict.entry(r.photo_id).or_insert((false, i));
+        e.0 |= keep;
+        if rows[e.1].until < r.until {
+            e.1 = i;
+        }
+    }
+    verdict
+}
+
+/// One prune under way: the destinations it acts on, opened once each, and what left
+/// each of them.
+struct Pruning<'a> {
+    t: &'a Triplicate,
+    run: &'a str,
+    selected: &'a [&'a DestinationConfig],
+    /// Remove, or only say what would go.
+    apply: bool,
+    problems: Problems<'a>,
+    /// Per destination id: the destination, or `None` when it would not open.
+    open: BTreeMap<String, Option<Arc<dyn WriteDestination>>>,
+    /// Per destination id: what was removed there, for its tombstone manifest.
+    gone: BTreeMap<String, Vec<manifest::Entry>>,
+}
+
+impl Pruning<'_> {
+    /// Removes (or would remove) the copies of a photo no rule keeps at the selected
+    /// destinations; it is named by the history row `named`. `None` when no copy goes.
+    fn photo(
+        &mut self,
+        photo_id: i64,
+        named: &HistoryRow,
+    ) -> Result<Option<PrunedPhoto>, PruneError> {
+        let catalog = &self.t.catalog;
+        let (size, hash) = catalog
+            .photo_size_hash(photo_id)
+            .map_err(EngineError::from)?;
+        let copies: Vec<(&DestinationConfig, RelPath)> = catalog
+            .sources_of(photo_id)
+            .map_err(EngineError::from)?
+            .copies
+            .into_iter()
+            .filter_map(|(id, key)| {
+                let d = self.selected.iter().find(|d| d.id == id)?;
+                Some((*d, key))
+            })
+            .collect();
+        let mut entry = PrunedPhoto {
+            library: named.library.clone(),
+            path: named.path.clone(),
+            until: named.until.unwrap_or_default(),
+            hash: hash.to_hex(),
+            size,
+            copies: Vec::new(),
+        };
+        for (d, key) in copies {
+            let removal = Removal {
+                key: &key,
+                size,
+                hash: &hash,
+            };
+            if self.apply && !self.remove(d, photo_id, &removal, &entry)? {
+                continue;
+            }
+            entry.copies.push((d.name.clone(), key));
+        }
+        Ok((!entry.copies.is_empty()).then_some(entry))
+    }
+
+    /// Removes one copy of `entry` at `d`, and forgets it in the catalog: whether it
+    /// is gone.
+    fn remove(
+        &mut self,
+        d: &DestinationConfig,
+        photo_id: i64,
+        removal: &Removal<'_>,
+        entry: &PrunedPhoto,
+    ) -> Result<bool, PruneError> {
+        let Some(dest) = self.open(d) else {
+            return Ok(false);
+        };
+        let catalog = &self.t.catalog;
+        let names = catalog
+            .name_files_of(photo_id, &d.id)
+            .map_err(EngineError::from)?;
+        let tombstones = self.gone.entry(d.id.clone()).or_default();
+        if !removal.run(
+            dest.as_ref(),
+            &d.name,
+            &names,
+            tombstones,
+            &mut self.problems,
+        ) {
+            return Ok(false);
+        }
+        let until = Local
+            .timestamp_millis_opt(entry.until)
+            .single()
+            .map_or_else(|| "?".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let message = format!(
+            "{}:{} as it was until {until} (retention policy)",
+            entry.library, entry.path
+        );
+        tracing::info!(destination = %d.name, "pruned {}: {message}", removal.key);
+        catalog
+            .forget_pruned_copy(
+                photo_id,
+                &d.id,
+                &Operation {
+                    run: self.run,
+                    kind: "prune",
+                    dest: Some(&d.name),
+                    photo_id: Some(photo_id),
+                    path: Some(removal.key),
+                    bytes: Some(removal.size),
+                    duration_ms: None,
+                    outcome: "removed",
+                    message: Some(&message),
+                },
+            )
+            .map_err(EngineError::from)?;
+        Ok(true)
+    }
+
+    /// The destination `d`, opened at its first use; `None` (reported once) when it
+    /// would not open.
+    fn open(&mut self, d: &DestinationConfig) -> Option<Arc<dyn WriteDestination>> {
+        let problems = &mut self.problems;
+        self.open
+            .entry(d.id.clone())
+            .or_insert_with(|| match destination::open(d) {
+                Ok(dest) => Some(dest),
+                Err(e) => {
+                    problems.report(Problem {
+                        subject: format!("dest:{}", d.name),
+                        message: format!("nothing was pruned at '{}': {e}", d.name),
+                        class: e.class(),
+                    });
+                    None
+                }
+            })
+            .clone()
+    }
+
+    /// Each destination says what left it, so that a catalog rebuilt from its
+    /// manifests does not count those copies again.
+    fn write_tombstones(&mut self) {
+        for (id, entries) in &self.gone {
+            let Some(Some(dest)) = self.open.get(id) else {
+                continue;
+            };
+            let name = self
+                .selected
+                .iter()
+                .find(|d| &d.id == id)
+                .map_or(id.as_str(), |d| d.name.as_str());
+            if let Err(e) = write_tombstones(self.t, dest.as_ref(), id, self.run, entries) {
+                self.problems.report(Problem {
+                    subject: format!("dest:{name}"),
+                    message: format!(
+                        "the copies were removed at '{name}', but the list of them could not be written there: {e}"
+                    ),
+                    class: e.class(),
+                });
+            }
+        }
+    }
 }
 
 /// One copy to remove at a destination.
