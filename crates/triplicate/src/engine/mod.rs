@@ -185,12 +185,6 @@ pub fn backup(
             return Err(EngineError::NoDestinations);
         }
     }
-    let cancelled = || {
-        options
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-    };
     if config.libraries.is_empty() {
         return Err(EngineError::NoLibraries);
     }
@@ -214,7 +208,6 @@ pub fn backup(
         groups: &groups::GroupNames::default(),
     };
     let workers = options.jobs.unwrap_or(config.backup.jobs).max(1);
-    let mut scans = Vec::new();
     let mut planner = Planner {
         t,
         open: &open,
@@ -223,73 +216,20 @@ pub fn backup(
         queued: HashSet::new(),
         queue: &queue,
     };
-    let scanned: Result<(), EngineError> = std::thread::scope(|s| {
+    let scans = std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| {
-                while let Some(job) = queue.next() {
-                    // When stopping, leave the rest for the next run.
-                    if !cancelled()
-                        && let Err(e) = ctx.copy_photo(&job)
-                    {
-                        ctx.problem(Problem {
-                            subject: "catalog".into(),
-                            message: e.to_string(),
-                            class: ErrorClass::Transient,
-                        });
-                    }
-                    queue.done();
-                }
-            });
+            s.spawn(|| copy_jobs(&ctx, &queue, options));
         }
         // Whatever ends the planning (a full catalog disk, say), the workers are
         // released: they finish the jobs they hold and stop.
-        let mut plan = || -> Result<(), EngineError> {
-            let mut planning_error = None;
-            for lib in &config.libraries {
-                let mut on_recorded = |ids: &[i64]| {
-                    if planning_error.is_none()
-                        && let Err(e) = planner.plan_photos(ids)
-                    {
-                        planning_error = Some(e);
-                    }
-                };
-                let scan_options = scan::ScanOptions {
-                    settle: options.settle,
-                    complete: options.complete.clone(),
-                    run: Some(run.clone()),
-                    ..scan::ScanOptions::of(config)
-                };
-                match scan::scan_library(&t.catalog, lib, scan_options, progress, &mut on_recorded)
-                {
-                    Ok(report) => {
-                        problems.extend_reported(report.problems.iter().cloned());
-                        scans.push(report);
-                    }
-                    Err(scan::ScanError::Catalog(e)) => return Err(e.into()),
-                    Err(e) => problems.report(Problem {
-                        subject: format!("library:{}", lib.name),
-                        message: e.to_string(),
-                        class: ErrorClass::Transient,
-                    }),
-                }
-            }
-            if let Some(e) = planning_error {
-                return Err(e.into());
-            }
-            tracing::debug!(elapsed = ?started.elapsed(), "scanned");
-            planner.plan_everything_else()?;
-            tracing::debug!(elapsed = ?started.elapsed(), "planned");
-            Ok(())
-        };
-        let planned = plan();
+        let planned = scan_and_plan(t, options, &run, &mut planner, &mut problems);
         // The workers finish once the queue is empty and nobody can put a job back.
         match &planned {
-            Ok(()) => queue.planning_done(),
+            Ok(_) => queue.planning_done(),
             Err(_) => queue.abandon(),
         }
         planned
-    });
-    scanned?;
+    })?;
     problems.extend_reported(found.into_inner().unwrap_or_else(|p| p.into_inner()));
     tracing::debug!(elapsed = ?started.elapsed(), "copied");
 
@@ -305,27 +245,8 @@ pub fn backup(
     }
     tracing::debug!(elapsed = ?started.elapsed(), "manifests written");
 
-    // 4. Time to protected: only copies made now can have protected a photo.
-    if reports.iter().any(|r| r.copied + r.adopted > 0) {
-        let newly_protected = crate::policy::assess(&t.catalog, config)?.newly_protected;
-        t.catalog.set_protected(&newly_protected)?;
-    }
-    // A file that could not be read once stays a warning until it is backed up.
-    crate::scan::settle_unreadable_warnings(&t.catalog)?;
-    // Damage where this run's queries did not go is damage all the same.
-    let sound = if options.unattended {
-        t.catalog.check_sound_daily()
-    } else {
-        t.catalog.check_sound()
-    };
-    if let Err(e) = sound {
-        problems.report(Problem {
-            subject: "catalog".into(),
-            message: e.to_string(),
-            class: ErrorClass::Permanent,
-        });
-    }
-
+    // 4. What the copies changed.
+    after_copies(t, options, &reports, &mut problems)?;
     let report = BackupReport {
         run: run.clone(),
         scans,
@@ -339,6 +260,108 @@ pub fn backup(
     // A cold destination this run refreshed, or one now due a refresh.
     crate::cold::remind_cold(&t.catalog, &t.config)?;
     Ok(report)
+}
+
+/// A copy worker: takes jobs until the queue is done. When the run is cancelled, the
+/// rest is left for the next run.
+fn copy_jobs(ctx: &RunContext<'_>, queue: &queue::JobQueue, options: &BackupOptions) {
+    let cancelled = || {
+        options
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
+    while let Some(job) = queue.next() {
+        if !cancelled()
+            && let Err(e) = ctx.copy_photo(&job)
+        {
+            ctx.problem(Problem {
+                subject: "catalog".into(),
+                message: e.to_string(),
+                class: ErrorClass::Transient,
+            });
+        }
+        queue.done();
+    }
+}
+
+/// Scans every library, planning the copies of each batch of photos as it is
+/// recorded, then plans everything else that lacks a copy: the scans' reports.
+fn scan_and_plan(
+    t: &Triplicate,
+    options: &BackupOptions,
+    run: &str,
+    planner: &mut Planner<'_>,
+    problems: &mut Problems<'_>,
+) -> Result<Vec<scan::ScanReport>, EngineError> {
+    let config = &t.config;
+    let progress = planner.progress;
+    let mut scans = Vec::new();
+    let mut planning_error = None;
+    for lib in &config.libraries {
+        let mut on_recorded = |ids: &[i64]| {
+            if planning_error.is_none()
+                && let Err(e) = planner.plan_photos(ids)
+            {
+                planning_error = Some(e);
+            }
+        };
+        let scan_options = scan::ScanOptions {
+            settle: options.settle,
+            complete: options.complete.clone(),
+            run: Some(run.to_string()),
+            ..scan::ScanOptions::of(config)
+        };
+        match scan::scan_library(&t.catalog, lib, scan_options, progress, &mut on_recorded) {
+            Ok(report) => {
+                problems.extend_reported(report.problems.iter().cloned());
+                scans.push(report);
+            }
+            Err(scan::ScanError::Catalog(e)) => return Err(e.into()),
+            Err(e) => problems.report(Problem {
+                subject: format!("library:{}", lib.name),
+                message: e.to_string(),
+                class: ErrorClass::Transient,
+            }),
+        }
+    }
+    if let Some(e) = planning_error {
+        return Err(e.into());
+    }
+    tracing::debug!("scanned");
+    planner.plan_everything_else()?;
+    tracing::debug!("planned");
+    Ok(scans)
+}
+
+/// What a run's copies changed: the photos they protected (time to protected counts
+/// only copies made now), the unreadable-file warnings they settle, and a check of the
+/// catalog, since damage where this run's queries did not go is damage all the same.
+fn after_copies(
+    t: &Triplicate,
+    options: &BackupOptions,
+    reports: &[DestinationReport],
+    problems: &mut Problems<'_>,
+) -> Result<(), EngineError> {
+    if reports.iter().any(|r| r.copied + r.adopted > 0) {
+        let newly_protected = crate::policy::assess(&t.catalog, &t.config)?.newly_protected;
+        t.catalog.set_protected(&newly_protected)?;
+    }
+    // A file that could not be read once stays a warning until it is backed up.
+    crate::scan::settle_unreadable_warnings(&t.catalog)?;
+    let sound = if options.unattended {
+        t.catalog.check_sound_daily()
+    } else {
+        t.catalog.check_sound()
+    };
+    if let Err(e) = sound {
+        problems.report(Problem {
+            subject: "catalog".into(),
+            message: e.to_string(),
+            class: ErrorClass::Permanent,
+        });
+    }
+    Ok(())
 }
 
 /// Warning kinds that an open destination has overcome.
