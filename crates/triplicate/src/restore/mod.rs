@@ -226,37 +226,40 @@ pub fn restore(
     }
     let patterns = Patterns::new(&options.globs)
         .map_err(|(pattern, message)| RestoreError::BadGlob { pattern, message })?;
-    let configured: Vec<_> = match &options.destination {
-        Some(name) => vec![
-            t.config
-                .destination(name)
-                .ok_or_else(|| EngineError::UnknownDestination(name.clone()))?,
-        ],
-        None => t.config.destinations.iter().collect(),
-    };
-    let mut report = RestoreReport {
-        to: options.to.clone(),
-        ..Default::default()
-    };
-    let mut problems = Problems::new(progress);
-    // Open what can be read; say why the others cannot.
-    let mut sources = Sources::default();
-    for d in configured {
-        match destination::open_read(d) {
-            Ok(r) => {
-                sources.readable.insert(d.id.clone(), r);
-                sources.order.push(d.id.clone());
-            }
-            Err(e) => tracing::info!(destination = %d.name, "not used for restore: {e}"),
-        }
-    }
-    let several_libraries = t.config.libraries.len() > 1;
+    let sources = Sources::open(t, options.destination.as_deref())?;
     let names = match options.as_of {
         Some(at) => t.catalog.names_as_of(at),
         None => t.catalog.names_to_restore(),
     }
     .map_err(EngineError::from)?;
-    let selected: Vec<&NamedPhoto> = names
+    let selected = select(&names, options, &patterns);
+    let unmatched = patterns.unmatched(&names);
+    if !unmatched.is_empty() {
+        return Err(RestoreError::NoMatch(unmatched));
+    }
+    let mut report = RestoreReport {
+        to: options.to.clone(),
+        selected: selected.len() as u64,
+        ..Default::default()
+    };
+    if options.list {
+        report.bytes = selected.iter().map(|n| n.size).sum();
+        report.listed = list(t, &selected, &sources)?;
+    } else {
+        restore_selected(t, options, &selected, sources, &mut report, progress)?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The names the options select: in the date range, deleted if asked, matching the
+/// patterns.
+fn select<'n>(
+    names: &'n [NamedPhoto],
+    options: &RestoreOptions,
+    patterns: &Patterns,
+) -> Vec<&'n NamedPhoto> {
+    names
         .iter()
         .filter(|n| {
             let day = n
@@ -271,37 +274,49 @@ pub fn restore(
             };
             in_range && (!options.deleted || !n.in_library) && patterns.matches(n)
         })
-        .collect();
-    let unmatched = patterns.unmatched(&names);
-    if !unmatched.is_empty() {
-        return Err(RestoreError::NoMatch(unmatched));
+        .collect()
+}
+
+/// What `--list` shows of each selected photo: where it would be restored from.
+fn list(
+    t: &Triplicate,
+    selected: &[&NamedPhoto],
+    sources: &Sources,
+) -> Result<Vec<Listed>, RestoreError> {
+    let mut listed = Vec::with_capacity(selected.len());
+    for n in selected {
+        let copies = t
+            .catalog
+            .sources_of(n.photo_id)
+            .map_err(EngineError::from)?
+            .copies;
+        let from = sources
+            .order
+            .iter()
+            .find(|id| copies.iter().any(|(d, _)| d == *id))
+            .map(|id| sources.readable[id].name().to_string());
+        listed.push(Listed {
+            library: n.library.clone(),
+            path: n.path.clone(),
+            size: n.size,
+            captured: n.captured.clone(),
+            deleted: !n.in_library,
+            from,
+        });
     }
-    if options.list {
-        report.selected = selected.len() as u64;
-        report.bytes = selected.iter().map(|n| n.size).sum();
-        for n in selected {
-            let copies = t
-                .catalog
-                .sources_of(n.photo_id)
-                .map_err(EngineError::from)?
-                .copies;
-            let from = sources
-                .order
-                .iter()
-                .find(|id| copies.iter().any(|(d, _)| d == *id))
-                .map(|id| sources.readable[id].name().to_string());
-            report.listed.push(Listed {
-                library: n.library.clone(),
-                path: n.path.clone(),
-                size: n.size,
-                captured: n.captured.clone(),
-                deleted: !n.in_library,
-                from,
-            });
-        }
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
-    }
+    Ok(listed)
+}
+
+/// Restores the selected photos into `options.to`, several at once (each is a read,
+/// a write and a read-back, mostly waiting), and reports each failure.
+fn restore_selected(
+    t: &Triplicate,
+    options: &RestoreOptions,
+    selected: &[&NamedPhoto],
+    sources: Sources,
+    report: &mut RestoreReport,
+    progress: &dyn Progress,
+) -> Result<(), RestoreError> {
     if std::fs::metadata(&options.to).is_ok_and(|m| !m.is_dir()) {
         return Err(RestoreError::NotAFolder(options.to.clone()));
     }
@@ -311,15 +326,14 @@ pub fn restore(
             source: Box::new(source),
         }
     })?;
-    report.selected = selected.len() as u64;
     progress.event(&Event::WorkPlanned {
         dest: BAR,
         files: selected.len() as u64,
         bytes: selected.iter().map(|n| n.size).sum(),
     });
-
-    // Several photos at once: each is a read, a write and a read-back, mostly waiting.
-    let shared = std::sync::Mutex::new((&mut report, &mut problems));
+    let several_libraries = t.config.libraries.len() > 1;
+    let mut problems = Problems::new(progress);
+    let shared = std::sync::Mutex::new((&mut *report, &mut problems));
     crate::parallel::for_each(options.jobs, selected.iter(), |photo| {
         let key = if several_libraries {
             RelPath::new(photo.library.clone().into_bytes())
@@ -333,28 +347,7 @@ pub fn restore(
         {
             let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
             let (report, problems) = &mut *guard;
-            match outcome {
-                Ok(Outcome::Restored { renamed }) => {
-                    report.restored += 1;
-                    report.renamed += u64::from(renamed);
-                    report.bytes += photo.size;
-                }
-                Ok(Outcome::AlreadyThere) => report.already_there += 1,
-                Ok(Outcome::Skipped) => report.skipped += 1,
-                // Said once for the destination, below.
-                Err(Failure::OnlyOnStopped) => report.failed += 1,
-                Err(Failure::Other(why)) => {
-                    report.failed += 1;
-                    problems.report(Problem {
-                        subject: format!("{}:{}", photo.library, photo.path),
-                        message: format!(
-                            "{}:{} could not be restored: {why}",
-                            photo.library, photo.path
-                        ),
-                        class: ErrorClass::Permanent,
-                    });
-                }
-            }
+            report.count(photo, outcome, problems);
         }
         progress.event(&Event::WorkBytes {
             dest: BAR,
@@ -374,8 +367,40 @@ pub fn restore(
         });
     }
     report.problems = problems.into_vec();
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(())
+}
+
+impl RestoreReport {
+    /// Counts how restoring `photo` ended; a failure of its own is reported (one of a
+    /// destination put out of action is said once for the destination).
+    fn count(
+        &mut self,
+        photo: &NamedPhoto,
+        outcome: Result<Outcome, Failure>,
+        problems: &mut Problems<'_>,
+    ) {
+        match outcome {
+            Ok(Outcome::Restored { renamed }) => {
+                self.restored += 1;
+                self.renamed += u64::from(renamed);
+                self.bytes += photo.size;
+            }
+            Ok(Outcome::AlreadyThere) => self.already_there += 1,
+            Ok(Outcome::Skipped) => self.skipped += 1,
+            Err(Failure::OnlyOnStopped) => self.failed += 1,
+            Err(Failure::Other(why)) => {
+                self.failed += 1;
+                problems.report(Problem {
+                    subject: format!("{}:{}", photo.library, photo.path),
+                    message: format!(
+                        "{}:{} could not be restored: {why}",
+                        photo.library, photo.path
+                    ),
+                    class: ErrorClass::Permanent,
+                });
+            }
+        }
+    }
 }
 
 /// The destinations a restore reads from: those that could be opened, by id, in the
@@ -385,6 +410,32 @@ struct Sources {
     readable: HashMap<String, Arc<dyn ReadDestination>>,
     order: Vec<String>,
     stopped: Stopped,
+}
+
+impl Sources {
+    /// Opens the destination named (or every one) for reading; one that cannot be read
+    /// is left out, and the log says why.
+    fn open(t: &Triplicate, only: Option<&str>) -> Result<Sources, RestoreError> {
+        let configured: Vec<_> = match only {
+            Some(name) => vec![
+                t.config
+                    .destination(name)
+                    .ok_or_else(|| EngineError::UnknownDestination(name.to_string()))?,
+            ],
+            None => t.config.destinations.iter().collect(),
+        };
+        let mut sources = Sources::default();
+        for d in configured {
+            match destination::open_read(d) {
+                Ok(r) => {
+                    sources.readable.insert(d.id.clone(), r);
+                    sources.order.push(d.id.clone());
+                }
+                Err(e) => tracing::info!(destination = %d.name, "not used for restore: {e}"),
+            }
+        }
+        Ok(sources)
+    }
 }
 
 /// Destinations put out of action during a restore (no key, unplugged): by name, why,
