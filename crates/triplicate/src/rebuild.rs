@@ -9,14 +9,14 @@
 //! so `status` and `restore` work at once and `backup` picks up where it was. An
 //! existing catalog is moved aside (`catalog.db.before-rebuild-<time>`), never deleted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::catalog::{Catalog, CatalogError};
-use crate::config::Config;
+use crate::config::{Config, DestinationConfig};
 use crate::destination::{self, ErrorClass, META_DIR, manifest};
 use crate::home::Home;
 use crate::progress::{Event, Problem, Problems, Progress};
@@ -98,54 +98,116 @@ pub fn rebuild(
     config: &Config,
     progress: &dyn Progress,
 ) -> Result<RebuildReport, RebuildError> {
-    let mut report = RebuildReport {
-        previous: move_aside(&home.catalog)?,
-        ..Default::default()
+    let mut r = Rebuild {
+        report: RebuildReport {
+            previous: move_aside(&home.catalog)?,
+            ..Default::default()
+        },
+        catalog: Catalog::open(&home.catalog)?,
+        problems: Problems::new(progress),
+        history: crate::catalog::Stretches::default(),
+        progress,
     };
-    let catalog = Catalog::open(&home.catalog)?;
-    let mut problems = Problems::new(progress);
-    let mut history = crate::catalog::Stretches::default();
     for d in &config.destinations {
+        r.destination(d)?;
+    }
+    // What each name held when, as the manifests tell it.
+    r.catalog.replace_history(&r.history)?;
+    r.report.problems = r.problems.into_vec();
+    Ok(r.report)
+}
+
+/// A rebuild under way: the fresh catalog, what it found so far.
+struct Rebuild<'p> {
+    report: RebuildReport,
+    catalog: Catalog,
+    problems: Problems<'p>,
+    history: crate::catalog::Stretches,
+    progress: &'p dyn Progress,
+}
+
+/// A manifest line, with the manifest it came from.
+type Listed = (RelPath, manifest::Entry);
+
+impl Rebuild<'_> {
+    /// Records the copies one destination's manifests list and it still holds. A
+    /// destination that cannot be opened or listed is a problem: its copies stay out.
+    fn destination(&mut self, d: &DestinationConfig) -> Result<(), RebuildError> {
+        let prefix = RelPath::new(format!("{META_DIR}/manifests").into_bytes()).expect("clean");
         let dest = match destination::open_read(d) {
             Ok(dest) => dest,
             Err(e) => {
-                problems.report(Problem {
-                        subject: format!("dest:{}", d.name),
-                        message: format!("{e}; its copies are not in the rebuilt catalog (run `catalog rebuild` again when it is back)"),
-                        class: e.class(),
-                    });
-                continue;
+                self.problems.report(Problem {
+                    subject: format!("dest:{}", d.name),
+                    message: format!("{e}; its copies are not in the rebuilt catalog (run `catalog rebuild` again when it is back)"),
+                    class: e.class(),
+                });
+                return Ok(());
             }
         };
-        report.destinations += 1;
-        let prefix = RelPath::new(format!("{META_DIR}/manifests").into_bytes()).expect("clean");
-        let mut manifests = match dest.list(Some(&prefix)) {
-            Ok(m) => m,
+        // The manifests, and what the destination holds, to count only the copies that
+        // are there.
+        let listing = dest
+            .list(Some(&prefix))
+            .and_then(|manifests| Ok((manifests, held(dest.as_ref())?)));
+        let (manifests, held) = match listing {
+            Ok(listing) => listing,
             Err(e) => {
-                problems.report(Problem {
+                self.problems.report(Problem {
                     subject: format!("dest:{}", d.name),
                     message: e.to_string(),
                     class: e.class(),
                 });
-                continue;
+                return Ok(());
             }
         };
-        // What the destination holds, to count only the copies that are there.
-        let held = match held(dest.as_ref()) {
-            Ok(held) => held,
-            Err(e) => {
-                problems.report(Problem {
+        self.report.destinations += 1;
+        let listed = self.read_manifests(d, dest.as_ref(), manifests);
+        for (_, e) in &listed {
+            self.history.learn(e);
+        }
+        let there = |e: &manifest::Entry| {
+            held.get(&e.path)
+                .is_some_and(|&size| size == e.size || e.stored_blake3.is_some())
+        };
+        let finals = final_places(&listed);
+        for &i in &finals {
+            let (key, e) = &listed[i];
+            if !there(e) {
+                self.report.not_found += 1;
+                self.problems.report(Problem {
                     subject: format!("dest:{}", d.name),
-                    message: e.to_string(),
-                    class: e.class(),
+                    message: format!(
+                        "destination '{}': manifest {key} lists {}, which is not there; not counted (the next backup copies the photo again)",
+                        d.name, e.path
+                    ),
+                    class: ErrorClass::Permanent,
                 });
-                continue;
             }
+        }
+        let entries: Vec<manifest::Entry> = listed.into_iter().map(|(_, e)| e).collect();
+        let finals: HashSet<usize> = finals.into_iter().collect();
+        let found = |i: usize, e: &manifest::Entry| {
+            (e.copy_of.is_some() || finals.contains(&i)) && there(e)
         };
-        // Every line of every manifest, oldest first (names start with the time).
-        let mut listed: Vec<(RelPath, manifest::Entry)> = Vec::new();
+        let (copies, names) = self.catalog.record_manifest(&d.id, &entries, &found)?;
+        self.report.copies += copies as u64;
+        self.report.names += names as u64;
+        Ok(())
+    }
+
+    /// Every line of every manifest of this destination, oldest first (names start with
+    /// the time). A manifest of another destination, an unreadable one and each bad line
+    /// are problems, and skipped.
+    fn read_manifests(
+        &mut self,
+        d: &DestinationConfig,
+        dest: &dyn destination::ReadDestination,
+        mut manifests: Vec<destination::ObjectMeta>,
+    ) -> Vec<Listed> {
+        let mut listed: Vec<Listed> = Vec::new();
         manifests.sort_by(|a, b| a.key.file_name().cmp(b.key.file_name()));
-        progress.event(&Event::WorkPlanned {
+        self.progress.event(&Event::WorkPlanned {
             dest: &d.name,
             files: manifests.len() as u64,
             bytes: manifests.iter().map(|m| m.size).sum(),
@@ -168,88 +230,60 @@ pub fn rebuild(
             match parsed {
                 Ok(m2) if m2.header.destination == d.id => {
                     for bad in &m2.bad {
-                        report.bad_lines += 1;
-                        problems.report(problem(format!(
+                        self.report.bad_lines += 1;
+                        self.problems.report(problem(format!(
                             "destination '{}': manifest {} line {}: {}; that line is skipped (`verify --dest {}` then `backup` make sure its photo has its copy)",
                             d.name, m.key, bad.line, bad.message, d.name
                         )));
                     }
                     listed.extend(m2.entries.into_iter().map(|e| (m.key.clone(), e)));
-                    report.manifests += 1;
+                    self.report.manifests += 1;
                 }
-                Ok(m2) => problems.report(problem(format!(
+                Ok(m2) => self.problems.report(problem(format!(
                     "destination '{}': manifest {} belongs to destination {}, not this one; skipped",
                     d.name, m.key, m2.header.destination
                 ))),
-                Err(why) => problems.report(problem(format!(
+                Err(why) => self.problems.report(problem(format!(
                     "destination '{}': manifest {} is unreadable: {why}; skipped",
                     d.name, m.key
                 ))),
             }
-            progress.event(&Event::WorkBytes {
+            self.progress.event(&Event::WorkBytes {
                 dest: &d.name,
                 bytes: m.size,
             });
-            progress.event(&Event::WorkDone {
+            self.progress.event(&Event::WorkDone {
                 dest: &d.name,
                 ok: true,
             });
         }
-        // Later runs win: where each photo's copy is in the end (a version moved aside
-        // is listed again at its new place; a pruned one is listed as removed). Only
-        // that last place is looked for at the destination.
-        // Lines of a content's other names (each a file of its own) are looked for
-        // where they say.
-        let mut last: HashMap<&str, usize> = HashMap::new();
-        for (_, e) in &listed {
-            history.learn(e);
-        }
-        for (i, (_, e)) in listed.iter().enumerate() {
-            if e.copy_of.is_some() || e.until.is_some() {
-                continue;
-            }
-            if !e.removed {
-                last.insert(&e.blake3, i);
-            } else if last
-                .get(e.blake3.as_str())
-                .is_some_and(|&j| listed[j].1.path == e.path)
-            {
-                last.remove(e.blake3.as_str());
-            }
-        }
-        let there = |e: &manifest::Entry| {
-            held.get(&e.path)
-                .is_some_and(|&size| size == e.size || e.stored_blake3.is_some())
-        };
-        let mut finals: Vec<usize> = last.values().copied().collect();
-        finals.sort_unstable();
-        for &i in &finals {
-            let (key, e) = &listed[i];
-            if !there(e) {
-                report.not_found += 1;
-                problems.report(Problem {
-                    subject: format!("dest:{}", d.name),
-                    message: format!(
-                        "destination '{}': manifest {key} lists {}, which is not there; not counted (the next backup copies the photo again)",
-                        d.name, e.path
-                    ),
-                    class: ErrorClass::Permanent,
-                });
-            }
-        }
-        let entries: Vec<manifest::Entry> = listed.into_iter().map(|(_, e)| e).collect();
-        let finals: std::collections::HashSet<usize> = finals.into_iter().collect();
-        let found = |i: usize, e: &manifest::Entry| {
-            (e.copy_of.is_some() || finals.contains(&i)) && there(e)
-        };
-        let (copies, names) = catalog.record_manifest(&d.id, &entries, &found)?;
-        report.copies += copies as u64;
-        report.names += names as u64;
+        listed
     }
-    // What each name held when, as the manifests tell it.
-    catalog.replace_history(&history)?;
-    report.problems = problems.into_vec();
-    Ok(report)
+}
+
+/// Where each photo's copy is in the end, as indexes into `listed`, in order. Later runs
+/// win: a version moved aside is listed again at its new place; a pruned one is listed
+/// as removed. Only that last place is looked for at the destination. Lines of a
+/// content's other names (each a file of its own) are looked for where they say, and
+/// are not among these.
+fn final_places(listed: &[Listed]) -> Vec<usize> {
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, (_, e)) in listed.iter().enumerate() {
+        if e.copy_of.is_some() || e.until.is_some() {
+            continue;
+        }
+        if !e.removed {
+            last.insert(&e.blake3, i);
+        } else if last
+            .get(e.blake3.as_str())
+            .is_some_and(|&j| listed[j].1.path == e.path)
+        {
+            last.remove(e.blake3.as_str());
+        }
+    }
+    let mut finals: Vec<usize> = last.values().copied().collect();
+    finals.sort_unstable();
+    finals
 }
 
 /// Every file the destination holds, with its size: the photos, and the earlier

@@ -61,6 +61,16 @@ pub struct Card {
     pub unreadable: Vec<(RelPath, String)>,
 }
 
+impl Card {
+    /// The card's name when none is given: its folder's, or "card".
+    pub fn label(&self) -> String {
+        self.root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "card".into())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CardError {
     #[error("card {}: {source} (is it inserted and mounted?)", path.display())]

@@ -100,47 +100,21 @@ pub fn ingest(
     progress: &dyn Progress,
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
-    let settings = &t.config.ingest;
     let library = pick_library(t, options)?;
     let layout = match options.template.as_deref() {
         Some(template) => Layout::parse(template).map_err(|e| IngestError::Usage(e.to_string()))?,
-        None => settings.template.value().clone(),
+        None => t.config.ingest.template.value().clone(),
     };
     let card = card::read_card(&options.card)?;
-    let label = options.label.clone().unwrap_or_else(|| {
-        card.root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "card".into())
-    });
-    if std::fs::metadata(&library.path).is_ok_and(|m| m.dev() == card.device)
-        && card.root.starts_with(&library.path)
-    {
-        return Err(IngestError::Usage(format!(
-            "the card {} is inside library '{}': ingest copies a card into a library",
-            card.root.display(),
-            library.name
-        )));
-    }
+    let label = options.label.clone().unwrap_or_else(|| card.label());
+    refuse_card_inside_library(&card, &library)?;
     let run = run::new_id();
     run::begin(&t.catalog, &run, RunKind::Ingest)?;
     let mut problems = Problems::new(progress);
 
-    // The library is written like a destination: atomic, never replacing, read back.
-    std::fs::create_dir_all(&library.path)
-        .map_err(|e| IngestError::Usage(format!("library {}: {e}", library.path.display())))?;
-    let library_dest = LocalDestination::plain_folder(&library.name, &library.path)
-        .map_err(|e| IngestError::Usage(e.to_string()))?;
+    let library_dest = open_library(&library)?;
     // The devices as the coverage rule sees them, the card's included.
     let devices = crate::policy::Devices::locate(&t.catalog, &t.config)?;
-    let library_device = devices
-        .libraries
-        .get(&library.name)
-        .map(|d| d.id.clone())
-        .unwrap_or_else(|| DeviceId(format!("lib:{}", library.name)));
-    let card_device = crate::device::of_path(&card.root)
-        .map(|d| d.id)
-        .unwrap_or_else(|_| DeviceId(format!("card:{}", card.device)));
     let writers = open_writers(t, options, &devices, &mut problems)?;
     let mut plans = plan(
         &card,
@@ -148,22 +122,11 @@ pub fn ingest(
         options.job.as_deref().unwrap_or(""),
         &t.config.scan.zone(),
     );
-    let files = card.files.len() as u64;
-    let bytes = card.files.iter().map(|f| f.size).sum();
-    progress.event(&Event::WorkPlanned {
-        dest: &library.name,
-        files,
-        bytes,
-    });
-    for w in &writers {
-        progress.event(&Event::WorkPlanned {
-            dest: &w.config.name,
-            files,
-            bytes,
-        });
-    }
+    announce(progress, &library, &writers, &card);
 
-    // Copy, several files at once.
+    let card_device = crate::device::of_path(&card.root)
+        .map(|d| d.id)
+        .unwrap_or_else(|_| DeviceId(format!("card:{}", card.device)));
     let ctx = Context {
         t,
         run: &run,
@@ -179,10 +142,123 @@ pub fn ingest(
     for (p, suffix) in plans.iter_mut().zip(suffixes) {
         p.group = suffix;
     }
+    let jobs = options.jobs.unwrap_or(t.config.backup.jobs);
+    let outcomes = copy_all(&ctx, &plans, jobs, &mut problems)?;
+
+    // The verdict, from what was proven.
+    let manifests = write_manifests(
+        &library,
+        &library_dest,
+        &writers,
+        &plans,
+        &outcomes,
+        &mut problems,
+    );
+    let (file_copies, verdict) = judge(&ctx, &devices, &card_device, &plans, &outcomes, &card);
+    let report = IngestReport {
+        run: run.clone(),
+        card: card.root.display().to_string(),
+        label,
+        layouts: card.layouts.clone(),
+        library: library.name.clone(),
+        files: card.files.len() as u64,
+        bytes: card.files.iter().map(|f| f.size).sum(),
+        copied: outcomes.iter().filter(|o| o.copied).count() as u64,
+        already: outcomes.iter().filter(|o| o.already).count() as u64,
+        culled: outcomes.iter().filter(|o| o.culled).count() as u64,
+        destinations: writers
+            .iter()
+            .map(|w| w.report.lock().unwrap().clone())
+            .chain(destinations_not_open(t, options, &writers))
+            .collect(),
+        file_copies,
+        verdict,
+        manifests,
+        problems: problems.into_vec(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    run::finish(&t.catalog, &run, report.verdict.safe, &report)?;
+    Ok(report)
+}
+
+/// Opens the library to be written like a destination: atomic, never replacing, read
+/// back.
+fn open_library(library: &LibraryConfig) -> Result<LocalDestination, IngestError> {
+    std::fs::create_dir_all(&library.path)
+        .map_err(|e| IngestError::Usage(format!("library {}: {e}", library.path.display())))?;
+    LocalDestination::plain_folder(&library.name, &library.path)
+        .map_err(|e| IngestError::Usage(e.to_string()))
+}
+
+/// The verdict, from what was proven: each file's copies and whether the card may be
+/// formatted.
+fn judge(
+    ctx: &Context,
+    devices: &crate::policy::Devices,
+    card_device: &DeviceId,
+    plans: &[Planned],
+    outcomes: &[Outcome],
+    card: &Card,
+) -> (Vec<IngestedFile>, Verdict) {
+    let library = ctx.library;
+    let library_device = devices
+        .libraries
+        .get(&library.name)
+        .map(|d| d.id.clone())
+        .unwrap_or_else(|| DeviceId(format!("lib:{}", library.name)));
+    let settings = &ctx.t.config.ingest;
+    let judged = Judged {
+        library,
+        media: ctx
+            .t
+            .config
+            .library(&library.name)
+            .map_or(MediaKind::Ssd, |l| l.media),
+        library_device: &library_device,
+        card_device,
+        writers: ctx.writers,
+        needed: settings.safe_copies.max(settings.safe_devices),
+    };
+    verdict::judge(&judged, plans, outcomes, &card.unreadable)
+}
+
+/// Refuses a card that is a folder inside the library it would be copied into.
+fn refuse_card_inside_library(card: &Card, library: &LibraryConfig) -> Result<(), IngestError> {
+    if std::fs::metadata(&library.path).is_ok_and(|m| m.dev() == card.device)
+        && card.root.starts_with(&library.path)
+    {
+        return Err(IngestError::Usage(format!(
+            "the card {} is inside library '{}': ingest copies a card into a library",
+            card.root.display(),
+            library.name
+        )));
+    }
+    Ok(())
+}
+
+/// Tells the progress display how much each place (the library, every destination) is
+/// to receive.
+fn announce(progress: &dyn Progress, library: &LibraryConfig, writers: &[Writer], card: &Card) {
+    let files = card.files.len() as u64;
+    let bytes = card.files.iter().map(|f| f.size).sum();
+    let places = std::iter::once(library.name.as_str())
+        .chain(writers.iter().map(|w| w.config.name.as_str()));
+    for dest in places {
+        progress.event(&Event::WorkPlanned { dest, files, bytes });
+    }
+}
+
+/// Copies every planned file, several at once; a file's own failures become problems,
+/// a catalog failure stops the work.
+fn copy_all(
+    ctx: &Context,
+    plans: &[Planned],
+    jobs: usize,
+    problems: &mut Problems,
+) -> Result<Vec<Outcome>, IngestError> {
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; plans.len()]);
     let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
-    let jobs = options.jobs.unwrap_or(t.config.backup.jobs);
     crate::parallel::for_each(jobs, plans.iter().enumerate(), |(i, planned)| {
         match ctx.ingest_file(planned, &found) {
             Ok(outcome) => {
@@ -201,61 +277,10 @@ pub fn ingest(
     for p in found.into_inner().unwrap() {
         problems.report(p);
     }
-
-    // The verdict, from what was proven.
-    let outcomes: Vec<Outcome> = outcomes
+    Ok(outcomes
         .into_inner()
         .unwrap()
         .into_iter()
         .map(|o| o.unwrap_or_default())
-        .collect();
-    let manifests = write_manifests(
-        &library,
-        &library_dest,
-        &writers,
-        &plans,
-        &outcomes,
-        &mut problems,
-    );
-    let needed = settings.safe_copies.max(settings.safe_devices);
-    let (file_copies, verdict) = verdict::judge(
-        &Judged {
-            library: &library,
-            media: t
-                .config
-                .library(&library.name)
-                .map_or(MediaKind::Ssd, |l| l.media),
-            library_device: &library_device,
-            card_device: &card_device,
-            writers: &writers,
-            needed,
-        },
-        &plans,
-        &outcomes,
-        &card.unreadable,
-    );
-    let report = IngestReport {
-        run: run.clone(),
-        card: card.root.display().to_string(),
-        label,
-        layouts: card.layouts.clone(),
-        library: library.name.clone(),
-        files,
-        bytes,
-        copied: outcomes.iter().filter(|o| o.copied).count() as u64,
-        already: outcomes.iter().filter(|o| o.already).count() as u64,
-        culled: outcomes.iter().filter(|o| o.culled).count() as u64,
-        destinations: writers
-            .iter()
-            .map(|w| w.report.lock().unwrap().clone())
-            .chain(destinations_not_open(t, options, &writers))
-            .collect(),
-        file_copies,
-        verdict,
-        manifests,
-        problems: problems.into_vec(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    run::finish(&t.catalog, &run, report.verdict.safe, &report)?;
-    Ok(report)
+        .collect())
 }
