@@ -71,101 +71,23 @@ pub(super) fn verify_copies(
     });
 
     // Check, several copies at once.
-    let bad: Mutex<Vec<(CopyRow, CopyState)>> = Mutex::new(Vec::new());
-    let found: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
-    let counts = [(); 5].map(|_| AtomicU64::new(0)); // checked, ok, missing, corrupt, bytes
-    let catalog_error: Mutex<Option<CatalogError>> = Mutex::new(None);
-    // An error that puts the whole destination out of action (unplugged, no key):
-    // checking stops, and it is reported once.
-    let stopped: Mutex<Option<(String, ErrorClass, DestState)>> = Mutex::new(None);
+    let checking = Checking {
+        t,
+        d,
+        run,
+        dest: dest.as_ref(),
+        decrypt: options.decrypt,
+        progress,
+        bad: Mutex::default(),
+        found: Mutex::default(),
+        counts: Default::default(),
+        catalog_error: Mutex::default(),
+        stopped: Mutex::default(),
+    };
     crate::parallel::for_each(options.jobs.unwrap_or(4), rows.into_iter(), |row| {
-        let check = check_copy(dest.as_ref(), &row, options.decrypt, progress);
-        counts[0].fetch_add(1, Ordering::Relaxed);
-        let (state, message) = match described(&check, &d.name, &row) {
-            Some(judged) => judged,
-            None => {
-                if let Check::Unreadable(e) = &check {
-                    if e.stops_destination() {
-                        // Not checked after all: the destination is out of action.
-                        counts[0].fetch_sub(1, Ordering::Relaxed);
-                        stopped.lock().unwrap().get_or_insert((
-                            e.to_string(),
-                            e.class(),
-                            e.state(),
-                        ));
-                        return ControlFlow::Break(());
-                    }
-                    found
-                        .lock()
-                        .unwrap()
-                        .push(dest_problem(&d.name, &e.to_string(), e.class()));
-                    progress.event(&Event::WorkDone {
-                        dest: &d.name,
-                        ok: false,
-                    });
-                }
-                return ControlFlow::Continue(());
-            }
-        };
-        match state {
-            CopyState::Verified => {
-                counts[1].fetch_add(1, Ordering::Relaxed);
-                counts[4].fetch_add(row.size, Ordering::Relaxed);
-            }
-            CopyState::Missing => {
-                counts[2].fetch_add(1, Ordering::Relaxed);
-            }
-            CopyState::Corrupt | CopyState::Failed => {
-                counts[3].fetch_add(1, Ordering::Relaxed);
-                if matches!(check, Check::Corrupt { .. }) {
-                    counts[4].fetch_add(row.size, Ordering::Relaxed);
-                }
-            }
-        }
-        let op = Operation {
-            run,
-            kind: "verify",
-            dest: Some(&d.name),
-            photo_id: Some(row.photo_id),
-            path: Some(&row.key),
-            bytes: Some(row.size),
-            duration_ms: None,
-            outcome: state.as_str(),
-            message: message.as_deref(),
-        };
-        if let Err(e) =
-            t.catalog
-                .record_copy_checked(row.photo_id, &d.id, state, message.as_deref(), &op)
-        {
-            catalog_error.lock().unwrap().get_or_insert(e);
-        }
-        progress.event(&Event::WorkDone {
-            dest: &d.name,
-            ok: message.is_none(),
-        });
-        if message.is_some() {
-            bad.lock().unwrap().push((row, state));
-        }
-        ControlFlow::Continue(())
+        checking.one(row)
     });
-    if let Some(e) = catalog_error.into_inner().unwrap() {
-        return Err(e.into());
-    }
-    for p in found.into_inner().unwrap() {
-        problems.report(p);
-    }
-    if let Some((message, class, state)) = stopped.into_inner().unwrap() {
-        report.state = state;
-        problems.report(dest_problem(&d.name, &message, class));
-    }
-    let [checked, ok, missing, corrupt, bytes] = counts.map(|c| c.into_inner());
-    report.checked = checked;
-    report.ok = ok;
-    report.missing = missing;
-    report.corrupt = corrupt;
-    report.bytes = bytes;
-    let mut bad = bad.into_inner().unwrap();
-    bad.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    let bad = checking.finish(&mut report, problems)?;
     if bad.is_empty() {
         if options.repair && report.state.is_ok() {
             // Opened for writing all the same: that removes what a killed repair left.
@@ -173,7 +95,6 @@ pub(super) fn verify_copies(
         }
         return Ok(report);
     }
-
     settle_bad(
         t,
         d,
@@ -185,6 +106,133 @@ pub(super) fn verify_copies(
         problems,
     )?;
     Ok(report)
+}
+
+/// The checking of one destination's copies, shared by the workers.
+struct Checking<'a> {
+    t: &'a Triplicate,
+    d: &'a DestinationConfig,
+    run: &'a str,
+    dest: &'a dyn ReadDestination,
+    decrypt: bool,
+    progress: &'a dyn Progress,
+    /// The copies found missing or damaged, with their new state.
+    bad: Mutex<Vec<(CopyRow, CopyState)>>,
+    found: Mutex<Vec<Problem>>,
+    /// Copies checked, verified, missing, corrupt, and the bytes read.
+    counts: [AtomicU64; 5],
+    catalog_error: Mutex<Option<CatalogError>>,
+    /// An error that puts the whole destination out of action (unplugged, no key):
+    /// checking stops, and it is reported once.
+    stopped: Mutex<Option<(String, ErrorClass, DestState)>>,
+}
+
+impl Checking<'_> {
+    /// Checks one copy and records what was found; breaks when the destination is out
+    /// of action.
+    fn one(&self, row: CopyRow) -> ControlFlow<()> {
+        let d = self.d;
+        let check = check_copy(self.dest, &row, self.decrypt, self.progress);
+        let Some((state, message)) = described(&check, &d.name, &row) else {
+            return self.unreadable(&check);
+        };
+        let count = |i: usize, n: u64| self.counts[i].fetch_add(n, Ordering::Relaxed);
+        count(0, 1);
+        match state {
+            CopyState::Verified => {
+                count(1, 1);
+                count(4, row.size);
+            }
+            CopyState::Missing => {
+                count(2, 1);
+            }
+            CopyState::Corrupt | CopyState::Failed => {
+                count(3, 1);
+                if matches!(check, Check::Corrupt { .. }) {
+                    count(4, row.size);
+                }
+            }
+        }
+        let op = Operation {
+            run: self.run,
+            kind: "verify",
+            dest: Some(&d.name),
+            photo_id: Some(row.photo_id),
+            path: Some(&row.key),
+            bytes: Some(row.size),
+            duration_ms: None,
+            outcome: state.as_str(),
+            message: message.as_deref(),
+        };
+        let recorded =
+            self.t
+                .catalog
+                .record_copy_checked(row.photo_id, &d.id, state, message.as_deref(), &op);
+        if let Err(e) = recorded {
+            self.catalog_error.lock().unwrap().get_or_insert(e);
+        }
+        self.progress.event(&Event::WorkDone {
+            dest: &d.name,
+            ok: message.is_none(),
+        });
+        if message.is_some() {
+            self.bad.lock().unwrap().push((row, state));
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A copy that could not be read: a problem of its own, or the end of checking
+    /// when the destination is out of action (then it was not checked after all).
+    fn unreadable(&self, check: &Check) -> ControlFlow<()> {
+        let name = &self.d.name;
+        if let Check::Unreadable(e) = check {
+            if e.stops_destination() {
+                self.stopped
+                    .lock()
+                    .unwrap()
+                    .get_or_insert((e.to_string(), e.class(), e.state()));
+                return ControlFlow::Break(());
+            }
+            self.counts[0].fetch_add(1, Ordering::Relaxed);
+            let problem = dest_problem(name, &e.to_string(), e.class());
+            self.found.lock().unwrap().push(problem);
+            self.progress.event(&Event::WorkDone {
+                dest: name,
+                ok: false,
+            });
+        } else {
+            self.counts[0].fetch_add(1, Ordering::Relaxed);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Fills the report with the counts and reports the problems; returns the copies
+    /// found bad, in key order.
+    fn finish(
+        self,
+        report: &mut DestinationVerifyReport,
+        problems: &mut Problems<'_>,
+    ) -> Result<Vec<(CopyRow, CopyState)>, EngineError> {
+        if let Some(e) = self.catalog_error.into_inner().unwrap() {
+            return Err(e.into());
+        }
+        for p in self.found.into_inner().unwrap() {
+            problems.report(p);
+        }
+        if let Some((message, class, state)) = self.stopped.into_inner().unwrap() {
+            report.state = state;
+            problems.report(dest_problem(&self.d.name, &message, class));
+        }
+        let [checked, ok, missing, corrupt, bytes] = self.counts.map(|c| c.into_inner());
+        report.checked = checked;
+        report.ok = ok;
+        report.missing = missing;
+        report.corrupt = corrupt;
+        report.bytes = bytes;
+        let mut bad = self.bad.into_inner().unwrap();
+        bad.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+        Ok(bad)
+    }
 }
 
 /// Reads a copy from the device and compares its hash: the photo's, or, for a copy
