@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::catalog::{CatalogError, DestCounts, Warning};
-use crate::config::Policy;
+use crate::config::{DestinationConfig, Policy};
 use crate::destination::{self, MediaKind};
 use crate::fsutil::Space;
 use crate::home::Triplicate;
@@ -220,73 +220,12 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
     let warnings = self::warnings(t)?;
     let assessment = policy::assess(&t.catalog, &t.config)?;
     let shared = policy::CoverageModel::new(&t.config, &assessment.devices).shared_devices();
-    let mut destinations = Vec::new();
-    for d in &t.config.destinations {
-        let counts = t.catalog.dest_counts(&d.id)?;
-        let (oldest_verification, damaged) = t.catalog.verification_health(&d.id)?;
-        let marker = destination::probe(d);
-        // The space of an empty mount point is not the disk's: only show it when mounted.
-        let space = marker
-            .as_ref()
-            .ok()
-            .and_then(|_| crate::fsutil::space(&d.local_root()).ok());
-        let refresh = crate::cold::refresh_of(d, counts.last_success, crate::catalog::now());
-        let (state, detail) = if !d.enabled {
-            (DestState::Disabled, None)
-        } else {
-            match &marker {
-                // A cold destination away in its drawer is where it should be.
-                Err(destination::DestError::NotMounted { .. }) if d.offline => (
-                    DestState::Offline,
-                    Some(refresh.as_ref().map(|r| r.describe()).unwrap_or_default()),
-                ),
-                Err(e) => (e.state(), Some(e.to_string())),
-                Ok(_) if space.is_some_and(|s| s.read_only) => (
-                    DestState::ReadOnly,
-                    Some(format!("{} is mounted read-only", d.target)),
-                ),
-                Ok(_) => {
-                    let full_warning = warnings
-                        .iter()
-                        .find(|w| w.subject == format!("dest:{}", d.name) && w.kind == "full");
-                    match full_warning {
-                        Some(w) => (DestState::Full, Some(w.message.clone())),
-                        None if space.is_some_and(|s| s.free == 0) => (
-                            DestState::Full,
-                            Some(format!("no space left at {}", d.target)),
-                        ),
-                        None => (DestState::Ok, None),
-                    }
-                }
-            }
-        };
-        destinations.push(DestinationStatus {
-            name: d.name.clone(),
-            target: d.target.to_string(),
-            media: d.media,
-            site: d.site.clone(),
-            enabled: d.enabled,
-            automatic: d.automatic,
-            encrypted: !d.encrypt_to.is_empty(),
-            offline: d.offline,
-            last_refreshed: refresh.as_ref().and_then(|r| r.last),
-            refresh_due: refresh.as_ref().is_some_and(|r| r.due),
-            immutable: d.object_lock.is_some(),
-            device: assessment
-                .devices
-                .destinations
-                .get(&d.id)
-                .map(|dev| dev.label.clone()),
-            device_note: policy::device_note(&shared, &d.name),
-            state,
-            detail,
-            space,
-            counts,
-            oldest_verification,
-            damaged,
-            verified_by: t.catalog.verification_methods(&d.id)?.into_iter().collect(),
-        });
-    }
+    let destinations = t
+        .config
+        .destinations
+        .iter()
+        .map(|d| destination_status(t, d, &warnings, &assessment.devices, &shared))
+        .collect::<Result<Vec<_>, _>>()?;
     let policy::Assessment {
         summary: coverage,
         at_risk,
@@ -294,40 +233,6 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
         ..
     } = assessment;
     let left_out = t.catalog.left_out()?;
-    let found = t.catalog.deleted_photos()?;
-    let deleted = DeletedSummary {
-        photos: found.photos,
-        bytes: found.bytes,
-        kept: found.kept,
-        kept_in: found
-            .by_dest
-            .into_iter()
-            .map(|(id, n)| {
-                let name = t
-                    .config
-                    .destinations
-                    .iter()
-                    .find(|d| d.id == id)
-                    .map_or(id, |d| d.name.clone());
-                (name, n)
-            })
-            .collect(),
-    };
-    let guard = t.catalog.guard_trip()?;
-    let held = t.catalog.held_changes()?;
-    let (snapshots, last_snapshot) = t.catalog.snapshot_summary()?;
-    let protection = ProtectionSummary {
-        alarm: guard.as_ref().map(crate::scan::guard_message),
-        guard,
-        held: held.len() as u64,
-        bit_rot: held
-            .iter()
-            .filter(|h| h.reason == crate::catalog::HoldReason::BitRot)
-            .count() as u64,
-        snapshots,
-        last_snapshot,
-        append_only: t.config.grid.append_only,
-    };
     let at_risk = if with_at_risk {
         Some(name_at_risk(t, at_risk)?)
     } else {
@@ -356,9 +261,121 @@ pub fn status(t: &Triplicate, with_at_risk: bool) -> Result<StatusReport, Catalo
         destinations,
         coverage,
         warnings,
-        deleted,
-        protection,
+        deleted: deleted_summary(t)?,
+        protection: protection_summary(t)?,
         at_risk,
+    })
+}
+
+/// One destination: its state and why, its space, its copies and their checks.
+fn destination_status(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    warnings: &[ExplainedWarning],
+    devices: &policy::Devices,
+    shared: &[policy::NotCounted],
+) -> Result<DestinationStatus, CatalogError> {
+    let counts = t.catalog.dest_counts(&d.id)?;
+    let (oldest_verification, damaged) = t.catalog.verification_health(&d.id)?;
+    let marker = destination::probe(d);
+    // The space of an empty mount point is not the disk's: only show it when mounted.
+    let space = marker
+        .as_ref()
+        .ok()
+        .and_then(|_| crate::fsutil::space(&d.local_root()).ok());
+    let refresh = crate::cold::refresh_of(d, counts.last_success, crate::catalog::now());
+    let (state, detail) = if !d.enabled {
+        (DestState::Disabled, None)
+    } else {
+        match &marker {
+            // A cold destination away in its drawer is where it should be.
+            Err(destination::DestError::NotMounted { .. }) if d.offline => (
+                DestState::Offline,
+                Some(refresh.as_ref().map(|r| r.describe()).unwrap_or_default()),
+            ),
+            Err(e) => (e.state(), Some(e.to_string())),
+            Ok(_) if space.is_some_and(|s| s.read_only) => (
+                DestState::ReadOnly,
+                Some(format!("{} is mounted read-only", d.target)),
+            ),
+            Ok(_) => {
+                let full_warning = warnings
+                    .iter()
+                    .find(|w| w.subject == format!("dest:{}", d.name) && w.kind == "full");
+                match full_warning {
+                    Some(w) => (DestState::Full, Some(w.message.clone())),
+                    None if space.is_some_and(|s| s.free == 0) => (
+                        DestState::Full,
+                        Some(format!("no space left at {}", d.target)),
+                    ),
+                    None => (DestState::Ok, None),
+                }
+            }
+        }
+    };
+    Ok(DestinationStatus {
+        name: d.name.clone(),
+        target: d.target.to_string(),
+        media: d.media,
+        site: d.site.clone(),
+        enabled: d.enabled,
+        automatic: d.automatic,
+        encrypted: !d.encrypt_to.is_empty(),
+        offline: d.offline,
+        last_refreshed: refresh.as_ref().and_then(|r| r.last),
+        refresh_due: refresh.as_ref().is_some_and(|r| r.due),
+        immutable: d.object_lock.is_some(),
+        device: devices.destinations.get(&d.id).map(|dev| dev.label.clone()),
+        device_note: policy::device_note(shared, &d.name),
+        state,
+        detail,
+        space,
+        counts,
+        oldest_verification,
+        damaged,
+        verified_by: t.catalog.verification_methods(&d.id)?.into_iter().collect(),
+    })
+}
+
+/// Photos deleted from the libraries, and where their copies are kept.
+fn deleted_summary(t: &Triplicate) -> Result<DeletedSummary, CatalogError> {
+    let found = t.catalog.deleted_photos()?;
+    Ok(DeletedSummary {
+        photos: found.photos,
+        bytes: found.bytes,
+        kept: found.kept,
+        kept_in: found
+            .by_dest
+            .into_iter()
+            .map(|(id, n)| {
+                let name = t
+                    .config
+                    .destinations
+                    .iter()
+                    .find(|d| d.id == id)
+                    .map_or(id, |d| d.name.clone());
+                (name, n)
+            })
+            .collect(),
+    })
+}
+
+/// The ransomware guard, held changes, snapshots and append-only mode.
+fn protection_summary(t: &Triplicate) -> Result<ProtectionSummary, CatalogError> {
+    let guard = t.catalog.guard_trip()?;
+    let held = t.catalog.held_changes()?;
+    let (snapshots, last_snapshot) = t.catalog.snapshot_summary()?;
+    Ok(ProtectionSummary {
+        alarm: guard.as_ref().map(crate::scan::guard_message),
+        guard,
+        held: held.len() as u64,
+        bit_rot: held
+            .iter()
+            .filter(|h| h.reason == crate::catalog::HoldReason::BitRot)
+            .count() as u64,
+        snapshots,
+        last_snapshot,
+        append_only: t.config.grid.append_only,
     })
 }
 
