@@ -9,7 +9,7 @@ impl Config {
     /// Checks what serde cannot: names, paths, templates, overlaps. Returns where the
     /// problem is (a key path) and what it is.
     pub(super) fn check(&self) -> Result<(), (Vec<Step>, String)> {
-        use Step::{Index, Key};
+        use Step::Key;
         let at = |steps: &[Step]| steps.to_vec();
         check_name(&self.node).map_err(|m| (at(&[Key("node")]), m))?;
         if self.policy.copies == 0 || self.policy.media == 0 {
@@ -25,6 +25,24 @@ impl Config {
             ));
         }
         self.check_grid()?;
+        self.check_archive()?;
+        self.check_libraries()?;
+        let p = &self.protection;
+        if !(p.mass_change_percent > 0.0 && p.mass_change_percent <= 100.0) {
+            return Err((
+                at(&[Key("protection"), Key("mass_change_percent")]),
+                "must be more than 0 and at most 100".into(),
+            ));
+        }
+        for i in 0..self.destinations.len() {
+            self.check_destination(i)?;
+        }
+        Ok(())
+    }
+
+    /// Archive sections: their names, absolute paths with distinct last names.
+    fn check_archive(&self) -> Result<(), (Vec<Step>, String)> {
+        use Step::Key;
         for (name, section) in &self.archive.sections {
             let here = || vec![Key("archive"), Key("sections")];
             check_name(name).map_err(|m| (here(), m))?;
@@ -47,6 +65,13 @@ impl Config {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Libraries: names, absolute paths, none declared twice or inside another.
+    fn check_libraries(&self) -> Result<(), (Vec<Step>, String)> {
+        use Step::{Index, Key};
+        let at = |steps: &[Step]| steps.to_vec();
         for (i, lib) in self.libraries.iter().enumerate() {
             let here = |k| at(&[Key("library"), Index(i), Key(k)]);
             check_name(&lib.name).map_err(|m| (here("name"), m))?;
@@ -73,74 +98,74 @@ impl Config {
                 }
             }
         }
-        let p = &self.protection;
-        if !(p.mass_change_percent > 0.0 && p.mass_change_percent <= 100.0) {
+        Ok(())
+    }
+
+    /// The destination at index `i`: name and id unique, site, object lock, encryption
+    /// and concurrency settings that fit together, and outside every library.
+    fn check_destination(&self, i: usize) -> Result<(), (Vec<Step>, String)> {
+        use Step::{Index, Key};
+        let at = |steps: &[Step]| steps.to_vec();
+        let dest = &self.destinations[i];
+        let here = |k| at(&[Key("destination"), Index(i), Key(k)]);
+        check_name(&dest.name).map_err(|m| (here("name"), m))?;
+        if self.destinations[..i].iter().any(|d| d.name == dest.name) {
             return Err((
-                at(&[Key("protection"), Key("mass_change_percent")]),
-                "must be more than 0 and at most 100".into(),
+                here("name"),
+                format!("destination '{}' is declared twice", dest.name),
             ));
         }
-        for (i, dest) in self.destinations.iter().enumerate() {
-            let here = |k| at(&[Key("destination"), Index(i), Key(k)]);
-            check_name(&dest.name).map_err(|m| (here("name"), m))?;
-            if self.destinations[..i].iter().any(|d| d.name == dest.name) {
+        if self.destinations[..i].iter().any(|d| d.id == dest.id) {
+            return Err((
+                here("id"),
+                format!("id {} is used by two destinations", dest.id),
+            ));
+        }
+        if dest.site.trim().is_empty() {
+            return Err((here("site"), "must be 'onsite' or a site name".into()));
+        }
+        if dest.object_lock.is_some() {
+            if !matches!(
+                dest.target.remote(),
+                Some(crate::target::RemoteTarget::S3(_))
+            ) {
                 return Err((
-                    here("name"),
-                    format!("destination '{}' is declared twice", dest.name),
+                    here("object_lock"),
+                    "object lock is for S3 destinations (s3://…) only".into(),
                 ));
             }
-            if self.destinations[..i].iter().any(|d| d.id == dest.id) {
+        } else if dest.object_lock_mode.is_some() {
+            return Err((
+                here("object_lock_mode"),
+                "set object_lock (a retention period such as \"30d\") too".into(),
+            ));
+        }
+        if dest.encrypt_to.is_empty()
+            && (dest.identity_file.is_some() || dest.passphrase_file.is_some())
+        {
+            return Err((
+                here("encrypt_to"),
+                "an identity or passphrase file is set, but no recipients to encrypt to".into(),
+            ));
+        }
+        if dest.concurrency.is_some_and(|n| n == 0 || n > 64) {
+            return Err((
+                here("concurrency"),
+                "concurrency must be between 1 and 64".into(),
+            ));
+        }
+        let root = dest.local_root();
+        for lib in self.libraries.iter().filter(|_| !dest.is_remote()) {
+            if root.starts_with(&lib.path) || lib.path.starts_with(&root) {
                 return Err((
-                    here("id"),
-                    format!("id {} is used by two destinations", dest.id),
+                    here("target"),
+                    format!(
+                        "{} overlaps library '{}' ({}): a backup must live outside the library",
+                        root.display(),
+                        lib.name,
+                        lib.path.display()
+                    ),
                 ));
-            }
-            if dest.site.trim().is_empty() {
-                return Err((here("site"), "must be 'onsite' or a site name".into()));
-            }
-            if dest.object_lock.is_some() {
-                if !matches!(
-                    dest.target.remote(),
-                    Some(crate::target::RemoteTarget::S3(_))
-                ) {
-                    return Err((
-                        here("object_lock"),
-                        "object lock is for S3 destinations (s3://…) only".into(),
-                    ));
-                }
-            } else if dest.object_lock_mode.is_some() {
-                return Err((
-                    here("object_lock_mode"),
-                    "set object_lock (a retention period such as \"30d\") too".into(),
-                ));
-            }
-            if dest.encrypt_to.is_empty()
-                && (dest.identity_file.is_some() || dest.passphrase_file.is_some())
-            {
-                return Err((
-                    here("encrypt_to"),
-                    "an identity or passphrase file is set, but no recipients to encrypt to".into(),
-                ));
-            }
-            if dest.concurrency.is_some_and(|n| n == 0 || n > 64) {
-                return Err((
-                    here("concurrency"),
-                    "concurrency must be between 1 and 64".into(),
-                ));
-            }
-            let root = dest.local_root();
-            for lib in self.libraries.iter().filter(|_| !dest.is_remote()) {
-                if root.starts_with(&lib.path) || lib.path.starts_with(&root) {
-                    return Err((
-                        here("target"),
-                        format!(
-                            "{} overlaps library '{}' ({}): a backup must live outside the library",
-                            root.display(),
-                            lib.name,
-                            lib.path.display()
-                        ),
-                    ));
-                }
             }
         }
         Ok(())
