@@ -1,140 +1,14 @@
-//! Changing the setup: `init`, `library add`, `dest add|remove|enable|disable`.
-//!
-//! Each function checks its input, changes the destination (its marker) where it must,
-//! and saves the configuration through [`ConfigFile`], which refuses to write a
-//! configuration that would not load. No function here deletes photos or backups:
-//! removing a destination only forgets it.
+//! `dest add|remove|enable|disable|edit|test`: a destination's marker is written (or
+//! adopted, where the target holds one already) before the configuration names it.
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, ConfigFile, DestinationConfig, LibraryConfig, default_layout};
+use super::SetupError;
+use crate::config::{ConfigFile, DestinationConfig, default_layout};
 use crate::destination::layout::Layout;
-use crate::destination::{DestError, FORMAT_VERSION, LocalDestination, Marker, MediaKind};
+use crate::destination::{FORMAT_VERSION, LocalDestination, Marker, MediaKind};
 use crate::home::Home;
 use crate::values::Recipient;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Destination(#[from] DestError),
-    #[error(transparent)]
-    Catalog(#[from] crate::catalog::CatalogError),
-    /// What was asked for is not right (a path, a value, a combination).
-    #[error("{0}")]
-    Invalid(String),
-    #[error("no destination named '{name}' (see `triplicate dest list`)")]
-    UnknownDestination { name: String },
-    #[error("a destination named '{name}' exists already (see `triplicate dest list`)")]
-    DestinationExists { name: String },
-    /// A destination answered, but not as it should (its identity, a check read back).
-    #[error("destination '{name}': {message}")]
-    Unhealthy { name: String, message: String },
-}
-
-impl crate::fault::Classify for SetupError {
-    fn fault(&self) -> crate::fault::Fault {
-        use crate::fault::Fault;
-        match self {
-            SetupError::Config(e) => e.fault(),
-            SetupError::Invalid(_) | SetupError::DestinationExists { .. } => Fault::Usage,
-            SetupError::UnknownDestination { .. } => Fault::NotFound,
-            SetupError::Destination(_) | SetupError::Catalog(_) | SetupError::Unhealthy { .. } => {
-                Fault::Failed
-            }
-        }
-    }
-}
-
-/// Creates a new home with a configuration for `node` and these libraries.
-pub fn init(home: &Home, node: &str, libraries: &[PathBuf]) -> Result<(), SetupError> {
-    let mut file = ConfigFile::create(&home.config, node)?;
-    let mut names = Vec::new();
-    for dir in libraries {
-        let lib = library_config(dir, MediaKind::Ssd, &names)?;
-        names.push(lib.name.clone());
-        file.add_library(&lib)?;
-    }
-    file.save()?;
-    crate::catalog::Catalog::open(&home.catalog)?;
-    Ok(())
-}
-
-/// Adds a library folder. Its name is the folder's name (made unique).
-pub fn add_library(home: &Home, dir: &Path, media: MediaKind) -> Result<LibraryConfig, SetupError> {
-    let mut file = ConfigFile::open(&home.config)?;
-    let existing: Vec<String> = crate::config::Config::load(&home.config)?
-        .libraries
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
-    let lib = library_config(dir, media, &existing)?;
-    file.add_library(&lib)?;
-    file.save()?;
-    Ok(lib)
-}
-
-/// Adds a library folder under a name of its own (a recovered library keeps the name
-/// its manifests give it).
-pub fn add_library_named(
-    home: &Home,
-    dir: &Path,
-    name: &str,
-    media: MediaKind,
-) -> Result<LibraryConfig, SetupError> {
-    let mut file = ConfigFile::open(&home.config)?;
-    let mut lib = library_config(dir, media, &[])?;
-    lib.name = name.to_string();
-    file.add_library(&lib)?;
-    crate::config::Config::parse(&home.config, &file.text())?;
-    file.save()?;
-    Ok(lib)
-}
-
-fn library_config(
-    dir: &Path,
-    media: MediaKind,
-    taken: &[String],
-) -> Result<LibraryConfig, SetupError> {
-    let path = std::fs::canonicalize(dir).map_err(|e| {
-        SetupError::Invalid(format!(
-            "library {}: {e} (the folder must exist)",
-            dir.display()
-        ))
-    })?;
-    if !path.is_dir() {
-        return Err(SetupError::Invalid(format!(
-            "library {} is not a folder",
-            path.display()
-        )));
-    }
-    let base: String = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "library".into())
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let base = if base.is_empty() || base.starts_with('.') {
-        "library".to_string()
-    } else {
-        base
-    };
-    let mut name = base.clone();
-    let mut n = 2;
-    while taken.contains(&name) {
-        name = format!("{base}-{n}");
-        n += 1;
-    }
-    Ok(LibraryConfig { name, path, media })
-}
 
 /// A destination to add.
 #[derive(Debug, Clone)]
@@ -269,10 +143,6 @@ pub fn add_destination(
             name: new.name.clone(),
         });
     }
-    let layout = match &new.layout {
-        Some(l) => written(l)?,
-        None => default_layout(),
-    };
     let remote = crate::destination::remote::is_remote(&new.target);
     let root = if remote {
         PathBuf::from(&new.target)
@@ -280,39 +150,11 @@ pub fn add_destination(
         std::path::absolute(&new.target)
             .map_err(|e| SetupError::Invalid(format!("{}: {e}", new.target)))?
     };
-    let target =
-        written(root.to_str().ok_or_else(|| {
-            SetupError::Invalid(format!("{} is not valid UTF-8", root.display()))
-        })?)?;
     if !remote {
         check_target_exists(&root, new.create)?;
     }
     // Check the whole configuration before touching the disk.
-    let mut draft = DestinationConfig {
-        name: new.name.clone(),
-        target,
-        id: uuid::Uuid::new_v4().to_string(),
-        media: new.media,
-        site: new.site.clone(),
-        enabled: true,
-        automatic: new.automatic && !new.offline,
-        layout,
-        concurrency: None,
-        bandwidth: new.bandwidth.as_deref().map(written).transpose()?,
-        credentials_file: absolute("credentials file", &new.credentials_file)?,
-        encrypt_to: new
-            .encrypt_to
-            .iter()
-            .map(|r| written(r.trim()))
-            .collect::<Result<_, _>>()?,
-        identity_file: absolute("identity file", &new.identity_file)?,
-        passphrase_file: absolute("passphrase file", &new.passphrase_file)?,
-        offline: new.offline,
-        // Its own schedule: refreshed by hand, not as photos arrive.
-        refresh_every: None,
-        object_lock: new.object_lock.as_deref().map(written).transpose()?,
-        object_lock_mode: new.object_lock_mode.as_deref().map(written).transpose()?,
-    };
+    let mut draft = draft(new, &root)?;
     // A passphrase-protected destination gets its own identity (kept only if the
     // destination is new; an existing one has its identity already).
     let passphrase = draft
@@ -350,17 +192,73 @@ pub fn add_destination(
     } else {
         LocalDestination::initialise(&new.name, &root, &marker)?
     };
+    adopt_existing(&config, &mut draft, &in_force, &root)?;
+    if let (Some(passphrase), Some((made, identity))) = (&passphrase, &protected_identity) {
+        let recipient = store_protected_identity(&draft, passphrase, identity)?;
+        // An existing destination's own identity, rather than the one just made.
+        draft.encrypt_to.retain(|r| r != made.as_str());
+        let recipient = written(&recipient)?;
+        if !draft.encrypt_to.contains(&recipient) {
+            draft.encrypt_to.push(recipient);
+        }
+    }
+    let mut file = ConfigFile::open(&home.config)?;
+    file.add_destination(&draft);
+    file.save()?;
+    Ok(draft)
+}
+
+/// The configuration of a new destination at `root`, as asked for.
+fn draft(new: &NewDestination, root: &Path) -> Result<DestinationConfig, SetupError> {
+    let target =
+        written(root.to_str().ok_or_else(|| {
+            SetupError::Invalid(format!("{} is not valid UTF-8", root.display()))
+        })?)?;
+    Ok(DestinationConfig {
+        name: new.name.clone(),
+        target,
+        id: uuid::Uuid::new_v4().to_string(),
+        media: new.media,
+        site: new.site.clone(),
+        enabled: true,
+        automatic: new.automatic && !new.offline,
+        layout: match &new.layout {
+            Some(l) => written(l)?,
+            None => default_layout(),
+        },
+        concurrency: None,
+        bandwidth: new.bandwidth.as_deref().map(written).transpose()?,
+        credentials_file: absolute("credentials file", &new.credentials_file)?,
+        encrypt_to: new
+            .encrypt_to
+            .iter()
+            .map(|r| written(r.trim()))
+            .collect::<Result<_, _>>()?,
+        identity_file: absolute("identity file", &new.identity_file)?,
+        passphrase_file: absolute("passphrase file", &new.passphrase_file)?,
+        offline: new.offline,
+        // Its own schedule: refreshed by hand, not as photos arrive.
+        refresh_every: None,
+        object_lock: new.object_lock.as_deref().map(written).transpose()?,
+        object_lock_mode: new.object_lock_mode.as_deref().map(written).transpose()?,
+    })
+}
+
+/// Where the target holds a destination already (its marker `in_force`), keeps its
+/// identity, unless another configured destination is that one, or its copies are
+/// encrypted where the new one's would not be (or the other way round).
+fn adopt_existing(
+    config: &crate::config::Config,
+    draft: &mut DestinationConfig,
+    in_force: &Marker,
+    root: &Path,
+) -> Result<(), SetupError> {
     if in_force.id != draft.id {
-        if config.destinations.iter().any(|d| d.id == in_force.id) {
+        if let Some(other) = config.destinations.iter().find(|d| d.id == in_force.id) {
             return Err(SetupError::Invalid(format!(
                 "{} is already configured as destination '{}'",
                 root.display(),
-                config
-                    .destinations
-                    .iter()
-                    .find(|d| d.id == in_force.id)
-                    .map(|d| d.name.as_str())
-                    .unwrap_or("?")
+                other.name
             )));
         }
         // An existing destination: keep its identity.
@@ -380,19 +278,7 @@ pub fn add_destination(
             )
         }));
     }
-    if let (Some(passphrase), Some((made, identity))) = (&passphrase, &protected_identity) {
-        let recipient = store_protected_identity(&draft, passphrase, identity)?;
-        // An existing destination's own identity, rather than the one just made.
-        draft.encrypt_to.retain(|r| r != made.as_str());
-        let recipient = written(&recipient)?;
-        if !draft.encrypt_to.contains(&recipient) {
-            draft.encrypt_to.push(recipient);
-        }
-    }
-    let mut file = ConfigFile::open(&home.config)?;
-    file.add_destination(&draft);
-    file.save()?;
-    Ok(draft)
+    Ok(())
 }
 
 /// Stores a passphrase-protected identity at a new destination, or opens the one an
