@@ -55,131 +55,167 @@ pub(crate) fn settle(
     progress: &dyn Progress,
     on_recorded: &mut dyn FnMut(&[i64]),
 ) -> Result<(), CatalogError> {
-    let mut alarm = |subject: String, message: String| {
-        let p = Problem {
-            subject,
-            message,
-            class: ErrorClass::Permanent,
-        };
-        progress.event(&Event::Problem(&p));
-        report.problems.push(p);
+    let mut s = Settling {
+        catalog,
+        lib,
+        report,
+        progress,
     };
     let mut backed = Vec::with_capacity(changes.len());
     for c in &changes {
         backed.push(catalog.is_backed_up(c.before.photo_id)?);
     }
-    // What the guard counts: backed-up photos and videos whose content is lost to the
-    // library, by a change or a deletion (a renamed file is still there), in this
-    // scan and within the window before it.
-    let media =
-        |kind: PhotoKind| matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video);
-    let changed = changes
-        .iter()
-        .zip(&backed)
-        .filter(|(c, b)| **b && media(c.found.kind))
-        .count() as u64;
-    let mut vanished = 0u64;
-    for (path, k) in gone {
-        let kind = PhotoKind::from_name(path.file_name());
-        if media(kind)
-            && catalog.is_backed_up(k.photo_id)?
-            && !catalog.is_present_elsewhere(k.photo_id, k.id)?
-        {
-            vanished += 1;
-        }
-    }
-    let since = (crate::catalog::now_ms() - protection.window().as_millis() as i64)
-        .max(catalog.guard_reset_at()?.unwrap_or(0));
-    let earlier = if changed + vanished > 0 {
-        catalog.recent_losses(&lib.name, since)?
-    } else {
-        0
+    let trip = match catalog.guard_trip()? {
+        Some(trip) => Some(trip),
+        None => s.guard(protection, &changes, &backed, gone)?,
     };
-
-    let mut trip = catalog.guard_trip()?;
-    let mut tripped = false;
-    if trip.is_none() && changed + vanished > 0 {
-        let backed_up = catalog.backed_up_files(&lib.name)?;
-        let n = changed + vanished + earlier;
-        if n >= protection.mass_change_min_files
-            && n as f64 * 100.0 > protection.mass_change_percent * backed_up as f64
-        {
-            let looks_encrypted = changes
-                .iter()
-                .zip(&backed)
-                .filter(|(c, b)| **b && head_looks_encrypted(lib, &c.found))
-                .count() as u64;
-            let t = GuardTrip {
-                at: crate::catalog::now(),
-                library: lib.name.clone(),
-                changed,
-                vanished,
-                earlier,
-                backed_up,
-                looks_encrypted,
-            };
-            catalog.set_guard_trip(Some(&t))?;
-            let message = guard_message(&t);
-            tracing::error!("{message}");
-            catalog.raise_warning(
-                &format!("library:{}", lib.name),
-                GUARD_WARNING,
-                &message,
-                Some("permanent"),
-            )?;
-            alarm(format!("library:{}", lib.name), message);
-            tripped = true;
-            trip = Some(t);
-        }
-    }
-
-    let (mut held, mut new_versions) = (0, 0);
     let mut record = Vec::new();
     for (c, backed) in changes.into_iter().zip(backed) {
-        let subject = format!("{}:{}", lib.name, c.found.path);
-        let media = media(c.found.kind);
         if !backed {
             record.push(c.found);
-        } else if trip.is_some() {
-            catalog.hold_change(&lib.name, &c.found, HoldReason::MassChange)?;
-            held += 1;
-        } else if media && c.found.mtime_ns == c.before.mtime_ns {
-            let kept = catalog
-                .content_of(&lib.name, &c.found.path)?
-                .map(|(_, h)| h);
-            let message = hold_bit_rot(catalog, lib, &c.found, kept.as_ref())?;
-            alarm(subject, message);
-            held += 1;
-        } else {
-            if media {
-                let was = catalog
-                    .content_of(&lib.name, &c.found.path)?
-                    .map(|(_, h)| h);
-                let message = format!(
-                    "{} in library '{}' changed content (was {}, now {}). A changed RAW, JPEG or \
-                     video usually means damage; if it was not edited on purpose, restore the \
-                     earlier version. The new content is backed up as a new version, and the \
-                     earlier one stays at every destination under .triplicate/versions/.",
-                    c.found.path,
-                    lib.name,
-                    was.map_or_else(|| "unknown".into(), |h| h.short()),
-                    c.found.hash.short()
-                );
-                tracing::warn!("{message}");
-                catalog.raise_warning(&subject, CHANGED_WARNING, &message, Some("permanent"))?;
-            }
-            new_versions += 1;
-            record.push(c.found);
+        } else if let Some(found) = s.backed_up_change(c, trip.is_some())? {
+            record.push(found);
         }
     }
-    report.guard_tripped = tripped;
-    report.held += held;
-    report.new_versions += new_versions;
     for chunk in record.chunks(BATCH) {
         let ids = catalog.record_files(&lib.name, chunk)?;
         on_recorded(&ids);
     }
     Ok(())
+}
+
+/// Whether a file of this kind counts for the guard and raises warnings when it
+/// changes: photos and videos, not sidecars.
+fn is_media(kind: PhotoKind) -> bool {
+    matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video)
+}
+
+/// One scan's differences being settled.
+struct Settling<'a> {
+    catalog: &'a Catalog,
+    lib: &'a LibraryConfig,
+    report: &'a mut ScanReport,
+    progress: &'a dyn Progress,
+}
+
+impl Settling<'_> {
+    /// An alarm: a problem of the scan's, shown as it happens.
+    fn alarm(&mut self, subject: String, message: String) {
+        let p = Problem {
+            subject,
+            message,
+            class: ErrorClass::Permanent,
+        };
+        self.progress.event(&Event::Problem(&p));
+        self.report.problems.push(p);
+    }
+
+    /// Trips the guard when too much backed-up content was lost to the library.
+    /// What it counts: backed-up photos and videos whose content is lost to the
+    /// library, by a change or a deletion (a renamed file is still there), in this scan
+    /// and within the window before it.
+    fn guard(
+        &mut self,
+        protection: &ProtectionSettings,
+        changes: &[Change],
+        backed: &[bool],
+        gone: &[(&RelPath, &KnownFile)],
+    ) -> Result<Option<GuardTrip>, CatalogError> {
+        let (catalog, lib) = (self.catalog, self.lib);
+        let changed = changes
+            .iter()
+            .zip(backed)
+            .filter(|(c, b)| **b && is_media(c.found.kind))
+            .count() as u64;
+        let mut vanished = 0u64;
+        for (path, k) in gone {
+            if is_media(PhotoKind::from_name(path.file_name()))
+                && catalog.is_backed_up(k.photo_id)?
+                && !catalog.is_present_elsewhere(k.photo_id, k.id)?
+            {
+                vanished += 1;
+            }
+        }
+        if changed + vanished == 0 {
+            return Ok(None);
+        }
+        let since = (crate::catalog::now_ms() - protection.window().as_millis() as i64)
+            .max(catalog.guard_reset_at()?.unwrap_or(0));
+        let earlier = catalog.recent_losses(&lib.name, since)?;
+        let backed_up = catalog.backed_up_files(&lib.name)?;
+        let n = changed + vanished + earlier;
+        if n < protection.mass_change_min_files
+            || n as f64 * 100.0 <= protection.mass_change_percent * backed_up as f64
+        {
+            return Ok(None);
+        }
+        let looks_encrypted = changes
+            .iter()
+            .zip(backed)
+            .filter(|(c, b)| **b && head_looks_encrypted(lib, &c.found))
+            .count() as u64;
+        let t = GuardTrip {
+            at: crate::catalog::now(),
+            library: lib.name.clone(),
+            changed,
+            vanished,
+            earlier,
+            backed_up,
+            looks_encrypted,
+        };
+        catalog.set_guard_trip(Some(&t))?;
+        let message = guard_message(&t);
+        tracing::error!("{message}");
+        let subject = format!("library:{}", lib.name);
+        catalog.raise_warning(&subject, GUARD_WARNING, &message, Some("permanent"))?;
+        self.alarm(subject, message);
+        self.report.guard_tripped = true;
+        Ok(Some(t))
+    }
+
+    /// A change to backed-up content: held back while the guard is tripped or when it
+    /// looks like bit rot; otherwise returned, to be recorded as a new version.
+    fn backed_up_change(
+        &mut self,
+        c: Change,
+        tripped: bool,
+    ) -> Result<Option<ScannedFile>, CatalogError> {
+        let (catalog, lib) = (self.catalog, self.lib);
+        let subject = format!("{}:{}", lib.name, c.found.path);
+        let media = is_media(c.found.kind);
+        if tripped {
+            catalog.hold_change(&lib.name, &c.found, HoldReason::MassChange)?;
+            self.report.held += 1;
+            return Ok(None);
+        }
+        let was = || -> Result<_, CatalogError> {
+            Ok(catalog
+                .content_of(&lib.name, &c.found.path)?
+                .map(|(_, h)| h))
+        };
+        if media && c.found.mtime_ns == c.before.mtime_ns {
+            let message = hold_bit_rot(catalog, lib, &c.found, was()?.as_ref())?;
+            self.alarm(subject, message);
+            self.report.held += 1;
+            return Ok(None);
+        }
+        if media {
+            let message = format!(
+                "{} in library '{}' changed content (was {}, now {}). A changed RAW, JPEG or \
+                 video usually means damage; if it was not edited on purpose, restore the \
+                 earlier version. The new content is backed up as a new version, and the \
+                 earlier one stays at every destination under .triplicate/versions/.",
+                c.found.path,
+                lib.name,
+                was()?.map_or_else(|| "unknown".into(), |h| h.short()),
+                c.found.hash.short()
+            );
+            tracing::warn!("{message}");
+            catalog.raise_warning(&subject, CHANGED_WARNING, &message, Some("permanent"))?;
+        }
+        self.report.new_versions += 1;
+        Ok(Some(c.found))
+    }
 }
 
 /// Holds back `found`, a photo whose content changed under an unchanged modification
