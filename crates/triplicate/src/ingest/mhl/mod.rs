@@ -17,22 +17,23 @@
 //! (a backup of a download folder) is not in the history; Triplicate's own
 //! manifests and `verify` cover it.
 //!
-//! [`verify_folder`] checks a folder against its history, whoever wrote it: each
+//! [`verify_folder`] ([`check`]) checks a folder against its history, whoever wrote it: each
 //! file is hashed in the format of its `original` entry; files missing, changed, or
 //! not in the history are reported. With `record`, the check is itself added to the
 //! history as a generation of `verified` and `failed` entries.
 
+mod check;
 pub mod format;
+
+pub use check::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
 
-use crate::destination::{DestError, LocalDestination, ReadDestination, WriteDestination};
-use crate::progress::{Event, Progress};
+use crate::destination::{DestError, ReadDestination, WriteDestination};
 use crate::relpath::RelPath;
 pub use format::{Action, HashFormat, HashList};
 use format::{ChainLink, DirectoryEntry, DirectoryHash, FileEntry, HashEntry};
@@ -476,238 +477,6 @@ fn replace(dest: &dyn WriteDestination, target: &RelPath, bytes: &[u8]) -> Resul
     }
     dest.rename(&beside, target)?;
     Ok(())
-}
-
-/// What checking a folder against its history found.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FolderCheck {
-    pub folder: String,
-    pub generations: usize,
-    /// Files whose hash matched their original.
-    pub verified: Vec<String>,
-    /// Files whose hash did not: path, format, expected, found.
-    pub failed: Vec<Mismatch>,
-    /// Files the history lists that are not in the folder.
-    pub missing: Vec<String>,
-    /// Files in the folder the history does not list.
-    pub new: Vec<String>,
-    /// The generation `record` added.
-    pub recorded: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Mismatch {
-    pub path: String,
-    pub format: &'static str,
-    pub expected: String,
-    pub found: String,
-}
-
-impl FolderCheck {
-    pub fn ok(&self) -> bool {
-        self.failed.is_empty() && self.missing.is_empty() && self.new.is_empty()
-    }
-}
-
-/// Patterns in the standard's gitignore-like form, matched against a relative path
-/// and each of its ancestors.
-struct Ignore {
-    any_depth: globset::GlobSet,
-    anchored: globset::GlobSet,
-    dirs_only: globset::GlobSet,
-}
-
-impl Ignore {
-    fn new(patterns: &[String]) -> Ignore {
-        let mut any_depth = globset::GlobSetBuilder::new();
-        let mut anchored = globset::GlobSetBuilder::new();
-        let mut dirs_only = globset::GlobSetBuilder::new();
-        for p in patterns {
-            let (p, dir) = match p.strip_suffix('/') {
-                Some(p) => (p, true),
-                None => (p.as_str(), false),
-            };
-            let (builder, glob) = if dir {
-                (&mut dirs_only, p.trim_start_matches('/'))
-            } else if p.contains('/') {
-                (&mut anchored, p.trim_start_matches('/'))
-            } else {
-                (&mut any_depth, p)
-            };
-            if let Ok(g) = globset::GlobBuilder::new(glob)
-                .literal_separator(true)
-                .build()
-            {
-                builder.add(g);
-            }
-        }
-        let build =
-            |b: globset::GlobSetBuilder| b.build().unwrap_or_else(|_| globset::GlobSet::empty());
-        Ignore {
-            any_depth: build(any_depth),
-            anchored: build(anchored),
-            dirs_only: build(dirs_only),
-        }
-    }
-
-    /// Whether the file at `rel` (or a folder it is in) is ignored.
-    fn ignores(&self, rel: &str) -> bool {
-        let parts: Vec<&str> = rel.split('/').collect();
-        for i in 0..parts.len() {
-            let name = parts[i];
-            let prefix = parts[..=i].join("/");
-            let is_dir = i + 1 < parts.len();
-            if self.any_depth.is_match(name)
-                || self.anchored.is_match(&prefix)
-                || (is_dir && (self.dirs_only.is_match(name) || self.dirs_only.is_match(&prefix)))
-            {
-                return true;
-            }
-        }
-        false
-    }
-}
-
-/// The name progress of [`verify_folder`] is reported under.
-pub const PROGRESS_NAME: &str = "ASC MHL";
-
-/// Hashes a file in one format, telling `on_bytes` of each chunk read.
-fn hash_file(path: &Path, format: HashFormat, on_bytes: &dyn Fn(u64)) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = format.hasher();
-    crate::photo::read_all(&mut file, |chunk| {
-        hasher.update(chunk);
-        on_bytes(chunk.len() as u64);
-    })?;
-    Ok(hasher.finish())
-}
-
-/// Checks the folder at `root` against its ASC MHL history (see the module
-/// documentation), reporting progress as work for a destination named `ASC MHL`.
-pub fn verify_folder(
-    root: &Path,
-    record: bool,
-    progress: &dyn Progress,
-) -> Result<FolderCheck, MhlError> {
-    if !root.join(FOLDER).is_dir() {
-        return Err(MhlError::NoHistory { path: root.into() });
-    }
-    let place = LocalDestination::plain_folder("folder", root)?;
-    let history = load(&place)?;
-    if history.generations.is_empty() {
-        return Err(MhlError::NoHistory { path: root.into() });
-    }
-    let ignore = Ignore::new(&history.ignore_patterns());
-    let mut check = FolderCheck {
-        folder: root.display().to_string(),
-        generations: history.generations.len(),
-        ..Default::default()
-    };
-    let now = Utc::now();
-    let mut list = new_list("in-place", now);
-    list.ignore = history.ignore_patterns();
-    let mut expected: BTreeSet<&str> = history.paths();
-    let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || e.path()
-                    .strip_prefix(root)
-                    .ok()
-                    .and_then(|p| p.to_str())
-                    .is_none_or(|rel| !ignore.ignores(rel) || e.file_type().is_file())
-        });
-    for entry in walker {
-        let entry = entry.map_err(|e| MhlError::Io {
-            path: e
-                .path()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| root.into()),
-            source: e.into(),
-        })?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(root)
-            .expect("under the root")
-            .to_string_lossy()
-            .into_owned();
-        if ignore.ignores(&rel) {
-            continue;
-        }
-        expected.remove(rel.as_str());
-        match history.original(&rel) {
-            None => check.new.push(rel),
-            Some(original) => {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                files.push((rel, entry.into_path(), size, original));
-            }
-        }
-    }
-    progress.event(&Event::WorkPlanned {
-        dest: PROGRESS_NAME,
-        files: files.len() as u64,
-        bytes: files.iter().map(|f| f.2).sum(),
-    });
-    for (rel, path, size, original) in files {
-        let found = hash_file(&path, original.format, &|n| {
-            progress.event(&Event::WorkBytes {
-                dest: PROGRESS_NAME,
-                bytes: n,
-            })
-        })
-        .map_err(|e| MhlError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
-        let action = if found == original.value {
-            check.verified.push(rel.clone());
-            Action::Verified
-        } else {
-            check.failed.push(Mismatch {
-                path: rel.clone(),
-                format: original.format.name(),
-                expected: original.value.clone(),
-                found: found.clone(),
-            });
-            Action::Failed
-        };
-        list.files.push(FileEntry {
-            path: rel,
-            size: Some(size),
-            modified: None,
-            hashes: vec![HashEntry {
-                format: original.format,
-                value: found,
-                action: Some(action),
-                date: Some(iso(Utc::now())),
-            }],
-            previous_path: None,
-        });
-        progress.event(&Event::WorkDone {
-            dest: PROGRESS_NAME,
-            ok: action == Action::Verified,
-        });
-    }
-    check.missing = expected
-        .into_iter()
-        .filter(|p| !ignore.ignores(p))
-        .map(String::from)
-        .collect();
-    if record && !list.files.is_empty() {
-        let folder = root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "folder".into());
-        let k = write_generation(&place, &folder, &history, &list, now)?;
-        check.recorded = Some(k.to_string());
-    }
-    Ok(check)
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
+use super::check::Ignore;
 use super::*;
+use crate::destination::LocalDestination;
 
 fn xxh(data: &[u8]) -> u64 {
     xxhash_rust::xxh64::xxh64(data, 0)
