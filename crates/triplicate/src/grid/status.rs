@@ -83,51 +83,13 @@ pub struct GridCoverage {
 /// The GRID as this node knows it.
 pub fn status(t: &Triplicate) -> Result<GridStatus> {
     let own = t.catalog.grid_node_id()?;
-    let states = t.catalog.grid_peer_states()?;
-    let peers: Vec<PeerStatus> = t
-        .config
-        .grid
-        .peers
-        .iter()
-        .map(|p| {
-            let s = states
-                .get(p.url.trim_end_matches('/'))
-                .cloned()
-                .unwrap_or_default();
-            PeerStatus {
-                name: p.name.clone(),
-                url: p.url.clone(),
-                id: p.id.clone(),
-                sync_photos: p.sync_photos,
-                last_contact: s.last_contact,
-                last_error: s.last_error,
-                error_at: s.error_at,
-                pulled_seq: s.pulled_seq,
-            }
-        })
-        .collect();
-
-    let mut node_records: HashMap<String, NodeRecord> = HashMap::new();
-    let mut photos: HashMap<Vec<u8>, Vec<(String, PhotoRecord)>> = HashMap::new();
-    for r in t.catalog.grid_records()? {
-        match serde_json::from_str::<Record>(&r.record) {
-            Ok(Record::Node(n)) => {
-                node_records.insert(r.origin, n);
-            }
-            Ok(Record::Photo(p)) => photos.entry(r.subject).or_default().push((r.origin, p)),
-            Err(e) => tracing::warn!("a GRID record of {} does not parse: {e}", r.origin),
-        }
-    }
-    // This node's own record, even before its first publish.
-    node_records
-        .entry(own.clone())
-        .or_insert_with(|| super::log::node_record(&t.config));
+    let peers = peer_statuses(t)?;
+    let (node_records, photos) = records(t, &own)?;
     let central: BTreeSet<&str> = node_records
         .iter()
         .filter(|(_, n)| n.receives)
         .map(|(id, _)| id.as_str())
         .collect();
-
     let mut nodes: HashMap<String, NodeStatus> = node_records
         .iter()
         .map(|(id, n)| {
@@ -150,6 +112,87 @@ pub fn status(t: &Triplicate) -> Result<GridStatus> {
             )
         })
         .collect();
+    let coverage = count_photos(t, &photos, &node_records, &central, &mut nodes);
+    let central: Vec<String> = central
+        .iter()
+        .filter_map(|id| node_records.get(*id).map(|n| n.name.clone()))
+        .collect();
+    let mut nodes: Vec<NodeStatus> = nodes.into_values().collect();
+    nodes.sort_by(|a, b| b.this_node.cmp(&a.this_node).then(a.name.cmp(&b.name)));
+    Ok(GridStatus {
+        node_id: own,
+        name: t.config.node.clone(),
+        site: t.config.grid.site.clone(),
+        answers_peers: super::own_token(&t.config).ok().flatten().is_some(),
+        receives: t.config.grid.library.is_some(),
+        peers,
+        central,
+        nodes,
+        coverage,
+        unpublished: t.catalog.grid_unpublished()?,
+    })
+}
+
+/// The configured peers, with what the last exchanges with each left.
+fn peer_statuses(t: &Triplicate) -> Result<Vec<PeerStatus>> {
+    let states = t.catalog.grid_peer_states()?;
+    Ok(t.config
+        .grid
+        .peers
+        .iter()
+        .map(|p| {
+            let s = states
+                .get(p.url.trim_end_matches('/'))
+                .cloned()
+                .unwrap_or_default();
+            PeerStatus {
+                name: p.name.clone(),
+                url: p.url.clone(),
+                id: p.id.clone(),
+                sync_photos: p.sync_photos,
+                last_contact: s.last_contact,
+                last_error: s.last_error,
+                error_at: s.error_at,
+                pulled_seq: s.pulled_seq,
+            }
+        })
+        .collect())
+}
+
+/// The GRID's records this node knows: each node's by its id (this node's own even
+/// before its first publish), and each photo's holders by the photo.
+type Records = (
+    HashMap<String, NodeRecord>,
+    HashMap<Vec<u8>, Vec<(String, PhotoRecord)>>,
+);
+
+fn records(t: &Triplicate, own: &str) -> Result<Records> {
+    let mut node_records: HashMap<String, NodeRecord> = HashMap::new();
+    let mut photos: HashMap<Vec<u8>, Vec<(String, PhotoRecord)>> = HashMap::new();
+    for r in t.catalog.grid_records()? {
+        match serde_json::from_str::<Record>(&r.record) {
+            Ok(Record::Node(n)) => {
+                node_records.insert(r.origin, n);
+            }
+            Ok(Record::Photo(p)) => photos.entry(r.subject).or_default().push((r.origin, p)),
+            Err(e) => tracing::warn!("a GRID record of {} does not parse: {e}", r.origin),
+        }
+    }
+    node_records
+        .entry(own.to_string())
+        .or_insert_with(|| super::log::node_record(&t.config));
+    Ok((node_records, photos))
+}
+
+/// Counts each node's photos and those not yet on a central node, and the GRID's
+/// coverage by the policy.
+fn count_photos(
+    t: &Triplicate,
+    photos: &HashMap<Vec<u8>, Vec<(String, PhotoRecord)>>,
+    node_records: &HashMap<String, NodeRecord>,
+    central: &BTreeSet<&str>,
+    nodes: &mut HashMap<String, NodeStatus>,
+) -> GridCoverage {
     let mut coverage = GridCoverage::default();
     for holders in photos.values() {
         for (origin, p) in holders.iter().filter(|(_, p)| p.present) {
@@ -177,30 +220,13 @@ pub fn status(t: &Triplicate) -> Result<GridStatus> {
             }
         }
         coverage.photos += 1;
-        if photo_coverage(holders, &node_records).is_protected(&t.config.policy) {
+        if photo_coverage(holders, node_records).is_protected(&t.config.policy) {
             coverage.protected += 1;
         } else {
             coverage.at_risk += 1;
         }
     }
-    let central: Vec<String> = central
-        .iter()
-        .filter_map(|id| node_records.get(*id).map(|n| n.name.clone()))
-        .collect();
-    let mut nodes: Vec<NodeStatus> = nodes.into_values().collect();
-    nodes.sort_by(|a, b| b.this_node.cmp(&a.this_node).then(a.name.cmp(&b.name)));
-    Ok(GridStatus {
-        node_id: own,
-        name: t.config.node.clone(),
-        site: t.config.grid.site.clone(),
-        answers_peers: super::own_token(&t.config).ok().flatten().is_some(),
-        receives: t.config.grid.library.is_some(),
-        peers,
-        central,
-        nodes,
-        coverage,
-        unpublished: t.catalog.grid_unpublished()?,
-    })
+    coverage
 }
 
 /// One photo's copies across the GRID, by the one coverage rule
