@@ -99,10 +99,24 @@ pub(super) fn check(
             }
         }
     }
-    if bad.is_empty() {
-        return Ok(());
+    if !bad.is_empty() {
+        settle_bad(t, d, options.repair, run, bad, report, problems)?;
     }
-    let writable = if options.repair {
+    Ok(())
+}
+
+/// The files of other names found missing or damaged: each made again from the copy
+/// with `repair`, or reported with what to run.
+fn settle_bad(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    repair: bool,
+    run: &str,
+    bad: Vec<(NameFile, String)>,
+    report: &mut DestinationVerifyReport,
+    problems: &mut Problems<'_>,
+) -> Result<(), EngineError> {
+    let writable = if repair {
         match destination::open(d) {
             Ok(w) => Some(w),
             Err(e) => {
