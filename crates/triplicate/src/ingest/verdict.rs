@@ -23,89 +23,14 @@ pub(super) fn judge(
     outcomes: &[Outcome],
     unreadable: &[(RelPath, String)],
 ) -> (Vec<IngestedFile>, Verdict) {
-    let Judged {
-        library,
-        media,
-        library_device,
-        card_device,
-        writers,
-        needed,
-    } = *j;
     let mut file_copies = Vec::new();
     let mut failing: Vec<(String, String)> = Vec::new();
-    // Holders are named as `status` names them, so that both give a reason in the same
-    // words; the report lists them by their plain names.
-    let library_holder = format!("library '{}'", library.name);
-    let dest_names: Vec<String> = writers
-        .iter()
-        .map(|w| format!("'{}'", w.config.name))
-        .collect();
     for (planned, outcome) in plans.iter().zip(outcomes) {
-        // The one coverage rule: one copy per device, none on the card's.
-        let mut holders: Vec<(Holder<'_>, &str)> = Vec::new();
-        if outcome.library_path.is_some() {
-            let library = Holder {
-                name: &library_holder,
-                device: library_device,
-                media,
-                offsite: false,
-            };
-            holders.push((library, "library"));
+        let (copies, why_not) = j.file(planned, outcome);
+        if let Some(why) = why_not {
+            failing.push((planned.file.rel.to_string(), why));
         }
-        for (w, name) in writers
-            .iter()
-            .zip(&dest_names)
-            .filter(|(w, _)| outcome.verified_at.contains(&w.config.name))
-        {
-            let copy = Holder {
-                name,
-                device: &w.device,
-                media: w.config.media,
-                offsite: w.config.is_offsite(),
-            };
-            holders.push((copy, &w.config.name));
-        }
-        let shown: Vec<Holder<'_>> = holders.iter().map(|(h, _)| *h).collect();
-        let counted = crate::policy::count(&shown, &[(card_device, "the card")]);
-        let devices = counted.coverage.copies;
-        let copies: Vec<String> = holders
-            .iter()
-            .filter(|(h, _)| counted.counted.iter().any(|c| c == h.name))
-            .map(|(_, plain)| plain.to_string())
-            .collect();
-        if let Some(error) = &outcome.card_error {
-            failing.push((planned.file.rel.to_string(), error.clone()));
-        } else if devices < needed {
-            failing.push((
-                planned.file.rel.to_string(),
-                format!(
-                    "{} verified {} on {} {}{}{}",
-                    devices,
-                    if devices == 1 { "copy" } else { "copies" },
-                    devices,
-                    if devices == 1 { "device" } else { "devices" },
-                    if counted.counted.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", counted.counted.join(", "))
-                    },
-                    counted
-                        .not_counted
-                        .iter()
-                        .map(|n| format!("; the copy at {} is {}", n.name, n.reason))
-                        .collect::<String>()
-                ),
-            ));
-        }
-        file_copies.push(IngestedFile {
-            card_path: planned.file.rel.clone(),
-            library_path: outcome.library_path.clone(),
-            size: planned.file.size,
-            blake3: outcome.learned.map(|l| l.blake3.to_hex()),
-            xxh64: outcome.learned.map(|l| format!("{:016x}", l.xxh64)),
-            copies,
-            devices,
-        });
+        file_copies.push(copies);
     }
     // What could not even be listed is never safe.
     for (path, reason) in unreadable {
@@ -128,10 +53,91 @@ pub(super) fn judge(
     let verdict = Verdict {
         safe: reasons.is_empty(),
         rule: format!(
-            "every file on the card (but the litter cameras recreate) has at least {needed} verified copies, each on a different device, none of them the card's"
+            "every file on the card (but the litter cameras recreate) has at least {} verified copies, each on a different device, none of them the card's",
+            j.needed
         ),
         reasons,
         groups,
     };
     (file_copies, verdict)
+}
+
+impl Judged<'_> {
+    /// One file's copies as the coverage rule counts them (one per device, none on the
+    /// card's), and why it is not safe, if it is not.
+    fn file(&self, planned: &Planned<'_>, outcome: &Outcome) -> (IngestedFile, Option<String>) {
+        // Holders are named as `status` names them, so that both give a reason in the
+        // same words; the report lists them by their plain names.
+        let library_holder = format!("library '{}'", self.library.name);
+        let dest_names: Vec<String> = self
+            .writers
+            .iter()
+            .map(|w| format!("'{}'", w.config.name))
+            .collect();
+        let mut holders: Vec<(Holder<'_>, &str)> = Vec::new();
+        if outcome.library_path.is_some() {
+            let library = Holder {
+                name: &library_holder,
+                device: self.library_device,
+                media: self.media,
+                offsite: false,
+            };
+            holders.push((library, "library"));
+        }
+        for (w, name) in self
+            .writers
+            .iter()
+            .zip(&dest_names)
+            .filter(|(w, _)| outcome.verified_at.contains(&w.config.name))
+        {
+            let copy = Holder {
+                name,
+                device: &w.device,
+                media: w.config.media,
+                offsite: w.config.is_offsite(),
+            };
+            holders.push((copy, &w.config.name));
+        }
+        let shown: Vec<Holder<'_>> = holders.iter().map(|(h, _)| *h).collect();
+        let counted = crate::policy::count(&shown, &[(self.card_device, "the card")]);
+        let devices = counted.coverage.copies;
+        let copies: Vec<String> = holders
+            .iter()
+            .filter(|(h, _)| counted.counted.iter().any(|c| c == h.name))
+            .map(|(_, plain)| plain.to_string())
+            .collect();
+        let why_not = if let Some(error) = &outcome.card_error {
+            Some(error.clone())
+        } else if devices < self.needed {
+            Some(format!(
+                "{} verified {} on {} {}{}{}",
+                devices,
+                if devices == 1 { "copy" } else { "copies" },
+                devices,
+                if devices == 1 { "device" } else { "devices" },
+                if counted.counted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", counted.counted.join(", "))
+                },
+                counted
+                    .not_counted
+                    .iter()
+                    .map(|n| format!("; the copy at {} is {}", n.name, n.reason))
+                    .collect::<String>()
+            ))
+        } else {
+            None
+        };
+        let file = IngestedFile {
+            card_path: planned.file.rel.clone(),
+            library_path: outcome.library_path.clone(),
+            size: planned.file.size,
+            blake3: outcome.learned.map(|l| l.blake3.to_hex()),
+            xxh64: outcome.learned.map(|l| format!("{:016x}", l.xxh64)),
+            copies,
+            devices,
+        };
+        (file, why_not)
+    }
 }
