@@ -234,31 +234,7 @@ fn entries<R: Read>(
         None => return Err(Rejection::NoManifest.into()),
         Some(e) => e.map_err(|e| damaged(shared, e))?,
     };
-    let name = String::from_utf8_lossy(&first.path_bytes()).into_owned();
-    if name != MANIFEST {
-        return Err(Rejection::ManifestNotFirst(name).into());
-    }
-    if !matches!(
-        first.header().entry_type(),
-        tar::EntryType::Regular | tar::EntryType::Continuous
-    ) {
-        return Err(Rejection::BadManifest("it is not a regular file".into()).into());
-    }
-    if first.size() > limits.max_manifest {
-        return Err(Rejection::BadManifest(format!(
-            "it is larger than {} bytes",
-            limits.max_manifest
-        ))
-        .into());
-    }
-    let mut text = Vec::new();
-    (&mut first)
-        .take(limits.max_manifest)
-        .read_to_end(&mut text)
-        .map_err(|e| damaged(shared, e))?;
-    if (text.len() as u64) < first.size() {
-        return Err(Rejection::Truncated("the manifest is cut short".into()).into());
-    }
+    let text = read_manifest(&mut first, limits, shared)?;
     let mut last_end = data_end(&first);
     drop(first);
     let manifest = parse_manifest(&text).map_err(Rejection::BadManifest)?;
@@ -275,22 +251,7 @@ fn entries<R: Read>(
         }
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
-        let is_dir = match entry.header().entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => false,
-            tar::EntryType::Directory => true,
-            tar::EntryType::Symlink => return Err(Rejection::Symlink(shown).into()),
-            tar::EntryType::Link => return Err(Rejection::HardLink(shown).into()),
-            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                return Err(Rejection::Device(shown).into());
-            }
-            other => {
-                return Err(Rejection::OtherType {
-                    path: shown,
-                    kind: format!("{other:?}"),
-                }
-                .into());
-            }
-        };
+        let is_dir = is_folder(entry.header().entry_type(), shown)?;
         let path = clean_path(&raw)?;
         last_end = data_end(&entry);
         if is_dir {
@@ -309,29 +270,7 @@ fn entries<R: Read>(
             }
             .into());
         }
-        let mut hashing = Hashing {
-            inner: &mut entry,
-            hasher: blake3::Hasher::new(),
-            read: 0,
-            failed: false,
-        };
-        if let Err(e) = visit(&manifest, &path, &mut hashing) {
-            // An error from reading the archive is the archive's; others are the visitor's.
-            return Err(match shared.rejection.borrow_mut().take() {
-                Some(r) => r.into(),
-                None if hashing.failed => {
-                    Rejection::Damaged(format!("while reading '{path}'")).into()
-                }
-                None => Failure::Visitor(e),
-            });
-        }
-        io::copy(&mut hashing, &mut io::sink()).map_err(|e| damaged(shared, e))?;
-        if hashing.read < size {
-            return Err(Rejection::Truncated(format!("'{path}' is cut short")).into());
-        }
-        if ContentHash(*hashing.hasher.finalize().as_bytes()).to_hex() != blake3 {
-            return Err(Rejection::HashMismatch(path).into());
-        }
+        check_content(&mut entry, &manifest, &path, size, blake3, shared, visit)?;
     }
     let mut missing: Vec<_> = expected.into_keys().collect();
     missing.sort();
@@ -339,6 +278,95 @@ fn entries<R: Read>(
         return Err(Rejection::Missing(first.to_string()).into());
     }
     Ok((manifest, last_end))
+}
+
+/// Reads the archive's first entry, which must be its manifest, within the limits.
+fn read_manifest<R: Read>(
+    first: &mut tar::Entry<'_, R>,
+    limits: &Limits,
+    shared: &Shared,
+) -> Result<Vec<u8>, Failure> {
+    let name = String::from_utf8_lossy(&first.path_bytes()).into_owned();
+    if name != MANIFEST {
+        return Err(Rejection::ManifestNotFirst(name).into());
+    }
+    if !matches!(
+        first.header().entry_type(),
+        tar::EntryType::Regular | tar::EntryType::Continuous
+    ) {
+        return Err(Rejection::BadManifest("it is not a regular file".into()).into());
+    }
+    if first.size() > limits.max_manifest {
+        return Err(Rejection::BadManifest(format!(
+            "it is larger than {} bytes",
+            limits.max_manifest
+        ))
+        .into());
+    }
+    let mut text = Vec::new();
+    first
+        .take(limits.max_manifest)
+        .read_to_end(&mut text)
+        .map_err(|e| damaged(shared, e))?;
+    if (text.len() as u64) < first.size() {
+        return Err(Rejection::Truncated("the manifest is cut short".into()).into());
+    }
+    Ok(text)
+}
+
+/// Whether an entry of this type is a folder (else a file); other types are refused.
+fn is_folder(kind: tar::EntryType, shown: String) -> Result<bool, Failure> {
+    Ok(match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous => false,
+        tar::EntryType::Directory => true,
+        tar::EntryType::Symlink => return Err(Rejection::Symlink(shown).into()),
+        tar::EntryType::Link => return Err(Rejection::HardLink(shown).into()),
+        tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+            return Err(Rejection::Device(shown).into());
+        }
+        other => {
+            return Err(Rejection::OtherType {
+                path: shown,
+                kind: format!("{other:?}"),
+            }
+            .into());
+        }
+    })
+}
+
+/// Hands one file's content to the visitor, then checks that it is whole and hashes to
+/// what the manifest lists.
+fn check_content<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    manifest: &Manifest,
+    path: &str,
+    size: u64,
+    blake3: &str,
+    shared: &Shared,
+    visit: &mut Visit<'_>,
+) -> Result<(), Failure> {
+    let mut hashing = Hashing {
+        inner: entry,
+        hasher: blake3::Hasher::new(),
+        read: 0,
+        failed: false,
+    };
+    if let Err(e) = visit(manifest, path, &mut hashing) {
+        // An error from reading the archive is the archive's; others are the visitor's.
+        return Err(match shared.rejection.borrow_mut().take() {
+            Some(r) => r.into(),
+            None if hashing.failed => Rejection::Damaged(format!("while reading '{path}'")).into(),
+            None => Failure::Visitor(e),
+        });
+    }
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| damaged(shared, e))?;
+    if hashing.read < size {
+        return Err(Rejection::Truncated(format!("'{path}' is cut short")).into());
+    }
+    if ContentHash(*hashing.hasher.finalize().as_bytes()).to_hex() != blake3 {
+        return Err(Rejection::HashMismatch(path.to_string()).into());
+    }
+    Ok(())
 }
 
 /// The manifest's own checks; returns its files by path.
