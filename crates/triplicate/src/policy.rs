@@ -412,25 +412,7 @@ pub fn assess(catalog: &Catalog, config: &Config) -> Result<Assessment, CatalogE
             }
         } else {
             summary.at_risk += 1;
-            let mut reasons: Vec<String> = unreadable_known
-                .get(&row.photo_id)
-                .map(|u| vec![format!("cannot read: {}", u.reason)])
-                .unwrap_or_default();
-            reasons.extend(
-                counted
-                    .not_counted
-                    .iter()
-                    .map(|n| format!("the copy at {} is {}", n.name, n.reason)),
-            );
-            reasons.extend(row.failed_at.iter().filter_map(|(id, error)| {
-                let name = model.names_of(std::slice::from_ref(id)).next()?;
-                Some(format!("the copy to '{name}' failed: {error}"))
-            }));
-            reasons.extend(model.names_of(&row.stale_at).map(|name| {
-                format!(
-                    "the copy at '{name}' was last proven longer ago than verify.trust_for: `triplicate verify --dest {name}` proves it again"
-                )
-            }));
+            let reasons = model.reasons(&row, &counted, unreadable_known.get(&row.photo_id));
             at_risk.push(AtRisk {
                 photo_id: Some(row.photo_id),
                 name: None,
@@ -440,11 +422,6 @@ pub fn assess(catalog: &Catalog, config: &Config) -> Result<Assessment, CatalogE
             });
         }
     }
-    let none = Coverage {
-        copies: 0,
-        media: 0,
-        offsite: 0,
-    };
     for u in unreadable
         .iter()
         .filter(|u| !unreadable_known.values().any(|k| k == *u))
@@ -452,20 +429,7 @@ pub fn assess(catalog: &Catalog, config: &Config) -> Result<Assessment, CatalogE
         summary.photos += 1;
         summary.at_risk += 1;
         summary.unreadable += 1;
-        at_risk.push(AtRisk {
-            photo_id: None,
-            name: Some((u.library.clone(), u.path.clone())),
-            coverage: none,
-            lacks: none.lacks(model.policy()),
-            reasons: vec![if u.is_dir {
-                format!(
-                    "cannot read the folder: {}; nothing below it is backed up",
-                    u.reason
-                )
-            } else {
-                format!("cannot read: {}", u.reason)
-            }],
-        });
+        at_risk.push(AtRisk::unreadable(u, model.policy()));
     }
     summary.unreadable += unreadable_known.len() as u64;
     summary.left_out = catalog
@@ -484,6 +448,62 @@ pub fn assess(catalog: &Catalog, config: &Config) -> Result<Assessment, CatalogE
         newly_protected,
         devices,
     })
+}
+
+impl AtRisk {
+    /// A file (or folder) the scan could not read, so no photo of the catalog's.
+    fn unreadable(u: &UnreadableFile, policy: &Policy) -> AtRisk {
+        let none = Coverage {
+            copies: 0,
+            media: 0,
+            offsite: 0,
+        };
+        AtRisk {
+            photo_id: None,
+            name: Some((u.library.clone(), u.path.clone())),
+            coverage: none,
+            lacks: none.lacks(policy),
+            reasons: vec![if u.is_dir {
+                format!(
+                    "cannot read the folder: {}; nothing below it is backed up",
+                    u.reason
+                )
+            } else {
+                format!("cannot read: {}", u.reason)
+            }],
+        }
+    }
+}
+
+impl CoverageModel {
+    /// Why a photo at risk is: its file cannot be read, copies that do not count,
+    /// copies that failed, copies proven too long ago.
+    fn reasons(
+        &self,
+        row: &CoverageRow,
+        counted: &Counted,
+        unreadable: Option<&UnreadableFile>,
+    ) -> Vec<String> {
+        let mut reasons: Vec<String> = unreadable
+            .map(|u| vec![format!("cannot read: {}", u.reason)])
+            .unwrap_or_default();
+        reasons.extend(
+            counted
+                .not_counted
+                .iter()
+                .map(|n| format!("the copy at {} is {}", n.name, n.reason)),
+        );
+        reasons.extend(row.failed_at.iter().filter_map(|(id, error)| {
+            let name = self.names_of(std::slice::from_ref(id)).next()?;
+            Some(format!("the copy to '{name}' failed: {error}"))
+        }));
+        reasons.extend(self.names_of(&row.stale_at).map(|name| {
+            format!(
+                "the copy at '{name}' was last proven longer ago than verify.trust_for: `triplicate verify --dest {name}` proves it again"
+            )
+        }));
+        reasons
+    }
 }
 
 #[cfg(test)]
