@@ -297,21 +297,8 @@ impl Inbox {
     /// Takes a piece of a photo: appends it to the upload, and stores the photo when it
     /// is whole and its hash matches.
     pub fn receive(&self, t: &Triplicate, upload: &Upload<'_>) -> Result<Received> {
-        names::node_name(upload.node)?;
-        let name = names::relative(upload.name)?;
-        if upload.total > PHOTO_MAX {
-            return Err(GridError::BadRequest(format!(
-                "a photo of {} bytes is larger than this node accepts",
-                upload.total
-            )));
-        }
+        let name = check_upload(upload)?;
         let end = upload.offset + upload.bytes.len() as u64;
-        if end > upload.total {
-            return Err(GridError::BadRequest(format!(
-                "bytes {}-{end} lie beyond the photo's {} bytes",
-                upload.offset, upload.total
-            )));
-        }
         let lib = grid_library(t)?;
         if holds(t, &upload.hash)? {
             return Ok(Received::Held);
@@ -373,32 +360,7 @@ impl Inbox {
         let node = RelPath::new(upload.node.as_bytes().to_vec())
             .map_err(|e| GridError::BadRequest(e.to_string()))?;
         let stored = publish(lib, &part, &node.join(&name), &hash)?;
-        let meta = fs::metadata(stored.to_path(&lib.path)).map_err(|e| io("cannot stat", e))?;
-        let captured = upload
-            .captured
-            .filter(|c| {
-                chrono::NaiveDateTime::parse_from_str(c, crate::scan::metadata::CAPTURE_FORMAT)
-                    .is_ok()
-            })
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                chrono::Local::now()
-                    .format(crate::scan::metadata::CAPTURE_FORMAT)
-                    .to_string()
-            });
-        t.catalog.record_files(
-            &lib.name,
-            &[ScannedFile {
-                path: stored.clone(),
-                hash,
-                size,
-                mtime_ns: crate::scan::mtime_ns(&meta),
-                inode: meta.ino(),
-                captured,
-                captured_from: "grid",
-                kind: PhotoKind::from_name(stored.file_name()),
-            }],
-        )?;
+        record_received(t, lib, &stored, hash, size, upload.captured)?;
         tracing::info!(
             node = upload.node,
             "received {}",
@@ -406,6 +368,68 @@ impl Inbox {
         );
         Ok(Received::Stored(stored))
     }
+}
+
+/// The checks an upload must pass before a byte is written: a node's name, a relative
+/// name, a size this node accepts, bytes within it. Returns the photo's name.
+fn check_upload(upload: &Upload<'_>) -> Result<RelPath> {
+    names::node_name(upload.node)?;
+    let name = names::relative(upload.name)?;
+    if upload.total > PHOTO_MAX {
+        return Err(GridError::BadRequest(format!(
+            "a photo of {} bytes is larger than this node accepts",
+            upload.total
+        )));
+    }
+    let end = upload.offset + upload.bytes.len() as u64;
+    if end > upload.total {
+        return Err(GridError::BadRequest(format!(
+            "bytes {}-{end} lie beyond the photo's {} bytes",
+            upload.offset, upload.total
+        )));
+    }
+    Ok(name)
+}
+
+/// Records a received photo in the GRID library, so that the next scan knows it: its
+/// capture time as sent (when it reads as one), else now.
+fn record_received(
+    t: &Triplicate,
+    lib: &LibraryConfig,
+    stored: &RelPath,
+    hash: ContentHash,
+    size: u64,
+    captured: Option<&str>,
+) -> Result<()> {
+    let meta = fs::metadata(stored.to_path(&lib.path)).map_err(|source| GridError::Io {
+        what: "cannot stat",
+        path: stored.to_path(&lib.path),
+        source,
+    })?;
+    let captured = captured
+        .filter(|c| {
+            chrono::NaiveDateTime::parse_from_str(c, crate::scan::metadata::CAPTURE_FORMAT).is_ok()
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            chrono::Local::now()
+                .format(crate::scan::metadata::CAPTURE_FORMAT)
+                .to_string()
+        });
+    t.catalog.record_files(
+        &lib.name,
+        &[ScannedFile {
+            path: stored.clone(),
+            hash,
+            size,
+            mtime_ns: crate::scan::mtime_ns(&meta),
+            inode: meta.ino(),
+            captured,
+            captured_from: "grid",
+            kind: PhotoKind::from_name(stored.file_name()),
+        }],
+    )?;
+    Ok(())
 }
 
 /// Unfinished uploads untouched for this long are removed: their sender gave up (or
