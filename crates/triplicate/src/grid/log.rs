@@ -215,41 +215,10 @@ pub fn merge_page(
     let known = t.catalog.grid_known_changes(&keys)?;
     let mut rows = Vec::with_capacity(page.changes.len());
     for (change, known) in page.changes.iter().zip(known) {
-        if names::node_id(&change.origin).is_err() || change.origin_seq < 1 {
-            return Err(protocol(format!(
-                "change {} has no valid origin ('{}' is not a node id)",
-                change.seq,
-                change.origin.escape_debug()
-            )));
-        }
-        if change.origin != page.node_id && !vouches.contains(&change.origin) {
-            tracing::warn!(peer, origin = %change.origin, "a peer sent a record in the name of a node it does not vouch for");
-            return Err(GridError::Forged {
-                peer: peer.into(),
-                message: format!(
-                    "change {} is in the name of node {}, which the peer does not vouch for",
-                    change.seq, change.origin
-                ),
-            });
-        }
+        check_origin(peer, page, vouches, change)?;
         let text = change.record.get();
         if change.origin == own {
-            let (mine, newest) = t.catalog.grid_change_of(&own, change.origin_seq)?;
-            let forged = match mine {
-                Some(mine) => mine != text,
-                None => change.origin_seq > newest,
-            };
-            if forged {
-                tracing::warn!(
-                    peer,
-                    origin_seq = change.origin_seq,
-                    "a peer sent a forged record of this node"
-                );
-                return Err(GridError::Forged {
-                    peer: peer.into(),
-                    message: format!("change {} of this node", change.origin_seq),
-                });
-            }
+            check_own(t, &own, peer, change)?;
             continue;
         }
         if known || first_hand.contains(&change.origin) {
@@ -268,6 +237,53 @@ pub fn merge_page(
         rows.push((change.origin.clone(), change.origin_seq, row));
     }
     Ok(t.catalog.grid_merge(url, &page.node_id, &rows, page.next)?)
+}
+
+/// A change must name a valid origin: the peer itself, or a node it vouches for.
+fn check_origin(peer: &str, page: &ChangePage, vouches: &[String], change: &Change) -> Result<()> {
+    if names::node_id(&change.origin).is_err() || change.origin_seq < 1 {
+        return Err(GridError::Protocol {
+            peer: peer.into(),
+            message: format!(
+                "change {} has no valid origin ('{}' is not a node id)",
+                change.seq,
+                change.origin.escape_debug()
+            ),
+        });
+    }
+    if change.origin != page.node_id && !vouches.contains(&change.origin) {
+        tracing::warn!(peer, origin = %change.origin, "a peer sent a record in the name of a node it does not vouch for");
+        return Err(GridError::Forged {
+            peer: peer.into(),
+            message: format!(
+                "change {} is in the name of node {}, which the peer does not vouch for",
+                change.seq, change.origin
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A change in this node's name must be one this node made.
+fn check_own(t: &Triplicate, own: &str, peer: &str, change: &Change) -> Result<()> {
+    let text = change.record.get();
+    let (mine, newest) = t.catalog.grid_change_of(own, change.origin_seq)?;
+    let forged = match mine {
+        Some(mine) => mine != text,
+        None => change.origin_seq > newest,
+    };
+    if forged {
+        tracing::warn!(
+            peer,
+            origin_seq = change.origin_seq,
+            "a peer sent a forged record of this node"
+        );
+        return Err(GridError::Forged {
+            peer: peer.into(),
+            message: format!("change {} of this node", change.origin_seq),
+        });
+    }
+    Ok(())
 }
 
 /// Checks every name in a record received from a peer.
