@@ -15,25 +15,23 @@
 //! never overwritten. A name taken by the same bytes counts as restored already; a
 //! name taken by other bytes gets a distinct name (`IMG_0001~a1b2c3d4.CR2`), or is
 //! skipped with `skip_existing`. The written file is read back and its hash checked.
+//!
+//! Which photos, and under which names, is [`select`]; bringing one back is [`copy`].
 
+mod copy;
 mod select;
 
-use std::collections::HashMap;
+use copy::*;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::catalog::NamedPhoto;
-use crate::destination::Stored;
-use crate::destination::layout::alternate_name;
-use crate::destination::{
-    self, DestError, ErrorClass, LocalDestination, ReadDestination, WriteDestination,
-};
+use crate::destination::{DestError, ErrorClass, LocalDestination};
 use crate::engine::EngineError;
-use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::home::Triplicate;
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::relpath::RelPath;
@@ -401,197 +399,4 @@ impl RestoreReport {
             }
         }
     }
-}
-
-/// The destinations a restore reads from: those that could be opened, by id, in the
-/// order they are tried, and those put out of action since.
-#[derive(Default)]
-struct Sources {
-    readable: HashMap<String, Arc<dyn ReadDestination>>,
-    order: Vec<String>,
-    stopped: Stopped,
-}
-
-impl Sources {
-    /// Opens the destination named (or every one) for reading; one that cannot be read
-    /// is left out, and the log says why.
-    fn open(t: &Triplicate, only: Option<&str>) -> Result<Sources, RestoreError> {
-        let configured: Vec<_> = match only {
-            Some(name) => vec![
-                t.config
-                    .destination(name)
-                    .ok_or_else(|| EngineError::UnknownDestination(name.to_string()))?,
-            ],
-            None => t.config.destinations.iter().collect(),
-        };
-        let mut sources = Sources::default();
-        for d in configured {
-            match destination::open_read(d) {
-                Ok(r) => {
-                    sources.readable.insert(d.id.clone(), r);
-                    sources.order.push(d.id.clone());
-                }
-                Err(e) => tracing::info!(destination = %d.name, "not used for restore: {e}"),
-            }
-        }
-        Ok(sources)
-    }
-}
-
-/// Destinations put out of action during a restore (no key, unplugged): by name, why,
-/// and how many photos could not be restored because only they held them. Such a
-/// destination is not tried again, and is reported once.
-#[derive(Default)]
-struct Stopped(std::sync::Mutex<std::collections::BTreeMap<String, (String, u64)>>);
-
-impl Stopped {
-    fn has(&self, name: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(name)
-    }
-
-    fn stop(&self, name: &str, why: String) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name.to_string())
-            .or_insert((why, 0));
-    }
-
-    fn count_photo(&self, names: &[&str]) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for name in names {
-            if let Some((_, photos)) = map.get_mut(*name) {
-                *photos += 1;
-            }
-        }
-    }
-
-    fn into_inner(self) -> std::collections::BTreeMap<String, (String, u64)> {
-        self.0.into_inner().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Why a photo was not restored.
-enum Failure {
-    /// Its only copies are on destinations out of action, which are reported once.
-    OnlyOnStopped,
-    Other(String),
-}
-
-enum Outcome {
-    Restored { renamed: bool },
-    AlreadyThere,
-    Skipped,
-}
-
-/// Restores one name: chooses where in the target folder, then copies from the first
-/// verified copy that reads back right.
-fn restore_one(
-    t: &Triplicate,
-    target: &LocalDestination,
-    sources: &Sources,
-    photo: &NamedPhoto,
-    key: &RelPath,
-    skip_existing: bool,
-) -> Result<Outcome, Failure> {
-    let stopped = &sources.stopped;
-    let copies = t
-        .catalog
-        .sources_of(photo.photo_id)
-        .map_err(|e| Failure::Other(e.to_string()))?
-        .copies;
-    let mut tried = Vec::new();
-    let mut out_of_action: Vec<&str> = Vec::new();
-    for id in &sources.order {
-        let Some((_, source_key)) = copies.iter().find(|(d, _)| d == id) else {
-            continue;
-        };
-        let source = &sources.readable[id];
-        if stopped.has(source.name()) {
-            out_of_action.push(source.name());
-            continue;
-        }
-        // Choose a name: free, the same bytes already, or a distinct one.
-        let name = key.file_name().to_vec();
-        let candidates = std::iter::once(Ok(key.clone())).chain(
-            [8usize, 16, 64]
-                .into_iter()
-                .map(|n| key.with_file_name(&alternate_name(&name, &photo.hash, n))),
-        );
-        let mut place = None;
-        for (i, candidate) in candidates.enumerate() {
-            let Ok(candidate) = candidate else { continue };
-            match target.stat(&candidate) {
-                Ok(None) => {
-                    place = Some((candidate, i > 0));
-                    break;
-                }
-                Ok(Some(meta))
-                    if meta.size == photo.size
-                        && verify_copy(target, &candidate, &photo.hash, Stored::AsGiven)
-                            .is_ok() =>
-                {
-                    // Restored by a run killed before it could set the time.
-                    if let Some(when) = modified(photo.mtime_ns)
-                        && target.modified(&candidate).is_ok_and(|m| m != when)
-                    {
-                        target
-                            .set_modified(&candidate, when)
-                            .map_err(|e| Failure::Other(e.to_string()))?;
-                    }
-                    return Ok(Outcome::AlreadyThere);
-                }
-                Ok(Some(_)) if skip_existing => return Ok(Outcome::Skipped),
-                Ok(Some(_)) => continue,
-                Err(e) => return Err(Failure::Other(e.to_string())),
-            }
-        }
-        let Some((place, renamed)) = place else {
-            return Err(Failure::Other(format!(
-                "{key} and its alternative names are taken"
-            )));
-        };
-        let reader = match source.read(source_key) {
-            Err(e) if e.stops_destination() => {
-                stopped.stop(source.name(), e.to_string());
-                out_of_action.push(source.name());
-                continue;
-            }
-            other => other,
-        };
-        let copied = reader
-            .map_err(TargetError::from)
-            .and_then(|reader| {
-                let mut checked = VerifyingReader::new(reader, photo.hash, photo.size);
-                target
-                    .put_dated(&place, &mut checked, photo.size, modified(photo.mtime_ns))
-                    .map_err(TargetError::from)
-            })
-            .and_then(|stored| verify_copy(target, &place, &photo.hash, stored));
-        match copied {
-            Ok(()) => return Ok(Outcome::Restored { renamed }),
-            Err(e) => tried.push(format!("from '{}': {e}", source.name())),
-        }
-    }
-    if tried.is_empty() && !out_of_action.is_empty() {
-        stopped.count_photo(&out_of_action);
-        return Err(Failure::OnlyOnStopped);
-    }
-    if tried.is_empty() {
-        return Err(Failure::Other(
-            "no verified copy on a reachable destination (plug in or mount one that holds it)"
-                .into(),
-        ));
-    }
-    Err(Failure::Other(tried.join("; ")))
-}
-
-/// The modification time a restored file gets back: the library file's, where the
-/// catalog (or a rebuilt catalog's manifests) knows it.
-fn modified(mtime_ns: i64) -> Option<std::time::SystemTime> {
-    (mtime_ns >= 0)
-        .then(|| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(mtime_ns as u64))
 }
