@@ -30,6 +30,7 @@
 pub mod card;
 mod file;
 mod groups;
+mod held;
 pub mod mhl;
 mod plan;
 mod report;
@@ -37,6 +38,7 @@ mod verdict;
 mod writers;
 
 use file::*;
+use held::*;
 use plan::*;
 pub use report::*;
 use verdict::Judged;
