@@ -54,7 +54,7 @@ pub const HEAD_LEN: usize = 4096;
 /// bytes as random as a cipher's (about 7.5 bits of entropy per byte or more). A JPEG or RAW
 /// starts with a signature and a header of low entropy; ransomware leaves neither.
 pub fn looks_encrypted(head: &[u8], kind: PhotoKind) -> bool {
-    if !matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video) || head.len() < 256 {
+    if !kind.is_media() || head.len() < 256 {
         return false;
     }
     // A short sample of random bytes scores below 8 bits: compare with what random
@@ -183,6 +183,12 @@ impl PhotoKind {
             }
         }
         PhotoKind::Other
+    }
+
+    /// A photo or a video, rather than a sidecar or another file: what the guard
+    /// counts and what a changed content under an unchanged time makes suspect.
+    pub fn is_media(self) -> bool {
+        matches!(self, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -84,12 +84,6 @@ pub(crate) fn settle(
     Ok(())
 }
 
-/// Whether a file of this kind counts for the guard and raises warnings when it
-/// changes: photos and videos, not sidecars.
-fn is_media(kind: PhotoKind) -> bool {
-    matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video)
-}
-
 /// One scan's differences being settled.
 struct Settling<'a> {
     catalog: &'a Catalog,
@@ -125,11 +119,11 @@ impl Settling<'_> {
         let changed = changes
             .iter()
             .zip(backed)
-            .filter(|(c, b)| **b && is_media(c.found.kind))
+            .filter(|(c, b)| **b && c.found.kind.is_media())
             .count() as u64;
         let mut vanished = 0u64;
         for (path, k) in gone {
-            if is_media(PhotoKind::from_name(path.file_name()))
+            if PhotoKind::from_name(path.file_name()).is_media()
                 && catalog.is_backed_up(k.photo_id)?
                 && !catalog.is_present_elsewhere(k.photo_id, k.id)?
             {
@@ -182,7 +176,7 @@ impl Settling<'_> {
     ) -> Result<Option<ScannedFile>, CatalogError> {
         let (catalog, lib) = (self.catalog, self.lib);
         let subject = format!("{}:{}", lib.name, c.found.path);
-        let media = is_media(c.found.kind);
+        let media = c.found.kind.is_media();
         if tripped {
             catalog.hold_change(&lib.name, &c.found, HoldReason::MassChange)?;
             self.report.held += 1;

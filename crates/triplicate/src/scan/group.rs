@@ -70,7 +70,7 @@ impl Siblings {
         let mut index = Siblings::default();
         for p in paths {
             let kind = PhotoKind::from_name(p.file_name());
-            if !matches!(kind, PhotoKind::Raw | PhotoKind::Image | PhotoKind::Video) {
+            if !kind.is_media() {
                 continue;
             }
             index

@@ -2,6 +2,8 @@
 //! hash; a difference that the file's time does not explain is possible bit rot.
 
 use super::*;
+use crate::catalog::{Original, ScannedFile};
+use crate::config::LibraryConfig;
 
 /// Reports each possible bit rot still held back that this run did not report
 /// itself; returns how many are open.
@@ -94,45 +96,54 @@ pub(super) fn verify_originals(
             })
             .collect();
         for (o, read) in originals.iter().zip(found) {
-            report.checked += 1;
-            let f = match read {
-                Ok(f) => f,
-                Err(_) => {
-                    // Gone or unreadable: the next scan says which, and why.
-                    report.unreadable += 1;
-                    continue;
-                }
-            };
-            report.bytes += f.size;
-            if f.hash == o.hash {
-                report.ok += 1;
-                continue;
-            }
-            let media = matches!(
-                f.kind,
-                crate::photo::PhotoKind::Raw
-                    | crate::photo::PhotoKind::Image
-                    | crate::photo::PhotoKind::Video
-            );
-            if media && f.size == o.size && f.mtime_ns == o.mtime_ns {
-                report.bit_rot += 1;
-                // The report's problem below says it; the warning stays in status.
-                let _ = crate::scan::hold_bit_rot(&t.catalog, lib, &f, Some(&o.hash))?;
-                problems.report(Problem {
-                    subject: format!("{}:{}", lib.name, o.path),
-                    message: format!(
-                        "{}:{} changed content but not its size or modification time: possible bit rot; the backups keep the good version ({})",
-                        lib.name,
-                        o.path,
-                        o.hash.short()
-                    ),
-                    class: ErrorClass::Permanent,
-                });
-            } else {
-                report.changed += 1;
-                t.catalog.invalidate_file(&lib.name, &o.path)?;
-            }
+            judge_original(t, lib, o, read, &mut report, problems)?;
         }
     }
     Ok(report)
+}
+
+/// Counts what reading one original found: the same content, unreadable (the next scan
+/// says why), possible bit rot (held back, and a problem), or an edit the next scan
+/// records.
+fn judge_original(
+    t: &Triplicate,
+    lib: &LibraryConfig,
+    o: &Original,
+    read: Result<ScannedFile, Problem>,
+    report: &mut LibraryVerifyReport,
+    problems: &mut Problems<'_>,
+) -> Result<(), EngineError> {
+    report.checked += 1;
+    let f = match read {
+        Ok(f) => f,
+        Err(_) => {
+            // Gone or unreadable: the next scan says which, and why.
+            report.unreadable += 1;
+            return Ok(());
+        }
+    };
+    report.bytes += f.size;
+    if f.hash == o.hash {
+        report.ok += 1;
+        return Ok(());
+    }
+    if f.kind.is_media() && f.size == o.size && f.mtime_ns == o.mtime_ns {
+        report.bit_rot += 1;
+        // The report's problem below says it; the warning stays in status.
+        let _ = crate::scan::hold_bit_rot(&t.catalog, lib, &f, Some(&o.hash))?;
+        problems.report(Problem {
+            subject: format!("{}:{}", lib.name, o.path),
+            message: format!(
+                "{}:{} changed content but not its size or modification time: possible bit rot; the backups keep the good version ({})",
+                lib.name,
+                o.path,
+                o.hash.short()
+            ),
+            class: ErrorClass::Permanent,
+        });
+    } else {
+        report.changed += 1;
+        t.catalog.invalidate_file(&lib.name, &o.path)?;
+    }
+    Ok(())
 }
