@@ -55,30 +55,7 @@ pub(super) fn write_manifests(
             });
             continue;
         }
-        let mut sealed: Vec<mhl::Sealed> = plans
-            .iter()
-            .zip(outcomes)
-            .filter_map(|(p, o)| {
-                let learned = o.learned?;
-                let (_, key) = o.placed.iter().find(|(at, _)| *at == place)?;
-                Some(mhl::Sealed {
-                    path: key.clone(),
-                    size: p.file.size,
-                    xxh64: learned.xxh64,
-                })
-            })
-            .collect();
-        // Damaged copies not written again: their hash differs from the history's,
-        // so the generation marks them `failed`.
-        for (p, o) in plans.iter().zip(outcomes) {
-            for (_, key, found) in o.failed_seals.iter().filter(|(at, ..)| *at == place) {
-                sealed.push(mhl::Sealed {
-                    path: key.clone(),
-                    size: p.file.size,
-                    xxh64: *found,
-                });
-            }
-        }
+        let sealed = sealed_at(place, plans, outcomes);
         if sealed.is_empty() {
             manifests.push(IngestManifest {
                 place: name,
@@ -112,6 +89,40 @@ pub(super) fn write_manifests(
         }
     }
     manifests
+}
+
+/// What a generation of the history at `place` (the library, or a writer's index)
+/// lists: each file this ingest placed there, with the card's xxh64; and damaged copies
+/// not written again, whose hash differs from the history's, so that the generation
+/// marks them `failed`.
+fn sealed_at(
+    place: Option<usize>,
+    plans: &[Planned<'_>],
+    outcomes: &[Outcome],
+) -> Vec<mhl::Sealed> {
+    let mut sealed: Vec<mhl::Sealed> = plans
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(p, o)| {
+            let learned = o.learned?;
+            let (_, key) = o.placed.iter().find(|(at, _)| *at == place)?;
+            Some(mhl::Sealed {
+                path: key.clone(),
+                size: p.file.size,
+                xxh64: learned.xxh64,
+            })
+        })
+        .collect();
+    for (p, o) in plans.iter().zip(outcomes) {
+        for (_, key, found) in o.failed_seals.iter().filter(|(at, ..)| *at == place) {
+            sealed.push(mhl::Sealed {
+                path: key.clone(),
+                size: p.file.size,
+                xxh64: *found,
+            });
+        }
+    }
+    sealed
 }
 
 pub(super) fn pick_library(
