@@ -12,6 +12,7 @@ mod files;
 mod grid;
 mod history;
 mod names;
+mod rebuilt;
 pub use history::Stretches;
 pub use names::{MissingName, NameFile};
 mod runs;
