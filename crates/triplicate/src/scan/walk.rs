@@ -62,12 +62,10 @@ fn read_folder<'s>(
     } else {
         root.join(OsStr::from_bytes(&rel))
     };
-    let mut fail = |path: PathBuf, error: std::io::Error, is_dir: bool| {
-        errors.push(WalkError {
-            path,
-            error,
-            is_dir,
-        })
+    let folder_error = |error: std::io::Error| WalkError {
+        path: dir_path.clone(),
+        error,
+        is_dir: true,
     };
     let opened = openat(
         rustix::fs::CWD,
@@ -77,76 +75,104 @@ fn read_folder<'s>(
     )
     .and_then(|fd: OwnedFd| Dir::read_from(&fd).map(|dir| (fd, dir)));
     match opened {
-        Err(e) => fail(dir_path.clone(), e.into(), true),
+        Err(e) => errors.push(folder_error(e.into())),
         Ok((fd, dir)) => {
             for entry in dir {
                 let entry = match entry {
                     Ok(e) => e,
                     Err(e) => {
-                        fail(dir_path.clone(), e.into(), true);
+                        errors.push(folder_error(e.into()));
                         break;
                     }
                 };
-                let name = entry.file_name().to_bytes();
-                if name == b"." || name == b".." {
-                    continue;
-                }
-                let child = || {
-                    let mut c = rel.clone();
-                    if !c.is_empty() {
-                        c.push(b'/');
+                match read_entry(&fd, &dir_path, &rel, &entry, want) {
+                    Child::Folder(sub) => {
+                        scope.spawn(move |s| read_folder(s, root, sub, want, found))
                     }
-                    c.extend_from_slice(name);
-                    c
-                };
-                let listed = entry.file_type();
-                let is_folder = |kind| {
-                    kind == FileType::Directory
-                        && name != crate::destination::META_DIR.as_bytes()
-                        && !(rel.is_empty() && name == crate::vocab::MHL_FOLDER.as_bytes())
-                };
-                if is_folder(listed) {
-                    let sub = child();
-                    scope.spawn(move |s| read_folder(s, root, sub, want, found));
-                    continue;
+                    Child::File(file) => files.push(file),
+                    Child::Failed(error) => errors.push(error),
+                    Child::Skipped => {}
                 }
-                if !(listed == FileType::RegularFile || listed == FileType::Unknown) || !want(name)
-                {
-                    continue;
-                }
-                let stat = match statat(&fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(s) => s,
-                    // Deleted between listing and stat: it is simply not there.
-                    Err(rustix::io::Errno::NOENT) => continue,
-                    Err(e) => {
-                        fail(dir_path.join(OsStr::from_bytes(name)), e.into(), false);
-                        continue;
-                    }
-                };
-                let kind = FileType::from_raw_mode(stat.st_mode);
-                if listed == FileType::Unknown && is_folder(kind) {
-                    let sub = child();
-                    scope.spawn(move |s| read_folder(s, root, sub, want, found));
-                    continue;
-                }
-                if kind != FileType::RegularFile {
-                    continue;
-                }
-                let Ok(path) = RelPath::new(child()) else {
-                    continue;
-                };
-                files.push(WalkEntry {
-                    path,
-                    size: stat.st_size as u64,
-                    mtime_ns: stat.st_mtime * 1_000_000_000 + stat.st_mtime_nsec as i64,
-                    inode: stat.st_ino,
-                });
             }
         }
     }
     let mut all = found.lock().unwrap_or_else(|p| p.into_inner());
     all.0.extend(files);
     all.1.extend(errors);
+}
+
+/// What one entry of a folder is to the walk.
+enum Child {
+    /// A folder to walk, by its path from the root.
+    Folder(Vec<u8>),
+    File(WalkEntry),
+    Failed(WalkError),
+    /// Not wanted: not a regular file, not a photo, Triplicate's own, or gone.
+    Skipped,
+}
+
+/// Looks at one entry of the folder `rel` (open as `fd`): the listing's type is
+/// trusted where it is given, and the file is stat'ed (without following links) only
+/// when it is wanted or its type is unknown.
+fn read_entry(
+    fd: &OwnedFd,
+    dir_path: &Path,
+    rel: &[u8],
+    entry: &rustix::fs::DirEntry,
+    want: &(dyn Fn(&[u8]) -> bool + Sync),
+) -> Child {
+    let name = entry.file_name().to_bytes();
+    if name == b"." || name == b".." {
+        return Child::Skipped;
+    }
+    let child = || {
+        let mut c = rel.to_vec();
+        if !c.is_empty() {
+            c.push(b'/');
+        }
+        c.extend_from_slice(name);
+        c
+    };
+    let listed = entry.file_type();
+    let is_folder = |kind| {
+        kind == FileType::Directory
+            && name != crate::destination::META_DIR.as_bytes()
+            && !(rel.is_empty() && name == crate::vocab::MHL_FOLDER.as_bytes())
+    };
+    if is_folder(listed) {
+        return Child::Folder(child());
+    }
+    if !(listed == FileType::RegularFile || listed == FileType::Unknown) || !want(name) {
+        return Child::Skipped;
+    }
+    let stat = match statat(fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(s) => s,
+        // Deleted between listing and stat: it is simply not there.
+        Err(rustix::io::Errno::NOENT) => return Child::Skipped,
+        Err(e) => {
+            return Child::Failed(WalkError {
+                path: dir_path.join(OsStr::from_bytes(name)),
+                error: e.into(),
+                is_dir: false,
+            });
+        }
+    };
+    let kind = FileType::from_raw_mode(stat.st_mode);
+    if listed == FileType::Unknown && is_folder(kind) {
+        return Child::Folder(child());
+    }
+    if kind != FileType::RegularFile {
+        return Child::Skipped;
+    }
+    let Ok(path) = RelPath::new(child()) else {
+        return Child::Skipped;
+    };
+    Child::File(WalkEntry {
+        path,
+        size: stat.st_size as u64,
+        mtime_ns: stat.st_mtime * 1_000_000_000 + stat.st_mtime_nsec as i64,
+        inode: stat.st_ino,
+    })
 }
 
 #[cfg(test)]
