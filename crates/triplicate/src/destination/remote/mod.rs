@@ -22,8 +22,13 @@
 //!   engine reads those copies back and compares BLAKE3, as on a disk.
 //!
 //! Secrets (see [`target`]) never come from the URL and never appear in messages.
+//!
+//! Connecting is in [`connect`], sending a file's bytes in [`upload`], S3 Object Lock
+//! in [`object_lock`].
 
+mod connect;
 pub mod object_lock;
+mod upload;
 pub use crate::target;
 
 use std::io::Read;
@@ -86,100 +91,15 @@ pub struct RemoteDestination {
 }
 
 impl RemoteDestination {
-    /// Connects to the target written as `target` (no request is made yet).
-    /// `credentials_file` is what the target's protocol needs: an AWS credentials file,
-    /// an SSH private key, a WebDAV login.
-    pub fn connect(
-        name: &str,
-        target: &str,
-        credentials_file: Option<&Path>,
-        bandwidth: Option<u64>,
-    ) -> Result<RemoteDestination, DestError> {
-        let parsed = RemoteTarget::parse(target).map_err(|message| DestError::Remote {
-            dest: name.into(),
-            op: "configure",
-            key: None,
-            message,
-            transient: false,
-        })?;
-        RemoteDestination::open(name, target, &parsed, credentials_file, bandwidth)
+    fn err(&self, op: &'static str, key: Option<&RelPath>, e: opendal::Error) -> DestError {
+        remote_error(&self.name, self.protocol, op, key, e)
     }
 
-    /// Connects to a parsed target; `target` is its text, for messages.
-    pub fn open(
-        name: &str,
-        target: &str,
-        parsed: &RemoteTarget,
-        credentials_file: Option<&Path>,
-        bandwidth: Option<u64>,
-    ) -> Result<RemoteDestination, DestError> {
-        let configure = |message: String| DestError::Remote {
-            dest: name.into(),
-            op: "configure",
-            key: None,
-            message,
-            transient: false,
-        };
-        // The HTTP client (reqwest with rustls); installing it twice is harmless.
-        opendal::install_default();
-        let protocol = parsed.protocol();
-        let fail = |e: opendal::Error| remote_error(name, protocol, "configure", None, e);
-        let (op, publish) = match parsed {
-            RemoteTarget::S3(t) => {
-                let credentials = credentials_file
-                    .map(Credentials::from_file)
-                    .transpose()
-                    .map_err(configure)?;
-                (
-                    opendal::Operator::new(s3_builder(t, credentials.as_ref())).map_err(fail)?,
-                    Publish::Direct,
-                )
-            }
-            RemoteTarget::Sftp(t) => {
-                let mut b = opendal::services::Sftp::default()
-                    .endpoint(&t.ssh_destination())
-                    .root(&t.path)
-                    .known_hosts_strategy(match t.known_hosts {
-                        KnownHosts::Strict => "strict",
-                        KnownHosts::AcceptNew => "add",
-                    });
-                if let Some(key) = credentials_file {
-                    b = b.key(&key.to_string_lossy());
-                }
-                (opendal::Operator::new(b).map_err(fail)?, Publish::Rename)
-            }
-            RemoteTarget::WebDav(t) => {
-                let login = match credentials_file {
-                    Some(path) => Some(WebDavLogin::from_file(path).map_err(configure)?),
-                    None => WebDavLogin::from_env(),
-                };
-                let mut b = opendal::services::Webdav::default()
-                    .endpoint(&t.endpoint)
-                    .root(&t.path);
-                if let Some(l) = &login {
-                    b = b.username(&l.username).password(&l.password);
-                }
-                (opendal::Operator::new(b).map_err(fail)?, Publish::Rename)
-            }
-        };
-        let capability = op.info().capability();
-        let _guard = RUNTIME.enter();
-        let uploads = op.clone();
-        let op = blocking::Operator::new(op).map_err(fail)?;
-        Ok(RemoteDestination {
-            name: name.into(),
-            target: target.into(),
-            parsed: parsed.clone(),
-            op,
-            uploads,
-            protocol: parsed.protocol(),
-            publish,
-            if_not_exists: publish == Publish::Direct && capability.write_with_if_not_exists,
-            streams: capability.write_can_multi,
-            lock: None,
-            // The burst holds one part, which is written in one go.
-            throttle: Throttle::new(bandwidth, PART as u64),
-        })
+    fn already_exists(&self, key: &RelPath) -> DestError {
+        DestError::AlreadyExists {
+            dest: self.name.clone(),
+            key: key.clone(),
+        }
     }
 
     /// Sets a retention period on every object stored from now on (S3 Object Lock).
@@ -390,110 +310,6 @@ impl ReadDestination for RemoteDestination {
     }
 }
 
-impl RemoteDestination {
-    /// Sends exactly `len` bytes from `data` to `path`.
-    fn upload(
-        &self,
-        key: &RelPath,
-        path: &str,
-        data: &mut dyn Read,
-        len: u64,
-    ) -> Result<(), DestError> {
-        let options = opendal::options::WriteOptions {
-            if_not_exists: self.if_not_exists,
-            chunk: self.streams.then_some(PART),
-            concurrent: PARTS_IN_FLIGHT,
-            ..Default::default()
-        };
-        let mut writer = RUNTIME
-            .block_on(self.uploads.writer_options(path, options))
-            .map_err(|e| self.err("start writing", Some(key), e))?;
-        let result = self.send(&mut writer, key, data, len);
-        if result.is_err() {
-            // An unfinished multipart upload is never visible, but its parts cost
-            // storage until aborted (or until a lifecycle rule clears them, when the
-            // store cannot be reached now).
-            let _ = RUNTIME.block_on(writer.abort());
-        }
-        result
-    }
-
-    fn send(
-        &self,
-        writer: &mut opendal::Writer,
-        key: &RelPath,
-        data: &mut dyn Read,
-        len: u64,
-    ) -> Result<(), DestError> {
-        let source = |source| DestError::Source {
-            dest: self.name.clone(),
-            key: key.clone(),
-            source,
-        };
-        let mismatch = |got| DestError::LengthMismatch {
-            dest: self.name.clone(),
-            key: key.clone(),
-            expected: len,
-            got,
-        };
-        let write_error = |e| self.err("write", Some(key), e);
-        if self.streams {
-            let mut sent = 0u64;
-            let mut buf = vec![0u8; PART];
-            loop {
-                let n = read_full(data, &mut buf).map_err(source)?;
-                if n == 0 {
-                    break;
-                }
-                sent += n as u64;
-                if sent > len {
-                    return Err(mismatch(sent));
-                }
-                RUNTIME
-                    .block_on(writer.write(buf[..n].to_vec()))
-                    .map_err(write_error)?;
-            }
-            if sent != len {
-                return Err(mismatch(sent));
-            }
-        } else {
-            // One request body: the file is held in memory while it is sent.
-            let mut body = Vec::with_capacity(len as usize);
-            let sent = data
-                .take(len.saturating_add(1))
-                .read_to_end(&mut body)
-                .map_err(source)? as u64;
-            if sent != len {
-                return Err(mismatch(sent));
-            }
-            RUNTIME.block_on(writer.write(body)).map_err(write_error)?;
-        }
-        RUNTIME
-            .block_on(writer.close())
-            .map_err(|e| match e.kind() {
-                opendal::ErrorKind::ConditionNotMatch | opendal::ErrorKind::AlreadyExists => {
-                    DestError::AlreadyExists {
-                        dest: self.name.clone(),
-                        key: key.clone(),
-                    }
-                }
-                _ => self.err("finish writing", Some(key), e),
-            })?;
-        Ok(())
-    }
-
-    fn err(&self, op: &'static str, key: Option<&RelPath>, e: opendal::Error) -> DestError {
-        remote_error(&self.name, self.protocol, op, key, e)
-    }
-
-    fn already_exists(&self, key: &RelPath) -> DestError {
-        DestError::AlreadyExists {
-            dest: self.name.clone(),
-            key: key.clone(),
-        }
-    }
-}
-
 /// A temporary name beside `path`, in the same folder, as a local destination uses.
 fn partial_path(path: &str) -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
@@ -637,52 +453,6 @@ impl WriteDestination for RemoteDestination {
             },
         }
     }
-}
-
-/// The S3 service for a target: path style unless asked, CRC32C on every part.
-fn s3_builder(t: &S3Target, credentials: Option<&Credentials>) -> opendal::services::S3 {
-    let mut builder = opendal::services::S3::default()
-        .bucket(&t.bucket)
-        .root(&format!("/{}", t.prefix))
-        .checksum_algorithm("crc32c");
-    let endpoint = t
-        .endpoint
-        .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-    if let Some(e) = endpoint.as_deref() {
-        builder = builder.endpoint(e);
-    }
-    let region = t
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .unwrap_or_else(|| "us-east-1".into());
-    builder = builder.region(&region);
-    if t.virtual_host {
-        builder = builder.enable_virtual_host_style();
-    }
-    if let Some(c) = credentials {
-        builder = builder
-            .access_key_id(&c.access_key_id)
-            .secret_access_key(&c.secret_access_key)
-            .disable_config_load();
-    }
-    builder
-}
-
-/// Fills `buf` as far as `data` goes; returns how much was read (0 at the end).
-fn read_full(data: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match data.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// An opendal error as a destination error, in words a user can act on.
