@@ -18,6 +18,7 @@
 mod check;
 mod copy;
 mod create;
+mod estimate;
 mod hooks;
 mod import;
 mod read;
@@ -35,7 +36,8 @@ use crate::home::Triplicate;
 
 pub use check::{Limits, RATIO_FLOOR, Rejection, validate};
 pub use copy::{AtDestination, Copied, DEST_FOLDER, copy_to, import_from_destination, list_at};
-pub use create::{Created, Estimate, Request, create, date_folder_of, estimate};
+pub use create::{Created, Request, create, date_folder_of};
+pub use estimate::{Estimate, estimate};
 pub use import::import;
 pub use read::{Verified, read_manifest, verify};
 pub use restore::{RestoreRequest, Restored, restore};
