@@ -1,5 +1,8 @@
 //! Progress bars: a spinner for scanning, one bar per destination, and one for the
 //! current stage of a staged operation (an archive).
+//!
+//! `event` is long: it is one match over every progress event, each arm a few lines
+//! that move one bar.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

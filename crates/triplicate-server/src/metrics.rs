@@ -5,6 +5,10 @@
 //! pending copies, bytes stored, verification ages); counters come from the service
 //! (what moved since it started: bytes copied and verified, failures), which
 //! Prometheus handles across restarts as counter resets.
+//!
+//! `destination_families` is long: it is the table of the per-destination families,
+//! one row each (name, type, help, and how to read its value), so that a family's
+//! documentation and its value stay side by side.
 
 use std::fmt::Write;
 

@@ -4,6 +4,10 @@
 //! The tar writer here is deliberately simple and permissive (ustar headers, pax
 //! records for long or odd names), so that it can write what no well-behaved tool
 //! would: traversal, links, devices, lying sizes, junk after the end.
+//!
+//! This file is long, and so are `tar_cases` and `corpus`, because they are tables of
+//! test data: one malformed archive a row, each beside the rejection it must get, so
+//! that a reader sees a case and its expected answer together.
 
 use std::io::Write;
 

@@ -3,6 +3,10 @@
 //!
 //! The `garage` binary comes from `cargo install garage --locked` (scripts/test does
 //! it once and it stays in `~/.cargo/bin`), or from `$GARAGE`.
+//!
+//! `cluster` is long: it is Garage's own setup sequence (configuration, start, layout,
+//! key, bucket) written out in the order Garage's documentation gives it, each step
+//! waiting for the one before.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
