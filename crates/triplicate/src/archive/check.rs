@@ -9,9 +9,9 @@
 //! size and the compression ratio are capped, so a decompression bomb stops early. And
 //! nothing may follow the end: the tar end marker must be there, the compressed stream
 //! must end cleanly, with no second gzip member or zstd frame and no trailing bytes.
-//! Each way an archive fails has its own [`Rejection`].
+//! Each way an archive fails has its own [`Rejection`]. The layers below the tar
+//! reader (the count of compressed bytes, the decompression caps) are in [`layers`].
 
-use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, Read};
 use std::rc::Rc;
@@ -21,6 +21,9 @@ use unicode_normalization::UnicodeNormalization;
 use super::read::{GZIP_MAGIC, ZSTD_MAGIC, parse_manifest};
 use super::{ArchiveError, MANIFEST, Manifest, valid_id};
 use crate::photo::ContentHash;
+
+mod layers;
+use layers::*;
 
 /// The caps an archive must keep within.
 #[derive(Debug, Clone)]
@@ -508,96 +511,6 @@ impl Names {
         self.add(name)?;
         self.folders.insert(fold(name));
         Ok(())
-    }
-}
-
-/// What the layers of the reader share: the compressed bytes consumed so far, and
-/// the rejection a layer found (the tar reader only passes an `io::Error` on).
-#[derive(Default)]
-struct Shared {
-    compressed: Cell<u64>,
-    rejection: RefCell<Option<Rejection>>,
-}
-
-/// The rejection for a failed read: the one a layer recorded, else truncation or
-/// damage.
-fn damaged(shared: &Shared, e: io::Error) -> Failure {
-    if let Some(r) = shared.rejection.borrow_mut().take() {
-        return r.into();
-    }
-    let text = e.to_string();
-    if e.kind() == io::ErrorKind::UnexpectedEof || text.contains("entire block") {
-        Rejection::Truncated(text).into()
-    } else {
-        Rejection::Damaged(text).into()
-    }
-}
-
-/// The input, counting the bytes the decoder consumes.
-struct Consumed<R> {
-    inner: io::BufReader<R>,
-    shared: Rc<Shared>,
-}
-
-impl<R: Read> Read for Consumed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.shared
-            .compressed
-            .set(self.shared.compressed.get() + n as u64);
-        Ok(n)
-    }
-}
-
-impl<R: Read> BufRead for Consumed<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.shared
-            .compressed
-            .set(self.shared.compressed.get() + amt as u64);
-        self.inner.consume(amt)
-    }
-}
-
-enum Decoder<B: BufRead> {
-    Gzip(flate2::bufread::GzDecoder<B>),
-    Zstd(zstd::Decoder<'static, B>),
-}
-
-/// The decompressed stream, stopped when it grows past the caps.
-struct Guard<B: BufRead> {
-    inner: Decoder<B>,
-    out: u64,
-    shared: Rc<Shared>,
-    max_ratio: u64,
-    max_out: u64,
-}
-
-impl<B: BufRead> Read for Guard<B> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = match &mut self.inner {
-            Decoder::Gzip(d) => d.read(buf),
-            Decoder::Zstd(d) => d.read(buf),
-        }?;
-        self.out += n as u64;
-        let compressed = self.shared.compressed.get().max(1);
-        let rejection =
-            if self.out > RATIO_FLOOR && self.out > compressed.saturating_mul(self.max_ratio) {
-                Some(Rejection::Bomb(self.max_ratio))
-            } else if self.out > self.max_out {
-                Some(Rejection::TooLarge(self.max_out))
-            } else {
-                None
-            };
-        if let Some(r) = rejection {
-            let message = r.to_string();
-            *self.shared.rejection.borrow_mut() = Some(r);
-            return Err(io::Error::other(message));
-        }
-        Ok(n)
     }
 }
 
