@@ -10,6 +10,7 @@
 mod copies;
 mod files;
 mod grid;
+mod guard;
 mod history;
 mod names;
 mod rebuilt;
@@ -25,9 +26,8 @@ use std::sync::Mutex;
 
 pub use copies::DeletedPhotos;
 pub use grid::{ChangeRow, PeerState, PhotoToSend, PhotoView, RecordRow, StoredRecord};
-pub use history::{
-    EarlierVersion, GuardTrip, HeldChange, HistoryRow, HoldReason, Original, Snapshot, now_ms,
-};
+pub use guard::GuardTrip;
+pub use history::{EarlierVersion, HeldChange, HistoryRow, HoldReason, Original, Snapshot, now_ms};
 use runs::insert_operation;
 pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT, RunKind, RunOutcome};
 use rusqlite::{Connection, OptionalExtension};
