@@ -180,16 +180,7 @@ pub fn backup(
 ) -> Result<BackupReport, EngineError> {
     let started = Instant::now();
     let config = &t.config;
-    let mut selected = select_destinations(t, &options.destinations, false)?;
-    if options.only_automatic {
-        selected.retain(|d| d.automatic);
-        if selected.is_empty() {
-            return Err(EngineError::NoDestinations);
-        }
-    }
-    if config.libraries.is_empty() {
-        return Err(EngineError::NoLibraries);
-    }
+    let selected = destinations_to_write(t, options)?;
     let run = run::new_id();
     run::begin(&t.catalog, &run, RunKind::Backup)?;
     let mut problems = Problems::new(progress);
@@ -237,13 +228,8 @@ pub fn backup(
 
     // 3. Per destination: names, manifest, activity, warnings.
     for od in &open {
-        finish_destination(
-            t,
-            od,
-            &run,
-            report_mut(&mut reports, &od.config.name),
-            &mut problems,
-        )?;
+        let report = report_mut(&mut reports, &od.config.name);
+        finish_destination(t, od, &run, report, &mut problems)?;
     }
     tracing::debug!(elapsed = ?started.elapsed(), "manifests written");
 
@@ -262,6 +248,25 @@ pub fn backup(
     // A cold destination this run refreshed, or one now due a refresh.
     crate::cold::remind_cold(&t.catalog, &t.config)?;
     Ok(report)
+}
+
+/// The destinations a backup writes to: those named, else all; only the automatic
+/// ones for the service's passes. There must be one, and a library to back up.
+fn destinations_to_write<'a>(
+    t: &'a Triplicate,
+    options: &BackupOptions,
+) -> Result<Vec<&'a DestinationConfig>, EngineError> {
+    let mut selected = select_destinations(t, &options.destinations, false)?;
+    if options.only_automatic {
+        selected.retain(|d| d.automatic);
+        if selected.is_empty() {
+            return Err(EngineError::NoDestinations);
+        }
+    }
+    if t.config.libraries.is_empty() {
+        return Err(EngineError::NoLibraries);
+    }
+    Ok(selected)
 }
 
 /// A copy worker: takes jobs until the queue is done. When the run is cancelled, the

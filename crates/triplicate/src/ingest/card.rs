@@ -62,6 +62,14 @@ pub struct Card {
 }
 
 impl Card {
+    /// The device the card is on, as the coverage rule names devices (its device
+    /// number where it cannot be found).
+    pub fn device_id(&self) -> crate::device::DeviceId {
+        crate::device::of_path(&self.root)
+            .map(|d| d.id)
+            .unwrap_or_else(|_| crate::device::DeviceId(format!("card:{}", self.device)))
+    }
+
     /// The card's name when none is given: its folder's, or "card".
     pub fn label(&self) -> String {
         self.root

@@ -103,10 +103,7 @@ pub fn ingest(
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
     let library = pick_library(t, options)?;
-    let layout = match options.template.as_deref() {
-        Some(template) => Layout::parse(template).map_err(|e| IngestError::Usage(e.to_string()))?,
-        None => t.config.ingest.template.value().clone(),
-    };
+    let layout = template(t, options)?;
     let card = card::read_card(&options.card)?;
     let label = options.label.clone().unwrap_or_else(|| card.label());
     refuse_card_inside_library(&card, &library)?;
@@ -126,9 +123,7 @@ pub fn ingest(
     );
     announce(progress, &library, &writers, &card);
 
-    let card_device = crate::device::of_path(&card.root)
-        .map(|d| d.id)
-        .unwrap_or_else(|_| DeviceId(format!("card:{}", card.device)));
+    let card_device = card.device_id();
     let ctx = Context {
         t,
         run: &run,
@@ -222,6 +217,14 @@ fn judge(
         needed: settings.safe_copies.max(settings.safe_devices),
     };
     verdict::judge(&judged, plans, outcomes, &card.unreadable)
+}
+
+/// The library's layout for this card: `--template`, else `ingest.template`.
+fn template(t: &Triplicate, options: &IngestOptions) -> Result<Layout, IngestError> {
+    match options.template.as_deref() {
+        Some(template) => Layout::parse(template).map_err(|e| IngestError::Usage(e.to_string())),
+        None => Ok(t.config.ingest.template.value().clone()),
+    }
 }
 
 /// Refuses a card that is a folder inside the library it would be copied into.
