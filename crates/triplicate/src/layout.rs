@@ -344,6 +344,20 @@ pub fn alternate_name(name: &[u8], hash: &ContentHash, hex_len: usize) -> Vec<u8
     tagged_name(name, rest, tag)
 }
 
+/// Where content `hash` may go when `first` is its name: `first`, then its alternative
+/// names ([`alternate_name`] with 8, 16 and all 64 hex digits), in that order.
+pub fn candidate_keys<'a>(
+    first: &'a RelPath,
+    hash: &'a ContentHash,
+) -> impl Iterator<Item = RelPath> + 'a {
+    let alternates = [8usize, 16, 64].into_iter().filter_map(move |n| {
+        first
+            .with_file_name(&alternate_name(first.file_name(), hash, n))
+            .ok()
+    });
+    std::iter::once(first.clone()).chain(alternates)
+}
+
 /// The name a member of a renamed group takes (see [`crate::scan::group`]): the
 /// group's suffix `~<hex8>` of its primary member's hash, put before `rest`, what
 /// follows the group's stem in the member's name (`IMG_0001~a1b2c3d4.CR2.xmp`). A

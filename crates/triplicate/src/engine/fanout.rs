@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use crate::destination::layout::alternate_name;
+use crate::destination::layout::candidate_keys;
 use crate::destination::{DestError, ReadDestination, Stored, WriteDestination};
 use crate::photo::{ContentHash, HASH_BUFFER};
 use crate::relpath::RelPath;
@@ -429,14 +429,7 @@ pub fn choose_key(
     hash: &ContentHash,
     size: u64,
 ) -> Result<Placement, TargetError> {
-    let name = first.file_name().to_vec();
-    let candidates = std::iter::once(Ok(first.clone())).chain(
-        [8usize, 16, 64]
-            .into_iter()
-            .map(|n| first.with_file_name(&alternate_name(&name, hash, n))),
-    );
-    for candidate in candidates {
-        let Ok(key) = candidate else { continue };
+    for key in candidate_keys(&first, hash) {
         match dest.stat(&key)? {
             None => return Ok(Placement::Write(key)),
             Some(meta) if meta.size == size => {

@@ -30,7 +30,7 @@ use super::{GridError, PHOTO_MAX, PhotoState, Result, names};
 use crate::catalog::ScannedFile;
 use crate::config::LibraryConfig;
 use crate::destination::META_DIR;
-use crate::destination::layout::alternate_name;
+use crate::destination::layout::candidate_keys;
 use crate::home::Triplicate;
 use crate::photo::{ContentHash, PhotoKind};
 use crate::relpath::RelPath;
@@ -478,12 +478,7 @@ fn publish(lib: &LibraryConfig, part: &Path, key: &RelPath, hash: &ContentHash) 
         source,
     };
     fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
-    let candidates =
-        std::iter::once(key.clone()).chain([8usize, 16, 64].into_iter().filter_map(|n| {
-            key.with_file_name(&alternate_name(key.file_name(), hash, n))
-                .ok()
-        }));
-    for candidate in candidates {
+    for candidate in candidate_keys(key, hash) {
         let target = candidate.to_path(&lib.path);
         match fs::hard_link(part, &target) {
             Ok(()) => {

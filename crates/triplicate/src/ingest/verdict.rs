@@ -25,8 +25,16 @@ pub(super) fn judge(
 ) -> (Vec<IngestedFile>, Verdict) {
     let mut file_copies = Vec::new();
     let mut failing: Vec<(String, String)> = Vec::new();
+    // Holders are named as `status` names them, so that both give a reason in the same
+    // words; the report lists them by their plain names.
+    let library_holder = format!("library '{}'", j.library.name);
+    let dest_names: Vec<String> = j
+        .writers
+        .iter()
+        .map(|w| format!("'{}'", w.config.name))
+        .collect();
     for (planned, outcome) in plans.iter().zip(outcomes) {
-        let (copies, why_not) = j.file(planned, outcome);
+        let (copies, why_not) = j.file(&library_holder, &dest_names, planned, outcome);
         if let Some(why) = why_not {
             failing.push((planned.file.rel.to_string(), why));
         }
@@ -65,19 +73,18 @@ pub(super) fn judge(
 impl Judged<'_> {
     /// One file's copies as the coverage rule counts them (one per device, none on the
     /// card's), and why it is not safe, if it is not.
-    fn file(&self, planned: &Planned<'_>, outcome: &Outcome) -> (IngestedFile, Option<String>) {
-        // Holders are named as `status` names them, so that both give a reason in the
-        // same words; the report lists them by their plain names.
-        let library_holder = format!("library '{}'", self.library.name);
-        let dest_names: Vec<String> = self
-            .writers
-            .iter()
-            .map(|w| format!("'{}'", w.config.name))
-            .collect();
+    /// `library_holder` and `dest_names` are the holders' names as `status` gives them.
+    fn file(
+        &self,
+        library_holder: &str,
+        dest_names: &[String],
+        planned: &Planned<'_>,
+        outcome: &Outcome,
+    ) -> (IngestedFile, Option<String>) {
         let mut holders: Vec<(Holder<'_>, &str)> = Vec::new();
         if outcome.library_path.is_some() {
             let library = Holder {
-                name: &library_holder,
+                name: library_holder,
                 device: self.library_device,
                 media: self.media,
                 offsite: false,
@@ -87,7 +94,7 @@ impl Judged<'_> {
         for (w, name) in self
             .writers
             .iter()
-            .zip(&dest_names)
+            .zip(dest_names)
             .filter(|(w, _)| outcome.verified_at.contains(&w.config.name))
         {
             let copy = Holder {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::catalog::NamedPhoto;
-use crate::destination::layout::alternate_name;
+use crate::destination::layout::candidate_keys;
 use crate::destination::{LocalDestination, ReadDestination, Stored, WriteDestination};
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::home::Triplicate;
@@ -182,14 +182,7 @@ pub(super) fn choose_place(
     key: &RelPath,
     skip_existing: bool,
 ) -> Result<Place, Failure> {
-    let name = key.file_name().to_vec();
-    let candidates = std::iter::once(Ok(key.clone())).chain(
-        [8usize, 16, 64]
-            .into_iter()
-            .map(|n| key.with_file_name(&alternate_name(&name, &photo.hash, n))),
-    );
-    for (i, candidate) in candidates.enumerate() {
-        let Ok(candidate) = candidate else { continue };
+    for (i, candidate) in candidate_keys(key, &photo.hash).enumerate() {
         match target.stat(&candidate) {
             Ok(None) => {
                 return Ok(Place::Free {
