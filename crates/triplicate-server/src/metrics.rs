@@ -5,10 +5,6 @@
 //! pending copies, bytes stored, verification ages); counters come from the service
 //! (what moved since it started: bytes copied and verified, failures), which
 //! Prometheus handles across restarts as counter resets.
-//!
-//! `destination_families` is long: it is the table of the per-destination families,
-//! one row each (name, type, help, and how to read its value), so that a family's
-//! documentation and its value stay side by side.
 
 use std::fmt::Write;
 
@@ -136,6 +132,52 @@ fn coverage_families(
     Ok(())
 }
 
+/// The per-destination families: name, type and help, one a line. Each family's value
+/// is read by [`destination_value`].
+const DESTINATION_FAMILIES: &str = "\
+destination_bytes_copied_total counter Bytes written to the destination since the service started.
+destination_bytes_verified_total counter Bytes read back by verification since the service started.
+destination_errors_total counter Copies or checks that failed since the service started.
+destination_bytes_stored gauge Bytes held in verified copies.
+destination_copies gauge Verified copies held.
+destination_pending_copies gauge Photos waiting to be copied (the queue depth).
+destination_failed_copies gauge Photos whose last copy attempt failed.
+destination_damaged_copies gauge Copies found missing or corrupt, not yet repaired.
+destination_last_success_age_seconds gauge Seconds since the last run without failures.
+destination_last_verification_age_seconds gauge Seconds since a copy here was last read back and checked.
+destination_oldest_verification_age_seconds gauge Seconds since the least recently checked copy here was checked.";
+
+/// What the catalog and the service know of one destination.
+struct DestinationRow<'a> {
+    name: &'a str,
+    counts: triplicate::catalog::DestCounts,
+    stored: u64,
+    newest_check: Option<i64>,
+    oldest_check: Option<i64>,
+    damaged: u64,
+    moved: triplicate::service::Throughput,
+}
+
+/// One destination's value of a family of [`DESTINATION_FAMILIES`]; `None` when it has
+/// none (never checked, never succeeded).
+fn destination_value(family: &str, d: &DestinationRow, now: i64) -> Option<f64> {
+    let age = |at: Option<i64>| at.map(|at| (now - at).max(0) as f64);
+    Some(match family {
+        "destination_bytes_copied_total" => d.moved.bytes_copied as f64,
+        "destination_bytes_verified_total" => d.moved.bytes_verified as f64,
+        "destination_errors_total" => d.moved.failures as f64,
+        "destination_bytes_stored" => d.stored as f64,
+        "destination_copies" => d.counts.verified as f64,
+        "destination_pending_copies" => d.counts.pending as f64,
+        "destination_failed_copies" => d.counts.failed as f64,
+        "destination_damaged_copies" => d.damaged as f64,
+        "destination_last_success_age_seconds" => return age(d.counts.last_success),
+        "destination_last_verification_age_seconds" => return age(d.newest_check),
+        "destination_oldest_verification_age_seconds" => return age(d.oldest_check),
+        _ => return None,
+    })
+}
+
 /// One family a destination measure; returns the copies pending at all destinations.
 fn destination_families(
     m: &mut Families,
@@ -146,92 +188,32 @@ fn destination_families(
     let throughput = service.throughput();
     let mut rows = Vec::new();
     for d in &t.config.destinations {
-        let counts = t.catalog.dest_counts(&d.id)?;
-        let (stored, newest) = t.catalog.stored_at(&d.id)?;
-        let (oldest, damaged) = t.catalog.verification_health(&d.id)?;
-        let moved = throughput.get(&d.name).cloned().unwrap_or_default();
-        rows.push((d, counts, stored, newest, oldest, damaged, moved));
+        let (stored, newest_check) = t.catalog.stored_at(&d.id)?;
+        let (oldest_check, damaged) = t.catalog.verification_health(&d.id)?;
+        rows.push(DestinationRow {
+            name: &d.name,
+            counts: t.catalog.dest_counts(&d.id)?,
+            stored,
+            newest_check,
+            oldest_check,
+            damaged,
+            moved: throughput.get(&d.name).cloned().unwrap_or_default(),
+        });
     }
-    // One family per line: name, type, help, and each destination's value (if any).
-    type Value<'a> = &'a dyn Fn(usize) -> Option<f64>;
-    let families: [(&str, &str, &str, Value<'_>); 11] = [
-        (
-            "destination_bytes_copied_total",
-            "counter",
-            "Bytes written to the destination since the service started.",
-            &|i| Some(rows[i].6.bytes_copied as f64),
-        ),
-        (
-            "destination_bytes_verified_total",
-            "counter",
-            "Bytes read back by verification since the service started.",
-            &|i| Some(rows[i].6.bytes_verified as f64),
-        ),
-        (
-            "destination_errors_total",
-            "counter",
-            "Copies or checks that failed since the service started.",
-            &|i| Some(rows[i].6.failures as f64),
-        ),
-        (
-            "destination_bytes_stored",
-            "gauge",
-            "Bytes held in verified copies.",
-            &|i| Some(rows[i].2 as f64),
-        ),
-        (
-            "destination_copies",
-            "gauge",
-            "Verified copies held.",
-            &|i| Some(rows[i].1.verified as f64),
-        ),
-        (
-            "destination_pending_copies",
-            "gauge",
-            "Photos waiting to be copied (the queue depth).",
-            &|i| Some(rows[i].1.pending as f64),
-        ),
-        (
-            "destination_failed_copies",
-            "gauge",
-            "Photos whose last copy attempt failed.",
-            &|i| Some(rows[i].1.failed as f64),
-        ),
-        (
-            "destination_damaged_copies",
-            "gauge",
-            "Copies found missing or corrupt, not yet repaired.",
-            &|i| Some(rows[i].5 as f64),
-        ),
-        (
-            "destination_last_success_age_seconds",
-            "gauge",
-            "Seconds since the last run without failures.",
-            &|i| rows[i].1.last_success.map(|at| (now - at).max(0) as f64),
-        ),
-        (
-            "destination_last_verification_age_seconds",
-            "gauge",
-            "Seconds since a copy here was last read back and checked.",
-            &|i| rows[i].3.map(|at| (now - at).max(0) as f64),
-        ),
-        (
-            "destination_oldest_verification_age_seconds",
-            "gauge",
-            "Seconds since the least recently checked copy here was checked.",
-            &|i| rows[i].4.map(|at| (now - at).max(0) as f64),
-        ),
-    ];
-    for (name, kind, help, value) in families {
+    for line in DESTINATION_FAMILIES.lines() {
+        let mut words = line.splitn(3, ' ');
+        let (Some(name), Some(kind), Some(help)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
         m.family(name, kind, help);
-        for (i, row) in rows.iter().enumerate() {
-            if let Some(v) = value(i) {
-                m.sample(name, &[("destination", &row.0.name)], v);
+        for row in &rows {
+            if let Some(v) = destination_value(name, row, now) {
+                m.sample(name, &[("destination", row.name)], v);
             }
         }
     }
-
-    Ok(rows.iter().map(|r| r.1.pending).sum())
+    Ok(rows.iter().map(|r| r.counts.pending).sum())
 }
 
 /// The queue, warnings and jobs.

@@ -49,19 +49,12 @@ pub fn grid_status(w: &mut String, s: &triplicate::grid::status::GridStatus) {
     if !s.peers.is_empty() {
         say!(w, "\nPeers:");
         for p in &s.peers {
-            let state = match (&p.last_error, p.error_at, p.last_contact) {
-                (Some(e), Some(at), last) if last.is_none_or(|l| at >= l) => {
-                    format!("failing since {}: {e}", when(Some(at)))
-                }
-                (_, _, Some(at)) => format!("last contact {} ago", duration(now - at)),
-                _ => "never reached".into(),
-            };
             say!(
                 w,
                 "  {:<16} {:<32} {}{}",
                 p.name,
                 p.url,
-                state,
+                peer_state(p, now),
                 if p.sync_photos { "  (sync photos)" } else { "" }
             );
         }
@@ -76,31 +69,14 @@ pub fn grid_status(w: &mut String, s: &triplicate::grid::status::GridStatus) {
         "not on central"
     );
     for n in &s.nodes {
-        let lag = if n.receives {
-            "central".to_string()
-        } else if s.central.is_empty() {
-            "no central node".to_string()
-        } else {
-            match n.oldest_not_on_central {
-                Some(oldest) => format!("{} (oldest {})", n.not_on_central, duration(now - oldest)),
-                None => "0".into(),
-            }
-        };
-        let contact = if n.this_node {
-            "this node".to_string()
-        } else {
-            n.last_contact
-                .map(|at| format!("{} ago", duration(now - at)))
-                .unwrap_or_else(|| "through other peers".into())
-        };
         say!(
             w,
             "  {:<16} {:<10} {:>9} {:>16}  {}",
             n.name,
             n.site,
             n.photos,
-            lag,
-            contact
+            central_lag(n, !s.central.is_empty(), now),
+            node_contact(n, now)
         );
     }
     say!(
@@ -116,6 +92,42 @@ pub fn grid_status(w: &mut String, s: &triplicate::grid::status::GridStatus) {
             "{} photos of this node not yet published to the peers",
             s.unpublished
         );
+    }
+}
+
+/// A peer's state: failing since when, last reached how long ago, or never reached.
+fn peer_state(p: &triplicate::grid::status::PeerStatus, now: i64) -> String {
+    match (&p.last_error, p.error_at, p.last_contact) {
+        (Some(e), Some(at), last) if last.is_none_or(|l| at >= l) => {
+            format!("failing since {}: {e}", when(Some(at)))
+        }
+        (_, _, Some(at)) => format!("last contact {} ago", duration(now - at)),
+        _ => "never reached".into(),
+    }
+}
+
+/// How far a node's photos lag behind the central node.
+fn central_lag(n: &triplicate::grid::status::NodeStatus, has_central: bool, now: i64) -> String {
+    if n.receives {
+        "central".to_string()
+    } else if !has_central {
+        "no central node".to_string()
+    } else {
+        match n.oldest_not_on_central {
+            Some(oldest) => format!("{} (oldest {})", n.not_on_central, duration(now - oldest)),
+            None => "0".into(),
+        }
+    }
+}
+
+/// When this node last heard from a node, directly or not.
+fn node_contact(n: &triplicate::grid::status::NodeStatus, now: i64) -> String {
+    if n.this_node {
+        "this node".to_string()
+    } else {
+        n.last_contact
+            .map(|at| format!("{} ago", duration(now - at)))
+            .unwrap_or_else(|| "through other peers".into())
     }
 }
 

@@ -57,15 +57,16 @@ pub fn ingest(w: &mut String, r: &triplicate::ingest::IngestReport) {
     for p in &r.problems {
         say!(w, "  - [{}] {}", p.class.as_str(), p.message);
     }
-    if r.verdict.safe {
-        say!(w, "SAFE TO FORMAT: {}.", r.verdict.rule);
+    verdict(w, &r.verdict);
+}
+
+/// The verdict on the card: safe to format, or which files keep it and why.
+fn verdict(w: &mut String, v: &triplicate::ingest::Verdict) {
+    if v.safe {
+        say!(w, "SAFE TO FORMAT: {}.", v.rule);
     } else {
-        say!(
-            w,
-            "NOT SAFE TO FORMAT: the rule is that {}.",
-            r.verdict.rule
-        );
-        for group in &r.verdict.groups {
+        say!(w, "NOT SAFE TO FORMAT: the rule is that {}.", v.rule);
+        for group in &v.groups {
             let n = group.files.len();
             say!(
                 w,

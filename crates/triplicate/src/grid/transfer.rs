@@ -123,11 +123,6 @@ fn send_one(
     throttle: Option<&Arc<Throttle>>,
     stop: &AtomicBool,
 ) -> Result<Sent> {
-    let io = |what, source| GridError::Io {
-        what,
-        path: path.into(),
-        source,
-    };
     let state = peer.photo(&photo.hash)?;
     if state.received {
         return Ok(Sent::Held);
@@ -143,33 +138,8 @@ fn send_one(
         if stop.load(Ordering::Relaxed) {
             return Ok(Sent::Stopped);
         }
-        let mut file = File::open(path).map_err(|e| io("cannot open", e))?;
-        if file.metadata().map_err(|e| io("cannot stat", e))?.len() != photo.size {
-            t.catalog.invalidate_file(&photo.library, &photo.path)?;
-            return Err(GridError::Setup(format!(
-                "{} changed since it was scanned; it is sent after the next scan",
-                path.display()
-            )));
-        }
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| io("cannot read", e))?;
         let len = PIECE.min(photo.size - offset);
-        // The piece is read whole (within the rate), then handed to the socket in one
-        // buffer: streaming it from the file in small reads halved the throughput.
-        let mut data = Vec::with_capacity(len as usize);
-        let piece = (&mut file).take(len);
-        match throttle {
-            Some(throttle) => throttle.reader(piece).read_to_end(&mut data),
-            None => { piece }.read_to_end(&mut data),
-        }
-        .map_err(|e| io("cannot read", e))?;
-        if data.len() as u64 != len {
-            t.catalog.invalidate_file(&photo.library, &photo.path)?;
-            return Err(GridError::Setup(format!(
-                "{} changed while it was sent; it is sent after the next scan",
-                path.display()
-            )));
-        }
+        let data = read_piece(t, photo, path, offset, len, throttle)?;
         let piece = Piece {
             hash: &photo.hash,
             name: &name,
@@ -195,6 +165,50 @@ fn send_one(
             }
         }
     }
+}
+
+/// Reads `len` bytes of the photo from `offset`, within the rate; refuses a file that
+/// changed since it was scanned (the catalog forgets it, to be scanned again).
+fn read_piece(
+    t: &Triplicate,
+    photo: &crate::catalog::PhotoToSend,
+    path: &Path,
+    offset: u64,
+    len: u64,
+    throttle: Option<&Arc<Throttle>>,
+) -> Result<Vec<u8>> {
+    let io = |what, source| GridError::Io {
+        what,
+        path: path.into(),
+        source,
+    };
+    let mut file = File::open(path).map_err(|e| io("cannot open", e))?;
+    if file.metadata().map_err(|e| io("cannot stat", e))?.len() != photo.size {
+        t.catalog.invalidate_file(&photo.library, &photo.path)?;
+        return Err(GridError::Setup(format!(
+            "{} changed since it was scanned; it is sent after the next scan",
+            path.display()
+        )));
+    }
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| io("cannot read", e))?;
+    // The piece is read whole (within the rate), then handed to the socket in one
+    // buffer: streaming it from the file in small reads halved the throughput.
+    let mut data = Vec::with_capacity(len as usize);
+    let piece = (&mut file).take(len);
+    match throttle {
+        Some(throttle) => throttle.reader(piece).read_to_end(&mut data),
+        None => { piece }.read_to_end(&mut data),
+    }
+    .map_err(|e| io("cannot read", e))?;
+    if data.len() as u64 != len {
+        t.catalog.invalidate_file(&photo.library, &photo.path)?;
+        return Err(GridError::Setup(format!(
+            "{} changed while it was sent; it is sent after the next scan",
+            path.display()
+        )));
+    }
+    Ok(data)
 }
 
 /// A piece of a photo a peer sent.

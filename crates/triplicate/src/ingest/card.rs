@@ -178,15 +178,7 @@ pub fn read_card(root: &Path) -> Result<Card, CardError> {
     let device = std::fs::metadata(root)
         .map_err(|e| unreadable_card(root, e))?
         .dev();
-    let mut layouts: Vec<CardLayout> = Vec::new();
-    for (layout, names) in ROOTS {
-        if find_dir(root, names).is_some() && !layouts.contains(layout) {
-            layouts.push(*layout);
-        }
-    }
-    if layouts.is_empty() {
-        layouts.push(CardLayout::Plain);
-    }
+    let layouts = card_layouts(root);
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
     let walker = walkdir::WalkDir::new(root)
@@ -208,12 +200,8 @@ pub fn read_card(root: &Path) -> Result<Card, CardError> {
                 if path == root {
                     return Err(unreadable_card(&path, e.into()));
                 }
-                let reason = e
-                    .io_error()
-                    .map(crate::fsutil::read_error_reason)
-                    .unwrap_or_else(|| e.to_string());
                 if let Ok(rel) = RelPath::from_path_under(root, &path) {
-                    unreadable.push((rel, format!("cannot read: {reason}")));
+                    unreadable.push((rel, walk_error_reason(&e)));
                 }
                 continue;
             }
@@ -229,11 +217,7 @@ pub fn read_card(root: &Path) -> Result<Card, CardError> {
         let meta = match entry.metadata() {
             Ok(m) => m,
             Err(e) => {
-                let reason = e
-                    .io_error()
-                    .map(crate::fsutil::read_error_reason)
-                    .unwrap_or_else(|| e.to_string());
-                unreadable.push((rel, format!("cannot read: {reason}")));
+                unreadable.push((rel, walk_error_reason(&e)));
                 continue;
             }
         };
@@ -257,6 +241,30 @@ pub fn read_card(root: &Path) -> Result<Card, CardError> {
         device,
         unreadable,
     })
+}
+
+/// The layouts a card's top folders say it has (DCIM, a cinema camera's folders …);
+/// plain when none.
+fn card_layouts(root: &Path) -> Vec<CardLayout> {
+    let mut layouts: Vec<CardLayout> = Vec::new();
+    for (layout, names) in ROOTS {
+        if find_dir(root, names).is_some() && !layouts.contains(layout) {
+            layouts.push(*layout);
+        }
+    }
+    if layouts.is_empty() {
+        layouts.push(CardLayout::Plain);
+    }
+    layouts
+}
+
+/// Why a file or folder of the card could not be read, as the verdict says it.
+fn walk_error_reason(e: &walkdir::Error) -> String {
+    let reason = e
+        .io_error()
+        .map(crate::fsutil::read_error_reason)
+        .unwrap_or_else(|| e.to_string());
+    format!("cannot read: {reason}")
 }
 
 fn unreadable_card(path: &Path, source: std::io::Error) -> CardError {

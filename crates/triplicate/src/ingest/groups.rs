@@ -33,12 +33,17 @@ impl GroupSuffix {
     }
 }
 
+/// Gives each planned file the suffix its group needs, `None` where its group keeps
+/// its names.
+pub(super) fn give_suffixes(ctx: &Context<'_>, card: &Card, plans: &mut [Planned<'_>]) {
+    let suffixes = name_groups(ctx, card, plans);
+    for (p, suffix) in plans.iter_mut().zip(suffixes) {
+        p.group = suffix;
+    }
+}
+
 /// The suffix of each planned file (in order), `None` where its group keeps its names.
-pub(super) fn name_groups(
-    ctx: &Context<'_>,
-    card: &Card,
-    plans: &[Planned<'_>],
-) -> Vec<Option<GroupSuffix>> {
+fn name_groups(ctx: &Context<'_>, card: &Card, plans: &[Planned<'_>]) -> Vec<Option<GroupSuffix>> {
     let mut out = vec![None; plans.len()];
     let paths: Vec<RelPath> = card.files.iter().map(|f| f.rel.clone()).collect();
     let siblings = Siblings::index(&paths);

@@ -135,10 +135,7 @@ pub fn ingest(
         card_id: &card_device.0,
         again: options.again,
     };
-    let suffixes = groups::name_groups(&ctx, &card, &plans);
-    for (p, suffix) in plans.iter_mut().zip(suffixes) {
-        p.group = suffix;
-    }
+    groups::give_suffixes(&ctx, &card, &mut plans);
     let jobs = options.jobs.unwrap_or(t.config.backup.jobs);
     let outcomes = copy_all(&ctx, &plans, jobs, &mut problems)?;
 

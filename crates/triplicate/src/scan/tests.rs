@@ -1,6 +1,7 @@
 use super::*;
 use crate::destination::MediaKind;
 use crate::progress::NoProgress;
+use std::path::Path;
 
 fn lib(dir: &Path) -> LibraryConfig {
     LibraryConfig {

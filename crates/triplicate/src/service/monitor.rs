@@ -47,39 +47,7 @@ impl Monitor {
         let config = crate::config::Config::load(&t.home.config).unwrap_or(t.config.clone());
         let mut states = HashMap::new();
         for d in config.destinations.iter().filter(|d| d.enabled) {
-            let subject = format!("dest:{}", d.name);
-            // A remote store is asked over the network: not every second.
-            if d.is_remote()
-                && let (Some(at), Some(state)) =
-                    (self.remote_checked.get(&d.name), self.states.get(&d.name))
-                && at.elapsed() < REMOTE_EVERY
-            {
-                states.insert(d.name.clone(), *state);
-                continue;
-            }
-            if d.is_remote() {
-                self.remote_checked.insert(d.name.clone(), Instant::now());
-            }
-            let state = match destination::probe(d) {
-                Ok(_) => {
-                    if self.states.get(&d.name).is_some_and(|s| !s.is_ok()) {
-                        t.catalog.resolve_warnings(&subject, MARKER_KINDS)?;
-                        self.returned.push(d.name.clone());
-                    }
-                    match crate::fsutil::space(&d.local_root()) {
-                        Ok(s) if s.free == 0 => DestState::Full,
-                        _ => DestState::Ok,
-                    }
-                }
-                // A cold destination away in its drawer is where it should be.
-                Err(destination::DestError::NotMounted { .. }) if d.offline => DestState::Offline,
-                Err(e) => {
-                    if self.states.get(&d.name) != Some(&e.state()) {
-                        t.catalog.raise_destination_warning(&d.name, &e)?;
-                    }
-                    e.state()
-                }
-            };
+            let state = self.destination_state(t, d)?;
             states.insert(d.name.clone(), state);
         }
         if config.destinations.iter().any(|d| d.offline) {
@@ -116,5 +84,45 @@ impl Monitor {
         self.primed = true;
         changes.dedup_by(|a, b| a.name() == b.name());
         Ok(changes)
+    }
+
+    /// One destination's state now; raises its warning when it changed for the worse,
+    /// resolves it when the destination came back.
+    fn destination_state(
+        &mut self,
+        t: &Triplicate,
+        d: &crate::config::DestinationConfig,
+    ) -> Result<DestState, CatalogError> {
+        // A remote store is asked over the network: not every second.
+        if d.is_remote() {
+            if let (Some(at), Some(state)) =
+                (self.remote_checked.get(&d.name), self.states.get(&d.name))
+                && at.elapsed() < REMOTE_EVERY
+            {
+                return Ok(*state);
+            }
+            self.remote_checked.insert(d.name.clone(), Instant::now());
+        }
+        Ok(match destination::probe(d) {
+            Ok(_) => {
+                if self.states.get(&d.name).is_some_and(|s| !s.is_ok()) {
+                    let subject = format!("dest:{}", d.name);
+                    t.catalog.resolve_warnings(&subject, MARKER_KINDS)?;
+                    self.returned.push(d.name.clone());
+                }
+                match crate::fsutil::space(&d.local_root()) {
+                    Ok(s) if s.free == 0 => DestState::Full,
+                    _ => DestState::Ok,
+                }
+            }
+            // A cold destination away in its drawer is where it should be.
+            Err(destination::DestError::NotMounted { .. }) if d.offline => DestState::Offline,
+            Err(e) => {
+                if self.states.get(&d.name) != Some(&e.state()) {
+                    t.catalog.raise_destination_warning(&d.name, &e)?;
+                }
+                e.state()
+            }
+        })
     }
 }

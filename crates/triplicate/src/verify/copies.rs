@@ -299,14 +299,7 @@ fn copies_to_check(
         .into_iter()
         .filter(|r| {
             let known_bad = r.state != CopyState::Verified;
-            let old_enough = match (options.older_than, r.verified_at) {
-                (None, _) | (_, None) => true,
-                (Some(age), Some(at)) => now - at >= age.as_secs() as i64,
-            };
-            let sampled = options
-                .sample_percent
-                .is_none_or(|p| in_sample(run, r.photo_id, p));
-            known_bad || (old_enough && sampled)
+            known_bad || options.due(run, r.photo_id, r.verified_at, now)
         })
         .collect())
 }

@@ -220,6 +220,21 @@ pub fn verify(
 
 /// Whether this copy is in this run's sample: a hash of the run and the photo, so each
 /// run picks another share.
+impl VerifyOptions {
+    /// Whether a copy last proven at `verified_at` (never: `None`) is due this run: old
+    /// enough for `--older-than`, and drawn by `--sample`.
+    fn due(&self, run: &str, photo_id: i64, verified_at: Option<i64>, now: i64) -> bool {
+        let old_enough = match (self.older_than, verified_at) {
+            (None, _) | (_, None) => true,
+            (Some(age), Some(at)) => now - at >= age.as_secs() as i64,
+        };
+        old_enough
+            && self
+                .sample_percent
+                .is_none_or(|p| in_sample(run, photo_id, p))
+    }
+}
+
 fn in_sample(run: &str, photo_id: i64, percent: f64) -> bool {
     let h = blake3::Hasher::new()
         .update(run.as_bytes())

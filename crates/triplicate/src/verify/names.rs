@@ -18,7 +18,7 @@ use crate::home::Triplicate;
 use crate::progress::{Event, Problem, Problems, Progress};
 use crate::vocab::CopyState;
 
-use super::{Check, DestinationVerifyReport, VerifyOptions, check_copy, in_sample};
+use super::{Check, DestinationVerifyReport, VerifyOptions, check_copy};
 
 /// The names' files at `d` this run checks: the same sample and age as the copies.
 pub(super) fn selected(
@@ -31,14 +31,7 @@ pub(super) fn selected(
     Ok(t.catalog
         .name_files_at(&d.id)?
         .into_iter()
-        .filter(|n| {
-            options
-                .older_than
-                .is_none_or(|age| now - n.verified_at >= age.as_secs() as i64)
-                && options
-                    .sample_percent
-                    .is_none_or(|p| in_sample(run, n.photo_id, p))
-        })
+        .filter(|n| options.due(run, n.photo_id, Some(n.verified_at), now))
         .collect())
 }
 

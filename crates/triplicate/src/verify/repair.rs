@@ -14,42 +14,8 @@ pub(super) fn repair_copy(
     run: &str,
     attempt: usize,
 ) -> Result<(String, Stored), String> {
-    let Sources { names, copies } = t
-        .catalog
-        .sources_of(row.photo_id)
-        .map_err(|e| e.to_string())?;
+    let candidates = good_sources(t, d, row, sources)?;
     let mut tried = Vec::new();
-    let mut candidates: Vec<(String, OpenSource)> = Vec::new();
-    for (library, path) in names {
-        if let Some(lib) = t.config.library(&library) {
-            let full = path.to_path(&lib.path);
-            candidates.push((
-                format!("the library original {library}:{path}"),
-                Box::new(move || {
-                    std::fs::File::open(&full)
-                        .map(|f| Box::new(f) as Box<dyn Read + Send>)
-                        .map_err(|e| format!("{}: {e}", full.display()))
-                }),
-            ));
-        }
-    }
-    for (dest_id, key) in copies {
-        if dest_id == d.id {
-            continue;
-        }
-        let Some(other) = sources.get(&dest_id) else {
-            continue;
-        };
-        candidates.push((
-            format!("destination '{}' ({key})", other.name()),
-            Box::new(move || other.read(&key).map_err(|e| e.to_string())),
-        ));
-    }
-    if candidates.is_empty() {
-        return Err(
-            "no good copy anywhere: not in a library, and no other destination holds it".into(),
-        );
-    }
     // The damaged copy, moved aside before the first rewrite: put back if nothing works.
     let mut damaged: Option<RelPath> = None;
     for (n, (name, open)) in candidates.into_iter().enumerate() {
@@ -86,6 +52,52 @@ pub(super) fn repair_copy(
         let _ = dest.rename(&aside, &row.key);
     }
     Err(format!("no good copy anywhere ({})", tried.join("; ")))
+}
+
+/// Where a good copy of the row's photo may be read from: its library originals first,
+/// then every other destination that holds it.
+fn good_sources(
+    t: &Triplicate,
+    d: &DestinationConfig,
+    row: &CopyRow,
+    sources: &SourcePool,
+) -> Result<Vec<(String, OpenSource)>, String> {
+    let Sources { names, copies } = t
+        .catalog
+        .sources_of(row.photo_id)
+        .map_err(|e| e.to_string())?;
+    let mut candidates: Vec<(String, OpenSource)> = Vec::new();
+    for (library, path) in names {
+        if let Some(lib) = t.config.library(&library) {
+            let full = path.to_path(&lib.path);
+            candidates.push((
+                format!("the library original {library}:{path}"),
+                Box::new(move || {
+                    std::fs::File::open(&full)
+                        .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                        .map_err(|e| format!("{}: {e}", full.display()))
+                }),
+            ));
+        }
+    }
+    for (dest_id, key) in copies {
+        if dest_id == d.id {
+            continue;
+        }
+        let Some(other) = sources.get(&dest_id) else {
+            continue;
+        };
+        candidates.push((
+            format!("destination '{}' ({key})", other.name()),
+            Box::new(move || other.read(&key).map_err(|e| e.to_string())),
+        ));
+    }
+    if candidates.is_empty() {
+        return Err(
+            "no good copy anywhere: not in a library, and no other destination holds it".into(),
+        );
+    }
+    Ok(candidates)
 }
 
 /// Other destinations, opened for reading when repair first needs them.

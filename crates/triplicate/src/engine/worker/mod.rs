@@ -15,15 +15,17 @@ use std::time::Instant;
 
 use chrono::NaiveDateTime;
 
+mod aside;
+
 use super::dest_problem;
 use super::fanout::{Placement, SourceError, Target, TargetError, choose_key, fan_out};
 use super::groups::GroupNames;
 use super::plan::Job;
 use super::queue::JobQueue;
 use super::retry::RETRY;
-use crate::catalog::{CatalogError, EarlierVersion, FolderFile, Operation, PendingPhoto};
+use crate::catalog::{CatalogError, FolderFile, Operation, PendingPhoto};
 use crate::config::DestinationConfig;
-use crate::destination::layout::{LayoutInput, version_key};
+use crate::destination::layout::LayoutInput;
 use crate::destination::{DestError, ErrorClass, Stored, WriteDestination};
 use crate::home::Triplicate;
 use crate::progress::{Event, Problem, Progress};
@@ -353,126 +355,6 @@ impl RunContext<'_> {
             });
         }
         Ok(())
-    }
-
-    /// Moves the earlier version of a file aside at `od`, into the versions folder
-    /// ([`version_key`]), and records where it went. Never replaces, never deletes: if
-    /// an interrupted run already moved it, the catalog just catches up.
-    fn set_aside(
-        &self,
-        od: &OpenDest,
-        earlier: &EarlierVersion,
-    ) -> Result<Result<(), TargetError>, CatalogError> {
-        let Ok(aside) = version_key(&earlier.key, earlier.until, &earlier.hash) else {
-            return Ok(Ok(()));
-        };
-        let moved = match od.dest.rename(&earlier.key, &aside) {
-            Ok(()) => Ok(()),
-            Err(e) => match (od.dest.stat(&earlier.key), od.dest.stat(&aside)) {
-                (Ok(None), Ok(Some(_))) => Ok(()),
-                _ => Err(TargetError::Dest(e)),
-            },
-        };
-        if moved.is_ok() {
-            self.t
-                .catalog
-                .move_copy(earlier.photo_id, &od.config.id, &aside)?;
-            tracing::info!(destination = %od.config.name, "kept the earlier version of {} as {aside}", earlier.key);
-            self.t.catalog.record_operation(&Operation {
-                run: self.run,
-                kind: "version",
-                dest: Some(&od.config.name),
-                photo_id: Some(earlier.photo_id),
-                path: Some(&aside),
-                bytes: Some(earlier.size),
-                duration_ms: None,
-                outcome: "kept",
-                message: Some(&format!("earlier version of {}", earlier.key)),
-            })?;
-        }
-        Ok(moved)
-    }
-
-    /// Moves the file of `photo`'s name at `key`, which holds the earlier content
-    /// `held`, aside into the versions folder; the copy of `held` follows when that
-    /// file was it. Nothing there, nothing to move.
-    fn set_name_aside(
-        &self,
-        od: &OpenDest,
-        photo: &PendingPhoto,
-        held: i64,
-        key: &RelPath,
-    ) -> Result<Result<(), TargetError>, CatalogError> {
-        let Some(copy) = self.t.catalog.copy_of(held, &od.config.id)? else {
-            return Ok(Ok(()));
-        };
-        if !matches!(od.dest.stat(key), Ok(Some(_))) {
-            self.t
-                .catalog
-                .forget_alias(&od.config.id, &photo.library, &photo.path)?;
-            return Ok(Ok(()));
-        }
-        let earlier = EarlierVersion {
-            photo_id: held,
-            key: key.clone(),
-            until: chrono::Utc::now().timestamp_millis(),
-            size: copy.size,
-            hash: copy.hash,
-        };
-        if copy.key == *key {
-            let moved = self.set_aside(od, &earlier)?;
-            if moved.is_ok() {
-                self.t
-                    .catalog
-                    .forget_alias(&od.config.id, &photo.library, &photo.path)?;
-            }
-            return Ok(moved);
-        }
-        let Ok(aside) = version_key(key, earlier.until, &copy.hash) else {
-            return Ok(Ok(()));
-        };
-        if let Err(e) = od.dest.rename(key, &aside) {
-            return Ok(Err(TargetError::Dest(e)));
-        }
-        self.t
-            .catalog
-            .forget_alias(&od.config.id, &photo.library, &photo.path)?;
-        tracing::info!(destination = %od.config.name, "kept the earlier version of {key} as {aside}");
-        Ok(Ok(()))
-    }
-
-    /// Moves the damaged bytes at `key` into `.triplicate/quarantine/<run>/` (nothing
-    /// there, nothing to move).
-    fn quarantine(
-        &self,
-        od: &OpenDest,
-        photo: &PendingPhoto,
-        key: &RelPath,
-    ) -> Result<Result<(), TargetError>, CatalogError> {
-        match od.dest.stat(key) {
-            Ok(None) => return Ok(Ok(())),
-            Ok(Some(_)) => {}
-            Err(e) => return Ok(Err(TargetError::Dest(e))),
-        }
-        let aside = crate::destination::layout::quarantine_key(self.run, key);
-        if let Err(e) = od.dest.rename(key, &aside) {
-            return Ok(Err(TargetError::Dest(e)));
-        }
-        tracing::warn!(destination = %od.config.name, "moved the damaged copy {key} aside to {aside}");
-        self.t.catalog.record_operation(&Operation {
-            run: self.run,
-            kind: "quarantine",
-            dest: Some(&od.config.name),
-            photo_id: Some(photo.photo_id),
-            path: Some(&aside),
-            bytes: None,
-            duration_ms: None,
-            outcome: "moved",
-            message: Some(&format!(
-                "damaged copy of {key}, written again under its name"
-            )),
-        })?;
-        Ok(Ok(()))
     }
 
     /// Chooses where `photo` goes at `od`: `first` (its earlier key, or the place of
