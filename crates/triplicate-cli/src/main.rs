@@ -29,8 +29,6 @@ mod show;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use triplicate::fault::Fault;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use triplicate::home::{Home, Triplicate};
@@ -90,6 +88,9 @@ enum Command {
     Recover(commands::recover::Args),
     /// The service: back up new photos to automatic destinations as they arrive.
     Run(commands::run::Args),
+    /// Open the Backup window in this machine's browser, signed in with a one-time
+    /// link (--print: show the link instead).
+    Open(commands::open::Args),
     /// The operations log: every copy, verify, repair and failure.
     Log(commands::log::Args),
     /// Remove old versions and deleted photos from the destinations, beyond a retention
@@ -182,11 +183,8 @@ fn said_once(e: &anyhow::Error) -> String {
 }
 
 /// The exit code of a failed command: the library's fault policy over the chain
-/// (see `triplicate::fault`); the server's access rules are configuration.
+/// (see `triplicate::fault`).
 fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<triplicate_server::AccessError>().is_some() {
-        return Fault::Usage.exit_code();
-    }
     triplicate::errors::fault_of(e.as_ref()).exit_code()
 }
 
@@ -230,6 +228,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune(args) => commands::prune::run(&home, args),
         Command::AcceptChanges(args) => commands::accept_changes::run(&home, args),
         Command::Run(args) => commands::run::run(&home, args),
+        Command::Open(args) => commands::open::run(&home, args),
         Command::Log(args) => commands::log::run(&home, args),
         Command::Status(args) => commands::status::run(&home, args),
     }

@@ -1,6 +1,8 @@
-//! Starting the Backup window beside the daemon: bind first (so that a port in use or
-//! a missing token stops `triplicate run` before it starts), then serve on a small
-//! tokio runtime of its own until the stop flag is set.
+//! Starting the Backup window beside the daemon: the service's credential (made in the
+//! home on first start) and the listener first, so that a port in use or an unreadable
+//! token stops `triplicate run` before it starts; then serve on a small tokio runtime
+//! of its own until the stop flag is set. It prints the page's address and a one-time
+//! sign-in link for this machine's browser.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,29 +17,14 @@ use triplicate_server::{Access, AppState};
 
 pub struct Running {
     thread: std::thread::JoinHandle<()>,
+    /// Where the page is, as this machine's browser opens it.
+    pub url: String,
 }
 
 impl Running {
     /// Waits for the server to finish (after the stop flag is set).
     pub fn join(self) {
         let _ = self.thread.join();
-    }
-}
-
-/// The access token: `$TRIPLICATE_TOKEN`, else the file named by `server.token_file`.
-fn token(config: &Config) -> anyhow::Result<Option<String>> {
-    if let Ok(t) = std::env::var("TRIPLICATE_TOKEN")
-        && !t.trim().is_empty()
-    {
-        return Ok(Some(t.trim().to_string()));
-    }
-    match &config.server.token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the access token from {}", path.display()))?;
-            Ok(Some(text.trim().to_string()))
-        }
-        None => Ok(None),
     }
 }
 
@@ -49,25 +36,31 @@ pub fn start(
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Running> {
     let addr = listen.unwrap_or(*config.server.listen);
-    let token = token(config)?;
-    // Checked before binding, so that a missing token is the error a user sees.
-    Access::new(addr, token.as_deref(), &config.server.hosts)?;
+    let credential = triplicate::access::credential(home, config.server.token_file.as_deref())?;
     let listener = std::net::TcpListener::bind(addr).with_context(|| {
         format!(
-            "cannot listen on {addr}: is another `triplicate run` serving there? Choose another address with --listen, or --no-server"
+            "cannot listen on {addr}: is another program serving there? Choose another address with --listen, or --no-server"
         )
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     // The port actually bound (with port 0) is the one the Host header names.
-    let access = Access::new(local, token.as_deref(), &config.server.hosts)?;
+    let access = Access::new(local, &credential.token, &config.server.hosts, false);
+    let url = page_url(local);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("triplicate-http")
         .enable_all()
         .build()?;
     let state = AppState::new(home.clone(), service, access);
-    eprintln!("Backup window: http://{local}/");
+    eprintln!("Backup window: {url}");
+    match triplicate::access::new_link(home) {
+        Ok(code) => eprintln!(
+            "Sign in on this machine (once, within {} minutes): {url}sign-in?once={code}",
+            triplicate::access::LINK_LIFETIME.as_secs() / 60
+        ),
+        Err(e) => tracing::warn!("cannot make a sign-in link: {e}"),
+    }
     let thread = std::thread::Builder::new()
         .name("triplicate-server".into())
         .spawn(move || {
@@ -91,5 +84,17 @@ pub fn start(
             // Do not wait for blocking tasks still running (a slow status query).
             runtime.shutdown_timeout(Duration::from_secs(2));
         })?;
-    Ok(Running { thread })
+    Ok(Running { thread, url })
+}
+
+/// The page's address as a browser on this machine opens it (an unspecified listen
+/// address is reached through loopback).
+fn page_url(local: SocketAddr) -> String {
+    let ip = match local.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{ip}:{}/", local.port())
 }

@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -468,13 +469,9 @@ fn log_follow_prints_operations_as_they_happen() {
 }
 
 #[test]
-fn the_backup_window_refuses_to_listen_beyond_loopback_without_a_token() {
+fn the_service_makes_a_private_token_and_refuses_a_guessable_one() {
     let w = studio();
-    let out = w.run(&["run", "--listen", "0.0.0.0:0"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("requires an access token"), "{err}");
-    // A token that could be guessed is refused too.
+    // A token that could be guessed is refused.
     let out = w
         .cmd()
         .args(["run", "--listen", "0.0.0.0:0"])
@@ -482,7 +479,41 @@ fn the_backup_window_refuses_to_listen_beyond_loopback_without_a_token() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than 16"));
+    // Without one, the service makes its own, readable by its owner only.
+    let (_daemon, url) = common::serve(&w);
+    let token = w.home().join("access.token");
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", token.display());
+    let (status, _) = common::http(&url, "GET", "/api/v1/status", "");
+    assert_eq!(status, 200, "the owner's token opens the API");
+    let (status, _, _) = common::http_with(
+        &url,
+        "GET",
+        "/api/v1/status",
+        &["Authorization: Bearer not-the-token-not-the-token"],
+        b"",
+    );
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn a_second_service_on_one_home_is_refused_with_the_first_ones_pid_and_address() {
+    let w = studio();
+    let (first, url) = common::serve(&w);
+    let out = w.run(&["run", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("(PID {})", first.0.id())) && err.contains(&url),
+        "{err}"
+    );
+    // A pass for cron, and the commands that write, keep working beside it.
+    assert_eq!(w.run(&["run", "--once"]).status.code(), Some(0));
+    assert_eq!(w.run(&["backup"]).status.code(), Some(0));
+    // Once the first one stopped, another may start.
+    drop(first);
+    let (_second, _) = common::serve(&w);
 }
 
 #[test]

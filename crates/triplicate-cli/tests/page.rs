@@ -79,7 +79,7 @@ fn the_backup_window_in_a_real_browser() {
     text.push_str("\n[protection]\nmass_change_min_files = 10\n");
     std::fs::write(&config, text).unwrap();
     w.give(&config);
-    let (_daemon, url) = serve(&w);
+    let (_daemon, _url) = serve(&w);
     // Both destinations filled (but for the locked photo) before the page is asked
     // anything of.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -131,7 +131,7 @@ fn the_backup_window_in_a_real_browser() {
     let artifacts = root().join("target/test-artifacts/backup-window");
     let out = Command::new("node")
         .arg(root().join("e2e/backup-window.mjs"))
-        .env("URL", &url)
+        .env("URL", common::sign_in_link(&w))
         .env("PHOTOS", photos.to_string())
         .env("THIRD_DEST", &vault)
         .env("OFFLINE_DEST", &usb)
@@ -318,7 +318,7 @@ fn the_page_raises_the_alarm_while_the_home_disk_is_full_and_drops_it_after() {
     w.init();
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     std::fs::write(w.library().join("first.JPG"), b"before the disk filled").unwrap();
-    let (_daemon, url) = serve(&w);
+    let (_daemon, _url) = serve(&w);
     let deadline = Instant::now() + Duration::from_secs(30);
     while common::count_published(&w.path("usb")) < 1 {
         assert!(Instant::now() < deadline, "the first photo was not copied");
@@ -333,7 +333,7 @@ fn the_page_raises_the_alarm_while_the_home_disk_is_full_and_drops_it_after() {
     let artifacts = root().join("target/test-artifacts/backup-window");
     let out = Command::new("node")
         .arg(root().join("e2e/service-alarm.mjs"))
-        .env("URL", &url)
+        .env("URL", common::sign_in_link(&w))
         .env("FILLER", &filler)
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &chromium)
@@ -373,11 +373,11 @@ fn the_page_links_to_the_photos_deleted_from_the_library_that_backups_keep() {
     assert_eq!(w.backup(&[]).0, 0);
     std::fs::remove_file(day.join("IMG_0002.JPG")).unwrap();
     assert_eq!(w.backup(&[]).0, 0);
-    let (_daemon, url) = serve(&w);
+    let (_daemon, _url) = serve(&w);
     let artifacts = root().join("target/test-artifacts/backup-window");
     let out = Command::new("node")
         .arg(root().join("e2e/deleted-list.mjs"))
-        .env("URL", &url)
+        .env("URL", common::sign_in_link(&w))
         .env("DELETED", "2024-05-17/IMG_0002.JPG")
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &chromium)

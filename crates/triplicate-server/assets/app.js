@@ -15,8 +15,14 @@ function targetKind(target) {
   return { s3: "S3 bucket", sftp: "SFTP server", webdav: "WebDAV server", webdavs: "WebDAV server" }[scheme && scheme[1]] || "local folder";
 }
 
+/** The session's CSRF token, which every request that changes something carries. */
+function csrfToken() {
+  const m = /(?:^|;\s*)triplicate_csrf=([^;]*)/.exec(document.cookie);
+  return m ? m[1] : "";
+}
+
 async function api(path, options = {}) {
-  const init = { credentials: "same-origin", headers: {}, ...options };
+  const init = { credentials: "same-origin", ...options, headers: { "X-CSRF-Token": csrfToken(), ...(options.headers || {}) } };
   if (init.body !== undefined && typeof init.body !== "string") {
     init.body = JSON.stringify(init.body);
     init.headers["Content-Type"] = "application/json";
@@ -498,7 +504,7 @@ async function uploadArchive(event) {
   try {
     const response = await fetch(API + "/archives/upload", {
       method: "POST", credentials: "same-origin", body: file,
-      headers: { "Content-Type": "application/octet-stream" },
+      headers: { "Content-Type": "application/octet-stream", "X-CSRF-Token": csrfToken() },
     });
     const data = await response.json();
     if (!response.ok) throw new Error(data.error || response.statusText);
@@ -787,6 +793,9 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("rescan").addEventListener("click", () => act("/actions/rescan", undefined, "Looking for new photos…"));
   $("gear").addEventListener("click", () => openSettings(null));
+  $("sign-out").addEventListener("click", async () => {
+    try { await api("/session", { method: "DELETE" }); } finally { location.replace("/"); }
+  });
   $("dest-form").addEventListener("submit", saveDestination);
   $("peer-form").addEventListener("submit", addPeer);
   $("dest-cancel").addEventListener("click", resetForm);

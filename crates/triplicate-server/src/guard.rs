@@ -1,16 +1,22 @@
-//! Who may talk to the server: the Host and Origin checks, and the access token.
+//! Who may talk to the server: the Host check, the cross-site check, and the credential.
 //!
 //! - **Host.** A loopback server answers only to `localhost`, `127.0.0.1` and `[::1]`
 //!   (and the names in `server.hosts`). A page on another site that rebinds its DNS
 //!   name to 127.0.0.1 sends its own name as Host and is refused with 421, so it cannot
 //!   read the API through the victim's browser.
-//! - **Origin.** A request a browser marks with an Origin must come from the page
-//!   itself (same scheme-less host and port), or it is refused with 403. This stops
-//!   other sites from posting actions, with or without a token.
-//! - **Token.** When one is configured (always when listening beyond loopback), every
-//!   route wants it, as `Authorization: Bearer TOKEN` or as the `triplicate_token`
-//!   cookie that `POST /api/v1/session` sets for the page; without it, 401. The page
-//!   itself answers 401 with a small sign-in form instead.
+//! - **Other sites.** Browsers say where a request comes from in `Sec-Fetch-Site`: only
+//!   `same-origin` and `none` (the address bar, a bookmark, `triplicate open`) pass;
+//!   another site, or another port of this machine (`same-site`), gets 403, except a
+//!   plain link followed to the page (which carries no cookie: they are
+//!   `SameSite=Strict`). Browsers too old to send it are judged by their `Origin`,
+//!   when it names a real origin (`null` says nothing).
+//! - **Credential.** Every route but [`OPEN_ROUTES`] wants the service's token
+//!   ([`triplicate::access`]) as `Authorization: Bearer TOKEN`, or a signed-in session
+//!   ([`crate::signin`]) in the `triplicate_session` cookie, on loopback too; without
+//!   one, 401 (the page answers with its sign-in form). A session's requests that
+//!   change something must carry its CSRF token in `X-CSRF-Token`, which the page
+//!   reads from the `triplicate_csrf` cookie; another site can neither read it nor
+//!   send the session cookie.
 //!
 //! Tokens are compared through their BLAKE3 hashes, whose equality check takes the same
 //! time whatever the bytes.
@@ -18,54 +24,49 @@
 use std::net::SocketAddr;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::SharedState;
+use crate::signin::{NewSession, SESSION_LIFETIME, Sessions, Throttle};
 
-/// The cookie that carries the token for the page.
-pub const COOKIE: &str = "triplicate_token";
-/// Tokens shorter than this are refused: they could be guessed.
-pub const MIN_TOKEN_LEN: usize = 16;
+/// The cookie that carries a signed-in browser's session id (HttpOnly).
+pub const SESSION_COOKIE: &str = "triplicate_session";
+/// The cookie the page reads its CSRF token from (readable by the page's script).
+pub const CSRF_COOKIE: &str = "triplicate_csrf";
+/// The header a session's changing requests carry the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The access rules for one listening address.
-#[derive(Debug, Clone)]
+/// The routes open without a credential: the sign-in itself, what the sign-in form
+/// needs to look like the page, and a health check that says nothing about photos.
+pub const OPEN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/app.css"),
+    ("GET", "/icon.svg"),
+    ("GET", "/sign-in"),
+    ("POST", "/api/v1/session"),
+];
+
+/// The access rules for one listening address, and who signed in.
+#[derive(Debug)]
 pub struct Access {
-    token: Option<blake3::Hash>,
+    token: blake3::Hash,
     /// Accepted Host header values, lowercase, with and without the port.
     hosts: Vec<String>,
-    /// Listening on every address: any Host is accepted (a token is required).
+    /// Listening on every address: any Host is accepted.
     any_host: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AccessError {
-    #[error(
-        "listening on {0} (beyond this machine) requires an access token: write one of at least 16 characters into a file and set `token_file` under [server] in config.toml, or set TRIPLICATE_TOKEN"
-    )]
-    TokenRequired(SocketAddr),
-    #[error("the access token must be at least {MIN_TOKEN_LEN} characters long")]
-    WeakToken,
+    /// Served over HTTPS: cookies are `Secure`.
+    secure: bool,
+    pub sessions: Sessions,
+    pub throttle: Throttle,
 }
 
 impl Access {
-    /// The rules for a server listening at `listen`, with an optional token and extra
-    /// host names. Refuses a non-loopback address without a token.
-    pub fn new(
-        listen: SocketAddr,
-        token: Option<&str>,
-        extra_hosts: &[String],
-    ) -> Result<Access, AccessError> {
-        let token = match token.map(str::trim) {
-            Some(t) if t.len() < MIN_TOKEN_LEN => return Err(AccessError::WeakToken),
-            Some(t) => Some(blake3::hash(t.as_bytes())),
-            None => None,
-        };
+    /// The rules for a server listening at `listen` with the service's `token` (see
+    /// [`triplicate::access::credential`]) and extra host names.
+    pub fn new(listen: SocketAddr, token: &str, extra_hosts: &[String], secure: bool) -> Access {
         let ip = listen.ip();
-        if !ip.is_loopback() && token.is_none() {
-            return Err(AccessError::TokenRequired(listen));
-        }
         let port = listen.port();
         let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()];
         if !ip.is_loopback() && !ip.is_unspecified() {
@@ -78,54 +79,79 @@ impl Access {
         let mut hosts = Vec::new();
         for name in names {
             hosts.push(format!("{name}:{port}"));
-            if port == 80 {
+            if port == 80 || (secure && port == 443) {
                 hosts.push(name);
             }
         }
-        Ok(Access {
-            token,
+        Access {
+            token: blake3::hash(token.trim().as_bytes()),
             hosts,
             any_host: ip.is_unspecified(),
-        })
-    }
-
-    /// Whether a token is required.
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
+            secure,
+            sessions: Sessions::default(),
+            throttle: Throttle::default(),
+        }
     }
 
     fn host_ok(&self, host: &str) -> bool {
         self.any_host || self.hosts.iter().any(|h| h == &host.to_ascii_lowercase())
     }
 
-    fn token_ok(&self, given: &str) -> bool {
-        self.token
-            .is_some_and(|t| t == blake3::hash(given.trim().as_bytes()))
+    /// Checks a token given in a sign-in form or a Bearer header.
+    pub fn sign_in(&self, given: &str) -> bool {
+        self.token == blake3::hash(given.trim().as_bytes())
     }
 
-    /// Whether `headers` carry the token (always true without one).
-    pub fn authorised(&self, headers: &HeaderMap) -> bool {
-        if self.token.is_none() {
-            return true;
-        }
-        let bearer = headers
+    fn bearer_ok(&self, headers: &HeaderMap) -> bool {
+        headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if bearer.is_some_and(|t| self.token_ok(t)) {
-            return true;
-        }
-        cookie(headers, COOKIE).is_some_and(|t| self.token_ok(&t))
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| self.sign_in(t))
     }
 
-    /// Checks a token given in a sign-in form.
-    pub fn sign_in(&self, given: &str) -> bool {
-        self.token.is_none() || self.token_ok(given)
+    /// The session id the request's cookie names, and its CSRF token, if it is live.
+    pub fn session_of(&self, headers: &HeaderMap) -> Option<(String, String)> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let csrf = self.sessions.csrf_of(&id)?;
+        Some((id, csrf))
+    }
+
+    /// The two cookies of a new session.
+    pub fn session_cookies(&self, s: &NewSession) -> [String; 2] {
+        let age = SESSION_LIFETIME.as_secs();
+        let secure = if self.secure { "; Secure" } else { "" };
+        [
+            format!(
+                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={age}{secure}",
+                s.id
+            ),
+            format!(
+                "{CSRF_COOKIE}={}; SameSite=Strict; Path=/; Max-Age={age}{secure}",
+                s.csrf
+            ),
+        ]
+    }
+
+    /// The cookies that sign a browser out.
+    pub fn ended_cookies(&self) -> [String; 2] {
+        let secure = if self.secure { "; Secure" } else { "" };
+        [SESSION_COOKIE, CSRF_COOKIE]
+            .map(|name| format!("{name}=; SameSite=Strict; Path=/; Max-Age=0{secure}"))
+    }
+}
+
+/// Adds `Set-Cookie` headers to a response.
+pub fn set_cookies(response: &mut Response, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
 }
 
 /// The value of cookie `name`, if sent.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -134,6 +160,25 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+}
+
+/// Whether another site (or another port of this machine) sent the request, by what
+/// browsers say of it; a plain link followed to a page is let through.
+fn from_another_site(method: &Method, headers: &HeaderMap, host: &str) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match value("sec-fetch-site") {
+        Some("same-origin") | Some("none") => false,
+        Some(_) => !(method == Method::GET && value("sec-fetch-mode") == Some("navigate")),
+        None => value("origin").is_some_and(|o| {
+            o != "null"
+                && !o.eq_ignore_ascii_case(&format!("http://{host}"))
+                && !o.eq_ignore_ascii_case(&format!("https://{host}"))
+        }),
+    }
+}
+
+fn changes_something(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// The middleware in front of every route.
@@ -152,37 +197,47 @@ pub async fn check(State(state): State<SharedState>, request: Request, next: Nex
             "this server does not answer to that host name; open it as http://localhost:PORT/ or add the name to server.hosts",
         );
     };
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let same = origin.to_str().ok().is_some_and(|o| {
-            o.eq_ignore_ascii_case(&format!("http://{host}"))
-                || o.eq_ignore_ascii_case(&format!("https://{host}"))
-        });
-        if !same {
-            tracing::warn!(?origin, "refused a cross-origin request");
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "requests from other sites are not accepted",
-            );
-        }
+    let method = request.method().clone();
+    if from_another_site(&method, headers, &host) {
+        tracing::warn!(
+            origin = ?headers.get(header::ORIGIN),
+            site = ?headers.get("sec-fetch-site"),
+            "refused a request from another site"
+        );
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "requests from other sites are not accepted",
+        );
     }
     let path = request.uri().path();
-    // The sign-in checks the token in its body; everything else wants it up front.
-    let open = path == "/api/v1/session" && request.method() == axum::http::Method::POST;
-    if !open && !access.authorised(headers) {
-        if path == "/" || path == "/index.html" {
-            return crate::page::sign_in_page(StatusCode::UNAUTHORIZED, false);
-        }
-        let mut response = refuse(
-            StatusCode::UNAUTHORIZED,
-            "an access token is required: send `Authorization: Bearer TOKEN`",
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"triplicate\""),
-        );
-        return response;
+    if OPEN_ROUTES.contains(&(method.as_str(), path)) || access.bearer_ok(headers) {
+        return next.run(request).await;
     }
-    next.run(request).await
+    if let Some((_, csrf)) = access.session_of(headers) {
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let csrf_ok =
+            sent.is_some_and(|s| blake3::hash(s.as_bytes()) == blake3::hash(csrf.as_bytes()));
+        if changes_something(&method) && !csrf_ok {
+            tracing::warn!(%method, path, "refused a change without the page's CSRF token");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "this request lacks the page's CSRF token: reload the page and try again",
+            );
+        }
+        return next.run(request).await;
+    }
+    if path == "/" || path == "/index.html" {
+        return crate::page::sign_in_page(StatusCode::UNAUTHORIZED, crate::page::SignInNote::None);
+    }
+    let mut response = refuse(
+        StatusCode::UNAUTHORIZED,
+        "sign in first: send `Authorization: Bearer TOKEN` with the service's access token (access.token in the home folder), or sign in on the page",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"triplicate\""),
+    );
+    response
 }
 
 /// A JSON error response.
@@ -195,17 +250,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn beyond_loopback_needs_a_strong_token() {
+    fn beyond_loopback_answers_to_its_own_address() {
         let lan: SocketAddr = "192.168.1.5:8321".parse().unwrap();
-        assert!(matches!(
-            Access::new(lan, None, &[]),
-            Err(AccessError::TokenRequired(_))
-        ));
-        assert!(matches!(
-            Access::new(lan, Some("short"), &[]),
-            Err(AccessError::WeakToken)
-        ));
-        let a = Access::new(lan, Some("0123456789abcdef"), &[]).unwrap();
+        let a = Access::new(lan, "0123456789abcdef", &[], false);
         assert!(a.host_ok("192.168.1.5:8321"));
         assert!(!a.host_ok("evil.example:8321"));
         assert!(a.sign_in("0123456789abcdef"));
@@ -216,10 +263,10 @@ mod tests {
     fn loopback_answers_to_local_names_only() {
         let a = Access::new(
             "127.0.0.1:8321".parse().unwrap(),
-            None,
+            "0123456789abcdef",
             &["Studio.local".into()],
-        )
-        .unwrap();
+            false,
+        );
         for ok in [
             "localhost:8321",
             "127.0.0.1:8321",
@@ -231,7 +278,7 @@ mod tests {
         for bad in ["evil.example:8321", "localhost:9999", "localhost"] {
             assert!(!a.host_ok(bad), "{bad}");
         }
-        assert!(a.authorised(&HeaderMap::new()), "no token configured");
+        assert!(!a.bearer_ok(&HeaderMap::new()), "no credential, no entry");
     }
 
     #[test]
@@ -239,10 +286,51 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            "a=1; triplicate_token=secret-token-123; b=2"
+            "a=1; triplicate_session=secret-session-123; b=2"
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("secret-token-123"));
+        assert_eq!(
+            cookie(&h, SESSION_COOKIE).as_deref(),
+            Some("secret-session-123")
+        );
+    }
+
+    #[test]
+    fn other_sites_are_told_apart_by_what_browsers_send() {
+        let host = "127.0.0.1:8321";
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        let post = Method::POST;
+        // The sign-in form of a page served with no-referrer sends `Origin: null`.
+        let form = with(&[("sec-fetch-site", "same-origin"), ("origin", "null")]);
+        assert!(!from_another_site(&post, &form, host));
+        let other_port = with(&[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://127.0.0.1:9000"),
+        ]);
+        assert!(from_another_site(&post, &other_port, host));
+        let other_site = with(&[
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+        ]);
+        assert!(from_another_site(&post, &other_site, host));
+        assert!(
+            !from_another_site(&Method::GET, &other_site, host),
+            "a link followed"
+        );
+        let old = with(&[("origin", "http://attacker.example")]);
+        assert!(from_another_site(&post, &old, host));
+        assert!(!from_another_site(
+            &post,
+            &with(&[("origin", "null")]),
+            host
+        ));
+        assert!(!from_another_site(&post, &HeaderMap::new(), host), "curl");
     }
 }

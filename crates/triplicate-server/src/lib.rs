@@ -6,8 +6,9 @@
 //!   [`metrics`]) and the page itself with every asset embedded ([`page`]).
 //! - [`grid`] serves the GRID protocol to peers under `/api/v1/grid/`, behind its own
 //!   token check, and the page's view of the GRID.
-//! - [`guard`] stands in front of every other route: the Host and Origin checks that keep
-//!   DNS rebinding and other sites away from a loopback server, and the access token.
+//! - [`guard`] stands in front of every other route: the Host and cross-site checks
+//!   that keep DNS rebinding and other sites away, and the credential (the service's
+//!   token, or a session signed in with it: [`signin`]), on loopback too.
 //! - [`serve`] runs it on a listener until shutdown, with [`events::watch`] noticing
 //!   what changes between jobs.
 //!
@@ -20,6 +21,7 @@ pub mod grid;
 pub mod guard;
 pub mod metrics;
 pub mod page;
+pub mod signin;
 pub mod table;
 
 use std::net::SocketAddr;
@@ -34,7 +36,7 @@ use tower_http::timeout::TimeoutLayer;
 use triplicate::home::Home;
 use triplicate::service::Service;
 
-pub use guard::{Access, AccessError};
+pub use guard::Access;
 use table::Table;
 
 /// Request bodies are small JSON documents: anything larger is refused with 413.

@@ -28,6 +28,11 @@ pub fn table() -> Table<SharedState> {
             asset("text/css; charset=utf-8", STYLE)
         })
         .get("/icon.svg", || async { asset("image/svg+xml", ICON) })
+        .get("/sign-in", crate::api::session::sign_in_link)
+        // For load balancers and service monitors: says only that the server answers.
+        .get("/health", || async {
+            asset("text/plain; charset=utf-8", "ok\n")
+        })
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -42,23 +47,44 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// The sign-in form, shown instead of the page when a token is required.
-pub fn sign_in_page(status: StatusCode, wrong: bool) -> Response {
-    let note = if wrong {
-        "<p class=\"bad\">That token is not right.</p>"
-    } else {
-        ""
+/// What the sign-in form says above the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInNote {
+    None,
+    WrongToken,
+    LinkUsed,
+    /// Too many wrong tries from this address: wait this many seconds.
+    Wait(u64),
+}
+
+/// The sign-in form, shown instead of the page to a browser that has not signed in.
+pub fn sign_in_page(status: StatusCode, note: SignInNote) -> Response {
+    let note = match note {
+        SignInNote::None => String::new(),
+        SignInNote::WrongToken => {
+            "<p class=\"bad\" id=\"sign-in-note\">That token is not right. Check it and try again.</p>".into()
+        }
+        SignInNote::LinkUsed => {
+            "<p class=\"bad\" id=\"sign-in-note\">This sign-in link was used already or has expired. Run <code>triplicate open</code> again on the server, or enter the token.</p>".into()
+        }
+        SignInNote::Wait(seconds) => format!(
+            "<p class=\"bad\" id=\"sign-in-note\">Too many wrong tries from this address: wait {seconds} seconds, then try again.</p>"
+        ),
     };
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Triplicate: sign in</title></head><body>\
-         <main><h1>Triplicate Backup window</h1>\
-         <p>This server wants its access token (the one in the file named by\
-          <code>token_file</code> in config.toml).</p>{note}\
+         <title>Triplicate: sign in</title><link rel=\"icon\" href=\"/icon.svg\">\
+         <link rel=\"stylesheet\" href=\"/app.css\"></head><body>\
+         <header class=\"top\"><div class=\"brand\"><img src=\"/icon.svg\" alt=\"\" width=\"28\" height=\"28\">\
+         <h1>Backup window</h1></div></header>\
+         <main class=\"sign-in\"><section class=\"panel\"><h2>Sign in</h2>\
+         <p>On the machine that runs Triplicate, <code>triplicate open</code> signs its browser in.\
+          From another device, enter the service's access token: the file <code>access.token</code>\
+          in its home folder (or the one <code>token_file</code> names in config.toml).</p>{note}\
          <form method=\"post\" action=\"/api/v1/session\">\
-         <label>Access token <input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label>\
-         <button type=\"submit\">Sign in</button></form></main></body></html>"
+         <label>Access token <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"current-password\" required autofocus></label>\
+         <button type=\"submit\" class=\"primary\" id=\"sign-in\">Sign in</button></form></section></main></body></html>"
     );
     (
         status,

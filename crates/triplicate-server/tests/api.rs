@@ -57,13 +57,20 @@ impl World {
         .unwrap();
     }
 
-    fn state(&self, token: Option<&str>) -> SharedState {
-        let access = Access::new(HOST.parse().unwrap(), token, &[]).unwrap();
+    /// The server's state: every route wants [`TOKEN`] or a session signed in with it.
+    fn state(&self) -> SharedState {
+        let access = Access::new(HOST.parse().unwrap(), TOKEN, &[], false);
         AppState::new(self.home.clone(), Arc::new(Service::new()), access)
     }
 }
 
+/// A request with the service's token, as the owner's scripts send it.
 fn request(method: &str, path: &str) -> axum::http::request::Builder {
+    anonymous(method, path).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+}
+
+/// A request without any credential.
+fn anonymous(method: &str, path: &str) -> axum::http::request::Builder {
     Request::builder()
         .method(method)
         .uri(path)
@@ -104,58 +111,45 @@ async fn send_json(
     (status, json_of(r).await)
 }
 
-/// Every route the server has, with a method that reaches it.
-const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("GET", "/index.html"),
-    ("GET", "/app.js"),
-    ("GET", "/app.css"),
-    ("GET", "/icon.svg"),
-    ("GET", "/metrics"),
-    ("GET", "/api/v1/events"),
-    ("GET", "/api/v1/status"),
-    ("GET", "/api/v1/coverage"),
-    ("GET", "/api/v1/coverage/at-risk"),
-    ("GET", "/api/v1/deleted"),
-    ("GET", "/api/v1/destinations"),
-    ("POST", "/api/v1/destinations"),
-    ("GET", "/api/v1/destinations/usb"),
-    ("PATCH", "/api/v1/destinations/usb"),
-    ("DELETE", "/api/v1/destinations/usb"),
-    ("POST", "/api/v1/destinations/usb/enable"),
-    ("POST", "/api/v1/destinations/usb/disable"),
-    ("GET", "/api/v1/operations"),
-    ("GET", "/api/v1/warnings"),
-    ("POST", "/api/v1/warnings/1/acknowledge"),
-    ("GET", "/api/v1/ingests"),
-    ("GET", "/api/v1/grid-status"),
-    ("POST", "/api/v1/peers"),
-    ("DELETE", "/api/v1/peers/annex"),
-    ("GET", "/api/v1/jobs"),
-    ("GET", "/api/v1/jobs/1"),
-    ("POST", "/api/v1/actions/backup-existing"),
-    ("POST", "/api/v1/actions/verify"),
-    ("POST", "/api/v1/actions/rescan"),
-    ("POST", "/api/v1/session"),
-    ("GET", "/api/v1/archives"),
-    ("POST", "/api/v1/archives"),
-    ("POST", "/api/v1/archives/estimate"),
-    ("POST", "/api/v1/archives/upload"),
-    ("GET", "/api/v1/archives/x"),
-    ("DELETE", "/api/v1/archives/x"),
-    ("POST", "/api/v1/archives/x/verify"),
-    ("GET", "/api/v1/archives/x/download"),
-    ("POST", "/api/v1/archives/x/pin"),
-    ("GET", "/api/v1/no-such-route"),
-    ("GET", "/no-such-page"),
-];
+/// Every route the server has, read from the router's own tables (with a sample value
+/// for each parameter), and two that do not exist.
+fn routes() -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = triplicate_server::served()
+        .into_iter()
+        .map(|r| {
+            let path = r
+                .path
+                .replace("{name}", "usb")
+                .replace("{id}", "1")
+                .replace("{hash}", &"0".repeat(64));
+            (r.method.to_string(), path)
+        })
+        .collect();
+    all.push(("GET".into(), "/api/v1/no-such-route".into()));
+    all.push(("GET".into(), "/no-such-page".into()));
+    all
+}
+
+/// The routes of the page and the API (not GRID's, which want the GRID token) that
+/// want a credential.
+fn guarded_routes() -> Vec<(String, String)> {
+    routes()
+        .into_iter()
+        .filter(|(m, p)| {
+            !p.starts_with("/api/v1/grid/")
+                && !triplicate_server::guard::OPEN_ROUTES.contains(&(m.as_str(), p.as_str()))
+        })
+        .collect()
+}
 
 #[tokio::test]
 async fn every_route_wants_the_token_when_one_is_configured() {
     let w = World::new();
-    let state = w.state(Some(TOKEN));
-    for (method, path) in ROUTES {
-        let r = send(&state, request(method, path).body(Body::empty()).unwrap()).await;
+    let state = w.state();
+    let guarded = guarded_routes();
+    assert!(guarded.len() > 40, "{guarded:?}");
+    for (method, path) in &guarded {
+        let r = send(&state, anonymous(method, path).body(Body::empty()).unwrap()).await;
         assert_eq!(
             r.status(),
             StatusCode::UNAUTHORIZED,
@@ -163,8 +157,9 @@ async fn every_route_wants_the_token_when_one_is_configured() {
         );
         let r = send(
             &state,
-            request(method, path)
+            anonymous(method, path)
                 .header(header::AUTHORIZATION, "Bearer wrong-token-wrong-token")
+                .header(header::COOKIE, "triplicate_session=made-up-session-id")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -179,89 +174,272 @@ async fn every_route_wants_the_token_when_one_is_configured() {
     let config = triplicate::config::Config::load(&w.home.config).unwrap();
     assert_eq!(config.destinations.len(), 2);
     assert!(config.destinations.iter().all(|d| d.enabled));
+    // The open ones say nothing about photos.
+    let r = send(
+        &state,
+        anonymous("GET", "/health").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"ok\n");
 
-    // The token opens every read, as a header or as the page's cookie.
-    for (method, path) in ROUTES
+    // The token opens every read.
+    for (method, path) in guarded
         .iter()
-        .filter(|(m, p)| *m == "GET" && !p.contains("events"))
+        .filter(|(m, p)| m == "GET" && !p.contains("events"))
     {
-        let r = send(
-            &state,
-            request(method, path)
-                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let r = send(&state, request(method, path).body(Body::empty()).unwrap()).await;
         assert_ne!(
             r.status(),
             StatusCode::UNAUTHORIZED,
             "{method} {path} with the token"
         );
     }
+}
+
+/// Signs in with the JSON form of the sign-in; returns the cookie header to send, and
+/// the CSRF token.
+async fn sign_in(state: &SharedState) -> (String, String) {
+    let r = send(
+        state,
+        anonymous("POST", "/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({ "token": TOKEN }).to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .collect();
+    let csrf = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("triplicate_csrf="))
+        .unwrap()
+        .to_string();
+    (cookies.join("; "), csrf)
+}
+
+#[tokio::test]
+async fn the_page_without_a_token_is_a_sign_in_form_that_sets_a_session_not_the_token() {
+    let w = World::new();
+    let state = w.state();
+    let r = send(&state, anonymous("GET", "/").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8_lossy(&body);
+    assert!(
+        html.contains("<form method=\"post\" action=\"/api/v1/session\"")
+            && html.contains("href=\"/app.css\""),
+        "{html}"
+    );
+    assert!(!html.contains(TOKEN));
+    // Its stylesheet is served before signing in.
     let r = send(
         &state,
-        request("GET", "/api/v1/status")
-            .header(header::COOKIE, format!("other=1; triplicate_token={TOKEN}"))
+        anonymous("GET", "/app.css").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let form = |token: &str| {
+        anonymous("POST", "/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .header(header::ORIGIN, "null")
+            .body(Body::from(format!("token={token}")))
+            .unwrap()
+    };
+    let r = send(&state, form("not-the-token-at-all")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("That token is not right"));
+    let r = send(&state, form(TOKEN)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("triplicate_session="))
+        .unwrap();
+    assert!(!session.contains(TOKEN), "{session}");
+    for needed in ["HttpOnly", "SameSite=Strict", "Max-Age=1209600"] {
+        assert!(session.contains(needed), "{session}");
+    }
+    assert!(!session.contains("Secure"), "plain HTTP on loopback");
+    let csrf = cookies
+        .iter()
+        .find(|c| c.starts_with("triplicate_csrf="))
+        .unwrap();
+    assert!(!csrf.contains("HttpOnly"), "the page reads it: {csrf}");
+
+    let (status, body) = {
+        let r = send(
+            &state,
+            anonymous("POST", "/api/v1/session")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    json!({ "token": "nope-nope-nope-nope" }).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+        (r.status(), json_of(r).await)
+    };
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "that token is not right");
+}
+
+#[tokio::test]
+async fn a_session_reads_changes_only_with_its_csrf_token_and_signs_out() {
+    let w = World::new();
+    let state = w.state();
+    let (cookie, csrf) = sign_in(&state).await;
+    let with_session =
+        |method: &str, path: &str| anonymous(method, path).header(header::COOKIE, cookie.clone());
+    let r = send(
+        &state,
+        with_session("GET", "/api/v1/status")
             .body(Body::empty())
             .unwrap(),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
+    let r = send(
+        &state,
+        with_session("POST", "/api/v1/actions/rescan")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    assert!(state.service.jobs().is_empty(), "nothing was queued");
+    let r = send(
+        &state,
+        with_session("POST", "/api/v1/actions/rescan")
+            .header("x-csrf-token", "a-guess-a-guess")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a wrong CSRF token");
+    let r = send(
+        &state,
+        with_session("POST", "/api/v1/actions/rescan")
+            .header("x-csrf-token", csrf.clone())
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+
+    let r = send(
+        &state,
+        with_session("DELETE", "/api/v1/session")
+            .header("x-csrf-token", csrf)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .all(|c| c.to_str().unwrap().contains("Max-Age=0"))
+    );
+    let r = send(
+        &state,
+        with_session("GET", "/api/v1/status")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "signed out");
 }
 
 #[tokio::test]
-async fn the_page_without_a_token_is_a_sign_in_form_that_sets_a_strict_cookie() {
+async fn wrong_sign_ins_slow_down_and_a_right_one_after_the_wait_works() {
     let w = World::new();
-    let state = w.state(Some(TOKEN));
-    let r = send(&state, request("GET", "/").body(Body::empty()).unwrap()).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let body = r.into_body().collect().await.unwrap().to_bytes();
-    let html = String::from_utf8_lossy(&body);
-    assert!(
-        html.contains("<form method=\"post\" action=\"/api/v1/session\""),
-        "{html}"
-    );
-    assert!(!html.contains(TOKEN));
-
-    let form = |token: &str| {
-        request("POST", "/api/v1/session")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("token={token}")))
+    let state = w.state();
+    let attempt = |token: &str| {
+        anonymous("POST", "/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({ "token": token }).to_string()))
             .unwrap()
     };
-    assert_eq!(
-        send(&state, form("not-the-token-at-all")).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    let r = send(&state, form(TOKEN)).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let cookie = r.headers()[header::SET_COOKIE].to_str().unwrap();
-    assert!(
-        cookie.starts_with(&format!("triplicate_token={TOKEN};")),
-        "{cookie}"
-    );
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-
-    let (status, _) = send_json(
-        &state,
-        "POST",
-        "/api/v1/session",
-        json!({ "token": "nope-nope-nope-nope" }),
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..20 {
+        let r = send(&state, attempt("wrong-wrong-wrong-wrong")).await;
+        statuses.push(r.status());
+        if let Some(v) = r.headers().get(header::RETRY_AFTER) {
+            retry_after = Some(v.to_str().unwrap().parse::<u64>().unwrap());
+        }
+    }
+    assert!(statuses[..9].iter().all(|s| *s == StatusCode::UNAUTHORIZED));
+    assert_eq!(statuses[19], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // Even the right token waits.
+    let r = send(&state, attempt(TOKEN)).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait = retry_after.expect("a Retry-After header");
+    tokio::time::sleep(
+        std::time::Duration::from_secs(wait) + std::time::Duration::from_millis(200),
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = send_json(&state, "POST", "/api/v1/session", json!({ "token": TOKEN })).await;
-    assert_eq!(status, StatusCode::OK);
+    let r = send(&state, attempt(TOKEN)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_one_time_link_signs_in_once() {
+    let w = World::new();
+    let state = w.state();
+    let code = triplicate::access::new_link(&w.home).unwrap();
+    let follow = || {
+        anonymous("GET", &format!("/sign-in?once={code}"))
+            .header("sec-fetch-site", "none")
+            .header("sec-fetch-mode", "navigate")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = send(&state, follow()).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[header::LOCATION], "/");
+    let cookie = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let r = send(
+        &state,
+        anonymous("GET", "/api/v1/status")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send(&state, follow()).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "used up");
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("was used already or has expired"));
 }
 
 #[tokio::test]
 async fn other_hosts_and_origins_are_refused() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     // DNS rebinding: the browser sends the attacker's name as Host.
     let r = send(
         &state,
@@ -312,6 +490,7 @@ async fn other_hosts_and_origins_are_refused() {
         &state,
         Request::get("/api/v1/status")
             .header(header::HOST, "localhost:8321")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
             .body(Body::empty())
             .unwrap(),
     )
@@ -322,7 +501,7 @@ async fn other_hosts_and_origins_are_refused() {
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let huge = json!({ "name": "x".repeat(200_000), "target": "/tmp/x", "media": "hdd", "site": "onsite" })
         .to_string();
     for declared in [true, false] {
@@ -345,7 +524,7 @@ async fn oversized_bodies_are_refused() {
 #[tokio::test]
 async fn destinations_are_added_edited_and_removed_with_the_cli_checks() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let (status, list) = get(&state, "/api/v1/destinations").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 2);
@@ -497,7 +676,7 @@ async fn destinations_are_added_edited_and_removed_with_the_cli_checks() {
 #[tokio::test]
 async fn status_coverage_and_at_risk_say_what_is_safe() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let (status, s) = get(&state, "/api/v1/status").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s["node"], "studio");
@@ -565,7 +744,7 @@ async fn status_coverage_and_at_risk_say_what_is_safe() {
 #[tokio::test]
 async fn the_form_refuses_a_missing_folder_unless_asked_to_create_it() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let typo = w.path("media/USB-BACKPU");
     let body = |create: bool| {
         json!({
@@ -589,7 +768,7 @@ async fn the_form_refuses_a_missing_folder_unless_asked_to_create_it() {
 #[tokio::test]
 async fn patching_an_unknown_destination_with_nothing_is_not_found_not_a_panic() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let (status, body) = send_json(&state, "PATCH", "/api/v1/destinations/nosuch", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(!body.to_string().contains("panicked"), "{body}");
@@ -602,7 +781,7 @@ async fn patching_an_unknown_destination_with_nothing_is_not_found_not_a_panic()
 #[tokio::test]
 async fn operations_page_backwards_and_filter_errors() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let (_, all) = get(&state, "/api/v1/operations?limit=1000").await;
     let all: Vec<i64> = all["operations"]
         .as_array()
@@ -647,7 +826,7 @@ async fn operations_page_backwards_and_filter_errors() {
 #[tokio::test]
 async fn warnings_explain_themselves_and_can_be_acknowledged() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     // Unplug the disk: the next backup reports it.
     std::fs::rename(w.path("usb"), w.path("usb-away")).unwrap();
     let t = Triplicate::open(&w.home).unwrap();
@@ -692,7 +871,7 @@ async fn warnings_explain_themselves_and_can_be_acknowledged() {
 #[tokio::test]
 async fn actions_queue_jobs_once() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let (status, job) = send_json(
         &state,
         "POST",
@@ -761,7 +940,7 @@ async fn actions_queue_jobs_once() {
 #[tokio::test]
 async fn events_stream_changes_as_they_are_announced() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let r = send(
         &state,
         request("GET", "/api/v1/events")
@@ -792,7 +971,7 @@ async fn events_stream_changes_as_they_are_announced() {
 #[tokio::test]
 async fn metrics_speak_prometheus() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let r = send(
         &state,
         request("GET", "/metrics").body(Body::empty()).unwrap(),
@@ -841,10 +1020,10 @@ async fn secrets_are_never_sent() {
         ),
     )
     .unwrap();
-    let state = w.state(Some(TOKEN));
-    for (_, path) in ROUTES
+    let state = w.state();
+    for (_, path) in guarded_routes()
         .iter()
-        .filter(|(m, p)| *m == "GET" && !p.contains("events"))
+        .filter(|(m, p)| m == "GET" && !p.contains("events"))
     {
         let r = send(
             &state,
@@ -874,9 +1053,9 @@ async fn the_grid_routes_want_the_grid_token_and_nothing_else_opens_them() {
         format!("{config}\n[grid]\ntoken = \"{grid_token}\"\n"),
     )
     .unwrap();
-    let state = w.state(Some(TOKEN));
+    let state = w.state();
     let ask = |path: &str, token: Option<&str>| {
-        let mut r = request("GET", path);
+        let mut r = anonymous("GET", path);
         if let Some(t) = token {
             r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -918,7 +1097,7 @@ async fn the_grid_routes_want_the_grid_token_and_nothing_else_opens_them() {
     let hash = "0".repeat(64);
     let r = send(
         &state,
-        request("DELETE", &format!("/api/v1/grid/photos/{hash}"))
+        anonymous("DELETE", &format!("/api/v1/grid/photos/{hash}"))
             .header(header::AUTHORIZATION, format!("Bearer {grid_token}"))
             .body(Body::empty())
             .unwrap(),
@@ -985,7 +1164,7 @@ fn the_openapi_file_documents_every_route() {
 #[tokio::test]
 async fn archives_are_estimated_created_as_jobs_downloaded_and_uploaded() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     let (status, v) = get(&state, "/api/v1/archives").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["archives"], json!([]));
@@ -1082,7 +1261,7 @@ async fn archives_are_estimated_created_as_jobs_downloaded_and_uploaded() {
     // Uploaded to another home: checked, then listed. Junk is refused, and so is the
     // same archive twice.
     let other = World::new();
-    let other_state = other.state(None);
+    let other_state = other.state();
     let upload = |body: Vec<u8>| {
         request("POST", "/api/v1/archives/upload")
             .header(header::CONTENT_TYPE, "application/octet-stream")
@@ -1137,7 +1316,7 @@ async fn archives_are_estimated_created_as_jobs_downloaded_and_uploaded() {
 #[tokio::test]
 async fn a_failure_inside_the_service_is_logged_and_answered_without_its_details() {
     let w = World::new();
-    let state = w.state(None);
+    let state = w.state();
     // A damaged catalog: the status cannot be read.
     std::fs::write(&w.home.catalog, b"this is not a SQLite database at all").unwrap();
     let (status, v) = get(&state, "/api/v1/status").await;

@@ -42,6 +42,8 @@ fn own_fault(e: &(dyn Error + 'static)) -> Option<Fault> {
         crate::ingest::IngestError,
         crate::archive::ArchiveError,
         crate::grid::GridError,
+        crate::access::AccessError,
+        crate::service::lock::LockError,
     );
     None
 }

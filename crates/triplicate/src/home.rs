@@ -25,6 +25,12 @@ impl Home {
         }
     }
 
+    /// The home folder: where config.toml is, and beside it the home's private files
+    /// (the access token, GRID tokens, the run lock).
+    pub fn dir(&self) -> &Path {
+        self.config.parent().unwrap_or(Path::new("."))
+    }
+
     /// The XDG layout: `<config_dir>/triplicate/config.toml`, `<data_dir>/triplicate/catalog.db`.
     pub fn xdg(config_dir: &Path, data_dir: &Path) -> Home {
         Home {

@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub retry: u64,
     /// Serve the Backup window and API here (default: server.listen in the config,
-    /// 127.0.0.1:8321). Beyond loopback an access token is required.
+    /// 127.0.0.1:8321). Every route wants the access token or a signed-in browser.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
     /// Do not serve the Backup window.
@@ -46,6 +46,12 @@ pub fn run(
     }: Args,
 ) -> anyhow::Result<ExitCode> {
     let t = open(home)?;
+    // One service per home (a `--once` pass is a backup, and runs beside it).
+    let mut lock = if once {
+        None
+    } else {
+        Some(triplicate::service::lock::RunLock::acquire(home)?)
+    };
     if t.config.daemon.io_priority == triplicate::config::IoPriority::Low {
         // Before any thread starts, so that all of them inherit it.
         if let Err(e) = triplicate::fsutil::lower_io_priority() {
@@ -76,6 +82,9 @@ pub fn run(
     } else {
         None
     };
+    if let (Some(lock), Some(server)) = (lock.as_mut(), server.as_ref()) {
+        lock.announce(&server.url)?;
+    }
     if !once {
         eprintln!(
             "Watching {} librar{} (settle {settle} s, full rescan every {rescan} s); stop with Ctrl-C.",

@@ -343,7 +343,37 @@ pub fn serve_on(w: &World, listen: &str, label: &str) -> (Killed, String) {
     let url = rx
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("triplicate run announces its URL");
+    // The owner's credential, which the service made in its home before announcing.
+    if let Ok(token) = std::fs::read_to_string(w.home().join("access.token")) {
+        TOKENS
+            .lock()
+            .unwrap()
+            .insert(url.clone(), token.trim().to_string());
+    }
     (Killed(child), url)
+}
+
+/// The access token of each service [`serve_on`] started, by its URL: [`http_with`]
+/// sends it as the owner's scripts do.
+static TOKENS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A one-time link that signs a browser in to the service running on `w`'s home, as
+/// the owner gets it from `triplicate open --print`.
+pub fn sign_in_link(w: &World) -> String {
+    let link = w.ok(&["open", "--print"]).trim().to_string();
+    assert!(link.contains("/sign-in?once="), "{link}");
+    link
+}
+
+/// The access token of the service at `url`.
+pub fn token_of(url: &str) -> String {
+    TOKENS
+        .lock()
+        .unwrap()
+        .get(url)
+        .cloned()
+        .expect("a service started by serve_on")
 }
 
 /// One HTTP/1.1 request over a real socket; returns the status and the body.
@@ -358,8 +388,9 @@ pub fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     (status, body)
 }
 
-/// One HTTP/1.1 request with extra header lines; returns the status, the response's
-/// headers and its body.
+/// One HTTP/1.1 request with extra header lines, and the service's token unless they
+/// carry an `Authorization` or a `Cookie` of their own; returns the status, the
+/// response's headers and its body.
 pub fn http_with(
     url: &str,
     method: &str,
@@ -374,6 +405,17 @@ pub fn http_with(
     for h in headers {
         head.push_str(h);
         head.push_str("\r\n");
+    }
+    let own = |name: &str| {
+        headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with(name))
+    };
+    if !own("authorization:") && !own("cookie:") {
+        let token = TOKENS.lock().unwrap().get(url).cloned();
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
     }
     head.push_str(&format!(
         "Content-Length: {}\r\nConnection: close\r\n\r\n",

@@ -22,14 +22,14 @@ use triplicate::setup::{self, DestinationEdit, NewDestination, SetupError};
 use triplicate::status::{self, StatusReport};
 
 use crate::SharedState;
-use crate::guard::{COOKIE, refuse};
+use crate::guard::refuse;
 use crate::table::Table;
 
 mod actions;
 mod coverage;
 mod destinations;
 mod log;
-mod session;
+pub(crate) mod session;
 
 use actions::*;
 use coverage::*;
@@ -42,6 +42,7 @@ use session::*;
 pub fn table() -> Table<SharedState> {
     Table::new("/api/v1")
         .post("/session", sign_in)
+        .delete("/session", sign_out)
         .get("/status", get_status)
         .get("/coverage", coverage)
         .get("/coverage/at-risk", at_risk)

@@ -264,13 +264,9 @@ pub fn is_on(config: &Config) -> bool {
         || std::env::var(TOKEN_ENV).is_ok_and(|t| !t.trim().is_empty())
 }
 
-/// A new random token: 256 bits, as 64 hex digits.
+/// A new random token, as 64 hex digits.
 pub fn new_token() -> String {
-    let a = uuid::Uuid::new_v4().simple().to_string();
-    let b = uuid::Uuid::new_v4().simple().to_string();
-    blake3::hash(format!("{a}{b}").as_bytes())
-        .to_hex()
-        .to_string()
+    crate::access::random_secret()
 }
 
 /// What one exchange with the peers did.

@@ -14,6 +14,7 @@
 //! outside the jobs: a disk unplugged or full between passes, operations logged by
 //! another process (`triplicate backup` in a terminal), an edited configuration.
 
+pub mod lock;
 mod monitor;
 mod progress;
 
