@@ -1,8 +1,8 @@
 //! Starting the Backup window beside the daemon: the service's credential (made in the
 //! home on first start) and the listener first, so that a port in use or an unreadable
 //! token stops `triplicate run` before it starts; then serve on a small tokio runtime
-//! of its own until the stop flag is set. It prints the page's address and a one-time
-//! sign-in link for this machine's browser.
+//! of its own until the stop flag is set. [`announce`] prints the page's address and a
+//! one-time sign-in link for this machine's browser.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,14 +53,6 @@ pub fn start(
         .enable_all()
         .build()?;
     let state = AppState::new(home.clone(), service, access);
-    eprintln!("Backup window: {url}");
-    match triplicate::access::new_link(home) {
-        Ok(code) => eprintln!(
-            "Sign in on this machine (once, within {} minutes): {url}sign-in?once={code}",
-            triplicate::access::LINK_LIFETIME.as_secs() / 60
-        ),
-        Err(e) => tracing::warn!("cannot make a sign-in link: {e}"),
-    }
     let thread = std::thread::Builder::new()
         .name("triplicate-server".into())
         .spawn(move || {
@@ -85,6 +77,18 @@ pub fn start(
             runtime.shutdown_timeout(Duration::from_secs(2));
         })?;
     Ok(Running { thread, url })
+}
+
+/// Says where the page is, with a one-time sign-in link for this machine's browser.
+pub fn announce(home: &Home, url: &str) {
+    eprintln!("Backup window: {url}");
+    match triplicate::access::new_link(home) {
+        Ok(code) => eprintln!(
+            "Sign in on this machine (once, within {} minutes): {url}sign-in?once={code}",
+            triplicate::access::LINK_LIFETIME.as_secs() / 60
+        ),
+        Err(e) => tracing::warn!("cannot make a sign-in link: {e}"),
+    }
 }
 
 /// The page's address as a browser on this machine opens it (an unspecified listen

@@ -319,6 +319,8 @@ fn the_page_raises_the_alarm_while_the_home_disk_is_full_and_drops_it_after() {
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     std::fs::write(w.library().join("first.JPG"), b"before the disk filled").unwrap();
     let (_daemon, _url) = serve(&w);
+    // Signing in writes a one-time code into the home: before its disk fills up.
+    let link = common::sign_in_link(&w);
     let deadline = Instant::now() + Duration::from_secs(30);
     while common::count_published(&w.path("usb")) < 1 {
         assert!(Instant::now() < deadline, "the first photo was not copied");
@@ -333,7 +335,7 @@ fn the_page_raises_the_alarm_while_the_home_disk_is_full_and_drops_it_after() {
     let artifacts = root().join("target/test-artifacts/backup-window");
     let out = Command::new("node")
         .arg(root().join("e2e/service-alarm.mjs"))
-        .env("URL", common::sign_in_link(&w))
+        .env("URL", &link)
         .env("FILLER", &filler)
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &chromium)
@@ -391,6 +393,74 @@ fn the_page_links_to_the_photos_deleted_from_the_library_that_backups_keep() {
         artifacts.display()
     );
     for shot in ["12-deleted-note.png", "13-deleted-list.png"] {
+        assert!(artifacts.join(shot).is_file(), "{shot} saved");
+    }
+}
+
+/// Serves one page on a port of its own (another site, to the browser) whose form posts
+/// "Back up existing photos" to `target` as soon as it loads; returns its URL.
+fn other_site(target: &str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let html = format!(
+        "<!doctype html><html><body><h1>Win a free lens</h1>\
+         <form id=\"f\" method=\"post\" action=\"{target}api/v1/actions/backup-existing\">\
+         <input name=\"x\" value=\"1\"></form>\
+         <script>document.getElementById('f').submit()</script></body></html>"
+    );
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn signing_in_over_the_network_works_in_a_real_browser_and_other_sites_are_refused() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        root().join("e2e/node_modules/playwright-core").exists(),
+        "this test needs e2e/node_modules: run scripts/test"
+    );
+    let w = studio();
+    let (_daemon, url) = common::serve_on(&w, "0.0.0.0:0", "triplicate run");
+    let token = common::token_of(&url);
+    let artifacts = root().join("target/test-artifacts/backup-window");
+    let out = Command::new("node")
+        .arg(root().join("e2e/sign-in.mjs"))
+        .env("URL", &url)
+        .env("TOKEN", &token)
+        .env("OTHER", other_site(&url))
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (Debian's nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("all good"),
+        "the browser run failed:\n{stdout}\n{stderr}\nscreenshots: {}",
+        artifacts.display()
+    );
+    // The other site's post queued nothing.
+    let (status, jobs) = http(&url, "GET", "/api/v1/jobs", "");
+    assert_eq!(status, 200);
+    assert!(!jobs.contains("backup-existing"), "{jobs}");
+    for shot in [
+        "20-sign-in.png",
+        "21-wrong-token.png",
+        "22-signed-in.png",
+        "23-other-site-refused.png",
+        "24-signed-out.png",
+    ] {
         assert!(artifacts.join(shot).is_file(), "{shot} saved");
     }
 }

@@ -79,8 +79,8 @@ pub fn sign_in_page(status: StatusCode, note: SignInNote) -> Response {
          <header class=\"top\"><div class=\"brand\"><img src=\"/icon.svg\" alt=\"\" width=\"28\" height=\"28\">\
          <h1>Backup window</h1></div></header>\
          <main class=\"sign-in\"><section class=\"panel\"><h2>Sign in</h2>\
-         <p>On the machine that runs Triplicate, <code>triplicate open</code> signs its browser in.\
-          From another device, enter the service's access token: the file <code>access.token</code>\
+         <p>On the machine that runs Triplicate, <code>triplicate open</code> signs its browser in. \
+          From another device, enter the service's access token: the file <code>access.token</code> \
           in its home folder (or the one <code>token_file</code> names in config.toml).</p>{note}\
          <form method=\"post\" action=\"/api/v1/session\">\
          <label>Access token <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"current-password\" required autofocus></label>\

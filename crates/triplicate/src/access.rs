@@ -30,7 +30,7 @@ const LINKS_DIR: &str = "sign-in";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
-    #[error("cannot {what} {}: {source}; check that folder's owner and permissions", path.display())]
+    #[error("cannot {what} {}: {source}", path.display())]
     Io {
         what: &'static str,
         path: PathBuf,

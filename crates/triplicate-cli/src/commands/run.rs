@@ -82,8 +82,11 @@ pub fn run(
     } else {
         None
     };
-    if let (Some(lock), Some(server)) = (lock.as_mut(), server.as_ref()) {
-        lock.announce(&server.url)?;
+    if let Some(server) = &server {
+        if let Some(lock) = lock.as_mut() {
+            lock.announce(&server.url)?;
+        }
+        server::announce(home, &server.url);
     }
     if !once {
         eprintln!(
