@@ -77,8 +77,9 @@ pub async fn authorise(State(state): State<SharedState>, request: Request, next:
                 "this node's GRID token cannot be read",
             )
         }
+        // No token, no peer: refused like a wrong token (every route wants a credential).
         Ok(None) => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::UNAUTHORIZED,
             "this node is not set up for GRID: run `triplicate grid init` on it",
         ),
         Ok(Some(token)) if given == Some(blake3::hash(token.as_bytes())) => next.run(request).await,

@@ -7,6 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,9 +24,11 @@ pub(crate) struct Log {
 
 impl Log {
     pub fn create(path: &Path) -> Result<Log> {
+        // The owner's alone, like the archive it logs.
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(io_err("cannot write the log", path))?;
         Ok(Log {

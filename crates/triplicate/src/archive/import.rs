@@ -8,6 +8,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::check::{Failure, Limits, check};
@@ -48,7 +49,12 @@ pub(crate) fn import_from(
     fs::create_dir(&stage).map_err(io_err("cannot create", &stage))?;
     let result = (|| {
         let copy_path = stage.join("archive");
-        let copy = File::create(&copy_path).map_err(io_err("cannot create", &copy_path))?;
+        let copy = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&copy_path)
+            .map_err(io_err("cannot create", &copy_path))?;
         let mut tee = Tee {
             inner: input,
             copy: io::BufWriter::with_capacity(1 << 20, copy),

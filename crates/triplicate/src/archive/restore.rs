@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -196,8 +197,14 @@ fn write_beside(
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ));
         temps.push((temp.clone(), target.clone()));
-        let mut out =
-            io::BufWriter::new(File::create(&temp).map_err(io_err("cannot create", &temp))?);
+        // Owner-only: the configuration, the catalog and photos are no one else's.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(io_err("cannot create", &temp))?;
+        let mut out = io::BufWriter::new(file);
         bytes += io::copy(data, &mut out).map_err(io_err("cannot write", &temp))?;
         let out = out
             .into_inner()

@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -86,22 +87,34 @@ pub(crate) fn write_archive(
     let result = (|| {
         let out = io::BufWriter::with_capacity(
             1 << 20,
-            File::create(&tmp).map_err(io_err("cannot create", &tmp))?,
+            // Private: an archive holds the catalog, the configuration and photos.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(io_err("cannot create", &tmp))?,
         );
         let mut tar = tar::Builder::new(Encoder::new(out, compression));
         let json = serde_json::to_vec_pretty(manifest).expect("JSON of plain values");
-        append(&mut tar, MANIFEST, json.len() as u64, &mut &json[..])
+        append(&mut tar, MANIFEST, json.len() as u64, 0o600, &mut &json[..])
             .map_err(io_err("cannot write", &tmp))?;
         for (s, listed) in sources.iter().zip(&manifest.files) {
             work.check_cancel()?;
             let mut f = File::open(&s.from).map_err(io_err("cannot read", &s.from))?;
+            // Each entry keeps its file's permission bits (never execute).
+            let mode = f
+                .metadata()
+                .map(|m| crate::destination::Likeness::file_mode(m.permissions().mode()))
+                .unwrap_or(0o600);
             // What is written must be what was hashed.
             let mut checked = Checked {
                 inner: Counted::new(&mut f, work),
                 hasher: blake3::Hasher::new(),
                 read: 0,
             };
-            append(&mut tar, &s.path, listed.size, &mut checked)
+            append(&mut tar, &s.path, listed.size, mode, &mut checked)
                 .map_err(|e| stopped_or(work, e, &s.from))?;
             if checked.read != listed.size
                 || checked.hasher.finalize().to_hex().as_str() != listed.blake3
@@ -239,17 +252,18 @@ impl<R: Read> Read for Checked<R> {
     }
 }
 
-/// Appends a regular file of `size` bytes, mode 644. A file shorter than `size` fails.
+/// Appends a regular file of `size` bytes and `mode`. A file shorter than `size` fails.
 pub(crate) fn append<W: Write>(
     tar: &mut tar::Builder<W>,
     path: &str,
     size: u64,
+    mode: u32,
     data: &mut dyn Read,
 ) -> io::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
     header.set_size(size);
-    header.set_mode(0o644);
+    header.set_mode(mode);
     header.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
     tar.append_data(&mut header, path, data.take(size))
 }

@@ -31,7 +31,9 @@ use std::sync::{Arc, OnceLock};
 use age::secrecy::{ExposeSecret, SecretString};
 use age::x25519;
 
-use super::{DestError, Marker, ObjectMeta, Properties, ReadDestination, Stored, WriteDestination};
+use super::{
+    DestError, Likeness, Marker, ObjectMeta, Properties, ReadDestination, Stored, WriteDestination,
+};
 use crate::config::DestinationConfig;
 use crate::fsutil::Space;
 use crate::photo::ContentHash;
@@ -395,10 +397,26 @@ impl<D: ReadDestination + ?Sized> ReadDestination for EncryptedDestination<D> {
     fn space(&self) -> Option<Space> {
         self.inner.space()
     }
+
+    fn mode(&self, key: &RelPath) -> Option<u32> {
+        self.inner.mode(&Self::stored_key(key))
+    }
 }
 
 impl<D: WriteDestination + ?Sized> WriteDestination for EncryptedDestination<D> {
     fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
+        self.put_like(key, data, len, Likeness::default())
+    }
+
+    /// The ciphertext keeps the original's time and permission bits where the store
+    /// below keeps them.
+    fn put_like(
+        &self,
+        key: &RelPath,
+        data: &mut dyn Read,
+        len: u64,
+        like: Likeness,
+    ) -> Result<Stored, DestError> {
         let encryptor = age::Encryptor::with_recipients(
             self.encryption
                 .recipients
@@ -411,7 +429,9 @@ impl<D: WriteDestination + ?Sized> WriteDestination for EncryptedDestination<D> 
         })?;
         let mut reader = EncryptingReader::new(encryptor, data);
         let size = stored_len(reader.header_len, len);
-        let result = self.inner.put(&Self::stored_key(key), &mut reader, size);
+        let result = self
+            .inner
+            .put_like(&Self::stored_key(key), &mut reader, size, like);
         match result {
             Ok(_) => Ok(Stored::Transformed {
                 hash: ContentHash(*reader.hasher.finalize().as_bytes()),

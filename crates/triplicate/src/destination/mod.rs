@@ -80,6 +80,34 @@ pub struct ObjectMeta {
     pub size: u64,
 }
 
+/// What a copy keeps of its original where the store can keep it (disks; S3 and
+/// WebDAV keep neither, and manifests carry the time for every store): the
+/// modification time, and the permission bits, never wider, so that a copy is no more
+/// readable than the photo it copies, and a folder made for it no more open than the
+/// folder the photo is in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Likeness {
+    pub mtime: Option<std::time::SystemTime>,
+    /// The original's mode (`st_mode`); only its read and write bits are kept.
+    pub mode: Option<u32>,
+    /// The mode of the folder that holds the original.
+    pub folder_mode: Option<u32>,
+}
+
+impl Likeness {
+    /// The mode of a copy of a file of `mode`: its read and write bits (never execute),
+    /// and always readable by its owner, so that it can be verified.
+    pub fn file_mode(mode: u32) -> u32 {
+        (mode & 0o666) | 0o400
+    }
+
+    /// The mode of a folder made like a folder of `mode`: its bits, and always the
+    /// owner's full access (to write into it).
+    pub fn folder_mode(mode: u32) -> u32 {
+        (mode & 0o777) | 0o700
+    }
+}
+
 /// Whether trying again later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -310,6 +338,11 @@ pub trait ReadDestination: Send + Sync {
     }
     /// Free and total space, where the destination knows it.
     fn space(&self) -> Option<Space>;
+    /// The permission bits of the object at `key`, where the store has them (disks).
+    fn mode(&self, key: &RelPath) -> Option<u32> {
+        let _ = key;
+        None
+    }
 }
 
 /// Writing to a destination.
@@ -330,17 +363,17 @@ pub trait WriteDestination: ReadDestination {
     /// with [`DestError::LengthMismatch`] when `data` has more or fewer than `len`.
     /// Says how the bytes were stored: as given, or transformed (encrypted).
     fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError>;
-    /// [`WriteDestination::put`], giving the copy the modification time `mtime` (the
-    /// original's) before it is published, where the store keeps such times (disks);
-    /// others (S3, WebDAV) ignore it, and manifests carry it for every store.
-    fn put_dated(
+    /// [`WriteDestination::put`], giving the copy what it keeps of its original
+    /// ([`Likeness`]: the modification time and the permission bits) before it is
+    /// published, where the store keeps them (disks); others (S3, WebDAV) ignore it.
+    fn put_like(
         &self,
         key: &RelPath,
         data: &mut dyn Read,
         len: u64,
-        mtime: Option<std::time::SystemTime>,
+        like: Likeness,
     ) -> Result<Stored, DestError> {
-        let _ = mtime;
+        let _ = like;
         self.put(key, data, len)
     }
     /// Makes `to` hold what `from` holds, never replacing what is there (another name

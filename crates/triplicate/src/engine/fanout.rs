@@ -218,7 +218,17 @@ fn fan_out_with(
         });
     }
 
-    let mtime = before.modified().ok();
+    // The copy keeps the original's modification time and permission bits, where the
+    // store can.
+    let mode_of = |m: &std::fs::Metadata| std::os::unix::fs::PermissionsExt::mode(&m.permissions());
+    let like = crate::destination::Likeness {
+        mtime: before.modified().ok(),
+        mode: Some(mode_of(&before)),
+        folder_mode: source
+            .parent()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| mode_of(&m)),
+    };
     // The hash of what was read, set before the writers are told the end has come.
     let read_hash: std::sync::OnceLock<ContentHash> = std::sync::OnceLock::new();
     std::thread::scope(|scope| {
@@ -237,8 +247,7 @@ fn fan_out_with(
                     ended: false,
                     on_bytes: &counter,
                 };
-                // The copy keeps the original's modification time, where the store can.
-                let stored = t.dest.put_dated(&t.key, &mut reader, size, mtime)?;
+                let stored = t.dest.put_like(&t.key, &mut reader, size, like)?;
                 drop(reader);
                 if t.dest.properties().proven_on_upload {
                     // The store checked our checksum of these very bytes.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::catalog::NamedPhoto;
 use crate::destination::layout::candidate_keys;
-use crate::destination::{LocalDestination, ReadDestination, Stored, WriteDestination};
+use crate::destination::{Likeness, LocalDestination, ReadDestination, Stored, WriteDestination};
 use crate::engine::fanout::{TargetError, VerifyingReader, verify_copy};
 use crate::home::Triplicate;
 use crate::relpath::RelPath;
@@ -143,8 +143,20 @@ pub(super) fn restore_one(
             .map_err(TargetError::from)
             .and_then(|reader| {
                 let mut checked = VerifyingReader::new(reader, photo.hash, photo.size);
+                // The copy's permission bits where its store keeps them; else the
+                // owner's alone: a restored photo is never more readable than its copy.
+                let like = Likeness {
+                    mtime: modified(photo.mtime_ns),
+                    mode: Some(source.mode(source_key).unwrap_or(0o600)),
+                    folder_mode: Some(
+                        source_key
+                            .parent()
+                            .and_then(|folder| source.mode(&folder))
+                            .unwrap_or(0o700),
+                    ),
+                };
                 target
-                    .put_dated(&place, &mut checked, photo.size, modified(photo.mtime_ns))
+                    .put_like(&place, &mut checked, photo.size, like)
                     .map_err(TargetError::from)
             })
             .and_then(|stored| verify_copy(target, &place, &photo.hash, stored));

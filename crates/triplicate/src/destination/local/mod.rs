@@ -34,8 +34,8 @@ use rustix::io::Errno;
 
 use super::staging::Staging;
 use super::{
-    DestError, FORMAT_VERSION, Linked, META_DIR, Marker, ObjectMeta, Properties, ReadDestination,
-    Stored, WriteDestination,
+    DestError, FORMAT_VERSION, Likeness, Linked, META_DIR, Marker, ObjectMeta, Properties,
+    ReadDestination, Stored, WriteDestination,
 };
 use crate::fsutil::{self, Space};
 use crate::relpath::RelPath;
@@ -84,6 +84,7 @@ impl LocalDestination {
             return read_marker(name, root);
         }
         fs::create_dir_all(&meta).map_err(|e| err("create", &meta, e))?;
+        make_private(&meta).map_err(|e| err("protect", &meta, e))?;
         let text = toml::to_string(marker).expect("a marker serialises");
         write_new_file(&path, text.as_bytes()).map_err(|e| err("write", &path, e))?;
         fsutil::sync_dir(root).map_err(|e| err("sync", root, e))?;
@@ -116,6 +117,9 @@ impl LocalDestination {
                 path: root.into(),
             });
         }
+        // Private to the owner (destinations made by earlier versions were not).
+        let meta = root.join(META_DIR);
+        make_private(&meta).map_err(|e| map_io(name, "protect", &meta, e))?;
         let lock_rel = Path::new(META_DIR).join("lock");
         let lock_path = root.join(&lock_rel);
         let lock = rustix::fs::openat(
@@ -260,13 +264,15 @@ impl LocalDestination {
 
     /// Creates the folders of `rel` one by one, fsyncing each parent that gained an
     /// entry, so that a published file's folder survives a crash too.
-    fn ensure_dir(&self, rel: &Path) -> Result<(), DestError> {
+    /// Makes the folder `rel` and its missing parents, with `mode` where given (the
+    /// umask applies), else 0777 and the umask.
+    fn ensure_dir(&self, rel: &Path, mode: Option<u32>) -> Result<(), DestError> {
         if rel.as_os_str().is_empty() || self.open_folder(rel).is_ok() {
             return Ok(());
         }
         let parent = rel.parent().unwrap_or(Path::new(""));
-        self.ensure_dir(parent)?;
-        match rustix::fs::mkdirat(&self.dir, rel, Mode::from_raw_mode(0o777)) {
+        self.ensure_dir(parent, mode)?;
+        match rustix::fs::mkdirat(&self.dir, rel, Mode::from_raw_mode(mode.unwrap_or(0o777))) {
             Ok(()) => self.sync_folder(parent),
             Err(Errno::EXIST) if self.open_folder(rel).is_ok() => Ok(()),
             Err(e) => Err(self.err("create folder", rel, e)),
@@ -499,6 +505,19 @@ impl ReadDestination for LocalDestination {
     fn space(&self) -> Option<Space> {
         fsutil::space_of(&self.dir).ok()
     }
+
+    fn mode(&self, key: &RelPath) -> Option<u32> {
+        rustix::fs::statat(&self.dir, rel(key), AtFlags::SYMLINK_NOFOLLOW)
+            .ok()
+            .map(|m| m.st_mode & 0o7777)
+    }
+}
+
+/// Makes the folder `.triplicate/` (the marker, lock, staging, quarantine, manifests)
+/// readable by its owner only.
+fn make_private(meta: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(meta, fs::Permissions::from_mode(0o700))
 }
 
 mod marker;

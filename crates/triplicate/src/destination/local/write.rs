@@ -4,17 +4,20 @@
 use super::*;
 
 impl LocalDestination {
-    /// Writes through staging and publishes (see [`WriteDestination::put_dated`]).
+    /// Writes through staging and publishes (see [`WriteDestination::put_like`]). The
+    /// file is created with the original's permission bits (0644 and the umask when
+    /// unknown), so it is never more readable than the original, not even while it
+    /// is written; a folder made for it takes the matching bits.
     pub(super) fn put_named(
         &self,
         key: &RelPath,
         data: &mut dyn Read,
         len: u64,
-        mtime: Option<std::time::SystemTime>,
+        like: Likeness,
     ) -> Result<Stored, DestError> {
         let target = rel(key);
         let dir = target.parent().unwrap_or(Path::new(""));
-        self.ensure_dir(dir)?;
+        self.ensure_dir(dir, like.folder_mode.map(Likeness::folder_mode))?;
         if self.stat(key)?.is_some() {
             return Err(DestError::AlreadyExists {
                 dest: self.name.clone(),
@@ -26,13 +29,13 @@ impl LocalDestination {
             &self.dir,
             &tmp,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
+            Mode::from_raw_mode(like.mode.map(Likeness::file_mode).unwrap_or(0o644)),
         )
         .map(File::from)
         .map_err(|e| self.err("create", &tmp, e))?;
         let result = self
             .fill(key, &mut file, &tmp, data, len)
-            .and_then(|()| match mtime {
+            .and_then(|()| match like.mtime {
                 Some(when) => file
                     .set_modified(when)
                     .and_then(|()| file.sync_all())
@@ -77,6 +80,13 @@ impl LocalDestination {
             .map_err(|e| self.err("set the time of", rel(key), e))
     }
 
+    /// The mode for a folder made for another name of `key`: like `key`'s folder.
+    fn folder_mode_of(&self, key: &RelPath) -> Option<u32> {
+        let parent = rel(key).parent().filter(|p| !p.as_os_str().is_empty())?;
+        let m = rustix::fs::statat(&self.dir, parent, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        Some(Likeness::folder_mode(m.st_mode))
+    }
+
     /// The modification time of the file at `key`.
     pub fn modified(&self, key: &RelPath) -> Result<std::time::SystemTime, DestError> {
         let s = rustix::fs::statat(&self.dir, rel(key), AtFlags::SYMLINK_NOFOLLOW)
@@ -88,19 +98,19 @@ impl LocalDestination {
 
 impl WriteDestination for LocalDestination {
     fn put(&self, key: &RelPath, data: &mut dyn Read, len: u64) -> Result<Stored, DestError> {
-        self.put_dated(key, data, len, None)
+        self.put_like(key, data, len, Likeness::default())
     }
 
-    /// The time is set before the file is published, so a restored photo never shows
-    /// the restore's time, even if the run is killed right after.
-    fn put_dated(
+    /// The time and mode are set before the file is published, so a restored photo
+    /// never shows the restore's time, even if the run is killed right after.
+    fn put_like(
         &self,
         key: &RelPath,
         data: &mut dyn Read,
         len: u64,
-        mtime: Option<std::time::SystemTime>,
+        like: Likeness,
     ) -> Result<Stored, DestError> {
-        self.put_named(key, data, len, mtime).map_err(|e| match e {
+        self.put_named(key, data, len, like).map_err(|e| match e {
             // exFAT through FUSE says "no such file", the kernel's exFAT "invalid".
             DestError::Io { source, .. }
                 if !crate::layout::is_portable(key.as_bytes())
@@ -131,7 +141,7 @@ impl WriteDestination for LocalDestination {
     fn link(&self, from: &RelPath, to: &RelPath, len: u64) -> Result<Linked, DestError> {
         let (source, target) = (rel(from), rel(to));
         let dir = target.parent().unwrap_or(Path::new(""));
-        self.ensure_dir(dir)?;
+        self.ensure_dir(dir, self.folder_mode_of(from))?;
         let d = &self.dir;
         match rustix::fs::linkat(d, source, d, target, AtFlags::empty()) {
             Ok(()) => {}
@@ -144,7 +154,14 @@ impl WriteDestination for LocalDestination {
             // No hard links here (exFAT, FAT, some shares), or too many: a copy.
             Err(Errno::PERM | Errno::OPNOTSUPP | Errno::MLINK | Errno::XDEV | Errno::NOSYS) => {
                 let mut reader = self.read(from)?;
-                return self.put(to, &mut reader, len).map(Linked::Copied);
+                let like = Likeness {
+                    mtime: None,
+                    mode: self.mode(from),
+                    folder_mode: self.folder_mode_of(from),
+                };
+                return self
+                    .put_like(to, &mut reader, len, like)
+                    .map(Linked::Copied);
             }
             Err(e) => return Err(self.err("link", target, e)),
         }
@@ -156,7 +173,7 @@ impl WriteDestination for LocalDestination {
     fn rename(&self, from: &RelPath, to: &RelPath) -> Result<(), DestError> {
         let (source, target) = (rel(from), rel(to));
         let dir = target.parent().unwrap_or(Path::new(""));
-        self.ensure_dir(dir)?;
+        self.ensure_dir(dir, self.folder_mode_of(from))?;
         self.publish(to, source, target)?;
         self.sync_folder(dir)?;
         self.sync_folder(source.parent().unwrap_or(Path::new("")))?;
