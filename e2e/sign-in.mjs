@@ -2,7 +2,8 @@
 // person does it: type the token into the form and click. Started by
 // crates/triplicate-cli/tests/page.rs with `triplicate run` listening beyond loopback;
 // in the environment:
-//   URL        the page, e.g. http://127.0.0.1:41234/ (no session yet)
+//   URL        the page, e.g. https://127.0.0.1:41234/ (no session yet); over HTTPS its
+//              certificate is the service's own, which a person accepts once
 //   TOKEN      the service's access token
 //   OTHER      a page of another site (another port of this machine) whose form posts
 //              "Back up existing photos" to the service as soon as it loads
@@ -20,7 +21,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
 });
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, ignoreHTTPSErrors: true });
 const problems = [];
 page.on("pageerror", (e) => problems.push("page error: " + e.message));
 const shot = (name) => page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
@@ -51,6 +52,7 @@ try {
   if (cookies.some((c) => c.value.includes(TOKEN))) fail("a cookie holds the token");
   const session = cookies.find((c) => c.name === "triplicate_session");
   if (!session || !session.httpOnly || session.sameSite !== "Strict") fail("the session cookie: " + JSON.stringify(session));
+  if (URL.startsWith("https:") && !session.secure) fail("the session cookie is not Secure over HTTPS");
   await shot("22-signed-in.png");
 
   step("a page of another site posts an action: refused");

@@ -498,6 +498,56 @@ fn the_service_makes_a_private_token_and_refuses_a_guessable_one() {
 }
 
 #[test]
+fn beyond_loopback_the_page_is_https_with_its_own_certificate_unless_told_otherwise() {
+    let w = studio();
+    let (_service, url) = common::serve_on(&w, "0.0.0.0:0", "tls");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let cert = w.home().join("tls/cert.pem");
+    let key = w.home().join("tls/key.pem");
+    assert!(cert.is_file());
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A client that pins nothing but checks the certificate is the one announced.
+    let fingerprint = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
+            url.trim_start_matches("https://").trim_end_matches('/')
+        ))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&fingerprint.stdout)
+        .replace(':', "")
+        .to_lowercase();
+    let grid = w.ok(&["grid", "init"]);
+    let ours = grid.lines().nth(3).unwrap().trim();
+    assert!(said.contains(ours), "openssl: {said}; grid init: {ours}");
+    drop(_service);
+    // A trusted LAN may have plain HTTP, when asked for.
+    let mut child = w
+        .cmd()
+        .args(["run", "--listen", "0.0.0.0:0", "--insecure-http"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        first.contains("Backup window: http://127.0.0.1:"),
+        "{first}"
+    );
+}
+
+#[test]
 fn a_second_service_on_one_home_is_refused_with_the_first_ones_pid_and_address() {
     let w = studio();
     let (first, url) = common::serve(&w);

@@ -16,6 +16,8 @@ struct Node {
     w: World,
     token: String,
     listen: String,
+    /// Over HTTPS (listening beyond loopback): its certificate's fingerprint.
+    fingerprint: Option<String>,
     process: Option<Killed>,
 }
 
@@ -32,6 +34,20 @@ impl Node {
     /// A node with a library of its own; a central node also gets a GRID library
     /// ("grid") and a destination ("nas") that backs up what it gathers.
     fn new(name: &'static str, central: bool, extra: &str) -> Node {
+        let mut n = Node::make(name, central, extra);
+        n.fingerprint = None;
+        n
+    }
+
+    /// Served over HTTPS on every address (reached through loopback), as a node in
+    /// another house is.
+    fn over_tls(name: &'static str, central: bool) -> Node {
+        let mut n = Node::make(name, central, "");
+        n.listen = format!("0.0.0.0:{}", free_port());
+        n
+    }
+
+    fn make(name: &'static str, central: bool, extra: &str) -> Node {
         let w = World::new();
         w.ok(&[
             "init",
@@ -43,6 +59,8 @@ impl Node {
         let out = w.ok(&["grid", "init"]);
         let token = out.lines().nth(1).unwrap().trim().to_string();
         assert_eq!(token.len(), 64, "{out}");
+        let fingerprint = out.lines().nth(3).unwrap().trim().to_string();
+        assert_eq!(fingerprint.len(), 64, "{out}");
         let mut grid = format!("interval = 0.3\n{extra}");
         if central {
             std::fs::create_dir_all(w.path("grid")).unwrap();
@@ -63,12 +81,16 @@ impl Node {
             w,
             token,
             listen: format!("127.0.0.1:{}", free_port()),
+            fingerprint: Some(fingerprint),
             process: None,
         }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.listen)
+        match self.fingerprint {
+            Some(_) => format!("https://{}", self.listen.replace("0.0.0.0", "127.0.0.1")),
+            None => format!("http://{}", self.listen),
+        }
     }
 
     fn start(&mut self) {
@@ -84,6 +106,9 @@ impl Node {
     fn add_peer(&self, other: &Node, sync_photos: bool) {
         let url = other.url();
         let mut args = vec!["grid", "add-peer", &url, "--token", &other.token];
+        if let Some(f) = &other.fingerprint {
+            args.extend(["--fingerprint", f]);
+        }
         if sync_photos {
             args.push("--sync-photos");
         }
@@ -431,4 +456,145 @@ fn peers_need_the_token_and_can_add_but_never_remove_or_overwrite() {
     );
     assert_eq!(piece("bytes 4-9/10", &part[4..]).0, 201);
     assert_eq!(std::fs::read(c.w.path("grid/a/lib/p.jpg")).unwrap(), part);
+}
+
+/// A man in the middle on loopback: a TLS proxy (socat) with a certificate of its own,
+/// in front of `target`; returns its process and its https:// address.
+fn tls_proxy(dir: &Path, target: &Node) -> (Killed, String) {
+    let (cert, key) = (dir.join("mitm.pem"), dir.join("mitm.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs (scripts/test installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = free_port();
+    let upstream = target.url().trim_start_matches("https://").to_string();
+    let proxy = std::process::Command::new("socat")
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            cert.display(),
+            key.display()
+        ))
+        .arg(format!("OPENSSL:{upstream},verify=0"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("socat runs (scripts/test installs it)");
+    let url = format!("https://127.0.0.1:{port}");
+    wait_for(10, "the proxy to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (Killed(proxy), url)
+}
+
+#[test]
+fn nodes_over_tls_pin_each_other_and_refuse_any_other_certificate() {
+    let mut a = Node::over_tls("a", false);
+    let mut b = Node::over_tls("b", false);
+    let mut c = Node::over_tls("c", true);
+    for (n, seed) in [(&a, "a"), (&b, "b")] {
+        n.w.card(
+            "shoot",
+            &kit::CardSpec {
+                seed: seed.into(),
+                pairs: 2,
+                ..Default::default()
+            },
+        );
+    }
+    for n in [&mut a, &mut b, &mut c] {
+        n.start();
+    }
+    // An https:// peer without its fingerprint is refused before anything is sent.
+    let out =
+        a.w.run(&["grid", "add-peer", &c.url(), "--token", &c.token]);
+    assert_eq!(out.status.code(), Some(2), "bad usage");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give the fingerprint"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    a.add_peer(&c, true);
+    a.add_peer(&b, false);
+    b.add_peer(&c, true);
+    b.add_peer(&a, false);
+    c.add_peer(&a, false);
+    c.add_peer(&b, false);
+    let config = std::fs::read_to_string(a.w.home().join("config.toml")).unwrap();
+    assert!(
+        config.contains(c.fingerprint.as_deref().unwrap()),
+        "the fingerprint is kept: {config}"
+    );
+    // Records and photos go through: C learns of every photo and holds them.
+    let (a_photos, b_photos) = (photos(&a.w.library()), photos(&b.w.library()));
+    wait_for(60, "C to learn of A's and B's photos over TLS", || {
+        c.node_line("a")
+            .is_some_and(|n| n["photos"] == a_photos.len())
+            && c.node_line("b")
+                .is_some_and(|n| n["photos"] == b_photos.len())
+    });
+    wait_for(60, "C to hold A's and B's photos over TLS", || {
+        photos(&c.w.path("grid/a/library")) == a_photos
+            && photos(&c.w.path("grid/b/library")) == b_photos
+    });
+
+    // A node that presents another certificate than the one pinned: refused, saying so.
+    let mut d = Node::over_tls("d", false);
+    d.start();
+    let out = a.w.run(&[
+        "grid",
+        "add-peer",
+        &d.url(),
+        "--token",
+        &d.token,
+        "--fingerprint",
+        c.fingerprint.as_deref().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "fingerprint is {}, not the {}",
+            d.fingerprint.as_deref().unwrap(),
+            c.fingerprint.as_deref().unwrap()
+        )),
+        "{err}"
+    );
+
+    // A man in the middle with a certificate of its own, in front of C: refused too,
+    // and C's token never reaches it in the clear.
+    let (_proxy, proxy_url) = tls_proxy(a.w.dir.path(), &c);
+    let out = b.w.run(&["grid", "remove-peer", "c"]);
+    assert!(out.status.success());
+    let out = b.w.run(&[
+        "grid",
+        "add-peer",
+        &proxy_url,
+        "--token",
+        &c.token,
+        "--fingerprint",
+        c.fingerprint.as_deref().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not the") && err.contains("someone is in between"),
+        "{err}"
+    );
+    // The real C, pinned, is still fine.
+    b.add_peer(&c, true);
 }

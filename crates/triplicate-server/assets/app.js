@@ -354,7 +354,8 @@ async function addPeer(event) {
   $("peer-add").disabled = true;
   try {
     const peer = await api("/peers", { method: "POST", body: {
-      url: form.url.value.trim(), token: form.token.value.trim(), sync_photos: form.sync_photos.checked } });
+      url: form.url.value.trim(), token: form.token.value.trim(), fingerprint: form.fingerprint.value.trim(),
+      sync_photos: form.sync_photos.checked } });
     toast(`Added peer ${peer.name}.`);
     form.reset();
     await loadGrid();

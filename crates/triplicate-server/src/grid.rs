@@ -297,6 +297,9 @@ async fn grid_status(
 struct NewPeer {
     url: String,
     token: String,
+    /// The peer's certificate fingerprint, for an https:// peer.
+    #[serde(default)]
+    fingerprint: Option<String>,
     #[serde(default)]
     sync_photos: bool,
 }
@@ -308,7 +311,9 @@ async fn add_peer(
     let body: NewPeer = crate::api::parse(body, None)?;
     let home = state.home.clone();
     let peer = tokio::task::spawn_blocking(move || {
-        grid::peer::add(&home, &body.url, &body.token, body.sync_photos).map_err(ApiError::peer)
+        let fingerprint = body.fingerprint.as_deref().filter(|f| !f.trim().is_empty());
+        grid::peer::add(&home, &body.url, &body.token, fingerprint, body.sync_photos)
+            .map_err(ApiError::peer)
     })
     .await
     .map_err(ApiError::internal)??;

@@ -9,8 +9,8 @@
 //! - [`guard`] stands in front of every other route: the Host and cross-site checks
 //!   that keep DNS rebinding and other sites away, and the credential (the service's
 //!   token, or a session signed in with it: [`signin`]), on loopback too.
-//! - [`serve`] runs it on a listener until shutdown, with [`events::watch`] noticing
-//!   what changes between jobs.
+//! - [`serve`] runs it on a listener until shutdown (over TLS: [`serve_tls`]), with
+//!   [`events::watch`] noticing what changes between jobs.
 //!
 //! The API is documented in `docs/openapi.yaml` at the repository's root.
 
@@ -157,6 +157,64 @@ pub fn app(state: SharedState) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .with_state(state)
+}
+
+/// Serves `app` over TLS (`tls`: [`triplicate::tls::server_config`]) on `listener`
+/// until `shutdown` completes, as [`serve`] does over plain HTTP. Each connection's
+/// handshake and requests run in a task of their own; one that fails its handshake
+/// (a client that does not trust the certificate) is logged and dropped.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: SharedState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let watcher = tokio::spawn(events::watch(state.clone()));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let router = app(state.clone());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::info!(%peer, "a TLS handshake failed: {e}");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(
+                move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    tower::ServiceExt::oneshot(router.clone(), request)
+                },
+            );
+            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(%peer, "a connection ended: {e}");
+            }
+        });
+    }
+    state.stopping.send_replace(true);
+    let _ = watcher.await;
+    Ok(())
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; [`events::watch`] runs

@@ -44,6 +44,7 @@ fn own_fault(e: &(dyn Error + 'static)) -> Option<Fault> {
         crate::grid::GridError,
         crate::access::AccessError,
         crate::service::lock::LockError,
+        crate::tls::TlsError,
     );
     None
 }

@@ -94,6 +94,7 @@ pub mod setup;
 pub mod status;
 pub mod target;
 pub mod throttle;
+pub mod tls;
 pub mod values;
 pub mod verify;
 pub mod vocab;

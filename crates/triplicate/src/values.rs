@@ -1,5 +1,5 @@
 //! Value types parsed once from what people write: durations (`30d`), bandwidths
-//! (`20MB/s`), object-lock modes and age recipients. Each parser's error says what was wrong and what
+//! (`20MB/s`), object-lock modes, age recipients and certificate fingerprints. Each parser's error says what was wrong and what
 //! to write instead. A leaf: it imports nothing of the crate.
 //!
 //! [`Written`] carries such a value through the configuration: serde parses it once,
@@ -146,6 +146,31 @@ impl Parse for std::net::SocketAddr {
     }
 }
 
+/// A certificate's SHA-256 fingerprint: 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sha256Hex(pub String);
+
+/// A certificate fingerprint as written (`"AB:CD:…"`, any case, colons allowed).
+pub type Fingerprint = Written<Sha256Hex>;
+
+impl Parse for Sha256Hex {
+    fn parse(text: &str) -> Result<Self, String> {
+        let hex: String = text
+            .chars()
+            .filter(|c| !matches!(c, ':' | ' ' | '-'))
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let hex = hex.strip_prefix("sha256").unwrap_or(&hex);
+        if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            Ok(Sha256Hex(hex.to_string()))
+        } else {
+            Err(format!(
+                "'{text}' is not a certificate fingerprint: one is 64 hex digits (colons allowed), as `triplicate run` or `triplicate grid init` on the peer shows it"
+            ))
+        }
+    }
+}
+
 /// Parses durations such as `90s`, `45m`, `12h`, `30d` or `2w`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -249,6 +274,22 @@ pub fn parse_recipient(text: &str) -> Result<age::x25519::Recipient, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fingerprints_are_read_as_people_write_them() {
+        let hex = "ab".repeat(32);
+        let colons = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap().to_uppercase())
+            .collect::<Vec<_>>()
+            .join(":");
+        assert_eq!(Sha256Hex::parse(&colons).unwrap().0, hex);
+        assert_eq!(Sha256Hex::parse(&format!("SHA256:{hex}")).unwrap().0, hex);
+        assert!(Sha256Hex::parse("abc").is_err());
+        assert!(Sha256Hex::parse(&"zz".repeat(32)).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -13,13 +13,18 @@ pub enum Command {
     /// Give this node a GRID token (kept in grid.token beside the config, chmod 600)
     /// and print it: peers that call this node need it.
     Init,
-    /// Add a peer: its `triplicate run --listen` address and its token.
+    /// Add a peer: its `triplicate run --listen` address, its token and (https://) its
+    /// certificate's fingerprint.
     AddPeer {
-        /// e.g. http://10.0.0.5:8321
+        /// e.g. https://10.0.0.5:8321 (a service listening beyond loopback serves HTTPS)
         url: String,
         /// The peer's token (from `triplicate grid init` on the peer).
         #[arg(long, env = "TRIPLICATE_PEER_TOKEN", hide_env_values = true)]
         token: String,
+        /// The SHA-256 fingerprint of the peer's certificate (from `triplicate grid
+        /// init` on the peer): the peer is trusted by it alone.
+        #[arg(long)]
+        fingerprint: Option<String>,
         /// Send this node's photos to the peer (typically a central node).
         #[arg(long)]
         sync_photos: bool,
@@ -57,8 +62,13 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
                 t.catalog.grid_node_id()?
             );
             say!("{token}");
+            let server = &t.config.server;
+            let given = server.tls_cert.as_deref().zip(server.tls_key.as_deref());
+            let identity = triplicate::tls::identity(home, given, &t.config.node)?;
+            say!("and this certificate (SHA-256 fingerprint):");
+            say!("{}", identity.fingerprint);
             say!(
-                "On each peer: triplicate grid add-peer http://THIS-NODE:PORT --token TOKEN [--sync-photos]"
+                "On each peer: triplicate grid add-peer https://THIS-NODE:PORT --token TOKEN --fingerprint FINGERPRINT [--sync-photos]"
             );
             say!(
                 "Serve the GRID with `triplicate run --listen ADDR:PORT` (restart a running service)."
@@ -67,9 +77,10 @@ pub fn run(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         Command::AddPeer {
             url,
             token,
+            fingerprint,
             sync_photos,
         } => {
-            let p = grid::peer::add(home, &url, &token, sync_photos)?;
+            let p = grid::peer::add(home, &url, &token, fingerprint.as_deref(), sync_photos)?;
             say!(
                 "Added peer '{}' at {} (id {}){}",
                 p.name,

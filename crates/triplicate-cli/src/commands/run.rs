@@ -32,6 +32,9 @@ pub struct Args {
     /// Do not serve the Backup window.
     #[arg(long, conflicts_with = "listen")]
     pub no_server: bool,
+    /// Serve plain HTTP beyond loopback too (a trusted LAN); HTTPS otherwise.
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 pub fn run(
@@ -43,6 +46,7 @@ pub fn run(
         retry,
         listen,
         no_server,
+        insecure_http,
     }: Args,
 ) -> anyhow::Result<ExitCode> {
     let t = open(home)?;
@@ -76,6 +80,7 @@ pub fn run(
             home,
             &t.config,
             listen,
+            insecure_http,
             service.clone(),
             stop.clone(),
         )?)
@@ -86,7 +91,7 @@ pub fn run(
         if let Some(lock) = lock.as_mut() {
             lock.announce(&server.url)?;
         }
-        server::announce(home, &server.url);
+        server::announce(home, server);
     }
     if !once {
         eprintln!(

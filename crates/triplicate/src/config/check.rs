@@ -227,6 +227,15 @@ impl Config {
                     format!("'{}' is not an http:// or https:// address", peer.url),
                 ));
             }
+            if peer.url.starts_with("https://") && peer.fingerprint.is_none() {
+                return Err((
+                    at("fingerprint"),
+                    format!(
+                        "peer '{}' is reached over https:// and needs the fingerprint of its certificate (`triplicate grid init` on it shows it)",
+                        peer.name
+                    ),
+                ));
+            }
         }
         Ok(())
     }

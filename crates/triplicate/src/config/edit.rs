@@ -211,6 +211,9 @@ impl ConfigFile {
         t["id"] = toml_edit::value(&p.id);
         t["token_file"] = toml_edit::value(p.token_file.to_string_lossy().as_ref());
         t["sync_photos"] = toml_edit::value(p.sync_photos);
+        if let Some(f) = &p.fingerprint {
+            t["fingerprint"] = toml_edit::value(f.as_str());
+        }
         let grid = self.grid_table();
         let item = grid
             .entry("peer")

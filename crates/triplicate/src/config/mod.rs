@@ -333,6 +333,10 @@ pub struct PeerConfig {
     /// Send this node's photos to the peer.
     #[serde(default)]
     pub sync_photos: bool,
+    /// The SHA-256 fingerprint of the peer's certificate: an https:// peer is trusted
+    /// by it alone (pinned), no certificate authority involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<crate::values::Fingerprint>,
 }
 
 fn onsite() -> String {
@@ -393,6 +397,13 @@ pub struct ServerSettings {
     /// `localhost` (e.g. "studio-pc.local").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
+    /// A certificate (PEM) to serve HTTPS with, instead of the one Triplicate makes in
+    /// the home folder; with `tls_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -402,6 +413,8 @@ impl Default for ServerSettings {
             listen: default_listen(),
             token_file: None,
             hosts: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -15,6 +15,7 @@ use super::{ChangePage, GridError, Hello, PROTOCOL, PhotoState, Result};
 use crate::config::{ConfigFile, PeerConfig};
 use crate::home::{Home, Triplicate};
 use crate::photo::ContentHash;
+use crate::values::{Fingerprint, Sha256Hex};
 
 /// A peer, ready to be called.
 pub struct PeerClient {
@@ -22,6 +23,8 @@ pub struct PeerClient {
     pub url: String,
     token: String,
     http: Client,
+    /// A certificate the pinned TLS refused, to say so in the error.
+    refused: Option<crate::tls::Refused>,
 }
 
 /// What a peer answered to a piece of a photo.
@@ -55,10 +58,24 @@ struct Offset {
 }
 
 impl PeerClient {
-    pub fn new(name: &str, url: &str, token: &str) -> Result<PeerClient> {
-        let http = Client::builder()
+    /// A client for the peer at `url`; an https:// peer is trusted by the fingerprint
+    /// of its certificate (`pin`) alone ([`crate::tls::pinned_client`]).
+    pub fn new(name: &str, url: &str, token: &str, pin: Option<&Sha256Hex>) -> Result<PeerClient> {
+        let mut refused = None;
+        let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(300))
+            .timeout(Duration::from_secs(300));
+        if url.starts_with("https://") {
+            let pin = pin.ok_or_else(|| {
+                GridError::Setup(format!(
+                    "{url} is https://: give the fingerprint of its certificate (--fingerprint; `triplicate grid init` on the peer shows it)"
+                ))
+            })?;
+            let (tls, noted) = crate::tls::pinned_client(&pin.0);
+            builder = builder.tls_backend_preconfigured(tls);
+            refused = Some(noted);
+        }
+        let http = builder
             .build()
             .map_err(|e| GridError::Setup(format!("cannot start an HTTP client: {e}")))?;
         Ok(PeerClient {
@@ -66,6 +83,7 @@ impl PeerClient {
             url: url.trim_end_matches('/').into(),
             token: token.trim().into(),
             http,
+            refused,
         })
     }
 
@@ -76,18 +94,38 @@ impl PeerClient {
             path: p.token_file.clone(),
             source,
         })?;
-        PeerClient::new(&p.name, &p.url, &token)
+        PeerClient::new(&p.name, &p.url, &token, p.fingerprint.as_deref())
     }
 
     fn endpoint(&self, path: &str) -> String {
         format!("{}/api/v1/grid/{path}", self.url)
     }
 
+    /// The peer could not be reached; the message names every cause once, down to the
+    /// deepest (a refused connection, a certificate that is not the pinned one).
     fn unreachable(&self, e: reqwest::Error) -> GridError {
+        let refused = self.refused.as_ref().and_then(|r| r.lock().ok()?.take());
+        if let Some(wrong) = refused {
+            return GridError::Unreachable {
+                peer: self.name.clone(),
+                url: self.url.clone(),
+                message: wrong.to_string(),
+            };
+        }
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = c.source();
+        }
         GridError::Unreachable {
             peer: self.name.clone(),
             url: self.url.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 
@@ -245,9 +283,16 @@ pub fn init(home: &Home) -> Result<String> {
     Ok(token)
 }
 
-/// `grid add-peer URL --token T [--sync-photos]`: asks the peer who it is (which checks
-/// the address, the token and the protocol), then records it.
-pub fn add(home: &Home, url: &str, token: &str, sync_photos: bool) -> Result<PeerConfig> {
+/// `grid add-peer URL --token T [--fingerprint F] [--sync-photos]`: asks the peer who
+/// it is (which checks the address, the certificate, the token and the protocol), then
+/// records it.
+pub fn add(
+    home: &Home,
+    url: &str,
+    token: &str,
+    fingerprint: Option<&str>,
+    sync_photos: bool,
+) -> Result<PeerConfig> {
     let t = Triplicate::open(home).map_err(|e| GridError::Setup(e.to_string()))?;
     let url = url.trim().trim_end_matches('/');
     if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -255,7 +300,11 @@ pub fn add(home: &Home, url: &str, token: &str, sync_photos: bool) -> Result<Pee
             "'{url}' is not an http:// or https:// address of a `triplicate run --listen`"
         )));
     }
-    let hello = PeerClient::new(url, url, token)?.hello()?;
+    let fingerprint = fingerprint
+        .map(Fingerprint::new)
+        .transpose()
+        .map_err(GridError::Setup)?;
+    let hello = PeerClient::new(url, url, token, fingerprint.as_deref())?.hello()?;
     super::names::node_name(&hello.name)?;
     super::names::node_id(&hello.node_id)?;
     if hello.node_id == t.catalog.grid_node_id()? {
@@ -281,6 +330,7 @@ pub fn add(home: &Home, url: &str, token: &str, sync_photos: bool) -> Result<Pee
         id: hello.node_id.clone(),
         token_file,
         sync_photos,
+        fingerprint: url.starts_with("https://").then_some(fingerprint).flatten(),
     };
     let mut file = ConfigFile::open(&home.config)?;
     file.add_peer(&peer);
