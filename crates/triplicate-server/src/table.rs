@@ -13,6 +13,22 @@ pub struct Served {
     pub path: String,
 }
 
+impl Served {
+    /// The path with a sample value in each parameter (`/destinations/{name}` →
+    /// `/destinations/usb`), for tests that ask every route.
+    pub fn example(&self) -> String {
+        self.path
+            .replace("{name}", "usb")
+            .replace("{id}", "1")
+            .replace("{hash}", &"0".repeat(64))
+    }
+
+    /// Whether it answers without a credential ([`crate::guard::OPEN_ROUTES`]).
+    pub fn is_open(&self) -> bool {
+        crate::guard::OPEN_ROUTES.contains(&(self.method, self.path.as_str()))
+    }
+}
+
 /// A router being built, with the routes it serves.
 pub struct Table<S> {
     prefix: &'static str,

@@ -116,14 +116,7 @@ async fn send_json(
 fn routes() -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = triplicate_server::served()
         .into_iter()
-        .map(|r| {
-            let path = r
-                .path
-                .replace("{name}", "usb")
-                .replace("{id}", "1")
-                .replace("{hash}", &"0".repeat(64));
-            (r.method.to_string(), path)
-        })
+        .map(|r| (r.method.to_string(), r.example()))
         .collect();
     all.push(("GET".into(), "/api/v1/no-such-route".into()));
     all.push(("GET".into(), "/no-such-page".into()));

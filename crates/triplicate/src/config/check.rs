@@ -24,6 +24,18 @@ impl Config {
                 "jobs must be between 1 and 64".into(),
             ));
         }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            let missing = if self.server.tls_cert.is_some() {
+                "tls_key"
+            } else {
+                "tls_cert"
+            };
+            return Err((
+                at(&[Key("server"), Key(missing)]),
+                "tls_cert and tls_key go together: the certificate and its private key (PEM)"
+                    .into(),
+            ));
+        }
         self.check_grid()?;
         self.check_archive()?;
         self.check_libraries()?;

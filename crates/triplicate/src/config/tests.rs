@@ -164,3 +164,29 @@ fn edits_keep_comments_and_validate() {
     f.remove_destination("usb").unwrap();
     assert!(f.save().unwrap().destinations.is_empty());
 }
+
+#[test]
+fn tls_and_pinned_peers_are_checked_where_they_are_written() {
+    let (_, key, msg) = invalid(&format!("{GOOD}\n[server]\ntls_cert = \"/etc/c.pem\"\n"));
+    assert_eq!(key.as_deref(), Some("server.tls_key"));
+    assert!(msg.contains("go together"), "{msg}");
+    let peer = |extra: &str| {
+        format!(
+            "{GOOD}\n[[grid.peer]]\nname = \"central\"\nurl = \"https://10.0.0.5:8321\"\nid = \"x\"\ntoken_file = \"/h/t\"\n{extra}"
+        )
+    };
+    let (_, key, msg) = invalid(&peer(""));
+    assert_eq!(key.as_deref(), Some("grid.peer[0].fingerprint"));
+    assert!(msg.contains("needs the fingerprint"), "{msg}");
+    let (_, _, msg) = invalid(&peer("fingerprint = \"abc\"\n"));
+    assert!(msg.contains("not a certificate fingerprint"), "{msg}");
+    let good = parse(&peer(&format!(
+        "fingerprint = \"{}\"\n",
+        "AB:".repeat(31) + "AB"
+    )))
+    .unwrap();
+    assert_eq!(
+        good.grid.peers[0].fingerprint.as_ref().unwrap().0,
+        "ab".repeat(32)
+    );
+}
