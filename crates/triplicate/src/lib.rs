@@ -32,7 +32,10 @@
 //!   beyond an explicit policy.
 //! - [`rebuild`]: a lost catalog, recreated from the destinations' manifests.
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
-//! - [`service`]: the running service's jobs, requested actions and announced changes.
+//! - [`service`]: the running service's jobs, requested actions and announced changes,
+//!   and its one-per-home lock.
+//! - [`access`], [`tls`]: who may use the service (its token, one-time sign-in links);
+//!   its certificate, and the pinned trust between GRID peers.
 //! - [`archive`]: whole-system snapshots as `.tar.gz`, listed, verified.
 //! - [`grid`]: several nodes as one: the shared change log, photo transfers to a
 //!   central node, GRID-wide status.
