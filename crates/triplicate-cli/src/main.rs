@@ -170,7 +170,7 @@ fn main() -> ExitCode {
 
 /// An error and its causes, each said once: a cause whose words are already in what
 /// was said (a message that quotes its source) is left out.
-fn said_once(e: &anyhow::Error) -> String {
+pub(crate) fn said_once(e: &anyhow::Error) -> String {
     let mut said = e.to_string();
     for cause in e.chain().skip(1) {
         let text = cause.to_string();

@@ -297,3 +297,44 @@ fn offsite_destination_makes_photos_protected() {
     assert_eq!(w.status()["coverage"]["protected"], 0);
     assert_eq!(stored(&friend).len(), 10);
 }
+
+#[test]
+fn status_check_gives_monitoring_one_line_and_0_1_or_2() {
+    let check = |w: &common::World| {
+        let out = w.run(&["status", "--check"]);
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        (out.status.code(), line)
+    };
+    let (w, _, _) = studio_on_disks();
+    let (code, line) = check(&w);
+    assert_eq!(code, Some(0), "nothing to protect yet: {line}");
+    let friend = w.disk("friend");
+    w.add_dest("friend", &friend, "hdd", "anna-house");
+    w.card("c", &kit::CardSpec::default());
+    let (code, line) = check(&w);
+    assert_eq!(code, Some(1), "new photos, no copies: {line}");
+    assert!(
+        line.starts_with("AT RISK: 10 of 10 photos at risk"),
+        "{line}"
+    );
+    assert_eq!(w.backup(&[]).0, 0);
+    let (code, line) = check(&w);
+    assert_eq!(
+        (code, line.as_str()),
+        (Some(0), "OK: all 10 photos protected, no warning open")
+    );
+    // The offsite disk goes away: the photos are at risk again, and that is said.
+    w.ok(&["dest", "remove", "friend"]);
+    let (code, line) = check(&w);
+    assert_eq!(code, Some(1), "{line}");
+    assert!(line.contains("10 of 10 photos at risk"), "{line}");
+    // A configuration Triplicate cannot read: it cannot tell.
+    std::fs::write(w.home().join("config.toml"), "node = [broken").unwrap();
+    let (code, line) = check(&w);
+    assert_eq!(code, Some(2), "{line}");
+    assert!(
+        line.starts_with("UNKNOWN: ") && line.contains("config.toml"),
+        "{line}"
+    );
+}

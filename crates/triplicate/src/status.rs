@@ -97,6 +97,75 @@ pub struct StatusReport {
     pub at_risk: Option<Vec<AtRiskPhoto>>,
 }
 
+/// One verdict for monitoring (`status --check`, cron): protected, or what is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Every photo protected, no warning open, the mass-change guard at rest.
+    Protected { photos: u64 },
+    /// Photos at risk, warnings open (acknowledged ones too: their cause is still
+    /// there), or the guard tripped; each reason in a few words.
+    AtRisk {
+        photos: u64,
+        at_risk: u64,
+        reasons: Vec<String>,
+    },
+}
+
+impl StatusReport {
+    /// The verdict of this report (see [`Health`]), with `reasons` of the caller's
+    /// besides its own.
+    pub fn health(&self, mut reasons: Vec<String>) -> Health {
+        let c = &self.coverage;
+        if c.at_risk > 0 {
+            reasons.push(format!("{} of {} photos at risk", c.at_risk, c.photos));
+        }
+        if let Some(alarm) = &self.protection.alarm {
+            reasons.push(format!("the mass-change guard is tripped ({alarm})"));
+        }
+        match self.warnings.as_slice() {
+            [] => {}
+            [w] => reasons.push(format!("1 warning open: {}", w.message)),
+            ws => reasons.push(format!(
+                "{} warnings open, the first: {}",
+                ws.len(),
+                ws[0].message
+            )),
+        }
+        if reasons.is_empty() {
+            Health::Protected { photos: c.photos }
+        } else {
+            Health::AtRisk {
+                photos: c.photos,
+                at_risk: c.at_risk,
+                reasons,
+            }
+        }
+    }
+}
+
+/// The verdict for monitoring on what the libraries hold now: each is scanned first
+/// (an unchanged file costs one `lstat`), so that photos nothing has seen yet count,
+/// and a library that cannot be read, or files still being written, are at risk too.
+pub fn check(t: &Triplicate) -> Result<Health, CatalogError> {
+    let mut reasons = Vec::new();
+    let mut unsettled = 0;
+    for lib in &t.config.libraries {
+        let options = crate::scan::ScanOptions::of(&t.config);
+        let progress = &crate::progress::NoProgress;
+        match crate::scan::scan_library(&t.catalog, lib, options, progress, &mut |_| {}) {
+            Ok(report) => unsettled += report.deferred,
+            Err(crate::scan::ScanError::Catalog(e)) => return Err(e),
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    if unsettled > 0 {
+        reasons.push(format!(
+            "{unsettled} files still being written, not yet backed up"
+        ));
+    }
+    Ok(status(t, false)?.health(reasons))
+}
+
 /// Photos deleted from the library that the backups keep (`restore` brings them back).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct DeletedSummary {
