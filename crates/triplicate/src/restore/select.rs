@@ -2,8 +2,10 @@
 //!
 //! A pattern without a slash matches a file's name at any depth (`IMG_0010.CR2`,
 //! `*.CR3`); one with a slash matches its path in the library, or `library/path` (as
-//! in `.gitignore`: `2024-05-*/**`, `Downloads/card1/*`). A pattern that matches
-//! nothing is an error, with the nearest names.
+//! in `.gitignore`: `2024-05-*/**`, `Downloads/card1/*`). A pattern also names the
+//! file whose name is exactly its text, so `IMG[1].JPG` brings back the photo of that
+//! very name (as a glob, `[1]` alone would mean "the character 1"). A pattern that
+//! matches nothing is an error, with the nearest names.
 
 use std::os::unix::ffi::OsStrExt;
 
@@ -60,10 +62,14 @@ impl Patterns {
         let with_library = std::path::Path::new(&n.library).join(path);
         let mut any = false;
         for p in &self.each {
+            let literal = std::ffi::OsStr::new(&p.text);
             let hit = if p.by_name {
-                p.glob.is_match(name)
+                name == literal || p.glob.is_match(name)
             } else {
-                p.glob.is_match(path) || p.glob.is_match(&with_library)
+                path == literal
+                    || with_library.as_os_str() == literal
+                    || p.glob.is_match(path)
+                    || p.glob.is_match(&with_library)
             };
             if hit {
                 p.matched.set(true);
@@ -153,6 +159,26 @@ mod tests {
             ["2024/2024-05-17/IMG_0010.CR2"]
         );
         assert_eq!(picked(&["lib/IMG_0010.CR2"]), ["IMG_0010.CR2"]);
+    }
+
+    #[test]
+    fn a_name_with_brackets_is_found_by_itself() {
+        let names = [
+            named("lib", "d/IMG[1].JPG"),
+            named("lib", "d/IMG1.JPG"),
+            named("lib", "d/{a,b}.JPG"),
+        ];
+        let picked = |pattern: &str| -> Vec<String> {
+            let p = Patterns::new(&[pattern.to_string()]).unwrap();
+            names
+                .iter()
+                .filter(|n| p.matches(n))
+                .map(|n| n.path.to_string())
+                .collect()
+        };
+        assert_eq!(picked("IMG[1].JPG"), ["d/IMG[1].JPG", "d/IMG1.JPG"]);
+        assert_eq!(picked("d/IMG[1].JPG"), ["d/IMG[1].JPG", "d/IMG1.JPG"]);
+        assert_eq!(picked("{a,b}.JPG"), ["d/{a,b}.JPG"]);
     }
 
     #[test]
