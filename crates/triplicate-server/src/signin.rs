@@ -104,6 +104,10 @@ impl Throttle {
     pub fn failed(&self, address: IpAddr) -> Option<Duration> {
         let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
+        // Forget addresses that stopped trying, so that many of them cannot fill memory.
+        map.retain(|_, f| {
+            now.duration_since(f.last) <= FAILURE_WINDOW || f.until.is_some_and(|u| u > now)
+        });
         let entry = map.entry(address).or_insert(Failures {
             count: 0,
             last: now,
