@@ -647,8 +647,12 @@ async function olderOperations() {
 
 function drawSettingsList() {
   const ul = $("settings-list");
-  ul.replaceChildren();
   const list = state.status ? state.status.destinations : [];
+  // Redrawn only when it changed: a redraw under a person's click would lose the click.
+  const drawn = JSON.stringify(list.map((d) => [d.name, d.media, d.site, d.automatic]));
+  if (ul.dataset.drawn === drawn) return;
+  ul.dataset.drawn = drawn;
+  ul.replaceChildren();
   if (list.length === 0) ul.append(el("li", { class: "muted" }, "None yet."));
   for (const d of list) {
     ul.append(el("li", { dataset: { dest: d.name } },
