@@ -50,7 +50,7 @@ try {
   await page.waitForFunction(() => document.getElementById("node").textContent !== "…");
   const cookies = await page.context().cookies();
   if (cookies.some((c) => c.value.includes(TOKEN))) fail("a cookie holds the token");
-  const session = cookies.find((c) => c.name === "triplicate_session");
+  const session = cookies.find((c) => c.name === "triplicate_session_" + new globalThis.URL(URL).port);
   if (!session || !session.httpOnly || session.sameSite !== "Strict") fail("the session cookie: " + JSON.stringify(session));
   if (URL.startsWith("https:") && !session.secure) fail("the session cookie is not Secure over HTTPS");
   await shot("22-signed-in.png");

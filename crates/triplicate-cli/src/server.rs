@@ -49,7 +49,7 @@ pub fn start(
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let tls = if local.ip().is_loopback() || insecure_http {
+    let tls = if local.ip().is_loopback() || insecure_http || config.server.insecure_http {
         None
     } else {
         let server = &config.server;

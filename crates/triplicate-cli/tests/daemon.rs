@@ -545,6 +545,12 @@ fn beyond_loopback_the_page_is_https_with_its_own_certificate_unless_told_otherw
         first.contains("Backup window: http://127.0.0.1:"),
         "{first}"
     );
+    // The same from the configuration, for a service started by systemd.
+    let config = w.home().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n[server]\ninsecure_http = true\n")).unwrap();
+    let (_service, url) = common::serve_on(&w, "0.0.0.0:0", "plain");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 }
 
 #[test]

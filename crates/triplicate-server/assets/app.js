@@ -15,10 +15,13 @@ function targetKind(target) {
   return { s3: "S3 bucket", sftp: "SFTP server", webdav: "WebDAV server", webdavs: "WebDAV server" }[scheme && scheme[1]] || "local folder";
 }
 
-/** The session's CSRF token, which every request that changes something carries. */
+/** The session's CSRF token, which every request that changes something carries (its
+ * cookie is named by the port: two services on one machine keep their own). */
 function csrfToken() {
-  const m = /(?:^|;\s*)triplicate_csrf=([^;]*)/.exec(document.cookie);
-  return m ? m[1] : "";
+  const port = location.port || (location.protocol === "https:" ? "443" : "80");
+  const name = `triplicate_csrf_${port}=`;
+  const found = document.cookie.split(/;\s*/).find((c) => c.startsWith(name));
+  return found ? found.slice(name.length) : "";
 }
 
 async function api(path, options = {}) {

@@ -12,10 +12,10 @@
 //!   when it names a real origin (`null` says nothing).
 //! - **Credential.** Every route but [`OPEN_ROUTES`] wants the service's token
 //!   ([`triplicate::access`]) as `Authorization: Bearer TOKEN`, or a signed-in session
-//!   ([`crate::signin`]) in the `triplicate_session` cookie, on loopback too; without
-//!   one, 401 (the page answers with its sign-in form). A session's requests that
-//!   change something must carry its CSRF token in `X-CSRF-Token`, which the page
-//!   reads from the `triplicate_csrf` cookie; another site can neither read it nor
+//!   ([`crate::signin`]) in the `triplicate_session_PORT` cookie, on loopback too;
+//!   without one, 401 (the page answers with its sign-in form). A session's requests
+//!   that change something must carry its CSRF token in `X-CSRF-Token`, which the page
+//!   reads from the `triplicate_csrf_PORT` cookie; another site can neither read it nor
 //!   send the session cookie.
 //!
 //! Tokens are compared through their BLAKE3 hashes, whose equality check takes the same
@@ -31,9 +31,12 @@ use axum::response::{IntoResponse, Response};
 use crate::SharedState;
 use crate::signin::{NewSession, SESSION_LIFETIME, Sessions, Throttle};
 
-/// The cookie that carries a signed-in browser's session id (HttpOnly).
+/// The cookie that carries a signed-in browser's session id (HttpOnly), followed by
+/// `_PORT`: browsers keep cookies by host, not by port, and two services on one
+/// machine (two homes) must not sign each other out.
 pub const SESSION_COOKIE: &str = "triplicate_session";
-/// The cookie the page reads its CSRF token from (readable by the page's script).
+/// The cookie the page reads its CSRF token from (readable by the page's script), also
+/// followed by `_PORT`.
 pub const CSRF_COOKIE: &str = "triplicate_csrf";
 /// The header a session's changing requests carry the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -58,6 +61,9 @@ pub struct Access {
     any_host: bool,
     /// Served over HTTPS: cookies are `Secure`.
     secure: bool,
+    /// The names of its two cookies (with the port).
+    session_cookie: String,
+    csrf_cookie: String,
     pub sessions: Sessions,
     pub throttle: Throttle,
 }
@@ -88,6 +94,8 @@ impl Access {
             hosts,
             any_host: ip.is_unspecified(),
             secure,
+            session_cookie: format!("{SESSION_COOKIE}_{port}"),
+            csrf_cookie: format!("{CSRF_COOKIE}_{port}"),
             sessions: Sessions::default(),
             throttle: Throttle::default(),
         }
@@ -112,7 +120,7 @@ impl Access {
 
     /// The session id the request's cookie names, and its CSRF token, if it is live.
     pub fn session_of(&self, headers: &HeaderMap) -> Option<(String, String)> {
-        let id = cookie(headers, SESSION_COOKIE)?;
+        let id = cookie(headers, &self.session_cookie)?;
         let csrf = self.sessions.csrf_of(&id)?;
         Some((id, csrf))
     }
@@ -123,12 +131,12 @@ impl Access {
         let secure = if self.secure { "; Secure" } else { "" };
         [
             format!(
-                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={age}{secure}",
-                s.id
+                "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={age}{secure}",
+                self.session_cookie, s.id
             ),
             format!(
-                "{CSRF_COOKIE}={}; SameSite=Strict; Path=/; Max-Age={age}{secure}",
-                s.csrf
+                "{}={}; SameSite=Strict; Path=/; Max-Age={age}{secure}",
+                self.csrf_cookie, s.csrf
             ),
         ]
     }
@@ -136,7 +144,7 @@ impl Access {
     /// The cookies that sign a browser out.
     pub fn ended_cookies(&self) -> [String; 2] {
         let secure = if self.secure { "; Secure" } else { "" };
-        [SESSION_COOKIE, CSRF_COOKIE]
+        [&self.session_cookie, &self.csrf_cookie]
             .map(|name| format!("{name}=; SameSite=Strict; Path=/; Max-Age=0{secure}"))
     }
 }
@@ -279,6 +287,23 @@ mod tests {
             assert!(!a.host_ok(bad), "{bad}");
         }
         assert!(!a.bearer_ok(&HeaderMap::new()), "no credential, no entry");
+    }
+
+    #[test]
+    fn two_services_on_one_machine_keep_their_own_sessions() {
+        let token = "0123456789abcdef";
+        let a = Access::new("127.0.0.1:8321".parse().unwrap(), token, &[], false);
+        let b = Access::new("127.0.0.1:8322".parse().unwrap(), token, &[], false);
+        let [session, csrf] = a.session_cookies(&a.sessions.create());
+        assert!(session.starts_with("triplicate_session_8321="), "{session}");
+        assert!(csrf.starts_with("triplicate_csrf_8321="), "{csrf}");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            session.split(';').next().unwrap().parse().unwrap(),
+        );
+        assert!(a.session_of(&h).is_some());
+        assert!(b.session_of(&h).is_none());
     }
 
     #[test]

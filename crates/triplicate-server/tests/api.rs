@@ -152,7 +152,7 @@ async fn every_route_wants_the_token_when_one_is_configured() {
             &state,
             anonymous(method, path)
                 .header(header::AUTHORIZATION, "Bearer wrong-token-wrong-token")
-                .header(header::COOKIE, "triplicate_session=made-up-session-id")
+                .header(header::COOKIE, "triplicate_session_8321=made-up-session-id")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -211,7 +211,7 @@ async fn sign_in(state: &SharedState) -> (String, String) {
         .collect();
     let csrf = cookies
         .iter()
-        .find_map(|c| c.strip_prefix("triplicate_csrf="))
+        .find_map(|c| c.strip_prefix("triplicate_csrf_8321="))
         .unwrap()
         .to_string();
     (cookies.join("; "), csrf)
@@ -261,7 +261,7 @@ async fn the_page_without_a_token_is_a_sign_in_form_that_sets_a_session_not_the_
         .collect();
     let session = cookies
         .iter()
-        .find(|c| c.starts_with("triplicate_session="))
+        .find(|c| c.starts_with("triplicate_session_8321="))
         .unwrap();
     assert!(!session.contains(TOKEN), "{session}");
     for needed in ["HttpOnly", "SameSite=Strict", "Max-Age=1209600"] {
@@ -270,7 +270,7 @@ async fn the_page_without_a_token_is_a_sign_in_form_that_sets_a_session_not_the_
     assert!(!session.contains("Secure"), "plain HTTP on loopback");
     let csrf = cookies
         .iter()
-        .find(|c| c.starts_with("triplicate_csrf="))
+        .find(|c| c.starts_with("triplicate_csrf_8321="))
         .unwrap();
     assert!(!csrf.contains("HttpOnly"), "the page reads it: {csrf}");
 

@@ -32,7 +32,8 @@ pub struct Args {
     /// Do not serve the Backup window.
     #[arg(long, conflicts_with = "listen")]
     pub no_server: bool,
-    /// Serve plain HTTP beyond loopback too (a trusted LAN); HTTPS otherwise.
+    /// Serve plain HTTP beyond loopback too (a trusted LAN; or `insecure_http = true`
+    /// under [server]); HTTPS otherwise.
     #[arg(long)]
     pub insecure_http: bool,
 }

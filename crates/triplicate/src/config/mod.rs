@@ -404,6 +404,9 @@ pub struct ServerSettings {
     /// The private key (PEM) of `tls_cert`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP beyond loopback too (a LAN you trust), as `run --insecure-http`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_http: bool,
 }
 
 impl Default for ServerSettings {
@@ -415,6 +418,7 @@ impl Default for ServerSettings {
             hosts: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            insecure_http: false,
         }
     }
 }
