@@ -1,6 +1,6 @@
 //! What kind of failure an error is: the one policy behind the CLI's exit codes and
 //! the API's status codes. Every error of the library says its own [`Fault`] through
-//! [`Classify`]; [`exit_code`] reads it off a chain of errors. A leaf: it imports
+//! [`Classify`]; `exit_code` reads it off a chain of errors. A leaf: it imports
 //! nothing of the crate.
 
 /// Whose fault a failure is, which decides the exit code.

@@ -393,7 +393,7 @@ pub fn operation(w: &mut String, op: &triplicate::catalog::LoggedOperation, json
     );
 }
 
-/// "Done in 1.2 s; <all good>." or the list of problems.
+/// "Done in 1.2 s; all good." (or the list of problems).
 fn footer(
     w: &mut String,
     seconds: f64,

@@ -10,9 +10,9 @@
 //! - [`create`] writes the two kinds: **config** (config.toml, a consistent copy of the
 //!   catalog, the destinations without secrets, optional sections) and **images** (date
 //!   folders of the libraries), between the `pre` and `post` hooks, in stages.
-//! - [`check`] is the strict reader every foreign archive goes through: [`import`] and
+//! - `check` is the strict reader every foreign archive goes through: [`import`] and
 //!   [`restore`] accept nothing it rejects.
-//! - [`copy_to`] sends an archive to a destination; [`retention`] pins, deletes and
+//! - [`copy_to`] sends an archive to a destination; `retention` pins, deletes and
 //!   prunes; this module lists and finds.
 
 mod check;

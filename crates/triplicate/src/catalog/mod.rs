@@ -1,6 +1,6 @@
 //! The catalog: what Triplicate knows about photos, copies, runs and warnings.
 //!
-//! SQLite in WAL mode ([`Catalog`]), migrated on open by [`schema::MIGRATIONS`]. Each
+//! SQLite in WAL mode ([`Catalog`]), migrated on open by `schema::MIGRATIONS`. Each
 //! state change (a file scanned, a copy verified, a warning raised) is one
 //! transaction, so a crash leaves the catalog at the last change, never between two.
 //! The catalog is a cache of truth: the destinations' markers and manifests hold

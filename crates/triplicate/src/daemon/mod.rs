@@ -29,8 +29,8 @@
 //! Nothing is queued in memory that the catalog does not know: what is pending is what
 //! the destinations lack, so a pass after a crash or a restart picks up exactly there.
 //!
-//! What the service waits on is in [`watch`]; the jobs it runs on request between
-//! passes (verify, ingest, archive) are in [`jobs`].
+//! What the service waits on is in `watch`; the jobs it runs on request between
+//! passes (verify, ingest, archive) are in `jobs`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;

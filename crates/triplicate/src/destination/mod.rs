@@ -396,7 +396,7 @@ pub trait WriteDestination: ReadDestination {
 }
 
 /// Opens a configured destination for writing: checks its marker, takes its lock and
-/// builds the stack of wrappers around it (see [`stack`]).
+/// builds the stack of wrappers around it (see `stack`).
 pub fn open(config: &DestinationConfig) -> Result<Arc<dyn WriteDestination>, DestError> {
     stack(config, Access::Write)
 }

@@ -13,7 +13,7 @@
 //!
 //! Content already at a destination is never copied again: a name that is taken by the
 //! same bytes is adopted after a verifying read, and a name taken by other bytes gets a
-//! distinct, deterministic alternative ([`layout::alternate_name`]).
+//! distinct, deterministic alternative (`layout::alternate_name`).
 
 pub mod fanout;
 mod groups;

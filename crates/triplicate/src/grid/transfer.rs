@@ -12,7 +12,7 @@
 //! look) at the offset the file has reached. With the last byte the file is synced,
 //! hashed whole, and published by a hard link at `{node}/{library}/{path}`, which never
 //! replaces a file: a name taken by other content gets a distinct name
-//! ([`alternate_name`]). The photo is then recorded as a library file, so it is
+//! (`alternate_name`). The photo is then recorded as a library file, so it is
 //! announced in this node's feed and backed up by its automatic destinations. Nothing
 //! a peer sends can remove or change a file.
 

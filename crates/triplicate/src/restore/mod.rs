@@ -10,13 +10,13 @@
 //! an edit, a deletion or an attack, byte-exact.
 //!
 //! Each photo is read from a verified copy on a reachable destination (the configured
-//! order; `--dest` picks one), through a [`VerifyingReader`], and written with the same
+//! order; `--dest` picks one), through a `VerifyingReader`, and written with the same
 //! atomic, never-replacing put as a backup: a file already in the target folder is
 //! never overwritten. A name taken by the same bytes counts as restored already; a
 //! name taken by other bytes gets a distinct name (`IMG_0001~a1b2c3d4.CR2`), or is
 //! skipped with `skip_existing`. The written file is read back and its hash checked.
 //!
-//! Which photos, and under which names, is [`select`]; bringing one back is [`copy`].
+//! Which photos, and under which names, is `select`; bringing one back is `copy`.
 
 mod copy;
 mod select;

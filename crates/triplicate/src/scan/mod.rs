@@ -11,7 +11,7 @@
 //! next scan. Capture times come from EXIF ([`exif`]); a sidecar takes the capture time
 //! of the photo it belongs to, so that it lands in the same date folder.
 //!
-//! A known file whose content changed is settled at the end of the scan ([`changes`]):
+//! A known file whose content changed is settled at the end of the scan (`changes`):
 //! it becomes a new version, or is held back as possible bit rot, or, when too many
 //! backed-up files changed or vanished at once, trips the mass-change guard.
 

@@ -4,7 +4,7 @@
 //! and saves the configuration through [`ConfigFile`], which refuses to write a
 //! configuration that would not load. No function here deletes photos or backups:
 //! removing a destination only forgets it. Destinations, which have the most to
-//! check, are in [`destination`].
+//! check, are in `destination`.
 
 use std::path::{Path, PathBuf};
 

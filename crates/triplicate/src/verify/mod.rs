@@ -21,7 +21,7 @@
 //!
 //! A content's other names have files of their own at each destination (invariant
 //! 10): those are read back too, and with `repair` made again from the copy
-//! ([`names`]).
+//! (`names`).
 //!
 //! With `library`, the originals are checked too (they are the first of the three
 //! copies): a photo whose content changed under an unchanged size and modification

@@ -23,7 +23,7 @@
 //!
 //! Secrets (see [`target`]) never come from the URL and never appear in messages.
 //!
-//! Connecting is in [`connect`], sending a file's bytes in [`upload`], S3 Object Lock
+//! Connecting is in `connect`, sending a file's bytes in `upload`, S3 Object Lock
 //! in [`object_lock`].
 
 mod connect;

@@ -3,7 +3,7 @@
 //! A folder's history lives in its `ascmhl/` folder: one hash list per generation,
 //! named `NNNN_<folder>_<YYYY-MM-DD>_<HHMMSS>Z.mhl`, and the chain file
 //! `ascmhl_chain.xml`, which names every generation with the C4 id of its bytes so
-//! that a changed or missing generation is noticed. [`format`] reads and writes the
+//! that a changed or missing generation is noticed. `format` reads and writes the
 //! two documents.
 //!
 //! Ingest keeps a history at the root of the library and of each destination it
@@ -17,7 +17,7 @@
 //! (a backup of a download folder) is not in the history; Triplicate's own
 //! manifests and `verify` cover it.
 //!
-//! [`verify_folder`] ([`check`]) checks a folder against its history, whoever wrote it: each
+//! [`verify_folder`] (`check`) checks a folder against its history, whoever wrote it: each
 //! file is hashed in the format of its `original` entry; files missing, changed, or
 //! not in the history are reported. With `record`, the check is itself added to the
 //! history as a generation of `verified` and `failed` entries.
