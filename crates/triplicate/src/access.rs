@@ -133,15 +133,11 @@ fn checked(token: String, source: TokenSource) -> Result<Credential, AccessError
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AccessError> {
-    let io = |what, source| AccessError::Io {
-        what,
+    crate::fsutil::write_private(path, bytes).map_err(|source| AccessError::Io {
+        what: "write",
         path: path.into(),
         source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| io("create the folder of", e))?;
-    }
-    crate::fsutil::write_private(path, bytes).map_err(|e| io("write", e))
+    })
 }
 
 /// The file that stands for a pending link: named by the code's hash.

@@ -265,11 +265,13 @@ pub fn unmount(path: &Path) -> std::io::Result<()> {
 }
 
 /// Replaces `path` with `bytes` atomically, as a file only its owner can read (mode
-/// 600): written beside it, synced, renamed over it, and the folder synced.
+/// 600): written beside it, synced, renamed over it, and the folder synced. Its folder
+/// is made when missing.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())

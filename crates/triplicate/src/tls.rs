@@ -87,7 +87,7 @@ pub fn identity(
         None => (dir.join("cert.pem"), dir.join("key.pem")),
     };
     if given.is_none() && !cert.exists() {
-        make_identity(&dir, &cert, &key, node)?;
+        make_identity(&cert, &key, node)?;
     }
     let unusable = |message: String| TlsError::Unusable {
         path: cert.clone(),
@@ -112,7 +112,7 @@ pub fn identity(
     })
 }
 
-fn make_identity(dir: &Path, cert: &Path, key: &Path, node: &str) -> Result<(), TlsError> {
+fn make_identity(cert: &Path, key: &Path, node: &str) -> Result<(), TlsError> {
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| TlsError::Io { what, path, source }
@@ -125,7 +125,6 @@ fn make_identity(dir: &Path, cert: &Path, key: &Path, node: &str) -> Result<(), 
         path: cert.into(),
         message: format!("cannot make a certificate: {e}"),
     })?;
-    std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     crate::fsutil::write_private(key, made.signing_key.serialize_pem().as_bytes())
         .map_err(io("write", key))?;
     crate::fsutil::write_private(cert, made.cert.pem().as_bytes()).map_err(io("write", cert))?;

@@ -256,9 +256,6 @@ fn write_secret(path: &Path, secret: &str) -> Result<()> {
         path: path.into(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
     crate::fsutil::write_private(path, format!("{}\n", secret.trim()).as_bytes()).map_err(io)
 }
 
