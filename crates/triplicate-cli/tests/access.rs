@@ -110,6 +110,15 @@ fn another_local_account_is_refused_everywhere_and_reads_no_private_photo() {
     assert_eq!(mode(private_copy), 0o600, "{}", private_copy.display());
     assert_eq!(mode(public_copy), 0o644);
     assert_eq!(mode(&usb.join(".triplicate")), 0o700);
+    // A destination an earlier version made with an open `.triplicate/` is closed when
+    // it is next opened for writing.
+    std::fs::set_permissions(
+        usb.join(".triplicate"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    assert_eq!(w.backup(&[]).0, 0);
+    assert_eq!(mode(&usb.join(".triplicate")), 0o700);
     assert!(
         !nobody_reads(private_copy),
         "another account read a private copy"

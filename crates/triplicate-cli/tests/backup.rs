@@ -329,6 +329,18 @@ fn status_check_gives_monitoring_one_line_and_0_1_or_2() {
     let (code, line) = check(&w);
     assert_eq!(code, Some(1), "{line}");
     assert!(line.contains("10 of 10 photos at risk"), "{line}");
+    // A library that cannot be read (an unplugged card reader, a mistyped path): at risk.
+    let config = w.home().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let library = w.library().to_str().unwrap().to_string();
+    std::fs::write(&config, text.replace(&library, &format!("{library}-typo"))).unwrap();
+    let (code, line) = check(&w);
+    assert_eq!(code, Some(1), "{line}");
+    assert!(
+        line.contains("-typo"),
+        "the reason names the library: {line}"
+    );
+    std::fs::write(&config, &text).unwrap();
     // A configuration Triplicate cannot read: it cannot tell.
     std::fs::write(w.home().join("config.toml"), "node = [broken").unwrap();
     let (code, line) = check(&w);

@@ -86,12 +86,17 @@ fn a_card_backed_up_to_a_disk_and_a_bucket_is_protected_3_2_1() {
     ]);
     for f in &files {
         let original = std::fs::read(w.library().join("2024-05-17").join(&f.path)).unwrap();
-        let back = std::fs::read(out.join("2024-05-17").join(&f.path)).unwrap();
+        let restored = out.join("2024-05-17").join(&f.path);
+        let back = std::fs::read(&restored).unwrap();
         assert!(
             original == back,
             "{} differs after a round trip",
             f.path.display()
         );
+        // A bucket keeps no permission bits: what comes back is its owner's alone.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&restored).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", restored.display());
     }
 
     // No secret anywhere the user can see.

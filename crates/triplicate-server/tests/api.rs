@@ -357,6 +357,19 @@ async fn a_session_reads_changes_only_with_its_csrf_token_and_signs_out() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "signed out");
+
+    // A restart of the service signs every browser out.
+    let (cookie, _) = sign_in(&state).await;
+    let restarted = w.state();
+    let r = send(
+        &restarted,
+        anonymous("GET", "/api/v1/status")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "after a restart");
 }
 
 #[tokio::test]
