@@ -12,7 +12,7 @@ use serde_json::Value;
 fn a_config_archive_is_created_listed_described_and_verified() {
     let w = studio();
     w.card("2024-05-17", &common::kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let out = w.ok(&["archive", "create", "--kind", "config", "--json"]);
     let created: Value = serde_json::from_str(&out).unwrap();
     let id = created["id"].as_str().unwrap().to_string();
@@ -90,7 +90,7 @@ fn a_config_archive_is_created_listed_described_and_verified() {
     let out = w.run(&["archive", "import", "--dest", "usb", "nothing.tar.gz"]);
     assert_eq!(out.status.code(), Some(2));
     // The destination's photos are untouched by it: a backup still finds all in place.
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
 
     // A damaged archive: verify says so, with exit code 1.
     let mut bytes = std::fs::read(&file).unwrap();
@@ -224,7 +224,7 @@ fn created(out: &str) -> (String, std::path::PathBuf, Value) {
 fn a_config_archive_round_trips_through_import_and_restore_byte_for_byte() {
     let w = studio();
     w.card("2024-05-17", &common::kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let lr = w.path("Lightroom");
     std::fs::create_dir_all(lr.join("Backups")).unwrap();
     std::fs::write(lr.join("Catalog.lrcat"), common::kit::noise("cat", 50_000)).unwrap();
@@ -360,7 +360,7 @@ fn an_images_archive_of_date_folders_round_trips_in_both_compressions() {
     std::fs::create_dir_all(lib.join("20261120/keogram")).unwrap();
     std::fs::write(lib.join("20261120/keogram/keogram.jpg"), "k".repeat(30_000)).unwrap();
     // Half the files known to the catalog, half not: both are archived.
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     std::fs::write(
         lib.join("2026-11-21/late.jpg"),
         common::kit::noise("late", 10_000),

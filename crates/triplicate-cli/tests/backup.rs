@@ -12,8 +12,7 @@ fn quickstart_backs_up_every_photo_verified_on_both_destinations() {
     // The destinations on disks of their own: on the library's disk they would not count.
     let (w, usb, nas) = studio_on_disks();
     let files = w.card("card1", &kit::CardSpec::default());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     for name in ["usb", "nas"] {
         let d = dest(&report, name);
         assert_eq!(d["copied"], files.len(), "{name}: {d}");
@@ -66,7 +65,7 @@ fn sidecars_travel_with_their_photo() {
             ..Default::default()
         },
     );
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let usb = stored(&w.path("usb"));
     assert!(
         usb.contains_key(Path::new("2019/2019-12-31/IMG_0001.xmp")),
@@ -80,9 +79,8 @@ fn a_second_run_and_a_second_import_of_the_same_card_copy_nothing() {
     let w = studio();
     let spec = kit::CardSpec::default();
     w.card("card1", &spec);
-    assert_eq!(w.backup(&[]).0, 0);
-    let (code, again) = w.backup(&[]);
-    assert_eq!(code, 0);
+    w.backed_up(&[]);
+    let again = w.backed_up(&[]);
     assert_eq!(dest(&again, "usb")["copied"], 0);
     assert_eq!(dest(&again, "usb")["planned"], 0);
     assert_eq!(
@@ -92,8 +90,7 @@ fn a_second_run_and_a_second_import_of_the_same_card_copy_nothing() {
 
     // The same card imported again into another folder: same content, nothing copied.
     w.card("card1-again", &spec);
-    let (code, third) = w.backup(&[]);
-    assert_eq!(code, 0);
+    let third = w.backed_up(&[]);
     assert_eq!(dest(&third, "usb")["copied"], 0, "{third}");
     assert_eq!(stored(&w.path("usb")).len(), 10);
 }
@@ -110,11 +107,10 @@ fn same_names_from_two_cards_never_overwrite_each_other() {
         ..Default::default()
     };
     w.card("a", &a);
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let first = stored(&w.path("usb"));
     w.card("b", &b);
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let usb = stored(&w.path("usb"));
     // Everything from the first run is still there, unchanged.
     for (path, hash) in &first {
@@ -192,8 +188,7 @@ fn zero_byte_files_and_non_utf8_names_are_kept_byte_exact_and_stored_where_any_d
     fs::write(lib.join("empty.JPG"), b"").unwrap();
     let odd = std::ffi::OsStr::from_bytes(b"caf\xe9 \xff.JPG");
     fs::write(lib.join(odd), b"latin-1 name").unwrap();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     assert_eq!(dest(&report, "usb")["copied"], 2);
     let usb = stored(&w.path("usb"));
     let names: Vec<Vec<u8>> = usb
@@ -258,14 +253,12 @@ fn the_manifest_lists_every_copy_with_its_hash() {
 fn backup_to_one_named_destination_and_disabled_destinations() {
     let w = studio();
     w.card("c", &kit::CardSpec::default());
-    let (code, report) = w.backup(&["--dest", "usb"]);
-    assert_eq!(code, 0);
+    let report = w.backed_up(&["--dest", "usb"]);
     assert_eq!(report["destinations"].as_array().unwrap().len(), 1);
     assert!(stored(&w.path("nas")).is_empty());
 
     w.ok(&["dest", "disable", "nas"]);
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0);
+    let report = w.backed_up(&[]);
     assert_eq!(
         report["destinations"].as_array().unwrap().len(),
         1,
@@ -277,7 +270,7 @@ fn backup_to_one_named_destination_and_disabled_destinations() {
     let out = w.run(&["backup", "--dest", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     w.ok(&["dest", "enable", "nas"]);
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert_eq!(stored(&w.path("nas")).len(), 10);
 }
 
@@ -287,7 +280,7 @@ fn offsite_destination_makes_photos_protected() {
     let friend = w.disk("friend");
     w.add_dest("friend", &friend, "hdd", "anna-house");
     w.card("c", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let status = w.status();
     assert_eq!(status["coverage"]["protected"], 10);
     assert_eq!(status["coverage"]["at_risk"], 0);
@@ -313,12 +306,22 @@ fn status_check_gives_monitoring_one_line_and_0_1_or_2() {
     w.add_dest("friend", &friend, "hdd", "anna-house");
     w.card("c", &kit::CardSpec::default());
     let (code, line) = check(&w);
+    assert_eq!(
+        (code, line.as_str()),
+        (
+            Some(1),
+            "AT RISK: 10 files still being written, not yet backed up"
+        )
+    );
+    // Once they have been left alone (status --check waits 2 s), they are photos.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (code, line) = check(&w);
     assert_eq!(code, Some(1), "new photos, no copies: {line}");
     assert!(
         line.starts_with("AT RISK: 10 of 10 photos at risk"),
         "{line}"
     );
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let (code, line) = check(&w);
     assert_eq!(
         (code, line.as_str()),
@@ -349,4 +352,69 @@ fn status_check_gives_monitoring_one_line_and_0_1_or_2() {
         line.starts_with("UNKNOWN: ") && line.contains("config.toml"),
         "{line}"
     );
+}
+
+#[test]
+fn backup_and_run_once_exit_1_while_photos_are_at_risk_and_say_it_last() {
+    // Cron reads the exit code; a person reads the last line.
+    let last_line = |out: &std::process::Output| {
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        said.trim_end()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (w, _, _) = studio_on_disks();
+    w.card("c", &kit::CardSpec::default());
+    // Two onsite disks: every copy made and verified, and still no offsite copy.
+    let out = w.run(&["run", "--once", "--settle", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        last_line(&out),
+        "10 of 10 photos at risk: without the copies the policy asks for (see `triplicate status --at-risk`)"
+    );
+    let out = w.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        last_line(&out).starts_with("10 of 10 photos at risk"),
+        "{out:?}"
+    );
+    // An offsite disk: now the same commands say all is well, with 0.
+    w.add_dest("friend", &w.disk("friend"), "hdd", "anna-house");
+    let out = w.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(last_line(&out), "all 10 photos protected");
+    let out = w.run(&["run", "--once", "--settle", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(last_line(&out), "all 10 photos protected");
+    // Backing up to one destination only still tells the truth about all of them.
+    kit::write_flat_library(&w.library().join("d"), 3, "day").unwrap();
+    let out = w.run(&["backup", "--dest", "usb"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(last_line(&out).contains("photos at risk"), "{out:?}");
+}
+
+#[test]
+fn status_check_names_a_tripped_guard_and_files_still_being_written() {
+    let (w, _, _) = studio_on_disks();
+    w.add_dest("friend", &w.disk("friend"), "hdd", "anna-house");
+    kit::write_flat_library(&w.library().join("c"), 100, "night").unwrap();
+    w.backed_up(&[]);
+    // A file written a moment ago is not backed up yet: at risk, and why.
+    std::fs::write(w.library().join("c/IMG_9999.JPG"), b"still arriving").unwrap();
+    let out = w.run(&["status", "--check"]);
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert!(line.contains("still being written"), "{line}");
+    std::fs::remove_file(w.library().join("c/IMG_9999.JPG")).unwrap();
+    // Every photo rewritten at once (ransomware): the guard trips, and says so.
+    for f in kit::files_under(&w.library()) {
+        std::fs::write(&f, kit::noise(&f.display().to_string(), 3_000)).unwrap();
+    }
+    w.backup(&[]);
+    let out = w.run(&["status", "--check"]);
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert!(line.contains("the mass-change guard is tripped"), "{line}");
 }

@@ -44,8 +44,7 @@ fn a_cold_destination_is_reminded_refreshed_by_hand_and_never_a_failure_when_awa
 
     // Away in its drawer: backups succeed, nothing says "not mounted", a refresh is due.
     std::fs::rename(&drawer, w.path("drawer-away")).unwrap();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     assert_eq!(dest(&report, "cold")["state"], "offline");
     let s = w.status();
     let cold = dest(&s, "cold");
@@ -71,8 +70,7 @@ fn a_cold_destination_is_reminded_refreshed_by_hand_and_never_a_failure_when_awa
 
     // Plugged in and refreshed by hand: every photo there, the reminder gone.
     std::fs::rename(w.path("drawer-away"), &drawer).unwrap();
-    let (code, report) = w.backup(&["--dest", "cold"]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&["--dest", "cold"]);
     let s = w.status();
     let cold = dest(&s, "cold");
     let photos = s["coverage"]["photos"].as_u64().unwrap();
@@ -91,8 +89,7 @@ fn a_cold_destination_is_reminded_refreshed_by_hand_and_never_a_failure_when_awa
     std::fs::write(w.home().join("config.toml"), edited).unwrap();
     std::fs::rename(&drawer, w.path("drawer-away")).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (code, _) = w.backup(&[]);
-    assert_eq!(code, 0);
+    w.backed_up(&[]);
     let s = w.status();
     assert_eq!(warnings_about(&s, "dest:cold"), ["refresh due"]);
     assert!(

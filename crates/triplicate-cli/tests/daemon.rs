@@ -169,9 +169,17 @@ fn sigterm_stops_the_service_cleanly_and_once_does_one_pass() {
     // Wait past the settle time so the files count as complete.
     std::thread::sleep(Duration::from_millis(1200));
     let out = w.run(&["run", "--once"]);
+    // Two onsite disks are not 3-2-1: the pass fails nothing and exits 1 for cron.
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end()
+            .ends_with("10 of 10 photos at risk: without the copies the policy asks for (see `triplicate status --at-risk`)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -295,16 +303,18 @@ fn manual_destinations_are_left_to_triplicate_backup() {
         "--manual",
     ]);
     w.card("c", &kit::CardSpec::default());
+    // One automatic disk is not 3-2-1: the pass fails nothing, and says the photos
+    // are at risk with exit code 1.
     assert_eq!(
         w.run(&["run", "--once", "--settle", "0"]).status.code(),
-        Some(0)
+        Some(1)
     );
     assert_eq!(stored(&w.path("usb")).len(), 10);
     assert!(
         stored(&w.path("drawer")).is_empty(),
         "run never fills a manual destination"
     );
-    assert_eq!(w.backup(&["--dest", "drawer"]).0, 0);
+    w.backed_up(&["--dest", "drawer"]);
     assert_eq!(stored(&w.path("drawer")).len(), 10);
 }
 
@@ -451,7 +461,7 @@ fn log_follow_prints_operations_as_they_happen() {
     });
     std::thread::sleep(Duration::from_millis(700));
     w.card("c", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let mut seen = 0;
     let until = Instant::now() + Duration::from_secs(10);
     while seen < 20 && Instant::now() < until {
@@ -565,7 +575,8 @@ fn a_second_service_on_one_home_is_refused_with_the_first_ones_pid_and_address()
         "{err}"
     );
     // A pass for cron, and the commands that write, keep working beside it.
-    assert_eq!(w.run(&["run", "--once"]).status.code(), Some(0));
+    let out = w.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(w.run(&["backup"]).status.code(), Some(0));
     // Once the first one stopped, another may start.
     drop(first);

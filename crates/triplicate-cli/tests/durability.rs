@@ -80,8 +80,7 @@ fn kill_9_at_random_points_across_200_runs_of_a_changing_library() {
         "many runs were interrupted ({killed_mid_run})"
     );
 
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let in_library: BTreeSet<String> = kit::tree_hashes(&lib).unwrap().into_values().collect();
     for name in ["usb", "nas"] {
         let root = w.path(name);
@@ -166,8 +165,7 @@ fn disk_full_ten_passes_each_clear_and_each_recovered() {
         // Free space (a bigger disk), and the rerun completes.
         size_mib += 8;
         small.remount(&format!("size={size_mib}m"));
-        let (code, report) = w.backup(&[]);
-        assert_eq!(code, 0, "pass {pass} rerun: {report}");
+        w.backed_up(&[]);
         let lib: BTreeSet<String> = kit::tree_hashes(&w.library())
             .unwrap()
             .into_values()
@@ -196,7 +194,7 @@ fn bit_rot_anywhere_is_found_every_time_and_repaired() {
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     w.add_dest("nas", &w.path("nas"), "nas", "onsite");
     w.card("c", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let mut rng = Rng(7);
     for round in 0..20 {
         let which = if rng.below(2) == 0 { "usb" } else { "nas" };
@@ -235,7 +233,7 @@ fn nfc_and_nfd_names_are_two_photos_restored_byte_exact() {
     let lib = w.library();
     fs::write(lib.join("caf\u{e9}.JPG"), b"composed").unwrap();
     fs::write(lib.join("cafe\u{301}.JPG"), b"decomposed").unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let original = kit::tree_hashes(&lib).unwrap();
     assert_eq!(original.len(), 2);
     fs::remove_dir_all(&lib).unwrap();

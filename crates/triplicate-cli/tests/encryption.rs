@@ -71,8 +71,7 @@ fn damage(path: &Path) {
 fn an_encrypted_destination_holds_only_age_files_that_stock_age_opens() {
     let w = world_with_vault(false);
     let files = w.card("2024-05-17", &kit::CardSpec::default());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     assert_eq!(
         common::dest(&report, "vault")["copied"].as_u64(),
         Some(files.len() as u64),
@@ -201,8 +200,7 @@ fn an_encrypted_destination_holds_only_age_files_that_stock_age_opens() {
 fn with_its_identity_a_destination_restores_and_verifies_decrypted() {
     let w = world_with_vault(true);
     let files = w.card("2024-05-17", &kit::CardSpec::default());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
 
     let (code, v) = w.json("verify", &["--dest", "vault", "--decrypt"]);
     assert_eq!(code, 0, "{v}");
@@ -311,8 +309,7 @@ fn a_passphrase_locks_the_destinations_own_identity() {
     );
 
     let files = w.card("2024-05-17", &kit::CardSpec::default());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     // A passphrase file others can read is named in a warning.
     let out = w.run(&["verify", "--decrypt"]);
     let said = String::from_utf8_lossy(&out.stderr);

@@ -74,8 +74,7 @@ fn disk_full_stops_that_destination_only_and_a_rerun_completes() {
     assert!(text.contains("FULL"), "{text}");
 
     small.remount("size=64m");
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     assert_eq!(stored(&small.path).len(), 12);
     assert_eq!(
         dest_status(&w, "small")["state"],
@@ -100,7 +99,7 @@ fn a_read_only_destination_is_reported_and_untouched() {
     assert!(report["problems"].to_string().contains("read-only"));
     assert_eq!(dest_status(&w, "ro")["state"], "read-only");
     ro.remount("rw");
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
 }
 
 #[test]
@@ -203,8 +202,7 @@ fn a_file_that_changes_while_being_read_is_not_recorded_and_is_picked_up_later()
             .any(|p| p.ends_with("IMG_9999.JPG"))
     );
 
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let usb = stored(&w.path("usb"));
     let copy = usb
         .iter()
@@ -229,8 +227,7 @@ fn names_differing_only_by_case_both_survive_on_a_case_insensitive_card() {
     fs::write(lib.join("img_0001.jpg"), b"lower case body").unwrap();
     fs::create_dir(lib.join("b")).unwrap();
     fs::write(lib.join("b/Img_0001.Jpg"), b"mixed case body").unwrap();
-    let (code, report) = w.backup(&["--jobs", "3"]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&["--jobs", "3"]);
     let on_card = stored(&card.path);
     let mut bodies: Vec<String> = on_card.values().cloned().collect();
     bodies.sort();
@@ -242,8 +239,7 @@ fn names_differing_only_by_case_both_survive_on_a_case_insensitive_card() {
     assert_eq!(bodies, want, "{on_card:?}");
     assert!(partials(&card.path).is_empty());
     // And a rerun finds them all again, copying nothing.
-    let (code, again) = w.backup(&[]);
-    assert_eq!(code, 0);
+    let again = w.backed_up(&[]);
     assert_eq!(dest(&again, "card")["copied"], 0);
     // Restored from the card, every name comes back byte-exact, none overwritten.
     let original = kit::tree_hashes(&lib).unwrap();
@@ -300,8 +296,7 @@ fn kill_9_during_backup_then_rerun_verifies_every_photo_exactly_once() {
         before > 0 && before < distinct.len(),
         "the kills interrupted the backup ({before})"
     );
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     for name in ["usb", "nas"] {
         let root = w.path(name);
         assert!(partials(&root).is_empty(), "{name}: {:?}", partials(&root));

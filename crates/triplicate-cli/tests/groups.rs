@@ -119,8 +119,7 @@ fn two_bodies_with_the_same_names_keep_each_group_whole_in_backup() {
             ),
         ),
     ];
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let stored = common::stored(&w.path("usb"));
     assert_eq!(stored.len(), 7, "{stored:?}");
     assert_groups_travel_together(&groups, &stored);
@@ -142,8 +141,7 @@ fn two_bodies_with_the_same_names_keep_each_group_whole_in_backup() {
         std::fs::write(&later, format!("edits of {}", raw.display())).unwrap();
         members.push(later);
     }
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let stored = common::stored(&w.path("usb"));
     assert_eq!(stored.len(), 9, "{stored:?}");
     assert_groups_travel_together(&groups, &stored);
@@ -265,13 +263,11 @@ fn each_name_keeps_its_own_date_though_another_file_holds_the_same_bytes() {
             touch(&p, day);
         }
         if through == "backup" {
-            let (code, report) = w.backup(&[]);
-            assert_eq!(code, 0, "{report}");
+            w.backed_up(&[]);
         } else {
             let out = w.run(&["ingest", w.path("CARD").to_str().unwrap()]);
             assert!(out.status.code().is_some(), "{out:?}");
-            let (code, report) = w.backup(&[]);
-            assert_eq!(code, 0, "{report}");
+            w.backed_up(&[]);
         }
         let names = |day| -> BTreeSet<String> {
             restored_on(&w, day)

@@ -51,7 +51,7 @@ fn status_into_a_closed_pipe_ends_quietly() {
 fn verify_after_bit_rot_is_not_good_while_the_rot_is_open() {
     let w = common::studio();
     let files = w.card("card1", &common::kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // A flipped byte in place, the modification time kept: possible bit rot.
     let raw = files
         .iter()
@@ -90,7 +90,7 @@ fn verify_after_bit_rot_is_not_good_while_the_rot_is_open() {
 fn a_damaged_copy_gives_its_real_name_back_to_the_good_bytes_on_the_next_backup() {
     let w = common::studio();
     w.card("card1", &common::kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let usb = w.path("usb");
     let before = common::stored(&usb);
     let (victim, good_hash) = before
@@ -105,7 +105,7 @@ fn a_damaged_copy_gives_its_real_name_back_to_the_good_bytes_on_the_next_backup(
     // verify without --repair finds it; then a plain backup puts it right.
     let (code, report) = w.json("verify", &["--dest", "usb"]);
     assert_eq!(code, 1, "{report}");
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
 
     let after = common::stored(&usb);
     assert_eq!(
@@ -130,7 +130,7 @@ fn a_photo_named_like_a_temporary_file_survives_the_crash_sweep() {
     let photo = w.library().join("2024").join(name);
     std::fs::create_dir_all(photo.parent().unwrap()).unwrap();
     std::fs::write(&photo, b"a photo with an unlucky name").unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let usb = w.path("usb");
     let stored: Vec<_> = common::stored(&usb).into_keys().collect();
     assert_eq!(
@@ -167,7 +167,7 @@ fn a_photo_named_like_a_temporary_file_survives_the_crash_sweep() {
     .unwrap();
     catalog.journal_folder(&usb_id, &folder).unwrap();
     drop(catalog);
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
 
     // The only copy is still there, verify finds it, restore brings it back by name.
     assert!(usb.join(key).is_file(), "the sweep took the only copy");
@@ -186,7 +186,7 @@ fn a_photo_named_like_a_temporary_file_survives_the_crash_sweep() {
 fn a_deleted_catalog_is_named_not_silently_replaced_by_an_empty_one() {
     let w = common::studio();
     let files = w.card("card1", &common::kit::CardSpec::default()).len();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(w.home().join(format!("catalog.db{suffix}")));
     }
@@ -285,7 +285,7 @@ fn backup_ends_instead_of_hanging_when_the_catalog_disk_fills_during_the_scan() 
 fn a_copy_replaced_by_a_symlink_or_a_folder_is_damage_and_is_healed() {
     let w = common::studio();
     w.card("card1", &common::kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let usb = w.path("usb");
     let before = common::stored(&usb);
     let mut raws = before
@@ -332,7 +332,7 @@ fn a_copy_replaced_by_a_symlink_or_a_folder_is_damage_and_is_healed() {
 fn a_damaged_catalog_is_said_once_with_the_fix_and_never_exits_zero() {
     let w = common::studio();
     w.card("card1", &common::kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // Fold the write-ahead log in, then damage the pages after the header.
     w.ok(&["status"]);
     let db = w.home().join("catalog.db");
@@ -362,7 +362,7 @@ fn a_damaged_catalog_is_said_once_with_the_fix_and_never_exits_zero() {
 fn a_damaged_page_that_backup_never_reads_still_fails_the_backup() {
     let w = common::studio();
     w.card("card1", &common::kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     w.ok(&["status"]);
     let db = w.home().join("catalog.db");
     // The root page of a table a backup has no reason to read (GRID's, off here).
@@ -455,8 +455,7 @@ fn a_disk_unplugged_during_a_backup_is_not_written_on_the_system_disk() {
     usb.plug_back();
     let (code, report) = w.json("verify", &["--dest", "usb"]);
     assert_eq!(code, 0, "a counted copy is not on the disk: {report}");
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     assert_eq!(common::stored(&usb.path).len(), 40);
     assert_eq!(common::dest(&w.status(), "usb")["verified"], 40);
     assert!(common::partials(&usb.path).is_empty());
@@ -504,7 +503,7 @@ fn a_killed_restore_leaves_nothing_behind_and_every_file_keeps_its_mtime() {
     let w = common::studio();
     dated_library(&w, 24, 2 << 20);
     let original = mtimes(&w.library());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let to = w.path("restored");
     let mut killed = 0;
     for pause in [30u64, 60, 90, 120, 150] {
@@ -547,7 +546,7 @@ fn restore_after_a_catalog_rebuild_gives_back_every_files_mtime() {
     let w = common::studio();
     dated_library(&w, 6, 4096);
     let original = mtimes(&w.library());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     std::fs::remove_file(w.home().join("catalog.db")).unwrap();
     w.ok(&["catalog", "rebuild"]);
     let to = w.path("restored");
@@ -562,7 +561,7 @@ fn rebuild_keeps_every_good_manifest_line_reports_the_bad_and_counts_only_what_i
     w.init();
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     dated_library(&w, 6, 4096);
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let manifests = triplicate_testkit::files_under(&w.path("usb/.triplicate/manifests"));
     assert_eq!(manifests.len(), 1);
     let text = std::fs::read_to_string(&manifests[0]).unwrap();
@@ -595,8 +594,7 @@ fn rebuild_keeps_every_good_manifest_line_reports_the_bad_and_counts_only_what_i
     assert_eq!(common::dest(&status, "usb")["verified"], 3, "{status}");
 
     // The next backup finds the photos again and stores none of them twice.
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     assert_eq!(common::dest(&w.status(), "usb")["verified"], 6);
     let stored = common::stored(&w.path("usb"));
     assert_eq!(stored.len(), 6, "a photo was stored twice: {stored:?}");
@@ -838,8 +836,7 @@ fn names_exfat_cannot_hold_are_stored_escaped_and_restored_under_their_own_names
         files.push(path);
     }
     std::fs::write(day.join("x:y/in a folder.JPG"), b"in an odd folder").unwrap();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     assert_eq!(common::dest(&w.status(), "exfat")["verified"], 8);
     let (code, report) = w.json("verify", &["--dest", "exfat"]);
     assert_eq!(code, 0, "{report}");
@@ -932,7 +929,7 @@ fn the_service_stays_up_with_an_alarm_while_its_home_disk_is_full_and_resumes_af
 fn what_a_killed_repair_left_at_a_destination_is_swept_by_the_next_repair() {
     let w = common::studio();
     dated_library(&w, 3, 4096);
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // A repair killed mid-put: its session folder, with the half-written copy.
     let dead = w.path("usb/.triplicate/partial/0123456789ab");
     std::fs::create_dir_all(&dead).unwrap();

@@ -126,7 +126,7 @@ fn the_wrong_passphrase_is_named_once() {
         passphrase.to_str().unwrap(),
     ]);
     w.card("2024-05-17", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     std::fs::write(&passphrase, "not the passphrase\n").unwrap();
     let to = w.path("back");
     let out = w.run(&["restore", "--all", "--to", to.to_str().unwrap()]);

@@ -25,8 +25,7 @@ fn backed_up() -> World {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, kit::noise(seed, 2000)).unwrap();
     }
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     w
 }
 
@@ -106,8 +105,7 @@ fn restore_list_says_what_and_from_where_and_writes_nothing() {
 fn restore_deleted_picks_what_no_library_holds_and_status_and_the_page_point_to_it() {
     let w = backed_up();
     std::fs::remove_file(w.library().join("2024/2024-05-17/IMG_0011.CR2")).unwrap();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
 
     let said = w.ok(&["restore", "--deleted", "--list"]);
     assert!(said.contains("IMG_0011.CR2"), "{said}");
@@ -208,8 +206,7 @@ fn every_name_is_a_file_at_the_destination_and_a_rebuild_brings_every_name_back(
     let names = duplicates(&w.library());
     let library = kit::tree_hashes(&w.library()).unwrap();
     let times = mtimes(&w.library());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     assert_eq!(common::dest(&report, "usb")["named"], 3, "{report}");
 
     // Browsed by hand, the destination shows every name, each a plain file.
@@ -239,8 +236,7 @@ fn names_an_ingest_wrote_survive_a_rebuild_after_a_backup() {
     duplicates(&card.join("DCIM/100TEST"));
     let out = w.run(&["ingest", card.to_str().unwrap()]);
     assert!(out.status.code().is_some(), "{out:?}");
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let library = kit::tree_hashes(&w.library()).unwrap();
     assert_eq!(library.len(), 6, "{library:?}");
     // Each manifest line names the library file whose bytes its path holds.
@@ -269,8 +265,7 @@ fn drill_with_only(w: &World, target: &str, flags: &[&str]) {
     duplicates(&w.library());
     let library = kit::tree_hashes(&w.library()).unwrap();
     let times = mtimes(&w.library());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     let named = &report["destinations"][0]["named"];
     assert_eq!(named, 3, "{report}");
 
@@ -293,10 +288,16 @@ fn drill_with_only(w: &World, target: &str, flags: &[&str]) {
     );
     assert_eq!(kit::tree_hashes(&to).unwrap(), library, "{said}");
     assert_eq!(mtimes(&to), times);
-    // The new home carries on: nothing to copy, nothing failed.
+    // The new home carries on: nothing to copy, nothing failed; one destination is
+    // not 3-2-1, so the photos are at risk (exit 1), as before the disaster.
     let out = w.run(&["--home", new_home.to_str().unwrap(), "backup", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(out.status.success(), "{report}");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["coverage"]["at_risk"], report["coverage"]["photos"],
+        "{report}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{report}");
     assert_eq!(report["destinations"][0]["copied"], 0, "{report}");
 }
 
@@ -434,7 +435,7 @@ fn as_of_after_a_rebuild_gives_each_name_what_it_held_then() {
     std::fs::write(lib.join("shoot/IMG_0001.JPG"), &first).unwrap();
     std::fs::write(lib.join("shoot/IMG_0002.JPG"), kit::noise("two", 3000)).unwrap();
     std::fs::write(lib.join("shoot/IMG_0003.JPG"), kit::noise("three", 3000)).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let before = kit::tree_hashes(&lib).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let then = chrono::Utc::now().to_rfc3339();
@@ -443,7 +444,7 @@ fn as_of_after_a_rebuild_gives_each_name_what_it_held_then() {
     // An edit and a deletion, each backed up.
     std::fs::write(lib.join("shoot/IMG_0001.JPG"), kit::noise("edited", 3000)).unwrap();
     std::fs::remove_file(lib.join("shoot/IMG_0002.JPG")).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let after = kit::tree_hashes(&lib).unwrap();
 
     // The laptop is gone: recover, then ask for the library as it was.
@@ -488,7 +489,7 @@ fn a_destination_made_before_every_name_was_a_file_is_completed_by_the_next_back
     w.init();
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     duplicates(&w.library());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // As an earlier version left it: one file per content, no record of other names.
     let stored = common::stored(&w.path("usb"));
     let db = rusqlite::Connection::open(w.home().join("catalog.db")).unwrap();
@@ -515,8 +516,7 @@ fn a_destination_made_before_every_name_was_a_file_is_completed_by_the_next_back
         "one file per content"
     );
 
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     assert_eq!(common::dest(&report, "usb")["named"], 3, "{report}");
     assert_eq!(
         common::stored(&w.path("usb")),
@@ -568,7 +568,7 @@ fn recover_on_a_terminal_asks_for_the_passphrase() {
     ]);
     duplicates(&w.library());
     let library = kit::tree_hashes(&w.library()).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
 
     let home = w.path("new-home");
     let to = w.path("recovered");
@@ -613,8 +613,7 @@ fn on_exfat_where_there_are_no_hard_links_each_name_is_a_copy_read_back() {
     w.add_dest("usb", &usb, "hdd", "onsite");
     duplicates(&w.library());
     let library = kit::tree_hashes(&w.library()).unwrap();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     assert_eq!(common::dest(&report, "usb")["named"], 3, "{report}");
     let stored = common::stored(&usb);
     assert_eq!(stored.len(), library.len(), "{stored:?}");
@@ -631,7 +630,7 @@ fn each_name_line_in_a_manifest_has_the_kind_of_its_own_name() {
     w.init();
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     duplicates(&w.library());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let mut kinds = std::collections::BTreeMap::new();
     for m in kit::files_under(&w.path("usb/.triplicate/manifests")) {
         for line in std::fs::read_to_string(&m).unwrap().lines().skip(1) {
@@ -661,12 +660,12 @@ fn format_md_s_recovery_by_hand_brings_the_library_back_without_triplicate() {
     let usb = w.path("usb");
     w.add_dest("usb", &usb, "hdd", "onsite");
     duplicates(&w.library());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // An edit and a deletion since, each in a run of its own.
     std::fs::write(w.library().join("shoot/IMG_0002.JPG"), b"edited").unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     std::fs::remove_file(w.library().join("clips/empty.mov")).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let library = kit::tree_hashes(&w.library()).unwrap();
 
     let format =

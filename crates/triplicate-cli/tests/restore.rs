@@ -37,7 +37,7 @@ fn restore_all_rebuilds_the_lost_library_byte_for_byte() {
         .unwrap()
         .modified()
         .unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let original = kit::tree_hashes(&lib).unwrap();
 
     fs::remove_dir_all(&lib).unwrap();
@@ -65,8 +65,7 @@ fn restore_all_rebuilds_the_lost_library_byte_for_byte() {
         (Some(0), Some(original.len() as u64))
     );
     // And the restored library backs up as unchanged content: nothing is copied.
-    let (code, backup) = w.backup(&[]);
-    assert_eq!(code, 0);
+    let backup = w.backed_up(&[]);
     assert_eq!(common::dest(&backup, "usb")["copied"], 0, "{backup}");
 }
 
@@ -74,7 +73,7 @@ fn restore_all_rebuilds_the_lost_library_byte_for_byte() {
 fn restore_never_overwrites_a_different_file() {
     let w = studio();
     w.card("c", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let to = w.path("restored");
     let clash = to.join("c/DCIM/100CANON/IMG_0001.JPG");
     fs::create_dir_all(clash.parent().unwrap()).unwrap();
@@ -126,7 +125,7 @@ fn restore_picks_by_pattern_and_capture_date() {
             ..Default::default()
         },
     );
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
 
     let raws = w.path("raws");
     let (_, report) = restore(&w, &["--to", raws.to_str().unwrap(), "*.CR2"]);
@@ -173,7 +172,7 @@ fn restore_picks_by_pattern_and_capture_date() {
 fn restore_reads_from_whichever_destination_is_there() {
     let w = studio();
     w.card("c", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let original = kit::tree_hashes(&w.library()).unwrap();
     // The USB disk is unplugged: its mount point is empty.
     fs::rename(w.path("usb"), w.path("usb-away")).unwrap();
@@ -213,7 +212,7 @@ fn a_lost_catalog_is_rebuilt_from_the_destinations_and_restore_works_as_before()
         b"latin-1",
     )
     .unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let original = kit::tree_hashes(&w.library()).unwrap();
     let before = w.status();
 
@@ -240,8 +239,7 @@ fn a_lost_catalog_is_rebuilt_from_the_destinations_and_restore_works_as_before()
     assert_eq!(code, 0, "{report}");
     assert_eq!(kit::tree_hashes(&w.library()).unwrap(), original);
     // And the next backup finds everything in place: nothing copied, coverage as before.
-    let (code, backup) = w.backup(&[]);
-    assert_eq!(code, 0, "{backup}");
+    let backup = w.backed_up(&[]);
     assert_eq!(common::dest(&backup, "usb")["copied"], 0);
     assert_eq!(
         w.status()["coverage"]["photos"],
@@ -259,7 +257,7 @@ fn a_lost_catalog_is_rebuilt_from_the_destinations_and_restore_works_as_before()
 fn deleted_photos_stay_in_the_backups_and_come_back() {
     let w = studio();
     w.card("card1", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let dir = w.library().join("card1/DCIM/100CANON");
     let gone = ["IMG_0001.CR2", "IMG_0001.JPG"];
     let before: Vec<Vec<u8>> = gone
@@ -270,7 +268,7 @@ fn deleted_photos_stay_in_the_backups_and_come_back() {
     for n in gone {
         fs::remove_file(dir.join(n)).unwrap();
     }
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // Nothing at the destinations changed.
     assert_eq!(common::stored(&w.path("usb")), usb_before);
     let s = w.status();

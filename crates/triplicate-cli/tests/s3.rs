@@ -36,8 +36,7 @@ fn world_with_bucket() -> (World, Garage) {
 fn a_card_backed_up_to_a_disk_and_a_bucket_is_protected_3_2_1() {
     let (w, garage) = world_with_bucket();
     let files = w.card("2024-05-17", &kit::CardSpec::default());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     let cloud = common::dest(&report, "cloud");
     assert_eq!(
         cloud["copied"].as_u64(),
@@ -239,8 +238,7 @@ fn the_server_killed_mid_upload_leaves_nothing_visible_and_the_next_run_complete
     }
 
     // The next run finishes the job.
-    let (code, report) = w.backup(&["--dest", "cloud"]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&["--dest", "cloud"]);
     let s = w.status();
     let cloud = common::dest(&s, "cloud");
     assert_eq!(cloud["verified"].as_u64(), Some(2), "{cloud}");
@@ -296,8 +294,7 @@ fn an_encrypted_bucket_holds_age_objects_that_stock_age_opens() {
         &recipient,
     ]);
     let files = w.card("2024-05-17", &kit::CardSpec::default());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     assert_eq!(
         common::dest(&report, "cloud")["copied"].as_u64(),
         Some(files.len() as u64),

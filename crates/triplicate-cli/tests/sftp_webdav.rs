@@ -46,8 +46,7 @@ fn world_with_servers() -> (World, Sshd, WebDav) {
 fn a_card_backed_up_over_sftp_and_webdav_is_protected_3_2_1() {
     let (w, sshd, dav) = world_with_servers();
     let files = w.card("2024-05-17", &kit::CardSpec::default());
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     for name in ["friend", "nextcloud"] {
         assert_eq!(
             common::dest(&report, name)["copied"].as_u64(),
@@ -117,7 +116,7 @@ fn a_card_backed_up_over_sftp_and_webdav_is_protected_3_2_1() {
 fn an_sftp_server_that_goes_away_is_caught_up_when_it_returns() {
     let (w, mut sshd, _dav) = world_with_servers();
     w.card("2024-05-17", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
 
     sshd.kill();
     let files = w.card(
@@ -139,8 +138,7 @@ fn an_sftp_server_that_goes_away_is_caught_up_when_it_returns() {
     );
 
     sshd.restart();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    let report = w.backed_up(&[]);
     assert_eq!(
         common::dest(&report, "friend")["copied"].as_u64(),
         Some(files.len() as u64),

@@ -115,8 +115,7 @@ fn an_unreadable_library_file_is_at_risk_everywhere_until_it_is_backed_up() {
 
     // Readable again: backed up, protected, the warning gone.
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let s = w.status();
     assert_eq!(s["coverage"]["protected"], 5, "{}", s["coverage"]);
     assert_eq!(s["coverage"]["unreadable"], 0);
@@ -148,8 +147,15 @@ fn files_the_include_rules_leave_out_are_counted_never_silent() {
         text.contains("1 files not backed up by choice"),
         "litter is not counted, notes.txt is: {text}"
     );
-    let said = w.ok(&["backup"]);
+    let out = w.run(&["backup"]);
+    let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("1 files not backed up by choice"), "{said}");
+    // Both destinations are onsite: every photo lacks its offsite copy, and cron hears it.
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.trim_end().ends_with("photos at risk: without the copies the policy asks for (see `triplicate status --at-risk`)"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -160,8 +166,7 @@ fn copies_on_the_library_disk_protect_nothing_and_status_and_ingest_agree() {
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     w.add_dest("vault", &w.path("vault"), "hdd", "bank");
     shoot(&w, 3);
-    let (code, _) = w.backup(&[]);
-    assert_eq!(code, 0);
+    w.backed_up(&[]);
     let s = w.status();
     assert_eq!(s["coverage"]["protected"], 0, "{}", s["coverage"]);
     assert_eq!(s["coverage"]["at_risk"], 3);

@@ -11,7 +11,7 @@ use common::{World, dest, kit, stored, studio};
 fn backed_up() -> World {
     let w = studio();
     w.card("c", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     w
 }
 
@@ -150,7 +150,7 @@ fn sample_and_age_limit_what_is_checked() {
             ..Default::default()
         },
     );
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let (_, report) = verify(&w, &["--sample", "25"]);
     let checked = dest(&report, "usb")["checked"].as_u64().unwrap();
     assert!(
@@ -182,7 +182,7 @@ fn duplicate_backed_up(w: &World, root: &Path) -> (Vec<u8>, PathBuf, PathBuf) {
         fs::write(&p, &photo).unwrap();
     }
     w.add_dest("usb", root, "hdd", "onsite");
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // The manifest says which file is the copy and which the other name's own file.
     let mut copy = None;
     let mut name = None;

@@ -89,7 +89,7 @@ fn snapshot_ids(w: &World) -> Vec<i64> {
 fn an_edited_photo_keeps_its_earlier_version_at_every_destination() {
     let w = studio();
     w.card("card1", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let jpg = w.library().join(DIR).join("IMG_0001.JPG");
     let xmp = w.library().join(DIR).join("IMG_0001.xmp");
     let (old_jpg, old_xmp) = (fs::read(&jpg).unwrap(), fs::read(&xmp).unwrap());
@@ -110,8 +110,7 @@ fn an_edited_photo_keeps_its_earlier_version_at_every_destination() {
     set_mtime(&jpg, later);
     fs::write(&xmp, &new_xmp).unwrap();
     set_mtime(&xmp, later);
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
 
     for ((name, (jpg_key, xmp_key)), d) in ["usb", "nas"].iter().zip(&keys).zip(["usb", "nas"]) {
         let root = w.path(d);
@@ -154,7 +153,7 @@ fn an_edited_photo_keeps_its_earlier_version_at_every_destination() {
     assert_eq!(code, 0, "{report}");
     // A rerun moves nothing again.
     let before = versions(&w.path("usb"));
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert_eq!(versions(&w.path("usb")), before);
 }
 
@@ -162,7 +161,7 @@ fn an_edited_photo_keeps_its_earlier_version_at_every_destination() {
 fn bit_rot_is_found_held_back_and_the_good_backup_stays_current() {
     let w = studio();
     w.card("card1", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let usb_before = common::stored(&w.path("usb"));
 
     // A flipped byte, in place: same size, same inode, same modification time.
@@ -189,7 +188,7 @@ fn bit_rot_is_found_held_back_and_the_good_backup_stays_current() {
     assert_eq!(w.status()["protection"]["bit_rot"], 1);
 
     // The damage goes nowhere, and the good version is what restore brings back.
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert_eq!(common::stored(&w.path("usb")), usb_before);
     assert!(versions(&w.path("usb")).is_empty());
     let to = w.path("back");
@@ -216,7 +215,7 @@ fn bit_rot_is_found_held_back_and_the_good_backup_stays_current() {
 
     // Putting the good file back clears the warning.
     fs::write(&raw, &good).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert_eq!(warnings_of_kind(&w, "possible bit rot").len(), 1);
 
     // A change that was meant is let through by name, as a new version.
@@ -226,7 +225,7 @@ fn bit_rot_is_found_held_back_and_the_good_backup_stays_current() {
     let out = w.run(&["accept-changes", "nowhere.CR2"]);
     assert_eq!(out.status.code(), Some(2), "an unknown name is refused");
     w.ok(&["accept-changes", &format!("{DIR}/IMG_0003.CR2")]);
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let main = common::stored(&w.path("usb"));
     assert!(main.values().any(|h| h == &hash_of(&bytes)));
     assert_eq!(versions(&w.path("usb")).len(), 1);
@@ -238,7 +237,7 @@ fn ransomware_trips_the_guard_and_as_of_brings_the_originals_back() {
     let w = studio();
     let shots = w.library().join("shots");
     kit::write_flat_library(&shots, 200, "night").unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let original = kit::tree_hashes(&w.library()).unwrap();
     let usb_before = common::stored(&w.path("usb"));
     let first = *snapshot_ids(&w).last().unwrap();
@@ -284,7 +283,8 @@ fn ransomware_trips_the_guard_and_as_of_brings_the_originals_back() {
     assert!(versions(&w.path("usb")).is_empty());
     assert!(usb_after.values().any(|h| h == &hash_of(&fresh)));
     // Another pass while the guard is tripped changes nothing either.
-    assert_eq!(w.backup(&[]).0, 0, "held changes are not new failures");
+    // Held changes are not new failures; the changed photos are at risk.
+    w.backed_up(&[]);
     assert_eq!(common::stored(&w.path("usb")), usb_after);
 
     // The library as it was before the attack, byte-exact.
@@ -302,7 +302,7 @@ fn ransomware_trips_the_guard_and_as_of_brings_the_originals_back() {
     let out = w.ok(&["accept-changes"]);
     assert!(out.contains("guard is reset"), "{out}");
     assert!(w.status()["protection"]["guard"].is_null());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert_eq!(versions(&w.path("usb")).len(), 60);
 }
 
@@ -312,8 +312,7 @@ fn a_first_import_of_10000_photos_does_not_trip_the_guard() {
     w.init();
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     kit::write_flat_library(&w.library().join("allsky"), 10_000, "first").unwrap();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let status = w.status();
     assert!(status["protection"]["guard"].is_null(), "{status}");
     assert_eq!(status["protection"]["held"], 0);
@@ -327,7 +326,7 @@ fn three_snapshots_each_restore_to_exactly_their_tree() {
     w.card("card1", &kit::CardSpec::default());
     let dir = w.library().join(DIR);
     let mut trees = Vec::new();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     trees.push(kit::tree_hashes(&w.library()).unwrap());
 
     // An edit, a deletion, a new photo.
@@ -342,7 +341,7 @@ fn three_snapshots_each_restore_to_exactly_their_tree() {
         kit::jpeg("2024:05:17 11:00:00", &kit::noise("new", 7_000)),
     )
     .unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     trees.push(kit::tree_hashes(&w.library()).unwrap());
 
     // Another edit of the same photo, and a rename.
@@ -352,12 +351,12 @@ fn three_snapshots_each_restore_to_exactly_their_tree() {
     )
     .unwrap();
     fs::rename(dir.join("IMG_0004.JPG"), dir.join("IMG_0004-keep.JPG")).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     trees.push(kit::tree_hashes(&w.library()).unwrap());
 
     let ids = snapshot_ids(&w);
     assert_eq!(ids.len(), 3, "one snapshot per run that changed something");
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert_eq!(snapshot_ids(&w).len(), 3, "an idle run records none");
     let distinct: BTreeSet<_> = trees.iter().collect();
     assert_eq!(distinct.len(), 3);
@@ -382,7 +381,7 @@ fn prune_removes_only_what_the_policy_lets_go_and_never_a_current_photo() {
     w.init();
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     w.card("card1", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // Three edits of one photo today, then a photo deleted.
     let jpg = w.library().join(DIR).join("IMG_0001.JPG");
     for i in 0..3u64 {
@@ -396,11 +395,11 @@ fn prune_removes_only_what_the_policy_lets_go_and_never_a_current_photo() {
         )
         .unwrap();
         set_mtime(&jpg, later);
-        assert_eq!(w.backup(&[]).0, 0);
+        w.backed_up(&[]);
     }
     let deleted = fs::read(w.library().join(DIR).join("IMG_0002.JPG")).unwrap();
     fs::remove_file(w.library().join(DIR).join("IMG_0002.JPG")).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert_eq!(versions(&w.path("usb")).len(), 3);
 
     assert_eq!(
@@ -463,16 +462,16 @@ fn the_guard_counts_losses_across_small_scans_and_deletions_but_not_renames() {
     let w = studio();
     let shots = w.library().join("shots");
     kit::write_flat_library(&shots, 200, "night").unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let mut files = kit::files_under(&shots);
     files.sort();
 
     // Reorganising the library moves content, it does not lose it.
     fs::rename(&shots, w.library().join("sorted")).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert!(w.status()["protection"]["guard"].is_null());
     fs::rename(w.library().join("sorted"), &shots).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
 
     // An attack in small steps: 5 files per run. Each run alone is under the
     // threshold; together they are not.
@@ -515,7 +514,7 @@ fn an_append_only_node_refuses_to_prune() {
     let text = fs::read_to_string(&config).unwrap();
     fs::write(&config, format!("{text}\n[grid]\nappend_only = true\n")).unwrap();
     w.card("card1", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let out = w.run(&["prune", "--keep-daily", "1", "--apply"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("append-only"));
@@ -535,14 +534,14 @@ fn content_still_in_the_library_under_another_name_is_not_moved_aside() {
     let a = w.library().join("IMG_0001.JPG");
     let old = kit::jpeg("2024:05:17 10:00:00", &kit::noise("a", 5_000));
     fs::write(&a, &old).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     // A copy keeps the old content in the library; then the original is edited.
     fs::write(w.library().join("IMG_0001-copy.JPG"), &old).unwrap();
     let new = kit::jpeg("2024:05:17 10:00:00", &kit::noise("a-edited", 5_000));
     let later = mtime(&a) + Duration::from_secs(60);
     fs::write(&a, &new).unwrap();
     set_mtime(&a, later);
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert!(
         versions(&w.path("usb")).is_empty(),
         "the old content is current"
@@ -557,13 +556,13 @@ fn a_rebuilt_catalog_knows_where_each_version_went() {
     w.init();
     w.add_dest("usb", &w.path("usb"), "hdd", "onsite");
     w.card("card1", &kit::CardSpec::default());
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let jpg = w.library().join(DIR).join("IMG_0001.JPG");
     let later = mtime(&jpg) + Duration::from_secs(60);
     let new = kit::jpeg("2024:05:17 10:00:00", &kit::noise("rebuilt", 9_000));
     fs::write(&jpg, &new).unwrap();
     set_mtime(&jpg, later);
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     assert_eq!(versions(&w.path("usb")).len(), 1);
 
     // The catalog is lost; the destination's manifests say where everything is now,
@@ -586,8 +585,7 @@ fn prune_removes_every_name_of_a_photo_it_lets_go() {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, &photo).unwrap();
     }
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let held = |w: &World| {
         common::stored(&w.path("usb"))
             .into_values()
@@ -597,7 +595,7 @@ fn prune_removes_every_name_of_a_photo_it_lets_go() {
     assert_eq!(held(&w), 2, "two names, two files");
     fs::remove_dir_all(w.library().join("shoot")).unwrap();
     fs::remove_dir_all(w.library().join("Selects")).unwrap();
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     std::thread::sleep(Duration::from_secs(2));
     let (code, done) = w.json("prune", &["--keep-within", "1s", "--apply"]);
     assert_eq!(code, 0, "{done}");
@@ -622,11 +620,10 @@ fn an_edited_name_of_a_duplicate_moves_its_own_file_aside() {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, &photo).unwrap();
     }
-    assert_eq!(w.backup(&[]).0, 0);
+    w.backed_up(&[]);
     let edited = kit::noise("edited", 5_000);
     fs::write(w.library().join("Selects/best.JPG"), &edited).unwrap();
-    let (code, report) = w.backup(&[]);
-    assert_eq!(code, 0, "{report}");
+    w.backed_up(&[]);
     let stored = common::stored(&w.path("usb"));
     let named = |name: &str| {
         stored

@@ -145,12 +145,16 @@ impl StatusReport {
 
 /// The verdict for monitoring on what the libraries hold now: each is scanned first
 /// (an unchanged file costs one `lstat`), so that photos nothing has seen yet count,
-/// and a library that cannot be read, or files still being written, are at risk too.
+/// and a library that cannot be read, or files still being written (modified within
+/// [`CHECK_SETTLE`]), are at risk too.
 pub fn check(t: &Triplicate) -> Result<Health, CatalogError> {
     let mut reasons = Vec::new();
     let mut unsettled = 0;
     for lib in &t.config.libraries {
-        let options = crate::scan::ScanOptions::of(&t.config);
+        let options = crate::scan::ScanOptions {
+            settle: Some(CHECK_SETTLE),
+            ..crate::scan::ScanOptions::of(&t.config)
+        };
         let progress = &crate::progress::NoProgress;
         match crate::scan::scan_library(&t.catalog, lib, options, progress, &mut |_| {}) {
             Ok(report) => unsettled += report.deferred,
@@ -165,6 +169,10 @@ pub fn check(t: &Triplicate) -> Result<Health, CatalogError> {
     }
     Ok(status(t, false)?.health(reasons))
 }
+
+/// How long a file must have been left alone before `status --check` reads it: a file
+/// written more recently is still arriving, not yet a photo to back up.
+pub const CHECK_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Photos deleted from the library that the backups keep (`restore` brings them back).
 #[derive(Debug, Clone, Serialize, Default)]

@@ -32,5 +32,5 @@ pub fn run(home: &Home, Args { dest, jobs, json }: Args) -> anyhow::Result<ExitC
     let bars = bars::Bars::new(!json);
     let report = engine::backup(&t, &options, &bars)?;
     bars.finish();
-    print_report(json, &report, show::backup, report.ok())
+    print_report(json, &report, show::backup, report.protected())
 }

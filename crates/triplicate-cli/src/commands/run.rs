@@ -113,9 +113,17 @@ pub fn run(
         server.join();
     }
     let report = result?;
-    Ok(if report.is_none_or(|r| r.ok()) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    // `--once` is for cron: the last line says whether every photo is protected.
+    if let Some(r) = report.as_ref().filter(|_| once) {
+        say!("{}", r.verdict());
+    }
+    // A service stopped by a signal exits 0 unless its last pass failed (systemd would
+    // mark it failed); a `--once` pass exits 1 when it left photos at risk too.
+    Ok(
+        if report.is_none_or(|r| if once { r.protected() } else { r.ok() }) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }

@@ -154,6 +154,7 @@ pub fn backup(w: &mut String, r: &BackupReport) {
         );
     }
     footer(w, r.seconds, &r.problems, "every copy verified");
+    say!(w, "{}", r.verdict());
 }
 
 fn duration(secs: i64) -> String {

@@ -174,6 +174,16 @@ impl World {
         self.json("backup", extra)
     }
 
+    /// `backup --json` that failed nothing: its exit code is 0 when every photo is
+    /// protected and 1 when the run left photos at risk (what cron reads); the report.
+    pub fn backed_up(&self, extra: &[&str]) -> Value {
+        let (code, report) = self.backup(extra);
+        assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+        let at_risk = report["coverage"]["at_risk"].as_u64().unwrap();
+        assert_eq!(code, i32::from(at_risk > 0), "{report:#}");
+        report
+    }
+
     pub fn status(&self) -> Value {
         serde_json::from_str(&self.ok(&["status", "--json", "--at-risk"])).unwrap()
     }

@@ -137,6 +137,8 @@ pub struct BackupReport {
     pub scans: Vec<ScanReport>,
     pub destinations: Vec<DestinationReport>,
     pub problems: Vec<Problem>,
+    /// 3-2-1 coverage after the run: what the run left at risk.
+    pub coverage: crate::policy::CoverageSummary,
     pub seconds: f64,
 }
 
@@ -144,6 +146,30 @@ impl BackupReport {
     /// True when nothing failed anywhere.
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// True when nothing failed and every photo has the copies the policy asks for:
+    /// the run's exit code 0, a healthchecks "success" ping.
+    pub fn protected(&self) -> bool {
+        self.ok() && self.coverage.at_risk == 0
+    }
+
+    /// The verdict's line for people and cron: every photo protected, or how many are
+    /// not and where to look.
+    pub fn verdict(&self) -> String {
+        let c = &self.coverage;
+        if c.at_risk == 0 {
+            format!(
+                "all {} {} protected",
+                c.photos,
+                if c.photos == 1 { "photo" } else { "photos" }
+            )
+        } else {
+            format!(
+                "{} of {} photos at risk: without the copies the policy asks for (see `triplicate status --at-risk`)",
+                c.at_risk, c.photos
+            )
+        }
     }
 
     /// One line: what was copied, and what went wrong.
@@ -234,12 +260,13 @@ pub fn backup(
     tracing::debug!(elapsed = ?started.elapsed(), "manifests written");
 
     // 4. What the copies changed.
-    after_copies(t, options, &reports, &mut problems)?;
+    let coverage = after_copies(t, options, &reports, &mut problems)?;
     let report = BackupReport {
         run: run.clone(),
         scans,
         destinations: reports,
         problems: problems.into_vec(),
+        coverage,
         seconds: started.elapsed().as_secs_f64(),
     };
     t.catalog
@@ -344,15 +371,18 @@ fn scan_and_plan(
 /// What a run's copies changed: the photos they protected (time to protected counts
 /// only copies made now), the unreadable-file warnings they settle, and a check of the
 /// catalog, since damage where this run's queries did not go is damage all the same.
+/// Returns the coverage the run leaves.
 fn after_copies(
     t: &Triplicate,
     options: &BackupOptions,
     reports: &[DestinationReport],
     problems: &mut Problems<'_>,
-) -> Result<(), EngineError> {
-    if reports.iter().any(|r| r.copied + r.adopted > 0) {
-        let newly_protected = crate::policy::assess(&t.catalog, &t.config)?.newly_protected;
-        t.catalog.set_protected(&newly_protected)?;
+) -> Result<crate::policy::CoverageSummary, EngineError> {
+    let mut assessment = crate::policy::assess(&t.catalog, &t.config)?;
+    if reports.iter().any(|r| r.copied + r.adopted > 0) && !assessment.newly_protected.is_empty() {
+        t.catalog.set_protected(&assessment.newly_protected)?;
+        // Their time to protected is part of the summary now.
+        assessment = crate::policy::assess(&t.catalog, &t.config)?;
     }
     // A file that could not be read once stays a warning until it is backed up.
     crate::scan::settle_unreadable_warnings(&t.catalog)?;
@@ -368,7 +398,7 @@ fn after_copies(
             class: ErrorClass::Permanent,
         });
     }
-    Ok(())
+    Ok(assessment.summary)
 }
 
 /// Warning kinds that an open destination has overcome.
