@@ -93,6 +93,9 @@ enum Command {
     Open(commands::open::Args),
     /// The operations log: every copy, verify, repair and failure.
     Log(commands::log::Args),
+    /// Notification channels: `notify test [NAME]` sends a test message.
+    #[command(subcommand)]
+    Notify(commands::notify::Command),
     /// Remove old versions and deleted photos from the destinations, beyond a retention
     /// policy. What the libraries hold now is never touched. A dry run unless --apply.
     Prune(commands::prune::Args),
@@ -230,6 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => commands::run::run(&home, args),
         Command::Open(args) => commands::open::run(&home, args),
         Command::Log(args) => commands::log::run(&home, args),
+        Command::Notify(command) => commands::notify::run(&home, command),
         Command::Status(args) => commands::status::run(&home, args),
     }
 }

@@ -8,6 +8,7 @@
 pub mod archives;
 pub mod garage;
 pub mod mount;
+pub mod receivers;
 pub mod servers;
 
 use std::fs;

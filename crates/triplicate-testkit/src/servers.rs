@@ -16,7 +16,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
+pub(crate) fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {

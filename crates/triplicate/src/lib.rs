@@ -34,6 +34,8 @@
 //! - [`setup`]: `init`, `library add`, `dest add` and friends.
 //! - [`service`]: the running service's jobs, requested actions and announced changes,
 //!   and its one-per-home lock.
+//! - [`alerts`]: being told: messages when something goes wrong and when it is over
+//!   (email, webhook, ntfy, Gotify, a command), pings for each pass, a digest.
 //! - [`access`], [`tls`]: who may use the service (its token, one-time sign-in links);
 //!   its certificate, and the pinned trust between GRID peers.
 //! - [`archive`]: whole-system snapshots as `.tar.gz`, listed, verified.
@@ -65,6 +67,7 @@
 //! ```
 
 pub mod access;
+pub mod alerts;
 pub mod archive;
 pub mod catalog;
 pub mod cold;

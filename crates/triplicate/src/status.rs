@@ -272,6 +272,9 @@ pub fn advice(kind: &str) -> &'static str {
         "catalog lost" => {
             "Run `triplicate catalog rebuild`: it reads every mounted destination's manifests into a new catalog (the current one is moved aside, never deleted). Until then status and restore know nothing of the photos the destinations hold."
         }
+        "not delivered" => {
+            "A notification channel could not deliver a message. Check its settings with `triplicate notify test NAME`; the message is tried again at the next change, and the other channels carry this one."
+        }
         "invalid" => {
             "Fix config.toml at the line named; meanwhile the service keeps running with the last good configuration."
         }

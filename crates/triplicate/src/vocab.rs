@@ -2,7 +2,8 @@
 //!
 //! Media kinds and the onsite site (3-2-1's "2 kinds" and "1 offsite"), the folder a
 //! destination keeps its own files in and its ASC MHL folder, the version of the
-//! formats written there, and the shortest GRID token. A leaf: it imports nothing of the crate.
+//! formats written there, the shortest GRID token, and what alerts are about and how
+//! urgent they are. A leaf: it imports nothing of the crate.
 
 use serde::{Deserialize, Serialize};
 
@@ -231,6 +232,84 @@ mod state_tests {
         for s in [CopyState::Verified, CopyState::Missing] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
             assert_eq!(CopyState::parse(s.as_str()), Some(s));
+        }
+    }
+}
+
+/// What an alert is about; each notification channel picks the kinds it wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A destination or GRID peer gone, full, read-only, unreachable or the wrong disk.
+    Destination,
+    /// Copies that failed in a way that needs a person (permission denied, a name that
+    /// cannot be placed).
+    Copies,
+    /// Photos without the copies the policy asks for.
+    AtRisk,
+    /// The mass-change guard tripped (ransomware, a bad sync).
+    MassChange,
+    /// A library photo or a copy whose bytes changed by themselves.
+    BitRot,
+    /// A copy left unverified for longer than `verify.every`.
+    VerificationOverdue,
+    /// A restore drill that did not get the photos back byte for byte.
+    Drill,
+    /// New photos arrived but none became protected for `notify.stalled_after`.
+    Stalled,
+    /// The service itself cannot work: its catalog or configuration.
+    Service,
+    /// Any other open warning.
+    Warning,
+    /// A card ingest's verdict.
+    Ingest,
+    /// The daily or weekly summary.
+    Digest,
+    /// A test message, asked for.
+    Test,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Destination => "destination",
+            EventKind::Copies => "copies",
+            EventKind::AtRisk => "at-risk",
+            EventKind::MassChange => "mass-change",
+            EventKind::BitRot => "bit-rot",
+            EventKind::VerificationOverdue => "verification-overdue",
+            EventKind::Drill => "drill",
+            EventKind::Stalled => "stalled",
+            EventKind::Service => "service",
+            EventKind::Warning => "warning",
+            EventKind::Ingest => "ingest",
+            EventKind::Digest => "digest",
+            EventKind::Test => "test",
+        }
+    }
+}
+
+/// How urgent an alert is; a channel takes what is at least as urgent as it asks.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing: a digest, a card safe to format, a problem resolved.
+    Info,
+    /// Needs a person soon: a disk gone, photos at risk.
+    #[default]
+    Warning,
+    /// Needs a person now: ransomware, bit rot, the service stuck.
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
         }
     }
 }

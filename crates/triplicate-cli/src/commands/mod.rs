@@ -12,6 +12,7 @@ pub mod init;
 pub mod library;
 pub mod log;
 pub mod mhl;
+pub mod notify;
 pub mod open;
 pub mod prune;
 pub mod recover;

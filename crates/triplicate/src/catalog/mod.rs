@@ -7,6 +7,7 @@
 //! enough to rebuild it. It refuses to live on a network filesystem, where SQLite's
 //! locking is unreliable.
 
+mod alerts;
 mod copies;
 mod files;
 mod grid;
@@ -24,6 +25,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub use alerts::AlertRow;
 pub use copies::DeletedPhotos;
 pub use grid::{ChangeRow, PeerState, PhotoToSend, PhotoView, RecordRow, StoredRecord};
 pub use guard::GuardTrip;

@@ -340,6 +340,21 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX file_history_ended ON file_history(until) WHERE until IS NOT NULL;
     "#,
+    // 11: alerts: each problem worth a message, from when it was first seen, and
+    // whether its message went out, so that a restart neither repeats nor forgets one.
+    r#"
+    CREATE TABLE alerts (
+        key          TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        severity     TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        message      TEXT NOT NULL,
+        advice       TEXT NOT NULL,
+        count        INTEGER NOT NULL,
+        first_seen   INTEGER NOT NULL,
+        announced_at INTEGER
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 #[cfg(test)]

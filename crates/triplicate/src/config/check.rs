@@ -37,6 +37,7 @@ impl Config {
             ));
         }
         self.check_grid()?;
+        self.check_notify()?;
         self.check_archive()?;
         self.check_libraries()?;
         let p = &self.protection;
@@ -178,6 +179,26 @@ impl Config {
                         lib.path.display()
                     ),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Notification channels: their names, and what each kind needs.
+    fn check_notify(&self) -> Result<(), (Vec<Step>, String)> {
+        use Step::{Index, Key};
+        let channels = &self.notify.channels;
+        for (i, channel) in channels.iter().enumerate() {
+            let at = |k| vec![Key("notify"), Key("channel"), Index(i), Key(k)];
+            check_name(&channel.name).map_err(|m| (at("name"), m))?;
+            if channels[..i].iter().any(|c| c.name == channel.name) {
+                return Err((
+                    at("name"),
+                    format!("channel '{}' is declared twice", channel.name),
+                ));
+            }
+            if let Some((key, why)) = channel.problem() {
+                return Err((at(key), why));
             }
         }
         Ok(())

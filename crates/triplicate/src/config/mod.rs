@@ -46,10 +46,12 @@ use crate::zone::Zone;
 mod check;
 mod edit;
 mod locate;
+mod notify;
 
 pub(crate) use check::check_name;
 pub use edit::ConfigFile;
 use locate::{key_at, line_at, line_of_pointer, pointer_name};
+pub use notify::{ChannelConfig, ChannelKind, DigestEvery, NotifySettings, SmtpSecurity};
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +79,8 @@ pub struct Config {
     pub protection: ProtectionSettings,
     #[serde(default)]
     pub verify: VerifySettings,
+    #[serde(default)]
+    pub notify: NotifySettings,
     #[serde(default, rename = "library")]
     pub libraries: Vec<LibraryConfig>,
     #[serde(default, rename = "destination")]

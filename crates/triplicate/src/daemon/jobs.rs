@@ -130,6 +130,18 @@ pub(super) fn run_ingest(
                 }
             }
             tracing::info!("{summary}");
+            let severity = match report.verdict.safe {
+                true => crate::vocab::Severity::Info,
+                false => crate::vocab::Severity::Warning,
+            };
+            let event = crate::alerts::Event::once(
+                &t.config.node,
+                crate::vocab::EventKind::Ingest,
+                severity,
+                summary.clone(),
+                report.verdict.reasons.join("\n"),
+            );
+            crate::alerts::announce(t, &event);
             job.finish(report.verdict.safe, summary);
         }
         Err(e) => {

@@ -16,6 +16,10 @@
 //!   mount ([`crate::ingest`]), its verdict kept with the run for the status page,
 //!   and, with `ingest.eject`, unmounted when safe.
 //!
+//! Beside the passes, a thread reviews the alerts every few seconds and sends what
+//! changed to the notification channels ([`crate::alerts`]); each pass pings the
+//! healthchecks channels at its start and end.
+//!
 //! When this node is in a GRID (it has a token or peers), two more threads run beside
 //! the passes: one publishes this node's changes and pulls its peers' every
 //! `grid.interval`, one sends photos to the peers marked "sync photos"
@@ -39,6 +43,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::alerts::Ping;
 use crate::engine::{self, BackupOptions, BackupReport, EngineError};
 use crate::home::Triplicate;
 use crate::progress::Progress;
@@ -108,6 +113,8 @@ pub fn run(
             // its own pace, so that a long transfer does not hold up the news.
             scope.spawn(|| grid_loop(&home, &stop, &done, GridWork::Exchange));
             scope.spawn(|| grid_loop(&home, &stop, &done, GridWork::Send));
+            // Alerts: the problems of now against those already said.
+            scope.spawn(|| alerts_loop(&home, service, &stop, &done));
         }
         let result = run_passes(t, options, service, progress, observer, &stop, &mount_roots);
         if once
@@ -139,6 +146,42 @@ pub fn run(
         done.store(true, Ordering::Relaxed);
         result
     })
+}
+
+/// Reviews the alerts ([`crate::alerts::review`]) until `stop` or `done`, often enough
+/// for the shortest grace period to be kept to within a fifth (every 1 to 30 s).
+fn alerts_loop(home: &crate::home::Home, service: &Service, stop: &AtomicBool, done: &AtomicBool) {
+    let mut t: Option<Triplicate> = None;
+    while !stop.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
+        let mut interval = Duration::from_secs(1);
+        match t.as_mut() {
+            None => t = Triplicate::open(home).ok(),
+            Some(t) => {
+                if let Ok(config) = crate::config::Config::load(&t.home.config) {
+                    t.config = config;
+                }
+                let n = &t.config.notify;
+                interval = (n.grace.min(*n.at_risk_after) / 5)
+                    .clamp(Duration::from_secs(1), Duration::from_secs(30));
+                let alarm = service.alarm().map(|a| (a.message, a.since));
+                match crate::alerts::review(t, alarm, crate::catalog::now()) {
+                    Ok(review) => {
+                        for e in &review.sent {
+                            tracing::info!("told: {}", e.subject());
+                        }
+                    }
+                    Err(e) => tracing::warn!("alerts: {e}"),
+                }
+            }
+        }
+        let until = Instant::now() + interval;
+        while Instant::now() < until
+            && !stop.load(Ordering::Relaxed)
+            && !done.load(Ordering::Relaxed)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -233,6 +276,7 @@ fn run_passes(
             ..Default::default()
         },
         troubled: 0,
+        pinger: crate::alerts::Pinger::start(),
         closed: HashSet::new(),
         last: None,
     };
@@ -300,6 +344,8 @@ struct Passes<'a> {
     automatic: BackupOptions,
     /// Consecutive passes that found a destination out of action or failing.
     troubled: u32,
+    /// Healthchecks pings: each pass's start, and its success or failure.
+    pinger: crate::alerts::Pinger,
     /// Files seen closed after writing since the last pass: complete, whatever their age.
     closed: HashSet<PathBuf>,
     last: Option<BackupReport>,
@@ -327,7 +373,19 @@ impl Passes<'_> {
             (_, None) => (JobKind::Automatic, "Automatic backup".to_string()),
         };
         let job = self.service.start(queued, kind, &title, self.progress);
-        match engine::backup(t, &pass, &job) {
+        self.pinger.ping(&t.config, Ping::Start);
+        let result = engine::backup(t, &pass, &job);
+        self.pinger.ping(
+            &t.config,
+            match &result {
+                Ok(r) if r.protected() => {
+                    Ping::Success(format!("{}; {}", r.summary(), r.verdict()))
+                }
+                Ok(r) => Ping::Fail(format!("{}; {}", r.summary(), r.verdict())),
+                Err(e) => Ping::Fail(e.to_string()),
+            },
+        );
+        match result {
             Ok(report) => {
                 self.service.clear_alarm();
                 job.finish(report.ok(), report.summary());

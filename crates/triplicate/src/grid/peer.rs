@@ -112,20 +112,10 @@ impl PeerClient {
                 message: wrong.to_string(),
             };
         }
-        let mut message = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            cause = c.source();
-        }
         GridError::Unreachable {
             peer: self.name.clone(),
             url: self.url.clone(),
-            message,
+            message: crate::errors::chain(&e),
         }
     }
 

@@ -34,6 +34,7 @@ fn config() -> Config {
         archive: Default::default(),
         protection: Default::default(),
         verify: Default::default(),
+        notify: Default::default(),
         libraries: vec![LibraryConfig {
             name: "lib".into(),
             path: "/lib".into(),
