@@ -1,8 +1,7 @@
 //! The fault of a chain of errors, as a command meets it at its edge: the first error
 //! in the chain that says it is the caller's fault decides (a wrong name, a bad
 //! value); otherwise the work failed. The one place that knows every error type of
-//! the library; each says its own fault through [`Classify`]. Also the words of a
-//! whole chain, for messages.
+//! the library; each says its own fault through [`Classify`].
 
 use std::error::Error;
 
@@ -20,22 +19,6 @@ pub fn fault_of(error: &(dyn Error + 'static)) -> Fault {
         cause = e.source();
     }
     Fault::Failed
-}
-
-/// The words of `error` and of each of its sources, each said once: a lower layer's
-/// reason ("connection refused") is often in both a source and its wrapper.
-pub fn chain(error: &dyn Error) -> String {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        cause = c.source();
-    }
-    message
 }
 
 /// The fault `e` says of itself, if it is one of the library's errors.

@@ -1,7 +1,7 @@
 //! What kind of failure an error is: the one policy behind the CLI's exit codes and
 //! the API's status codes. Every error of the library says its own [`Fault`] through
-//! [`Classify`]; `exit_code` reads it off a chain of errors. A leaf: it imports
-//! nothing of the crate.
+//! [`Classify`]; `exit_code` reads it off a chain of errors, and [`chain`] gives a
+//! chain's words. A leaf: it imports nothing of the crate.
 
 /// Whose fault a failure is, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,4 +74,20 @@ mod tests {
             "README's exit-code table is out of step; it should read:\n{table}"
         );
     }
+}
+
+/// The words of `error` and of each of its sources, each said once: a lower layer's
+/// reason ("connection refused") is often in both a source and its wrapper.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
 }

@@ -23,7 +23,8 @@
 //! - [`engine`]: backup planning, single-read fan-out, verification.
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
 //! - [`daemon`]: `triplicate run`, automatic backup as photos arrive.
-//! - [`verify`]: re-reading copies from the device, and repairing bad ones.
+//! - [`verify`]: re-reading copies from the device, and repairing bad ones; [`scrub`]:
+//!   the service's scheduled checks, every copy within `verify.every`.
 //! - [`restore`]: bringing photos back from verified copies, never overwriting; as they
 //!   were at any moment of the catalog's file history (`--as-of`).
 //! - [`protection`]: letting changes held back by the mass-change guard or as possible
@@ -95,6 +96,7 @@ pub mod relpath;
 pub mod restore;
 pub mod run;
 pub mod scan;
+pub mod scrub;
 pub mod service;
 pub mod setup;
 pub mod status;

@@ -32,6 +32,10 @@ pub struct DestinationStatus {
     pub counts: DestCounts,
     /// When the least recently verified copy here was last read back and checked.
     pub oldest_verification: Option<i64>,
+    /// With scheduled checks on: the copies proven within `verify.every`, and those
+    /// overdue; and the period as written.
+    pub proofs: Option<crate::scrub::Proofs>,
+    pub verify_every: Option<String>,
     /// Copies found missing or corrupt by `verify`, not yet repaired.
     pub damaged: u64,
     /// How the verified copies were proven, with how many each way.
@@ -357,6 +361,7 @@ fn destination_status(
 ) -> Result<DestinationStatus, CatalogError> {
     let counts = t.catalog.dest_counts(&d.id)?;
     let (oldest_verification, damaged) = t.catalog.verification_health(&d.id)?;
+    let proofs = crate::scrub::proofs(t, d, crate::catalog::now())?;
     let marker = destination::probe(d);
     // The space of an empty mount point is not the disk's: only show it when mounted.
     let space = marker
@@ -412,6 +417,8 @@ fn destination_status(
         space,
         counts,
         oldest_verification,
+        proofs,
+        verify_every: proofs.map(|_| t.config.verify.every.to_string()),
         damaged,
         verified_by: t.catalog.verification_methods(&d.id)?.into_iter().collect(),
     })

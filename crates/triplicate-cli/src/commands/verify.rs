@@ -56,6 +56,7 @@ pub fn run(
         repair,
         jobs: Some(jobs),
         decrypt,
+        ..Default::default()
     };
     let bars = bars::Bars::new(!json);
     let report = triplicate::verify::verify(&t, &options, &bars)?;

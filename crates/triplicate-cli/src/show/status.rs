@@ -99,8 +99,28 @@ fn destination(w: &mut String, d: &DestinationStatus) {
         space,
         when(d.counts.last_success)
     );
-    if let Some(at) = d.oldest_verification {
-        say!(w, "  {:<12} oldest verification {}", "", when(Some(at)));
+    match (&d.proofs, d.oldest_verification) {
+        (Some(p), oldest) if p.copies > 0 => {
+            let overdue = match p.overdue {
+                0 => String::new(),
+                n => format!(
+                    "; VERIFICATION OVERDUE for {n} {}",
+                    if n == 1 { "copy" } else { "copies" }
+                ),
+            };
+            say!(
+                w,
+                "  {:<12} checked within {}: {:.0}% ({} of {}), oldest check {}{overdue}",
+                "",
+                d.verify_every.as_deref().unwrap_or("?"),
+                p.percent().floor(),
+                p.within,
+                p.copies,
+                when(oldest)
+            );
+        }
+        (_, Some(at)) => say!(w, "  {:<12} oldest verification {}", "", when(Some(at))),
+        _ => {}
     }
     if d.damaged > 0 {
         say!(

@@ -76,7 +76,7 @@ fn unreachable(c: &ChannelConfig, to: &str, e: reqwest::Error) -> NotifyError {
     NotifyError::Unreachable {
         channel: c.name.clone(),
         url: to.to_string(),
-        error: crate::errors::chain(&e),
+        error: crate::fault::chain(&e),
     }
 }
 
@@ -278,7 +278,7 @@ fn email(c: &ChannelConfig, event: &Event) -> Result<(), NotifyError> {
         SmtpSecurity::Starttls => SmtpTransport::starttls_relay(&host),
         SmtpSecurity::None => Ok(SmtpTransport::builder_dangerous(&host)),
     }
-    .map_err(|e| failed(crate::errors::chain(&e)))?;
+    .map_err(|e| failed(crate::fault::chain(&e)))?;
     let default_port = match c.smtp_security() {
         SmtpSecurity::Tls => 465,
         SmtpSecurity::Starttls => 587,
@@ -300,7 +300,7 @@ fn email(c: &ChannelConfig, event: &Event) -> Result<(), NotifyError> {
         .build()
         .send(&message)
         .map(drop)
-        .map_err(|e| failed(format!("{server}: {}", crate::errors::chain(&e))))
+        .map_err(|e| failed(format!("{server}: {}", crate::fault::chain(&e))))
 }
 
 /// "smtp://mail.example.com:587" → ("mail.example.com", Some(587)).

@@ -198,6 +198,31 @@ fn destinations(report: &StatusReport, grace: Duration, found: &mut Vec<Conditio
             c.count = n;
             found.push(c);
         }
+        if let Some(p) = d.proofs.filter(|p| p.overdue > 0) {
+            let mut c = Condition::new(
+                format!("overdue:{}", d.name),
+                EventKind::VerificationOverdue,
+                Severity::Warning,
+                format!(
+                    "verification overdue at '{}': {} {}",
+                    d.name,
+                    p.overdue,
+                    plural(p.overdue, "copy", "copies")
+                ),
+            )
+            .said(
+                format!(
+                    "{} of {} copies at '{}' have not been read back for longer than {}.",
+                    p.overdue,
+                    p.copies,
+                    d.name,
+                    d.verify_every.as_deref().unwrap_or("verify.every")
+                ),
+                "Keep the service running with the destination there: its scheduled checks catch up by themselves; or run `triplicate verify --dest NAME` now.",
+            );
+            c.count = p.overdue;
+            found.push(c);
+        }
         if d.damaged > 0 {
             let mut c = Condition::new(
                 format!("bit-rot:{}", d.name),

@@ -3,7 +3,8 @@
 //! A row is a problem seen and not yet gone: when it was first seen (for the grace
 //! period) and when its message went out (so that a restart neither repeats nor
 //! forgets it). The notifier ([`crate::alerts`]) decides; this only keeps the record.
-//! The time of the last digest is kept in `meta`.
+//! The time of the last digest, and other small facts of the service's schedules
+//! ([`Catalog::mark`]), are kept in `meta`.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -94,21 +95,28 @@ impl Catalog {
 
     /// When the last digest went out (Unix seconds).
     pub fn last_digest(&self) -> Result<Option<i64>> {
-        self.with(|c| {
-            c.query_row("SELECT value FROM meta WHERE key = ?1", [DIGEST_KEY], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()
-            .map(|v| v.and_then(|v| v.parse().ok()))
-        })
+        Ok(self.mark(DIGEST_KEY)?.and_then(|v| v.parse().ok()))
     }
 
     pub fn set_last_digest(&self, at: i64) -> Result<()> {
+        self.set_mark(DIGEST_KEY, &at.to_string())
+    }
+
+    /// A small fact the service keeps between runs ("notify.last_digest",
+    /// "scrub.<destination id>"), as written.
+    pub fn mark(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    pub fn set_mark(&self, key: &str, value: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO meta(key, value) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![DIGEST_KEY, at.to_string()],
+                params![key, value],
             )
             .map(drop)
         })

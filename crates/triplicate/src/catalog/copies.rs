@@ -30,6 +30,16 @@ fn copy_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CopyRow> {
     })
 }
 
+/// How old the proofs of a destination's copies are (see [`Catalog::proof_ages`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProofAges {
+    pub copies: u64,
+    /// Last proven before the first time asked.
+    pub older: u64,
+    /// Last proven before the second time asked.
+    pub older_soon: u64,
+}
+
 /// Photos deleted from the library: how many, their bytes, how many have a verified
 /// copy somewhere, and how many verified copies each destination (by id) keeps.
 #[derive(Debug, Clone, Default)]
@@ -343,6 +353,30 @@ impl Catalog {
                  FROM copies WHERE dest = ?1",
                 [dest],
                 |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64)),
+            )
+        })
+    }
+
+    /// The copies at `dest` with a place (verified, corrupt or missing), and of them
+    /// those last proven before `before` and before `soon` (Unix seconds): what the
+    /// scheduled checks owe.
+    pub fn proof_ages(&self, dest: &str, before: i64, soon: i64) -> Result<ProofAges> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*),
+                        COALESCE(SUM(COALESCE(verified_at, 0) < ?2), 0),
+                        COALESCE(SUM(COALESCE(verified_at, 0) < ?3), 0)
+                 FROM copies
+                 WHERE dest = ?1 AND state IN ('verified', 'corrupt', 'missing')
+                   AND path IS NOT NULL",
+                params![dest, before, soon],
+                |r| {
+                    Ok(ProofAges {
+                        copies: r.get::<_, i64>(0)? as u64,
+                        older: r.get::<_, i64>(1)? as u64,
+                        older_soon: r.get::<_, i64>(2)? as u64,
+                    })
+                },
             )
         })
     }

@@ -19,6 +19,17 @@ use super::*;
 /// Now, in Unix milliseconds: the unit of history and snapshots.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+        + CLOCK_AHEAD_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// How far tests have moved the clock on ([`advance_clock`]); always 0 in the program.
+static CLOCK_AHEAD_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Moves this process's clock (`now`, `now_ms`) on by `secs`: a test that lives through
+/// thirty days of scheduled checks in a second.
+#[cfg(any(test, feature = "testing"))]
+pub fn advance_clock(secs: i64) {
+    CLOCK_AHEAD_MS.fetch_add(secs * 1000, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// A library as one backup run saw it.

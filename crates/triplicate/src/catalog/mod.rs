@@ -26,9 +26,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub use alerts::AlertRow;
-pub use copies::DeletedPhotos;
+pub use copies::{DeletedPhotos, ProofAges};
 pub use grid::{ChangeRow, PeerState, PhotoToSend, PhotoView, RecordRow, StoredRecord};
 pub use guard::GuardTrip;
+#[cfg(any(test, feature = "testing"))]
+pub use history::advance_clock;
 pub use history::{EarlierVersion, HeldChange, HistoryRow, HoldReason, Original, Snapshot, now_ms};
 use runs::insert_operation;
 pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT, RunKind, RunOutcome};
@@ -310,8 +312,9 @@ pub struct Operation<'a> {
     pub message: Option<&'a str>,
 }
 
+/// Unix seconds now, by the catalog's clock (which tests may move on).
 pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    now_ms().div_euclid(1000)
 }
 
 fn hash_from(blob: Vec<u8>) -> ContentHash {

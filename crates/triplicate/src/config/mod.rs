@@ -106,8 +106,8 @@ impl Default for Policy {
     }
 }
 
-/// How long a proof lasts.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// How long a proof lasts, and the service's scheduled checks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySettings {
     /// A verified copy counts toward 3-2-1 only while its last proof (a read back, or
@@ -116,12 +116,58 @@ pub struct VerifySettings {
     /// always proves every copy in its own run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_for: Option<Span>,
+    /// The service reads every copy at every destination back within this period, a
+    /// share each day, oldest first ("0d": never by itself).
+    #[serde(default = "default_verify_every")]
+    pub every: Span,
+    /// The scheduled checks read at most this fast ("20MB/s"); unset: as fast as the
+    /// disks go (they pause while a backup or an ingest runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Bandwidth>,
+    /// A copy the scheduled checks find damaged is written again from a good copy (the
+    /// damaged file is kept aside, never deleted). Either way it is reported.
+    #[serde(default)]
+    pub repair: bool,
+    /// The service restores a few photos from each destination this often, and checks
+    /// them byte for byte ("0d": never).
+    #[serde(default = "default_drill_every")]
+    pub drill_every: Span,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            trust_for: None,
+            every: default_verify_every(),
+            rate: None,
+            repair: false,
+            drill_every: default_drill_every(),
+        }
+    }
+}
+
+fn default_verify_every() -> Span {
+    Span::new("30d").expect("a valid span")
+}
+
+fn default_drill_every() -> Span {
+    Span::new("7d").expect("a valid span")
 }
 
 impl VerifySettings {
     /// How long a proof lasts, if it expires at all.
     pub fn trust_for(&self) -> Option<std::time::Duration> {
         self.trust_for.as_deref().copied()
+    }
+
+    /// The period within which the scheduled checks reach every copy, if they run.
+    pub fn every(&self) -> Option<std::time::Duration> {
+        Some(*self.every).filter(|d| !d.is_zero())
+    }
+
+    /// How often restore drills run, if they do.
+    pub fn drill_every(&self) -> Option<std::time::Duration> {
+        Some(*self.drill_every).filter(|d| !d.is_zero())
     }
 }
 

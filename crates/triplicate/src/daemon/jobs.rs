@@ -65,6 +65,36 @@ pub(super) fn run_verify(
     }
 }
 
+/// One step of the scheduled checks ([`crate::scrub`]), if any is owed; returns
+/// whether one ran.
+pub(super) fn run_scrub_step(t: &Triplicate, service: &Service, progress: &dyn Progress) -> bool {
+    let plan = match crate::scrub::next_step(t) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!("scheduled check: {e}");
+            return false;
+        }
+    };
+    let title = format!("Scheduled check of {}", plan.destinations.join(", "));
+    let job = service.start(None, JobKind::Verify, &title, progress);
+    match crate::scrub::run_step(t, &plan, &job) {
+        Ok(step) => {
+            let summary = step.report.summary();
+            if !step.report.ok() {
+                tracing::warn!("scheduled check of {}: {summary}", step.destination);
+            }
+            job.finish(step.report.ok(), summary);
+            true
+        }
+        Err(e) => {
+            tracing::warn!("scheduled check: {e}");
+            job.finish(false, e.to_string());
+            false
+        }
+    }
+}
+
 /// Writes an archive the page asked for; stopping the service stops it (the `post`
 /// hook still runs).
 pub(super) fn run_archive(

@@ -284,6 +284,9 @@ fn run_passes(
     let (events_tx, events) = mpsc::channel();
     let mut watched = library_paths(&t);
     let mut watcher = watch(&t, events_tx.clone());
+    // After a scheduled check's step with no change in the libraries meanwhile, the
+    // next round needs no pass.
+    let mut pass_due = true;
     loop {
         reload_config(&mut t);
         *mount_roots.lock().unwrap() = t.config.ingest.mount_roots.clone();
@@ -292,25 +295,33 @@ fn run_passes(
             watcher = watch(&t, events_tx.clone());
         }
         let (queued, action) = match service.next_request() {
-            Some((id, action)) => (Some(id), action),
-            None => (None, Action::Rescan),
+            Some((id, action)) => (Some(id), Some(action)),
+            None if pass_due => (None, Some(Action::Rescan)),
+            None => (None, None),
         };
         let mut still_being_written = false;
         match &action {
-            Action::Verify {
+            Some(Action::Verify {
                 sample_percent,
                 repair,
-            } => run_verify(&t, service, queued, *sample_percent, *repair, progress),
-            Action::Ingest { card } => run_ingest(&t, service, queued, card, progress),
-            Action::Archive { request } => {
+            }) => run_verify(&t, service, queued, *sample_percent, *repair, progress),
+            Some(Action::Ingest { card }) => run_ingest(&t, service, queued, card, progress),
+            Some(Action::Archive { request }) => {
                 run_archive(&t, service, queued, request, progress, stop)
             }
-            _ => still_being_written = passes.backup(&t, queued, &action)?,
+            Some(action) => still_being_written = passes.backup(&t, queued, action)?,
+            None => {}
         }
+        pass_due = true;
         if options.once || stop.load(Ordering::Relaxed) {
             return Ok(passes.last);
         }
         if service.has_requests() {
+            continue;
+        }
+        // Scheduled checks, a step at a time, while there is nothing else to do.
+        if !still_being_written && run_scrub_step(&t, service, progress) {
+            pass_due = changed_meanwhile(&events, &mut passes.closed);
             continue;
         }
         let wait = if still_being_written {

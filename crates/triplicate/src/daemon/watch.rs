@@ -126,6 +126,28 @@ pub(super) fn wait_for_change(
     }
 }
 
+/// Whether the libraries changed since the events were last read (without waiting);
+/// files closed after writing go into `closed`. A dropped event counts as a change.
+pub(super) fn changed_meanwhile(
+    events: &mpsc::Receiver<notify::Result<notify::Event>>,
+    closed: &mut HashSet<PathBuf>,
+) -> bool {
+    let mut changed = false;
+    while let Ok(event) = events.try_recv() {
+        match event {
+            Ok(event) if is_content_change(&event) => {
+                if is_closed_after_writing(&event) {
+                    closed.extend(event.paths.iter().cloned());
+                }
+                changed = true;
+            }
+            Ok(_) => {}
+            Err(_) => changed = true,
+        }
+    }
+    changed
+}
+
 /// A file closed after being written: complete, as far as its writer is concerned.
 pub(super) fn is_closed_after_writing(event: &notify::Event) -> bool {
     use notify::event::{AccessKind, AccessMode, EventKind};

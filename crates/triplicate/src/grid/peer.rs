@@ -115,7 +115,7 @@ impl PeerClient {
         GridError::Unreachable {
             peer: self.name.clone(),
             url: self.url.clone(),
-            message: crate::errors::chain(&e),
+            message: crate::fault::chain(&e),
         }
     }
 

@@ -77,6 +77,7 @@ pub(super) fn verify_copies(
         run,
         dest: dest.as_ref(),
         decrypt: options.decrypt,
+        throttle: crate::throttle::Throttle::new(options.rate, 1 << 20),
         progress,
         bad: Mutex::default(),
         found: Mutex::default(),
@@ -115,6 +116,7 @@ struct Checking<'a> {
     run: &'a str,
     dest: &'a dyn ReadDestination,
     decrypt: bool,
+    throttle: Option<Arc<crate::throttle::Throttle>>,
     progress: &'a dyn Progress,
     /// The copies found missing or damaged, with their new state.
     bad: Mutex<Vec<(CopyRow, CopyState)>>,
@@ -132,7 +134,13 @@ impl Checking<'_> {
     /// of action.
     fn one(&self, row: CopyRow) -> ControlFlow<()> {
         let d = self.d;
-        let check = check_copy(self.dest, &row, self.decrypt, self.progress);
+        let check = check_copy(
+            self.dest,
+            &row,
+            self.decrypt,
+            self.throttle.as_deref(),
+            self.progress,
+        );
         let Some((state, message)) = described(&check, &d.name, &row) else {
             return self.unreadable(&check);
         };
@@ -241,6 +249,7 @@ pub(super) fn check_copy(
     dest: &dyn ReadDestination,
     row: &CopyRow,
     decrypt: bool,
+    throttle: Option<&crate::throttle::Throttle>,
     progress: &dyn Progress,
 ) -> Check {
     let (opened, expected) = match row.stored_hash {
@@ -256,6 +265,9 @@ pub(super) fn check_copy(
     };
     let mut hasher = blake3::Hasher::new();
     let read = crate::photo::read_all(&mut reader, |chunk| {
+        if let Some(throttle) = throttle {
+            throttle.take(chunk.len());
+        }
         hasher.update(chunk);
         progress.event(&Event::WorkBytes {
             dest: dest.name(),
@@ -294,14 +306,17 @@ fn copies_to_check(
     run: &str,
 ) -> Result<Vec<CopyRow>, CatalogError> {
     let now = crate::catalog::now();
-    Ok(t.catalog
+    let mut due: Vec<CopyRow> = t
+        .catalog
         .copies_at(&d.id)?
         .into_iter()
         .filter(|r| {
             let known_bad = r.state != CopyState::Verified;
             known_bad || options.due(run, r.photo_id, r.verified_at, now)
         })
-        .collect())
+        .collect();
+    options.keep_oldest(&mut due, |r| (r.verified_at, r.photo_id), |r| r.size);
+    Ok(due)
 }
 
 /// What a check found, as the catalog records it and a person reads it; `None` when

@@ -77,6 +77,12 @@ pub struct VerifyOptions {
     pub decrypt: bool,
     /// Check the library originals too (the same sample).
     pub library: bool,
+    /// Of the copies due, check only those proven longest ago (never proven first), at
+    /// most this many, and at most `max_bytes` of them: a scheduled step.
+    pub oldest: Option<usize>,
+    pub max_bytes: Option<u64>,
+    /// Read at most this many bytes per second.
+    pub rate: Option<u64>,
 }
 
 /// What a check of the library originals found.
@@ -182,6 +188,19 @@ impl VerifyReport {
 }
 
 /// Checks (and with `repair`, mends) the copies at each selected destination.
+///
+/// ```
+/// # use triplicate::verify::VerifyOptions;
+/// // The next step of a scheduled check: the 100 copies proven longest ago, reading
+/// // at most 20 MB/s, each damaged one written again from a good copy.
+/// let step = VerifyOptions {
+///     oldest: Some(100),
+///     rate: Some(20_000_000),
+///     repair: true,
+///     ..Default::default()
+/// };
+/// # assert!(step.sample_percent.is_none());
+/// ```
 pub fn verify(
     t: &Triplicate,
     options: &VerifyOptions,
@@ -232,6 +251,35 @@ impl VerifyOptions {
             && self
                 .sample_percent
                 .is_none_or(|p| in_sample(run, photo_id, p))
+    }
+}
+
+impl VerifyOptions {
+    /// With `oldest` or `max_bytes`: keeps, of `due`, those proven longest ago (never
+    /// proven first; `proven` gives when, and a tie-breaker), within both limits, and
+    /// always at least one, however large, so that a step always gets somewhere.
+    fn keep_oldest<T>(
+        &self,
+        due: &mut Vec<T>,
+        proven: impl Fn(&T) -> (Option<i64>, i64),
+        size: impl Fn(&T) -> u64,
+    ) {
+        if self.oldest.is_none() && self.max_bytes.is_none() {
+            return;
+        }
+        due.sort_by_key(|r| proven(r));
+        due.truncate(self.oldest.unwrap_or(usize::MAX));
+        let budget = self.max_bytes.unwrap_or(u64::MAX);
+        let mut bytes = 0u64;
+        let fits = due
+            .iter()
+            .take_while(|r| {
+                let first = bytes == 0;
+                bytes = bytes.saturating_add(size(r).max(1));
+                first || bytes <= budget
+            })
+            .count();
+        due.truncate(fits);
     }
 }
 

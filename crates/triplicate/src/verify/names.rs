@@ -28,11 +28,14 @@ pub(super) fn selected(
     run: &str,
 ) -> Result<Vec<NameFile>, EngineError> {
     let now = crate::catalog::now();
-    Ok(t.catalog
+    let mut due: Vec<NameFile> = t
+        .catalog
         .name_files_at(&d.id)?
         .into_iter()
         .filter(|n| options.due(run, n.photo_id, Some(n.verified_at), now))
-        .collect())
+        .collect();
+    options.keep_oldest(&mut due, |n| (Some(n.verified_at), n.photo_id), |n| n.size);
+    Ok(due)
 }
 
 /// Reads back each of `names` at `d`; reports the bad ones, and with `repair` makes
@@ -66,7 +69,7 @@ pub(super) fn check(
             verified_at: Some(name.verified_at),
             stored_hash: name.stored_hash,
         };
-        let why = match check_copy(dest.as_ref(), &row, options.decrypt, progress) {
+        let why = match check_copy(dest.as_ref(), &row, options.decrypt, None, progress) {
             Check::Good => None,
             Check::Missing => Some("is missing".to_string()),
             Check::Corrupt { found, .. } => {
