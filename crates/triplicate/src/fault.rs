@@ -63,19 +63,6 @@ pub fn exit_code_table() -> String {
     table
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn readme_lists_the_exit_codes_of_the_fault_policy() {
-        let readme = include_str!("../../../README.md");
-        let table = super::exit_code_table();
-        assert!(
-            readme.contains(&table),
-            "README's exit-code table is out of step; it should read:\n{table}"
-        );
-    }
-}
-
 /// The words of `error` and of each of its sources, each said once: a lower layer's
 /// reason ("connection refused") is often in both a source and its wrapper.
 pub fn chain(error: &dyn std::error::Error) -> String {
@@ -90,4 +77,17 @@ pub fn chain(error: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn readme_lists_the_exit_codes_of_the_fault_policy() {
+        let readme = include_str!("../../../README.md");
+        let table = super::exit_code_table();
+        assert!(
+            readme.contains(&table),
+            "README's exit-code table is out of step; it should read:\n{table}"
+        );
+    }
 }
