@@ -429,3 +429,74 @@ from = "me@studio.test"
         "{err}"
     );
 }
+
+#[test]
+fn a_restore_drill_finds_a_destination_whose_copies_were_replaced() {
+    let w = common::studio();
+    w.card("c", &kit::CardSpec::default());
+    w.backed_up(&[]);
+    // Every copy on the USB disk replaced by other bytes of the same size (a bad
+    // migration, a tool that "repaired" the disk): the names are all still there.
+    for f in kit::files_under(&w.path("usb")) {
+        if f.components().any(|c| c.as_os_str() == ".triplicate") {
+            continue;
+        }
+        let len = std::fs::metadata(&f).unwrap().len() as usize;
+        std::fs::write(&f, kit::noise(&f.display().to_string(), len)).unwrap();
+    }
+    let http = HttpReceiver::start(&w.path("receiver"));
+    configure(
+        &w,
+        &format!(
+            r#"
+[notify]
+grace = "0s"
+at_risk_after = "1h"
+
+[[notify.channel]]
+name = "hook"
+kind = "webhook"
+url = "{}"
+events = ["drill"]
+"#,
+            http.url("hook")
+        ),
+    );
+    let (_service, _) = serve(&w);
+    // A destination never drilled is drilled at once.
+    eventually(30, "both destinations drilled", || {
+        let s = w.status();
+        !common::dest(&s, "usb")["last_drill"].is_null()
+            && !common::dest(&s, "nas")["last_drill"].is_null()
+    });
+    let s = w.status();
+    let usb = &common::dest(&s, "usb")["last_drill"];
+    assert_eq!(usb["ok"], false, "{usb}");
+    assert!(
+        usb["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("restoring 3 photos from 'usb' alone did not give them back"),
+        "{usb}"
+    );
+    let nas = &common::dest(&s, "nas")["last_drill"];
+    assert_eq!(
+        (nas["ok"].as_bool(), nas["photos"].as_u64()),
+        (Some(true), Some(3))
+    );
+    // Said, and alerted.
+    let text = w.ok(&["status"]);
+    assert!(
+        text.contains("last restore drill") && text.contains("FAILED: restoring 3 photos"),
+        "{text}"
+    );
+    let got = http.wait_for(1, Duration::from_secs(20));
+    let event = got[0].json();
+    assert_eq!(
+        (event["kind"].as_str(), event["key"].as_str()),
+        (Some("drill"), Some("drill:usb"))
+    );
+    assert_eq!(event["severity"], "critical");
+    // The scratch folder is left empty.
+    assert!(kit::files_under(&w.home().join("drills")).is_empty());
+}

@@ -24,7 +24,8 @@
 //! - [`policy`]: 3-2-1 coverage; [`status`]: what is safe and what is at risk.
 //! - [`daemon`]: `triplicate run`, automatic backup as photos arrive.
 //! - [`verify`]: re-reading copies from the device, and repairing bad ones; [`scrub`]:
-//!   the service's scheduled checks, every copy within `verify.every`.
+//!   the service's scheduled checks, every copy within `verify.every`; [`drill`]: a few
+//!   photos restored from each destination every week, byte for byte.
 //! - [`restore`]: bringing photos back from verified copies, never overwriting; as they
 //!   were at any moment of the catalog's file history (`--as-of`).
 //! - [`protection`]: letting changes held back by the mass-change guard or as possible
@@ -76,6 +77,7 @@ pub mod config;
 pub mod daemon;
 pub mod destination;
 pub mod device;
+pub mod drill;
 pub mod engine;
 pub mod errors;
 pub mod fault;

@@ -36,6 +36,8 @@ pub struct DestinationStatus {
     /// overdue; and the period as written.
     pub proofs: Option<crate::scrub::Proofs>,
     pub verify_every: Option<String>,
+    /// The last restore drill here, and how it went.
+    pub last_drill: Option<crate::drill::Drill>,
     /// Copies found missing or corrupt by `verify`, not yet repaired.
     pub damaged: u64,
     /// How the verified copies were proven, with how many each way.
@@ -419,6 +421,7 @@ fn destination_status(
         oldest_verification,
         proofs,
         verify_every: proofs.map(|_| t.config.verify.every.to_string()),
+        last_drill: crate::drill::last(t, d)?,
         damaged,
         verified_by: t.catalog.verification_methods(&d.id)?.into_iter().collect(),
     })

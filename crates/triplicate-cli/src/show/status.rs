@@ -122,6 +122,23 @@ fn destination(w: &mut String, d: &DestinationStatus) {
         (_, Some(at)) => say!(w, "  {:<12} oldest verification {}", "", when(Some(at))),
         _ => {}
     }
+    match &d.last_drill {
+        Some(drill) if drill.ok => say!(
+            w,
+            "  {:<12} last restore drill {}: {} photos back, byte for byte",
+            "",
+            when(Some(drill.at)),
+            drill.photos
+        ),
+        Some(drill) => say!(
+            w,
+            "  {:<12} last restore drill {} FAILED: {}",
+            "",
+            when(Some(drill.at)),
+            drill.message
+        ),
+        None => {}
+    }
     if d.damaged > 0 {
         say!(
             w,

@@ -223,6 +223,20 @@ fn destinations(report: &StatusReport, grace: Duration, found: &mut Vec<Conditio
             c.count = p.overdue;
             found.push(c);
         }
+        if let Some(drill) = d.last_drill.as_ref().filter(|l| !l.ok) {
+            let mut c = Condition::new(
+                format!("drill:{}", d.name),
+                EventKind::Drill,
+                Severity::Critical,
+                format!("restore drill failed at '{}'", d.name),
+            )
+            .said(
+                drill.message.clone(),
+                "Photos may not come back from this destination: run `triplicate verify --dest NAME --repair`, check the disk or store, and do not rely on it until a drill passes (the next one runs within `verify.drill_every`).",
+            );
+            c.since = Some(drill.at);
+            found.push(c);
+        }
         if d.damaged > 0 {
             let mut c = Condition::new(
                 format!("bit-rot:{}", d.name),

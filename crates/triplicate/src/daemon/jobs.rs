@@ -65,6 +65,25 @@ pub(super) fn run_verify(
     }
 }
 
+/// The restore drills that are due ([`crate::drill`]), each logged.
+pub(super) fn run_drills(t: &Triplicate) {
+    match crate::drill::run_due(t) {
+        Ok(drills) => {
+            for (dest, drill) in drills {
+                if drill.ok {
+                    tracing::info!(
+                        "restore drill at {dest}: {} photos back, byte for byte",
+                        drill.photos
+                    );
+                } else {
+                    tracing::warn!("restore drill at {dest} FAILED: {}", drill.message);
+                }
+            }
+        }
+        Err(e) => tracing::warn!("restore drill: {e}"),
+    }
+}
+
 /// One step of the scheduled checks ([`crate::scrub`]), if any is owed; returns
 /// whether one ran.
 pub(super) fn run_scrub_step(t: &Triplicate, service: &Service, progress: &dyn Progress) -> bool {

@@ -319,7 +319,11 @@ fn run_passes(
         if service.has_requests() {
             continue;
         }
-        // Scheduled checks, a step at a time, while there is nothing else to do.
+        // Restore drills when due, and scheduled checks a step at a time, while there
+        // is nothing else to do.
+        if !still_being_written {
+            run_drills(&t);
+        }
         if !still_being_written && run_scrub_step(&t, service, progress) {
             pass_due = changed_meanwhile(&events, &mut passes.closed);
             continue;
