@@ -471,3 +471,45 @@ fn signing_in_over_the_network_works_in_a_real_browser_and_other_sites_are_refus
         assert!(artifacts.join(shot).is_file(), "{shot} saved");
     }
 }
+
+#[test]
+fn a_channel_added_in_the_settings_gets_its_test_message() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        root().join("e2e/node_modules/playwright-core").exists(),
+        "this test needs e2e/node_modules: run scripts/test"
+    );
+    let w = common::studio();
+    let receiver = triplicate_testkit::receivers::HttpReceiver::start(&w.path("receiver"));
+    let (_daemon, _url) = serve(&w);
+    let link = common::sign_in_link(&w);
+    let artifacts = root().join("target/test-artifacts/backup-window");
+    let out = Command::new("node")
+        .arg(root().join("e2e/notify.mjs"))
+        .env("URL", &link)
+        .env("RECEIVER", receiver.url("studio-hook"))
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (Debian's nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all good"),
+        "the browser run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for shot in ["13-notify-test-sent.png", "14-notify-refused.png"] {
+        assert!(artifacts.join(shot).is_file(), "{shot} saved");
+    }
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].path, "/studio-hook");
+    assert_eq!(got[0].json()["kind"], "test");
+    // The channel is in config.toml, and the refused one is not.
+    let config = std::fs::read_to_string(w.home().join("config.toml")).unwrap();
+    assert!(
+        config.contains("[[notify.channel]]\nname = \"studio-hook\"\nkind = \"webhook\""),
+        "{config}"
+    );
+    assert!(!config.contains("name = \"mail\""), "{config}");
+}

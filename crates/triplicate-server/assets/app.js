@@ -672,6 +672,73 @@ function openSettings(name) {
   const dialog = $("settings");
   if (!dialog.open) dialog.showModal();
   if (name) editDestination(name); else resetForm();
+  loadChannels().catch((e) => toast(e.message));
+}
+
+// ---- notification channels ---------------------------------------------------------
+
+async function loadChannels() {
+  const list = await api("/notify/channels");
+  const ul = $("channels");
+  ul.replaceChildren();
+  if (list.length === 0) ul.append(el("li", { class: "muted" }, "None yet: nobody is told when something goes wrong."));
+  for (const c of list) {
+    const to = c.to.length ? ` → ${c.to.join(", ")}` : "";
+    ul.append(el("li", { dataset: { channel: c.name } },
+      el("span", {}, el("b", {}, c.name), " ", el("span", { class: "muted" }, `${c.kind}, ${c.target}${to}`),
+        el("span", { class: "muted", dataset: { role: "result" } })),
+      el("span", { class: "row" },
+        el("button", { type: "button", class: "small", onclick: (e) => testChannels(c.name, e.target) }, "Send test"),
+        el("button", { type: "button", class: "small danger", onclick: () => removeChannel(c.name) }, "Remove"))));
+  }
+}
+
+async function testChannels(name, button) {
+  if (button) button.disabled = true;
+  try {
+    const results = await api("/notify/test", { method: "POST", body: name ? { name } : {} });
+    for (const r of results) {
+      const li = document.querySelector(`#channels li[data-channel="${CSS.escape(r.channel)}"] [data-role="result"]`);
+      if (li) {
+        li.textContent = r.sent ? " · test sent" : ` · NOT SENT: ${r.error}`;
+        li.className = r.sent ? "muted" : "bad";
+      }
+    }
+    const failed = results.filter((r) => !r.sent);
+    toast(failed.length ? `Not sent through ${failed.map((r) => r.channel).join(", ")}.` : "Test message sent.");
+  } catch (e) { toast(e.message); } finally { if (button) button.disabled = false; }
+}
+
+async function addChannel(event) {
+  event.preventDefault();
+  const form = event.target;
+  const error = $("channel-error");
+  error.hidden = true;
+  $("channel-add").disabled = true;
+  try {
+    const c = await api("/notify/channels", { method: "POST", body: {
+      name: form.name.value.trim(), kind: form.kind.value, url: form.url.value.trim(),
+      to: form.to.value.split(",").map((t) => t.trim()).filter((t) => t),
+      from: form.from.value.trim() || null, credentials_file: form.credentials_file.value.trim() || null,
+      severity: form.severity.value } });
+    toast(`Added channel ${c.name}; send it a test message.`);
+    form.reset();
+    await loadChannels();
+  } catch (e) {
+    error.textContent = e.message;
+    error.hidden = false;
+  } finally {
+    $("channel-add").disabled = false;
+  }
+}
+
+async function removeChannel(name) {
+  if (!confirm(`Remove channel ${name}? Nothing more is sent through it.`)) return;
+  try {
+    await api(`/notify/channels/${encodeURIComponent(name)}`, { method: "DELETE" });
+    toast(`Removed channel ${name}.`);
+    await loadChannels();
+  } catch (e) { toast(e.message); }
 }
 
 function resetForm() {
@@ -806,6 +873,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("dest-form").addEventListener("submit", saveDestination);
   $("peer-form").addEventListener("submit", addPeer);
+  $("channel-form").addEventListener("submit", addChannel);
+  $("notify-test-all").addEventListener("click", (e) => testChannels(null, e.target));
   $("dest-cancel").addEventListener("click", resetForm);
   $("dest-remove").addEventListener("click", removeDestination);
   $("drill-close").addEventListener("click", () => { state.drill = null; $("drill").hidden = true; });

@@ -1,5 +1,5 @@
 //! The JSON API under `/api/v1`: status, coverage, destinations, operations, warnings,
-//! jobs and actions. Each handler opens the home, calls the library on a blocking
+//! jobs, actions and notification channels. Each handler opens the home, calls the library on a blocking
 //! thread, and answers JSON; errors answer `{"error": "…"}` with a status that says
 //! whose fault it was (400 bad input, 404 unknown name, 500 the machine).
 //!
@@ -29,6 +29,7 @@ mod actions;
 mod coverage;
 mod destinations;
 mod log;
+mod notify;
 pub(crate) mod session;
 
 use actions::*;
@@ -36,6 +37,7 @@ use coverage::*;
 pub use destinations::DestinationView;
 use destinations::*;
 use log::*;
+use notify::*;
 use session::*;
 
 /// The API's routes, below `/api/v1` (the page's GRID routes included).
@@ -63,6 +65,10 @@ pub fn table() -> Table<SharedState> {
         .post("/actions/backup-existing", backup_existing)
         .post("/actions/verify", verify_now)
         .post("/actions/rescan", rescan)
+        .get("/notify/channels", list_channels)
+        .post("/notify/channels", add_channel)
+        .delete("/notify/channels/{name}", remove_channel)
+        .post("/notify/test", test_channels)
         .merge(crate::grid::page_table())
 }
 

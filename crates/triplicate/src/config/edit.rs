@@ -6,6 +6,16 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
+/// Appends `table` to the array of tables `key` of `parent` (`[[key]]`).
+fn push_into(parent: &mut toml_edit::Table, key: &str, table: toml_edit::Table) {
+    let item = parent
+        .entry(key)
+        .or_insert_with(|| toml_edit::Item::ArrayOfTables(Default::default()));
+    if let Some(arr) = item.as_array_of_tables_mut() {
+        arr.push(table);
+    }
+}
+
 fn no_peer(name: &str) -> ConfigError {
     ConfigError::UnknownPeer { name: name.into() }
 }
@@ -127,13 +137,7 @@ impl ConfigFile {
     }
 
     fn push_table(&mut self, key: &str, table: toml_edit::Table) {
-        let item = self
-            .doc
-            .entry(key)
-            .or_insert_with(|| toml_edit::Item::ArrayOfTables(Default::default()));
-        if let Some(arr) = item.as_array_of_tables_mut() {
-            arr.push(table);
-        }
+        push_into(self.doc.as_table_mut(), key, table);
     }
 
     fn destination_index(&self, name: &str) -> Result<usize, ConfigError> {
@@ -214,13 +218,51 @@ impl ConfigFile {
         if let Some(f) = &p.fingerprint {
             t["fingerprint"] = toml_edit::value(f.as_str());
         }
-        let grid = self.grid_table();
-        let item = grid
-            .entry("peer")
-            .or_insert_with(|| toml_edit::Item::ArrayOfTables(Default::default()));
-        if let Some(arr) = item.as_array_of_tables_mut() {
-            arr.push(t);
+        push_into(self.section("grid"), "peer", t);
+    }
+
+    /// Adds a notification channel (`[[notify.channel]]`); a channel of that name is
+    /// refused.
+    pub fn add_channel(&mut self, c: &ChannelConfig) -> Result<(), ConfigError> {
+        if self.channel_index(&c.name).is_some() {
+            return Err(ConfigError::Rejected(format!(
+                "a notification channel named '{}' exists already",
+                c.name
+            )));
         }
+        let text = toml::to_string(c).map_err(|e| ConfigError::Rejected(e.to_string()))?;
+        let doc: toml_edit::DocumentMut = text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError::Rejected(e.to_string()))?;
+        push_into(self.section("notify"), "channel", doc.as_table().clone());
+        Ok(())
+    }
+
+    fn channel_index(&self, name: &str) -> Option<usize> {
+        self.doc
+            .get("notify")
+            .and_then(|n| n.get("channel"))
+            .and_then(|i| i.as_array_of_tables())
+            .and_then(|arr| {
+                arr.iter()
+                    .position(|t| t.get("name").and_then(|v| v.as_str()) == Some(name))
+            })
+    }
+
+    /// Forgets a notification channel.
+    pub fn remove_channel(&mut self, name: &str) -> Result<(), ConfigError> {
+        let i = self
+            .channel_index(name)
+            .ok_or_else(|| ConfigError::UnknownChannel { name: name.into() })?;
+        if let Some(arr) = self
+            .doc
+            .get_mut("notify")
+            .and_then(|n| n.get_mut("channel"))
+            .and_then(|i| i.as_array_of_tables_mut())
+        {
+            arr.remove(i);
+        }
+        Ok(())
     }
 
     /// Forgets a GRID peer.
@@ -243,13 +285,14 @@ impl ConfigFile {
 
     /// Sets a value under `[grid]`.
     pub fn set_grid_value(&mut self, key: &str, value: toml_edit::Value) {
-        self.grid_table()[key] = toml_edit::Item::Value(value);
+        self.section("grid")[key] = toml_edit::Item::Value(value);
     }
 
-    fn grid_table(&mut self) -> &mut toml_edit::Table {
+    /// The table `[key]`, made if missing.
+    fn section(&mut self, key: &str) -> &mut toml_edit::Table {
         let item = self
             .doc
-            .entry("grid")
+            .entry(key)
             .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
         if !item.is_table() {
             *item = toml_edit::Item::Table(toml_edit::Table::new());

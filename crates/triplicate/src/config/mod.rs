@@ -636,6 +636,8 @@ pub enum ConfigError {
     UnknownDestination { name: String },
     #[error("no GRID peer named '{name}' (see `triplicate grid peers`)")]
     UnknownPeer { name: String },
+    #[error("no notification channel named '{name}' (see `triplicate notify list`)")]
+    UnknownChannel { name: String },
 }
 
 impl crate::fault::Classify for ConfigError {
@@ -643,9 +645,9 @@ impl crate::fault::Classify for ConfigError {
         use crate::fault::Fault;
         match self {
             ConfigError::Read { .. } | ConfigError::Write { .. } => Fault::Failed,
-            ConfigError::UnknownDestination { .. } | ConfigError::UnknownPeer { .. } => {
-                Fault::NotFound
-            }
+            ConfigError::UnknownDestination { .. }
+            | ConfigError::UnknownPeer { .. }
+            | ConfigError::UnknownChannel { .. } => Fault::NotFound,
             ConfigError::Missing { .. }
             | ConfigError::Invalid { .. }
             | ConfigError::Rejected(_) => Fault::Usage,

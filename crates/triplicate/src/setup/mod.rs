@@ -137,3 +137,19 @@ fn library_config(
     }
     Ok(LibraryConfig { name, path, media })
 }
+
+/// Adds a notification channel (`[[notify.channel]]`), checked as a load would.
+pub fn add_channel(home: &Home, channel: &crate::config::ChannelConfig) -> Result<(), SetupError> {
+    let mut file = ConfigFile::open(&home.config)?;
+    file.add_channel(channel)?;
+    file.save()?;
+    Ok(())
+}
+
+/// Forgets a notification channel.
+pub fn remove_channel(home: &Home, name: &str) -> Result<(), SetupError> {
+    let mut file = ConfigFile::open(&home.config)?;
+    file.remove_channel(name)?;
+    file.save()?;
+    Ok(())
+}
