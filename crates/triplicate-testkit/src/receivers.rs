@@ -137,8 +137,12 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve
 
 impl HttpReceiver {
     pub fn start(dir: &Path) -> HttpReceiver {
+        HttpReceiver::start_on(dir, free_port())
+    }
+
+    /// On `port`: a receiver that comes up where a channel already points.
+    pub fn start_on(dir: &Path, port: u16) -> HttpReceiver {
         std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
         let log = dir.join(format!("http-{port}.jsonl"));
         let errors = dir.join(format!("http-{port}.log"));
         let mut child = Command::new(PYTHON)

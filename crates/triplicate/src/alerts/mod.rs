@@ -225,7 +225,7 @@ impl Drop for Pinger {
 /// What one review did.
 #[derive(Debug, Default)]
 pub struct Review {
-    /// The messages sent (each to at least one channel), in order.
+    /// The messages sent (each to at least one channel that wanted it), in order.
     pub sent: Vec<Event>,
     /// Problems seen, still within their grace period.
     pub waiting: usize,
@@ -258,9 +258,8 @@ pub fn review(
         if announced_at.is_none() {
             if now - first_seen >= c.grace.as_secs() as i64 {
                 let event = event_of(&notifier.node, c, Phase::Started, first_seen, now);
-                if deliver(t, &notifier, &event) {
+                if review.deliver(t, &notifier, event) {
                     announced_at = Some(now);
-                    review.sent.push(event);
                 }
             } else {
                 review.waiting += 1;
@@ -282,22 +281,31 @@ pub fn review(
         .iter()
         .filter(|r| !current.iter().any(|c| c.key == r.key))
     {
-        if gone.announced_at.is_some() {
-            let event = resolved(&notifier.node, gone, now);
-            // A resolution nobody heard is tried again at the next review.
-            if !deliver(t, &notifier, &event) {
-                continue;
-            }
-            review.sent.push(event);
+        // A resolution nobody heard is tried again at the next review.
+        if gone.announced_at.is_some()
+            && !review.deliver(t, &notifier, resolved(&notifier.node, gone, now))
+        {
+            continue;
         }
         t.catalog.remove_alert(&gone.key)?;
     }
     if let Some(event) = digest_due(t, &report, now)? {
-        deliver(t, &notifier, &event);
+        review.deliver(t, &notifier, event);
         t.catalog.set_last_digest(now)?;
-        review.sent.push(event);
     }
     Ok(review)
+}
+
+impl Review {
+    /// Sends `event` ([`deliver`]), keeping it in `sent` when a channel took it;
+    /// returns whether it is said (a channel took it, or none wanted it).
+    fn deliver(&mut self, t: &Triplicate, notifier: &Notifier, event: Event) -> bool {
+        let (wanted, took) = deliver(t, notifier, &event);
+        if took > 0 {
+            self.sent.push(event);
+        }
+        wanted == 0 || took > 0
+    }
 }
 
 /// Sends a one-off event (an ingest's verdict) to the channels that want it, and
@@ -306,9 +314,10 @@ pub fn announce(t: &Triplicate, event: &Event) {
     deliver(t, &Notifier::new(&t.config), event);
 }
 
-/// Sends `event`; returns whether a channel took it, or none wanted it. Each failure
-/// is logged and raised as a warning about its channel; each success resolves one.
-fn deliver(t: &Triplicate, notifier: &Notifier, event: &Event) -> bool {
+/// Sends `event`; returns how many channels wanted it and how many took it. Each
+/// failure is logged and raised as a warning about its channel; each success resolves
+/// one.
+fn deliver(t: &Triplicate, notifier: &Notifier, event: &Event) -> (usize, usize) {
     let deliveries = notifier.send(event);
     for d in &deliveries {
         let subject = format!("notify:{}", d.channel);
@@ -327,7 +336,8 @@ fn deliver(t: &Triplicate, notifier: &Notifier, event: &Event) -> bool {
             tracing::warn!("{e}");
         }
     }
-    deliveries.is_empty() || deliveries.iter().any(|d| d.result.is_ok())
+    let took = deliveries.iter().filter(|d| d.result.is_ok()).count();
+    (deliveries.len(), took)
 }
 
 fn event_of(node: &str, c: &Condition, phase: Phase, since: i64, now: i64) -> Event {

@@ -143,8 +143,8 @@ impl Catalog {
     pub fn arrived_and_protected_since(&self, since: i64) -> Result<(u64, u64)> {
         self.with(|c| {
             c.query_row(
-                "SELECT (SELECT COUNT(*) FROM photos WHERE first_seen > ?1),
-                        (SELECT COUNT(*) FROM photos WHERE protected_at > ?1)",
+                "SELECT (SELECT COUNT(*) FROM photos WHERE first_seen >= ?1),
+                        (SELECT COUNT(*) FROM photos WHERE protected_at >= ?1)",
                 [since],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )
