@@ -72,6 +72,14 @@ try {
   await page.waitForFunction((n) => document.querySelector('[data-dest="usb"] .counts div:nth-child(1) b').textContent === String(n), photos, { timeout: 30_000 });
   await page.waitForFunction(() => !document.querySelector('.warning[data-kind="unreadable"]'), null, { timeout: 30_000 });
 
+  step("see how much of each destination the scheduled checks read back, and its restore drill");
+  await page.waitForSelector('[data-dest="usb"] [data-role="proofs"]', { timeout: 30_000 });
+  const proofs = await page.locator('[data-dest="usb"] [data-role="proofs"]').textContent();
+  if (!/^checked within 30d: 100% · oldest check /.test(proofs)) fail("the usb card says: " + proofs);
+  await page.waitForSelector('[data-dest="usb"] [data-role="drill"]', { timeout: 30_000 });
+  const drill = await page.locator('[data-dest="usb"] [data-role="drill"]').textContent();
+  if (!drill.includes("photos back, byte for byte")) fail("the usb card's drill says: " + drill);
+
   step("see the card ingest and why the card is not safe to format yet");
   await page.waitForSelector('.ingest[data-safe="false"]');
   const verdict = await page.locator(".ingest").first().textContent();

@@ -191,6 +191,8 @@ function drawDestinations(list) {
         el("div", {}, el("b", {}, d.verified), "verified"),
         el("div", {}, el("b", {}, d.pending), "pending"),
         el("div", { class: d.failed ? "bad" : "" }, el("b", {}, d.failed), "failed")),
+      proofsLine(d),
+      drillLine(d),
       el("footer", {},
         el("span", {}, d.offline ? "refreshed " + ago(d.last_refreshed) + (d.refresh_due ? " · refresh due" : "") :
           "last success " + ago(d.last_success)),
@@ -201,6 +203,25 @@ function drawDestinations(list) {
         el("button", { type: "button", class: "small", onclick: () => openSettings(d.name) }, "Edit")));
     box.append(card);
   }
+}
+
+/// The scheduled checks' coverage of a destination: the share of its copies read back
+/// within verify.every, the oldest check, and copies overdue.
+function proofsLine(d) {
+  const p = d.proofs;
+  if (!p || p.copies === 0) return null;
+  const share = Math.floor((100 * p.within) / p.copies);
+  const overdue = p.overdue ? ` · VERIFICATION OVERDUE for ${p.overdue}` : "";
+  return el("div", { class: "detail" + (p.overdue ? " bad" : ""), dataset: { role: "proofs" } },
+    `checked within ${d.verify_every}: ${share}% · oldest check ${ago(d.oldest_verification)}${overdue}`);
+}
+
+function drillLine(d) {
+  const drill = d.last_drill;
+  if (!drill) return null;
+  return el("div", { class: "detail" + (drill.ok ? "" : " bad"), dataset: { role: "drill" } },
+    drill.ok ? `restore drill ${ago(drill.at)}: ${drill.photos} photos back, byte for byte`
+      : `restore drill ${ago(drill.at)} FAILED: ${drill.message}`);
 }
 
 function drawWarnings(list) {

@@ -106,10 +106,12 @@ pub struct StatusReport {
 /// One verdict for monitoring (`status --check`, cron): protected, or what is not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
-    /// Every photo protected, no warning open, the mass-change guard at rest.
+    /// Every photo protected, no warning open, the mass-change guard at rest, every
+    /// copy checked in time, the last restore drills good.
     Protected { photos: u64 },
     /// Photos at risk, warnings open (acknowledged ones too: their cause is still
-    /// there), or the guard tripped; each reason in a few words.
+    /// there), the guard tripped, damaged copies, verification overdue, a failed
+    /// restore drill; each reason in a few words.
     AtRisk {
         photos: u64,
         at_risk: u64,
@@ -127,6 +129,23 @@ impl StatusReport {
         }
         if let Some(alarm) = &self.protection.alarm {
             reasons.push(format!("the mass-change guard is tripped ({alarm})"));
+        }
+        for d in &self.destinations {
+            if d.damaged > 0 {
+                reasons.push(format!(
+                    "{} damaged or missing copies at '{}'",
+                    d.damaged, d.name
+                ));
+            }
+            if let Some(p) = d.proofs.filter(|p| p.overdue > 0) {
+                reasons.push(format!(
+                    "verification overdue at '{}' for {} copies",
+                    d.name, p.overdue
+                ));
+            }
+            if d.last_drill.as_ref().is_some_and(|l| !l.ok) {
+                reasons.push(format!("the last restore drill at '{}' failed", d.name));
+            }
         }
         match self.warnings.as_slice() {
             [] => {}

@@ -146,6 +146,13 @@ fn copies_left_unread_past_the_period_raise_verification_overdue() {
     let status = triplicate::status::status(&t, false).unwrap();
     let proofs = status.destinations[0].proofs.unwrap();
     assert_eq!((proofs.within, proofs.overdue), (0, 5));
+    let triplicate::status::Health::AtRisk { reasons, .. } = status.health(Vec::new()) else {
+        panic!("overdue copies are not protected");
+    };
+    assert!(
+        reasons.contains(&"verification overdue at 'usb' for 5 copies".to_string()),
+        "{reasons:?}"
+    );
     review(&t, None, now()).unwrap();
     let event = &events_at(&hook)[0];
     assert_eq!(event["kind"], "verification-overdue");
