@@ -490,6 +490,12 @@ events = ["drill"]
         text.contains("last restore drill") && text.contains("FAILED: restoring 3 photos"),
         "{text}"
     );
+    let out = w.run(&["status", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the last restore drill at 'usb' failed"),
+        "{out:?}"
+    );
     let got = http.wait_for(1, Duration::from_secs(20));
     let event = got[0].json();
     assert_eq!(
