@@ -99,6 +99,43 @@ fn destination(w: &mut String, d: &DestinationStatus) {
         space,
         when(d.counts.last_success)
     );
+    checks(w, d);
+    if d.damaged > 0 {
+        say!(
+            w,
+            "  {:<12} {} damaged or missing copies: run `triplicate verify --dest {} --repair`",
+            "",
+            d.damaged,
+            d.name
+        );
+    }
+    if let Some(note) = &d.device_note {
+        say!(
+            w,
+            "  {:<12} {note}; put it on another disk (its device: {})",
+            "",
+            d.device.as_deref().unwrap_or("unknown")
+        );
+    }
+    if let Some(detail) = &d.detail {
+        say!(w, "  {:<12} {detail}", "");
+    } else if d.offline {
+        say!(
+            w,
+            "  {:<12} cold destination, last refreshed {}{}",
+            "",
+            when(d.last_refreshed),
+            if d.refresh_due {
+                "; a refresh is due"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+/// How the scheduled checks and the restore drills of a destination stand.
+fn checks(w: &mut String, d: &DestinationStatus) {
     match (&d.proofs, d.oldest_verification) {
         (Some(p), oldest) if p.copies > 0 => {
             let overdue = match p.overdue {
@@ -138,38 +175,6 @@ fn destination(w: &mut String, d: &DestinationStatus) {
             drill.message
         ),
         None => {}
-    }
-    if d.damaged > 0 {
-        say!(
-            w,
-            "  {:<12} {} damaged or missing copies: run `triplicate verify --dest {} --repair`",
-            "",
-            d.damaged,
-            d.name
-        );
-    }
-    if let Some(note) = &d.device_note {
-        say!(
-            w,
-            "  {:<12} {note}; put it on another disk (its device: {})",
-            "",
-            d.device.as_deref().unwrap_or("unknown")
-        );
-    }
-    if let Some(detail) = &d.detail {
-        say!(w, "  {:<12} {detail}", "");
-    } else if d.offline {
-        say!(
-            w,
-            "  {:<12} cold destination, last refreshed {}{}",
-            "",
-            when(d.last_refreshed),
-            if d.refresh_due {
-                "; a refresh is due"
-            } else {
-                ""
-            }
-        );
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::status::{StatusReport, advice};
+use crate::status::{DestinationStatus, StatusReport, advice};
 use crate::vocab::{DestState, EventKind, Severity};
 
 /// One problem, as it is now.
@@ -147,122 +147,143 @@ pub fn conditions(config: &Config, report: &StatusReport, cx: &Context) -> Vec<C
     found
 }
 
-/// Destinations out of action, their copies that need a person, their damaged copies.
+/// Destinations out of action, their copies that need a person, their damaged copies,
+/// their checks overdue and their failed restore drills.
 fn destinations(report: &StatusReport, grace: Duration, found: &mut Vec<Condition>) {
     for d in &report.destinations {
-        let out = !matches!(
-            d.state,
-            DestState::Ok | DestState::Disabled | DestState::Offline | DestState::BackingUp
-        );
-        if out {
-            let mut c = Condition::new(
-                format!("destination:{}", d.name),
-                EventKind::Destination,
-                Severity::Warning,
-                format!("destination '{}': {}", d.name, d.state),
-            )
-            .said(
-                d.detail.clone().unwrap_or_else(|| d.state.to_string()),
-                advice(d.state.as_str()),
-            );
-            c.grace = grace;
-            found.push(c);
-        }
-        if d.refresh_due {
-            found.push(
-                Condition::new(
-                    format!("refresh:{}", d.name),
-                    EventKind::Destination,
-                    Severity::Info,
-                    format!("cold destination '{}' is due a refresh", d.name),
-                )
-                .said(d.detail.clone().unwrap_or_default(), advice("refresh due")),
-            );
-        }
-        if d.counts.failed_permanent > 0 {
-            let n = d.counts.failed_permanent;
-            let mut c = Condition::new(
-                format!("copies:{}", d.name),
-                EventKind::Copies,
-                Severity::Warning,
-                format!("{n} {} to '{}' need a person", plural(n, "copy", "copies"), d.name),
-            )
-            .said(
-                format!(
-                    "{n} {} to '{}' failed in a way that does not fix itself (permission denied, a name that cannot be placed); each run tries again.",
-                    plural(n, "copy", "copies"),
-                    d.name
-                ),
-                "`triplicate log --errors` names each file and its error; fix the cause (often permissions at the destination) and the next run copies them.",
-            );
-            c.count = n;
-            found.push(c);
-        }
-        if let Some(p) = d.proofs.filter(|p| p.overdue > 0) {
-            let mut c = Condition::new(
-                format!("overdue:{}", d.name),
-                EventKind::VerificationOverdue,
-                Severity::Warning,
-                format!(
-                    "verification overdue at '{}': {} {}",
-                    d.name,
-                    p.overdue,
-                    plural(p.overdue, "copy", "copies")
-                ),
-            )
-            .said(
-                format!(
-                    "{} of {} copies at '{}' have not been read back for longer than {}.",
-                    p.overdue,
-                    p.copies,
-                    d.name,
-                    d.verify_every.as_deref().unwrap_or("verify.every")
-                ),
-                "Keep the service running with the destination there: its scheduled checks catch up by themselves; or run `triplicate verify --dest NAME` now.",
-            );
-            c.count = p.overdue;
-            found.push(c);
-        }
-        if let Some(drill) = d.last_drill.as_ref().filter(|l| !l.ok) {
-            let mut c = Condition::new(
-                format!("drill:{}", d.name),
-                EventKind::Drill,
-                Severity::Critical,
-                format!("restore drill failed at '{}'", d.name),
-            )
-            .said(
-                drill.message.clone(),
-                "Photos may not come back from this destination: run `triplicate verify --dest NAME --repair`, check the disk or store, and do not rely on it until a drill passes (the next one runs within `verify.drill_every`).",
-            );
-            c.since = Some(drill.at);
-            found.push(c);
-        }
-        if d.damaged > 0 {
-            let mut c = Condition::new(
-                format!("bit-rot:{}", d.name),
-                EventKind::BitRot,
-                Severity::Critical,
-                format!(
-                    "{} {} at '{}' damaged or missing",
-                    d.damaged,
-                    plural(d.damaged, "copy", "copies"),
-                    d.name
-                ),
-            )
-            .said(
-                format!(
-                    "A check read {} {} at '{}' back and found {} damaged or gone; the disk may be failing.",
-                    d.damaged,
-                    plural(d.damaged, "copy", "copies"),
-                    d.name,
-                    plural(d.damaged, "it", "them")
-                ),
-                "Run `triplicate verify --dest NAME --repair` to copy them again from a good copy (damaged ones are kept aside, never deleted), and check the disk.",
-            );
-            c.count = d.damaged;
-            found.push(c);
-        }
+        found.extend(out_of_action(d, grace));
+        found.extend(copies_need_a_person(d));
+        found.extend(checks_failing(d));
     }
+}
+
+/// A destination out of action (not mounted, full …), or a cold one due a refresh.
+fn out_of_action(d: &DestinationStatus, grace: Duration) -> Vec<Condition> {
+    let mut found = Vec::new();
+    let out = !matches!(
+        d.state,
+        DestState::Ok | DestState::Disabled | DestState::Offline | DestState::BackingUp
+    );
+    if out {
+        let mut c = Condition::new(
+            format!("destination:{}", d.name),
+            EventKind::Destination,
+            Severity::Warning,
+            format!("destination '{}': {}", d.name, d.state),
+        )
+        .said(
+            d.detail.clone().unwrap_or_else(|| d.state.to_string()),
+            advice(d.state.as_str()),
+        );
+        c.grace = grace;
+        found.push(c);
+    }
+    if d.refresh_due {
+        found.push(
+            Condition::new(
+                format!("refresh:{}", d.name),
+                EventKind::Destination,
+                Severity::Info,
+                format!("cold destination '{}' is due a refresh", d.name),
+            )
+            .said(d.detail.clone().unwrap_or_default(), advice("refresh due")),
+        );
+    }
+    found
+}
+
+/// Copies that failed in a way no retry fixes.
+fn copies_need_a_person(d: &DestinationStatus) -> Option<Condition> {
+    if d.counts.failed_permanent == 0 {
+        return None;
+    }
+    let n = d.counts.failed_permanent;
+    let mut c = Condition::new(
+        format!("copies:{}", d.name),
+        EventKind::Copies,
+        Severity::Warning,
+        format!("{n} {} to '{}' need a person", plural(n, "copy", "copies"), d.name),
+    )
+    .said(
+        format!(
+            "{n} {} to '{}' failed in a way that does not fix itself (permission denied, a name that cannot be placed); each run tries again.",
+            plural(n, "copy", "copies"),
+            d.name
+        ),
+        "`triplicate log --errors` names each file and its error; fix the cause (often permissions at the destination) and the next run copies them.",
+    );
+    c.count = n;
+    Some(c)
+}
+
+/// Copies overdue a check, a failed restore drill, damaged copies.
+fn checks_failing(d: &DestinationStatus) -> Vec<Condition> {
+    let mut found = Vec::new();
+    if let Some(p) = d.proofs.filter(|p| p.overdue > 0) {
+        let mut c = Condition::new(
+            format!("overdue:{}", d.name),
+            EventKind::VerificationOverdue,
+            Severity::Warning,
+            format!(
+                "verification overdue at '{}': {} {}",
+                d.name,
+                p.overdue,
+                plural(p.overdue, "copy", "copies")
+            ),
+        )
+        .said(
+            format!(
+                "{} of {} copies at '{}' have not been read back for longer than {}.",
+                p.overdue,
+                p.copies,
+                d.name,
+                d.verify_every.as_deref().unwrap_or("verify.every")
+            ),
+            "Keep the service running with the destination there: its scheduled checks catch up by themselves; or run `triplicate verify --dest NAME` now.",
+        );
+        c.count = p.overdue;
+        found.push(c);
+    }
+    if let Some(drill) = d.last_drill.as_ref().filter(|l| !l.ok) {
+        let mut c = Condition::new(
+            format!("drill:{}", d.name),
+            EventKind::Drill,
+            Severity::Critical,
+            format!("restore drill failed at '{}'", d.name),
+        )
+        .said(
+            drill.message.clone(),
+            "Photos may not come back from this destination: run `triplicate verify --dest NAME --repair`, check the disk or store, and do not rely on it until a drill passes (the next one runs within `verify.drill_every`).",
+        );
+        c.since = Some(drill.at);
+        found.push(c);
+    }
+    if d.damaged > 0 {
+        let mut c = Condition::new(
+            format!("bit-rot:{}", d.name),
+            EventKind::BitRot,
+            Severity::Critical,
+            format!(
+                "{} {} at '{}' damaged or missing",
+                d.damaged,
+                plural(d.damaged, "copy", "copies"),
+                d.name
+            ),
+        )
+        .said(
+            format!(
+                "A check read {} {} at '{}' back and found {} damaged or gone; the disk may be failing.",
+                d.damaged,
+                plural(d.damaged, "copy", "copies"),
+                d.name,
+                plural(d.damaged, "it", "them")
+            ),
+            "Run `triplicate verify --dest NAME --repair` to copy them again from a good copy (damaged ones are kept aside, never deleted), and check the disk.",
+        );
+        c.count = d.damaged;
+        found.push(c);
+    }
+    found
 }
 
 /// Open warnings the conditions above do not already say, folded by kind.

@@ -299,19 +299,10 @@ fn run_passes(
             None if pass_due => (None, Some(Action::Rescan)),
             None => (None, None),
         };
-        let mut still_being_written = false;
-        match &action {
-            Some(Action::Verify {
-                sample_percent,
-                repair,
-            }) => run_verify(&t, service, queued, *sample_percent, *repair, progress),
-            Some(Action::Ingest { card }) => run_ingest(&t, service, queued, card, progress),
-            Some(Action::Archive { request }) => {
-                run_archive(&t, service, queued, request, progress, stop)
-            }
-            Some(action) => still_being_written = passes.backup(&t, queued, action)?,
-            None => {}
-        }
+        let still_being_written = match &action {
+            Some(action) => passes.run(&t, queued, action, stop)?,
+            None => false,
+        };
         pass_due = true;
         if options.once || stop.load(Ordering::Relaxed) {
             return Ok(passes.last);
@@ -367,6 +358,28 @@ struct Passes<'a> {
 }
 
 impl Passes<'_> {
+    /// Runs `action`: a job asked for (verify, ingest, archive), or a backup pass.
+    /// Returns whether a file was still being written.
+    fn run(
+        &mut self,
+        t: &Triplicate,
+        queued: Option<u64>,
+        action: &Action,
+        stop: &AtomicBool,
+    ) -> Result<bool, EngineError> {
+        let (service, progress) = (self.service, self.progress);
+        match action {
+            Action::Verify {
+                sample_percent,
+                repair,
+            } => run_verify(t, service, queued, *sample_percent, *repair, progress),
+            Action::Ingest { card } => run_ingest(t, service, queued, card, progress),
+            Action::Archive { request } => run_archive(t, service, queued, request, progress, stop),
+            action => return self.backup(t, queued, action),
+        }
+        Ok(false)
+    }
+
     /// One backup pass: the automatic one, or a queued rescan or backup of existing
     /// photos. Returns whether a file was still being written. Fails only when the
     /// service runs once.
