@@ -119,6 +119,24 @@ fn a_disk_unplugged_for_less_than_the_grace_period_says_nothing() {
     assert!(subjects[0].ends_with("] test message"), "{subjects:?}");
 }
 
+/// A webhook channel "hook" to `url` taking `events`, told of every problem at once
+/// (no grace), of photos at risk only after an hour.
+fn webhook_at_once(url: &str, events: &str) -> String {
+    format!(
+        r#"
+[notify]
+grace = "0s"
+at_risk_after = "1h"
+
+[[notify.channel]]
+name = "hook"
+kind = "webhook"
+url = "{url}"
+events = {events}
+"#
+    )
+}
+
 /// Every kind of HTTP channel, and a command hook, on one receiver.
 fn every_hook(w: &World, http: &HttpReceiver) -> std::path::PathBuf {
     let token = w.path("gotify-token");
@@ -335,22 +353,7 @@ fn a_hundred_copy_failures_are_one_message_with_their_count() {
 
     let http = HttpReceiver::start(&w.path("receiver"));
     w.give(&w.path("receiver"));
-    configure(
-        &w,
-        &format!(
-            r#"
-[notify]
-grace = "0s"
-at_risk_after = "1h"
-
-[[notify.channel]]
-name = "hook"
-kind = "webhook"
-url = "{}"
-"#,
-            http.url("hook")
-        ),
-    );
+    configure(&w, &webhook_at_once(&http.url("hook"), "[]"));
     let _service: Killed = serve(&w).0;
     let got = http.wait_for(1, Duration::from_secs(30));
     // Passes keep trying, and failing, meanwhile.
@@ -445,23 +448,7 @@ fn a_restore_drill_finds_a_destination_whose_copies_were_replaced() {
         std::fs::write(&f, kit::noise(&f.display().to_string(), len)).unwrap();
     }
     let http = HttpReceiver::start(&w.path("receiver"));
-    configure(
-        &w,
-        &format!(
-            r#"
-[notify]
-grace = "0s"
-at_risk_after = "1h"
-
-[[notify.channel]]
-name = "hook"
-kind = "webhook"
-url = "{}"
-events = ["drill"]
-"#,
-            http.url("hook")
-        ),
-    );
+    configure(&w, &webhook_at_once(&http.url("hook"), r#"["drill"]"#));
     let (_service, _) = serve(&w);
     // A destination never drilled is drilled at once.
     eventually(30, "both destinations drilled", || {

@@ -307,7 +307,6 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn the_page_raises_the_alarm_while_the_home_disk_is_full_and_drops_it_after() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         root().join("e2e/node_modules/playwright-core").exists(),
         "this test needs e2e/node_modules: run scripts/test"
@@ -332,24 +331,11 @@ fn the_page_raises_the_alarm_while_the_home_disk_is_full_and_drops_it_after() {
         .stderr(std::process::Stdio::null())
         .status();
     std::fs::write(w.library().join("second.JPG"), b"while the disk is full").unwrap();
-    let artifacts = root().join("target/test-artifacts/backup-window");
-    let out = Command::new("node")
-        .arg(root().join("e2e/service-alarm.mjs"))
-        .env("URL", &link)
-        .env("FILLER", &filler)
-        .env("ARTIFACTS", &artifacts)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs (Debian's nodejs)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all good"),
-        "the browser run failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    browse(
+        "service-alarm.mjs",
+        &[("URL", &link), ("FILLER", filler.to_str().unwrap())],
+        &["11-service-alarm.png", "12-service-alarm-gone.png"],
     );
-    for shot in ["11-service-alarm.png", "12-service-alarm-gone.png"] {
-        assert!(artifacts.join(shot).is_file(), "{shot} saved");
-    }
     let deadline = Instant::now() + Duration::from_secs(30);
     while common::count_published(&w.path("usb")) < 2 {
         assert!(Instant::now() < deadline, "the second photo was not copied");
@@ -474,7 +460,6 @@ fn signing_in_over_the_network_works_in_a_real_browser_and_other_sites_are_refus
 
 #[test]
 fn a_channel_added_in_the_settings_gets_its_test_message() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         root().join("e2e/node_modules/playwright-core").exists(),
         "this test needs e2e/node_modules: run scripts/test"
@@ -483,24 +468,11 @@ fn a_channel_added_in_the_settings_gets_its_test_message() {
     let receiver = triplicate_testkit::receivers::HttpReceiver::start(&w.path("receiver"));
     let (_daemon, _url) = serve(&w);
     let link = common::sign_in_link(&w);
-    let artifacts = root().join("target/test-artifacts/backup-window");
-    let out = Command::new("node")
-        .arg(root().join("e2e/notify.mjs"))
-        .env("URL", &link)
-        .env("RECEIVER", receiver.url("studio-hook"))
-        .env("ARTIFACTS", &artifacts)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs (Debian's nodejs)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all good"),
-        "the browser run failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    browse(
+        "notify.mjs",
+        &[("URL", &link), ("RECEIVER", &receiver.url("studio-hook"))],
+        &["13-notify-test-sent.png", "14-notify-refused.png"],
     );
-    for shot in ["13-notify-test-sent.png", "14-notify-refused.png"] {
-        assert!(artifacts.join(shot).is_file(), "{shot} saved");
-    }
     let got = receiver.received();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].path, "/studio-hook");
@@ -512,4 +484,27 @@ fn a_channel_added_in_the_settings_gets_its_test_message() {
         "{config}"
     );
     assert!(!config.contains("name = \"mail\""), "{config}");
+}
+
+/// Runs the browser script `script` (in e2e/) with `env`, screenshots going to the
+/// Backup window's artifacts; insists it says "all good" and saved `shots`.
+fn browse(script: &str, env: &[(&str, &str)], shots: &[&str]) {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let artifacts = root().join("target/test-artifacts/backup-window");
+    let out = Command::new("node")
+        .arg(root().join("e2e").join(script))
+        .envs(env.iter().copied())
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (Debian's nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all good"),
+        "the browser run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for shot in shots {
+        assert!(artifacts.join(shot).is_file(), "{shot} saved");
+    }
 }

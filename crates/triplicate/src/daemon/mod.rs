@@ -148,40 +148,55 @@ pub fn run(
     })
 }
 
-/// Reviews the alerts ([`crate::alerts::review`]) until `stop` or `done`, often enough
-/// for the shortest grace period to be kept to within a fifth (every 1 to 30 s).
-fn alerts_loop(home: &crate::home::Home, service: &Service, stop: &AtomicBool, done: &AtomicBool) {
+/// Runs `round` on the home, its configuration read again each time, until `stop` or
+/// `done`; `round` says how long to wait before the next (1 s while the home cannot
+/// be opened).
+fn repeat(
+    home: &crate::home::Home,
+    stop: &AtomicBool,
+    done: &AtomicBool,
+    mut round: impl FnMut(&Triplicate) -> Duration,
+) {
     let mut t: Option<Triplicate> = None;
     while !stop.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
-        let mut interval = Duration::from_secs(1);
-        match t.as_mut() {
-            None => t = Triplicate::open(home).ok(),
+        let interval = match t.as_mut() {
+            None => {
+                t = Triplicate::open(home).ok();
+                Duration::from_secs(1)
+            }
             Some(t) => {
                 if let Ok(config) = crate::config::Config::load(&t.home.config) {
                     t.config = config;
                 }
-                let n = &t.config.notify;
-                interval = (n.grace.min(*n.at_risk_after) / 5)
-                    .clamp(Duration::from_secs(1), Duration::from_secs(30));
-                let alarm = service.alarm().map(|a| (a.message, a.since));
-                match crate::alerts::review(t, alarm, crate::catalog::now()) {
-                    Ok(review) => {
-                        for e in &review.sent {
-                            tracing::info!("told: {}", e.subject());
-                        }
-                    }
-                    Err(e) => tracing::warn!("alerts: {e}"),
-                }
+                round(t)
             }
-        }
+        };
         let until = Instant::now() + interval;
         while Instant::now() < until
             && !stop.load(Ordering::Relaxed)
             && !done.load(Ordering::Relaxed)
         {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(50).min(interval));
         }
     }
+}
+
+/// Reviews the alerts ([`crate::alerts::review`]) until `stop` or `done`, often enough
+/// for the shortest grace period to be kept to within a fifth (every 1 to 30 s).
+fn alerts_loop(home: &crate::home::Home, service: &Service, stop: &AtomicBool, done: &AtomicBool) {
+    repeat(home, stop, done, |t| {
+        let alarm = service.alarm().map(|a| (a.message, a.since));
+        match crate::alerts::review(t, alarm, crate::catalog::now()) {
+            Ok(review) => {
+                for e in &review.sent {
+                    tracing::info!("told: {}", e.subject());
+                }
+            }
+            Err(e) => tracing::warn!("alerts: {e}"),
+        }
+        let n = &t.config.notify;
+        (n.grace.min(*n.at_risk_after) / 5).clamp(Duration::from_secs(1), Duration::from_secs(30))
+    });
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -196,29 +211,13 @@ enum GridWork {
 /// until `stop` or `done`. The configuration is read again each round, so peers added
 /// while the service runs take part at once.
 fn grid_loop(home: &crate::home::Home, stop: &AtomicBool, done: &AtomicBool, work: GridWork) {
-    let mut t: Option<Triplicate> = None;
-    while !stop.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
-        let mut interval = Duration::from_secs(1);
-        match t.as_mut() {
-            None => t = Triplicate::open(home).ok(),
-            Some(t) => {
-                if let Ok(config) = crate::config::Config::load(&t.home.config) {
-                    t.config = config;
-                }
-                if crate::grid::is_on(&t.config) {
-                    interval = Duration::from_secs_f64(t.config.grid.interval);
-                    grid_round(t, stop, work);
-                }
-            }
+    repeat(home, stop, done, |t| {
+        if !crate::grid::is_on(&t.config) {
+            return Duration::from_secs(1);
         }
-        let until = Instant::now() + interval;
-        while Instant::now() < until
-            && !stop.load(Ordering::Relaxed)
-            && !done.load(Ordering::Relaxed)
-        {
-            std::thread::sleep(Duration::from_millis(50).min(interval));
-        }
-    }
+        grid_round(t, stop, work);
+        Duration::from_secs_f64(t.config.grid.interval)
+    });
 }
 
 fn grid_round(t: &Triplicate, stop: &AtomicBool, work: GridWork) {
