@@ -142,19 +142,11 @@ fn every_hook(w: &World, http: &HttpReceiver) -> std::path::PathBuf {
     let token = w.path("gotify-token");
     std::fs::write(&token, "A-gotify-app-token\n").unwrap();
     let hook_out = w.path("hook.jsonl");
+    configure(w, &webhook_at_once(&http.url("hook"), "[]"));
     configure(
         w,
         &format!(
             r#"
-[notify]
-grace = "0s"
-at_risk_after = "1h"
-
-[[notify.channel]]
-name = "hook"
-kind = "webhook"
-url = "{}"
-
 [[notify.channel]]
 name = "phone"
 kind = "ntfy"
@@ -171,7 +163,6 @@ name = "script"
 kind = "command"
 command = "cat >> {}; echo >> {}"
 "#,
-            http.url("hook"),
             http.url("photo-alerts"),
             http.url("gotify"),
             token.display(),
