@@ -211,3 +211,78 @@ fn a_message_no_channel_took_is_tried_again_and_a_failing_channel_is_a_warning()
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["key"], "destination:usb");
 }
+
+#[test]
+fn photos_at_risk_are_said_only_after_at_risk_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = HttpReceiver::start(&dir.path().join("hook"));
+    let t = home(
+        dir.path(),
+        3,
+        &format!(
+            "\n[notify]\nat_risk_after = \"1h\"\n{}",
+            webhook("hook", &hook.url("x"), "[\"at-risk\"]")
+        ),
+    );
+    // One onsite disk is not 3-2-1: every photo stays at risk.
+    engine::backup(&t, &Default::default(), &NoProgress).unwrap();
+    let first = review(&t, None, now()).unwrap();
+    assert_eq!((first.sent.len(), first.waiting), (0, 1));
+    advance_clock(59 * 60);
+    assert!(review(&t, None, now()).unwrap().sent.is_empty());
+    advance_clock(2 * 60);
+    review(&t, None, now()).unwrap();
+    let events = events_at(&hook);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["title"], "3 of 3 photos at risk");
+    assert_eq!(events[0]["count"], 3);
+}
+
+#[test]
+fn the_mass_change_alarm_and_bit_rot_are_said_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = HttpReceiver::start(&dir.path().join("hook"));
+    let t = home(
+        dir.path(),
+        60,
+        &format!(
+            "\n[notify]\ngrace = \"1h\"\n{}",
+            webhook("hook", &hook.url("x"), "[\"mass-change\", \"bit-rot\"]")
+        ),
+    );
+    engine::backup(&t, &Default::default(), &NoProgress).unwrap();
+    assert!(review(&t, None, now()).unwrap().sent.is_empty());
+    // One photo rots in place: same size, same modification time.
+    let rotten = dir.path().join("photos/IMG_0001.JPG");
+    let mut bytes = std::fs::read(&rotten).unwrap();
+    let when = std::fs::metadata(&rotten).unwrap().modified().unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&rotten, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&rotten)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    let options = triplicate::verify::VerifyOptions {
+        library: true,
+        ..Default::default()
+    };
+    triplicate::verify::verify(&t, &options, &NoProgress).unwrap();
+    review(&t, None, now()).unwrap();
+    let events = events_at(&hook);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["key"], "bit-rot:library");
+    assert_eq!(events[0]["severity"], "critical");
+    // Most of the library rewritten at once: the guard trips, and that is said at once.
+    for i in 2..60 {
+        let f = dir.path().join(format!("photos/IMG_{i:04}.JPG"));
+        std::fs::write(&f, kit::noise(&format!("encrypted {i}"), 2_100)).unwrap();
+    }
+    engine::backup(&t, &Default::default(), &NoProgress).unwrap();
+    review(&t, None, now()).unwrap();
+    let events = events_at(&hook);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["kind"], "mass-change");
+}
