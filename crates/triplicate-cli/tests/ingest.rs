@@ -543,6 +543,12 @@ fn the_service_ingests_a_card_when_it_is_mounted_and_shows_the_verdict() {
         "\n[ingest]\nmount_roots = [{:?}]\n",
         media.to_str().unwrap()
     ));
+    // Whoever asked to be told of ingests is told each verdict.
+    let told = w.path("told.jsonl");
+    text.push_str(&format!(
+        "\n[[notify.channel]]\nname = \"log\"\nkind = \"command\"\ncommand = \"cat >> {0}; echo >> {0}\"\nevents = [\"ingest\"]\n",
+        told.display()
+    ));
     std::fs::write(&config, text).unwrap();
     let (_daemon, url) = common::serve(w);
 
@@ -572,6 +578,19 @@ fn the_service_ingests_a_card_when_it_is_mounted_and_shows_the_verdict() {
     assert!(
         jobs.contains("\"kind\":\"ingest\"") && jobs.contains("SAFE TO FORMAT"),
         "{jobs}"
+    );
+    wait_for(30, "the verdict told", || {
+        std::fs::read_to_string(&told).is_ok_and(|t| !t.trim().is_empty())
+    });
+    let event: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&told).unwrap().trim()).unwrap();
+    assert_eq!(
+        (event["kind"].as_str(), event["severity"].as_str()),
+        (Some("ingest"), Some("info"))
+    );
+    assert!(
+        event["title"].as_str().unwrap().contains("SAFE TO FORMAT"),
+        "{event}"
     );
     // Still mounted: not ingested again.
     std::thread::sleep(std::time::Duration::from_secs(3));

@@ -188,7 +188,12 @@ pub(super) fn run_ingest(
                 crate::vocab::EventKind::Ingest,
                 severity,
                 summary.clone(),
-                report.verdict.reasons.join("\n"),
+                match report.verdict.reasons.as_slice() {
+                    [] => format!(
+                        "{summary}: every file is on the library and the destinations, read back."
+                    ),
+                    reasons => reasons.join("\n"),
+                },
             );
             crate::alerts::announce(t, &event);
             job.finish(report.verdict.safe, summary);
