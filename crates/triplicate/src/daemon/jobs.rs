@@ -190,7 +190,7 @@ pub(super) fn run_ingest(
                 summary.clone(),
                 match report.verdict.reasons.as_slice() {
                     [] => format!(
-                        "{summary}: every file is on the library and the destinations, read back."
+                        "{summary}: every file on the card has the verified copies the ingest settings ask for."
                     ),
                     reasons => reasons.join("\n"),
                 },
