@@ -484,3 +484,58 @@ fn a_restore_drill_finds_a_destination_whose_copies_were_replaced() {
     // The scratch folder is left empty.
     assert!(kit::files_under(&w.home().join("drills")).is_empty());
 }
+
+#[test]
+fn email_goes_over_starttls_and_tls_with_a_login_and_only_to_a_server_it_trusts() {
+    use triplicate_testkit::receivers::SmtpSecurity;
+    let w = common::studio();
+    let login = Some(("ana", "s3cret pass"));
+    let starttls = SmtpReceiver::start_with(&w.path("starttls"), SmtpSecurity::StartTls, login);
+    let tls = SmtpReceiver::start_with(&w.path("tls"), SmtpSecurity::Tls, login);
+    let credentials = w.path("smtp-login");
+    std::fs::write(&credentials, "ana\ns3cret pass\n").unwrap();
+    let channel = |name: &str,
+                   url: String,
+                   login: &std::path::Path,
+                   ca: Option<&std::path::Path>| {
+        let ca = ca
+            .map(|c| format!("ca_file = \"{}\"\n", c.display()))
+            .unwrap_or_default();
+        format!(
+            "\n[[notify.channel]]\nname = \"{name}\"\nkind = \"email\"\nurl = \"{url}\"\nfrom = \"triplicate@studio.test\"\nto = [\"ana@studio.test\"]\ncredentials_file = \"{}\"\n{ca}",
+            login.display()
+        )
+    };
+    // The login is required, and only over TLS.
+    let starttls_url = format!("smtp://127.0.0.1:{}", starttls.port);
+    let tls_url = format!("smtps://127.0.0.1:{}", tls.port);
+    configure(
+        &w,
+        &channel(
+            "starttls",
+            starttls_url.clone(),
+            &credentials,
+            Some(&starttls.ca_file()),
+        ),
+    );
+    configure(
+        &w,
+        &channel("tls", tls_url.clone(), &credentials, Some(&tls.ca_file())),
+    );
+    configure(&w, &channel("unknown-ca", tls_url, &credentials, None));
+    let out = w.run(&["notify", "test"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines[..2], ["starttls: sent", "tls: sent"], "{said}");
+    // A server whose certificate no trusted authority signed is not given the mail.
+    assert!(
+        lines[2].starts_with("unknown-ca: NOT SENT: channel 'unknown-ca': the email was not sent:")
+            && lines[2].contains("invalid peer certificate"),
+        "{said}"
+    );
+    assert_eq!(starttls.wait_for(1, Duration::from_secs(10)).len(), 1);
+    assert_eq!(tls.wait_for(1, Duration::from_secs(10)).len(), 1);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!((starttls.subjects().len(), tls.subjects().len()), (1, 1));
+}

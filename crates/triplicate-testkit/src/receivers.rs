@@ -19,17 +19,75 @@ pub struct SmtpReceiver {
     child: Child,
 }
 
+/// How an [`SmtpReceiver`] protects its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    Plain,
+    /// STARTTLS, required before anything else.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+const SMTP_RECEIVER: &str = r#"
+import sys, ssl, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+port, maildir, mode, cert, key, user, password = sys.argv[1:8]
+context = None
+if mode != "plain":
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+def check(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == password
+    return AuthResult(success=ok)
+options = {}
+if user:
+    # Over SMTPS the connection is TLS from the start, which aiosmtpd does not count.
+    options.update(authenticator=check, auth_required=True, auth_require_tls=mode == "starttls")
+if mode == "starttls":
+    options.update(tls_context=context, require_starttls=True)
+controller = Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port),
+                        ssl_context=context if mode == "tls" else None, server_kwargs=options)
+controller.start()
+while True:
+    time.sleep(3600)
+"#;
+
 impl SmtpReceiver {
+    /// A plain SMTP server that takes mail from anyone.
     pub fn start(dir: &Path) -> SmtpReceiver {
+        SmtpReceiver::start_with(dir, SmtpSecurity::Plain, None)
+    }
+
+    /// With `security` (a certificate for 127.0.0.1 signed by a CA of its own,
+    /// [`SmtpReceiver::ca_file`]), and a `login` it requires when given.
+    pub fn start_with(
+        dir: &Path,
+        security: SmtpSecurity,
+        login: Option<(&str, &str)>,
+    ) -> SmtpReceiver {
         std::fs::create_dir_all(dir).unwrap();
         let maildir = dir.join("maildir");
         let port = free_port();
         let log = dir.join("smtp.log");
+        let mode = match security {
+            SmtpSecurity::Plain => "plain",
+            SmtpSecurity::StartTls => "starttls",
+            SmtpSecurity::Tls => "tls",
+        };
+        if security != SmtpSecurity::Plain {
+            certificates(dir);
+        }
+        let (user, password) = login.unwrap_or(("", ""));
         let mut child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", SMTP_RECEIVER, &port.to_string()])
             .arg(&maildir)
+            .arg(mode)
+            .arg(dir.join("cert.pem"))
+            .arg(dir.join("key.pem"))
+            .args([user, password])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -40,6 +98,11 @@ impl SmtpReceiver {
             maildir,
             child,
         }
+    }
+
+    /// The certificate authority that signed a TLS receiver's certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.maildir.with_file_name("ca.pem")
     }
 
     /// Every message received so far, whole (headers and body), oldest first.
@@ -82,6 +145,80 @@ impl SmtpReceiver {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// A certificate authority (`ca.pem`) and a certificate for 127.0.0.1 it signed
+/// (`cert.pem`, `key.pem`) in `dir`, made with openssl.
+fn certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (run scripts/test, which installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Studio test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
 }
 
 impl Drop for SmtpReceiver {

@@ -104,6 +104,7 @@ pub(super) async fn add_channel(
             .filter(|t| !t.is_empty())
             .collect(),
         security: new.security,
+        ca_file: None,
         credentials_file: new.credentials_file.filter(|p| !p.as_os_str().is_empty()),
         command: None,
         events: new.events,

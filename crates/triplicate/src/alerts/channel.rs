@@ -128,8 +128,9 @@ fn secret(c: &ChannelConfig) -> Result<Option<Vec<String>>, NotifyError> {
     };
     read_secret(path)
         .map(Some)
-        .map_err(|error| NotifyError::Credentials {
+        .map_err(|error| NotifyError::File {
             channel: c.name.clone(),
+            key: "credentials_file",
             path: path.clone(),
             error,
         })
@@ -248,6 +249,7 @@ fn command(c: &ChannelConfig, event: &Event) -> Result<(), NotifyError> {
 fn email(c: &ChannelConfig, event: &Event) -> Result<(), NotifyError> {
     use lettre::message::Mailbox;
     use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{Message, SmtpTransport, Transport};
 
     let failed = |message: String| NotifyError::Email {
@@ -273,18 +275,34 @@ fn email(c: &ChannelConfig, event: &Event) -> Result<(), NotifyError> {
         channel: c.name.clone(),
         message: format!("'{server}' is not smtp://HOST[:PORT] or smtps://HOST[:PORT]"),
     })?;
-    let builder = match c.smtp_security() {
-        SmtpSecurity::Tls => SmtpTransport::relay(&host),
-        SmtpSecurity::Starttls => SmtpTransport::starttls_relay(&host),
-        SmtpSecurity::None => Ok(SmtpTransport::builder_dangerous(&host)),
-    }
-    .map_err(|e| failed(crate::fault::chain(&e)))?;
-    let default_port = match c.smtp_security() {
-        SmtpSecurity::Tls => 465,
-        SmtpSecurity::Starttls => 587,
-        SmtpSecurity::None => 25,
+    let tls = || -> Result<TlsParameters, NotifyError> {
+        let mut tls = TlsParameters::builder(host.clone());
+        if let Some(path) = &c.ca_file {
+            let pem = std::fs::read(path).map_err(|error| NotifyError::File {
+                channel: c.name.clone(),
+                key: "ca_file",
+                path: path.clone(),
+                error,
+            })?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| {
+                failed(format!(
+                    "{} is not a PEM certificate: {}",
+                    path.display(),
+                    crate::fault::chain(&e)
+                ))
+            })?;
+            tls = tls.add_root_certificate(cert);
+        }
+        tls.build_rustls()
+            .map_err(|e| failed(crate::fault::chain(&e)))
     };
-    let mut builder = builder
+    let (security, default_port) = match c.smtp_security() {
+        SmtpSecurity::Tls => (Tls::Wrapper(tls()?), 465),
+        SmtpSecurity::Starttls => (Tls::Required(tls()?), 587),
+        SmtpSecurity::None => (Tls::None, 25),
+    };
+    let mut builder = SmtpTransport::builder_dangerous(&host)
+        .tls(security)
         .port(port.unwrap_or(default_port))
         .timeout(Some(TIMEOUT));
     if let Some(lines) = secret(c)? {

@@ -43,11 +43,13 @@ pub enum NotifyError {
     #[error("channel '{channel}': {message}; fix it under [[notify.channel]] in config.toml")]
     Settings { channel: String, message: String },
     #[error(
-        "channel '{channel}': cannot read its credentials_file {}: {error}; give the user running Triplicate read access",
+        "channel '{channel}': cannot read its {key} {}: {error}; give the user running Triplicate read access",
         path.display()
     )]
-    Credentials {
+    File {
         channel: String,
+        /// The setting that names it: credentials_file, ca_file.
+        key: &'static str,
         path: PathBuf,
         error: std::io::Error,
     },

@@ -103,7 +103,7 @@ impl Catalog {
     }
 
     /// A small fact the service keeps between runs ("notify.last_digest",
-    /// "scrub.<destination id>"), as written.
+    /// `scrub.DESTINATION-ID`), as written.
     pub fn mark(&self, key: &str) -> Result<Option<String>> {
         self.with(|c| {
             c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))

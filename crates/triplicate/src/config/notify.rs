@@ -150,6 +150,10 @@ pub struct ChannelConfig {
     /// Email: how the connection is protected (default: from the URL's scheme).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SmtpSecurity>,
+    /// Email: certificates (PEM) to trust for the server besides the system's: a
+    /// studio's own mail server with its own certificate authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// A file holding the secret: for email the user name on its first line and the
     /// password on its second; for ntfy and Gotify the access token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -253,6 +257,7 @@ mod tests {
             from: None,
             to: Vec::new(),
             security: None,
+            ca_file: None,
             credentials_file: None,
             command: None,
             events,
