@@ -254,9 +254,18 @@ impl Garage {
     }
 
     fn wait_until_writable(&self) {
-        // The layout takes a moment to reach every node.
+        // The layout takes a moment to reach every node, and the S3 API to listen
+        // (a CI run once sent its first request before it did).
         let config = &self.nodes[0].config;
         let deadline = Instant::now() + Duration::from_secs(30);
+        let s3 = self.endpoint.trim_start_matches("http://").to_string();
+        while std::net::TcpStream::connect(&s3).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "garage's S3 API does not listen at {s3}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         loop {
             let out = Command::new(binary())
                 .arg("-c")
