@@ -76,6 +76,10 @@ pub struct FinishedRun {
 /// Operations kept in the log; older ones are pruned at the end of each run.
 pub const OPERATIONS_KEPT: i64 = 200_000;
 
+/// Finished runs kept of each kind (the service's passes and scheduled checks make
+/// many a day); older ones are forgotten as each run finishes.
+pub const RUNS_KEPT: i64 = 10_000;
+
 impl Catalog {
     /// The newest `limit` operations after `after_id` (all when 0), oldest first; only
     /// failures with `errors_only`.
@@ -147,6 +151,8 @@ impl Catalog {
         })
     }
 
+    /// Records how run `id` ended, and forgets the finished runs of its kind beyond
+    /// the newest [`RUNS_KEPT`].
     pub fn finish_run(&self, id: &str, outcome: RunOutcome, summary: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
@@ -154,6 +160,27 @@ impl Catalog {
                 params![id, now(), outcome.as_str(), summary],
             )
             .map(drop)
+        })?;
+        let kind: Option<String> = self.with(|c| {
+            c.query_row("SELECT kind FROM runs WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+        })?;
+        match kind {
+            Some(kind) => self.prune_runs(&kind, RUNS_KEPT).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets the finished runs of `kind` beyond the newest `keep`; returns how many.
+    pub fn prune_runs(&self, kind: &str, keep: i64) -> Result<usize> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM runs
+                 WHERE kind = ?1 AND finished_at IS NOT NULL
+                   AND id NOT IN (SELECT id FROM runs WHERE kind = ?1 AND finished_at IS NOT NULL
+                                  ORDER BY started_at DESC, id DESC LIMIT ?2)",
+                params![kind, keep],
+            )
         })
     }
 

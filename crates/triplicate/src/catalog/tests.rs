@@ -173,3 +173,25 @@ fn warnings_deduplicate_and_resolve() {
     c.raise_warning("dest:usb", "full", "again", None).unwrap();
     assert_eq!(c.open_warnings().unwrap().len(), 1);
 }
+
+#[test]
+fn finished_runs_beyond_the_newest_of_their_kind_are_forgotten() {
+    let c = Catalog::open_in_memory().unwrap();
+    for i in 0..12 {
+        let id = format!("verify-{i:02}");
+        c.begin_run(&id, RunKind::Verify).unwrap();
+        c.finish_run(&id, RunOutcome::Ok, "{}").unwrap();
+    }
+    c.begin_run("ingest-1", RunKind::Ingest).unwrap();
+    c.finish_run("ingest-1", RunOutcome::Ok, "{}").unwrap();
+    c.begin_run("verify-running", RunKind::Verify).unwrap();
+    assert_eq!(c.prune_runs("verify", 5).unwrap(), 7);
+    let verify = c.recent_runs(RunKind::Verify, 100).unwrap();
+    assert_eq!(verify.len(), 5);
+    assert_eq!(verify.last().unwrap().id, "verify-07");
+    // Other kinds, and the run still going, are left alone.
+    assert_eq!(c.recent_runs(RunKind::Ingest, 10).unwrap().len(), 1);
+    c.finish_run("verify-running", RunOutcome::Ok, "{}")
+        .unwrap();
+    assert_eq!(c.recent_runs(RunKind::Verify, 100).unwrap().len(), 6);
+}
