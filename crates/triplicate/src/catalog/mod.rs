@@ -33,7 +33,7 @@ pub use guard::GuardTrip;
 pub use history::advance_clock;
 pub use history::{EarlierVersion, HeldChange, HistoryRow, HoldReason, Original, Snapshot, now_ms};
 use runs::insert_operation;
-pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT, RunKind, RunOutcome};
+pub use runs::{FinishedRun, LoggedOperation, OPERATIONS_KEPT, RUNS_KEPT, RunKind, RunOutcome};
 use rusqlite::{Connection, OptionalExtension};
 pub use unreadable::{LeftOut, UnreadableFile, destination_place, library_place};
 
