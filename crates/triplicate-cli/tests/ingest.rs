@@ -574,11 +574,11 @@ fn the_service_ingests_a_card_when_it_is_mounted_and_shows_the_verdict() {
         assert_eq!(common::stored(&w.path(d)).len(), on_card, "{d}");
         assert_eq!(generations(&w.path(d)).len(), 1, "{d}");
     }
-    let (_, jobs) = common::http(&url, "GET", "/api/v1/jobs", "");
-    assert!(
-        jobs.contains("\"kind\":\"ingest\"") && jobs.contains("SAFE TO FORMAT"),
-        "{jobs}"
-    );
+    // The ingest list has the verdict a moment before the job says it is done.
+    wait_for(10, "the ingest job done", || {
+        let (_, jobs) = common::http(&url, "GET", "/api/v1/jobs", "");
+        jobs.contains("\"kind\":\"ingest\"") && jobs.contains("SAFE TO FORMAT")
+    });
     wait_for(30, "the verdict told", || {
         std::fs::read_to_string(&told).is_ok_and(|t| !t.trim().is_empty())
     });

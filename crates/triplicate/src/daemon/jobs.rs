@@ -195,8 +195,9 @@ pub(super) fn run_ingest(
                     reasons => reasons.join("\n"),
                 },
             );
-            crate::alerts::announce(t, &event);
+            // The job is done before anyone is told (a hook may take its time).
             job.finish(report.verdict.safe, summary);
+            crate::alerts::announce(t, &event);
         }
         Err(e) => {
             tracing::warn!("ingest of {} failed: {e}", card.display());
