@@ -396,6 +396,12 @@ url = "http://127.0.0.1:{closed}/"
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["kind"], "test");
     assert_eq!(w.ok(&["notify", "test", "hook"]).trim(), "hook: sent");
+    let listed = w.ok(&["notify", "list"]);
+    assert!(
+        listed.contains("hook: webhook http://127.0.0.1:")
+            && listed.contains("takes every kind but digests and ingests, from severity warning"),
+        "{listed}"
+    );
     let out = w.run(&["notify", "test", "pager"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
